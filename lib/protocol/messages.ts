@@ -1,0 +1,257 @@
+/**
+ * The message catalog: every kind ftkit speaks, as a discriminated union on `type`.
+ *
+ * A wire kind usually maps to one type. `register` and `ready` map to several,
+ * told apart by their field count (which the link implies anyway). Fields may be
+ * appended before the kind in later versions, never reordered.
+ * docs/PROTOCOL.md describes each message for people; this file is the source of truth.
+ */
+import { decodeFrame, encodeFrame } from './codec.js';
+import { FieldCountError, FieldValueError, UnknownKindError } from './errors.js';
+
+export type Mode = 'active' | 'passive';
+export type Role = 'primary' | 'backup' | 'sequencer' | 'member' | 'none';
+export type MembershipAction = 'add' | 'delete';
+
+/** A named endpoint, written `S1=127.0.0.1:7201` on the wire; lists are joined by `;`. */
+export interface Member {
+  name: string;
+  addr: string;
+}
+
+export type Message =
+  | { type: 'error'; from: string; to: string; reason: string }
+  // client <-> RM
+  | { type: 'client'; client: string }
+  | { type: 'view'; client: string; mode: Mode; replicas: Member[] }
+  // client <-> server
+  | { type: 'request'; client: string; server: string; num: number; payload: string }
+  | { type: 'reply'; client: string; server: string; num: number; result: string }
+  | { type: 'reject'; client: string; server: string; num: number; reason: string }
+  // registration
+  | { type: 'serverRegister'; server: string; lfd: string; addr: string; pid: number; command: string }
+  | { type: 'lfdRegister'; lfd: string; host: string }
+  | { type: 'gfdRegister'; gfd: string }
+  | { type: 'welcome'; from: string; to: string }
+  // detection and membership
+  | { type: 'heartbeat'; from: string; to: string; num: number }
+  | { type: 'membership'; from: string; server: string; action: MembershipAction; addr: string }
+  | { type: 'members'; from: string; members: Member[] }
+  // RM -> GFD -> LFD -> server, and back
+  | { type: 'role'; server: string; mode: Mode; role: Role; epoch: number; ready: boolean; leader: string; group: Member[] }
+  | { type: 'sendCheckpoint'; server: string; target: Member; epoch: number }
+  | { type: 'launch'; server: string }
+  | { type: 'query'; server: string }
+  | { type: 'report'; server: string; mode: Mode | 'none'; role: Role; epoch: number; ready: boolean; checkpoint: number; seq: number }
+  // server <-> server
+  | { type: 'checkpoint'; from: string; to: string; count: number; state: string; table: string; epoch: number; seq: number }
+  | { type: 'log'; from: string; to: string; seq: number; client: string; num: number; payload: string; epoch: number }
+  | { type: 'order'; from: string; to: string; seq: number; client: string; num: number; payload: string; epoch: number }
+  | { type: 'ack'; from: string; to: string; seq: number; epoch: number }
+  | { type: 'forward'; from: string; to: string; client: string; num: number; payload: string }
+  // administration
+  | { type: 'set'; from: string; key: string; value: string }
+  | { type: 'status'; from: string }
+  | { type: 'ok'; from: string; to: string; text: string };
+
+export type MessageType = Message['type'];
+export type MessageOf<T extends MessageType> = Extract<Message, { type: T }>;
+
+type FieldType = 'name' | 'text' | 'int' | 'addr' | 'bool' | 'member' | 'members' | `enum:${string}`;
+interface Spec {
+  type: MessageType;
+  kind: string;
+  fields: Array<[string, FieldType]>;
+}
+
+const NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+const ADDR = /^[A-Za-z0-9_.:-]{1,253}:(\d{1,5})$/;
+
+const SPECS: Spec[] = [
+  { type: 'error', kind: 'error', fields: [['from', 'text'], ['to', 'text'], ['reason', 'text']] },
+  { type: 'client', kind: 'client', fields: [['client', 'name']] },
+  { type: 'view', kind: 'ready', fields: [['client', 'name'], ['mode', 'enum:active|passive'], ['replicas', 'members']] },
+  { type: 'request', kind: 'request', fields: [['client', 'name'], ['server', 'name'], ['num', 'int'], ['payload', 'text']] },
+  { type: 'reply', kind: 'reply', fields: [['client', 'name'], ['server', 'name'], ['num', 'int'], ['result', 'text']] },
+  { type: 'reject', kind: 'reject', fields: [['client', 'name'], ['server', 'name'], ['num', 'int'], ['reason', 'text']] },
+  {
+    type: 'serverRegister',
+    kind: 'register',
+    fields: [['server', 'name'], ['lfd', 'name'], ['addr', 'addr'], ['pid', 'int'], ['command', 'text']],
+  },
+  { type: 'lfdRegister', kind: 'register', fields: [['lfd', 'name'], ['host', 'text']] },
+  { type: 'gfdRegister', kind: 'register', fields: [['gfd', 'name']] },
+  { type: 'welcome', kind: 'welcome', fields: [['from', 'name'], ['to', 'name']] },
+  { type: 'heartbeat', kind: 'heartbeat', fields: [['from', 'name'], ['to', 'name'], ['num', 'int']] },
+  {
+    type: 'membership',
+    kind: 'membership',
+    fields: [['from', 'name'], ['server', 'name'], ['action', 'enum:add|delete'], ['addr', 'addr']],
+  },
+  { type: 'members', kind: 'members', fields: [['from', 'name'], ['members', 'members']] },
+  {
+    type: 'role',
+    kind: 'role',
+    fields: [
+      ['server', 'name'],
+      ['mode', 'enum:active|passive'],
+      ['role', 'enum:primary|backup|sequencer|member|none'],
+      ['epoch', 'int'],
+      ['ready', 'bool'],
+      ['leader', 'text'],
+      ['group', 'members'],
+    ],
+  },
+  { type: 'sendCheckpoint', kind: 'send_checkpoint', fields: [['server', 'name'], ['target', 'member'], ['epoch', 'int']] },
+  { type: 'launch', kind: 'launch', fields: [['server', 'name']] },
+  { type: 'query', kind: 'query', fields: [['server', 'name']] },
+  {
+    type: 'report',
+    kind: 'report',
+    fields: [
+      ['server', 'name'],
+      ['mode', 'enum:active|passive|none'],
+      ['role', 'enum:primary|backup|sequencer|member|none'],
+      ['epoch', 'int'],
+      ['ready', 'bool'],
+      ['checkpoint', 'int'],
+      ['seq', 'int'],
+    ],
+  },
+  {
+    type: 'checkpoint',
+    kind: 'checkpoint',
+    fields: [['from', 'name'], ['to', 'name'], ['count', 'int'], ['state', 'text'], ['table', 'text'], ['epoch', 'int'], ['seq', 'int']],
+  },
+  ...(['log', 'order'] as const).map(
+    (kind): Spec => ({
+      type: kind,
+      kind,
+      fields: [['from', 'name'], ['to', 'name'], ['seq', 'int'], ['client', 'name'], ['num', 'int'], ['payload', 'text'], ['epoch', 'int']],
+    }),
+  ),
+  { type: 'ack', kind: 'ack', fields: [['from', 'name'], ['to', 'name'], ['seq', 'int'], ['epoch', 'int']] },
+  {
+    type: 'forward',
+    kind: 'forward',
+    fields: [['from', 'name'], ['to', 'name'], ['client', 'name'], ['num', 'int'], ['payload', 'text']],
+  },
+  { type: 'set', kind: 'set', fields: [['from', 'name'], ['key', 'name'], ['value', 'text']] },
+  { type: 'status', kind: 'status', fields: [['from', 'name']] },
+  { type: 'ok', kind: 'ok', fields: [['from', 'name'], ['to', 'name'], ['text', 'text']] },
+];
+
+const BY_TYPE = new Map(SPECS.map((s) => [s.type, s]));
+const BY_KIND = new Map<string, Spec[]>();
+for (const spec of SPECS) BY_KIND.set(spec.kind, [...(BY_KIND.get(spec.kind) ?? []), spec]);
+
+/** Every wire kind in the catalog. */
+export const KINDS: readonly string[] = [...BY_KIND.keys()];
+
+export function formatMembers(members: readonly Member[]): string {
+  return members.map((m) => `${m.name}=${m.addr}`).join(';');
+}
+
+function parseMember(kind: string, field: string, value: string): Member {
+  const eq = value.indexOf('=');
+  const name = value.slice(0, eq);
+  const addr = value.slice(eq + 1);
+  if (eq < 1 || !NAME.test(name) || !ADDR.test(addr) || Number(ADDR.exec(addr)![1]) > 65535) {
+    throw new FieldValueError(kind, field, value, 'is not NAME=host:port');
+  }
+  return { name, addr };
+}
+
+function parseField(kind: string, [field, ftype]: [string, FieldType], value: string): unknown {
+  switch (ftype) {
+    case 'text':
+      return value;
+    case 'name':
+      if (!NAME.test(value)) throw new FieldValueError(kind, field, value, 'is not a name (letters, digits, _ . -)');
+      return value;
+    case 'int':
+      if (!/^\d{1,15}$/.test(value)) throw new FieldValueError(kind, field, value, 'is not a non-negative integer');
+      return Number(value);
+    case 'bool':
+      if (value !== '0' && value !== '1') throw new FieldValueError(kind, field, value, 'is not 0 or 1');
+      return value === '1';
+    case 'addr': {
+      const m = ADDR.exec(value);
+      if (!m || Number(m[1]) > 65535) throw new FieldValueError(kind, field, value, 'is not host:port');
+      return value;
+    }
+    case 'member':
+      return parseMember(kind, field, value);
+    case 'members':
+      return value === '' ? [] : value.split(';').map((v) => parseMember(kind, field, v));
+    default: {
+      const allowed = ftype.slice('enum:'.length).split('|');
+      if (!allowed.includes(value)) throw new FieldValueError(kind, field, value, `is not one of ${allowed.join(', ')}`);
+      return value;
+    }
+  }
+}
+
+function formatField(ftype: FieldType, value: unknown): string {
+  switch (ftype) {
+    case 'bool':
+      return value ? '1' : '0';
+    case 'int':
+      return String(value);
+    case 'member': {
+      const m = value as Member;
+      return `${m.name}=${m.addr}`;
+    }
+    case 'members':
+      return formatMembers(value as Member[]);
+    default:
+      return value as string;
+  }
+}
+
+/** The wire kind of a message type (`serverRegister` travels as `register`). */
+export function wireKind(type: MessageType): string {
+  return BY_TYPE.get(type)!.kind;
+}
+
+/** Fields of a message in wire order, kind last. */
+export function toFields(msg: Message): string[] {
+  const spec = BY_TYPE.get(msg.type)!;
+  const record = msg as unknown as Record<string, unknown>;
+  return [...spec.fields.map(([name, ftype]) => formatField(ftype, record[name])), spec.kind];
+}
+
+/** Encode a message as one frame. */
+export function encode(msg: Message): string {
+  return encodeFrame(toFields(msg));
+}
+
+/** Validate decoded fields (kind last) against the catalog. */
+export function fromFields(fields: string[], frame = fields.join(', ')): Message {
+  const kind = fields[fields.length - 1]!;
+  const specs = BY_KIND.get(kind);
+  if (!specs) throw new UnknownKindError(kind);
+  const values = fields.slice(0, -1);
+  const spec = specs.find((s) => s.fields.length === values.length);
+  if (!spec) throw new FieldCountError(kind, specs.map((s) => s.fields.length), values.length, frame);
+  const msg: Record<string, unknown> = { type: spec.type };
+  spec.fields.forEach((f, i) => (msg[f[0]] = parseField(kind, f, values[i]!)));
+  return msg as unknown as Message;
+}
+
+/** Decode one whole frame into a typed message. Throws a ProtocolError subclass. */
+export function decode(frame: string): Message {
+  return fromFields(decodeFrame(frame), frame);
+}
+
+/** Course notation for traces: `<C1, S1, 101, request>` (leading identity fields and the kind). */
+export function brief(msg: Message): string {
+  switch (msg.type) {
+    case 'request':
+    case 'reply':
+    case 'reject':
+      return `<${msg.client}, ${msg.server}, ${msg.num}, ${wireKind(msg.type)}>`;
+    default:
+      return encode(msg);
+  }
+}
