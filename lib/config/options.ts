@@ -1,0 +1,111 @@
+/**
+ * Every option of every component, declared once: the CLI builds its flags from
+ * these specs and the .ini loader validates files against them, so a value is
+ * checked the same way wherever it comes from. Precedence: default < file < flag.
+ */
+import * as v from './values.js';
+
+export interface OptionSpec<T = unknown> {
+  /** camelCase key, as in the options object and (any case style) in .ini files. */
+  key: string;
+  /** commander flag, e.g. `--heartbeat-freq <seconds>` */
+  flag: string;
+  description: string;
+  default?: T;
+  parse: v.Parser<T>;
+  /** false: command line only (e.g. --config itself). */
+  ini?: boolean;
+}
+
+export const DEFAULT_HOST = '127.0.0.1';
+export const DEFAULT_RM_PORT = 7000;
+export const DEFAULT_GFD_PORT = 7001;
+export const DEFAULT_LFD_PORT = 7101;
+export const DEFAULT_SERVER_PORT = 7201;
+export const DEFAULT_HEARTBEAT_FREQ_S = 1;
+export const DEFAULT_CHECKPOINT_FREQ_S = 5;
+export const DEFAULT_MODE = 'active';
+export const DEFAULT_APP = 'status';
+export const DEFAULT_CLIENT_MESSAGE = 'hello_world';
+export const DEFAULT_CLIENT_INTERVAL_S = 1;
+export const DEFAULT_REQUEST_TIMEOUT_S = 2;
+export const DEFAULT_GIVE_UP_S = 30;
+export const DEFAULT_RESTART_BUDGET = 5;
+export const DEFAULT_RESTART_WINDOW_S = 60;
+
+const spec = <T>(s: OptionSpec<T>): OptionSpec => s as OptionSpec;
+
+export const hostOption = (what: string) =>
+  spec({ key: 'host', flag: '--host <host>', description: `address ${what} listens on`, default: DEFAULT_HOST, parse: v.host });
+export const portOption = (def: number) =>
+  spec({ key: 'port', flag: '--port <port>', description: 'TCP port to listen on (0: any free port)', default: def, parse: v.port });
+
+export const COMMON_OPTIONS: OptionSpec[] = [
+  spec({ key: 'config', flag: '--config <file>', description: 'read options from this .ini file (flags override it)', parse: v.text, ini: false }),
+  spec({ key: 'json', flag: '--json', description: 'print one JSON trace event per line', default: false, parse: v.bool }),
+];
+
+const heartbeatFreq = (who: string) =>
+  spec({ key: 'heartbeatFreq', flag: '--heartbeat-freq <seconds>', description: `seconds between ${who} heartbeats`, default: DEFAULT_HEARTBEAT_FREQ_S, parse: v.seconds });
+const heartbeatTimeout = (who: string) =>
+  spec({ key: 'timeout', flag: '--timeout <seconds>', description: `seconds to wait for a heartbeat answer from ${who} (default: 2 × heartbeat-freq)`, parse: v.seconds });
+
+export const RM_OPTIONS: OptionSpec[] = [
+  hostOption('the RM'),
+  portOption(DEFAULT_RM_PORT),
+  spec({ key: 'mode', flag: '--mode <mode>', description: 'replication style: active or passive', default: DEFAULT_MODE, parse: v.oneOf('active', 'passive') }),
+  spec({ key: 'primary', flag: '--primary <server>', description: 'passive mode: the replica to prefer as primary (default: first ready)', parse: v.name }),
+  spec({ key: 'restartBudget', flag: '--restart-budget <n>', description: 'relaunches allowed per replica within --restart-window', default: DEFAULT_RESTART_BUDGET, parse: v.count }),
+  spec({ key: 'restartWindow', flag: '--restart-window <seconds>', description: 'window of the restart budget', default: DEFAULT_RESTART_WINDOW_S, parse: v.seconds }),
+  spec({ key: 'autoRestart', flag: '--no-auto-restart', description: 'do not relaunch replicas that die', default: true, parse: v.bool }),
+];
+
+export const GFD_OPTIONS: OptionSpec[] = [
+  hostOption('the GFD'),
+  portOption(DEFAULT_GFD_PORT),
+  spec({ key: 'rm', flag: '--rm <host:port>', description: 'the Replication Manager', default: `${DEFAULT_HOST}:${DEFAULT_RM_PORT}`, parse: v.address }),
+  heartbeatFreq('GFD → LFD'),
+  heartbeatTimeout('an LFD'),
+];
+
+export const LFD_OPTIONS: OptionSpec[] = [
+  hostOption('the LFD'),
+  portOption(DEFAULT_LFD_PORT),
+  spec({ key: 'gfd', flag: '--gfd <host:port>', description: 'the Global Fault Detector', default: `${DEFAULT_HOST}:${DEFAULT_GFD_PORT}`, parse: v.address }),
+  heartbeatFreq('LFD → server'),
+  heartbeatTimeout('a server'),
+];
+
+export const SERVER_OPTIONS: OptionSpec[] = [
+  hostOption('the server'),
+  portOption(DEFAULT_SERVER_PORT),
+  spec({ key: 'lfd', flag: '--lfd <host:port>', description: 'the LFD on this machine', default: `${DEFAULT_HOST}:${DEFAULT_LFD_PORT}`, parse: v.address }),
+  spec({ key: 'app', flag: '--app <app>', description: 'the replicated application: status, counter or log', default: DEFAULT_APP, parse: v.oneOf('status', 'counter', 'log') }),
+  spec({ key: 'checkpointFreq', flag: '--checkpoint-freq <seconds>', description: 'seconds between checkpoints (passive primary)', default: DEFAULT_CHECKPOINT_FREQ_S, parse: v.seconds }),
+];
+
+export const CLIENT_OPTIONS: OptionSpec[] = [
+  spec({ key: 'name', flag: '--name <name>', description: 'client name (usually the argument)', parse: v.name }),
+  spec({ key: 'rm', flag: '--rm <host:port>', description: 'the Replication Manager', default: `${DEFAULT_HOST}:${DEFAULT_RM_PORT}`, parse: v.address }),
+  spec({ key: 'message', flag: '--message <text>', description: 'request payload; the request number is appended unless the app is counter or log', default: DEFAULT_CLIENT_MESSAGE, parse: v.text }),
+  spec({ key: 'interval', flag: '--interval <seconds>', description: 'seconds between requests', default: DEFAULT_CLIENT_INTERVAL_S, parse: v.seconds }),
+  spec({ key: 'count', flag: '--count <n>', description: 'stop after n replies (0: run until stopped)', default: 0, parse: v.count }),
+  spec({ key: 'interactive', flag: '--interactive', description: 'send lines typed on stdin instead of --message', default: false, parse: v.bool }),
+  spec({ key: 'timeout', flag: '--timeout <seconds>', description: 'seconds to wait for a reply before retrying', default: DEFAULT_REQUEST_TIMEOUT_S, parse: v.seconds }),
+  spec({ key: 'giveUp', flag: '--give-up <seconds>', description: 'stop with an error after this long without any reachable replica', default: DEFAULT_GIVE_UP_S, parse: v.seconds }),
+];
+
+export const CTL_OPTIONS: OptionSpec[] = [
+  spec({ key: 'rm', flag: '--rm <host:port>', description: 'the Replication Manager', default: `${DEFAULT_HOST}:${DEFAULT_RM_PORT}`, parse: v.address }),
+  spec({ key: 'json', flag: '--json', description: 'print the raw JSON answer', default: false, parse: v.bool }),
+];
+
+export const DEMO_OPTIONS: OptionSpec[] = [
+  spec({ key: 'mode', flag: '--mode <mode>', description: 'replication style: active or passive', default: DEFAULT_MODE, parse: v.oneOf('active', 'passive') }),
+  spec({ key: 'app', flag: '--app <app>', description: 'the replicated application: status, counter or log', default: DEFAULT_APP, parse: v.oneOf('status', 'counter', 'log') }),
+  spec({ key: 'scenario', flag: '--scenario <name>', description: 'run a scripted fault scenario unattended (m5)', parse: v.oneOf('m5') }),
+  spec({ key: 'heartbeatFreq', flag: '--heartbeat-freq <seconds>', description: 'LFD and GFD heartbeat frequency', default: DEFAULT_HEARTBEAT_FREQ_S, parse: v.seconds }),
+  spec({ key: 'checkpointFreq', flag: '--checkpoint-freq <seconds>', description: 'checkpoint frequency', default: DEFAULT_CHECKPOINT_FREQ_S, parse: v.seconds }),
+  spec({ key: 'basePort', flag: '--base-port <port>', description: 'first port; RM, GFD, LFDs and servers take the next ones', default: DEFAULT_RM_PORT, parse: v.port }),
+  spec({ key: 'tmux', flag: '--tmux', description: 'one tmux pane per process', default: false, parse: v.bool }),
+];

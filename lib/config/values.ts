@@ -1,0 +1,68 @@
+/**
+ * Value parsers shared by command-line flags and .ini files. Each takes the raw
+ * text and returns the value or throws ValueError with a reason a person can act on.
+ */
+import { ValueError } from './errors.js';
+import { parseAddress } from '../net/address.js';
+
+export type Parser<T> = (raw: string) => T;
+
+export const port: Parser<number> = (raw) => {
+  if (!/^\d+$/.test(raw.trim()) || Number(raw) > 65535) throw new ValueError(`port must be an integer 0–65535, got ${JSON.stringify(raw)}`);
+  return Number(raw);
+};
+
+/** A duration or frequency in seconds; fractions allowed (0.05). */
+export const seconds: Parser<number> = (raw) => {
+  const n = Number(raw);
+  if (raw.trim() === '' || !Number.isFinite(n) || n <= 0 || n > 86_400) {
+    throw new ValueError(`expected seconds, a number > 0 (fractions allowed, e.g. 0.05), got ${JSON.stringify(raw)}`);
+  }
+  return n;
+};
+
+export const count: Parser<number> = (raw) => {
+  if (!/^\d+$/.test(raw.trim())) throw new ValueError(`expected a whole number ≥ 0, got ${JSON.stringify(raw)}`);
+  return Number(raw);
+};
+
+export const positiveCount: Parser<number> = (raw) => {
+  const n = count(raw);
+  if (n < 1) throw new ValueError(`expected a whole number ≥ 1, got ${JSON.stringify(raw)}`);
+  return n;
+};
+
+export const address: Parser<string> = (raw) => {
+  try {
+    parseAddress(raw.trim());
+  } catch (err) {
+    throw new ValueError((err as Error).message);
+  }
+  return raw.trim();
+};
+
+export const name: Parser<string> = (raw) => {
+  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(raw)) throw new ValueError(`expected a name of letters, digits, _ . - (at most 64), got ${JSON.stringify(raw)}`);
+  return raw;
+};
+
+export const host: Parser<string> = (raw) => {
+  if (!/^[A-Za-z0-9_.:-]{1,253}$/.test(raw)) throw new ValueError(`expected a host name or IP address, got ${JSON.stringify(raw)}`);
+  return raw;
+};
+
+export const text: Parser<string> = (raw) => raw;
+
+export const bool: Parser<boolean> = (raw) => {
+  const v = raw.trim().toLowerCase();
+  if (['true', 'yes', '1', 'on'].includes(v)) return true;
+  if (['false', 'no', '0', 'off'].includes(v)) return false;
+  throw new ValueError(`expected true or false, got ${JSON.stringify(raw)}`);
+};
+
+export function oneOf<T extends string>(...choices: T[]): Parser<T> {
+  return (raw) => {
+    if (!choices.includes(raw as T)) throw new ValueError(`expected one of ${choices.join(', ')}, got ${JSON.stringify(raw)}`);
+    return raw as T;
+  };
+}

@@ -1,0 +1,6 @@
+export * from './errors.js';
+export * from './address.js';
+export * from './backoff.js';
+export * from './connection.js';
+export * from './listener.js';
+export * from './link.js';

@@ -1,0 +1,68 @@
+/**
+ * A TCP listener that takes every kind of peer on one port. Each accepted socket
+ * becomes a Connection; the first message must arrive within a deadline.
+ */
+import net from 'node:net';
+import { ProtocolError } from '../protocol/index.js';
+import { Connection, type ConnectionOptions } from './connection.js';
+import { formatAddress, type HostPort } from './address.js';
+
+export const DEFAULT_FIRST_MESSAGE_TIMEOUT_MS = 30_000;
+
+export interface ListenerOptions extends ConnectionOptions {
+  host: string;
+  port: number;
+  firstMessageTimeoutMs?: number;
+  onConnection: (conn: Connection) => void;
+}
+
+export class Listener {
+  private readonly server: net.Server;
+  private readonly connections = new Set<Connection>();
+  private bound: HostPort | undefined;
+
+  constructor(private readonly options: ListenerOptions) {
+    this.server = net.createServer((socket) => this.accept(socket));
+  }
+
+  /** Start listening; resolves with the bound address (the real port when port 0 was asked). */
+  listen(): Promise<HostPort> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.options.port, this.options.host, () => {
+        this.server.removeListener('error', reject);
+        const a = this.server.address() as net.AddressInfo;
+        this.bound = { host: this.options.host, port: a.port };
+        resolve(this.bound);
+      });
+    });
+  }
+
+  get address(): string {
+    if (!this.bound) throw new Error('listener is not bound');
+    return formatAddress(this.bound);
+  }
+
+  get port(): number {
+    return this.bound?.port ?? this.options.port;
+  }
+
+  /** Stop accepting and close every connection. */
+  close(): Promise<void> {
+    for (const conn of this.connections) conn.destroy();
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+
+  private accept(socket: net.Socket): void {
+    const conn = new Connection(socket, this.options);
+    this.connections.add(conn);
+    const deadline = this.options.firstMessageTimeoutMs ?? DEFAULT_FIRST_MESSAGE_TIMEOUT_MS;
+    const timer = setTimeout(() => conn.reject(new ProtocolError(`no message within ${deadline} ms`)), deadline);
+    conn.once('message', () => clearTimeout(timer));
+    conn.on('close', () => {
+      clearTimeout(timer);
+      this.connections.delete(conn);
+    });
+    this.options.onConnection(conn);
+  }
+}

@@ -1,0 +1,55 @@
+/**
+ * Renderers for trace events: coloured text lines `[HH:mm:ss.SSS] …`, or JSON lines.
+ */
+import { Chalk, type ChalkInstance } from 'chalk';
+import dayjs from 'dayjs';
+import type { Category, Sink, TraceEvent } from './tracer.js';
+
+export interface RenderOptions {
+  json?: boolean;
+  /** false forces plain text; undefined means: colour unless NO_COLOR is set or the stream is not a TTY. */
+  color?: boolean;
+  write?: (line: string) => void;
+  env?: NodeJS.ProcessEnv;
+}
+
+const STYLES: Record<Category, (c: ChalkInstance) => (s: string) => string> = {
+  heartbeat: (c) => c.dim,
+  membership: (c) => c.yellow,
+  request: (c) => c.green,
+  reply: (c) => c.green,
+  duplicate: (c) => c.magenta,
+  checkpoint: (c) => c.cyan,
+  fault: (c) => c.red,
+  state: (c) => c.blue,
+  info: (c) => (s) => s,
+};
+
+/** Whether colour is on, per NO_COLOR (any non-empty value) and the explicit option. */
+export function colorEnabled(option: boolean | undefined, env: NodeJS.ProcessEnv = process.env, isTTY = !!process.stdout.isTTY): boolean {
+  if (option === false) return false;
+  if (env.NO_COLOR) return false;
+  if (option === true || env.FORCE_COLOR) return true;
+  return isTTY;
+}
+
+export function timestamp(time: number): string {
+  return `[${dayjs(time).format('HH:mm:ss.SSS')}]`;
+}
+
+/** Format one event as a text line (no newline). */
+export function formatText(event: TraceEvent, chalk: ChalkInstance): string {
+  return `${timestamp(event.time)} ${STYLES[event.category](chalk)(event.text)}`;
+}
+
+export function formatJson(event: TraceEvent): string {
+  return JSON.stringify(event);
+}
+
+/** A sink that prints each event to stdout as text or JSON. */
+export function consoleSink(options: RenderOptions = {}): Sink {
+  const write = options.write ?? ((line: string) => process.stdout.write(line + '\n'));
+  if (options.json) return (event) => write(formatJson(event));
+  const chalk = new Chalk({ level: colorEnabled(options.color, options.env) ? 1 : 0 });
+  return (event) => write(formatText(event, chalk));
+}

@@ -1,0 +1,64 @@
+/**
+ * Components emit typed trace events; printing is one renderer of them.
+ * A Tracer is an EventEmitter of TraceEvents plus an optional sink (console text,
+ * JSON lines, or nothing for in-process tests that listen for events).
+ */
+import { EventEmitter } from 'node:events';
+
+/** What colour a line gets, and what tools filter on. */
+export type Category =
+  | 'heartbeat'
+  | 'membership'
+  | 'request'
+  | 'reply'
+  | 'duplicate'
+  | 'checkpoint'
+  | 'fault'
+  | 'state'
+  | 'info';
+
+export interface TraceEvent {
+  /** Milliseconds since the epoch. */
+  time: number;
+  /** Who emitted it: `RM`, `GFD`, `LFD1`, `S1`, `C1`, `ctl`, `demo`. */
+  component: string;
+  /** Machine-readable event type, e.g. `heartbeat_sent`, `membership_changed`. */
+  type: string;
+  category: Category;
+  /** The human line, in the course's notation. */
+  text: string;
+  /** Structured fields for tools and tests. */
+  data?: Record<string, unknown>;
+}
+
+export type Sink = (event: TraceEvent) => void;
+
+export class Tracer extends EventEmitter<{ event: [TraceEvent] }> {
+  constructor(
+    readonly component: string,
+    private readonly sink?: Sink,
+    private readonly now: () => number = Date.now,
+  ) {
+    super();
+  }
+
+  emitEvent(type: string, category: Category, text: string, data?: Record<string, unknown>): TraceEvent {
+    const event: TraceEvent = { time: this.now(), component: this.component, type, category, text };
+    if (data) event.data = data;
+    this.sink?.(event);
+    this.emit('event', event);
+    return event;
+  }
+
+  /** A tracer for a sub-part that shares this one's sink and listeners. */
+  child(component: string): Tracer {
+    const child = new Tracer(component, this.sink, this.now);
+    child.on('event', (e) => this.emit('event', e));
+    return child;
+  }
+}
+
+/** A tracer that prints nothing: for library users and tests that only listen. */
+export function silentTracer(component: string): Tracer {
+  return new Tracer(component);
+}
