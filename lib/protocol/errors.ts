@@ -62,7 +62,7 @@ export class UnknownKindError extends ProtocolError {
 export class FieldCountError extends ProtocolError {
   override name = 'FieldCountError';
   constructor(readonly kind: string, readonly expected: number[], readonly got: number, frame: string) {
-    super(`${kind} takes ${expected.join(' or ')} fields, got ${got}: ${quote(frame)}`);
+    super(`${kind} takes ${expected.join(' or ')} fields but got ${got}: ${quote(frame)}`);
   }
 }
 

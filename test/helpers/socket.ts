@@ -1,0 +1,49 @@
+/** Raw-socket helpers for tests: talk to a listener as `nc` would. */
+import net from 'node:net';
+import { once } from 'node:events';
+
+export interface RawPeer {
+  socket: net.Socket;
+  /** Everything received so far. */
+  received(): string;
+  /** Resolves when the received text matches, rejects after `ms`. */
+  waitFor(pattern: RegExp, ms?: number): Promise<string>;
+  /** Resolves when the server closes the connection. */
+  closed: Promise<void>;
+  send(text: string): void;
+  end(): void;
+}
+
+export async function rawConnect(port: number, host = '127.0.0.1'): Promise<RawPeer> {
+  const socket = net.connect({ port, host });
+  await once(socket, 'connect');
+  let text = '';
+  const waiters: Array<() => void> = [];
+  socket.setEncoding('utf8');
+  socket.on('data', (d: string) => {
+    text += d;
+    for (const w of waiters.splice(0)) w();
+  });
+  socket.on('error', () => {});
+  const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+  return {
+    socket,
+    received: () => text,
+    closed,
+    send: (s) => void socket.write(s),
+    end: () => socket.destroy(),
+    waitFor(pattern, ms = 5000) {
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`timed out waiting for ${pattern} in ${JSON.stringify(text)}`)), ms);
+        const check = () => {
+          const m = pattern.exec(text);
+          if (m) {
+            clearTimeout(timer);
+            resolve(m[0]);
+          } else waiters.push(check);
+        };
+        check();
+      });
+    },
+  };
+}
