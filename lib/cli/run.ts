@@ -1,17 +1,88 @@
-/** What each subcommand runs. Components arrive issue by issue. */
-type Runner = (opts: Record<string, unknown>, args: string[]) => Promise<void>;
+/** What each subcommand runs: build the component from resolved options, start it, stop it on a signal. */
+import { Tracer, consoleSink } from '../trace/index.js';
+import { Rm } from '../../rm/rm.js';
+import { Gfd } from '../../gfd/gfd.js';
+import { Lfd } from '../../lfd/lfd.js';
+import { Server } from '../../servers/server.js';
+import { ctlRequest, formatStatus } from '../../clients/ctl.js';
+import type { Component } from '../component.js';
+import type { AppName } from '../../servers/apps.js';
+import type { Mode } from '../protocol/index.js';
 
-const pending = (what: string): Runner => async () => {
+type Opts = Record<string, unknown>;
+type Runner = (opts: Opts, args: string[]) => Promise<void>;
+
+function tracerFor(name: string, opts: Opts): Tracer {
+  return new Tracer(name, consoleSink({ json: opts.json === true, color: opts.color === false ? false : undefined }));
+}
+
+/** Start a component and keep it running until SIGINT/SIGTERM. */
+async function serve(component: Component): Promise<void> {
+  process.on('uncaughtException', (err) => {
+    component.tracer.emitEvent('internal_error', 'fault', `${component.name}: internal error (kept running): ${err.stack ?? err.message}`);
+  });
+  try {
+    await component.start();
+  } catch (err) {
+    process.stderr.write(`ftkit ${component.name}: cannot start: ${(err as Error).message}\n`);
+    process.exit(1);
+  }
+  const shutdown = () => void component.stop().finally(() => process.exit(0));
+  process.once('SIGINT', shutdown);
+  process.once('SIGTERM', shutdown);
+}
+
+/** The command line that started this process, so an LFD can start it again. */
+function ownCommand(): string[] {
+  return [process.execPath, ...process.execArgv, ...process.argv.slice(1)];
+}
+
+const notYet = (what: string): Runner => async () => {
   process.stderr.write(`ftkit ${what}: not available yet in this version\n`);
   process.exit(2);
 };
 
 export const runners: Record<'rm' | 'gfd' | 'lfd' | 'server' | 'client' | 'demo' | 'ctl', Runner> = {
-  rm: pending('rm'),
-  gfd: pending('gfd'),
-  lfd: pending('lfd'),
-  server: pending('server'),
-  client: pending('client'),
-  demo: pending('demo'),
-  ctl: pending('ctl'),
+  rm: (o) =>
+    serve(new Rm({ host: o.host as string, port: o.port as number, mode: o.mode as Mode, primary: o.primary as string | undefined, tracer: tracerFor('RM', o) })),
+  gfd: (o) =>
+    serve(
+      new Gfd({ host: o.host as string, port: o.port as number, rm: o.rm as string, heartbeatFreq: o.heartbeatFreq as number, timeout: o.timeout as number | undefined, tracer: tracerFor('GFD', o) }),
+    ),
+  lfd: (o, [name]) =>
+    serve(
+      new Lfd({
+        name: name!,
+        host: o.host as string,
+        port: o.port as number,
+        gfd: o.gfd as string,
+        heartbeatFreq: o.heartbeatFreq as number,
+        timeout: o.timeout as number | undefined,
+        tracer: tracerFor(name!, o),
+      }),
+    ),
+  server: (o, [name]) =>
+    serve(
+      new Server({
+        name: name!,
+        host: o.host as string,
+        port: o.port as number,
+        lfd: o.lfd as string,
+        app: o.app as AppName,
+        checkpointFreq: o.checkpointFreq as number,
+        command: ownCommand(),
+        tracer: tracerFor(name!, o),
+      }),
+    ),
+  client: notYet('client'),
+  demo: notYet('demo'),
+  ctl: async (o, [op, key, value]) => {
+    try {
+      const text = await ctlRequest(o.rm as string, op === 'status' ? { op: 'status' } : { op: 'set', key: key!, value: value! });
+      process.stdout.write((op === 'status' && !o.json ? formatStatus(text) : text) + '\n');
+    } catch (err) {
+      process.stderr.write(`ftkit ctl: ${(err as Error).message}\n`);
+      process.exit(1);
+    }
+  },
 };

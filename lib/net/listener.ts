@@ -3,7 +3,7 @@
  * becomes a Connection; the first message must arrive within a deadline.
  */
 import net from 'node:net';
-import { ProtocolError } from '../protocol/index.js';
+import { ProtocolError, type Message } from '../protocol/index.js';
 import { Connection, type ConnectionOptions } from './connection.js';
 import { formatAddress, type HostPort } from './address.js';
 
@@ -13,7 +13,15 @@ export interface ListenerOptions extends ConnectionOptions {
   host: string;
   port: number;
   firstMessageTimeoutMs?: number;
-  onConnection: (conn: Connection) => void;
+  /**
+   * Called with a connection's first message, which says who the peer is. Returns the
+   * handler for the rest of that connection's messages, or throws a ProtocolError.
+   */
+  identify: (conn: Connection, first: Message) => (msg: Message) => void;
+  /** Bad input on one connection (it has been answered and closed). */
+  onProtocolError?: (conn: Connection, err: ProtocolError) => void;
+  /** A connection closed (after or before identifying). */
+  onClose?: (conn: Connection) => void;
 }
 
 export class Listener {
@@ -58,11 +66,17 @@ export class Listener {
     this.connections.add(conn);
     const deadline = this.options.firstMessageTimeoutMs ?? DEFAULT_FIRST_MESSAGE_TIMEOUT_MS;
     const timer = setTimeout(() => conn.reject(new ProtocolError(`no message within ${deadline} ms`)), deadline);
-    conn.once('message', () => clearTimeout(timer));
+    let handler: ((msg: Message) => void) | undefined;
+    conn.on('message', (msg) => {
+      if (handler) return handler(msg);
+      clearTimeout(timer);
+      handler = this.options.identify(conn, msg);
+    });
+    conn.on('protocolError', (err) => this.options.onProtocolError?.(conn, err));
     conn.on('close', () => {
       clearTimeout(timer);
       this.connections.delete(conn);
+      this.options.onClose?.(conn);
     });
-    this.options.onConnection(conn);
   }
 }

@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap';
 import { once } from 'node:events';
 import { Listener, connect, exponentialBackoff, Link, type Connection } from '../../lib/net/index.js';
-import { ProtocolError, decode } from '../../lib/protocol/index.js';
+import { ProtocolError, decode, type Message } from '../../lib/protocol/index.js';
 import { rawConnect } from '../helpers/socket.js';
 
 /** An echo service: answers every request with a reply carrying the payload. */
@@ -12,13 +12,15 @@ async function echoListener(t: Test, extra: { maxFrameBytes?: number; firstMessa
     host: '127.0.0.1',
     port: 0,
     ...extra,
-    onConnection(conn: Connection) {
-      conn.on('protocolError', (e) => errors.push(e));
-      conn.on('message', (m) => {
+    onProtocolError: (_conn, e) => errors.push(e),
+    identify(conn: Connection, first: Message) {
+      const handle = (m: Message) => {
         if (m.type !== 'request') throw new ProtocolError(`S1 does not take ${m.type}`);
         conn.peer = m.client;
         conn.send({ type: 'reply', client: m.client, server: 'S1', num: m.num, result: m.payload });
-      });
+      };
+      handle(first);
+      return handle;
     },
   });
   await listener.listen();
@@ -102,7 +104,7 @@ t.test('a link reconnects after its peer restarts, and gives up when the policy 
   await once(link, 'up');
   await listener.close();
   await once(link, 'down');
-  const again = new Listener({ me: 'S1', host: '127.0.0.1', port, onConnection: () => {} });
+  const again = new Listener({ me: 'S1', host: '127.0.0.1', port, identify: () => () => {} });
   await again.listen();
   t.teardown(() => again.close());
   const [conn] = (await once(link, 'up')) as [Connection];

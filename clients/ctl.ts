@@ -1,0 +1,61 @@
+/** `ftkit ctl`: one request to the RM (status or set), one answer. */
+import { connect, DeadlineError } from '../lib/net/index.js';
+import type { Message } from '../lib/protocol/index.js';
+
+export const ADMIN_NAME = 'admin';
+export const DEFAULT_CTL_TIMEOUT_MS = 5000;
+
+export type CtlRequest = { op: 'status' } | { op: 'set'; key: string; value: string };
+
+/** Send one admin request to the RM; resolves with the RM's answer text, rejects with its error. */
+export async function ctlRequest(rm: string, req: CtlRequest, timeoutMs = DEFAULT_CTL_TIMEOUT_MS): Promise<string> {
+  const conn = await connect(rm, { me: ADMIN_NAME, timeoutMs });
+  const msg: Message = req.op === 'status' ? { type: 'status', from: ADMIN_NAME } : { type: 'set', from: ADMIN_NAME, key: req.key, value: req.value };
+  try {
+    return await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new DeadlineError(`an answer from the RM at ${rm}`, timeoutMs)), timeoutMs);
+      conn.on('message', (m) => {
+        clearTimeout(timer);
+        if (m.type === 'ok') resolve(m.text);
+        else if (m.type === 'error') reject(new Error(m.reason));
+        else reject(new Error(`unexpected answer from the RM: ${m.type}`));
+      });
+      conn.on('close', () => {
+        clearTimeout(timer);
+        reject(new Error(`the RM at ${rm} closed the connection without answering`));
+      });
+      conn.send(msg);
+    });
+  } finally {
+    conn.destroy();
+  }
+}
+
+interface StatusMember {
+  name: string;
+  addr: string;
+  role: string;
+  ready: boolean;
+}
+
+/** Render the RM's status JSON for people. */
+export function formatStatus(json: string): string {
+  const s = JSON.parse(json) as {
+    mode: string;
+    epoch: number;
+    leader: string | null;
+    gfd: string;
+    members: StatusMember[];
+    clients: string[];
+    properties: Record<string, string>;
+    restarts?: Record<string, unknown>;
+  };
+  const lines = [
+    `mode: ${s.mode}   epoch: ${s.epoch}   leader: ${s.leader ?? '-'}   GFD: ${s.gfd}`,
+    `members (${s.members.length}):`,
+    ...s.members.map((m) => `  ${m.name.padEnd(6)} ${m.addr.padEnd(22)} ${m.role.padEnd(10)} ${m.ready ? 'ready' : 'not ready'}`),
+    `clients: ${s.clients.join(', ') || '-'}`,
+    `properties: ${Object.entries(s.properties).map(([k, v]) => `${k}=${v}`).join(', ') || '(as each component was started)'}`,
+  ];
+  return lines.join('\n');
+}

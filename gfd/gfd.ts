@@ -1,0 +1,231 @@
+/**
+ * Global Fault Detector: LFDs register with it; it heartbeats each LFD, keeps the
+ * membership (a lost LFD is a lost machine: all its servers go), and reports every
+ * change to the RM, with the full list on every (re)connection. It routes the RM's
+ * orders to the LFD of the server they name.
+ */
+import { Component, describeMembers } from '../lib/component.js';
+import { HeartbeatMonitor } from '../lib/detect/heartbeat.js';
+import { Link, Listener, exponentialBackoff, type Connection } from '../lib/net/index.js';
+import { UnexpectedMessageError, type Message, type MessageOf } from '../lib/protocol/index.js';
+import { Tracer } from '../lib/trace/index.js';
+import { DEFAULT_HEARTBEAT_FREQ_S, DEFAULT_HOST } from '../lib/config/options.js';
+import { parseProperty } from '../lib/config/properties.js';
+import { Membership, type Change } from './membership.js';
+
+export const GFD_NAME = 'GFD';
+/**
+ * A newly started GFD waits this long for LFDs to (re)register before it reports to
+ * the RM, so a restarted GFD does not report an empty membership (every machine lost)
+ * while the LFDs are still reconnecting. LFDs retry at least once a second.
+ */
+export const DEFAULT_SETTLE_MS = 1500;
+
+export interface GfdOptions {
+  host?: string;
+  port?: number;
+  rm: string;
+  heartbeatFreq?: number;
+  timeout?: number;
+  /** See DEFAULT_SETTLE_MS. */
+  settleMs?: number;
+  tracer?: Tracer;
+}
+
+interface LfdEntry {
+  name: string;
+  conn: Connection;
+  monitor: HeartbeatMonitor;
+}
+
+export class Gfd extends Component {
+  private readonly listener: Listener;
+  private readonly rmLink: Link;
+  private readonly lfds = new Map<string, LfdEntry>();
+  readonly membership = new Membership();
+  private periodMs: number;
+  private timeoutMs: number;
+  private readonly timeoutFixed: boolean;
+  /** Properties the RM set for LFDs and servers, replayed to LFDs that (re)register. */
+  private readonly downstream = new Map<string, string>();
+  private settleTimer: NodeJS.Timeout | undefined;
+
+  constructor(readonly options: GfdOptions) {
+    super(GFD_NAME, options.tracer ?? new Tracer(GFD_NAME));
+    this.periodMs = (options.heartbeatFreq ?? DEFAULT_HEARTBEAT_FREQ_S) * 1000;
+    this.timeoutFixed = options.timeout !== undefined;
+    this.timeoutMs = options.timeout !== undefined ? options.timeout * 1000 : 2 * this.periodMs;
+    this.listener = new Listener({
+      me: this.name,
+      host: options.host ?? DEFAULT_HOST,
+      port: options.port ?? 0,
+      identify: (conn, first) => this.identify(conn, first),
+      onProtocolError: (conn, err) => this.traceProtocolError(conn, err),
+      onClose: (conn) => this.lfdConnectionClosed(conn),
+    });
+    this.rmLink = new Link({ me: this.name, addr: options.rm, policy: exponentialBackoff({ baseMs: 50, capMs: 1000 }) });
+    this.rmLink.on('up', (conn) => this.onRmUp(conn));
+    this.rmLink.on('down', () => this.trace('rm_lost', 'fault', `GFD: connection to RM lost; reconnecting`));
+    this.rmLink.on('retry', (err, attempt, delay) => {
+      if (attempt === 1 || attempt % 10 === 0) this.trace('rm_unreachable', 'fault', `GFD: RM at ${options.rm} unreachable (${err.message}); retry ${attempt} in ${delay} ms`);
+    });
+  }
+
+  get address(): string {
+    return this.listener.address;
+  }
+
+  async start(): Promise<void> {
+    this.setState('starting');
+    await this.listener.listen();
+    this.trace('listening', 'info', `GFD listening on ${this.address}; heartbeat every ${this.periodMs / 1000} s`, { addr: this.address });
+    this.traceMembers();
+    const settle = this.options.settleMs ?? DEFAULT_SETTLE_MS;
+    this.settleTimer = setTimeout(() => this.rmLink.start(), settle);
+    this.setState('running');
+  }
+
+  async stop(): Promise<void> {
+    this.setState('stopping');
+    clearTimeout(this.settleTimer);
+    this.rmLink.stop();
+    for (const lfd of this.lfds.values()) lfd.monitor.stop();
+    this.lfds.clear();
+    await this.listener.close();
+    this.setState('stopped');
+  }
+
+  setHeartbeatFreq(seconds: number): void {
+    this.periodMs = seconds * 1000;
+    if (!this.timeoutFixed) this.timeoutMs = 2 * this.periodMs;
+    for (const lfd of this.lfds.values()) lfd.monitor.setPeriod(this.periodMs, this.timeoutMs);
+    this.trace('property_set', 'state', `GFD: heartbeat_freq = ${seconds} s`, { key: 'gfd-heartbeat-freq', value: seconds });
+  }
+
+  private traceMembers(): void {
+    const names = this.membership.names();
+    this.trace('membership_changed', 'membership', `GFD: ${describeMembers(names)}`, { members: names });
+  }
+
+  // ---- LFDs ------------------------------------------------------------------
+
+  private identify(conn: Connection, first: Message): (msg: Message) => void {
+    if (first.type !== 'lfdRegister') throw new UnexpectedMessageError(`GFD expects an LFD's register first, got ${first.type}`);
+    if (this.lfds.get(first.lfd)?.conn.isOpen) throw new UnexpectedMessageError(`${first.lfd} is already registered with the GFD`);
+    conn.peer = first.lfd;
+    const entry: LfdEntry = { name: first.lfd, conn, monitor: this.monitorFor(first.lfd, conn) };
+    this.lfds.set(first.lfd, entry);
+    conn.send({ type: 'welcome', from: this.name, to: first.lfd });
+    for (const [key, value] of this.downstream) conn.send({ type: 'set', from: this.name, key, value });
+    this.trace('lfd_registered', 'membership', `GFD: ${first.lfd} registered (host ${first.host})`, { lfd: first.lfd, host: first.host });
+    entry.monitor.start();
+    return (msg) => this.fromLfd(entry, msg);
+  }
+
+  private monitorFor(lfd: string, conn: Connection): HeartbeatMonitor {
+    return new HeartbeatMonitor({
+      periodMs: this.periodMs,
+      timeoutMs: this.timeoutMs,
+      send: (num) => {
+        conn.send({ type: 'heartbeat', from: this.name, to: lfd, num });
+        this.trace('heartbeat_sent', 'heartbeat', `[${num}] GFD sending heartbeat to ${lfd}`, { lfd, num });
+      },
+      onAlive: () => {},
+      onTimeout: (num, waited) => this.lfdLost(lfd, `[${num}] heartbeat timed out after ${Math.round(waited)} ms`),
+      onStall: (num, late) =>
+        this.trace('heartbeat_stall', 'fault', `[${num}] GFD: heartbeat timer for ${lfd} fired ${Math.round(late)} ms late (event loop stalled); not taken as a failure`, { lfd, num, lateMs: late }),
+    });
+  }
+
+  private fromLfd(entry: LfdEntry, msg: Message): void {
+    switch (msg.type) {
+      case 'heartbeat':
+        if (entry.monitor.answer(msg.num)) {
+          this.trace('heartbeat_received', 'heartbeat', `[${msg.num}] GFD receives heartbeat from ${entry.name}`, { lfd: entry.name, num: msg.num });
+        }
+        return;
+      case 'membership':
+        if (msg.from !== entry.name) throw new UnexpectedMessageError(`${entry.name} sent membership for another LFD (${msg.from})`);
+        return this.apply(msg.action === 'add' ? this.membership.add(entry.name, msg.server, msg.addr) : this.membership.delete(entry.name, msg.server));
+      case 'report':
+        this.rmLink.connection?.send(msg);
+        return;
+      default:
+        throw this.unexpected(entry.conn, msg);
+    }
+  }
+
+  private lfdConnectionClosed(conn: Connection): void {
+    const entry = this.lfds.get(conn.peer);
+    if (entry?.conn === conn) this.lfdLost(entry.name, 'connection closed');
+  }
+
+  private lfdLost(lfd: string, why: string): void {
+    const entry = this.lfds.get(lfd);
+    if (!entry) return;
+    this.lfds.delete(lfd);
+    entry.monitor.stop();
+    entry.conn.destroy();
+    const lost = this.membership.serversOn(lfd);
+    this.trace('lfd_lost', 'fault', `GFD: lost ${lfd} (${why}): machine down${lost.length ? `, deleting ${lost.join(', ')}` : ''}`, { lfd, servers: lost });
+    this.apply(this.membership.dropLfd(lfd));
+  }
+
+  /** Report membership changes to the RM and trace the new membership. */
+  private apply(changes: Change[]): void {
+    if (changes.length === 0) return;
+    for (const c of changes) this.rmLink.connection?.send({ type: 'membership', from: this.name, server: c.server, action: c.action, addr: c.addr });
+    this.traceMembers();
+  }
+
+  // ---- RM --------------------------------------------------------------------
+
+  private onRmUp(conn: Connection): void {
+    conn.peer = 'RM';
+    conn.on('message', (msg) => this.fromRm(conn, msg));
+    conn.on('protocolError', (err) => this.traceProtocolError(conn, err));
+    conn.send({ type: 'gfdRegister', gfd: this.name });
+    conn.send({ type: 'members', from: this.name, members: this.membership.list() });
+    this.trace('register_sent', 'membership', `GFD registering with RM at ${this.rmLink.target}`);
+  }
+
+  private fromRm(conn: Connection, msg: Message): void {
+    switch (msg.type) {
+      case 'welcome':
+        this.trace('registered', 'membership', `GFD registered with ${msg.from}`);
+        return;
+      case 'set':
+        return this.onSet(msg);
+      case 'role':
+      case 'sendCheckpoint':
+      case 'query':
+      case 'launch':
+        return this.toLfdOf(msg.server, msg);
+      case 'error':
+        this.trace('peer_error', 'fault', `GFD: RM reports an error: ${msg.reason}`);
+        return;
+      default:
+        throw this.unexpected(conn, msg);
+    }
+  }
+
+  private onSet(msg: MessageOf<'set'>): void {
+    let value: number | string;
+    try {
+      value = parseProperty(msg.key, msg.value);
+    } catch (err) {
+      return this.trace('property_rejected', 'fault', `GFD: ${(err as Error).message}`);
+    }
+    if (msg.key === 'gfd-heartbeat-freq') return this.setHeartbeatFreq(value as number);
+    this.downstream.set(msg.key, msg.value);
+    for (const lfd of this.lfds.values()) lfd.conn.send({ ...msg, from: this.name });
+  }
+
+  private toLfdOf(server: string, msg: Message): void {
+    const lfd = this.membership.lfdOf(server);
+    const entry = lfd === undefined ? undefined : this.lfds.get(lfd);
+    if (!entry?.conn.send(msg)) {
+      this.trace('route_failed', 'fault', `GFD: cannot pass ${msg.type} to ${server}: ${lfd ? `${lfd} is not connected` : 'no LFD knows it'}`, { server, type: msg.type });
+    }
+  }
+}

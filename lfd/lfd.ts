@@ -1,0 +1,245 @@
+/**
+ * Local Fault Detector: one per machine. Servers on the machine register with it;
+ * it heartbeats each of them, tells the GFD when one is added or deleted, answers
+ * the GFD's heartbeats, and passes the RM's orders down to its servers.
+ */
+import { Component } from '../lib/component.js';
+import { HeartbeatMonitor } from '../lib/detect/heartbeat.js';
+import { Link, Listener, exponentialBackoff, type Connection } from '../lib/net/index.js';
+import { UnexpectedMessageError, type Message, type MessageOf } from '../lib/protocol/index.js';
+import { Tracer } from '../lib/trace/index.js';
+import { DEFAULT_HEARTBEAT_FREQ_S, DEFAULT_HOST } from '../lib/config/options.js';
+import { parseProperty } from '../lib/config/properties.js';
+
+export interface LfdOptions {
+  name: string;
+  host?: string;
+  port?: number;
+  gfd: string;
+  heartbeatFreq?: number;
+  /** Seconds to wait for a heartbeat answer (default 2 × heartbeatFreq). */
+  timeout?: number;
+  tracer?: Tracer;
+}
+
+interface ServerEntry {
+  name: string;
+  addr: string;
+  pid: number;
+  command: string[];
+  conn: Connection;
+  monitor: HeartbeatMonitor;
+  added: boolean;
+}
+
+export class Lfd extends Component {
+  private readonly listener: Listener;
+  private readonly gfdLink: Link;
+  private readonly servers = new Map<string, ServerEntry>();
+  private periodMs: number;
+  private timeoutMs: number;
+  private timeoutFixed: boolean;
+  /** Properties the RM set that servers need too (checkpoint-freq), replayed to newcomers. */
+  private readonly serverProperties = new Map<string, string>();
+
+  constructor(readonly options: LfdOptions) {
+    super(options.name, options.tracer ?? new Tracer(options.name));
+    this.periodMs = (options.heartbeatFreq ?? DEFAULT_HEARTBEAT_FREQ_S) * 1000;
+    this.timeoutFixed = options.timeout !== undefined;
+    this.timeoutMs = options.timeout !== undefined ? options.timeout * 1000 : 2 * this.periodMs;
+    this.listener = new Listener({
+      me: this.name,
+      host: options.host ?? DEFAULT_HOST,
+      port: options.port ?? 0,
+      identify: (conn, first) => this.identify(conn, first),
+      onProtocolError: (conn, err) => this.traceProtocolError(conn, err),
+      onClose: (conn) => this.serverConnectionClosed(conn),
+    });
+    this.gfdLink = new Link({ me: this.name, addr: options.gfd, policy: exponentialBackoff({ baseMs: 50, capMs: 1000 }) });
+    this.gfdLink.on('up', (conn) => this.onGfdUp(conn));
+    this.gfdLink.on('down', () => this.trace('gfd_lost', 'fault', `${this.name}: connection to GFD lost; reconnecting`));
+    this.gfdLink.on('retry', (err, attempt, delay) => {
+      if (attempt === 1 || attempt % 10 === 0) {
+        this.trace('gfd_unreachable', 'fault', `${this.name}: GFD at ${this.options.gfd} unreachable (${err.message}); retry ${attempt} in ${delay} ms`);
+      }
+    });
+  }
+
+  get address(): string {
+    return this.listener.address;
+  }
+
+  get heartbeatFreq(): number {
+    return this.periodMs / 1000;
+  }
+
+  async start(): Promise<void> {
+    this.setState('starting');
+    await this.listener.listen();
+    this.trace('listening', 'info', `${this.name} listening on ${this.address}; heartbeat every ${this.heartbeatFreq} s`, { addr: this.address });
+    this.gfdLink.start();
+    this.setState('running');
+  }
+
+  async stop(): Promise<void> {
+    this.setState('stopping');
+    this.gfdLink.stop();
+    for (const entry of this.servers.values()) entry.monitor.stop();
+    this.servers.clear();
+    await this.listener.close();
+    this.setState('stopped');
+  }
+
+  /** Change the heartbeat frequency of every server's detector, at once. */
+  setHeartbeatFreq(seconds: number): void {
+    this.periodMs = seconds * 1000;
+    if (!this.timeoutFixed) this.timeoutMs = 2 * this.periodMs;
+    for (const entry of this.servers.values()) entry.monitor.setPeriod(this.periodMs, this.timeoutMs);
+    this.trace('property_set', 'state', `${this.name}: heartbeat_freq = ${seconds} s`, { key: 'lfd-heartbeat-freq', value: seconds });
+  }
+
+  // ---- servers ---------------------------------------------------------------
+
+  private identify(conn: Connection, first: Message): (msg: Message) => void {
+    if (first.type !== 'serverRegister') throw new UnexpectedMessageError(`${this.name} expects a server's register first, got ${first.type}`);
+    if (first.lfd !== this.name && first.lfd !== 'LFD') {
+      throw new UnexpectedMessageError(`${first.server} registered for ${first.lfd} but this is ${this.name}`);
+    }
+    const existing = this.servers.get(first.server);
+    if (existing?.conn.isOpen) throw new UnexpectedMessageError(`${first.server} is already registered with ${this.name}`);
+    let command: string[] = [];
+    try {
+      const parsed: unknown = JSON.parse(first.command || '[]');
+      if (Array.isArray(parsed) && parsed.every((a) => typeof a === 'string')) command = parsed;
+      else throw new Error('not a list of strings');
+    } catch {
+      throw new UnexpectedMessageError(`${first.server}'s register.command is not a JSON list of strings`);
+    }
+    conn.peer = first.server;
+    const entry: ServerEntry = { name: first.server, addr: first.addr, pid: first.pid, command, conn, added: false, monitor: this.monitorFor(first.server, conn) };
+    this.servers.set(first.server, entry);
+    conn.send({ type: 'welcome', from: this.name, to: first.server });
+    for (const [key, value] of this.serverProperties) conn.send({ type: 'set', from: this.name, key, value });
+    this.trace('server_registered', 'membership', `${this.name}: ${first.server} registered from ${first.addr} (pid ${first.pid})`, {
+      server: first.server,
+      addr: first.addr,
+      pid: first.pid,
+    });
+    entry.monitor.start();
+    return (msg) => this.fromServer(entry, msg);
+  }
+
+  private monitorFor(server: string, conn: Connection): HeartbeatMonitor {
+    return new HeartbeatMonitor({
+      periodMs: this.periodMs,
+      timeoutMs: this.timeoutMs,
+      send: (num) => {
+        conn.send({ type: 'heartbeat', from: this.name, to: server, num });
+        this.trace('heartbeat_sent', 'heartbeat', `[${num}] ${this.name} sending heartbeat to ${server}`, { server, num });
+      },
+      onAlive: () => this.addReplica(server),
+      onTimeout: (num, waited) =>
+        this.deleteReplica(server, num, `timed out after ${Math.round(waited)} ms`),
+      onStall: (num, late) =>
+        this.trace('heartbeat_stall', 'fault', `[${num}] ${this.name}: heartbeat timer for ${server} fired ${Math.round(late)} ms late (event loop stalled); not taken as a failure`, { server, num, lateMs: late }),
+    });
+  }
+
+  private fromServer(entry: ServerEntry, msg: Message): void {
+    switch (msg.type) {
+      case 'heartbeat':
+        if (entry.monitor.answer(msg.num)) {
+          this.trace('heartbeat_received', 'heartbeat', `[${msg.num}] ${this.name} receives heartbeat from ${entry.name}`, { server: entry.name, num: msg.num });
+        }
+        return;
+      case 'report':
+        this.gfdLink.connection?.send(msg);
+        return;
+      default:
+        throw this.unexpected(entry.conn, msg);
+    }
+  }
+
+  private addReplica(server: string): void {
+    const entry = this.servers.get(server);
+    if (!entry || entry.added) return;
+    entry.added = true;
+    this.trace('replica_added', 'membership', `${this.name}: add replica ${server}`, { server, addr: entry.addr });
+    this.gfdLink.connection?.send({ type: 'membership', from: this.name, server, action: 'add', addr: entry.addr });
+  }
+
+  private deleteReplica(server: string, num: number, why: string): void {
+    const entry = this.servers.get(server);
+    if (!entry) return;
+    this.servers.delete(server);
+    entry.monitor.stop();
+    entry.conn.destroy();
+    this.trace('heartbeat_failed', 'fault', `[${num}] ${this.name}: heartbeat to ${server} failed: ${why}`, { server, num, why });
+    if (!entry.added) return;
+    this.trace('replica_deleted', 'membership', `${this.name}: delete replica ${server}`, { server, addr: entry.addr });
+    this.gfdLink.connection?.send({ type: 'membership', from: this.name, server, action: 'delete', addr: entry.addr });
+  }
+
+  private serverConnectionClosed(conn: Connection): void {
+    const entry = this.servers.get(conn.peer);
+    if (entry?.conn === conn) this.deleteReplica(entry.name, entry.monitor.nextNum - 1, 'connection closed');
+  }
+
+  // ---- GFD -------------------------------------------------------------------
+
+  private onGfdUp(conn: Connection): void {
+    conn.peer = 'GFD';
+    conn.on('message', (msg) => this.fromGfd(conn, msg));
+    conn.on('protocolError', (err) => this.traceProtocolError(conn, err));
+    conn.send({ type: 'lfdRegister', lfd: this.name, host: this.options.host ?? DEFAULT_HOST });
+    for (const entry of this.servers.values()) {
+      if (entry.added) conn.send({ type: 'membership', from: this.name, server: entry.name, action: 'add', addr: entry.addr });
+    }
+    this.trace('register_sent', 'membership', `${this.name} registering with GFD at ${this.gfdLink.target}`);
+  }
+
+  private fromGfd(conn: Connection, msg: Message): void {
+    switch (msg.type) {
+      case 'welcome':
+        this.trace('registered', 'membership', `${this.name} registered with ${msg.from}`);
+        return;
+      case 'heartbeat':
+        conn.send({ type: 'heartbeat', from: this.name, to: msg.from, num: msg.num });
+        this.trace('gfd_heartbeat', 'heartbeat', `[${msg.num}] ${this.name} receives heartbeat from ${msg.from} and answers`, { num: msg.num });
+        return;
+      case 'set':
+        return this.onSet(msg);
+      case 'role':
+      case 'sendCheckpoint':
+      case 'query':
+        return this.toServer(msg.server, msg);
+      case 'launch':
+        this.trace('launch_unsupported', 'fault', `${this.name}: asked to launch ${msg.server}, but relaunching is not supported in this version`);
+        return;
+      case 'error':
+        this.trace('peer_error', 'fault', `${this.name}: GFD reports an error: ${msg.reason}`);
+        return;
+      default:
+        throw this.unexpected(conn, msg);
+    }
+  }
+
+  private onSet(msg: MessageOf<'set'>): void {
+    let value: string | number;
+    try {
+      value = parseProperty(msg.key, msg.value);
+    } catch (err) {
+      return this.trace('property_rejected', 'fault', `${this.name}: ${(err as Error).message}`);
+    }
+    if (msg.key === 'lfd-heartbeat-freq') return this.setHeartbeatFreq(value as number);
+    this.serverProperties.set(msg.key, msg.value);
+    for (const entry of this.servers.values()) entry.conn.send({ ...msg, from: this.name });
+  }
+
+  private toServer(server: string, msg: Message): void {
+    const entry = this.servers.get(server);
+    if (!entry?.conn.send(msg)) {
+      this.trace('route_failed', 'fault', `${this.name}: cannot pass ${msg.type} to ${server}: not registered here`, { server, type: msg.type });
+    }
+  }
+}

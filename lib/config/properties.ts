@@ -1,0 +1,31 @@
+/**
+ * Run-time properties: what `ftkit ctl set KEY VALUE` may change while the system
+ * runs. The RM validates them here and forwards them down; every component that
+ * applies one validates it again with the same parser.
+ */
+import { ValueError } from './errors.js';
+import * as v from './values.js';
+
+export const PROPERTIES = {
+  'lfd-heartbeat-freq': { parse: v.seconds, help: 'seconds between LFD → server heartbeats' },
+  'gfd-heartbeat-freq': { parse: v.seconds, help: 'seconds between GFD → LFD heartbeats' },
+  'checkpoint-freq': { parse: v.seconds, help: 'seconds between checkpoints' },
+  primary: { parse: v.name, help: 'passive mode: make this replica the primary' },
+  replicas: { parse: v.positiveCount, help: 'target number of replicas' },
+} as const;
+
+export type PropertyKey = keyof typeof PROPERTIES;
+
+export function isPropertyKey(key: string): key is PropertyKey {
+  return Object.hasOwn(PROPERTIES, key);
+}
+
+/** Validate a property; throws ValueError naming the key and the reason. */
+export function parseProperty(key: string, value: string): number | string {
+  if (!isPropertyKey(key)) throw new ValueError(`unknown property "${key}" (known: ${Object.keys(PROPERTIES).join(', ')})`);
+  try {
+    return PROPERTIES[key].parse(value);
+  } catch (err) {
+    throw new ValueError(`${key}: ${(err as Error).message}`);
+  }
+}

@@ -1,0 +1,233 @@
+/**
+ * The Replication Manager's decisions, as a pure core: events in, commands out.
+ * No sockets, no timers; the RM shell feeds it and carries the commands out.
+ *
+ * One replica is the leader: the primary in passive mode, the sequencer in active
+ * mode. Every change of leader bumps the epoch. A replica joins not ready; the RM
+ * orders the leader to send it a checkpoint, and makes it ready when it reports
+ * that it has caught up.
+ */
+import type { Member, Message, MessageOf, Mode, Role } from '../lib/protocol/index.js';
+import { byName } from '../lib/component.js';
+
+export interface ReplicaState {
+  name: string;
+  addr: string;
+  ready: boolean;
+}
+
+export type RmEvent =
+  | { type: 'members'; members: Member[] }
+  | { type: 'added'; name: string; addr: string }
+  | { type: 'deleted'; name: string }
+  | { type: 'report'; report: MessageOf<'report'> }
+  | { type: 'designate'; name: string }
+  /** The deadline for reports after an RM restart passed: decide with what is known. */
+  | { type: 'reportDeadline' };
+
+export type RmCommand =
+  /** A message for a server, routed RM → GFD → LFD → server. */
+  | { type: 'send'; msg: Message }
+  /** The set of ready replicas or the leader changed: push new views to clients. */
+  | { type: 'views' }
+  | { type: 'trace'; category: 'membership' | 'state' | 'fault'; text: string }
+  /** Start the report deadline (after an RM restart found existing replicas). */
+  | { type: 'awaitReports' };
+
+export class ReplicationCore {
+  readonly members = new Map<string, ReplicaState>();
+  leader: string | undefined;
+  epoch = 0;
+  preferred: string | undefined;
+  /** Replicas asked for their state after an RM restart, not yet answered. */
+  private readonly awaiting = new Set<string>();
+
+  constructor(
+    readonly mode: Mode,
+    preferred?: string,
+  ) {
+    this.preferred = preferred;
+  }
+
+  get leaderRole(): Role {
+    return this.mode === 'passive' ? 'primary' : 'sequencer';
+  }
+
+  get followerRole(): Role {
+    return this.mode === 'passive' ? 'backup' : 'member';
+  }
+
+  /** Ready replicas in name order. */
+  ready(): ReplicaState[] {
+    return [...this.members.values()].filter((m) => m.ready).sort((a, b) => byName(a.name, b.name));
+  }
+
+  names(): string[] {
+    return [...this.members.keys()].sort(byName);
+  }
+
+  /** What clients are told: the primary (passive) or every ready replica (active). */
+  view(): Member[] {
+    if (this.mode === 'passive') {
+      const p = this.leader ? this.members.get(this.leader) : undefined;
+      return p?.ready ? [{ name: p.name, addr: p.addr }] : [];
+    }
+    return this.ready().map(({ name, addr }) => ({ name, addr }));
+  }
+
+  roleOf(name: string): Role {
+    return name === this.leader ? this.leaderRole : this.followerRole;
+  }
+
+  handle(event: RmEvent): RmCommand[] {
+    switch (event.type) {
+      case 'members':
+        return this.onMembers(event.members);
+      case 'added':
+        return this.onAdded(event.name, event.addr);
+      case 'deleted':
+        return this.onDeleted(event.name);
+      case 'report':
+        return this.onReport(event.report);
+      case 'designate':
+        return this.onDesignate(event.name);
+      case 'reportDeadline':
+        return this.onReportDeadline();
+    }
+  }
+
+  private get deciding(): boolean {
+    return this.awaiting.size === 0;
+  }
+
+  /** The GFD's full list, on every (re)connection: reconcile with what we hold. */
+  private onMembers(list: Member[]): RmCommand[] {
+    const out: RmCommand[] = [];
+    const listed = new Set(list.map((m) => m.name));
+    for (const name of [...this.members.keys()]) if (!listed.has(name)) out.push(...this.onDeleted(name));
+    const fresh = list.filter((m) => !this.members.has(m.name) || this.members.get(m.name)!.addr !== m.addr);
+    if (this.epoch === 0 && !this.leader && fresh.length > 0 && this.members.size === 0) {
+      // A (re)started RM meeting replicas that may hold state and roles: ask before deciding anything.
+      for (const m of fresh) {
+        this.members.set(m.name, { name: m.name, addr: m.addr, ready: false });
+        this.awaiting.add(m.name);
+        out.push({ type: 'send', msg: { type: 'query', server: m.name } });
+      }
+      out.push({ type: 'awaitReports' }, { type: 'trace', category: 'state', text: `RM: asking ${fresh.map((m) => m.name).join(', ')} for role, epoch and readiness before deciding` });
+      return out;
+    }
+    for (const m of fresh) out.push(...this.onAdded(m.name, m.addr));
+    return out;
+  }
+
+  private onAdded(name: string, addr: string): RmCommand[] {
+    const had = this.members.get(name);
+    const out: RmCommand[] = had ? this.onDeleted(name) : [];
+    this.members.set(name, { name, addr, ready: false });
+    if (!this.deciding) return out;
+    if (!this.leader) return [...out, ...this.elect(`${name} joined and there is no ${this.leaderRole}`)];
+    return [...out, this.roleFor(name), this.checkpointOrder(name), ...this.rolesToAll(false)];
+  }
+
+  private onDeleted(name: string): RmCommand[] {
+    const had = this.members.get(name);
+    if (!had) return [];
+    this.members.delete(name);
+    this.awaiting.delete(name);
+    if (!this.deciding) return [];
+    if (name === this.leader) {
+      this.leader = undefined;
+      return this.elect(`${this.leaderRole} ${name} failed`);
+    }
+    return had.ready ? this.rolesToAll(true) : [];
+  }
+
+  private onReport(r: MessageOf<'report'>): RmCommand[] {
+    const m = this.members.get(r.server);
+    if (!m) return [];
+    if (this.awaiting.delete(r.server)) {
+      if (r.epoch > this.epoch) this.epoch = r.epoch;
+      m.ready = r.ready && r.mode === this.mode;
+      if (m.ready && r.role === this.leaderRole && r.epoch >= this.epoch) this.leader = r.server;
+      return this.deciding ? this.resume() : [];
+    }
+    if (!this.deciding || m.ready || !r.ready) return [];
+    if (r.epoch < this.epoch) return [];
+    // The newcomer installed a checkpoint of the current epoch: it is ready.
+    m.ready = true;
+    return [{ type: 'trace', category: 'state', text: `RM: ${r.server} caught up (checkpoint ${r.checkpoint}): ready` }, ...this.rolesToAll(true)];
+  }
+
+  private onReportDeadline(): RmCommand[] {
+    if (this.deciding) return [];
+    const missing = [...this.awaiting];
+    this.awaiting.clear();
+    return [{ type: 'trace', category: 'fault', text: `RM: no report from ${missing.join(', ')}; deciding without them` }, ...this.resume()];
+  }
+
+  /** After reports arrived: keep a leader that reported itself, else elect; bring the rest up to date. */
+  private resume(): RmCommand[] {
+    if (this.leader) {
+      const out: RmCommand[] = [{ type: 'trace', category: 'state', text: `RM: ${this.leader} is ${this.leaderRole} at epoch ${this.epoch}` }];
+      for (const m of this.members.values()) if (!m.ready) out.push(this.checkpointOrder(m.name));
+      return [...out, ...this.rolesToAll(true)];
+    }
+    return this.elect('no replica reported itself as leader');
+  }
+
+  private onDesignate(name: string): RmCommand[] {
+    this.preferred = name;
+    const m = this.members.get(name);
+    if (!m?.ready || name === this.leader || !this.deciding) return [];
+    return this.elect(`${name} designated as ${this.leaderRole}`);
+  }
+
+  /** Choose a leader among ready replicas (the preferred one if ready, else the first by name). */
+  private elect(why: string): RmCommand[] {
+    const ready = this.ready();
+    const out: RmCommand[] = [];
+    let chosen = ready.find((m) => m.name === this.preferred) ?? ready[0];
+    if (!chosen && this.members.size > 0) {
+      // Nobody holds the current state. Start over from one replica rather than stop forever.
+      chosen = this.members.get(this.preferred ?? '') ?? this.members.get(this.names()[0]!)!;
+      chosen.ready = true;
+      if (this.epoch > 0) out.push({ type: 'trace', category: 'fault', text: `RM: no ready replica survived; ${chosen.name} continues with the state it holds` });
+    }
+    this.leader = chosen?.name;
+    if (!chosen) {
+      return [{ type: 'trace', category: 'fault', text: `RM: ${why}; no replica left to take over` }, { type: 'views' }];
+    }
+    this.epoch++;
+    out.push({ type: 'trace', category: 'state', text: `RM: ${why}; ${chosen.name} is ${this.leaderRole} (epoch ${this.epoch})` });
+    out.push(...this.rolesToAll(true));
+    for (const m of this.members.values()) if (!m.ready) out.push(this.checkpointOrder(m.name));
+    return out;
+  }
+
+  private roleFor(name: string): RmCommand {
+    const m = this.members.get(name)!;
+    return {
+      type: 'send',
+      msg: {
+        type: 'role',
+        server: name,
+        mode: this.mode,
+        role: this.roleOf(name),
+        epoch: this.epoch,
+        ready: m.ready,
+        leader: this.leader ?? '',
+        group: this.ready().map(({ name: n, addr }) => ({ name: n, addr })),
+      },
+    };
+  }
+
+  private rolesToAll(viewsChanged: boolean): RmCommand[] {
+    const out = this.names().map((n) => this.roleFor(n));
+    return viewsChanged ? [...out, { type: 'views' }] : out;
+  }
+
+  private checkpointOrder(target: string): RmCommand {
+    const t = this.members.get(target)!;
+    return { type: 'send', msg: { type: 'sendCheckpoint', server: this.leader!, target: { name: t.name, addr: t.addr }, epoch: this.epoch } };
+  }
+}

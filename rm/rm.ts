@@ -1,0 +1,209 @@
+/**
+ * Replication Manager shell: takes the GFD, clients and `ftkit ctl` on one port,
+ * feeds membership and reports to the ReplicationCore, and carries out what it
+ * decides: role and checkpoint orders down through the GFD, views out to clients.
+ */
+import { Component, describeMembers } from '../lib/component.js';
+import { Listener, type Connection } from '../lib/net/index.js';
+import { UnexpectedMessageError, type Message, type MessageOf, type Mode } from '../lib/protocol/index.js';
+import { Tracer } from '../lib/trace/index.js';
+import { DEFAULT_HOST, DEFAULT_MODE } from '../lib/config/options.js';
+import { parseProperty } from '../lib/config/properties.js';
+import { ReplicationCore, type RmCommand, type RmEvent } from './core.js';
+
+export const RM_NAME = 'RM';
+/** How long a restarted RM waits for replicas to report their state before it decides. */
+export const REPORT_DEADLINE_MS = 2000;
+
+export interface RmOptions {
+  host?: string;
+  port?: number;
+  mode?: Mode;
+  primary?: string;
+  tracer?: Tracer;
+}
+
+export class Rm extends Component {
+  private readonly listener: Listener;
+  readonly core: ReplicationCore;
+  private gfd: Connection | undefined;
+  private readonly clients = new Map<string, Connection>();
+  /** Run-time properties set with `ftkit ctl set`, replayed to a GFD that (re)registers. */
+  readonly properties = new Map<string, string>();
+  private reportTimer: NodeJS.Timeout | undefined;
+  private lastMembers = '';
+
+  constructor(readonly options: RmOptions = {}) {
+    super(RM_NAME, options.tracer ?? new Tracer(RM_NAME));
+    this.core = new ReplicationCore(options.mode ?? (DEFAULT_MODE as Mode), options.primary);
+    this.listener = new Listener({
+      me: this.name,
+      host: options.host ?? DEFAULT_HOST,
+      port: options.port ?? 0,
+      identify: (conn, first) => this.identify(conn, first),
+      onProtocolError: (conn, err) => this.traceProtocolError(conn, err),
+      onClose: (conn) => this.connectionClosed(conn),
+    });
+  }
+
+  get address(): string {
+    return this.listener.address;
+  }
+
+  async start(): Promise<void> {
+    this.setState('starting');
+    await this.listener.listen();
+    this.trace('listening', 'info', `RM listening on ${this.address}; ${this.core.mode} replication`, { addr: this.address, mode: this.core.mode });
+    this.traceMembers(true);
+    this.setState('running');
+  }
+
+  async stop(): Promise<void> {
+    this.setState('stopping');
+    clearTimeout(this.reportTimer);
+    await this.listener.close();
+    this.setState('stopped');
+  }
+
+  private identify(conn: Connection, first: Message): (msg: Message) => void {
+    switch (first.type) {
+      case 'gfdRegister': {
+        if (this.gfd?.isOpen) throw new UnexpectedMessageError(`a GFD is already registered with the RM`);
+        conn.peer = first.gfd;
+        this.gfd = conn;
+        conn.send({ type: 'welcome', from: this.name, to: first.gfd });
+        for (const [key, value] of this.properties) if (key !== 'primary' && key !== 'replicas') conn.send({ type: 'set', from: this.name, key, value });
+        this.trace('gfd_registered', 'membership', `RM: ${first.gfd} registered`);
+        return (msg) => this.fromGfd(conn, msg);
+      }
+      case 'client': {
+        conn.peer = first.client;
+        const handle = (msg: Message) => {
+          if (msg.type !== 'client' || msg.client !== first.client) throw this.unexpected(conn, msg);
+          this.clients.set(msg.client, conn);
+          this.sendView(conn, msg.client);
+        };
+        handle(first);
+        return handle;
+      }
+      case 'status':
+      case 'set': {
+        conn.peer = first.from;
+        const handle = (msg: Message) => this.fromAdmin(conn, msg);
+        handle(first);
+        return handle;
+      }
+      default:
+        throw new UnexpectedMessageError(`RM expects the GFD's register, a client or an admin message first, got ${first.type}`);
+    }
+  }
+
+  private connectionClosed(conn: Connection): void {
+    if (conn === this.gfd) {
+      this.gfd = undefined;
+      this.trace('gfd_lost', 'fault', `RM: connection to GFD lost; keeping the last known membership until it reconnects`);
+    }
+    if (this.clients.get(conn.peer) === conn) this.clients.delete(conn.peer);
+  }
+
+  private fromGfd(conn: Connection, msg: Message): void {
+    switch (msg.type) {
+      case 'members':
+        return this.dispatch({ type: 'members', members: msg.members });
+      case 'membership':
+        return this.dispatch(msg.action === 'add' ? { type: 'added', name: msg.server, addr: msg.addr } : { type: 'deleted', name: msg.server });
+      case 'report':
+        return this.dispatch({ type: 'report', report: msg });
+      default:
+        throw this.unexpected(conn, msg);
+    }
+  }
+
+  /** Feed the core one event and carry out its commands. */
+  private dispatch(event: RmEvent): void {
+    for (const cmd of this.core.handle(event)) this.execute(cmd);
+    this.traceMembers();
+  }
+
+  private execute(cmd: RmCommand): void {
+    switch (cmd.type) {
+      case 'send':
+        if (!this.gfd?.send(cmd.msg)) this.trace('route_failed', 'fault', `RM: cannot send ${cmd.msg.type} (no GFD connected)`);
+        return;
+      case 'views':
+        for (const [client, conn] of this.clients) this.sendView(conn, client);
+        this.trace('view_changed', 'state', `RM: clients now use ${this.core.view().map((m) => m.name).join(', ') || 'no replica'}`, {
+          view: this.core.view(),
+          leader: this.core.leader,
+          epoch: this.core.epoch,
+        });
+        return;
+      case 'trace':
+        this.trace('decision', cmd.category, cmd.text, { leader: this.core.leader, epoch: this.core.epoch });
+        return;
+      case 'awaitReports':
+        clearTimeout(this.reportTimer);
+        this.reportTimer = setTimeout(() => this.dispatch({ type: 'reportDeadline' }), REPORT_DEADLINE_MS);
+        return;
+    }
+  }
+
+  private traceMembers(force = false): void {
+    const names = this.core.names();
+    const text = describeMembers(names);
+    if (!force && text === this.lastMembers) return;
+    this.lastMembers = text;
+    this.trace('membership_changed', 'membership', `RM: ${text}`, { members: names, count: names.length });
+  }
+
+  private sendView(conn: Connection, client: string): void {
+    conn.send({ type: 'view', client, mode: this.core.mode, replicas: this.core.view() });
+  }
+
+  // ---- administration (ftkit ctl) ---------------------------------------------
+
+  private fromAdmin(conn: Connection, msg: Message): void {
+    switch (msg.type) {
+      case 'status':
+        conn.send({ type: 'ok', from: this.name, to: msg.from, text: JSON.stringify(this.status()) });
+        return;
+      case 'set':
+        return this.onSet(conn, msg);
+      default:
+        throw this.unexpected(conn, msg);
+    }
+  }
+
+  private onSet(conn: Connection, msg: MessageOf<'set'>): void {
+    try {
+      parseProperty(msg.key, msg.value);
+    } catch (err) {
+      throw new UnexpectedMessageError((err as Error).message);
+    }
+    this.properties.set(msg.key, msg.value);
+    this.trace('property_set', 'state', `RM: ${msg.key} = ${msg.value} (from ${msg.from})`, { key: msg.key, value: msg.value });
+    if (msg.key === 'primary') {
+      this.dispatch({ type: 'designate', name: msg.value });
+    } else if (msg.key === 'replicas') {
+      throw new UnexpectedMessageError('replicas: changing the replica count is not supported in this version');
+    } else if (!this.gfd?.send({ type: 'set', from: this.name, key: msg.key, value: msg.value })) {
+      this.trace('route_failed', 'fault', `RM: ${msg.key} recorded; it reaches the GFD when one registers`);
+    }
+    conn.send({ type: 'ok', from: this.name, to: msg.from, text: `${msg.key} = ${msg.value}` });
+  }
+
+  status(): Record<string, unknown> {
+    return {
+      mode: this.core.mode,
+      epoch: this.core.epoch,
+      leader: this.core.leader ?? null,
+      gfd: this.gfd?.isOpen ? 'connected' : 'disconnected',
+      members: this.core.names().map((n) => {
+        const m = this.core.members.get(n)!;
+        return { name: n, addr: m.addr, role: this.core.roleOf(n), ready: m.ready };
+      }),
+      clients: [...this.clients.keys()],
+      properties: Object.fromEntries(this.properties),
+    };
+  }
+}

@@ -1,0 +1,124 @@
+/**
+ * A replica server: listens for clients and peer replicas on one port, registers
+ * with the LFD on its machine, and answers its heartbeats. Replication itself lives
+ * in Replica; this class is the I/O shell around it.
+ */
+import { Component } from '../lib/component.js';
+import { Link, Listener, exponentialBackoff, type Connection } from '../lib/net/index.js';
+import type { Message } from '../lib/protocol/index.js';
+import { Tracer } from '../lib/trace/index.js';
+import { DEFAULT_CHECKPOINT_FREQ_S, DEFAULT_HOST } from '../lib/config/options.js';
+import { Replica, type ReplicaIO } from './replica.js';
+import { createApp, type AppName } from './apps.js';
+
+export interface ServerOptions {
+  name: string;
+  host?: string;
+  port?: number;
+  /** The LFD on this machine, host:port. */
+  lfd: string;
+  app?: AppName;
+  checkpointFreq?: number;
+  /** The command line that started this server, so its LFD can relaunch it (empty: cannot). */
+  command?: string[];
+  tracer?: Tracer;
+}
+
+/** The name a server uses for its LFD until the LFD says its own (in `welcome`). */
+const UNKNOWN_LFD = 'LFD';
+
+export class Server extends Component {
+  private readonly listener: Listener;
+  private readonly lfdLink: Link;
+  private lfdName = UNKNOWN_LFD;
+  readonly replica: Replica;
+
+  constructor(readonly options: ServerOptions) {
+    super(options.name, options.tracer ?? new Tracer(options.name));
+    this.listener = new Listener({
+      me: this.name,
+      host: options.host ?? DEFAULT_HOST,
+      port: options.port ?? 0,
+      identify: (conn, first) => this.identify(conn, first),
+      onProtocolError: (conn, err) => this.traceProtocolError(conn, err),
+      onClose: (conn) => this.replica.connectionClosed(conn),
+    });
+    this.lfdLink = new Link({ me: this.name, addr: options.lfd, policy: exponentialBackoff({ baseMs: 50, capMs: 1000 }) });
+    this.lfdLink.on('up', (conn) => this.onLfdUp(conn));
+    this.lfdLink.on('down', () => this.trace('lfd_lost', 'fault', `${this.name}: connection to ${this.lfdName} lost; reconnecting`));
+    const io: ReplicaIO = { tracer: this.tracer, toLfd: (msg) => this.lfdLink.connection?.send(msg) ?? false };
+    this.replica = new Replica(this.name, createApp(options.app ?? 'status'), (options.checkpointFreq ?? DEFAULT_CHECKPOINT_FREQ_S) * 1000, io);
+  }
+
+  get address(): string {
+    return this.listener.address;
+  }
+
+  async start(): Promise<void> {
+    this.setState('starting');
+    await this.listener.listen();
+    this.trace('listening', 'info', `${this.name} listening on ${this.address} (app ${this.options.app ?? 'status'})`, { addr: this.address });
+    this.replica.setAddress(this.address);
+    this.lfdLink.start();
+    this.setState('running');
+  }
+
+  async stop(): Promise<void> {
+    this.setState('stopping');
+    this.lfdLink.stop();
+    this.replica.stop();
+    await this.listener.close();
+    this.setState('stopped');
+  }
+
+  private onLfdUp(conn: Connection): void {
+    conn.peer = this.lfdName;
+    conn.on('message', (msg) => this.fromLfd(conn, msg));
+    conn.on('protocolError', (err) => this.traceProtocolError(conn, err));
+    conn.send({
+      type: 'serverRegister',
+      server: this.name,
+      lfd: this.lfdName,
+      addr: this.address,
+      pid: process.pid,
+      command: JSON.stringify(this.options.command ?? []),
+    });
+    this.trace('register_sent', 'membership', `${this.name} registering with ${this.lfdName} at ${this.lfdLink.target}`);
+  }
+
+  /** Messages from the LFD: heartbeats, and the RM's orders routed through GFD and LFD. */
+  private fromLfd(conn: Connection, msg: Message): void {
+    switch (msg.type) {
+      case 'welcome':
+        this.lfdName = conn.peer = msg.from;
+        this.trace('registered', 'membership', `${this.name} registered with ${msg.from}`, { lfd: msg.from });
+        return;
+      case 'heartbeat':
+        conn.send({ type: 'heartbeat', from: this.name, to: msg.from, num: msg.num });
+        this.trace('heartbeat_answered', 'heartbeat', `[${msg.num}] ${this.name} receives heartbeat from ${msg.from} and answers`, {
+          num: msg.num,
+        });
+        return;
+      case 'role':
+      case 'sendCheckpoint':
+      case 'query':
+      case 'set':
+        return this.replica.command(msg);
+      case 'error':
+        this.trace('peer_error', 'fault', `${this.name}: ${msg.from} reports an error: ${msg.reason}`);
+        return;
+      default:
+        throw this.unexpected(conn, msg);
+    }
+  }
+
+  /** The first message on an inbound connection says who the peer is: a client or a peer replica. */
+  private identify(conn: Connection, first: Message): (msg: Message) => void {
+    const handle = (msg: Message) => {
+      if (!this.replica.accepts(msg)) throw this.unexpected(conn, msg);
+      this.replica.receive(conn, msg);
+    };
+    handle(first);
+    return handle;
+  }
+}
