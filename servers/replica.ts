@@ -1,11 +1,25 @@
 /**
- * Replication logic of one server. (Membership-only version: the server is never
- * ready, so clients are rejected; replication arrives with passive mode.)
+ * Replication logic of one server, for both modes.
+ *
+ * One replica is the leader (passive primary or active sequencer). It numbers each
+ * new request and sends it to every follower and newcomer: as a `log` entry that a
+ * passive backup holds until the next checkpoint, or as an `order` that an active
+ * member applies in sequence. Every connection a leader opens to a follower starts
+ * with a checkpoint, so a follower is always fed a state and then what follows it.
+ *
+ * Passive: the primary replies only when every ready backup has acknowledged the
+ * entry; a backup promoted by the RM replays its log past the last checkpoint first.
+ * Active: every ready replica replies; a new sequencer first brings every replica to
+ * the same last sequence number (`sync`) before ordering anything new.
+ * Epochs fence old leaders: a follower refuses entries from a lower epoch and says so.
  */
 import type { Connection } from '../lib/net/index.js';
-import type { Message } from '../lib/protocol/index.js';
-import type { Tracer } from '../lib/trace/index.js';
+import type { Member, Message, MessageOf, Mode, Role } from '../lib/protocol/index.js';
+import type { Category, Tracer } from '../lib/trace/index.js';
+import { parseProperty } from '../lib/config/properties.js';
 import type { App } from './apps.js';
+import { Peers } from './peers.js';
+import { ServiceState } from './state.js';
 
 export interface ReplicaIO {
   tracer: Tracer;
@@ -13,35 +27,525 @@ export interface ReplicaIO {
   toLfd(msg: Message): boolean;
 }
 
+interface Entry {
+  seq: number;
+  client: string;
+  num: number;
+  payload: string;
+}
+
+/** A passive primary's executed request, waiting for the backups' acknowledgements. */
+interface Pending {
+  seq: number;
+  client: string;
+  num: number;
+  result: string;
+  conns: Set<Connection>;
+}
+
+/** How many applied orders an active replica keeps to bring a peer up to date after a failover. */
+const ORDER_LOG_LIMIT = 10_000;
+/** How long a new sequencer waits for the others' sync answers before it goes on without them. */
+const SYNC_DEADLINE_MS = 1000;
+
 export class Replica {
-  private addr = '';
+  mode: Mode | 'none' = 'none';
+  role: Role = 'none';
+  epoch = 0;
+  /** i_am_ready, as set by the RM. */
+  ready = false;
+  /** Holds the current state (installed a checkpoint, or was made ready): can be made ready. */
+  caughtUp = false;
+  leader = '';
+  group: Member[] = [];
+  readonly state: ServiceState;
+  /** Our own address, as registered. */
+  addr = '';
+  private readonly peers: Peers;
+  /** Newcomers the leader feeds after sending them a checkpoint, until they are ready. */
+  private readonly newcomers = new Map<string, Member>();
+  /** Passive backup: entries held past the last checkpoint. Active: recent applied orders. */
+  private log: Entry[] = [];
+  /** Active: orders that arrived ahead of a gap, by sequence number. */
+  private readonly early = new Map<number, Entry>();
+  private readonly pending = new Map<number, Pending>();
+  private readonly acked = new Map<string, number>();
+  /** Active: clients waiting for a request to be ordered, by `client:num`. */
+  private readonly waiters = new Map<string, { client: string; num: number; payload: string; conns: Set<Connection> }>();
+  /** The connection the current leader feeds us on (to answer acks, forward requests). */
+  private leaderConn: Connection | undefined;
+  /** Active leader after a failover: answers still expected before ordering resumes. */
+  private syncing: Map<string, number | undefined> | undefined;
+  private syncTimer: NodeJS.Timeout | undefined;
+  private readonly held: Array<{ conn: Connection; msg: MessageOf<'request'> | MessageOf<'forward'> }> = [];
+  private checkpointTimer: NodeJS.Timeout | undefined;
+
   constructor(
     readonly name: string,
-    readonly app: App,
+    app: App,
     private checkpointMs: number,
     private readonly io: ReplicaIO,
-  ) {}
+  ) {
+    this.state = new ServiceState(app);
+    this.peers = new Peers(name, {
+      onUp: (peer) => this.onPeerUp(peer),
+      onMessage: (peer, conn, msg) => this.fromFollower(peer, conn, msg),
+      onDown: () => {},
+    });
+  }
 
   setAddress(addr: string): void {
     this.addr = addr;
   }
 
+  get isLeader(): boolean {
+    return this.ready && this.leader === this.name && (this.role === 'primary' || this.role === 'sequencer');
+  }
+
+  stop(): void {
+    clearInterval(this.checkpointTimer);
+    clearTimeout(this.syncTimer);
+    this.peers.closeAll();
+  }
+
+  // ---- tracing -----------------------------------------------------------------
+
+  private trace(type: string, category: Category, text: string, data?: Record<string, unknown>): void {
+    this.io.tracer.emitEvent(type, category, text, data);
+  }
+
+  private myState(): string {
+    return this.state.app.describe();
+  }
+
+  // ---- inbound: clients and peer replicas -------------------------------------
+
+  /** Message types an inbound connection may carry. */
   accepts(msg: Message): boolean {
-    return msg.type === 'request';
+    return ['request', 'checkpoint', 'log', 'order', 'forward', 'sync'].includes(msg.type);
   }
 
   receive(conn: Connection, msg: Message): void {
-    if (msg.type !== 'request') return;
-    conn.peer = msg.client;
-    conn.send({ type: 'reject', client: msg.client, server: this.name, num: msg.num, reason: 'not_ready' });
+    switch (msg.type) {
+      case 'request':
+        conn.peer = msg.client;
+        return this.onRequest(conn, msg);
+      case 'checkpoint':
+        conn.peer = msg.from;
+        return this.onCheckpoint(conn, msg);
+      case 'log':
+        conn.peer = msg.from;
+        return this.onLog(conn, msg);
+      case 'order':
+        conn.peer = msg.from;
+        return this.onOrder(conn, msg);
+      case 'forward':
+        conn.peer = msg.from;
+        return this.onForward(conn, msg);
+      case 'sync':
+        conn.peer = msg.from;
+        return this.onSync(conn, msg);
+      default:
+        return;
+    }
   }
+
+  connectionClosed(conn: Connection): void {
+    if (conn === this.leaderConn) this.leaderConn = undefined;
+    for (const p of this.pending.values()) p.conns.delete(conn);
+    for (const w of this.waiters.values()) w.conns.delete(conn);
+  }
+
+  private reply(conn: Connection, client: string, num: number, result: string): void {
+    conn.send({ type: 'reply', client, server: this.name, num, result });
+    this.trace('reply_sent', 'reply', `Sending <${client}, ${this.name}, ${num}, reply>`, { client, num, result });
+  }
+
+  private reject(conn: Connection, client: string, num: number, reason: string): void {
+    conn.send({ type: 'reject', client, server: this.name, num, reason });
+    this.trace('request_rejected', 'request', `Rejecting <${client}, ${this.name}, ${num}, request>: ${reason}`, { client, num, reason });
+  }
+
+  private onRequest(conn: Connection, req: MessageOf<'request'>): void {
+    this.trace('request_received', 'request', `Received <${req.client}, ${this.name}, ${req.num}, request>`, { client: req.client, num: req.num });
+    if (!this.ready) {
+      // An active newcomer replies to nobody; a passive one tells the client to look elsewhere.
+      if (this.mode !== 'active') this.reject(conn, req.client, req.num, 'not_ready');
+      return;
+    }
+    const seen = this.state.lookup(req.client, req.num);
+    if (seen.kind === 'stale') return this.reject(conn, req.client, req.num, `stale: request_num ${seen.latest} already answered`);
+    if (seen.kind === 'duplicate') {
+      const inFlight = [...this.pending.values()].find((p) => p.client === req.client && p.num === req.num);
+      if (inFlight) return void inFlight.conns.add(conn);
+      this.trace('duplicate_request', 'duplicate', `request_num ${req.num} from ${req.client} already executed: answering from the dedup table`, { client: req.client, num: req.num });
+      return this.reply(conn, req.client, req.num, seen.result);
+    }
+    if (this.mode === 'passive') {
+      if (this.role !== 'primary') return this.reject(conn, req.client, req.num, 'not_primary');
+      return this.executeAsPrimary(conn, req);
+    }
+    this.activeRequest(conn, req.client, req.num, req.payload);
+  }
+
+  /** Apply one request with the course's before/after traces. */
+  private apply(client: string, num: number, payload: string, seq: number): string {
+    const brief = `<${client}, ${this.name}, ${num}, request>`;
+    this.trace('state_before', 'request', `my_state_${this.name} = ${this.myState()} before processing ${brief}`, { client, num, seq, state: this.myState() });
+    const result = this.state.execute(client, num, payload, seq);
+    this.trace('state_after', 'request', `my_state_${this.name} = ${this.myState()} after processing ${brief}`, { client, num, seq, state: this.myState() });
+    return result;
+  }
+
+  // ---- passive ---------------------------------------------------------------------
+
+  /** Everyone the leader feeds: ready followers and newcomers. */
+  private followers(): Member[] {
+    const out = new Map(this.group.filter((m) => m.name !== this.name).map((m) => [m.name, m]));
+    for (const [name, m] of this.newcomers) out.set(name, m);
+    return [...out.values()];
+  }
+
+  private executeAsPrimary(conn: Connection, req: MessageOf<'request'>): void {
+    const seq = this.state.seq + 1;
+    const result = this.apply(req.client, req.num, req.payload, seq);
+    for (const f of this.followers()) {
+      this.peers.send(f.name, { type: 'log', from: this.name, to: f.name, seq, client: req.client, num: req.num, payload: req.payload, epoch: this.epoch });
+    }
+    this.pending.set(seq, { seq, client: req.client, num: req.num, result, conns: new Set([conn]) });
+    this.replyDurable();
+  }
+
+  /** Reply to every executed request that every ready backup now holds. */
+  private replyDurable(): void {
+    const backups = this.group.filter((m) => m.name !== this.name).map((m) => m.name);
+    for (const p of [...this.pending.values()].sort((a, b) => a.seq - b.seq)) {
+      if (!backups.every((b) => (this.acked.get(b) ?? 0) >= p.seq)) return;
+      this.pending.delete(p.seq);
+      for (const conn of p.conns) this.reply(conn, p.client, p.num, p.result);
+    }
+  }
+
+  private onLog(conn: Connection, msg: MessageOf<'log'>): void {
+    if (!this.admit(conn, msg.from, msg.epoch)) return;
+    this.log.push({ seq: msg.seq, client: msg.client, num: msg.num, payload: msg.payload });
+    this.trace('log_held', 'request', `${this.name} holds <${msg.client}, ${msg.from}, ${msg.num}, request> from ${msg.from} (seq ${msg.seq})`, { client: msg.client, num: msg.num, seq: msg.seq });
+    conn.send({ type: 'ack', from: this.name, to: msg.from, seq: msg.seq, epoch: this.epoch });
+  }
+
+  /** A passive backup becoming primary executes its held log past the last checkpoint. */
+  private replayLog(): void {
+    const entries = this.log.filter((e) => e.seq > this.state.seq).sort((a, b) => a.seq - b.seq);
+    this.log = [];
+    if (entries.length === 0) return;
+    this.trace('log_replay', 'checkpoint', `${this.name} replays ${entries.length} logged request(s) past checkpoint ${this.state.checkpointCount}`, { count: entries.length });
+    for (const e of entries) {
+      if (this.state.lookup(e.client, e.num).kind === 'new') this.apply(e.client, e.num, e.payload, e.seq);
+      else this.state.seq = e.seq;
+    }
+  }
+
+  // ---- active ----------------------------------------------------------------------
+
+  private activeRequest(conn: Connection, client: string, num: number, payload: string): void {
+    if (this.isLeader) {
+      if (this.syncing) return void this.held.push({ conn, msg: { type: 'request', client, server: this.name, num, payload } });
+      this.waitFor(conn, client, num, payload);
+      return this.order(client, num, payload);
+    }
+    this.waitFor(conn, client, num, payload);
+    this.forwardToLeader(client, num, payload);
+  }
+
+  private waitFor(conn: Connection | undefined, client: string, num: number, payload: string): void {
+    const key = `${client}:${num}`;
+    const w = this.waiters.get(key) ?? { client, num, payload, conns: new Set<Connection>() };
+    if (conn) w.conns.add(conn);
+    this.waiters.set(key, w);
+  }
+
+  private forwardToLeader(client: string, num: number, payload: string): void {
+    this.leaderConn?.send({ type: 'forward', from: this.name, to: this.leader, client, num, payload });
+  }
+
+  /** The sequencer numbers a new request, sends the order to everyone, and applies it. */
+  private order(client: string, num: number, payload: string): void {
+    if (this.state.lookup(client, num).kind !== 'new') return;
+    const entry: Entry = { seq: this.state.seq + 1, client, num, payload };
+    for (const f of this.followers()) this.peers.send(f.name, { type: 'order', from: this.name, to: f.name, ...entry, epoch: this.epoch });
+    this.deliver(entry);
+  }
+
+  private onForward(conn: Connection, msg: MessageOf<'forward'>): void {
+    if (!this.isLeader) return;
+    if (this.syncing) return void this.held.push({ conn, msg });
+    this.order(msg.client, msg.num, msg.payload);
+  }
+
+  private onOrder(conn: Connection, msg: MessageOf<'order'>): void {
+    if (!this.admit(conn, msg.from, msg.epoch)) return;
+    const entry: Entry = { seq: msg.seq, client: msg.client, num: msg.num, payload: msg.payload };
+    if (entry.seq <= this.state.seq) return;
+    this.early.set(entry.seq, entry);
+    for (let next = this.early.get(this.state.seq + 1); next; next = this.early.get(this.state.seq + 1)) {
+      this.early.delete(next.seq);
+      this.deliver(next);
+    }
+  }
+
+  /** Apply an order in sequence and answer whoever waits for it. */
+  private deliver(e: Entry): void {
+    let result: string;
+    const seen = this.state.lookup(e.client, e.num);
+    if (seen.kind === 'new') result = this.apply(e.client, e.num, e.payload, e.seq);
+    else {
+      this.state.seq = e.seq;
+      result = seen.kind === 'duplicate' ? seen.result : '';
+    }
+    this.log.push(e);
+    if (this.log.length > ORDER_LOG_LIMIT) this.log.splice(0, this.log.length - ORDER_LOG_LIMIT);
+    const key = `${e.client}:${e.num}`;
+    const w = this.waiters.get(key);
+    this.waiters.delete(key);
+    if (w && this.ready && seen.kind !== 'stale') for (const conn of w.conns) this.reply(conn, e.client, e.num, result);
+  }
+
+  /** A new sequencer asks: send me the orders you have past `seq`, and tell me your last one. */
+  private onSync(conn: Connection, msg: MessageOf<'sync'>): void {
+    if (!this.admit(conn, msg.from, msg.epoch)) return;
+    for (const e of this.log) if (e.seq > msg.seq) conn.send({ type: 'order', from: this.name, to: msg.from, ...e, epoch: this.epoch });
+    conn.send({ type: 'ack', from: this.name, to: msg.from, seq: this.state.seq, epoch: this.epoch });
+  }
+
+  /** Become sequencer: collect every ready member's last sequence number before ordering. */
+  private startSync(): void {
+    const members = this.group.filter((m) => m.name !== this.name).map((m) => m.name);
+    if (members.length === 0) return;
+    this.syncing = new Map(members.map((m) => [m, undefined]));
+    this.trace('sync_started', 'checkpoint', `${this.name}: new sequencer at seq ${this.state.seq}; bringing ${members.join(', ')} to the same last order`, { seq: this.state.seq });
+    this.syncTimer = setTimeout(() => this.finishSync(), SYNC_DEADLINE_MS);
+  }
+
+  private finishSync(): void {
+    const answers = this.syncing;
+    if (!answers) return;
+    this.syncing = undefined;
+    clearTimeout(this.syncTimer);
+    const oldest = this.log[0]?.seq ?? this.state.seq + 1;
+    for (const [peer, seq] of answers) {
+      if (seq === undefined || seq < oldest - 1) this.sendCheckpointTo(peer);
+      else for (const e of this.log) if (e.seq > seq) this.peers.send(peer, { type: 'order', from: this.name, to: peer, ...e, epoch: this.epoch });
+    }
+    this.trace('sync_done', 'checkpoint', `${this.name}: every replica at seq ${this.state.seq}; ordering resumes`, { seq: this.state.seq });
+    for (const w of this.waiters.values()) this.order(w.client, w.num, w.payload);
+    for (const { conn, msg } of this.held.splice(0)) {
+      if (msg.type === 'request') this.activeRequest(conn, msg.client, msg.num, msg.payload);
+      else this.order(msg.client, msg.num, msg.payload);
+    }
+  }
+
+  // ---- checkpoints -----------------------------------------------------------------
+
+  private sendCheckpointTo(peer: string): void {
+    const cp = this.state.checkpoint();
+    if (this.peers.send(peer, { type: 'checkpoint', from: this.name, to: peer, ...cp, epoch: this.epoch })) {
+      this.trace('checkpoint_sent', 'checkpoint', `[${cp.count}] [my_state=${this.myState()}] ${this.name} sending checkpoint to ${peer}`, { to: peer, count: cp.count, seq: cp.seq });
+    }
+  }
+
+  /** The passive primary's periodic checkpoint, to every backup. */
+  private checkpointAll(): void {
+    const targets = this.followers().filter((f) => this.peers.isUp(f.name));
+    if (!this.isLeader || targets.length === 0) return;
+    const cp = this.state.checkpoint();
+    for (const f of targets) {
+      this.peers.send(f.name, { type: 'checkpoint', from: this.name, to: f.name, ...cp, epoch: this.epoch });
+      this.trace('checkpoint_sent', 'checkpoint', `[${cp.count}] [my_state=${this.myState()}] ${this.name} sending checkpoint to ${f.name}`, { to: f.name, count: cp.count, seq: cp.seq });
+    }
+  }
+
+  private onCheckpoint(conn: Connection, msg: MessageOf<'checkpoint'>): void {
+    if (!this.admit(conn, msg.from, msg.epoch)) return;
+    try {
+      this.state.install(msg);
+    } catch (err) {
+      this.trace('checkpoint_bad', 'fault', `${this.name}: cannot install checkpoint ${msg.count} from ${msg.from}: ${(err as Error).message}`);
+      return;
+    }
+    // Everything held so far is covered: the leader sent it before this checkpoint.
+    this.log = this.mode === 'active' ? [] : this.log.filter((e) => e.seq > msg.seq);
+    for (const seq of this.early.keys()) if (seq <= msg.seq) this.early.delete(seq);
+    this.trace('checkpoint_received', 'checkpoint', `[${msg.count}] [my_state=${this.myState()}] ${this.name} receives checkpoint from ${msg.from}`, { from: msg.from, count: msg.count, seq: msg.seq });
+    conn.send({ type: 'ack', from: this.name, to: msg.from, seq: msg.seq, epoch: this.epoch });
+    // Waiters the checkpoint already covers are answered from the dedup table.
+    for (const [key, w] of this.waiters) {
+      const seen = this.state.lookup(w.client, w.num);
+      if (seen.kind === 'new') continue;
+      this.waiters.delete(key);
+      if (seen.kind === 'duplicate' && this.ready) for (const c of w.conns) this.reply(c, w.client, w.num, seen.result);
+    }
+    if (!this.caughtUp) {
+      this.caughtUp = true;
+      this.report();
+    }
+  }
+
+  /**
+   * Accept a message from a leader only if its epoch is current; learn a higher epoch.
+   * A lower epoch is refused with an ack carrying ours, which makes an old leader step down.
+   */
+  private admit(conn: Connection, from: string, epoch: number): boolean {
+    if (epoch < this.epoch) {
+      conn.send({ type: 'ack', from: this.name, to: from, seq: this.state.seq, epoch: this.epoch });
+      this.trace('stale_epoch', 'fault', `${this.name}: refusing ${from} at epoch ${epoch}; current epoch is ${this.epoch}`, { from, epoch });
+      return false;
+    }
+    if (epoch > this.epoch) this.epoch = epoch;
+    if (from === this.leader || !this.leaderConn) this.leaderConn = conn;
+    return true;
+  }
+
+  // ---- messages from followers on our outbound links --------------------------------
+
+  private onPeerUp(peer: string): void {
+    // A sequencer that is syncing asks established members where they are; everyone else gets a checkpoint.
+    if (this.syncing?.has(peer)) {
+      this.peers.send(peer, { type: 'sync', from: this.name, to: peer, seq: this.state.seq, epoch: this.epoch });
+    } else this.sendCheckpointTo(peer);
+  }
+
+  private fromFollower(peer: string, _conn: Connection, msg: Message): void {
+    if (msg.type === 'ack') {
+      if (msg.epoch > this.epoch) return this.stepDown(`${peer} is at epoch ${msg.epoch}, mine is ${this.epoch}`);
+      if (this.syncing?.has(peer) && this.syncing.get(peer) === undefined) {
+        this.syncing.set(peer, msg.seq);
+        if ([...this.syncing.values()].every((s) => s !== undefined)) this.finishSync();
+        return;
+      }
+      this.acked.set(peer, Math.max(this.acked.get(peer) ?? 0, msg.seq));
+      return this.replyDurable();
+    }
+    if (msg.type === 'forward') return this.onForward(_conn, msg);
+    if (msg.type === 'order' && this.syncing) {
+      // A member that is ahead of us sends what we missed.
+      return this.onOrder(_conn, msg);
+    }
+  }
+
+  // ---- orders from the RM ------------------------------------------------------------
 
   command(msg: Message): void {
-    if (msg.type === 'set' && msg.key === 'checkpoint-freq') this.checkpointMs = Number(msg.value) * 1000;
-    this.io.tracer.emitEvent('command', 'state', `${this.name} at ${this.addr} received ${msg.type} (checkpoint every ${this.checkpointMs} ms)`);
+    switch (msg.type) {
+      case 'role':
+        return this.onRole(msg);
+      case 'sendCheckpoint':
+        return this.onSendCheckpoint(msg);
+      case 'query':
+        return this.report();
+      case 'set':
+        return this.onSet(msg);
+      default:
+        return;
+    }
   }
 
-  connectionClosed(_conn: Connection): void {}
+  private report(): void {
+    this.io.toLfd({
+      type: 'report',
+      server: this.name,
+      mode: this.mode,
+      role: this.role,
+      epoch: this.epoch,
+      ready: this.caughtUp,
+      checkpoint: this.state.checkpointCount,
+      seq: this.state.seq,
+    });
+  }
 
-  stop(): void {}
+  private describeRole(): string {
+    return `${this.role}${this.ready ? '' : ' (not ready)'}`;
+  }
+
+  private onRole(msg: MessageOf<'role'>): void {
+    if (msg.epoch < this.epoch) {
+      this.trace('stale_role', 'fault', `${this.name}: ignoring a role for epoch ${msg.epoch}; current epoch is ${this.epoch}`);
+      return;
+    }
+    const wasLeader = this.isLeader;
+    const before = `${this.describeRole()} at epoch ${this.epoch}`;
+    const leaderChanged = msg.leader !== this.leader;
+    this.mode = msg.mode;
+    this.epoch = msg.epoch;
+    this.role = msg.role;
+    this.ready = msg.ready;
+    this.leader = msg.leader;
+    this.group = msg.group;
+    if (msg.ready) this.caughtUp = true;
+    const after = `${this.describeRole()} at epoch ${this.epoch}`;
+    if (before !== after) this.trace('role_changed', 'state', `${this.name}: ${before} -> ${after}`, { role: this.role, epoch: this.epoch, ready: this.ready, leader: this.leader });
+    if (this.isLeader) {
+      if (!wasLeader) this.becomeLeader();
+      for (const name of this.newcomers.keys()) if (this.group.some((m) => m.name === name)) this.newcomers.delete(name);
+      this.peers.keep(this.followers());
+      this.replyDurable();
+    } else {
+      if (wasLeader) this.stepDown('the RM chose another leader');
+      if (leaderChanged && this.mode === 'active') {
+        this.leaderConn = undefined;
+      }
+    }
+  }
+
+  private becomeLeader(): void {
+    this.acked.clear();
+    if (this.mode === 'passive') {
+      this.replayLog();
+      clearInterval(this.checkpointTimer);
+      this.checkpointTimer = setInterval(() => this.checkpointAll(), this.checkpointMs);
+    } else {
+      this.startSync();
+    }
+  }
+
+  /** Stop acting as leader: nothing pending may be answered from here any more. */
+  private stepDown(why: string): void {
+    if (this.role === 'primary' || this.role === 'sequencer') {
+      this.trace('step_down', 'fault', `${this.name}: stepping down as ${this.role}: ${why}`);
+    }
+    if (!this.isLeader || why.includes('epoch')) {
+      this.ready = false;
+      this.role = 'none';
+    }
+    clearInterval(this.checkpointTimer);
+    clearTimeout(this.syncTimer);
+    this.syncing = undefined;
+    for (const p of this.pending.values()) for (const c of p.conns) this.reject(c, p.client, p.num, 'not_primary');
+    this.pending.clear();
+    this.newcomers.clear();
+    this.peers.closeAll();
+  }
+
+  private onSendCheckpoint(msg: MessageOf<'sendCheckpoint'>): void {
+    if (!this.isLeader || msg.epoch < this.epoch) {
+      this.trace('checkpoint_order_ignored', 'fault', `${this.name}: asked to checkpoint to ${msg.target.name} but I am not the leader of epoch ${msg.epoch}`);
+      return;
+    }
+    this.newcomers.set(msg.target.name, msg.target);
+    if (this.peers.isUp(msg.target.name)) this.sendCheckpointTo(msg.target.name);
+    else this.peers.keep(this.followers());
+  }
+
+  private onSet(msg: MessageOf<'set'>): void {
+    if (msg.key !== 'checkpoint-freq') return;
+    try {
+      this.checkpointMs = (parseProperty(msg.key, msg.value) as number) * 1000;
+    } catch (err) {
+      return this.trace('property_rejected', 'fault', `${this.name}: ${(err as Error).message}`);
+    }
+    this.trace('property_set', 'state', `${this.name}: checkpoint_freq = ${msg.value} s`, { key: msg.key, value: Number(msg.value) });
+    if (this.checkpointTimer) {
+      clearInterval(this.checkpointTimer);
+      this.checkpointTimer = setInterval(() => this.checkpointAll(), this.checkpointMs);
+    }
+  }
 }

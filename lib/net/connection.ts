@@ -94,6 +94,8 @@ export class Connection extends EventEmitter<ConnectionEvents> {
         this.emit('message', decode(frame));
         if (this.closed) return;
       }
+      // Frames before bad bytes in the same chunk were delivered; now answer the bad bytes.
+      if (this.framer.failure) throw this.framer.failure;
     } catch (err) {
       // A handler bug must not take the whole component down: report it on this connection only.
       this.reject(err instanceof ProtocolError ? err : new ProtocolError(`internal error: ${(err as Error).message}`, { cause: err }));

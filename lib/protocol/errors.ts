@@ -29,8 +29,8 @@ export class UnexpectedBytesError extends ProtocolError {
 /** A frame (or a frame still being received) longer than the limit. */
 export class FrameTooLargeError extends ProtocolError {
   override name = 'FrameTooLargeError';
-  constructor(readonly limit: number, readonly start: string) {
-    super(`frame exceeds ${limit} bytes: ${quote(start)}`);
+  constructor(readonly limit: number, readonly received: number, readonly start: string) {
+    super(`frame exceeds ${limit} characters: ${quote(start)}… (${received} chars received)`);
   }
 }
 

@@ -7,6 +7,7 @@
  */
 import { FrameTooLargeError, UnexpectedBytesError } from './errors.js';
 
+/** The default frame limit: 1 MiB, counted in characters of the decoded UTF-8 text. */
 export const DEFAULT_MAX_FRAME_BYTES = 1024 * 1024;
 
 const WHITESPACE = /^[ \t\r\n]*$/;
@@ -23,30 +24,39 @@ export class Framer {
     return this.partial.length;
   }
 
+  /** The error that failed this framer, if any (it then stays failed). */
+  get failure(): Error | undefined {
+    return this.failed;
+  }
+
   /**
    * Feed a chunk and return the frames it completes (each `<…>`, undecoded).
-   * Throws a ProtocolError on bad bytes or an oversize frame; after that the
-   * framer stays failed (the connection is to be closed).
+   * On bad bytes or an oversize frame the framer fails (the connection is to be
+   * closed): if the chunk completed frames before the bad bytes, those are returned
+   * first and `failure` is set; otherwise the ProtocolError is thrown. A failed
+   * framer throws on every later push.
    */
   push(chunk: string): string[] {
     if (this.failed) throw this.failed;
+    const frames: string[] = [];
     try {
-      return this.scan(chunk);
+      this.scan(chunk, frames);
+      return frames;
     } catch (err) {
       this.failed = err as Error;
       this.partial = '';
+      if (frames.length > 0) return frames;
       throw err;
     }
   }
 
-  private scan(chunk: string): string[] {
-    const frames: string[] = [];
+  private scan(chunk: string, frames: string[]): void {
     let i = 0;
     while (i < chunk.length) {
       if (!this.inFrame) {
         const open = chunk.indexOf('<', i);
         const between = open === -1 ? chunk.slice(i) : chunk.slice(i, open);
-        if (!WHITESPACE.test(between)) throw new UnexpectedBytesError(between.trim());
+        if (!WHITESPACE.test(between)) throw new UnexpectedBytesError(between.replace(/^[ \t\r\n]+|[ \t\r\n]+$/g, ''));
         if (open === -1) break;
         this.inFrame = true;
         this.partial = '<';
@@ -56,7 +66,8 @@ export class Framer {
       const close = chunk.indexOf('>', i);
       const end = close === -1 ? chunk.length : close + 1;
       if (this.partial.length + (end - i) > this.maxFrameBytes) {
-        throw new FrameTooLargeError(this.maxFrameBytes, this.partial + chunk.slice(i, i + 60));
+        const received = this.partial.length + (end - i);
+        throw new FrameTooLargeError(this.maxFrameBytes, received, (this.partial + chunk.slice(i, i + 40)).slice(0, 40));
       }
       this.partial += chunk.slice(i, end);
       i = end;
@@ -66,6 +77,5 @@ export class Framer {
         this.inFrame = false;
       }
     }
-    return frames;
   }
 }

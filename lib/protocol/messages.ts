@@ -1,8 +1,8 @@
 /**
  * The message catalog: every kind ftkit speaks, as a discriminated union on `type`.
  *
- * A wire kind usually maps to one type. `register` and `ready` map to several,
- * told apart by their field count (which the link implies anyway). Fields may be
+ * A wire kind usually maps to one type. `register` maps to three (server, LFD and
+ * GFD registration), told apart by their field count; the link implies it anyway. Fields may be
  * appended before the kind in later versions, never reordered.
  * docs/PROTOCOL.md describes each message for people; this file is the source of truth.
  */
@@ -48,6 +48,7 @@ export type Message =
   | { type: 'log'; from: string; to: string; seq: number; client: string; num: number; payload: string; epoch: number }
   | { type: 'order'; from: string; to: string; seq: number; client: string; num: number; payload: string; epoch: number }
   | { type: 'ack'; from: string; to: string; seq: number; epoch: number }
+  | { type: 'sync'; from: string; to: string; seq: number; epoch: number }
   | { type: 'forward'; from: string; to: string; client: string; num: number; payload: string }
   // administration
   | { type: 'set'; from: string; key: string; value: string }
@@ -131,6 +132,7 @@ const SPECS: Spec[] = [
     }),
   ),
   { type: 'ack', kind: 'ack', fields: [['from', 'name'], ['to', 'name'], ['seq', 'int'], ['epoch', 'int']] },
+  { type: 'sync', kind: 'sync', fields: [['from', 'name'], ['to', 'name'], ['seq', 'int'], ['epoch', 'int']] },
   {
     type: 'forward',
     kind: 'forward',

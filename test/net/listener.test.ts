@@ -65,7 +65,7 @@ t.test('a frame over the limit is refused before it is complete', async (t) => {
   const { listener } = await echoListener(t, { maxFrameBytes: 1024 });
   const peer = await rawConnect(listener.port);
   peer.send('<C1, S1, 1, ' + 'x'.repeat(4096));
-  t.match(await peer.waitFor(/<S1, [^>]*, error>/), /frame exceeds 1024 bytes/);
+  t.match(await peer.waitFor(/<S1, [^>]*, error>/), /frame exceeds 1024 characters/);
   await peer.closed;
 });
 

@@ -1,0 +1,67 @@
+/**
+ * Outbound links from one replica to the others it feeds (a leader to its followers
+ * and newcomers). Each link reconnects on its own; `onUp` lets the replica resync a
+ * peer (send a fresh checkpoint) before anything else goes out on a new connection.
+ */
+import { Link, exponentialBackoff, type Connection } from '../lib/net/index.js';
+import type { Member, Message } from '../lib/protocol/index.js';
+
+export interface PeerHandlers {
+  onUp(name: string, conn: Connection): void;
+  onMessage(name: string, conn: Connection, msg: Message): void;
+  onDown(name: string): void;
+}
+
+export class Peers {
+  private readonly links = new Map<string, { addr: string; link: Link }>();
+
+  constructor(
+    private readonly me: string,
+    private readonly handlers: PeerHandlers,
+  ) {}
+
+  /** Keep links to exactly these peers (besides ourselves). */
+  keep(members: readonly Member[]): void {
+    const wanted = new Map(members.filter((m) => m.name !== this.me).map((m) => [m.name, m.addr]));
+    for (const [name, { addr, link }] of this.links) {
+      if (wanted.get(name) !== addr) {
+        link.stop();
+        this.links.delete(name);
+      }
+    }
+    for (const [name, addr] of wanted) if (!this.links.has(name)) this.open(name, addr);
+  }
+
+  has(name: string): boolean {
+    return this.links.has(name);
+  }
+
+  names(): string[] {
+    return [...this.links.keys()];
+  }
+
+  isUp(name: string): boolean {
+    return !!this.links.get(name)?.link.connection;
+  }
+
+  send(name: string, msg: Message): boolean {
+    return this.links.get(name)?.link.connection?.send(msg) ?? false;
+  }
+
+  closeAll(): void {
+    for (const { link } of this.links.values()) link.stop();
+    this.links.clear();
+  }
+
+  private open(name: string, addr: string): void {
+    const link = new Link({ me: this.me, addr, policy: exponentialBackoff({ baseMs: 20, capMs: 500 }) });
+    link.on('up', (conn) => {
+      conn.peer = name;
+      conn.on('message', (msg) => this.handlers.onMessage(name, conn, msg));
+      this.handlers.onUp(name, conn);
+    });
+    link.on('down', () => this.handlers.onDown(name));
+    this.links.set(name, { addr, link });
+    link.start();
+  }
+}

@@ -1,0 +1,71 @@
+/**
+ * What a replica holds: the application, the dedup table (per client, the highest
+ * request_num executed and its reply), and sequence and checkpoint counters.
+ * A checkpoint is all of it; installing one replaces it.
+ */
+import type { App } from './apps.js';
+
+export interface Executed {
+  num: number;
+  result: string;
+}
+
+export interface Snapshot {
+  count: number;
+  state: string;
+  table: string;
+  seq: number;
+}
+
+export type Lookup = { kind: 'new' } | { kind: 'duplicate'; result: string } | { kind: 'stale'; latest: number };
+
+export class ServiceState {
+  table = new Map<string, Executed>();
+  /** Sequence number of the last request applied (or held, for a passive backup's checkpoint). */
+  seq = 0;
+  checkpointCount = 0;
+
+  constructor(readonly app: App) {}
+
+  lookup(client: string, num: number): Lookup {
+    const had = this.table.get(client);
+    if (!had || num > had.num) return { kind: 'new' };
+    if (num === had.num) return { kind: 'duplicate', result: had.result };
+    return { kind: 'stale', latest: had.num };
+  }
+
+  /** Apply a new request (the caller checked lookup) and record it. */
+  execute(client: string, num: number, payload: string, seq: number): string {
+    let result: string;
+    try {
+      result = this.app.apply(payload);
+    } catch (err) {
+      // Deterministic apps should not throw; if one does, every replica answers the same error.
+      result = `error: ${(err as Error).message}`;
+    }
+    this.table.set(client, { num, result });
+    this.seq = seq;
+    return result;
+  }
+
+  /** Take a checkpoint: the next count, the app state, the dedup table and the sequence number it covers. */
+  checkpoint(): Snapshot {
+    this.checkpointCount++;
+    return { count: this.checkpointCount, state: this.app.snapshot(), table: JSON.stringify([...this.table]), seq: this.seq };
+  }
+
+  install(cp: Snapshot): void {
+    const rows: unknown = JSON.parse(cp.table);
+    if (!Array.isArray(rows)) throw new Error('checkpoint table is not a JSON array');
+    const table = new Map<string, Executed>();
+    for (const row of rows) {
+      const [client, e] = row as [string, Executed];
+      if (typeof client !== 'string' || typeof e?.num !== 'number' || typeof e.result !== 'string') throw new Error('bad checkpoint table row');
+      table.set(client, { num: e.num, result: e.result });
+    }
+    this.app.restore(cp.state);
+    this.table = table;
+    this.seq = cp.seq;
+    this.checkpointCount = cp.count;
+  }
+}
