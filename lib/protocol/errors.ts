@@ -30,7 +30,7 @@ export class UnexpectedBytesError extends ProtocolError {
 export class FrameTooLargeError extends ProtocolError {
   override name = 'FrameTooLargeError';
   constructor(readonly limit: number, readonly received: number, readonly start: string) {
-    super(`frame exceeds ${limit} characters: ${quote(start)}… (${received} chars received)`);
+    super(`frame exceeds ${limit} characters: ${quote(start)}… (${received} chars)`);
   }
 }
 
