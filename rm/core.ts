@@ -41,6 +41,8 @@ export class ReplicationCore {
   preferred: string | undefined;
   /** Replicas asked for their state after an RM restart, not yet answered. */
   private readonly awaiting = new Set<string>();
+  /** The epoch each replica reported after an RM restart. */
+  private readonly reportedEpoch = new Map<string, number>();
 
   constructor(
     readonly mode: Mode,
@@ -133,8 +135,11 @@ export class ReplicationCore {
     const had = this.members.get(name);
     if (!had) return [];
     this.members.delete(name);
-    this.awaiting.delete(name);
+    const wasAwaited = this.awaiting.delete(name);
+    this.reportedEpoch.delete(name);
+    if (name === this.leader && !this.deciding) this.leader = undefined;
     if (!this.deciding) return [];
+    if (wasAwaited) return this.resume();
     if (name === this.leader) {
       this.leader = undefined;
       return this.elect(`${this.leaderRole} ${name} failed`);
@@ -146,9 +151,14 @@ export class ReplicationCore {
     const m = this.members.get(r.server);
     if (!m) return [];
     if (this.awaiting.delete(r.server)) {
-      if (r.epoch > this.epoch) this.epoch = r.epoch;
+      if (r.epoch > this.epoch) {
+        // A higher epoch makes any leader picked from earlier reports out of date.
+        this.epoch = r.epoch;
+        this.leader = undefined;
+      }
+      this.reportedEpoch.set(r.server, r.epoch);
       m.ready = r.ready && r.mode === this.mode;
-      if (m.ready && r.role === this.leaderRole && r.epoch >= this.epoch) this.leader = r.server;
+      if (m.ready && r.role === this.leaderRole && r.epoch === this.epoch) this.leader = r.server;
       return this.deciding ? this.resume() : [];
     }
     if (!this.deciding || m.ready || !r.ready) return [];
@@ -167,6 +177,9 @@ export class ReplicationCore {
 
   /** After reports arrived: keep a leader that reported itself, else elect; bring the rest up to date. */
   private resume(): RmCommand[] {
+    // Only replicas of the latest epoch hold the current state.
+    for (const [name, epoch] of this.reportedEpoch) if (epoch < this.epoch) this.members.get(name)!.ready = false;
+    this.reportedEpoch.clear();
     if (this.leader) {
       const out: RmCommand[] = [{ type: 'trace', category: 'state', text: `RM: ${this.leader} is ${this.leaderRole} at epoch ${this.epoch}` }];
       for (const m of this.members.values()) if (!m.ready) out.push(this.checkpointOrder(m.name));

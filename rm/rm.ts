@@ -32,6 +32,7 @@ export class Rm extends Component {
   readonly properties = new Map<string, string>();
   private reportTimer: NodeJS.Timeout | undefined;
   private lastMembers = '';
+  private lastView = '';
 
   constructor(readonly options: RmOptions = {}) {
     super(RM_NAME, options.tracer ?? new Tracer(RM_NAME));
@@ -130,7 +131,10 @@ export class Rm extends Component {
       case 'send':
         if (!this.gfd?.send(cmd.msg)) this.trace('route_failed', 'fault', `RM: cannot send ${cmd.msg.type} (no GFD connected)`);
         return;
-      case 'views':
+      case 'views': {
+        const view = JSON.stringify(this.core.view());
+        if (view === this.lastView) return;
+        this.lastView = view;
         for (const [client, conn] of this.clients) this.sendView(conn, client);
         this.trace('view_changed', 'state', `RM: clients now use ${this.core.view().map((m) => m.name).join(', ') || 'no replica'}`, {
           view: this.core.view(),
@@ -138,6 +142,7 @@ export class Rm extends Component {
           epoch: this.core.epoch,
         });
         return;
+      }
       case 'trace':
         this.trace('decision', cmd.category, cmd.text, { leader: this.core.leader, epoch: this.core.epoch });
         return;

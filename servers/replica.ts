@@ -19,7 +19,7 @@ import type { Category, Tracer } from '../lib/trace/index.js';
 import { parseProperty } from '../lib/config/properties.js';
 import type { App } from './apps.js';
 import { Peers } from './peers.js';
-import { ServiceState } from './state.js';
+import { ServiceState, digest } from './state.js';
 
 export interface ReplicaIO {
   tracer: Tracer;
@@ -349,7 +349,7 @@ export class Replica {
   private sendCheckpointTo(peer: string): void {
     const cp = this.state.checkpoint();
     if (this.peers.send(peer, { type: 'checkpoint', from: this.name, to: peer, ...cp, epoch: this.epoch })) {
-      this.trace('checkpoint_sent', 'checkpoint', `[${cp.count}] [my_state=${this.myState()}] ${this.name} sending checkpoint to ${peer}`, { to: peer, count: cp.count, seq: cp.seq });
+      this.trace('checkpoint_sent', 'checkpoint', `[${cp.count}] [my_state=${this.myState()}] ${this.name} sending checkpoint to ${peer}`, { to: peer, count: cp.count, seq: cp.seq, digest: digest(cp.state) });
     }
   }
 
@@ -358,9 +358,10 @@ export class Replica {
     const targets = this.followers().filter((f) => this.peers.isUp(f.name));
     if (!this.isLeader || targets.length === 0) return;
     const cp = this.state.checkpoint();
+    const fingerprint = digest(cp.state);
     for (const f of targets) {
       this.peers.send(f.name, { type: 'checkpoint', from: this.name, to: f.name, ...cp, epoch: this.epoch });
-      this.trace('checkpoint_sent', 'checkpoint', `[${cp.count}] [my_state=${this.myState()}] ${this.name} sending checkpoint to ${f.name}`, { to: f.name, count: cp.count, seq: cp.seq });
+      this.trace('checkpoint_sent', 'checkpoint', `[${cp.count}] [my_state=${this.myState()}] ${this.name} sending checkpoint to ${f.name}`, { to: f.name, count: cp.count, seq: cp.seq, digest: fingerprint });
     }
   }
 
@@ -375,7 +376,7 @@ export class Replica {
     // Everything held so far is covered: the leader sent it before this checkpoint.
     this.log = this.mode === 'active' ? [] : this.log.filter((e) => e.seq > msg.seq);
     for (const seq of this.early.keys()) if (seq <= msg.seq) this.early.delete(seq);
-    this.trace('checkpoint_received', 'checkpoint', `[${msg.count}] [my_state=${this.myState()}] ${this.name} receives checkpoint from ${msg.from}`, { from: msg.from, count: msg.count, seq: msg.seq });
+    this.trace('checkpoint_received', 'checkpoint', `[${msg.count}] [my_state=${this.myState()}] ${this.name} receives checkpoint from ${msg.from}`, { from: msg.from, count: msg.count, seq: msg.seq, digest: digest(msg.state) });
     conn.send({ type: 'ack', from: this.name, to: msg.from, seq: msg.seq, epoch: this.epoch });
     // Waiters the checkpoint already covers are answered from the dedup table.
     for (const [key, w] of this.waiters) {

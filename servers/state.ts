@@ -3,7 +3,13 @@
  * request_num executed and its reply), and sequence and checkpoint counters.
  * A checkpoint is all of it; installing one replaces it.
  */
+import { createHash } from 'node:crypto';
 import type { App } from './apps.js';
+
+/** A short fingerprint of an application state, so traces can show that replicas agree. */
+export function digest(snapshot: string): string {
+  return createHash('sha1').update(snapshot).digest('hex').slice(0, 12);
+}
 
 export interface Executed {
   num: number;

@@ -5,6 +5,8 @@ import { Gfd } from '../../gfd/gfd.js';
 import { Lfd } from '../../lfd/lfd.js';
 import { Server } from '../../servers/server.js';
 import { ctlRequest, formatStatus } from '../../clients/ctl.js';
+import { Client } from '../../clients/client.js';
+import { createInterface } from 'node:readline';
 import type { Component } from '../component.js';
 import type { AppName } from '../../servers/apps.js';
 import type { Mode } from '../protocol/index.js';
@@ -74,7 +76,31 @@ export const runners: Record<'rm' | 'gfd' | 'lfd' | 'server' | 'client' | 'demo'
         tracer: tracerFor(name!, o),
       }),
     ),
-  client: notYet('client'),
+  client: async (o, [arg]) => {
+    const name = arg ?? (o.name as string | undefined);
+    if (!name) {
+      process.stderr.write('error: name the client: ftkit client C1 (or name = C1 in --config)\n');
+      process.exit(2);
+    }
+    const client = new Client({
+      name,
+      rm: o.rm as string,
+      message: o.message as string,
+      interval: o.interval as number,
+      count: o.count as number,
+      timeout: o.timeout as number,
+      giveUp: o.giveUp as number,
+      input: o.interactive ? createInterface({ input: process.stdin, terminal: false }) : undefined,
+      tracer: tracerFor(name, o),
+    });
+    await serve(client);
+    const ok = await client.done!.then(
+      () => true,
+      () => false,
+    );
+    await client.stop();
+    process.exit(ok ? 0 : 1);
+  },
   demo: notYet('demo'),
   ctl: async (o, [op, key, value]) => {
     try {

@@ -26,7 +26,7 @@ export const DEFAULT_HEARTBEAT_FREQ_S = 1;
 export const DEFAULT_CHECKPOINT_FREQ_S = 5;
 export const DEFAULT_MODE = 'active';
 export const DEFAULT_APP = 'status';
-export const DEFAULT_CLIENT_MESSAGE = 'hello_world';
+export const DEFAULT_CLIENT_MESSAGE = 'hello_world_{n}';
 export const DEFAULT_CLIENT_INTERVAL_S = 1;
 export const DEFAULT_REQUEST_TIMEOUT_S = 2;
 export const DEFAULT_GIVE_UP_S = 30;
@@ -87,7 +87,7 @@ export const SERVER_OPTIONS: OptionSpec[] = [
 export const CLIENT_OPTIONS: OptionSpec[] = [
   spec({ key: 'name', flag: '--name <name>', description: 'client name (usually the argument)', parse: v.name }),
   spec({ key: 'rm', flag: '--rm <host:port>', description: 'the Replication Manager', default: `${DEFAULT_HOST}:${DEFAULT_RM_PORT}`, parse: v.address }),
-  spec({ key: 'message', flag: '--message <text>', description: 'request payload; the request number is appended unless the app is counter or log', default: DEFAULT_CLIENT_MESSAGE, parse: v.text }),
+  spec({ key: 'message', flag: '--message <text>', description: 'request payload; {n} is replaced by the request number (e.g. "add 1", "append C1-{n}")', default: DEFAULT_CLIENT_MESSAGE, parse: v.text }),
   spec({ key: 'interval', flag: '--interval <seconds>', description: 'seconds between requests', default: DEFAULT_CLIENT_INTERVAL_S, parse: v.seconds }),
   spec({ key: 'count', flag: '--count <n>', description: 'stop after n replies (0: run until stopped)', default: 0, parse: v.count }),
   spec({ key: 'interactive', flag: '--interactive', description: 'send lines typed on stdin instead of --message', default: false, parse: v.bool }),

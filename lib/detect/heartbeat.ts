@@ -49,6 +49,7 @@ export class HeartbeatMonitor {
   start(): void {
     if (this.running) return;
     this.running = true;
+    this.alive = false;
     this.tick();
   }
 

@@ -71,6 +71,19 @@ export class System {
     return server;
   }
 
+  /** Start client `name` against the RM; extra flags e.g. ['--message', 'append {n}']. */
+  startClient(name: string, args: string[] = []): Proc {
+    return this.group.spawn(name, ['client', name, '--rm', this.rmAddr, ...args, ...this.common]);
+  }
+
+  /** Run a one-shot client that sends `payload` once and resolves with the result. */
+  async ask(name: string, payload: string): Promise<{ server: string; result: string }> {
+    const c = this.startClient(name, ['--message', payload, '--count', '1', '--timeout', '1']);
+    const done = await c.waitFor((e) => e.type === 'request_done', 20_000);
+    await c.exited;
+    return done.data as { server: string; result: string };
+  }
+
   /** RM, GFD, LFD1..n and S1..n; resolves when the RM reports all n members. */
   async start(): Promise<this> {
     const n = this.options.replicas ?? 3;

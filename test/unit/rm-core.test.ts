@@ -1,0 +1,428 @@
+/**
+ * The Replication Manager's pure decision core (rm/core.ts): events in, commands out.
+ * Passive mode (primary/backup) and active mode (sequencer/member), joins, catch-up
+ * reports, failures, designation, and an RM restart that must ask before it decides.
+ */
+import t from 'tap';
+import { ReplicationCore, type RmCommand, type RmEvent } from '../../rm/core.js';
+import type { Member, MessageOf, Mode, Role } from '../../lib/protocol/index.js';
+
+type RoleMsg = MessageOf<'role'>;
+type CheckpointMsg = MessageOf<'sendCheckpoint'>;
+
+const addr = (name: string) => `127.0.0.1:${7200 + Number(name.slice(1))}`;
+const member = (name: string): Member => ({ name, addr: addr(name) });
+
+const sent = (cmds: RmCommand[]) => cmds.flatMap((c) => (c.type === 'send' ? [c.msg] : []));
+const roleMsgs = (cmds: RmCommand[]) => sent(cmds).filter((m): m is RoleMsg => m.type === 'role');
+/** The last role message each server got in this batch. */
+const roles = (cmds: RmCommand[]): Record<string, RoleMsg> => Object.fromEntries(roleMsgs(cmds).map((m) => [m.server, m]));
+const checkpoints = (cmds: RmCommand[]) => sent(cmds).filter((m): m is CheckpointMsg => m.type === 'sendCheckpoint');
+const queries = (cmds: RmCommand[]) => sent(cmds).flatMap((m) => (m.type === 'query' ? [m.server] : []));
+const viewsCount = (cmds: RmCommand[]) => cmds.filter((c) => c.type === 'views').length;
+const traces = (cmds: RmCommand[]) => cmds.flatMap((c) => (c.type === 'trace' ? [c.text] : []));
+
+const added = (name: string): RmEvent => ({ type: 'added', name, addr: addr(name) });
+const deleted = (name: string): RmEvent => ({ type: 'deleted', name });
+function report(
+  server: string,
+  fields: { mode?: Mode | 'none'; role?: Role; epoch: number; ready: boolean; checkpoint?: number; seq?: number },
+): RmEvent {
+  return {
+    type: 'report',
+    report: { type: 'report', server, mode: fields.mode ?? 'passive', role: fields.role ?? 'backup', epoch: fields.epoch, ready: fields.ready, checkpoint: fields.checkpoint ?? 3, seq: fields.seq ?? 0 },
+  };
+}
+
+/** A core with the given replicas joined and caught up, the first one leader at epoch 1. */
+function running(mode: Mode, names: string[]): ReplicationCore {
+  const core = new ReplicationCore(mode);
+  for (const n of names) {
+    core.handle(added(n));
+    if (n !== names[0]) core.handle(report(n, { mode, role: core.followerRole, epoch: core.epoch, ready: true }));
+  }
+  return core;
+}
+
+for (const mode of ['passive', 'active'] as const) {
+  const leaderRole: Role = mode === 'passive' ? 'primary' : 'sequencer';
+  const followerRole: Role = mode === 'passive' ? 'backup' : 'member';
+
+  t.test(`${mode}: the first replica becomes ${leaderRole} at epoch 1, ready`, async (t) => {
+    const core = new ReplicationCore(mode);
+    t.equal(core.leaderRole, leaderRole);
+    t.equal(core.followerRole, followerRole);
+    t.equal(core.epoch, 0);
+    t.same(core.view(), []);
+    const out = core.handle(added('S1'));
+    t.equal(core.leader, 'S1');
+    t.equal(core.epoch, 1);
+    t.equal(core.members.get('S1')?.ready, true);
+    t.same(roleMsgs(out), [
+      { type: 'role', server: 'S1', mode, role: leaderRole, epoch: 1, ready: true, leader: 'S1', group: [member('S1')] },
+    ]);
+    t.equal(viewsCount(out), 1, 'clients get a new view');
+    t.same(checkpoints(out), [], 'nobody to checkpoint');
+    t.same(core.view(), [member('S1')]);
+    t.equal(core.roleOf('S1'), leaderRole);
+  });
+
+  t.test(`${mode}: a second replica joins not ready; the ${leaderRole} is ordered to checkpoint it`, async (t) => {
+    const core = running(mode, ['S1']);
+    const out = core.handle(added('S2'));
+    t.equal(core.leader, 'S1');
+    t.equal(core.epoch, 1, 'a join does not change the epoch');
+    t.equal(core.members.get('S2')?.ready, false);
+    t.same(checkpoints(out), [{ type: 'sendCheckpoint', server: 'S1', target: member('S2'), epoch: 1 }]);
+    const r = roles(out);
+    t.same(r.S2, { type: 'role', server: 'S2', mode, role: followerRole, epoch: 1, ready: false, leader: 'S1', group: [member('S1')] });
+    t.match(r.S1, { role: leaderRole, epoch: 1, ready: true, leader: 'S1' });
+    t.same(Object.keys(r).sort(), ['S1', 'S2'], 'roles only to members');
+    t.equal(viewsCount(out), 0, 'the ready set did not change: no new views');
+    t.same(core.view(), [member('S1')]);
+  });
+
+  t.test(`${mode}: a report of the current epoch makes the newcomer ready; roles to all and views`, async (t) => {
+    const core = running(mode, ['S1']);
+    core.handle(added('S2'));
+    const out = core.handle(report('S2', { mode, role: followerRole, epoch: 1, ready: true }));
+    t.equal(core.members.get('S2')?.ready, true);
+    const r = roles(out);
+    t.same(Object.keys(r).sort(), ['S1', 'S2']);
+    t.same(r.S2, { type: 'role', server: 'S2', mode, role: followerRole, epoch: 1, ready: true, leader: 'S1', group: [member('S1'), member('S2')] });
+    t.same(r.S1, { type: 'role', server: 'S1', mode, role: leaderRole, epoch: 1, ready: true, leader: 'S1', group: [member('S1'), member('S2')] });
+    t.equal(viewsCount(out), 1);
+    t.same(checkpoints(out), []);
+    t.same(core.handle(report('S2', { mode, role: followerRole, epoch: 1, ready: true })), [], 'a repeated report changes nothing');
+  });
+
+  t.test(`${mode}: a report with a lower epoch, or not ready, does not make it ready`, async (t) => {
+    const core = running(mode, ['S1', 'S2']);
+    core.handle(deleted('S1')); // S2 takes over at epoch 2
+    t.equal(core.epoch, 2);
+    core.handle(added('S3'));
+    t.same(core.handle(report('S3', { mode, epoch: 1, ready: true })), [], 'epoch 1 < 2');
+    t.equal(core.members.get('S3')?.ready, false);
+    t.same(core.handle(report('S3', { mode, epoch: 2, ready: false })), [], 'not ready yet');
+    t.equal(core.members.get('S3')?.ready, false);
+    t.same(core.handle(report('S9', { mode, epoch: 2, ready: true })), [], 'an unknown replica is ignored');
+    const out = core.handle(report('S3', { mode, epoch: 2, ready: true }));
+    t.equal(core.members.get('S3')?.ready, true);
+    t.equal(viewsCount(out), 1);
+  });
+
+  t.test(`${mode}: deleting a ready backup sends roles and views; a not-ready one changes nothing`, async (t) => {
+    const core = running(mode, ['S1', 'S2', 'S3']);
+    core.handle(added('S4'));
+    const out = core.handle(deleted('S2'));
+    t.equal(core.leader, 'S1');
+    t.equal(core.epoch, 1, 'the epoch only changes with the leader');
+    const r = roles(out);
+    t.same(Object.keys(r).sort(), ['S1', 'S3', 'S4']);
+    t.same(r.S1!.group, [member('S1'), member('S3')]);
+    t.equal(viewsCount(out), 1);
+    t.same(checkpoints(out), []);
+    t.same(core.handle(deleted('S4')), [], 'S4 was not ready');
+    t.same(core.handle(deleted('S4')), [], 'deleting twice is a no-op');
+    t.same(core.names(), ['S1', 'S3']);
+  });
+
+  t.test(`${mode}: deleting the ${leaderRole} elects the first ready replica by natural name order`, async (t) => {
+    const core = running(mode, ['S1', 'S10', 'S2']);
+    core.handle(added('S3')); // not ready
+    const out = core.handle(deleted('S1'));
+    t.equal(core.leader, 'S2', 'S2 comes before S10');
+    t.equal(core.epoch, 2);
+    const r = roles(out);
+    t.same(Object.keys(r).sort(), ['S10', 'S2', 'S3']);
+    t.match(r.S2, { role: leaderRole, epoch: 2, ready: true, leader: 'S2' });
+    t.match(r.S10, { role: followerRole, epoch: 2, ready: true, leader: 'S2' });
+    t.match(r.S3, { role: followerRole, epoch: 2, ready: false, leader: 'S2' });
+    t.same(r.S2!.group, [member('S2'), member('S10')]);
+    t.same(checkpoints(out), [{ type: 'sendCheckpoint', server: 'S2', target: member('S3'), epoch: 2 }], 'the new leader checkpoints the not-ready replica');
+    t.equal(viewsCount(out), 1);
+  });
+
+  t.test(`${mode}: deleting the ${leaderRole} elects the preferred replica if it is ready`, async (t) => {
+    const core = new ReplicationCore(mode, 'S3');
+    core.handle(added('S1'));
+    t.equal(core.leader, 'S1', 'the preferred replica is not there yet: the first one leads');
+    for (const n of ['S2', 'S3']) {
+      core.handle(added(n));
+      core.handle(report(n, { mode, epoch: 1, ready: true }));
+    }
+    t.equal(core.leader, 'S1', 'a preferred replica becoming ready does not depose the leader');
+    const out = core.handle(deleted('S1'));
+    t.equal(core.leader, 'S3');
+    t.equal(core.epoch, 2);
+    t.match(roles(out).S3, { role: leaderRole, epoch: 2 });
+  });
+
+  t.test(`${mode}: deleting the last replica leaves no leader and an empty view`, async (t) => {
+    const core = running(mode, ['S1', 'S2']);
+    core.handle(deleted('S2'));
+    const out = core.handle(deleted('S1'));
+    t.equal(core.leader, undefined);
+    t.equal(core.epoch, 1, 'no election, no new epoch');
+    t.same(roleMsgs(out), []);
+    t.same(checkpoints(out), []);
+    t.equal(viewsCount(out), 1);
+    t.same(core.view(), []);
+    t.same(core.names(), []);
+    // The next replica to join takes over with a new epoch.
+    const back = core.handle(added('S2'));
+    t.equal(core.leader, 'S2');
+    t.equal(core.epoch, 2);
+    t.match(roles(back).S2, { role: leaderRole, epoch: 2, ready: true });
+    t.ok(traces(back).some((x) => /S2/.test(x)), 'traced');
+  });
+
+  t.test(`${mode}: the ${leaderRole} dies with no ready replica left: a remaining one carries on`, async (t) => {
+    const core = running(mode, ['S1']);
+    core.handle(added('S3'));
+    core.handle(added('S2'));
+    const out = core.handle(deleted('S1'));
+    t.equal(core.leader, 'S2', 'first by name among the survivors');
+    t.equal(core.epoch, 2);
+    t.equal(core.members.get('S2')?.ready, true);
+    t.same(checkpoints(out), [{ type: 'sendCheckpoint', server: 'S2', target: member('S3'), epoch: 2 }]);
+    t.ok(out.some((c) => c.type === 'trace' && c.category === 'fault'), 'traced as a fault');
+  });
+
+  t.test(`${mode}: designate a ready non-leader: it becomes ${leaderRole} at epoch + 1`, async (t) => {
+    const core = running(mode, ['S1', 'S2', 'S3']);
+    const out = core.handle({ type: 'designate', name: 'S3' });
+    t.equal(core.leader, 'S3');
+    t.equal(core.epoch, 2);
+    t.equal(core.preferred, 'S3');
+    const r = roles(out);
+    t.match(r.S3, { role: leaderRole, epoch: 2, leader: 'S3' });
+    t.match(r.S1, { role: followerRole, epoch: 2, leader: 'S3' });
+    t.equal(viewsCount(out), 1);
+    t.same(core.handle({ type: 'designate', name: 'S3' }), [], 'designating the leader again changes nothing');
+    t.equal(core.epoch, 2);
+  });
+
+  t.test(`${mode}: designate a non-ready replica only records the preference`, async (t) => {
+    const core = running(mode, ['S1', 'S2']);
+    core.handle(added('S3'));
+    t.same(core.handle({ type: 'designate', name: 'S3' }), []);
+    t.equal(core.leader, 'S1');
+    t.equal(core.epoch, 1);
+    t.equal(core.preferred, 'S3');
+    t.same(core.handle({ type: 'designate', name: 'S7' }), [], 'an unknown one too');
+    t.equal(core.preferred, 'S7');
+    core.handle({ type: 'designate', name: 'S3' });
+    core.handle(report('S3', { mode, epoch: 1, ready: true }));
+    t.equal(core.leader, 'S1', 'becoming ready does not depose the leader');
+    core.handle(deleted('S1'));
+    t.equal(core.leader, 'S3', 'the preference counts at the next election');
+    t.equal(core.epoch, 2);
+  });
+}
+
+t.test('view(): the primary only in passive mode, every ready replica in active mode', async (t) => {
+  const passive = running('passive', ['S1', 'S2', 'S10']);
+  passive.handle(added('S3'));
+  t.same(passive.view(), [member('S1')]);
+  const active = running('active', ['S1', 'S2', 'S10']);
+  active.handle(added('S3'));
+  t.same(active.view(), [member('S1'), member('S2'), member('S10')], 'ready ones only, natural order');
+  t.same(active.ready().map((m) => m.name), ['S1', 'S2', 'S10']);
+});
+
+t.test('an address change of a replica is a delete and a fresh join', async (t) => {
+  const core = running('passive', ['S1', 'S2']);
+  const out = core.handle({ type: 'added', name: 'S2', addr: '127.0.0.1:9999' });
+  t.equal(core.members.get('S2')?.ready, false);
+  t.equal(core.members.get('S2')?.addr, '127.0.0.1:9999');
+  t.same(checkpoints(out), [{ type: 'sendCheckpoint', server: 'S1', target: { name: 'S2', addr: '127.0.0.1:9999' }, epoch: 1 }]);
+});
+
+t.test('RM restart: query every replica, decide nothing until all have reported, keep the reported primary', async (t) => {
+  const core = new ReplicationCore('passive');
+  const out = core.handle({ type: 'members', members: ['S1', 'S2', 'S3'].map(member) });
+  t.same(queries(out).sort(), ['S1', 'S2', 'S3']);
+  t.equal(out.filter((c) => c.type === 'awaitReports').length, 1);
+  t.same(roleMsgs(out), [], 'no role decided yet');
+  t.same(checkpoints(out), []);
+  t.equal(viewsCount(out), 0);
+  t.equal(core.epoch, 0);
+  t.same(core.names(), ['S1', 'S2', 'S3']);
+
+  t.same(core.handle(report('S2', { role: 'primary', epoch: 4, ready: true })), [], 'nothing decided after one report');
+  t.same(core.handle(report('S1', { role: 'backup', epoch: 4, ready: true })), [], 'nothing after two');
+  t.same(core.handle(added('S4')), [], 'a join while waiting decides nothing either');
+  const last = core.handle(report('S3', { mode: 'none', role: 'none', epoch: 0, ready: false }));
+  t.equal(core.leader, 'S2', 'the primary that reported itself is kept');
+  t.equal(core.epoch, 4, 'its epoch is adopted, not bumped');
+  const r = roles(last);
+  t.same(Object.keys(r).sort(), ['S1', 'S2', 'S3', 'S4']);
+  for (const m of Object.values(r)) t.match(m, { epoch: 4, leader: 'S2' }, `${m.server} told epoch 4, leader S2`);
+  t.match(r.S2, { role: 'primary', ready: true });
+  t.match(r.S1, { role: 'backup', ready: true });
+  t.match(r.S3, { role: 'backup', ready: false });
+  t.same(
+    checkpoints(last).map((c) => [c.server, c.target.name, c.epoch]).sort(),
+    [['S2', 'S3', 4], ['S2', 'S4', 4]],
+    'the not-ready replicas are checkpointed by the kept primary',
+  );
+  t.equal(viewsCount(last), 1);
+  t.same(core.view(), [member('S2')]);
+  t.same(core.handle({ type: 'reportDeadline' }), [], 'the deadline after everything is decided is a no-op');
+});
+
+t.test('RM restart: the primary at the highest epoch is kept whatever the order of reports', async (t) => {
+  for (const order of [['S1', 'S2', 'S3'], ['S3', 'S2', 'S1'], ['S2', 'S3', 'S1']]) {
+    const core = new ReplicationCore('passive');
+    core.handle({ type: 'members', members: ['S1', 'S2', 'S3'].map(member) });
+    const reports: Record<string, RmEvent> = {
+      S1: report('S1', { role: 'primary', epoch: 2, ready: true }), // an old primary
+      S2: report('S2', { role: 'backup', epoch: 5, ready: true }),
+      S3: report('S3', { role: 'primary', epoch: 5, ready: true }), // the current one
+    };
+    let out: RmCommand[] = [];
+    for (const n of order) out = core.handle(reports[n]!);
+    t.equal(core.leader, 'S3', `order ${order.join(',')}: S3 kept`);
+    t.equal(core.epoch, 5, `order ${order.join(',')}: epoch 5`);
+    t.match(roles(out).S1, { role: 'backup', epoch: 5, leader: 'S3' });
+  }
+});
+
+t.test('RM restart: no leader among the reports elects one', async (t) => {
+  const core = new ReplicationCore('active');
+  core.handle({ type: 'members', members: ['S10', 'S2', 'S3'].map(member) });
+  core.handle(report('S10', { mode: 'active', role: 'member', epoch: 3, ready: true }));
+  core.handle(report('S3', { mode: 'active', role: 'member', epoch: 3, ready: false }));
+  const out = core.handle(report('S2', { mode: 'active', role: 'member', epoch: 3, ready: true }));
+  t.equal(core.leader, 'S2', 'first ready by natural name order');
+  t.equal(core.epoch, 4, 'the highest reported epoch, bumped');
+  t.match(roles(out).S2, { role: 'sequencer', epoch: 4, ready: true });
+  t.match(roles(out).S3, { role: 'member', epoch: 4, ready: false });
+  t.same(checkpoints(out), [{ type: 'sendCheckpoint', server: 'S2', target: member('S3'), epoch: 4 }]);
+  t.same(core.view(), [member('S2'), member('S10')]);
+});
+
+t.test('RM restart: a replica of the other mode is not counted as ready', async (t) => {
+  const core = new ReplicationCore('passive');
+  core.handle({ type: 'members', members: ['S1', 'S2'].map(member) });
+  core.handle(report('S1', { mode: 'active', role: 'sequencer', epoch: 7, ready: true }));
+  const out = core.handle(report('S2', { mode: 'passive', role: 'backup', epoch: 7, ready: true }));
+  t.equal(core.leader, 'S2');
+  t.equal(core.epoch, 8);
+  t.equal(core.members.get('S1')?.ready, false);
+  t.same(checkpoints(out), [{ type: 'sendCheckpoint', server: 'S2', target: member('S1'), epoch: 8 }]);
+});
+
+t.test('RM restart: a fresh system (nobody has a role) starts at epoch 1', async (t) => {
+  const core = new ReplicationCore('passive');
+  core.handle({ type: 'members', members: ['S2', 'S1'].map(member) });
+  core.handle(report('S2', { mode: 'none', role: 'none', epoch: 0, ready: false }));
+  const out = core.handle(report('S1', { mode: 'none', role: 'none', epoch: 0, ready: false }));
+  t.equal(core.leader, 'S1');
+  t.equal(core.epoch, 1);
+  t.same(checkpoints(out), [{ type: 'sendCheckpoint', server: 'S1', target: member('S2'), epoch: 1 }]);
+});
+
+t.test('RM restart: the report deadline decides with the reports that came', async (t) => {
+  const core = new ReplicationCore('passive');
+  core.handle({ type: 'members', members: ['S1', 'S2', 'S3'].map(member) });
+  t.same(core.handle(report('S3', { role: 'primary', epoch: 2, ready: true })), []);
+  const out = core.handle({ type: 'reportDeadline' });
+  t.equal(core.leader, 'S3');
+  t.equal(core.epoch, 2);
+  t.same(checkpoints(out).map((c) => c.target.name).sort(), ['S1', 'S2'], 'the silent ones are checkpointed');
+  t.equal(viewsCount(out), 1);
+  t.ok(out.some((c) => c.type === 'trace' && c.category === 'fault' && /S1/.test(c.text) && /S2/.test(c.text)), 'the missing reports are traced');
+  t.same(core.handle({ type: 'reportDeadline' }), [], 'a second deadline is a no-op');
+  // A late report after the decision is an ordinary catch-up report.
+  const late = core.handle(report('S1', { role: 'backup', epoch: 2, ready: true }));
+  t.equal(core.members.get('S1')?.ready, true);
+  t.equal(viewsCount(late), 1);
+});
+
+t.test('RM restart: the deadline with no report at all elects one', async (t) => {
+  const core = new ReplicationCore('passive');
+  core.handle({ type: 'members', members: ['S1', 'S2'].map(member) });
+  const out = core.handle({ type: 'reportDeadline' });
+  t.equal(core.leader, 'S1');
+  t.equal(core.epoch, 1);
+  t.same(checkpoints(out), [{ type: 'sendCheckpoint', server: 'S1', target: member('S2'), epoch: 1 }]);
+});
+
+t.test('RM restart: the last awaited replica is deleted before it reports: the core still decides', async (t) => {
+  // S1 reports a ready backup of epoch 2; S2 (the primary) dies before it answers the query.
+  const core = new ReplicationCore('passive');
+  core.handle({ type: 'members', members: ['S1', 'S2'].map(member) });
+  core.handle(report('S1', { role: 'backup', epoch: 2, ready: true }));
+  const out = [...core.handle(deleted('S2')), ...core.handle({ type: 'reportDeadline' })];
+  t.equal(core.leader, 'S1', 'S1 is elected');
+  t.equal(core.epoch, 3);
+  t.match(roles(out).S1, { role: 'primary', epoch: 3, ready: true });
+  t.ok(viewsCount(out) >= 1, 'clients are told');
+});
+
+t.test('RM restart: the reported primary is deleted while waiting for the others: it is not kept', async (t) => {
+  const core = new ReplicationCore('passive');
+  core.handle({ type: 'members', members: ['S1', 'S2', 'S3'].map(member) });
+  core.handle(report('S1', { role: 'primary', epoch: 2, ready: true }));
+  core.handle(deleted('S1'));
+  core.handle(report('S2', { role: 'backup', epoch: 2, ready: true }));
+  const out = core.handle(report('S3', { role: 'backup', epoch: 2, ready: true }));
+  t.equal(core.leader, 'S2', 'a surviving replica leads');
+  t.ok(core.leader === undefined || core.members.has(core.leader), 'the leader is a member');
+  t.equal(core.epoch, 3);
+  t.same(core.view(), [member('S2')], 'clients have a primary');
+  t.same(checkpoints(out).filter((c) => !core.members.has(c.server)), [], 'no order goes to a deleted replica');
+});
+
+t.test('RM restart: a stale primary reporting before a higher epoch is not kept', async (t) => {
+  // S2 still believes it is primary at epoch 2; S1 is a backup of epoch 3 (another primary led
+  // epoch 3 and is gone). Whatever the order of the reports, S2 must not lead epoch 3: the epoch
+  // would then name two different primaries.
+  const outcome = (order: string[]) => {
+    const core = new ReplicationCore('passive');
+    core.handle({ type: 'members', members: ['S1', 'S2'].map(member) });
+    const reports: Record<string, RmEvent> = {
+      S1: report('S1', { role: 'backup', epoch: 3, ready: true }),
+      S2: report('S2', { role: 'primary', epoch: 2, ready: true }),
+    };
+    for (const n of order) core.handle(reports[n]!);
+    return { leader: core.leader, epoch: core.epoch };
+  };
+  const s1First = outcome(['S1', 'S2']);
+  t.same(s1First, { leader: 'S1', epoch: 4 }, 'S1 first: a new election at epoch 4');
+  t.same(outcome(['S2', 'S1']), s1First, 'S2 first: the same decision');
+});
+
+t.test("'members' later (GFD reconnect) reconciles: missing ones deleted, new ones added", async (t) => {
+  const core = running('passive', ['S1', 'S2', 'S3']);
+  const out = core.handle({ type: 'members', members: ['S1', 'S3', 'S4'].map(member) });
+  t.same(core.names(), ['S1', 'S3', 'S4']);
+  t.same(queries(out), [], 'a running RM does not query');
+  t.equal(out.filter((c) => c.type === 'awaitReports').length, 0);
+  t.equal(core.leader, 'S1');
+  t.equal(core.epoch, 1);
+  t.equal(core.members.get('S4')?.ready, false);
+  t.same(checkpoints(out), [{ type: 'sendCheckpoint', server: 'S1', target: member('S4'), epoch: 1 }]);
+  t.ok(viewsCount(out) >= 1, 'S2 was ready: new views');
+  t.same(core.handle({ type: 'members', members: ['S1', 'S3', 'S4'].map(member) }), [], 'the same list again changes nothing');
+});
+
+t.test("'members' later without the leader: it is deleted and another elected", async (t) => {
+  const core = running('active', ['S1', 'S2', 'S3']);
+  const out = core.handle({ type: 'members', members: ['S2', 'S3'].map(member) });
+  t.equal(core.leader, 'S2');
+  t.equal(core.epoch, 2);
+  t.match(roles(out).S2, { role: 'sequencer', epoch: 2 });
+  t.same(core.view(), [member('S2'), member('S3')]);
+});
+
+t.test("an empty first 'members' list queries nobody; joins then proceed normally", async (t) => {
+  const core = new ReplicationCore('passive');
+  t.same(core.handle({ type: 'members', members: [] }), []);
+  const out = core.handle(added('S1'));
+  t.equal(core.leader, 'S1');
+  t.equal(core.epoch, 1);
+  t.equal(viewsCount(out), 1);
+});
