@@ -7,6 +7,7 @@ import { Server } from '../../servers/server.js';
 import { ctlRequest, formatStatus } from '../../clients/ctl.js';
 import { Client } from '../../clients/client.js';
 import { createInterface } from 'node:readline';
+import { Demo } from '../demo/demo.js';
 import type { Component } from '../component.js';
 import type { AppName } from '../../servers/apps.js';
 import type { Mode } from '../protocol/index.js';
@@ -101,7 +102,29 @@ export const runners: Record<'rm' | 'gfd' | 'lfd' | 'server' | 'client' | 'demo'
     await client.stop();
     process.exit(ok ? 0 : 1);
   },
-  demo: notYet('demo'),
+  demo: async (o) => {
+    if (o.scenario || o.tmux) return notYet(o.scenario ? 'demo --scenario' : 'demo --tmux')(o, []);
+    const demo = new Demo({
+      mode: o.mode as Mode,
+      app: o.app as AppName,
+      heartbeatFreq: o.heartbeatFreq as number,
+      checkpointFreq: o.checkpointFreq as number,
+      basePort: o.basePort as number,
+      color: o.color === false ? false : undefined,
+    });
+    const quit = () => void demo.stop().then(() => process.exit(0));
+    process.once('SIGINT', quit);
+    process.once('SIGTERM', quit);
+    process.once('SIGHUP', quit);
+    try {
+      await demo.start();
+    } catch (err) {
+      demo.say(`cannot start: ${(err as Error).message}`);
+      await demo.stop();
+      process.exit(1);
+    }
+    if (!demo.enableKeys()) demo.say('no terminal: keys are off; stop with Ctrl-C or SIGTERM');
+  },
   ctl: async (o, [op, key, value]) => {
     try {
       const text = await ctlRequest(o.rm as string, op === 'status' ? { op: 'status' } : { op: 'set', key: key!, value: value! });

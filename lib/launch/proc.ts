@@ -127,12 +127,13 @@ export class Proc extends EventEmitter<{ event: [TraceEvent]; line: [string]; ex
 }
 
 /** A set of processes that are all stopped together. */
-export class ProcGroup {
+export class ProcGroup extends EventEmitter<{ spawned: [Proc] }> {
   readonly procs = new Map<string, Proc>();
 
   spawn(name: string, args: string[], options?: { env?: NodeJS.ProcessEnv; stdin?: boolean }): Proc {
     const proc = new Proc(name, args, options);
     this.procs.set(name, proc);
+    this.emit('spawned', proc);
     return proc;
   }
 

@@ -16,6 +16,10 @@ export interface SystemOptions {
   /** Extra flags for the RM. */
   rmArgs?: string[];
   json?: boolean;
+  /** Fixed ports instead of ephemeral ones: RM base, GFD base+1, LFDi base+100+i, Si base+200+i. */
+  basePort?: number;
+  /** Client request interval in seconds (default 1). */
+  clientInterval?: number;
 }
 
 export class System {
@@ -26,6 +30,16 @@ export class System {
   readonly serverAddrs = new Map<string, string>();
 
   constructor(readonly options: SystemOptions = {}) {}
+
+  /** The port for a component: fixed when basePort is set, else 0 (any free port). */
+  port(name: string): string {
+    const base = this.options.basePort;
+    if (base === undefined) return '0';
+    if (name === 'RM') return String(base);
+    if (name === 'GFD') return String(base + 1);
+    const n = Number(name.replace(/^\D+/, ''));
+    return String(base + (name.startsWith('LFD') ? 100 : 200) + n);
+  }
 
   private get common(): string[] {
     return this.options.json === false ? ['--no-color'] : ['--json'];
@@ -42,7 +56,7 @@ export class System {
   }
 
   async startRm(): Promise<Proc> {
-    const args = ['rm', '--port', '0', '--mode', this.options.mode ?? 'passive', ...(this.options.rmArgs ?? []), ...this.common];
+    const args = ['rm', '--port', this.port('RM'), '--mode', this.options.mode ?? 'passive', ...(this.options.rmArgs ?? []), ...this.common];
     const rm = this.group.spawn('RM', args);
     this.rmAddr = await rm.address();
     return rm;
@@ -50,21 +64,21 @@ export class System {
 
   async startGfd(): Promise<Proc> {
     const hb = String(this.options.heartbeat ?? 0.1);
-    const gfd = this.group.spawn('GFD', ['gfd', '--port', '0', '--rm', this.rmAddr, '--heartbeat-freq', hb, ...this.common]);
+    const gfd = this.group.spawn('GFD', ['gfd', '--port', this.port('GFD'), '--rm', this.rmAddr, '--heartbeat-freq', hb, ...this.common]);
     this.gfdAddr = await gfd.address();
     return gfd;
   }
 
   async startLfd(name: string): Promise<Proc> {
     const hb = String(this.options.heartbeat ?? 0.1);
-    const lfd = this.group.spawn(name, ['lfd', name, '--port', '0', '--gfd', this.gfdAddr, '--heartbeat-freq', hb, ...this.common]);
+    const lfd = this.group.spawn(name, ['lfd', name, '--port', this.port(name), '--gfd', this.gfdAddr, '--heartbeat-freq', hb, ...this.common]);
     this.lfdAddrs.set(name, await lfd.address());
     return lfd;
   }
 
   /** Start server `name` registering with `lfd` (the LFD with the same number by default). */
   async startServer(name: string, lfd = `LFD${name.replace(/^\D+/, '')}`): Promise<Proc> {
-    const args = ['server', name, '--port', '0', '--lfd', this.lfdAddrs.get(lfd)!, '--app', this.options.app ?? 'status'];
+    const args = ['server', name, '--port', this.port(name), '--lfd', this.lfdAddrs.get(lfd)!, '--app', this.options.app ?? 'status'];
     args.push('--checkpoint-freq', String(this.options.checkpointFreq ?? 1), ...this.common);
     const server = this.group.spawn(name, args);
     this.serverAddrs.set(name, await server.address());

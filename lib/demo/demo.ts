@@ -1,0 +1,146 @@
+/**
+ * `ftkit demo` (= `npm start`): the whole system on 127.0.0.1 as separate processes
+ * (RM, GFD, LFD1–3, S1–3, C1–3), every line prefixed with a fixed-width, coloured
+ * process name. On a terminal, keys inject faults: 1/2/3 kill S1/S2/S3 (SIGKILL),
+ * p pauses or resumes a replica (SIGSTOP/SIGCONT), s prints the status, q quits.
+ */
+import { Chalk, type ChalkInstance } from 'chalk';
+import { System } from '../launch/system.js';
+import type { Proc } from '../launch/proc.js';
+import { colorEnabled, formatText } from '../trace/index.js';
+import type { TraceEvent } from '../trace/index.js';
+import { ctlRequest, formatStatus } from '../../clients/ctl.js';
+import type { Mode } from '../protocol/index.js';
+
+export interface DemoOptions {
+  mode: Mode;
+  app: 'status' | 'counter' | 'log';
+  heartbeatFreq: number;
+  checkpointFreq: number;
+  basePort: number;
+  color?: boolean;
+  /** Show heartbeat lines (they are many). */
+  heartbeats?: boolean;
+  write?: (line: string) => void;
+}
+
+const PREFIX_COLORS = ['cyan', 'magenta', 'yellow', 'green', 'blue', 'red', 'white', 'gray'] as const;
+const KEYS_HELP = 'keys: 1/2/3 kill S1/S2/S3 · p pause/resume a replica · s status · q quit';
+
+/** The payload template that suits each app, so every client request does something visible. */
+export function demoMessage(app: DemoOptions['app'], client: string): string {
+  if (app === 'counter') return 'add 1';
+  if (app === 'log') return `append ${client}-{n}`;
+  return `hello_from_${client}_{n}`;
+}
+
+export class Demo {
+  readonly system: System;
+  private readonly chalk: ChalkInstance;
+  private readonly write: (line: string) => void;
+  private colorIndex = 0;
+  private paused: string | undefined;
+  private stopping: Promise<void> | undefined;
+
+  constructor(readonly options: DemoOptions) {
+    this.system = new System({
+      mode: options.mode,
+      app: options.app,
+      heartbeat: options.heartbeatFreq,
+      checkpointFreq: options.checkpointFreq,
+      basePort: options.basePort,
+    });
+    this.chalk = new Chalk({ level: colorEnabled(options.color) ? 1 : 0 });
+    this.write = options.write ?? ((line) => process.stdout.write(line + '\n'));
+    this.system.group.on('spawned', (proc) => this.follow(proc));
+  }
+
+  say(text: string): void {
+    this.write(`${this.chalk.bold('demo'.padEnd(5))} │ ${text}`);
+  }
+
+  private follow(proc: Proc): void {
+    const color = PREFIX_COLORS[this.colorIndex++ % PREFIX_COLORS.length]!;
+    const prefix = this.chalk[color](proc.name.padEnd(5)) + ' │ ';
+    proc.on('event', (e: TraceEvent) => {
+      if (e.category === 'heartbeat' && !this.options.heartbeats) return;
+      if (e.type === 'lifecycle') return;
+      this.write(prefix + formatText(e, this.chalk));
+    });
+    proc.on('line', (line) => this.write(prefix + line));
+    proc.on('exit', (code, signal) => {
+      if (!this.stopping) this.write(prefix + this.chalk.red(`exited (${signal ?? `status ${code}`})`));
+    });
+  }
+
+  /** Start RM, GFD, LFD1–3 and S1–3, then clients C1–C3. */
+  async start(): Promise<void> {
+    this.say(`starting ${this.options.mode} replication on 127.0.0.1 (RM port ${this.options.basePort}, app ${this.options.app})`);
+    await this.system.start();
+    for (const c of ['C1', 'C2', 'C3']) this.startClient(c);
+  }
+
+  startClient(name: string, extra: string[] = []): Proc {
+    return this.system.startClient(name, ['--message', demoMessage(this.options.app, name), '--interval', '1', '--give-up', '3600', ...extra]);
+  }
+
+  kill(server: string): void {
+    const p = this.system.group.procs.get(server);
+    if (!p?.running) return this.say(`${server} is not running`);
+    this.say(this.chalk.red(`kill -9 ${server} (pid ${p.pid})`));
+    p.kill('SIGKILL');
+  }
+
+  togglePause(): void {
+    if (this.paused) {
+      const p = this.system.group.procs.get(this.paused);
+      this.say(`SIGCONT ${this.paused}`);
+      p?.kill('SIGCONT');
+      this.paused = undefined;
+      return;
+    }
+    const target = ['S1', 'S2', 'S3'].find((s) => this.system.group.procs.get(s)?.running);
+    if (!target) return this.say('no replica running to pause');
+    this.paused = target;
+    this.say(this.chalk.red(`SIGSTOP ${target} (press p again to resume it)`));
+    this.system.proc(target).kill('SIGSTOP');
+  }
+
+  async status(): Promise<void> {
+    try {
+      this.write(formatStatus(await ctlRequest(this.system.rmAddr, { op: 'status' })));
+    } catch (err) {
+      this.say(`status: ${(err as Error).message}`);
+    }
+  }
+
+  /** Keys act on the system when stdin is a terminal. */
+  enableKeys(): boolean {
+    if (!process.stdin.isTTY) return false;
+    process.stdin.setRawMode(true);
+    process.stdin.setEncoding('utf8');
+    process.stdin.on('data', (key: string) => {
+      if (key === '1' || key === '2' || key === '3') this.kill(`S${key}`);
+      else if (key === 'p') this.togglePause();
+      else if (key === 's') void this.status();
+      else if (key === 'q' || key === '\u0003') void this.stop().then(() => process.exit(0));
+      else this.say(KEYS_HELP);
+    });
+    this.say(KEYS_HELP);
+    return true;
+  }
+
+  /** Stop every process the demo started (resuming a paused one first so it can exit). */
+  stop(): Promise<void> {
+    if (!this.stopping) {
+      this.stopping = (async () => {
+        this.say('stopping every process');
+        if (this.paused) this.system.group.procs.get(this.paused)?.kill('SIGCONT');
+        if (process.stdin.isTTY) process.stdin.setRawMode(false);
+        process.stdin.pause();
+        await this.system.stop();
+      })();
+    }
+    return this.stopping;
+  }
+}
