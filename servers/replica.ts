@@ -178,7 +178,11 @@ export class Replica {
     if (seen.kind === 'duplicate') {
       const inFlight = [...this.pending.values()].find((p) => p.client === req.client && p.num === req.num);
       if (inFlight) return void inFlight.conns.add(conn);
-      this.trace('duplicate_request', 'duplicate', `request_num ${req.num} from ${req.client} already executed: answering from the dedup table`, { client: req.client, num: req.num });
+      if (this.mode === 'active') {
+        this.trace('already_ordered', 'request', `<${req.client}, ${this.name}, ${req.num}, request> already applied in order: replying`, { client: req.client, num: req.num });
+      } else {
+        this.trace('duplicate_request', 'duplicate', `request_num ${req.num} from ${req.client} already executed: answering from the dedup table`, { client: req.client, num: req.num });
+      }
       return this.reply(conn, req.client, req.num, seen.result);
     }
     if (this.mode === 'passive') {
@@ -336,6 +340,7 @@ export class Replica {
       if (seq === undefined || seq < oldest - 1) this.sendCheckpointTo(peer);
       else for (const e of this.log) if (e.seq > seq) this.peers.send(peer, { type: 'order', from: this.name, to: peer, ...e, epoch: this.epoch });
     }
+    for (const name of this.newcomers.keys()) if (!answers.has(name) && this.peers.isUp(name)) this.sendCheckpointTo(name);
     this.trace('sync_done', 'checkpoint', `${this.name}: every replica at seq ${this.state.seq}; ordering resumes`, { seq: this.state.seq });
     for (const w of this.waiters.values()) this.order(w.client, w.num, w.payload);
     for (const { conn, msg } of this.held.splice(0)) {
@@ -402,7 +407,11 @@ export class Replica {
       return false;
     }
     if (epoch > this.epoch) this.epoch = epoch;
-    if (from === this.leader || !this.leaderConn) this.leaderConn = conn;
+    if (conn !== this.leaderConn && (from === this.leader || !this.leaderConn)) {
+      this.leaderConn = conn;
+      // Requests forwarded to a leader that died unordered go to the new one.
+      if (this.mode === 'active' && !this.isLeader) for (const w of this.waiters.values()) this.forwardToLeader(w.client, w.num, w.payload);
+    }
     return true;
   }
 
@@ -412,7 +421,8 @@ export class Replica {
     // A sequencer that is syncing asks established members where they are; everyone else gets a checkpoint.
     if (this.syncing?.has(peer)) {
       this.peers.send(peer, { type: 'sync', from: this.name, to: peer, seq: this.state.seq, epoch: this.epoch });
-    } else this.sendCheckpointTo(peer);
+    } else if (!this.syncing) this.sendCheckpointTo(peer);
+    // A newcomer met while syncing gets its checkpoint when the sync is done.
   }
 
   private fromFollower(peer: string, _conn: Connection, msg: Message): void {
@@ -491,9 +501,7 @@ export class Replica {
       this.replyDurable();
     } else {
       if (wasLeader) this.stepDown('the RM chose another leader');
-      if (leaderChanged && this.mode === 'active') {
-        this.leaderConn = undefined;
-      }
+      if (leaderChanged && this.leaderConn?.peer !== this.leader) this.leaderConn = undefined;
     }
   }
 

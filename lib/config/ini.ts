@@ -22,7 +22,35 @@ export function readIni(file: string): Record<string, unknown> {
   } catch (err) {
     throw new ConfigError(`${file}: cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
   }
+  rejectDuplicateKeys(file, text);
   return ini.parse(text) as Record<string, unknown>;
+}
+
+/** `heartbeatFreq` -> `heartbeat-freq`: how a key is written in a file. */
+export function camelToKebab(key: string): string {
+  return key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
+
+/** A key written twice in one section is a mistake the ini parser would hide (the last one wins). */
+function rejectDuplicateKeys(file: string, text: string): void {
+  let section = '';
+  const seen = new Set<string>();
+  for (const raw of text.split(/\r?\n/)) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith(';') || line.startsWith('#')) continue;
+    const header = /^\[(.*)\]$/.exec(line);
+    if (header) {
+      section = header[1]!;
+      seen.clear();
+      continue;
+    }
+    const eq = line.indexOf('=');
+    const key = keyToCamel(eq === -1 ? line : line.slice(0, eq));
+    if (seen.has(key)) {
+      throw new ConfigError(`${file}${section ? ` [${section}]` : ''}: key "${(eq === -1 ? line : line.slice(0, eq)).trim()}": given more than once`);
+    }
+    seen.add(key);
+  }
 }
 
 /** The sections of a file (nested objects) and its top-level keys. */
@@ -58,14 +86,15 @@ export function loadIni(file: string, specs: readonly OptionSpec[], section?: st
   for (const [key, value] of Object.entries(raw)) {
     const spec = byKey.get(keyToCamel(key));
     if (!spec) {
-      const known = [...byKey.values()].map((s) => s.flag.replace(/^--/, '')).join(', ');
+      const known = [...byKey.keys()].map(camelToKebab).join(', ');
       throw new ConfigError(`${where}: key "${key}": unknown key (known keys: ${known})`);
     }
-    if (typeof value !== 'string') {
-      throw new ConfigError(`${where}: key "${key}": expected "${key} = value"${Array.isArray(value) ? ', given more than once' : ''}`);
+    // The ini parser turns true/false/null into values of their own, and `key[]` into a list.
+    if (typeof value !== 'string' && typeof value !== 'boolean' && value !== null) {
+      throw new ConfigError(`${where}: key "${key}": expected "${key} = value"`);
     }
     try {
-      out[spec.key] = spec.parse(value);
+      out[spec.key] = spec.parse(String(value));
     } catch (err) {
       if (err instanceof ValueError) throw new ConfigError(`${where}: key "${key}": ${err.message}`, { cause: err });
       throw err;

@@ -1,0 +1,188 @@
+/**
+ * The `ftkit` command as a user runs it: `node dist/bin/ftkit.js …` (npm test builds dist/ first).
+ */
+import t, { type Test } from 'tap';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import {
+  CLIENT_OPTIONS,
+  COMMON_OPTIONS,
+  DEFAULT_CLIENT_MESSAGE,
+  DEMO_OPTIONS,
+  GFD_OPTIONS,
+  LFD_OPTIONS,
+  RM_OPTIONS,
+  SERVER_OPTIONS,
+  type OptionSpec,
+} from '../../lib/config/options.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const CLI = join(ROOT, 'dist', 'bin', 'ftkit.js');
+
+interface Run {
+  status: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+function ftkit(...args: string[]): Run {
+  const r = spawnSync(process.execPath, [CLI, ...args], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    timeout: 20_000,
+    env: { ...process.env, NO_COLOR: '1' },
+  });
+  if (r.error) throw r.error;
+  return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
+}
+
+/**
+ * The options section of a help text as flag term -> description, with commander's
+ * line wrapping undone (`--port <port>` -> `TCP port … (default: 7000)`).
+ */
+function helpOptions(help: string): Map<string, string> {
+  const lines = help.split('\n');
+  const start = lines.findIndex((l) => /^Options:\s*$/.test(l));
+  const entries = new Map<string, string>();
+  if (start < 0) return entries;
+  let current: [string, string[]] | undefined;
+  for (const line of lines.slice(start + 1)) {
+    if (/^\S/.test(line)) break; // next section
+    const m = /^ {2}((?:-\w, )?--\S+(?: <[^>]+>| \[[^\]]+\])?)\s{2,}(.*)$/.exec(line) ?? /^ {2}((?:-\w, )?--\S+(?: <[^>]+>)?)$/.exec(line);
+    if (m) {
+      current = [m[1]!, m[2] ? [m[2]] : []];
+      entries.set(current[0], '');
+    } else if (current && line.trim()) current[1].push(line.trim());
+    if (current) entries.set(current[0], current[1].join(' '));
+  }
+  return entries;
+}
+
+/** How commander prints a default: strings quoted, numbers bare. */
+const shownDefault = (d: unknown) => `(default: ${typeof d === 'string' ? JSON.stringify(d) : String(d)})`;
+
+/** A usage error: exit 2, nothing on stdout, exactly one non-empty line on stderr; returns that line. */
+function usageError(t: Test, r: Run, what: string): string {
+  t.equal(r.signal, null, `${what}: ended by itself (not killed by the timeout)`);
+  t.equal(r.status, 2, `${what}: exit status 2`);
+  t.equal(r.stdout, '', `${what}: nothing on stdout`);
+  const lines = r.stderr.split('\n').filter((l, i, all) => !(i === all.length - 1 && l === ''));
+  t.equal(lines.length, 1, `${what}: exactly one line on stderr: ${JSON.stringify(r.stderr)}`);
+  t.ok(lines[0]?.trim(), `${what}: the line is not empty`);
+  return lines[0] ?? '';
+}
+
+t.test('--help exits 0 and lists the seven subcommands', async (t) => {
+  const r = ftkit('--help');
+  t.equal(r.status, 0);
+  t.equal(r.stderr, '');
+  const commands = r.stdout.split(/^Commands:\s*$/m)[1] ?? '';
+  const names = [...commands.matchAll(/^ {2}(\w+)\b/gm)].map((m) => m[1]);
+  for (const sub of ['rm', 'gfd', 'lfd', 'server', 'client', 'demo', 'ctl']) {
+    t.ok(names.includes(sub), `lists ${sub} (commands: ${names.join(', ')})`);
+  }
+});
+
+t.test('<sub> --help lists every option with its default', async (t) => {
+  const subs: [string, OptionSpec[]][] = [
+    ['rm', RM_OPTIONS],
+    ['gfd', GFD_OPTIONS],
+    ['lfd', LFD_OPTIONS],
+    ['server', SERVER_OPTIONS],
+    ['client', CLIENT_OPTIONS],
+    ['demo', DEMO_OPTIONS],
+  ];
+  const helps = new Map<string, Map<string, string>>();
+  for (const [sub, specs] of subs) {
+    t.test(sub, async (t) => {
+      const r = ftkit(sub, '--help');
+      t.equal(r.status, 0, 'exit 0');
+      t.equal(r.stderr, '', 'nothing on stderr');
+      t.match(r.stdout, new RegExp(`^Usage: ftkit ${sub} `), 'usage line');
+      const options = helpOptions(r.stdout);
+      helps.set(sub, options);
+      for (const s of [...specs, ...COMMON_OPTIONS]) {
+        const description = options.get(s.flag);
+        t.ok(description !== undefined, `${s.flag} is listed`);
+        if (description === undefined) continue;
+        t.ok(description.startsWith(s.description), `${s.flag}: described as "${s.description}"`);
+        if (s.flag.includes('<') && s.default !== undefined) {
+          t.ok(description.endsWith(shownDefault(s.default)), `${s.flag}: shows ${shownDefault(s.default)} (got "${description}")`);
+        }
+      }
+      t.ok(options.has('--no-color'), '--no-color is listed');
+      t.ok(options.has('-h, --help'), '-h, --help is listed');
+    });
+  }
+  // the same things spelled out literally, independent of the specs
+  t.test('literal checks', async (t) => {
+    t.equal(helps.get('lfd')?.get('--heartbeat-freq <seconds>'), 'seconds between LFD → server heartbeats (default: 1)');
+    t.equal(helps.get('gfd')?.get('--heartbeat-freq <seconds>'), 'seconds between GFD → LFD heartbeats (default: 1)');
+    t.match(helps.get('server')?.get('--port <port>'), /\(default: 7201\)$/);
+    t.match(helps.get('rm')?.get('--port <port>'), /\(default: 7000\)$/);
+    t.match(helps.get('gfd')?.get('--port <port>'), /\(default: 7001\)$/);
+    t.match(helps.get('lfd')?.get('--port <port>'), /\(default: 7101\)$/);
+    t.match(helps.get('rm')?.get('--mode <mode>'), /active or passive \(default: "active"\)$/);
+    t.match(helps.get('server')?.get('--app <app>'), /\(default: "status"\)$/);
+    t.match(helps.get('server')?.get('--checkpoint-freq <seconds>'), /\(default: 5\)$/);
+    t.ok(helps.get('client')?.get('--message <text>')?.endsWith(`(default: ${JSON.stringify(DEFAULT_CLIENT_MESSAGE)})`), 'client --message default');
+    t.match(helps.get('client')?.get('--rm <host:port>'), /\(default: "127\.0\.0\.1:7000"\)$/);
+    t.match(helps.get('demo')?.get('--base-port <port>'), /\(default: 7000\)$/);
+    t.ok(helps.get('rm')?.has('--no-auto-restart'), 'rm --no-auto-restart');
+  });
+});
+
+t.test('bad values exit 2 with one line on stderr naming the problem', async (t) => {
+  const cases: [string[], RegExp[]][] = [
+    [['server', 'S1', '--port', '70000'], [/--port/, /70000/, /port must be an integer 0.65535/]],
+    [['lfd', 'LFD1', '--heartbeat-freq', 'abc'], [/--heartbeat-freq/, /abc/, /expected seconds/]],
+    [['rm', '--bogus'], [/unknown option/, /--bogus/]],
+    [['gfd', '--rm', 'nohostport'], [/--rm/, /nohostport/, /expected host:port/]],
+    [['server', 'S 1'], [/"S 1"/, /expected a name/]],
+    [['rm', '--mode', 'both'], [/--mode/, /both/, /expected one of active, passive/]],
+    [['client', 'C1', '--count', '-1'], [/--count/, /-1/]],
+  ];
+  for (const [args, patterns] of cases) {
+    const what = `ftkit ${args.map((a) => (/\s/.test(a) ? `'${a}'` : a)).join(' ')}`;
+    const line = usageError(t, ftkit(...args), what);
+    for (const p of patterns) t.match(line, p, `${what}: ${p}`);
+  }
+});
+
+t.test('a bad --config file: exit 2, one line naming file, key and reason', async (t) => {
+  const dir = t.testdir({
+    'bad-port.ini': 'port = 99999\n',
+    'bad-section.ini': '[S1]\nport = 7201\napp = spreadsheet\n',
+    'unknown.ini': '[S1]\ncolour = red\n',
+  });
+
+  const badPort = join(dir, 'bad-port.ini');
+  let line = usageError(t, ftkit('server', 'S1', '--config', badPort), 'port = 99999');
+  t.ok(line.includes(badPort), `names the file: ${line}`);
+  t.match(line, /key "port"/, 'names the key');
+  t.match(line, /port must be an integer 0.65535, got "99999"/, 'gives the reason');
+
+  const badSection = join(dir, 'bad-section.ini');
+  line = usageError(t, ftkit('server', 'S1', '--config', badSection), 'app = spreadsheet in [S1]');
+  t.ok(line.includes(badSection), 'names the file');
+  t.match(line, /\[S1\]/, 'names the section');
+  t.match(line, /key "app"/, 'names the key');
+  t.match(line, /expected one of status, counter, log, got "spreadsheet"/, 'gives the reason');
+
+  const unknown = join(dir, 'unknown.ini');
+  line = usageError(t, ftkit('server', 'S1', '--config', unknown), 'unknown key');
+  t.ok(line.includes(unknown), 'names the file');
+  t.match(line, /key "colour": unknown key/);
+
+  line = usageError(t, ftkit('server', 'S4', '--config', join(ROOT, 'config', 'deployment.ini')), 'no section [S4]');
+  t.match(line, /no section \[S4\]/);
+  t.match(line, /sections: rm, gfd, LFD1, LFD2, LFD3, S1, S2, S3/);
+});
+
+t.test('a missing --config file: exit 2, one line naming the file', async (t) => {
+  const line = usageError(t, ftkit('server', 'S1', '--config', '/nonexistent.ini'), '--config /nonexistent.ini');
+  t.match(line, /\/nonexistent\.ini/, 'names the file');
+  t.match(line, /cannot read: ENOENT/, 'says why');
+});
