@@ -8,6 +8,7 @@ import { ctlRequest, formatStatus } from '../../clients/ctl.js';
 import { Client } from '../../clients/client.js';
 import { createInterface } from 'node:readline';
 import { Demo } from '../demo/demo.js';
+import { PARENT_PIPE_ENV } from '../launch/proc.js';
 import type { Component } from '../component.js';
 import type { AppName } from '../../servers/apps.js';
 import type { Mode } from '../protocol/index.js';
@@ -21,8 +22,15 @@ function tracerFor(name: string, opts: Opts): Tracer {
 
 /** Start a component and keep it running until SIGINT/SIGTERM. */
 async function serve(component: Component): Promise<void> {
+  let reporting = false;
   process.on('uncaughtException', (err) => {
-    component.tracer.emitEvent('internal_error', 'fault', `${component.name}: internal error (kept running): ${err.stack ?? err.message}`);
+    if (reporting) return;
+    reporting = true;
+    try {
+      component.tracer.emitEvent('internal_error', 'fault', `${component.name}: internal error (kept running): ${err.stack ?? err.message}`);
+    } finally {
+      reporting = false;
+    }
   });
   try {
     await component.start();
@@ -33,6 +41,10 @@ async function serve(component: Component): Promise<void> {
   const shutdown = () => void component.stop().finally(() => process.exit(0));
   process.once('SIGINT', shutdown);
   process.once('SIGTERM', shutdown);
+  if (process.env[PARENT_PIPE_ENV]) {
+    // Started by a harness (demo, tests): its pipe closing means it is gone, so we go too.
+    process.stdin.on('close', shutdown).on('end', shutdown).resume();
+  }
 }
 
 /** The command line that started this process, so an LFD can start it again. */

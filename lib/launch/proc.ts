@@ -15,6 +15,9 @@ export const PACKAGE_ROOT = here.includes(`${sep}dist${sep}`) ? resolve(here, '.
 /** The compiled CLI entry point. */
 export const FTKIT_BIN = join(PACKAGE_ROOT, 'dist/bin/ftkit.js');
 
+/** Set in a child's environment: stop when stdin (a pipe from the parent) closes. */
+export const PARENT_PIPE_ENV = 'FTKIT_EXIT_WITH_PARENT';
+
 export type EventMatch = (e: TraceEvent) => boolean;
 
 export class Proc extends EventEmitter<{ event: [TraceEvent]; line: [string]; exit: [number | null, NodeJS.Signals | null] }> {
@@ -31,9 +34,11 @@ export class Proc extends EventEmitter<{ event: [TraceEvent]; line: [string]; ex
     options: { env?: NodeJS.ProcessEnv; stdin?: boolean } = {},
   ) {
     super();
+    // Without a stdin of its own to feed, the child watches a pipe from us and stops when it
+    // closes: so it never outlives its parent, even one killed with SIGKILL.
     this.child = spawn(process.execPath, [FTKIT_BIN, ...args], {
-      stdio: [options.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
-      env: { ...process.env, ...options.env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: { ...process.env, ...(options.stdin ? {} : { [PARENT_PIPE_ENV]: '1' }), ...options.env },
     });
     const onLine = (line: string) => {
       if (line.startsWith('{')) {

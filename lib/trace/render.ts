@@ -46,9 +46,22 @@ export function formatJson(event: TraceEvent): string {
   return JSON.stringify(event);
 }
 
+let stdoutClosed = false;
+
+/** Write a line to stdout; once the reader is gone (EPIPE), drop output instead of failing. */
+function writeStdout(line: string): void {
+  if (stdoutClosed) return;
+  if (process.stdout.listenerCount('error') === 0) {
+    process.stdout.on('error', () => {
+      stdoutClosed = true;
+    });
+  }
+  process.stdout.write(line + '\n');
+}
+
 /** A sink that prints each event to stdout as text or JSON. */
 export function consoleSink(options: RenderOptions = {}): Sink {
-  const write = options.write ?? ((line: string) => process.stdout.write(line + '\n'));
+  const write = options.write ?? writeStdout;
   if (options.json) return (event) => write(formatJson(event));
   const chalk = new Chalk({ level: colorEnabled(options.color, options.env) ? 1 : 0 });
   return (event) => write(formatText(event, chalk));
