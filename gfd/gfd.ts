@@ -118,6 +118,7 @@ export class Gfd extends Component {
     conn.send({ type: 'welcome', from: this.name, to: first.lfd });
     for (const [key, value] of this.downstream) conn.send({ type: 'set', from: this.name, key, value });
     this.trace('lfd_registered', 'membership', `GFD: ${first.lfd} registered (host ${first.host})`, { lfd: first.lfd, host: first.host });
+    this.rmLink.connection?.send({ type: 'machine', from: this.name, lfd: first.lfd, state: 'up' });
     entry.monitor.start();
     return (msg) => this.fromLfd(entry, msg);
   }
@@ -148,6 +149,7 @@ export class Gfd extends Component {
         if (msg.from !== entry.name) throw new UnexpectedMessageError(`${entry.name} sent membership for another LFD (${msg.from})`);
         return this.apply(msg.action === 'add' ? this.membership.add(entry.name, msg.server, msg.addr) : this.membership.delete(entry.name, msg.server));
       case 'report':
+      case 'launchFailed':
         this.rmLink.connection?.send(msg);
         return;
       default:
@@ -169,12 +171,13 @@ export class Gfd extends Component {
     const lost = this.membership.serversOn(lfd);
     this.trace('lfd_lost', 'fault', `GFD: lost ${lfd} (${why}): machine down${lost.length ? `, deleting ${lost.join(', ')}` : ''}`, { lfd, servers: lost });
     this.apply(this.membership.dropLfd(lfd));
+    this.rmLink.connection?.send({ type: 'machine', from: this.name, lfd, state: 'down' });
   }
 
   /** Report membership changes to the RM and trace the new membership. */
   private apply(changes: Change[]): void {
     if (changes.length === 0) return;
-    for (const c of changes) this.rmLink.connection?.send({ type: 'membership', from: this.name, server: c.server, action: c.action, addr: c.addr });
+    for (const c of changes) this.rmLink.connection?.send({ type: 'membership', from: c.lfd, server: c.server, action: c.action, addr: c.addr });
     this.traceMembers();
   }
 
@@ -186,6 +189,11 @@ export class Gfd extends Component {
     conn.on('protocolError', (err) => this.traceProtocolError(conn, err));
     conn.send({ type: 'gfdRegister', gfd: this.name });
     conn.send({ type: 'members', from: this.name, members: this.membership.list() });
+    // Then which machine each server is on (the RM relaunches a replica on its own machine).
+    for (const lfd of this.lfds.keys()) conn.send({ type: 'machine', from: this.name, lfd, state: 'up' });
+    for (const m of this.membership.list()) {
+      conn.send({ type: 'membership', from: this.membership.lfdOf(m.name)!, server: m.name, action: 'add', addr: m.addr });
+    }
     this.trace('register_sent', 'membership', `GFD registering with RM at ${this.rmLink.target}`);
   }
 
@@ -199,8 +207,10 @@ export class Gfd extends Component {
       case 'role':
       case 'sendCheckpoint':
       case 'query':
-      case 'launch':
+      case 'retire':
         return this.toLfdOf(msg.server, msg);
+      case 'launch':
+        return this.toLfd(msg.lfd, msg);
       case 'error':
         this.trace('peer_error', 'fault', `GFD: RM reports an error: ${msg.reason}`);
         return;
@@ -223,9 +233,13 @@ export class Gfd extends Component {
 
   private toLfdOf(server: string, msg: Message): void {
     const lfd = this.membership.lfdOf(server);
-    const entry = lfd === undefined ? undefined : this.lfds.get(lfd);
-    if (!entry?.conn.send(msg)) {
-      this.trace('route_failed', 'fault', `GFD: cannot pass ${msg.type} to ${server}: ${lfd ? `${lfd} is not connected` : 'no LFD knows it'}`, { server, type: msg.type });
+    if (lfd === undefined) return this.trace('route_failed', 'fault', `GFD: cannot pass ${msg.type} to ${server}: no LFD knows it`, { server, type: msg.type });
+    this.toLfd(lfd, msg);
+  }
+
+  private toLfd(lfd: string, msg: Message): void {
+    if (!this.lfds.get(lfd)?.conn.send(msg)) {
+      this.trace('route_failed', 'fault', `GFD: cannot pass ${msg.type} to ${lfd}: not connected`, { lfd, type: msg.type });
     }
   }
 }

@@ -7,7 +7,13 @@ import { Component } from '../lib/component.js';
 import { HeartbeatMonitor } from '../lib/detect/heartbeat.js';
 import { Link, Listener, exponentialBackoff, type Connection } from '../lib/net/index.js';
 import { UnexpectedMessageError, type Message, type MessageOf } from '../lib/protocol/index.js';
-import { Tracer } from '../lib/trace/index.js';
+import { Tracer, writeStdout } from '../lib/trace/index.js';
+import { spawn } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { PARENT_PIPE_ENV } from '../lib/launch/proc.js';
 import { DEFAULT_HEARTBEAT_FREQ_S, DEFAULT_HOST } from '../lib/config/options.js';
 import { parseProperty } from '../lib/config/properties.js';
 
@@ -19,6 +25,11 @@ export interface LfdOptions {
   heartbeatFreq?: number;
   /** Seconds to wait for a heartbeat answer (default 2 × heartbeatFreq). */
   timeout?: number;
+  /**
+   * Where the LFD keeps the command lines of its servers, so that after its own restart
+   * it can still relaunch them (default: ftkit-lfd in the system's temp directory).
+   */
+  stateDir?: string;
   tracer?: Tracer;
 }
 
@@ -39,6 +50,10 @@ export class Lfd extends Component {
   private periodMs: number;
   private timeoutMs: number;
   private timeoutFixed: boolean;
+  /** The command line each server registered with, kept after it dies so it can be relaunched. */
+  private readonly commands = new Map<string, string[]>();
+  /** Servers this LFD launched that have not registered yet. */
+  private readonly launching = new Map<string, number>();
   /** Properties the RM set that servers need too (checkpoint-freq), replayed to newcomers. */
   private readonly serverProperties = new Map<string, string>();
 
@@ -77,6 +92,7 @@ export class Lfd extends Component {
     this.setState('starting');
     await this.listener.listen();
     this.trace('listening', 'info', `${this.name} listening on ${this.address}; heartbeat every ${this.heartbeatFreq} s`, { addr: this.address });
+    this.loadCommands();
     this.gfdLink.start();
     this.setState('running');
   }
@@ -118,6 +134,11 @@ export class Lfd extends Component {
     conn.peer = first.server;
     const entry: ServerEntry = { name: first.server, addr: first.addr, pid: first.pid, command, conn, added: false, monitor: this.monitorFor(first.server, conn) };
     this.servers.set(first.server, entry);
+    if (command.length > 0 && JSON.stringify(this.commands.get(first.server)) !== JSON.stringify(command)) {
+      this.commands.set(first.server, command);
+      this.saveCommands();
+    }
+    this.launching.delete(first.server);
     conn.send({ type: 'welcome', from: this.name, to: first.server });
     for (const [key, value] of this.serverProperties) conn.send({ type: 'set', from: this.name, key, value });
     this.trace('server_registered', 'membership', `${this.name}: ${first.server} registered from ${first.addr} (pid ${first.pid})`, {
@@ -214,8 +235,9 @@ export class Lfd extends Component {
       case 'query':
         return this.toServer(msg.server, msg);
       case 'launch':
-        this.trace('launch_unsupported', 'fault', `${this.name}: asked to launch ${msg.server}, but relaunching is not supported in this version`);
-        return;
+        return this.launch(msg.server);
+      case 'retire':
+        return this.toServer(msg.server, msg);
       case 'error':
         this.trace('peer_error', 'fault', `${this.name}: GFD reports an error: ${msg.reason}`);
         return;
@@ -236,10 +258,75 @@ export class Lfd extends Component {
     for (const entry of this.servers.values()) entry.conn.send({ ...msg, from: this.name });
   }
 
+  /**
+   * Start server `name` with the command it registered with; a server this LFD never ran
+   * starts with a sibling's command, under its own name and on any free port.
+   */
+  private launch(name: string): void {
+    const fail = (reason: string) => {
+      this.trace('launch_failed', 'fault', `${this.name}: cannot launch ${name}: ${reason}`, { server: name, reason });
+      this.gfdLink.connection?.send({ type: 'launchFailed', lfd: this.name, server: name, reason });
+    };
+    if (this.servers.get(name)?.conn.isOpen) return fail(`${name} is already running here`);
+    const command = this.commands.get(name) ?? templateCommand([...this.commands.values()][0], name);
+    if (!command) return fail('no server has registered here, so there is no command line to start it with');
+    const child = spawn(command[0]!, command.slice(1), { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, [PARENT_PIPE_ENV]: '1' } });
+    // The server's traces continue in ours: a launched server has no terminal of its own.
+    createInterface({ input: child.stdout! }).on('line', writeStdout);
+    createInterface({ input: child.stderr! }).on('line', writeStdout);
+    child.on('error', (err) => fail(err.message));
+    child.on('spawn', () => {
+      this.launching.set(name, child.pid!);
+      this.trace('launched', 'membership', `${this.name}: launched ${name} (pid ${child.pid})`, { server: name, pid: child.pid });
+    });
+    child.on('exit', (code, signal) => {
+      if (this.launching.get(name) !== child.pid) return;
+      this.launching.delete(name);
+      fail(`exited (${signal ?? `status ${code}`}) before registering`);
+    });
+  }
+
+  private get commandsFile(): string {
+    return join(this.options.stateDir ?? join(tmpdir(), 'ftkit-lfd'), `${this.name}-${this.listener.port}.json`);
+  }
+
+  private loadCommands(): void {
+    try {
+      const saved = JSON.parse(readFileSync(this.commandsFile, 'utf8')) as Record<string, string[]>;
+      for (const [name, cmd] of Object.entries(saved)) if (Array.isArray(cmd) && cmd.every((a) => typeof a === 'string')) this.commands.set(name, cmd);
+      if (this.commands.size) this.trace('commands_loaded', 'info', `${this.name}: can relaunch ${[...this.commands.keys()].join(', ')} (from ${this.commandsFile})`);
+    } catch {
+      // No saved commands (first start) or an unreadable file: start with none.
+    }
+  }
+
+  private saveCommands(): void {
+    try {
+      mkdirSync(join(this.commandsFile, '..'), { recursive: true });
+      writeFileSync(this.commandsFile, JSON.stringify(Object.fromEntries(this.commands)));
+    } catch (err) {
+      this.trace('commands_unsaved', 'fault', `${this.name}: cannot save command lines to ${this.commandsFile}: ${(err as Error).message}`);
+    }
+  }
+
   private toServer(server: string, msg: Message): void {
     const entry = this.servers.get(server);
     if (!entry?.conn.send(msg)) {
       this.trace('route_failed', 'fault', `${this.name}: cannot pass ${msg.type} to ${server}: not registered here`, { server, type: msg.type });
     }
   }
+}
+
+/** A sibling's command line turned into one for `name`: its name replaced, on any free port. */
+export function templateCommand(sibling: string[] | undefined, name: string): string[] | undefined {
+  if (!sibling) return undefined;
+  const cmd = [...sibling];
+  const sub = cmd.indexOf('server');
+  if (sub === -1 || sub + 1 >= cmd.length) return undefined;
+  cmd[sub + 1] = name;
+  const port = cmd.findIndex((a) => a === '--port' || a.startsWith('--port='));
+  if (port === -1) cmd.push('--port', '0');
+  else if (cmd[port] === '--port') cmd[port + 1] = '0';
+  else cmd[port] = '--port=0';
+  return cmd;
 }

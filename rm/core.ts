@@ -124,6 +124,7 @@ export class ReplicationCore {
 
   private onAdded(name: string, addr: string): RmCommand[] {
     const had = this.members.get(name);
+    if (had?.addr === addr) return [];
     const out: RmCommand[] = had ? this.onDeleted(name) : [];
     this.members.set(name, { name, addr, ready: false });
     if (!this.deciding) return out;

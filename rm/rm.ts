@@ -10,6 +10,8 @@ import { Tracer } from '../lib/trace/index.js';
 import { DEFAULT_HOST, DEFAULT_MODE } from '../lib/config/options.js';
 import { parseProperty } from '../lib/config/properties.js';
 import { ReplicationCore, type RmCommand, type RmEvent } from './core.js';
+import { Supervisor, type SupCommand, type SupEvent } from './supervisor.js';
+import { DEFAULT_RESTART_BUDGET, DEFAULT_RESTART_WINDOW_S } from '../lib/config/options.js';
 
 export const RM_NAME = 'RM';
 /** How long a restarted RM waits for replicas to report their state before it decides. */
@@ -20,12 +22,21 @@ export interface RmOptions {
   port?: number;
   mode?: Mode;
   primary?: string;
+  /** Relaunch replicas that die (default true). */
+  autoRestart?: boolean;
+  restartBudget?: number;
+  /** Seconds. */
+  restartWindow?: number;
   tracer?: Tracer;
 }
 
 export class Rm extends Component {
   private readonly listener: Listener;
   readonly core: ReplicationCore;
+  readonly supervisor: Supervisor;
+  private readonly timers = new Map<string, NodeJS.Timeout>();
+  /** The LFD each server was last reported from. */
+  private readonly homeHints = new Map<string, string>();
   private gfd: Connection | undefined;
   private readonly clients = new Map<string, Connection>();
   /** Run-time properties set with `ftkit ctl set`, replayed to a GFD that (re)registers. */
@@ -37,6 +48,11 @@ export class Rm extends Component {
   constructor(readonly options: RmOptions = {}) {
     super(RM_NAME, options.tracer ?? new Tracer(RM_NAME));
     this.core = new ReplicationCore(options.mode ?? (DEFAULT_MODE as Mode), options.primary);
+    this.supervisor = new Supervisor({
+      autoRestart: options.autoRestart ?? true,
+      budget: options.restartBudget ?? DEFAULT_RESTART_BUDGET,
+      windowMs: (options.restartWindow ?? DEFAULT_RESTART_WINDOW_S) * 1000,
+    });
     this.listener = new Listener({
       me: this.name,
       host: options.host ?? DEFAULT_HOST,
@@ -62,6 +78,7 @@ export class Rm extends Component {
   async stop(): Promise<void> {
     this.setState('stopping');
     clearTimeout(this.reportTimer);
+    for (const t of this.timers.values()) clearTimeout(t);
     await this.listener.close();
     this.setState('stopped');
   }
@@ -112,18 +129,56 @@ export class Rm extends Component {
       case 'members':
         return this.dispatch({ type: 'members', members: msg.members });
       case 'membership':
-        return this.dispatch(msg.action === 'add' ? { type: 'added', name: msg.server, addr: msg.addr } : { type: 'deleted', name: msg.server });
+        if (msg.from !== 'GFD') this.homeHints.set(msg.server, msg.from);
+        if (msg.action === 'delete') return this.dispatch({ type: 'deleted', name: msg.server });
+        this.dispatch({ type: 'added', name: msg.server, addr: msg.addr });
+        // A repeated add (after a GFD reconnect) changes nothing in the core but tells where the server runs.
+        if (this.core.members.has(msg.server)) this.supervise({ type: 'added', name: msg.server, lfd: msg.from, now: Date.now() });
+        return;
       case 'report':
         return this.dispatch({ type: 'report', report: msg });
+      case 'machine':
+        return this.supervise({ type: 'machine', lfd: msg.lfd, up: msg.state === 'up', now: Date.now() });
+      case 'launchFailed':
+        this.trace('launch_failed', 'fault', `RM: ${msg.lfd} could not launch ${msg.server}: ${msg.reason}`, { server: msg.server, lfd: msg.lfd });
+        return this.supervise({ type: 'launchFailed', name: msg.server, reason: msg.reason, now: Date.now() });
       default:
         throw this.unexpected(conn, msg);
     }
   }
 
-  /** Feed the core one event and carry out its commands. */
+  /** Feed the core one event and carry out its commands; membership changes go on to the supervisor. */
   private dispatch(event: RmEvent): void {
+    const before = new Set(this.core.members.keys());
     for (const cmd of this.core.handle(event)) this.execute(cmd);
     this.traceMembers();
+    const now = Date.now();
+    for (const name of before) if (!this.core.members.has(name)) this.supervise({ type: 'deleted', name, now });
+    for (const name of this.core.members.keys()) if (!before.has(name)) this.supervise({ type: 'added', name, lfd: this.homeHints.get(name), now });
+  }
+
+  private supervise(event: SupEvent): void {
+    for (const cmd of this.supervisor.handle(event)) this.carryOut(cmd);
+  }
+
+  private carryOut(cmd: SupCommand): void {
+    switch (cmd.type) {
+      case 'send':
+        return this.execute(cmd);
+      case 'trace':
+        return this.trace('supervision', cmd.category, cmd.text);
+      case 'timer': {
+        const key = `${cmd.event}:${cmd.name}`;
+        clearTimeout(this.timers.get(key));
+        this.timers.set(
+          key,
+          setTimeout(() => {
+            this.timers.delete(key);
+            this.supervise({ type: cmd.event, name: cmd.name, now: Date.now() });
+          }, cmd.ms),
+        );
+      }
+    }
   }
 
   private execute(cmd: RmCommand): void {
@@ -190,7 +245,7 @@ export class Rm extends Component {
     if (msg.key === 'primary') {
       this.dispatch({ type: 'designate', name: msg.value });
     } else if (msg.key === 'replicas') {
-      throw new UnexpectedMessageError('replicas: changing the replica count is not supported in this version');
+      this.supervise({ type: 'target', count: Number(msg.value), leader: this.core.leader, now: Date.now() });
     } else if (!this.gfd?.send({ type: 'set', from: this.name, key: msg.key, value: msg.value })) {
       this.trace('route_failed', 'fault', `RM: ${msg.key} recorded; it reaches the GFD when one registers`);
     }
@@ -209,6 +264,8 @@ export class Rm extends Component {
       }),
       clients: [...this.clients.keys()],
       properties: Object.fromEntries(this.properties),
+      target: this.supervisor.target ?? null,
+      supervision: this.supervisor.status(Date.now()),
     };
   }
 }

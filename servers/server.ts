@@ -22,6 +22,8 @@ export interface ServerOptions {
   /** The command line that started this server, so its LFD can relaunch it (empty: cannot). */
   command?: string[];
   tracer?: Tracer;
+  /** Called after the server stopped because the RM retired it. */
+  onRetire?: () => void;
 }
 
 /** The name a server uses for its LFD until the LFD says its own (in `welcome`). */
@@ -104,6 +106,10 @@ export class Server extends Component {
       case 'query':
       case 'set':
         return this.replica.command(msg);
+      case 'retire':
+        this.trace('retiring', 'membership', `${this.name}: retiring at the RM's request`);
+        void this.stop().then(() => this.options.onRetire?.());
+        return;
       case 'error':
         this.trace('peer_error', 'fault', `${this.name}: ${msg.from} reports an error: ${msg.reason}`);
         return;

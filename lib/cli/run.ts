@@ -59,7 +59,18 @@ const notYet = (what: string): Runner => async () => {
 
 export const runners: Record<'rm' | 'gfd' | 'lfd' | 'server' | 'client' | 'demo' | 'ctl', Runner> = {
   rm: (o) =>
-    serve(new Rm({ host: o.host as string, port: o.port as number, mode: o.mode as Mode, primary: o.primary as string | undefined, tracer: tracerFor('RM', o) })),
+    serve(
+      new Rm({
+        host: o.host as string,
+        port: o.port as number,
+        mode: o.mode as Mode,
+        primary: o.primary as string | undefined,
+        autoRestart: o.autoRestart !== false,
+        restartBudget: o.restartBudget as number,
+        restartWindow: o.restartWindow as number,
+        tracer: tracerFor('RM', o),
+      }),
+    ),
   gfd: (o) =>
     serve(
       new Gfd({ host: o.host as string, port: o.port as number, rm: o.rm as string, heartbeatFreq: o.heartbeatFreq as number, timeout: o.timeout as number | undefined, tracer: tracerFor('GFD', o) }),
@@ -87,6 +98,7 @@ export const runners: Record<'rm' | 'gfd' | 'lfd' | 'server' | 'client' | 'demo'
         checkpointFreq: o.checkpointFreq as number,
         command: ownCommand(),
         tracer: tracerFor(name!, o),
+        onRetire: () => process.exit(0),
       }),
     ),
   client: async (o, [arg]) => {

@@ -69,16 +69,17 @@ export class System {
     return gfd;
   }
 
-  async startLfd(name: string): Promise<Proc> {
+  /** Start LFD `name` (on `port`, e.g. to restart it where it was; else the system's choice). */
+  async startLfd(name: string, port = this.port(name)): Promise<Proc> {
     const hb = String(this.options.heartbeat ?? 0.1);
-    const lfd = this.group.spawn(name, ['lfd', name, '--port', this.port(name), '--gfd', this.gfdAddr, '--heartbeat-freq', hb, ...this.common]);
+    const lfd = this.group.spawn(name, ['lfd', name, '--port', port, '--gfd', this.gfdAddr, '--heartbeat-freq', hb, ...this.common]);
     this.lfdAddrs.set(name, await lfd.address());
     return lfd;
   }
 
   /** Start server `name` registering with `lfd` (the LFD with the same number by default). */
-  async startServer(name: string, lfd = `LFD${name.replace(/^\D+/, '')}`): Promise<Proc> {
-    const args = ['server', name, '--port', this.port(name), '--lfd', this.lfdAddrs.get(lfd)!, '--app', this.options.app ?? 'status'];
+  async startServer(name: string, lfd = `LFD${name.replace(/^\D+/, '')}`, extra: string[] = []): Promise<Proc> {
+    const args = ['server', name, '--port', this.port(name), '--lfd', this.lfdAddrs.get(lfd)!, '--app', this.options.app ?? 'status', ...extra];
     args.push('--checkpoint-freq', String(this.options.checkpointFreq ?? 1), ...this.common);
     const server = this.group.spawn(name, args);
     this.serverAddrs.set(name, await server.address());

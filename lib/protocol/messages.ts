@@ -40,7 +40,10 @@ export type Message =
   // RM -> GFD -> LFD -> server, and back
   | { type: 'role'; server: string; mode: Mode; role: Role; epoch: number; ready: boolean; leader: string; group: Member[] }
   | { type: 'sendCheckpoint'; server: string; target: Member; epoch: number }
-  | { type: 'launch'; server: string }
+  | { type: 'launch'; server: string; lfd: string }
+  | { type: 'launchFailed'; lfd: string; server: string; reason: string }
+  | { type: 'retire'; server: string }
+  | { type: 'machine'; from: string; lfd: string; state: 'up' | 'down' }
   | { type: 'query'; server: string }
   | { type: 'report'; server: string; mode: Mode | 'none'; role: Role; epoch: number; ready: boolean; checkpoint: number; seq: number }
   // server <-> server
@@ -104,7 +107,10 @@ const SPECS: Spec[] = [
     ],
   },
   { type: 'sendCheckpoint', kind: 'send_checkpoint', fields: [['server', 'name'], ['target', 'member'], ['epoch', 'int']] },
-  { type: 'launch', kind: 'launch', fields: [['server', 'name']] },
+  { type: 'launch', kind: 'launch', fields: [['server', 'name'], ['lfd', 'name']] },
+  { type: 'launchFailed', kind: 'launch_failed', fields: [['lfd', 'name'], ['server', 'name'], ['reason', 'text']] },
+  { type: 'retire', kind: 'retire', fields: [['server', 'name']] },
+  { type: 'machine', kind: 'machine', fields: [['from', 'name'], ['lfd', 'name'], ['state', 'enum:up|down']] },
   { type: 'query', kind: 'query', fields: [['server', 'name']] },
   {
     type: 'report',

@@ -49,7 +49,7 @@ export function formatJson(event: TraceEvent): string {
 let stdoutClosed = false;
 
 /** Write a line to stdout; once the reader is gone (EPIPE), drop output instead of failing. */
-function writeStdout(line: string): void {
+export function writeStdout(line: string): void {
   if (stdoutClosed) return;
   if (process.stdout.listenerCount('error') === 0) {
     process.stdout.on('error', () => {

@@ -1,0 +1,187 @@
+/**
+ * The RM's supervision decisions, pure like the replication core: which replica to
+ * relaunch, when, on which LFD, and when to give up; how to reach a target number
+ * of replicas. The RM shell owns the timers and carries out the commands.
+ */
+import type { Message } from '../lib/protocol/index.js';
+import { byName } from '../lib/component.js';
+import { RestartPolicy, type RestartOptions } from './restart.js';
+
+/** How long a launched replica has to register before the launch counts as failed. */
+export const LAUNCH_DEADLINE_MS = 5000;
+/** After a machine returns, servers that survived their LFD get this long to re-register before relaunching. */
+export const MACHINE_RETURN_GRACE_MS = 1000;
+
+export type SupEvent =
+  | { type: 'machine'; lfd: string; up: boolean; now: number }
+  | { type: 'added'; name: string; lfd: string | undefined; now: number }
+  | { type: 'deleted'; name: string; now: number }
+  | { type: 'launchDue'; name: string; now: number }
+  | { type: 'launchFailed'; name: string; reason: string; now: number }
+  | { type: 'launchDeadline'; name: string; now: number }
+  | { type: 'target'; count: number; leader: string | undefined; now: number };
+
+export type SupCommand =
+  | { type: 'send'; msg: Message }
+  | { type: 'timer'; name: string; event: 'launchDue' | 'launchDeadline'; ms: number }
+  | { type: 'trace'; category: 'membership' | 'state' | 'fault'; text: string };
+
+type Phase = 'alive' | 'scheduled' | 'launching' | 'waiting' | 'gaveUp' | 'retiring';
+
+export interface SupervisorOptions extends RestartOptions {
+  autoRestart: boolean;
+}
+
+export class Supervisor {
+  private readonly phase = new Map<string, Phase>();
+  /** The LFD each replica runs (or last ran) on. */
+  private readonly homes = new Map<string, string>();
+  private readonly machines = new Set<string>();
+  private readonly policy: RestartPolicy;
+  target: number | undefined;
+
+  constructor(readonly options: SupervisorOptions) {
+    this.policy = new RestartPolicy(options);
+  }
+
+  handle(e: SupEvent): SupCommand[] {
+    switch (e.type) {
+      case 'machine':
+        return this.onMachine(e.lfd, e.up);
+      case 'added':
+        return this.onAdded(e.name, e.lfd);
+      case 'deleted':
+        return this.onDeath(e.name, 'died', e.now);
+      case 'launchDue':
+        return this.onLaunchDue(e.name, e.now);
+      case 'launchFailed':
+        return this.phase.get(e.name) === 'launching' ? this.onDeath(e.name, `launch failed: ${e.reason}`, e.now) : [];
+      case 'launchDeadline':
+        return this.phase.get(e.name) === 'launching' ? this.onDeath(e.name, `did not register within ${LAUNCH_DEADLINE_MS / 1000} s of its launch`, e.now) : [];
+      case 'target':
+        return this.onTarget(e.count, e.leader);
+    }
+  }
+
+  /** Per replica: what the supervisor is doing about it (for `ftkit ctl status`). */
+  status(now: number): Record<string, { state: string; home: string | null; restarts: number }> {
+    const out: Record<string, { state: string; home: string | null; restarts: number }> = {};
+    for (const name of [...this.phase.keys()].sort(byName)) {
+      const phase = this.phase.get(name)!;
+      const home = this.homes.get(name) ?? null;
+      const state = phase === 'waiting' ? `waiting for ${home}` : phase === 'gaveUp' ? 'gave up' : phase;
+      out[name] = { state, home, restarts: this.policy.recent(name, now).length };
+    }
+    return out;
+  }
+
+  private alive(): string[] {
+    return [...this.phase].filter(([, p]) => p === 'alive').map(([n]) => n);
+  }
+
+  private onMachine(lfd: string, up: boolean): SupCommand[] {
+    if (!up) {
+      this.machines.delete(lfd);
+      return [];
+    }
+    this.machines.add(lfd);
+    const out: SupCommand[] = [];
+    for (const [name, phase] of this.phase) {
+      if (phase === 'waiting' && this.homes.get(name) === lfd) {
+        this.phase.set(name, 'scheduled');
+        out.push({ type: 'trace', category: 'state', text: `RM: ${lfd} is back; relaunching ${name} there` }, { type: 'timer', name, event: 'launchDue', ms: MACHINE_RETURN_GRACE_MS });
+      }
+    }
+    return out;
+  }
+
+  private onAdded(name: string, lfd: string | undefined): SupCommand[] {
+    if (lfd) this.homes.set(name, lfd);
+    const was = this.phase.get(name);
+    this.phase.set(name, was === 'retiring' ? 'retiring' : 'alive');
+    if (was === 'gaveUp') this.policy.forget(name);
+    return [];
+  }
+
+  private onDeath(name: string, why: string, now: number): SupCommand[] {
+    const phase = this.phase.get(name);
+    if (phase === 'retiring') {
+      this.phase.delete(name);
+      this.policy.forget(name);
+      return [{ type: 'trace', category: 'membership', text: `RM: ${name} retired` }];
+    }
+    if (phase === undefined || phase === 'gaveUp' || phase === 'scheduled' || phase === 'waiting') return [];
+    if (!this.options.autoRestart) {
+      this.phase.delete(name);
+      return [];
+    }
+    const decision = this.policy.next(name, now);
+    if (!decision.relaunch) {
+      this.phase.set(name, 'gaveUp');
+      const window = this.options.windowMs / 1000;
+      return [{ type: 'trace', category: 'fault', text: `RM: ${name} ${why}; it was relaunched ${decision.attempts} times within ${window} s: giving up on it` }];
+    }
+    this.phase.set(name, 'scheduled');
+    return [
+      { type: 'trace', category: 'fault', text: `RM: ${name} ${why}; relaunching it in ${decision.delayMs} ms (attempt ${decision.attempt} of ${this.options.budget})` },
+      { type: 'timer', name, event: 'launchDue', ms: decision.delayMs },
+    ];
+  }
+
+  private onLaunchDue(name: string, now: number): SupCommand[] {
+    if (this.phase.get(name) !== 'scheduled') return [];
+    const lfd = this.homes.get(name);
+    if (!lfd || !this.machines.has(lfd)) {
+      this.phase.set(name, 'waiting');
+      return [{ type: 'trace', category: 'state', text: `RM: ${name}'s machine ${lfd ?? '(unknown)'} is down; ${name} will be relaunched when it returns` }];
+    }
+    this.policy.record(name, now);
+    this.phase.set(name, 'launching');
+    return [
+      { type: 'send', msg: { type: 'launch', server: name, lfd } },
+      { type: 'trace', category: 'state', text: `RM: asking ${lfd} to launch ${name}` },
+      { type: 'timer', name, event: 'launchDeadline', ms: LAUNCH_DEADLINE_MS },
+    ];
+  }
+
+  /** Reach `count` replicas: launch new ones on the least loaded machines, or retire some. */
+  private onTarget(count: number, leader: string | undefined): SupCommand[] {
+    this.target = count;
+    const live = [...this.phase].filter(([, p]) => p !== 'gaveUp' && p !== 'retiring').map(([n]) => n);
+    const out: SupCommand[] = [];
+    if (count > live.length) {
+      let next = Math.max(0, ...[...this.phase.keys(), ...this.homes.keys()].map((n) => Number(/(\d+)$/.exec(n)?.[1] ?? 0))) + 1;
+      for (let i = live.length; i < count; i++) {
+        const lfd = this.leastLoaded(live);
+        if (!lfd) return [...out, { type: 'trace', category: 'fault', text: `RM: no machine is up to start a new replica on` }];
+        const name = `S${next++}`;
+        this.homes.set(name, lfd);
+        this.phase.set(name, 'launching');
+        live.push(name);
+        out.push(
+          { type: 'send', msg: { type: 'launch', server: name, lfd } },
+          { type: 'trace', category: 'state', text: `RM: target ${count} replicas: asking ${lfd} to start ${name}` },
+          { type: 'timer', name, event: 'launchDeadline', ms: LAUNCH_DEADLINE_MS },
+        );
+      }
+    }
+    if (count < live.length) {
+      // Retire followers, newest names first; never the leader.
+      const candidates = this.alive().filter((n) => n !== leader).sort(byName).reverse();
+      for (const name of candidates.slice(0, live.length - count)) {
+        this.phase.set(name, 'retiring');
+        out.push({ type: 'send', msg: { type: 'retire', server: name } }, { type: 'trace', category: 'membership', text: `RM: target ${count} replicas: retiring ${name}` });
+      }
+    }
+    return out;
+  }
+
+  private leastLoaded(live: string[]): string | undefined {
+    const load = new Map([...this.machines].map((m) => [m, 0]));
+    for (const n of live) {
+      const home = this.homes.get(n);
+      if (home && load.has(home)) load.set(home, load.get(home)! + 1);
+    }
+    return [...load].sort((a, b) => a[1] - b[1] || byName(a[0], b[0]))[0]?.[0];
+  }
+}
