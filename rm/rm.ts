@@ -44,6 +44,7 @@ export class Rm extends Component {
   private reportTimer: NodeJS.Timeout | undefined;
   private lastMembers = '';
   private lastView = '';
+  private lastReady = '';
 
   constructor(readonly options: RmOptions = {}) {
     super(RM_NAME, options.tracer ?? new Tracer(RM_NAME));
@@ -152,6 +153,7 @@ export class Rm extends Component {
     const before = new Set(this.core.members.keys());
     for (const cmd of this.core.handle(event)) this.execute(cmd);
     this.traceMembers();
+    this.traceReady();
     const now = Date.now();
     for (const name of before) if (!this.core.members.has(name)) this.supervise({ type: 'deleted', name, now });
     for (const name of this.core.members.keys()) if (!before.has(name)) this.supervise({ type: 'added', name, lfd: this.homeHints.get(name), now });
@@ -214,6 +216,14 @@ export class Rm extends Component {
     if (!force && text === this.lastMembers) return;
     this.lastMembers = text;
     this.trace('membership_changed', 'membership', `RM: ${text}`, { members: names, count: names.length });
+  }
+
+  private traceReady(): void {
+    const ready = this.core.ready().map((m) => m.name);
+    const text = ready.join(', ');
+    if (text === this.lastReady) return;
+    this.lastReady = text;
+    this.trace('ready_changed', 'state', `RM: ready replicas: ${text || 'none'}`, { ready, leader: this.core.leader, epoch: this.core.epoch });
   }
 
   private sendView(conn: Connection, client: string): void {

@@ -390,7 +390,8 @@ export class Replica {
       this.waiters.delete(key);
       if (seen.kind === 'duplicate' && this.ready) for (const c of w.conns) this.reply(c, w.client, w.num, seen.result);
     }
-    if (!this.caughtUp) {
+    // A replica that is not ready tells the RM it has caught up (again, after a false suspicion too).
+    if (!this.ready) {
       this.caughtUp = true;
       this.report();
     }
@@ -427,7 +428,13 @@ export class Replica {
 
   private fromFollower(peer: string, _conn: Connection, msg: Message): void {
     if (msg.type === 'ack') {
-      if (msg.epoch > this.epoch) return this.stepDown(`${peer} is at epoch ${msg.epoch}, mine is ${this.epoch}`);
+      if (msg.epoch > this.epoch) {
+        // We are a leader of an old epoch: someone else leads now. Serve no one until the RM says.
+        this.stepDown(`${peer} is at epoch ${msg.epoch}, mine is ${this.epoch}`);
+        this.ready = false;
+        this.role = 'none';
+        return;
+      }
       if (this.syncing?.has(peer) && this.syncing.get(peer) === undefined) {
         this.syncing.set(peer, msg.seq);
         if ([...this.syncing.values()].every((s) => s !== undefined)) this.finishSync();
@@ -518,13 +525,7 @@ export class Replica {
 
   /** Stop acting as leader: nothing pending may be answered from here any more. */
   private stepDown(why: string): void {
-    if (this.role === 'primary' || this.role === 'sequencer') {
-      this.trace('step_down', 'fault', `${this.name}: stepping down as ${this.role}: ${why}`);
-    }
-    if (!this.isLeader || why.includes('epoch')) {
-      this.ready = false;
-      this.role = 'none';
-    }
+    this.trace('step_down', 'fault', `${this.name}: stepping down as ${this.leader === this.name ? 'leader' : this.role}: ${why}`);
     clearInterval(this.checkpointTimer);
     clearTimeout(this.syncTimer);
     this.syncing = undefined;
@@ -532,6 +533,21 @@ export class Replica {
     this.pending.clear();
     this.newcomers.clear();
     this.peers.closeAll();
+  }
+
+  /**
+   * Our LFD connection dropped: the LFD has declared us dead (or is dead itself), and the
+   * RM will act on it. Stop serving at once; to serve again we must be made ready after a
+   * fresh checkpoint, like any newcomer.
+   */
+  detached(): void {
+    if (this.isLeader) this.stepDown('lost contact with my LFD');
+    if (this.ready || this.caughtUp) {
+      this.trace('detached', 'fault', `${this.name}: lost contact with my LFD; not ready until I catch up again`);
+    }
+    this.ready = false;
+    this.caughtUp = false;
+    this.role = 'none';
   }
 
   private onSendCheckpoint(msg: MessageOf<'sendCheckpoint'>): void {

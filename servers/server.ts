@@ -47,7 +47,10 @@ export class Server extends Component {
     });
     this.lfdLink = new Link({ me: this.name, addr: options.lfd, policy: exponentialBackoff({ baseMs: 50, capMs: 1000 }) });
     this.lfdLink.on('up', (conn) => this.onLfdUp(conn));
-    this.lfdLink.on('down', () => this.trace('lfd_lost', 'fault', `${this.name}: connection to ${this.lfdName} lost; reconnecting`));
+    this.lfdLink.on('down', () => {
+      this.trace('lfd_lost', 'fault', `${this.name}: connection to ${this.lfdName} lost; reconnecting`);
+      this.replica.detached();
+    });
     const io: ReplicaIO = { tracer: this.tracer, toLfd: (msg) => this.lfdLink.connection?.send(msg) ?? false };
     this.replica = new Replica(this.name, createApp(options.app ?? 'status'), (options.checkpointFreq ?? DEFAULT_CHECKPOINT_FREQ_S) * 1000, io);
   }

@@ -7,7 +7,9 @@ import { Server } from '../../servers/server.js';
 import { ctlRequest, formatStatus } from '../../clients/ctl.js';
 import { Client } from '../../clients/client.js';
 import { createInterface } from 'node:readline';
-import { Demo } from '../demo/demo.js';
+import { Demo, type DemoOptions } from '../demo/demo.js';
+import { formatSummary, runScenarioM5 } from '../demo/scenario.js';
+import { runTmux } from '../demo/tmux.js';
 import { PARENT_PIPE_ENV } from '../launch/proc.js';
 import type { Component } from '../component.js';
 import type { AppName } from '../../servers/apps.js';
@@ -52,10 +54,6 @@ function ownCommand(): string[] {
   return [process.execPath, ...process.execArgv, ...process.argv.slice(1)];
 }
 
-const notYet = (what: string): Runner => async () => {
-  process.stderr.write(`ftkit ${what}: not available yet in this version\n`);
-  process.exit(2);
-};
 
 export const runners: Record<'rm' | 'gfd' | 'lfd' | 'server' | 'client' | 'demo' | 'ctl', Runner> = {
   rm: (o) =>
@@ -127,19 +125,32 @@ export const runners: Record<'rm' | 'gfd' | 'lfd' | 'server' | 'client' | 'demo'
     process.exit(ok ? 0 : 1);
   },
   demo: async (o) => {
-    if (o.scenario || o.tmux) return notYet(o.scenario ? 'demo --scenario' : 'demo --tmux')(o, []);
-    const demo = new Demo({
+    const options: DemoOptions = {
       mode: o.mode as Mode,
-      app: o.app as AppName,
+      app: (o.scenario ? 'log' : o.app) as AppName,
       heartbeatFreq: o.heartbeatFreq as number,
       checkpointFreq: o.checkpointFreq as number,
       basePort: o.basePort as number,
       color: o.color === false ? false : undefined,
-    });
-    const quit = () => void demo.stop().then(() => process.exit(0));
+    };
+    const demo = new Demo(options);
+    if (o.tmux) process.exit(await runTmux(options, (text) => demo.say(text)));
+    const quit = () => void demo.stop().then(() => process.exit(o.scenario ? 1 : 0));
     process.once('SIGINT', quit);
     process.once('SIGTERM', quit);
     process.once('SIGHUP', quit);
+    if (o.scenario) {
+      try {
+        const summary = await runScenarioM5(demo);
+        await demo.stop();
+        for (const line of formatSummary(summary, options.mode).split('\n')) demo.say(line);
+        process.exit(summary.ok ? 0 : 1);
+      } catch (err) {
+        demo.say(`scenario failed: ${(err as Error).message}`);
+        await demo.stop();
+        process.exit(1);
+      }
+    }
     try {
       await demo.start();
     } catch (err) {

@@ -38,7 +38,7 @@ export class Demo {
   readonly system: System;
   private readonly chalk: ChalkInstance;
   private readonly write: (line: string) => void;
-  private colorIndex = 0;
+  private readonly prefixes = new Map<string, string>();
   private paused: string | undefined;
   private stopping: Promise<void> | undefined;
 
@@ -59,17 +59,26 @@ export class Demo {
     this.write(`${this.chalk.bold('demo'.padEnd(5))} │ ${text}`);
   }
 
+  /** A fixed-width, coloured name; each process keeps its colour (a relaunched one too). */
+  private prefix(name: string): string {
+    let p = this.prefixes.get(name);
+    if (!p) {
+      p = this.chalk[PREFIX_COLORS[this.prefixes.size % PREFIX_COLORS.length]!](name.padEnd(5)) + ' │ ';
+      this.prefixes.set(name, p);
+    }
+    return p;
+  }
+
   private follow(proc: Proc): void {
-    const color = PREFIX_COLORS[this.colorIndex++ % PREFIX_COLORS.length]!;
-    const prefix = this.chalk[color](proc.name.padEnd(5)) + ' │ ';
+    // Events carry their component: a server relaunched by an LFD speaks through the LFD's output.
     proc.on('event', (e: TraceEvent) => {
       if (e.category === 'heartbeat' && !this.options.heartbeats) return;
       if (e.type === 'lifecycle') return;
-      this.write(prefix + formatText(e, this.chalk));
+      this.write(this.prefix(e.component) + formatText(e, this.chalk));
     });
-    proc.on('line', (line) => this.write(prefix + line));
+    proc.on('line', (line) => this.write(this.prefix(proc.name) + line));
     proc.on('exit', (code, signal) => {
-      if (!this.stopping) this.write(prefix + this.chalk.red(`exited (${signal ?? `status ${code}`})`));
+      if (!this.stopping) this.write(this.prefix(proc.name) + this.chalk.red(`exited (${signal ?? `status ${code}`})`));
     });
   }
 
@@ -84,26 +93,41 @@ export class Demo {
     return this.system.startClient(name, ['--message', demoMessage(this.options.app, name), '--interval', '1', '--give-up', '3600', ...extra]);
   }
 
-  kill(server: string): void {
-    const p = this.system.group.procs.get(server);
-    if (!p?.running) return this.say(`${server} is not running`);
-    this.say(this.chalk.red(`kill -9 ${server} (pid ${p.pid})`));
-    p.kill('SIGKILL');
+  /** The pid of a server now: the one the demo started, or the latest one its LFD relaunched. */
+  serverPid(server: string): number | undefined {
+    let pid: number | undefined;
+    const own = this.system.group.procs.get(server);
+    if (own?.running) pid = own.pid;
+    for (const p of this.system.group.procs.values()) {
+      for (const e of p.events) {
+        if (e.type === 'launched' && (e.data as { server: string }).server === server) pid = (e.data as { pid: number }).pid;
+      }
+    }
+    return pid !== undefined && alive(pid) ? pid : undefined;
+  }
+
+  kill(server: string, signal: NodeJS.Signals = 'SIGKILL'): number | undefined {
+    const pid = this.serverPid(server);
+    if (pid === undefined) {
+      this.say(`${server} is not running`);
+      return undefined;
+    }
+    this.say(this.chalk.red(`${signal === 'SIGKILL' ? 'kill -9' : signal} ${server} (pid ${pid})`));
+    process.kill(pid, signal);
+    return pid;
   }
 
   togglePause(): void {
     if (this.paused) {
-      const p = this.system.group.procs.get(this.paused);
-      this.say(`SIGCONT ${this.paused}`);
-      p?.kill('SIGCONT');
+      this.kill(this.paused, 'SIGCONT');
       this.paused = undefined;
       return;
     }
-    const target = ['S1', 'S2', 'S3'].find((s) => this.system.group.procs.get(s)?.running);
+    const target = ['S1', 'S2', 'S3'].find((s) => this.serverPid(s) !== undefined);
     if (!target) return this.say('no replica running to pause');
     this.paused = target;
-    this.say(this.chalk.red(`SIGSTOP ${target} (press p again to resume it)`));
-    this.system.proc(target).kill('SIGSTOP');
+    this.kill(target, 'SIGSTOP');
+    this.say('press p again to resume it');
   }
 
   async status(): Promise<void> {
@@ -135,12 +159,21 @@ export class Demo {
     if (!this.stopping) {
       this.stopping = (async () => {
         this.say('stopping every process');
-        if (this.paused) this.system.group.procs.get(this.paused)?.kill('SIGCONT');
+        if (this.paused) this.kill(this.paused, 'SIGCONT');
         if (process.stdin.isTTY) process.stdin.setRawMode(false);
         process.stdin.pause();
         await this.system.stop();
       })();
     }
     return this.stopping;
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
   }
 }

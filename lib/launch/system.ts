@@ -11,10 +11,18 @@ export interface SystemOptions {
   app?: 'status' | 'counter' | 'log';
   /** Seconds, for both LFD and GFD heartbeats. */
   heartbeat?: number;
+  /**
+   * Seconds an LFD or the GFD waits for a heartbeat answer (default: the components' own,
+   * 2 × heartbeat). A crash is seen at once through the closed connection whatever this is;
+   * a longer timeout only makes a busy machine less likely to suspect a live process.
+   */
+  heartbeatTimeout?: number;
   checkpointFreq?: number;
   replicas?: number;
   /** Extra flags for the RM. */
   rmArgs?: string[];
+  /** The RM relaunches dead replicas (default true); false for tests that restart them by hand. */
+  autoRestart?: boolean;
   json?: boolean;
   /** Fixed ports instead of ephemeral ones: RM base, GFD base+1, LFDi base+100+i, Si base+200+i. */
   basePort?: number;
@@ -41,6 +49,10 @@ export class System {
     return String(base + (name.startsWith('LFD') ? 100 : 200) + n);
   }
 
+  private get timeoutArgs(): string[] {
+    return this.options.heartbeatTimeout === undefined ? [] : ['--timeout', String(this.options.heartbeatTimeout)];
+  }
+
   private get common(): string[] {
     return this.options.json === false ? ['--no-color'] : ['--json'];
   }
@@ -56,7 +68,7 @@ export class System {
   }
 
   async startRm(): Promise<Proc> {
-    const args = ['rm', '--port', this.port('RM'), '--mode', this.options.mode ?? 'passive', ...(this.options.rmArgs ?? []), ...this.common];
+    const args = ['rm', '--port', this.port('RM'), '--mode', this.options.mode ?? 'passive', ...(this.options.autoRestart === false ? ['--no-auto-restart'] : []), ...(this.options.rmArgs ?? []), ...this.common];
     const rm = this.group.spawn('RM', args);
     this.rmAddr = await rm.address();
     return rm;
@@ -64,7 +76,7 @@ export class System {
 
   async startGfd(): Promise<Proc> {
     const hb = String(this.options.heartbeat ?? 0.1);
-    const gfd = this.group.spawn('GFD', ['gfd', '--port', this.port('GFD'), '--rm', this.rmAddr, '--heartbeat-freq', hb, ...this.common]);
+    const gfd = this.group.spawn('GFD', ['gfd', '--port', this.port('GFD'), '--rm', this.rmAddr, '--heartbeat-freq', hb, ...this.timeoutArgs, ...this.common]);
     this.gfdAddr = await gfd.address();
     return gfd;
   }
@@ -72,7 +84,7 @@ export class System {
   /** Start LFD `name` (on `port`, e.g. to restart it where it was; else the system's choice). */
   async startLfd(name: string, port = this.port(name)): Promise<Proc> {
     const hb = String(this.options.heartbeat ?? 0.1);
-    const lfd = this.group.spawn(name, ['lfd', name, '--port', port, '--gfd', this.gfdAddr, '--heartbeat-freq', hb, ...this.common]);
+    const lfd = this.group.spawn(name, ['lfd', name, '--port', port, '--gfd', this.gfdAddr, '--heartbeat-freq', hb, ...this.timeoutArgs, ...this.common]);
     this.lfdAddrs.set(name, await lfd.address());
     return lfd;
   }

@@ -20,7 +20,7 @@ async function expectError(t: Test, addr: string, input: string | Buffer, from: 
 }
 
 t.test('garbage, unknown kinds, bad field counts and bad registers on every listener', async (t) => {
-  const sys = new System({ heartbeat: 0.1, replicas: 1 });
+  const sys = new System({ heartbeat: 0.1, heartbeatTimeout: 1, replicas: 1 });
   t.teardown(() => sys.stop());
   await sys.start();
   const lfd1 = sys.lfdAddrs.get('LFD1')!;

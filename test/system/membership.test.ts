@@ -10,7 +10,7 @@ import { ctlRequest } from '../../clients/ctl.js';
 const members = (who: 'RM' | 'GFD', list: string) => (e: TraceEvent) => e.type === 'membership_changed' && e.text === `${who}: ${list}`;
 
 t.test('membership follows server, machine and GFD failures', async (t) => {
-  const sys = new System({ heartbeat: 0.1 });
+  const sys = new System({ heartbeat: 0.1, heartbeatTimeout: 1, autoRestart: false });
   t.teardown(() => sys.stop());
   await sys.start();
   await sys.rm.waitFor(members('RM', '3 members: S1, S2, S3'));
@@ -50,7 +50,7 @@ t.test('membership follows server, machine and GFD failures', async (t) => {
   await sys.rm.waitFor((e) => e.type === 'gfd_lost');
   sys.proc('S1').kill('SIGKILL'); // a change while the GFD is down
   const from = sys.rm.events.length;
-  const gfd2 = sys.group.spawn('GFD', ['gfd', '--port', gfdPort, '--rm', sys.rmAddr, '--heartbeat-freq', '0.1', '--json']);
+  const gfd2 = sys.group.spawn('GFD', ['gfd', '--port', gfdPort, '--rm', sys.rmAddr, '--heartbeat-freq', '0.1', '--timeout', '1', '--json']);
   await gfd2.waitFor((e) => e.type === 'lfd_registered' && /LFD2/.test(e.text));
   await sys.rm.waitFor((e) => e.type === 'gfd_registered', 10_000, from);
   await sys.rm.waitFor(members('RM', '1 member: S2'), 10_000, from);
@@ -67,7 +67,7 @@ function medianGap(events: TraceEvent[]): number {
 }
 
 t.test('heartbeat frequencies change at run time through the RM', async (t) => {
-  const sys = new System({ heartbeat: 0.1, replicas: 1 });
+  const sys = new System({ heartbeat: 0.1, heartbeatTimeout: 1, replicas: 1 });
   t.teardown(() => sys.stop());
   await sys.start();
   const lfd = sys.proc('LFD1');

@@ -17,7 +17,7 @@ interface Status {
 const status = async (sys: System) => JSON.parse(await ctlRequest(sys.rmAddr, { op: 'status' })) as Status;
 
 t.test('a killed replica is relaunched by its LFD and comes back as a backup', async (t) => {
-  const sys = new System({ mode: 'passive', app: 'counter', heartbeat: 0.1 });
+  const sys = new System({ mode: 'passive', app: 'counter', heartbeat: 0.1, heartbeatTimeout: 1 });
   t.teardown(() => sys.stop());
   await sys.start();
   const client = sys.startClient('C1', ['--message', 'add 1', '--interval', '0.05']);
@@ -40,7 +40,7 @@ t.test('a killed replica is relaunched by its LFD and comes back as a backup', a
 });
 
 t.test('a replica that crashes at start-up exhausts its restart budget and the RM says so', async (t) => {
-  const sys = new System({ mode: 'active', heartbeat: 0.1, rmArgs: ['--restart-budget', '3', '--restart-window', '60'] });
+  const sys = new System({ mode: 'active', heartbeat: 0.1, heartbeatTimeout: 1, rmArgs: ['--restart-budget', '3', '--restart-window', '60'] });
   t.teardown(() => sys.stop());
   const dir = t.testdir({ 's2.ini': '[S2]\napp = status\n' });
   await sys.startRm();
@@ -64,7 +64,7 @@ t.test('a replica that crashes at start-up exhausts its restart budget and the R
 });
 
 t.test('a replica on a lost machine is relaunched only when its LFD returns', async (t) => {
-  const sys = new System({ mode: 'passive', heartbeat: 0.1 });
+  const sys = new System({ mode: 'passive', heartbeat: 0.1, heartbeatTimeout: 1 });
   t.teardown(() => sys.stop());
   await sys.start();
   const lfd3Port = sys.lfdAddrs.get('LFD3')!.split(':')[1]!;
@@ -81,7 +81,7 @@ t.test('a replica on a lost machine is relaunched only when its LFD returns', as
 });
 
 t.test('the replica count follows a run-time target', async (t) => {
-  const sys = new System({ mode: 'active', app: 'counter', heartbeat: 0.1 });
+  const sys = new System({ mode: 'active', app: 'counter', heartbeat: 0.1, heartbeatTimeout: 1 });
   t.teardown(() => sys.stop());
   await sys.start();
   const client = sys.startClient('C1', ['--message', 'add 1', '--interval', '0.05']);

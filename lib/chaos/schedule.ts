@@ -1,0 +1,181 @@
+/**
+ * A seeded fault schedule: the same seed gives the same list of faults, in the same
+ * order, with the same durations. Targets are named by role ("the leader", "a
+ * follower"), resolved when the fault is injected, because which replica leads at
+ * that moment depends on the earlier faults; the runner prints what each resolved to.
+ *
+ * Faults run one step at a time. A step is one fault, sometimes with a second one
+ * (a control-plane or network fault) overlapping it. The runner waits for the system
+ * to be whole again after each step, so the faults stay within what ftkit claims to
+ * tolerate: at least one ready replica always survives.
+ */
+import { mulberry32, randInt, weighted, type Rng } from './rng.js';
+
+export const FAULT_KINDS = [
+  'kill-leader',
+  'kill-follower',
+  'pause-leader',
+  'pause-follower',
+  'kill-machine',
+  'restart-gfd',
+  'restart-rm',
+  'net-drop',
+  'net-delay',
+  'net-blackhole',
+] as const;
+export type FaultKind = (typeof FAULT_KINDS)[number];
+
+export const FAULT_HELP: Record<FaultKind, string> = {
+  'kill-leader': 'kill -9 the primary (passive) or sequencer (active); restart it by hand after a while',
+  'kill-follower': 'kill -9 a backup or member; restart it by hand after a while',
+  'pause-leader': 'SIGSTOP the leader for longer than the detection timeout, then SIGCONT',
+  'pause-follower': 'SIGSTOP a follower for longer than the detection timeout, then SIGCONT',
+  'kill-machine': "kill -9 an LFD and its server (a lost machine); restart the LFD, then the server",
+  'restart-gfd': 'kill -9 the GFD and start it again on the same port',
+  'restart-rm': 'kill -9 the RM and start it again on the same port (it queries the servers)',
+  'net-drop': 'reset every client connection to a replica and refuse new ones for a while',
+  'net-delay': 'delay client <-> replica traffic by tens to hundreds of ms for a while',
+  'net-blackhole': 'swallow client <-> replica traffic for a while, then reset those connections',
+};
+
+export type FaultTarget = 'leader' | 'follower' | 'all';
+
+export interface Fault {
+  kind: FaultKind;
+  /** Whose machine (kill-machine) or whose client links (net-*). kill-/pause- name their target in the kind. */
+  target?: FaultTarget;
+  /** In [0, 1): which follower, among those ready at injection time in name order. */
+  pick: number;
+  /** How long the fault lasts before it is healed: down time, pause, or network fault, in ms. */
+  holdMs: number;
+  /** net-delay: latency added to each chunk, ms. */
+  delayMs?: number;
+}
+
+export interface Step {
+  /** Quiet time before the step, ms. */
+  gapMs: number;
+  fault: Fault;
+  /** A second fault that starts `offsetMs` after the first. */
+  overlap?: { offsetMs: number; fault: Fault };
+}
+
+export interface ScheduleOptions {
+  seed: number;
+  /** The fault phase of the run; the schedule covers at least this long. */
+  durationMs: number;
+  kinds?: readonly FaultKind[];
+  /** Chance that a replica fault gets a control-plane or network fault overlapping it (default 0.25). */
+  overlap?: number;
+}
+
+const WEIGHTS: Record<FaultKind, number> = {
+  'kill-leader': 3,
+  'kill-follower': 2,
+  'pause-leader': 2,
+  'pause-follower': 1,
+  'kill-machine': 2,
+  'restart-gfd': 1,
+  'restart-rm': 1,
+  'net-drop': 2,
+  'net-delay': 2,
+  'net-blackhole': 2,
+};
+
+const REPLICA_FAULTS: readonly FaultKind[] = ['kill-leader', 'kill-follower', 'pause-leader', 'pause-follower', 'kill-machine'];
+/** Faults that may overlap a replica fault. */
+const OVERLAPPING: readonly FaultKind[] = ['restart-gfd', 'restart-rm', 'net-drop', 'net-delay', 'net-blackhole'];
+/** A bound on the schedule's length whatever the duration. */
+const MAX_STEPS = 500;
+/** What the runner typically spends bringing a replica back after a replica fault, for planning only. */
+const PLANNED_RECOVERY_MS = 1000;
+
+export function isReplicaFault(kind: FaultKind): boolean {
+  return REPLICA_FAULTS.includes(kind);
+}
+
+export function isFaultKind(s: string): s is FaultKind {
+  return (FAULT_KINDS as readonly string[]).includes(s);
+}
+
+function makeFault(rng: Rng, kind: FaultKind): Fault {
+  const pick = rng();
+  switch (kind) {
+    case 'kill-leader':
+    case 'kill-follower':
+      return { kind, pick, holdMs: randInt(rng, 300, 1500) };
+    case 'pause-leader':
+    case 'pause-follower':
+      // The detection timeout is 2 × heartbeat (0.2 s at 0.1 s): pause well past it.
+      return { kind, pick, holdMs: randInt(rng, 500, 1500) };
+    case 'kill-machine':
+      return { kind, target: rng() < 0.5 ? 'leader' : 'follower', pick, holdMs: randInt(rng, 300, 1500) };
+    case 'restart-gfd':
+    case 'restart-rm':
+      return { kind, pick, holdMs: randInt(rng, 200, 1500) };
+    case 'net-drop':
+      return { kind, target: netTarget(rng), pick, holdMs: randInt(rng, 200, 1000) };
+    case 'net-delay':
+      return { kind, target: netTarget(rng), pick, holdMs: randInt(rng, 500, 2000), delayMs: randInt(rng, 20, 400) };
+    case 'net-blackhole':
+      return { kind, target: netTarget(rng), pick, holdMs: randInt(rng, 300, 1500) };
+  }
+}
+
+function netTarget(rng: Rng): FaultTarget {
+  return weighted<FaultTarget>(rng, [
+    ['leader', 3],
+    ['follower', 1],
+    ['all', 1],
+  ]);
+}
+
+export function makeSchedule(options: ScheduleOptions): Step[] {
+  const rng = mulberry32(options.seed);
+  const kinds = options.kinds && options.kinds.length > 0 ? options.kinds : FAULT_KINDS;
+  const overlapChance = options.overlap ?? 0.25;
+  const overlapping = OVERLAPPING.filter((k) => kinds.includes(k));
+  const steps: Step[] = [];
+  let planned = 0;
+  while (planned < options.durationMs && steps.length < MAX_STEPS) {
+    const kind = weighted(rng, kinds.map((k) => [k, WEIGHTS[k]] as const));
+    const step: Step = { gapMs: randInt(rng, 300, 1500), fault: makeFault(rng, kind) };
+    if (isReplicaFault(kind) && overlapping.length > 0 && rng() < overlapChance) {
+      const other = weighted(rng, overlapping.map((k) => [k, WEIGHTS[k]] as const));
+      step.overlap = { offsetMs: randInt(rng, 0, step.fault.holdMs), fault: makeFault(rng, other) };
+    }
+    steps.push(step);
+    planned += step.gapMs + step.fault.holdMs + (isReplicaFault(kind) ? PLANNED_RECOVERY_MS : 0);
+  }
+  return steps;
+}
+
+const secs = (ms: number) => `${(ms / 1000).toFixed(2)}s`;
+
+export function describeFault(f: Fault): string {
+  const on = f.target ? ` ${f.target}` : '';
+  switch (f.kind) {
+    case 'kill-leader':
+    case 'kill-follower':
+    case 'kill-machine':
+      return `${f.kind}${on} (down ${secs(f.holdMs)})`;
+    case 'pause-leader':
+    case 'pause-follower':
+      return `${f.kind} (stopped ${secs(f.holdMs)})`;
+    case 'restart-gfd':
+    case 'restart-rm':
+      return `${f.kind} (down ${secs(f.holdMs)})`;
+    case 'net-delay':
+      return `net-delay${on} +${f.delayMs} ms (for ${secs(f.holdMs)})`;
+    default:
+      return `${f.kind}${on} (for ${secs(f.holdMs)})`;
+  }
+}
+
+/** One line per step. */
+export function formatSchedule(steps: readonly Step[]): string[] {
+  return steps.map(
+    (s, i) =>
+      `#${String(i + 1).padStart(2)} after ${secs(s.gapMs)}: ${describeFault(s.fault)}${s.overlap ? `, with ${describeFault(s.overlap.fault)} from +${secs(s.overlap.offsetMs)}` : ''}`,
+  );
+}
