@@ -48,13 +48,19 @@ export function formatStatus(json: string): string {
     members: StatusMember[];
     clients: string[];
     properties: Record<string, string>;
-    restarts?: Record<string, unknown>;
+    target?: number | null;
+    supervision?: Record<string, { state: string; restarts: number; home: string | null }>;
   };
+  const sup = s.supervision ?? {};
   const lines = [
     `mode: ${s.mode}   epoch: ${s.epoch}   leader: ${s.leader ?? '-'}   GFD: ${s.gfd}`,
     `members (${s.members.length}):`,
-    ...s.members.map((m) => `  ${m.name.padEnd(6)} ${m.addr.padEnd(22)} ${m.role.padEnd(10)} ${m.ready ? 'ready' : 'not ready'}`),
+    ...s.members.map((m) => `  ${m.name.padEnd(6)} ${m.addr.padEnd(22)} ${m.role.padEnd(10)} ${(m.ready ? 'ready' : 'not ready').padEnd(10)} ${sup[m.name] ? `restarts ${sup[m.name]!.restarts}` : ''}`),
+    ...Object.entries(sup)
+      .filter(([name]) => !s.members.some((m) => m.name === name))
+      .map(([name, v]) => `  ${name.padEnd(6)} ${'-'.padEnd(22)} ${'-'.padEnd(10)} ${v.state}${v.home ? ` (on ${v.home})` : ''}, restarts ${v.restarts}`),
     `clients: ${s.clients.join(', ') || '-'}`,
+    ...(s.target ? [`target replicas: ${s.target}`] : []),
     `properties: ${Object.entries(s.properties).map(([k, v]) => `${k}=${v}`).join(', ') || '(as each component was started)'}`,
   ];
   return lines.join('\n');
