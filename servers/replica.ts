@@ -43,6 +43,9 @@ interface Pending {
   conns: Set<Connection>;
 }
 
+/** Environment variable that turns on a deliberate fault, for testing the chaos checker. */
+export const FAULT_ENV = 'FTKIT_FAULT';
+
 /** How many applied orders an active replica keeps to bring a peer up to date after a failover. */
 const ORDER_LOG_LIMIT = 10_000;
 /** How long a new sequencer waits for the others' sync answers before it goes on without them. */
@@ -241,6 +244,11 @@ export class Replica {
   private replayLog(): void {
     const entries = this.log.filter((e) => e.seq > this.state.seq).sort((a, b) => a.seq - b.seq);
     this.log = [];
+    if (process.env[FAULT_ENV] === 'skip-log-replay') {
+      // A deliberately broken build, for showing that the chaos checker catches lost requests.
+      this.trace('fault_injected', 'fault', `${this.name}: ${FAULT_ENV}=skip-log-replay: dropping ${entries.length} logged request(s) instead of replaying them`);
+      return;
+    }
     if (entries.length === 0) return;
     this.trace('log_replay', 'checkpoint', `${this.name} replays ${entries.length} logged request(s) past checkpoint ${this.state.checkpointCount}`, { count: entries.length });
     for (const e of entries) {

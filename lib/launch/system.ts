@@ -26,8 +26,8 @@ export interface SystemOptions {
   json?: boolean;
   /** Fixed ports instead of ephemeral ones: RM base, GFD base+1, LFDi base+100+i, Si base+200+i. */
   basePort?: number;
-  /** Client request interval in seconds (default 1). */
-  clientInterval?: number;
+  /** Extra environment for the server processes (e.g. FTKIT_FAULT to inject a deliberate bug). */
+  serverEnv?: NodeJS.ProcessEnv;
 }
 
 export class System {
@@ -93,7 +93,7 @@ export class System {
   async startServer(name: string, lfd = `LFD${name.replace(/^\D+/, '')}`, extra: string[] = []): Promise<Proc> {
     const args = ['server', name, '--port', this.port(name), '--lfd', this.lfdAddrs.get(lfd)!, '--app', this.options.app ?? 'status', ...extra];
     args.push('--checkpoint-freq', String(this.options.checkpointFreq ?? 1), ...this.common);
-    const server = this.group.spawn(name, args);
+    const server = this.group.spawn(name, args, { env: this.options.serverEnv });
     this.serverAddrs.set(name, await server.address());
     return server;
   }
