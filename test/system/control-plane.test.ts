@@ -1,0 +1,42 @@
+/**
+ * Control-plane restarts (DESIGN §3): the GFD and the RM hold nothing that cannot be
+ * rebuilt. A restarted RM relearns membership from the GFD and asks the servers for
+ * their role and epoch before deciding: it keeps the primary and never goes back in epoch.
+ */
+import t from 'tap';
+import { System } from '../../lib/launch/system.js';
+import type { TraceEvent } from '../../lib/trace/index.js';
+import { ctlRequest } from '../../clients/ctl.js';
+
+const data = <T>(e: TraceEvent) => e.data as T;
+
+t.test('a restarted RM keeps the primary and the epoch, and clients carry on', async (t) => {
+  const sys = new System({ mode: 'passive', app: 'counter', heartbeat: 0.1, heartbeatTimeout: 1 });
+  t.teardown(() => sys.stop());
+  await sys.start();
+  const client = sys.startClient('C1', ['--message', 'add 1', '--interval', '0.05', '--timeout', '0.5']);
+  await client.waitFor((e) => e.type === 'request_done');
+  // a failover first, so the epoch is past 1
+  const before = JSON.parse(await ctlRequest(sys.rmAddr, { op: 'status' })) as { leader: string; epoch: number };
+  sys.proc(before.leader).kill('SIGKILL');
+  await sys.rm.waitFor((e) => e.type === 'view_changed' && data<{ leader: string }>(e).leader !== before.leader && data<{ view: unknown[] }>(e).view.length === 1);
+  const prior = JSON.parse(await ctlRequest(sys.rmAddr, { op: 'status' })) as { leader: string; epoch: number };
+  t.ok(prior.epoch >= 2, `epoch ${prior.epoch} after a failover`);
+
+  // kill -9 the RM and start it again on its port
+  const rmPort = sys.rmAddr.split(':')[1]!;
+  sys.rm.kill('SIGKILL');
+  await sys.gfd.waitFor((e) => e.type === 'rm_lost');
+  const rm2 = sys.group.spawn('RM', ['rm', '--port', rmPort, '--mode', 'passive', '--json']);
+  await rm2.waitFor((e) => e.type === 'gfd_registered', 10_000);
+  const resumed = await rm2.waitFor((e) => e.type === 'decision' && /is primary at epoch|is primary \(epoch/.test(e.text), 10_000);
+  t.match(resumed.text, new RegExp(`^RM: ${prior.leader} is primary at epoch ${prior.epoch}$`), 'the RM kept the primary and its epoch');
+  t.notOk(rm2.events.some((e) => e.type === 'decision' && /is primary \(epoch/.test(e.text)), 'no new election');
+  const after = JSON.parse(await ctlRequest(sys.rmAddr, { op: 'status' })) as { leader: string; epoch: number; members: unknown[] };
+  t.equal(after.leader, prior.leader);
+  t.equal(after.epoch, prior.epoch);
+  t.equal(after.members.length, 2);
+  const done = client.events.filter((e) => e.type === 'request_done').length;
+  await client.waitFor(() => client.events.filter((e) => e.type === 'request_done').length > done + 5, 10_000);
+  t.pass('the client kept getting replies after the RM restart');
+});
