@@ -5,11 +5,10 @@
  * orders to the LFD of the server they name.
  */
 import { Component, describeMembers } from '../lib/component.js';
-import { HeartbeatMonitor } from '../lib/detect/heartbeat.js';
-import { Link, Listener, exponentialBackoff, type Connection } from '../lib/net/index.js';
+import { HeartbeatTiming, PeerWatch } from '../lib/detect/watch.js';
+import type { Connection, Link, Listener } from '../lib/net/index.js';
 import { UnexpectedMessageError, type Message, type MessageOf } from '../lib/protocol/index.js';
 import { Tracer } from '../lib/trace/index.js';
-import { DEFAULT_HEARTBEAT_FREQ_S, DEFAULT_HOST } from '../lib/config/options.js';
 import { parseProperty } from '../lib/config/properties.js';
 import { Membership, type Change } from './membership.js';
 
@@ -35,7 +34,7 @@ export interface GfdOptions {
 interface LfdEntry {
   name: string;
   conn: Connection;
-  monitor: HeartbeatMonitor;
+  watch: PeerWatch;
 }
 
 export class Gfd extends Component {
@@ -43,32 +42,21 @@ export class Gfd extends Component {
   private readonly rmLink: Link;
   private readonly lfds = new Map<string, LfdEntry>();
   readonly membership = new Membership();
-  private periodMs: number;
-  private timeoutMs: number;
-  private readonly timeoutFixed: boolean;
+  private readonly timing: HeartbeatTiming;
   /** Properties the RM set for LFDs and servers, replayed to LFDs that (re)register. */
   private readonly downstream = new Map<string, string>();
   private settleTimer: NodeJS.Timeout | undefined;
 
   constructor(readonly options: GfdOptions) {
     super(GFD_NAME, options.tracer ?? new Tracer(GFD_NAME));
-    this.periodMs = (options.heartbeatFreq ?? DEFAULT_HEARTBEAT_FREQ_S) * 1000;
-    this.timeoutFixed = options.timeout !== undefined;
-    this.timeoutMs = options.timeout !== undefined ? options.timeout * 1000 : 2 * this.periodMs;
-    this.listener = new Listener({
-      me: this.name,
-      host: options.host ?? DEFAULT_HOST,
-      port: options.port ?? 0,
+    this.timing = new HeartbeatTiming(options.heartbeatFreq, options.timeout);
+    this.listener = this.createListener({
+      host: options.host,
+      port: options.port,
       identify: (conn, first) => this.identify(conn, first),
-      onProtocolError: (conn, err) => this.traceProtocolError(conn, err),
       onClose: (conn) => this.lfdConnectionClosed(conn),
     });
-    this.rmLink = new Link({ me: this.name, addr: options.rm, policy: exponentialBackoff({ baseMs: 50, capMs: 1000 }) });
-    this.rmLink.on('up', (conn) => this.onRmUp(conn));
-    this.rmLink.on('down', () => this.trace('rm_lost', 'fault', `GFD: connection to RM lost; reconnecting`));
-    this.rmLink.on('retry', (err, attempt, delay) => {
-      if (attempt === 1 || attempt % 10 === 0) this.trace('rm_unreachable', 'fault', `GFD: RM at ${options.rm} unreachable (${err.message}); retry ${attempt} in ${delay} ms`);
-    });
+    this.rmLink = this.createUpstream('RM', options.rm, (conn) => this.onRmUp(conn));
   }
 
   get address(): string {
@@ -78,7 +66,7 @@ export class Gfd extends Component {
   async start(): Promise<void> {
     this.setState('starting');
     await this.listener.listen();
-    this.trace('listening', 'info', `GFD listening on ${this.address}; heartbeat every ${this.periodMs / 1000} s`, { addr: this.address });
+    this.trace('listening', 'info', `GFD listening on ${this.address}; heartbeat every ${this.timing.periodMs / 1000} s`, { addr: this.address });
     this.traceMembers();
     const settle = this.options.settleMs ?? DEFAULT_SETTLE_MS;
     this.settleTimer = setTimeout(() => this.rmLink.start(), settle);
@@ -89,16 +77,15 @@ export class Gfd extends Component {
     this.setState('stopping');
     clearTimeout(this.settleTimer);
     this.rmLink.stop();
-    for (const lfd of this.lfds.values()) lfd.monitor.stop();
+    for (const lfd of this.lfds.values()) lfd.watch.stop();
     this.lfds.clear();
     await this.listener.close();
     this.setState('stopped');
   }
 
   setHeartbeatFreq(seconds: number): void {
-    this.periodMs = seconds * 1000;
-    if (!this.timeoutFixed) this.timeoutMs = 2 * this.periodMs;
-    for (const lfd of this.lfds.values()) lfd.monitor.setPeriod(this.periodMs, this.timeoutMs);
+    this.timing.setFrequency(seconds);
+    for (const lfd of this.lfds.values()) lfd.watch.retime();
     this.trace('property_set', 'state', `GFD: heartbeat_freq = ${seconds} s`, { key: 'gfd-heartbeat-freq', value: seconds });
   }
 
@@ -113,38 +100,33 @@ export class Gfd extends Component {
     if (first.type !== 'lfdRegister') throw new UnexpectedMessageError(`GFD expects an LFD's register first, got ${first.type}`);
     if (this.lfds.get(first.lfd)?.conn.isOpen) throw new UnexpectedMessageError(`${first.lfd} is already registered with the GFD`);
     conn.peer = first.lfd;
-    const entry: LfdEntry = { name: first.lfd, conn, monitor: this.monitorFor(first.lfd, conn) };
+    const entry: LfdEntry = {
+      name: first.lfd,
+      conn,
+      watch: new PeerWatch({
+        me: this.name,
+        peer: first.lfd,
+        role: 'lfd',
+        conn,
+        timing: this.timing,
+        tracer: this.tracer,
+        onAlive: () => {},
+        onLost: (num, why) => this.lfdLost(first.lfd, `[${num}] heartbeat ${why}`),
+      }),
+    };
     this.lfds.set(first.lfd, entry);
     conn.send({ type: 'welcome', from: this.name, to: first.lfd });
     for (const [key, value] of this.downstream) conn.send({ type: 'set', from: this.name, key, value });
     this.trace('lfd_registered', 'membership', `GFD: ${first.lfd} registered (host ${first.host})`, { lfd: first.lfd, host: first.host });
     this.rmLink.connection?.send({ type: 'machine', from: this.name, lfd: first.lfd, state: 'up' });
-    entry.monitor.start();
+    entry.watch.start();
     return (msg) => this.fromLfd(entry, msg);
-  }
-
-  private monitorFor(lfd: string, conn: Connection): HeartbeatMonitor {
-    return new HeartbeatMonitor({
-      periodMs: this.periodMs,
-      timeoutMs: this.timeoutMs,
-      send: (num) => {
-        conn.send({ type: 'heartbeat', from: this.name, to: lfd, num });
-        this.trace('heartbeat_sent', 'heartbeat', `[${num}] GFD sending heartbeat to ${lfd}`, { lfd, num });
-      },
-      onAlive: () => {},
-      onTimeout: (num, waited) => this.lfdLost(lfd, `[${num}] heartbeat timed out after ${Math.round(waited)} ms`),
-      onStall: (num, late) =>
-        this.trace('heartbeat_stall', 'fault', `[${num}] GFD: heartbeat timer for ${lfd} fired ${Math.round(late)} ms late (event loop stalled); not taken as a failure`, { lfd, num, lateMs: late }),
-    });
   }
 
   private fromLfd(entry: LfdEntry, msg: Message): void {
     switch (msg.type) {
       case 'heartbeat':
-        if (entry.monitor.answer(msg.num)) {
-          this.trace('heartbeat_received', 'heartbeat', `[${msg.num}] GFD receives heartbeat from ${entry.name}`, { lfd: entry.name, num: msg.num });
-        }
-        return;
+        return entry.watch.answer(msg.num);
       case 'membership':
         if (msg.from !== entry.name) throw new UnexpectedMessageError(`${entry.name} sent membership for another LFD (${msg.from})`);
         return this.apply(msg.action === 'add' ? this.membership.add(entry.name, msg.server, msg.addr) : this.membership.delete(entry.name, msg.server));
@@ -166,7 +148,7 @@ export class Gfd extends Component {
     const entry = this.lfds.get(lfd);
     if (!entry) return;
     this.lfds.delete(lfd);
-    entry.monitor.stop();
+    entry.watch.stop();
     entry.conn.destroy();
     const lost = this.membership.serversOn(lfd);
     this.trace('lfd_lost', 'fault', `GFD: lost ${lfd} (${why}): machine down${lost.length ? `, deleting ${lost.join(', ')}` : ''}`, { lfd, servers: lost });
@@ -184,9 +166,7 @@ export class Gfd extends Component {
   // ---- RM --------------------------------------------------------------------
 
   private onRmUp(conn: Connection): void {
-    conn.peer = 'RM';
     conn.on('message', (msg) => this.fromRm(conn, msg));
-    conn.on('protocolError', (err) => this.traceProtocolError(conn, err));
     conn.send({ type: 'gfdRegister', gfd: this.name });
     conn.send({ type: 'members', from: this.name, members: this.membership.list() });
     // Then which machine each server is on (the RM relaunches a replica on its own machine).

@@ -4,8 +4,8 @@
  * the GFD's heartbeats, and passes the RM's orders down to its servers.
  */
 import { Component } from '../lib/component.js';
-import { HeartbeatMonitor } from '../lib/detect/heartbeat.js';
-import { Link, Listener, exponentialBackoff, type Connection } from '../lib/net/index.js';
+import { HeartbeatTiming, PeerWatch } from '../lib/detect/watch.js';
+import type { Connection, Link, Listener } from '../lib/net/index.js';
 import { UnexpectedMessageError, type Message, type MessageOf } from '../lib/protocol/index.js';
 import { Tracer, writeStdout } from '../lib/trace/index.js';
 import { spawn } from 'node:child_process';
@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { PARENT_PIPE_ENV } from '../lib/launch/proc.js';
-import { DEFAULT_HEARTBEAT_FREQ_S, DEFAULT_HOST } from '../lib/config/options.js';
+import { DEFAULT_HOST } from '../lib/config/options.js';
 import { parseProperty } from '../lib/config/properties.js';
 
 export interface LfdOptions {
@@ -39,7 +39,7 @@ interface ServerEntry {
   pid: number;
   command: string[];
   conn: Connection;
-  monitor: HeartbeatMonitor;
+  watch: PeerWatch;
   added: boolean;
 }
 
@@ -47,9 +47,7 @@ export class Lfd extends Component {
   private readonly listener: Listener;
   private readonly gfdLink: Link;
   private readonly servers = new Map<string, ServerEntry>();
-  private periodMs: number;
-  private timeoutMs: number;
-  private timeoutFixed: boolean;
+  private readonly timing: HeartbeatTiming;
   /** The command line each server registered with, kept after it dies so it can be relaunched. */
   private readonly commands = new Map<string, string[]>();
   /** Servers this LFD launched that have not registered yet. */
@@ -59,25 +57,14 @@ export class Lfd extends Component {
 
   constructor(readonly options: LfdOptions) {
     super(options.name, options.tracer ?? new Tracer(options.name));
-    this.periodMs = (options.heartbeatFreq ?? DEFAULT_HEARTBEAT_FREQ_S) * 1000;
-    this.timeoutFixed = options.timeout !== undefined;
-    this.timeoutMs = options.timeout !== undefined ? options.timeout * 1000 : 2 * this.periodMs;
-    this.listener = new Listener({
-      me: this.name,
-      host: options.host ?? DEFAULT_HOST,
-      port: options.port ?? 0,
+    this.timing = new HeartbeatTiming(options.heartbeatFreq, options.timeout);
+    this.listener = this.createListener({
+      host: options.host,
+      port: options.port,
       identify: (conn, first) => this.identify(conn, first),
-      onProtocolError: (conn, err) => this.traceProtocolError(conn, err),
       onClose: (conn) => this.serverConnectionClosed(conn),
     });
-    this.gfdLink = new Link({ me: this.name, addr: options.gfd, policy: exponentialBackoff({ baseMs: 50, capMs: 1000 }) });
-    this.gfdLink.on('up', (conn) => this.onGfdUp(conn));
-    this.gfdLink.on('down', () => this.trace('gfd_lost', 'fault', `${this.name}: connection to GFD lost; reconnecting`));
-    this.gfdLink.on('retry', (err, attempt, delay) => {
-      if (attempt === 1 || attempt % 10 === 0) {
-        this.trace('gfd_unreachable', 'fault', `${this.name}: GFD at ${this.options.gfd} unreachable (${err.message}); retry ${attempt} in ${delay} ms`);
-      }
-    });
+    this.gfdLink = this.createUpstream('GFD', options.gfd, (conn) => this.onGfdUp(conn));
   }
 
   get address(): string {
@@ -85,7 +72,7 @@ export class Lfd extends Component {
   }
 
   get heartbeatFreq(): number {
-    return this.periodMs / 1000;
+    return this.timing.periodMs / 1000;
   }
 
   async start(): Promise<void> {
@@ -100,7 +87,7 @@ export class Lfd extends Component {
   async stop(): Promise<void> {
     this.setState('stopping');
     this.gfdLink.stop();
-    for (const entry of this.servers.values()) entry.monitor.stop();
+    for (const entry of this.servers.values()) entry.watch.stop();
     this.servers.clear();
     await this.listener.close();
     this.setState('stopped');
@@ -108,9 +95,8 @@ export class Lfd extends Component {
 
   /** Change the heartbeat frequency of every server's detector, at once. */
   setHeartbeatFreq(seconds: number): void {
-    this.periodMs = seconds * 1000;
-    if (!this.timeoutFixed) this.timeoutMs = 2 * this.periodMs;
-    for (const entry of this.servers.values()) entry.monitor.setPeriod(this.periodMs, this.timeoutMs);
+    this.timing.setFrequency(seconds);
+    for (const entry of this.servers.values()) entry.watch.retime();
     this.trace('property_set', 'state', `${this.name}: heartbeat_freq = ${seconds} s`, { key: 'lfd-heartbeat-freq', value: seconds });
   }
 
@@ -132,7 +118,18 @@ export class Lfd extends Component {
       throw new UnexpectedMessageError(`${first.server}'s register.command is not a JSON list of strings`);
     }
     conn.peer = first.server;
-    const entry: ServerEntry = { name: first.server, addr: first.addr, pid: first.pid, command, conn, added: false, monitor: this.monitorFor(first.server, conn) };
+    const server = first.server;
+    const watch = new PeerWatch({
+      me: this.name,
+      peer: server,
+      role: 'server',
+      conn,
+      timing: this.timing,
+      tracer: this.tracer,
+      onAlive: () => this.addReplica(server),
+      onLost: (num, why) => this.deleteReplica(server, num, why),
+    });
+    const entry: ServerEntry = { name: server, addr: first.addr, pid: first.pid, command, conn, added: false, watch };
     this.servers.set(first.server, entry);
     if (command.length > 0 && JSON.stringify(this.commands.get(first.server)) !== JSON.stringify(command)) {
       this.commands.set(first.server, command);
@@ -146,33 +143,14 @@ export class Lfd extends Component {
       addr: first.addr,
       pid: first.pid,
     });
-    entry.monitor.start();
+    entry.watch.start();
     return (msg) => this.fromServer(entry, msg);
-  }
-
-  private monitorFor(server: string, conn: Connection): HeartbeatMonitor {
-    return new HeartbeatMonitor({
-      periodMs: this.periodMs,
-      timeoutMs: this.timeoutMs,
-      send: (num) => {
-        conn.send({ type: 'heartbeat', from: this.name, to: server, num });
-        this.trace('heartbeat_sent', 'heartbeat', `[${num}] ${this.name} sending heartbeat to ${server}`, { server, num });
-      },
-      onAlive: () => this.addReplica(server),
-      onTimeout: (num, waited) =>
-        this.deleteReplica(server, num, `timed out after ${Math.round(waited)} ms`),
-      onStall: (num, late) =>
-        this.trace('heartbeat_stall', 'fault', `[${num}] ${this.name}: heartbeat timer for ${server} fired ${Math.round(late)} ms late (event loop stalled); not taken as a failure`, { server, num, lateMs: late }),
-    });
   }
 
   private fromServer(entry: ServerEntry, msg: Message): void {
     switch (msg.type) {
       case 'heartbeat':
-        if (entry.monitor.answer(msg.num)) {
-          this.trace('heartbeat_received', 'heartbeat', `[${msg.num}] ${this.name} receives heartbeat from ${entry.name}`, { server: entry.name, num: msg.num });
-        }
-        return;
+        return entry.watch.answer(msg.num);
       case 'report':
         this.gfdLink.connection?.send(msg);
         return;
@@ -193,7 +171,7 @@ export class Lfd extends Component {
     const entry = this.servers.get(server);
     if (!entry) return;
     this.servers.delete(server);
-    entry.monitor.stop();
+    entry.watch.stop();
     entry.conn.destroy();
     this.trace('heartbeat_failed', 'fault', `[${num}] ${this.name}: heartbeat to ${server} failed: ${why}`, { server, num, why });
     if (!entry.added) return;
@@ -203,15 +181,13 @@ export class Lfd extends Component {
 
   private serverConnectionClosed(conn: Connection): void {
     const entry = this.servers.get(conn.peer);
-    if (entry?.conn === conn) this.deleteReplica(entry.name, entry.monitor.nextNum - 1, 'connection closed');
+    if (entry?.conn === conn) this.deleteReplica(entry.name, entry.watch.lastNum, 'connection closed');
   }
 
   // ---- GFD -------------------------------------------------------------------
 
   private onGfdUp(conn: Connection): void {
-    conn.peer = 'GFD';
     conn.on('message', (msg) => this.fromGfd(conn, msg));
-    conn.on('protocolError', (err) => this.traceProtocolError(conn, err));
     conn.send({ type: 'lfdRegister', lfd: this.name, host: this.options.host ?? DEFAULT_HOST });
     for (const entry of this.servers.values()) {
       if (entry.added) conn.send({ type: 'membership', from: this.name, server: entry.name, action: 'add', addr: entry.addr });

@@ -3,7 +3,8 @@
  * only through setState(), which traces `old -> new`.
  */
 import { ProtocolError, UnexpectedMessageError, type Message } from './protocol/index.js';
-import type { Connection } from './net/index.js';
+import { Link, Listener, exponentialBackoff, type Connection } from './net/index.js';
+import { DEFAULT_HOST } from './config/options.js';
 import { Tracer } from './trace/index.js';
 
 export type Lifecycle = 'idle' | 'starting' | 'running' | 'stopping' | 'stopped';
@@ -43,6 +44,44 @@ export abstract class Component {
   /** The error for a message this peer may not send here. */
   protected unexpected(conn: Connection, msg: Message): UnexpectedMessageError {
     return new UnexpectedMessageError(`${this.name} does not accept ${msg.type} from ${conn.peer}`);
+  }
+
+  /** The one listener of a component: every kind of peer on one port. */
+  protected createListener(o: {
+    host?: string;
+    port?: number;
+    identify: (conn: Connection, first: Message) => (msg: Message) => void;
+    onClose?: (conn: Connection) => void;
+  }): Listener {
+    return new Listener({
+      me: this.name,
+      host: o.host ?? DEFAULT_HOST,
+      port: o.port ?? 0,
+      identify: o.identify,
+      onProtocolError: (conn, err) => this.traceProtocolError(conn, err),
+      onClose: o.onClose,
+    });
+  }
+
+  /**
+   * The link to the component upstream (server → LFD, LFD → GFD, GFD → RM): it reconnects
+   * with back-off, and its losses and failed attempts are traced.
+   */
+  protected createUpstream(peer: string, addr: string, onUp: (conn: Connection) => void): Link {
+    const link = new Link({ me: this.name, addr, policy: exponentialBackoff({ baseMs: 50, capMs: 1000 }) });
+    const kind = peer.replace(/\d+$/, '').toLowerCase();
+    link.on('up', (conn) => {
+      conn.peer = peer;
+      conn.on('protocolError', (err) => this.traceProtocolError(conn, err));
+      onUp(conn);
+    });
+    link.on('down', () => this.trace(`${kind}_lost`, 'fault', `${this.name}: connection to ${peer} lost; reconnecting`));
+    link.on('retry', (err, attempt, delay) => {
+      if (attempt === 1 || attempt % 10 === 0) {
+        this.trace(`${kind}_unreachable`, 'fault', `${this.name}: ${peer} at ${addr} unreachable (${err.message}); retry ${attempt} in ${delay} ms`);
+      }
+    });
+    return link;
   }
 
   abstract start(): Promise<void>;

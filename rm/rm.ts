@@ -4,10 +4,10 @@
  * decides: role and checkpoint orders down through the GFD, views out to clients.
  */
 import { Component, describeMembers } from '../lib/component.js';
-import { Listener, type Connection } from '../lib/net/index.js';
+import type { Connection, Listener } from '../lib/net/index.js';
 import { UnexpectedMessageError, type Message, type MessageOf, type Mode } from '../lib/protocol/index.js';
 import { Tracer } from '../lib/trace/index.js';
-import { DEFAULT_HOST, DEFAULT_MODE } from '../lib/config/options.js';
+import { DEFAULT_MODE } from '../lib/config/options.js';
 import { parseProperty } from '../lib/config/properties.js';
 import { ReplicationCore, type RmCommand, type RmEvent } from './core.js';
 import { Supervisor, type SupCommand, type SupEvent } from './supervisor.js';
@@ -54,12 +54,10 @@ export class Rm extends Component {
       budget: options.restartBudget ?? DEFAULT_RESTART_BUDGET,
       windowMs: (options.restartWindow ?? DEFAULT_RESTART_WINDOW_S) * 1000,
     });
-    this.listener = new Listener({
-      me: this.name,
-      host: options.host ?? DEFAULT_HOST,
-      port: options.port ?? 0,
+    this.listener = this.createListener({
+      host: options.host,
+      port: options.port,
       identify: (conn, first) => this.identify(conn, first),
-      onProtocolError: (conn, err) => this.traceProtocolError(conn, err),
       onClose: (conn) => this.connectionClosed(conn),
     });
   }

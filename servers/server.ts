@@ -4,10 +4,10 @@
  * in Replica; this class is the I/O shell around it.
  */
 import { Component } from '../lib/component.js';
-import { Link, Listener, exponentialBackoff, type Connection } from '../lib/net/index.js';
+import type { Connection, Link, Listener } from '../lib/net/index.js';
 import type { Message } from '../lib/protocol/index.js';
 import { Tracer } from '../lib/trace/index.js';
-import { DEFAULT_CHECKPOINT_FREQ_S, DEFAULT_HOST } from '../lib/config/options.js';
+import { DEFAULT_CHECKPOINT_FREQ_S } from '../lib/config/options.js';
 import { Replica, type ReplicaIO } from './replica.js';
 import { createApp, type AppName } from './apps.js';
 
@@ -37,20 +37,14 @@ export class Server extends Component {
 
   constructor(readonly options: ServerOptions) {
     super(options.name, options.tracer ?? new Tracer(options.name));
-    this.listener = new Listener({
-      me: this.name,
-      host: options.host ?? DEFAULT_HOST,
-      port: options.port ?? 0,
+    this.listener = this.createListener({
+      host: options.host,
+      port: options.port,
       identify: (conn, first) => this.identify(conn, first),
-      onProtocolError: (conn, err) => this.traceProtocolError(conn, err),
       onClose: (conn) => this.replica.connectionClosed(conn),
     });
-    this.lfdLink = new Link({ me: this.name, addr: options.lfd, policy: exponentialBackoff({ baseMs: 50, capMs: 1000 }) });
-    this.lfdLink.on('up', (conn) => this.onLfdUp(conn));
-    this.lfdLink.on('down', () => {
-      this.trace('lfd_lost', 'fault', `${this.name}: connection to ${this.lfdName} lost; reconnecting`);
-      this.replica.detached();
-    });
+    this.lfdLink = this.createUpstream(UNKNOWN_LFD, options.lfd, (conn) => this.onLfdUp(conn));
+    this.lfdLink.on('down', () => this.replica.detached());
     const io: ReplicaIO = { tracer: this.tracer, toLfd: (msg) => this.lfdLink.connection?.send(msg) ?? false };
     this.replica = new Replica(this.name, createApp(options.app ?? 'status'), (options.checkpointFreq ?? DEFAULT_CHECKPOINT_FREQ_S) * 1000, io);
   }
@@ -79,7 +73,6 @@ export class Server extends Component {
   private onLfdUp(conn: Connection): void {
     conn.peer = this.lfdName;
     conn.on('message', (msg) => this.fromLfd(conn, msg));
-    conn.on('protocolError', (err) => this.traceProtocolError(conn, err));
     conn.send({
       type: 'serverRegister',
       server: this.name,
