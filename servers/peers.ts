@@ -9,7 +9,6 @@ import type { Member, Message } from '../lib/protocol/index.js';
 export interface PeerHandlers {
   onUp(name: string, conn: Connection): void;
   onMessage(name: string, conn: Connection, msg: Message): void;
-  onDown(name: string): void;
 }
 
 export class Peers {
@@ -60,7 +59,6 @@ export class Peers {
       conn.on('message', (msg) => this.handlers.onMessage(name, conn, msg));
       this.handlers.onUp(name, conn);
     });
-    link.on('down', () => this.handlers.onDown(name));
     this.links.set(name, { addr, link });
     link.start();
   }

@@ -62,8 +62,6 @@ export class Replica {
   leader = '';
   group: Member[] = [];
   readonly state: ServiceState;
-  /** Our own address, as registered. */
-  addr = '';
   private readonly peers: Peers;
   /** Newcomers the leader feeds after sending them a checkpoint, until they are ready. */
   private readonly newcomers = new Map<string, Member>();
@@ -93,12 +91,7 @@ export class Replica {
     this.peers = new Peers(name, {
       onUp: (peer) => this.onPeerUp(peer),
       onMessage: (peer, conn, msg) => this.fromFollower(peer, conn, msg),
-      onDown: () => {},
     });
-  }
-
-  setAddress(addr: string): void {
-    this.addr = addr;
   }
 
   get isLeader(): boolean {
@@ -434,7 +427,7 @@ export class Replica {
     // A newcomer met while syncing gets its checkpoint when the sync is done.
   }
 
-  private fromFollower(peer: string, _conn: Connection, msg: Message): void {
+  private fromFollower(peer: string, conn: Connection, msg: Message): void {
     if (msg.type === 'ack') {
       if (msg.epoch > this.epoch) {
         // We are a leader of an old epoch: someone else leads now. Serve no one until the RM says.
@@ -451,10 +444,10 @@ export class Replica {
       this.acked.set(peer, Math.max(this.acked.get(peer) ?? 0, msg.seq));
       return this.replyDurable();
     }
-    if (msg.type === 'forward') return this.onForward(_conn, msg);
+    if (msg.type === 'forward') return this.onForward(conn, msg);
     if (msg.type === 'order' && this.syncing) {
       // A member that is ahead of us sends what we missed.
-      return this.onOrder(_conn, msg);
+      return this.onOrder(conn, msg);
     }
   }
 

@@ -57,7 +57,6 @@ export class Server extends Component {
     this.setState('starting');
     await this.listener.listen();
     this.trace('listening', 'info', `${this.name} listening on ${this.address} (app ${this.options.app ?? 'status'})`, { addr: this.address });
-    this.replica.setAddress(this.address);
     this.lfdLink.start();
     this.setState('running');
   }
