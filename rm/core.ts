@@ -166,7 +166,10 @@ export class ReplicationCore {
     if (r.epoch < this.epoch) return [];
     // The newcomer installed a checkpoint of the current epoch: it is ready.
     m.ready = true;
-    return [{ type: 'trace', category: 'state', text: `RM: ${r.server} caught up (checkpoint ${r.checkpoint}): ready` }, ...this.rolesToAll(true)];
+    const out: RmCommand[] = [{ type: 'trace', category: 'state', text: `RM: ${r.server} caught up (checkpoint ${r.checkpoint}): ready` }];
+    // A designated leader takes over as soon as it can (it was not there when the first leader was chosen).
+    if (r.server === this.preferred && r.server !== this.leader) return [...out, ...this.elect(`${r.server} is ready and designated as ${this.leaderRole}`)];
+    return [...out, ...this.rolesToAll(true)];
   }
 
   private onReportDeadline(): RmCommand[] {

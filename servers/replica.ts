@@ -40,7 +40,8 @@ interface Pending {
   client: string;
   num: number;
   result: string;
-  conns: Set<Connection>;
+  /** One entry per copy of the request received: each gets its own reply. */
+  conns: Connection[];
 }
 
 /** Environment variable that turns on a deliberate fault, for testing the chaos checker. */
@@ -72,7 +73,7 @@ export class Replica {
   private readonly pending = new Map<number, Pending>();
   private readonly acked = new Map<string, number>();
   /** Active: clients waiting for a request to be ordered, by `client:num`. */
-  private readonly waiters = new Map<string, { client: string; num: number; payload: string; conns: Set<Connection> }>();
+  private readonly waiters = new Map<string, { client: string; num: number; payload: string; conns: Connection[] }>();
   /** The connection the current leader feeds us on (to answer acks, forward requests). */
   private leaderConn: Connection | undefined;
   /** Active leader after a failover: answers still expected before ordering resumes. */
@@ -148,8 +149,8 @@ export class Replica {
 
   connectionClosed(conn: Connection): void {
     if (conn === this.leaderConn) this.leaderConn = undefined;
-    for (const p of this.pending.values()) p.conns.delete(conn);
-    for (const w of this.waiters.values()) w.conns.delete(conn);
+    for (const p of this.pending.values()) p.conns = p.conns.filter((c) => c !== conn);
+    for (const w of this.waiters.values()) w.conns = w.conns.filter((c) => c !== conn);
   }
 
   private reply(conn: Connection, client: string, num: number, result: string): void {
@@ -173,7 +174,7 @@ export class Replica {
     if (seen.kind === 'stale') return this.reject(conn, req.client, req.num, `stale: request_num ${seen.latest} already answered`);
     if (seen.kind === 'duplicate') {
       const inFlight = [...this.pending.values()].find((p) => p.client === req.client && p.num === req.num);
-      if (inFlight) return void inFlight.conns.add(conn);
+      if (inFlight) return void inFlight.conns.push(conn);
       if (this.mode === 'active') {
         this.trace('already_ordered', 'request', `<${req.client}, ${this.name}, ${req.num}, request> already applied in order: replying`, { client: req.client, num: req.num });
       } else {
@@ -212,7 +213,7 @@ export class Replica {
     for (const f of this.followers()) {
       this.peers.send(f.name, { type: 'log', from: this.name, to: f.name, seq, client: req.client, num: req.num, payload: req.payload, epoch: this.epoch });
     }
-    this.pending.set(seq, { seq, client: req.client, num: req.num, result, conns: new Set([conn]) });
+    this.pending.set(seq, { seq, client: req.client, num: req.num, result, conns: [conn] });
     this.replyDurable();
   }
 
@@ -264,8 +265,8 @@ export class Replica {
 
   private waitFor(conn: Connection | undefined, client: string, num: number, payload: string): void {
     const key = `${client}:${num}`;
-    const w = this.waiters.get(key) ?? { client, num, payload, conns: new Set<Connection>() };
-    if (conn) w.conns.add(conn);
+    const w = this.waiters.get(key) ?? { client, num, payload, conns: [] };
+    if (conn) w.conns.push(conn);
     this.waiters.set(key, w);
   }
 

@@ -143,19 +143,22 @@ for (const mode of ['passive', 'active'] as const) {
     t.equal(viewsCount(out), 1);
   });
 
-  t.test(`${mode}: deleting the ${leaderRole} elects the preferred replica if it is ready`, async (t) => {
+  t.test(`${mode}: the preferred replica takes over when it becomes ready, and again after a failure`, async (t) => {
     const core = new ReplicationCore(mode, 'S3');
     core.handle(added('S1'));
     t.equal(core.leader, 'S1', 'the preferred replica is not there yet: the first one leads');
-    for (const n of ['S2', 'S3']) {
-      core.handle(added(n));
-      core.handle(report(n, { mode, epoch: 1, ready: true }));
-    }
-    t.equal(core.leader, 'S1', 'a preferred replica becoming ready does not depose the leader');
-    const out = core.handle(deleted('S1'));
-    t.equal(core.leader, 'S3');
+    core.handle(added('S2'));
+    core.handle(report('S2', { mode, epoch: 1, ready: true }));
+    t.equal(core.leader, 'S1', 'a replica that is not preferred does not take over');
+    core.handle(added('S3'));
+    const over = core.handle(report('S3', { mode, epoch: 1, ready: true }));
+    t.equal(core.leader, 'S3', 'the preferred replica takes over once it is ready');
     t.equal(core.epoch, 2);
-    t.match(roles(out).S3, { role: leaderRole, epoch: 2 });
+    t.match(roles(over).S3, { role: leaderRole, epoch: 2, ready: true });
+    t.match(roles(over).S1, { role: followerRole, epoch: 2, leader: 'S3' });
+    core.handle(deleted('S3'));
+    t.equal(core.leader, 'S1', 'the preferred one failed: the first ready replica leads');
+    t.equal(core.epoch, 3);
   });
 
   t.test(`${mode}: deleting the last replica leaves no leader and an empty view`, async (t) => {
@@ -203,7 +206,7 @@ for (const mode of ['passive', 'active'] as const) {
     t.equal(core.epoch, 2);
   });
 
-  t.test(`${mode}: designate a non-ready replica only records the preference`, async (t) => {
+  t.test(`${mode}: designating a non-ready replica records the preference; it takes over once ready`, async (t) => {
     const core = running(mode, ['S1', 'S2']);
     core.handle(added('S3'));
     t.same(core.handle({ type: 'designate', name: 'S3' }), []);
@@ -214,10 +217,11 @@ for (const mode of ['passive', 'active'] as const) {
     t.equal(core.preferred, 'S7');
     core.handle({ type: 'designate', name: 'S3' });
     core.handle(report('S3', { mode, epoch: 1, ready: true }));
-    t.equal(core.leader, 'S1', 'becoming ready does not depose the leader');
-    core.handle(deleted('S1'));
-    t.equal(core.leader, 'S3', 'the preference counts at the next election');
+    t.equal(core.leader, 'S3', 'the designated replica takes over once it is ready');
     t.equal(core.epoch, 2);
+    core.handle(deleted('S3'));
+    t.equal(core.leader, 'S1', 'and when it fails, another ready replica leads');
+    t.equal(core.epoch, 3);
   });
 }
 
