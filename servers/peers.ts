@@ -6,6 +6,9 @@
 import { Link, exponentialBackoff, type Connection } from '../lib/net/index.js';
 import type { Member, Message } from '../lib/protocol/index.js';
 
+/** Frames between replicas carry whole states (checkpoints): they may be this large. */
+export const PEER_MAX_FRAME_BYTES = 512 * 1024 * 1024;
+
 export interface PeerHandlers {
   onUp(name: string, conn: Connection): void;
   onMessage(name: string, conn: Connection, msg: Message): void;
@@ -56,6 +59,9 @@ export class Peers {
     const link = new Link({ me: this.me, addr, policy: exponentialBackoff({ baseMs: 20, capMs: 500 }) });
     link.on('up', (conn) => {
       conn.peer = name;
+      // Say who we are first, in a small frame: the peer then accepts state-sized frames from us.
+      conn.send({ type: 'welcome', from: this.me, to: name });
+      conn.allowFrames(PEER_MAX_FRAME_BYTES);
       conn.on('message', (msg) => this.handlers.onMessage(name, conn, msg));
       this.handlers.onUp(name, conn);
     });

@@ -5,10 +5,11 @@
  */
 import { Component } from '../lib/component.js';
 import type { Connection, Link, Listener } from '../lib/net/index.js';
-import type { Message } from '../lib/protocol/index.js';
+import { UnexpectedMessageError, type Message } from '../lib/protocol/index.js';
 import { Tracer } from '../lib/trace/index.js';
 import { DEFAULT_CHECKPOINT_FREQ_S } from '../lib/config/options.js';
 import { Replica, type ReplicaIO } from './replica.js';
+import { PEER_MAX_FRAME_BYTES } from './peers.js';
 import { createApp, type AppName } from './apps.js';
 
 export interface ServerOptions {
@@ -119,6 +120,13 @@ export class Server extends Component {
       if (!this.replica.accepts(msg)) throw this.unexpected(conn, msg);
       this.replica.receive(conn, msg);
     };
+    if (first.type === 'welcome') {
+      if (first.to !== this.name) throw new UnexpectedMessageError(`${first.from} greets ${first.to}, but this is ${this.name}`);
+      // A peer replica opening its link: checkpoints of any state size may follow.
+      conn.peer = first.from;
+      conn.allowFrames(PEER_MAX_FRAME_BYTES);
+      return handle;
+    }
     handle(first);
     return handle;
   }

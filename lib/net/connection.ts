@@ -54,6 +54,11 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     });
   }
 
+  /** Allow larger frames on this connection (a trusted peer that sends whole states). */
+  allowFrames(maxFrameBytes: number): void {
+    this.framer.maxFrameBytes = maxFrameBytes;
+  }
+
   get isOpen(): boolean {
     return !this.closed && !this.socket.destroyed && this.socket.writable;
   }

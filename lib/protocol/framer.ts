@@ -17,7 +17,7 @@ export class Framer {
   private inFrame = false;
   private failed: Error | undefined;
 
-  constructor(readonly maxFrameBytes: number = DEFAULT_MAX_FRAME_BYTES) {}
+  constructor(public maxFrameBytes: number = DEFAULT_MAX_FRAME_BYTES) {}
 
   /** Bytes of an unfinished frame held so far. */
   get buffered(): number {
