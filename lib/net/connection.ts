@@ -35,6 +35,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   private readonly framer: Framer;
   private readonly decoder = new StringDecoder('utf8');
   private closed = false;
+  private corked = false;
   private lastError: Error | undefined;
 
   constructor(
@@ -63,9 +64,20 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     return !this.closed && !this.socket.destroyed && this.socket.writable;
   }
 
-  /** Send one message; false if the connection is already closed. */
+  /**
+   * Send one message; false if the connection is already closed. Messages sent in the
+   * same turn of the event loop leave in one write (cork until the next tick).
+   */
   send(msg: Message): boolean {
     if (!this.isOpen) return false;
+    if (!this.corked) {
+      this.corked = true;
+      this.socket.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        this.socket.uncork();
+      });
+    }
     this.socket.write(encode(msg));
     return true;
   }

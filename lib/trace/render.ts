@@ -47,16 +47,38 @@ export function formatJson(event: TraceEvent): string {
 }
 
 let stdoutClosed = false;
+let pending: string[] = [];
+let flushScheduled = false;
+let hooked = false;
 
-/** Write a line to stdout; once the reader is gone (EPIPE), drop output instead of failing. */
+function flushStdout(): void {
+  flushScheduled = false;
+  if (pending.length === 0 || stdoutClosed) return;
+  const text = pending.join('');
+  pending = [];
+  process.stdout.write(text);
+}
+
+/**
+ * Write a line to stdout. Lines written in one turn of the event loop go out in one
+ * write (stdout to a pipe or file is a blocking write per call); anything still
+ * buffered is flushed when the process exits. Once the reader is gone (EPIPE), output
+ * is dropped instead of failing.
+ */
 export function writeStdout(line: string): void {
   if (stdoutClosed) return;
-  if (process.stdout.listenerCount('error') === 0) {
+  if (!hooked) {
+    hooked = true;
     process.stdout.on('error', () => {
       stdoutClosed = true;
     });
+    process.on('exit', flushStdout);
   }
-  process.stdout.write(line + '\n');
+  pending.push(line + '\n');
+  if (!flushScheduled) {
+    flushScheduled = true;
+    setImmediate(flushStdout);
+  }
 }
 
 /** A sink that prints each event to stdout as text or JSON. */
