@@ -182,18 +182,29 @@ export function check(history: readonly Op[], final: FinalState, options: CheckO
     found.add('no-final-state', 'no replica answered the final read, so nothing can be checked against the final log', []);
   } else {
     const positions = new Map<string, number[]>();
-    log.forEach((item, i) => positions.set(item, [...(positions.get(item) ?? []), i]));
+    log.forEach((item, i) => {
+      const list = positions.get(item);
+      if (list) list.push(i);
+      else positions.set(item, [i]);
+    });
     for (const [item, at] of positions) {
       if (at.length > 1) found.add('duplicate', `${item} is in the final log ${at.length} times (positions ${at.map((p) => p + 1).join(', ')})`, [byValue.get(item)]);
       phantom(item, `is at position ${at[0]! + 1} of the final log`);
     }
 
+    // The first read (in invocation order) that returned each item, and where.
+    const firstSeen = new Map<string, { op: Op; at: number }>();
+    for (const r of [...reads].sort((x, y) => x.op.invokeTime - y.op.invokeTime)) {
+      r.items.forEach((item, at) => {
+        if (!firstSeen.has(item)) firstSeen.set(item, { op: r.op, at });
+      });
+    }
     for (const a of appends) {
       const at = positions.get(a.value!);
       if (a.outcome === 'ok' && !at) {
-        const witness = reads.find((r) => r.items.includes(a.value!))?.op;
-        const seen = witness ? `; a read saw it at position ${reads.find((r) => r.op === witness)!.items.indexOf(a.value!) + 1}` : '';
-        found.add('lost', `acknowledged append ${a.value} (index ${a.result}) is not in the final log of ${log.length} entries${seen}`, [a, witness]);
+        const witness = firstSeen.get(a.value!);
+        const seen = witness ? `; a read saw it at position ${witness.at + 1}` : '';
+        found.add('lost', `acknowledged append ${a.value} (index ${a.result}) is not in the final log of ${log.length} entries${seen}`, [a, witness?.op]);
       }
       if (a.outcome === 'fail' && at) found.add('failed-applied', `append ${a.value} was never sent, yet it is at position ${at[0]! + 1} of the final log`, [a]);
       if (a.outcome === 'unknown' && at) unknownApplied++;
@@ -208,7 +219,11 @@ export function check(history: readonly Op[], final: FinalState, options: CheckO
       .map((a) => ({ op: a, pos: positions.get(a.value!)![0]!, done: completion(a) }));
     // Within a client: everything it had acknowledged before invoking an append comes first.
     const byProcess = new Map<string, typeof placed>();
-    for (const p of placed) byProcess.set(p.op.process, [...(byProcess.get(p.op.process) ?? []), p]);
+    for (const p of placed) {
+      const list = byProcess.get(p.op.process);
+      if (list) list.push(p);
+      else byProcess.set(p.op.process, [p]);
+    }
     for (const list of byProcess.values()) {
       let latest: (typeof placed)[number] | undefined;
       for (const p of list.sort((x, y) => x.op.invokeTime - y.op.invokeTime)) {
@@ -266,6 +281,18 @@ export function check(history: readonly Op[], final: FinalState, options: CheckO
   };
 }
 
+/** How many of the sorted `xs` are below `limit`. */
+function countBelow(xs: readonly number[], limit: number): number {
+  let lo = 0;
+  let hi = xs.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (xs[mid]! < limit) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
 function firstDifference(a: readonly string[], b: readonly string[]): number {
   for (let i = 0; i < Math.max(a.length, b.length); i++) if (a[i] !== b[i]) return i;
   return -1;
@@ -274,9 +301,17 @@ function firstDifference(a: readonly string[], b: readonly string[]): number {
 /** Real-time checks of reads against appends and against each other (they need no final log). */
 function checkReads(reads: ParsedRead[], appends: Op[], byValue: Map<string, Op>, found: Findings): void {
   const acked = appends.filter((a) => a.outcome === 'ok').sort((x, y) => completion(x) - completion(y));
+  const doneTimes = acked.map(completion);
   for (const r of reads) {
-    const has = new Set(r.items);
-    const missing = acked.filter((a) => completion(a) < r.op.invokeTime && !has.has(a.value!));
+    // How many appends were acknowledged before the read was invoked, and how many of them it returned.
+    const due = countBelow(doneTimes, r.op.invokeTime);
+    let returned = 0; // over-counted if the read repeats an item: then the exact check below runs
+    for (const item of r.items) {
+      const a = byValue.get(item);
+      if (a && a.outcome === 'ok' && completion(a) < r.op.invokeTime) returned++;
+    }
+    const has = returned === due ? undefined : new Set(r.items);
+    const missing = has ? acked.slice(0, due).filter((a) => !has.has(a.value!)) : [];
     if (missing.length > 0) {
       const a = missing[0]!;
       const more = missing.length > 1 ? ` (and ${missing.length - 1} more acknowledged before it)` : '';

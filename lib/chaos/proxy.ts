@@ -135,7 +135,7 @@ export class ChaosProxy {
     client.on('error', () => {});
     if (this.modeNow.kind === 'drop') {
       this.stats.refused++;
-      client.resetAndDestroy();
+      hardClose(client);
       return;
     }
     this.stats.connections++;
@@ -173,9 +173,20 @@ export class ChaosProxy {
     this.stats.resets++;
     pair.toUpstream.clear();
     pair.toClient.clear();
-    if (!pair.client.destroyed) pair.client.resetAndDestroy();
-    if (!pair.upstream.destroyed) pair.upstream.resetAndDestroy();
+    hardClose(pair.client);
+    hardClose(pair.upstream);
   }
+}
+
+/**
+ * Reset a connection (RST), or just destroy it if we already ended it: on Node 20,
+ * `end()` followed by `resetAndDestroy()` leaves the process spinning at 100% CPU
+ * when it exits (libuv refuses to reset a socket that is shutting down).
+ */
+export function hardClose(socket: net.Socket): void {
+  if (socket.destroyed) return;
+  if (socket.writableEnded) socket.destroy();
+  else socket.resetAndDestroy();
 }
 
 /**

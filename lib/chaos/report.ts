@@ -30,7 +30,7 @@ export function formatAnomaly(a: Anomaly): string[] {
   return [`ANOMALY ${a.kind}: ${a.message}`, ...a.ops.map((op) => `    ${formatOp(op)}`)];
 }
 
-export function formatRun(r: RunReport, index?: { run: number; of: number }): string[] {
+export function formatRun(r: RunReport, index?: { run: number; of: number }, verbose = false): string[] {
   const s = r.stats;
   const head = `== chaos ${index ? `run ${index.run}/${index.of}: ` : ''}mode ${r.mode}, seed ${r.seed}, ${r.durationS} s ==`;
   const lines = [head, `schedule (seed ${r.seed}):`, ...r.schedule.map((l) => `  ${l}`), 'faults injected:'];
@@ -52,12 +52,14 @@ export function formatRun(r: RunReport, index?: { run: number; of: number }): st
   const reps = r.final.replicas.map((x) => `${x.name} ${x.digest !== undefined ? `digest ${x.digest}` : `${x.length} entries`}`).join(', ');
   lines.push(`final state: ${r.final.length !== undefined ? `${r.final.length} entries from ${r.final.source}` : 'none'}${reps ? `; compared with ${reps}` : ''}`);
   for (const w of r.warnings) lines.push(`warning: ${w}`);
+  if (verbose || r.anomalies.length > 0) lines.push('RM decisions:', ...r.decisions.map((d) => `  ${d}`));
   if (r.anomalies.length === 0) lines.push('anomalies: none');
   else {
     lines.push(`anomalies: ${r.anomalies.length + Object.values(r.suppressed).reduce((a, b) => a + (b ?? 0), 0)}`);
     for (const a of r.anomalies) lines.push(...formatAnomaly(a));
     for (const [kind, n] of Object.entries(r.suppressed)) lines.push(`  … and ${n} more ${kind} anomalies`);
   }
+  for (const t of r.traces) lines.push(t.title, ...t.lines.map((l) => `    ${l}`));
   lines.push(`run took ${(s.elapsedMs / 1000).toFixed(1)} s`);
   return lines;
 }

@@ -7,6 +7,7 @@
  *
  * The RM runs with --no-auto-restart: the harness restarts what it kills, by hand,
  * so a run does not depend on automatic relaunch (and never has two copies of a replica).
+ * A lost machine comes back where it was: its LFD on its old port, then its server.
  */
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -14,13 +15,15 @@ import { System } from '../launch/system.js';
 import type { Proc } from '../launch/proc.js';
 import type { Mode } from '../protocol/index.js';
 import { parseAddress } from '../net/index.js';
-import { ctlRequest } from '../../clients/ctl.js';
-import { ChaosClient, requestOnce, type Answer } from './client.js';
+import { ChaosClient } from './client.js';
 import { HistoryRecorder, type Op } from './history.js';
 import { PASS, ProxyPool, type ProxyMode } from './proxy.js';
-import { describeFault, formatSchedule, isReplicaFault, makeSchedule, type Fault, type FaultKind, type Step } from './schedule.js';
-import { check, parseReadResult, type Anomaly, type AnomalyKind, type CheckStats, type FinalState, type ReplicaFinal } from './checker.js';
+import { describeFault, formatSchedule, makeSchedule, type Fault, type FaultKind, type Step } from './schedule.js';
+import { check, parseReadResult, type Anomaly, type AnomalyKind, type CheckStats, type FinalState } from './checker.js';
 import { substream } from './rng.js';
+import { describeStatus, isWhole, rmStatus, type RmStatus } from './status.js';
+import { TraceLog } from './explain.js';
+import { readFinalActive, readFinalPassive } from './final.js';
 
 export const DEFAULT_CLIENTS = 4;
 export const DEFAULT_HEARTBEAT_S = 0.1;
@@ -32,12 +35,7 @@ export const DEFAULT_RECOVER_TIMEOUT_MS = 10_000;
 const PROGRESS_TIMEOUT_MS = 5000;
 /** How long the clients get to finish their current operation when the run ends. */
 const CLIENT_GRACE_MS = 3000;
-/** How long a backup has to install a checkpoint after the final read (passive). */
-const FINAL_CHECKPOINT_WAIT_MS = 3000;
-const STATUS_TIMEOUT_MS = 1000;
 const RESPAWN_ATTEMPTS = 5;
-/** The client name the harness uses for its final reads. */
-const CHECK_CLIENT = 'CHECK';
 
 export interface ChaosOptions {
   mode: Mode;
@@ -47,11 +45,15 @@ export interface ChaosOptions {
   clients?: number;
   /** Fault kinds to draw from (default: all). */
   faults?: readonly FaultKind[];
+  /** Chance that a replica fault gets a second replica fault overlapping it (schedule.ts, default 0.15). */
+  double?: number;
   heartbeat?: number;
   checkpointFreq?: number;
   replicas?: number;
   readRatio?: number;
   recoverTimeoutMs?: number;
+  /** Extra environment for the server processes, e.g. `{ FTKIT_FAULT: 'skip-log-replay' }` for a deliberately broken build. */
+  serverEnv?: NodeJS.ProcessEnv;
   /** Progress lines as the run goes (faults injected, healed). */
   log?: (line: string) => void;
 }
@@ -88,23 +90,30 @@ export interface RunReport {
   suppressed: Partial<Record<AnomalyKind, number>>;
   /** Liveness problems and surprises (a component that died on its own, an internal error): reported, not anomalies. */
   warnings: string[];
+  /** The RM's decisions (elections, readiness, view changes), for diagnosing anomalies. */
+  decisions: string[];
+  /** Component traces explaining the first anomalies and any replica left not ready. */
+  traces: Array<{ title: string; lines: string[] }>;
   final: { source?: string; length?: number; replicas: Array<{ name: string; digest?: string; length?: number }> };
   history: Op[];
+  /** The final log the history was checked against. */
+  finalLog?: string[];
 }
 
-interface StatusMember {
-  name: string;
-  addr: string;
-  role: string;
-  ready: boolean;
-}
-
-interface RmStatus {
-  mode: Mode;
-  epoch: number;
-  leader: string | null;
-  gfd: string;
-  members: StatusMember[];
+/**
+ * The report without its bulk, for writing out: each read whose result is a prefix of
+ * the final log keeps only its length (`result: "prefix:<n>"`); the final log is kept,
+ * so the history can be checked again.
+ */
+export function compactReport(r: RunReport): RunReport {
+  const log = r.finalLog;
+  const history = r.history.map((op) => {
+    if (op.op !== 'read' || op.outcome !== 'ok' || !log) return op;
+    const items = parseReadResult(op.result);
+    if (!items || items.some((x, i) => x !== log[i])) return op;
+    return { ...op, result: `prefix:${items.length}` };
+  });
+  return { ...r, history };
 }
 
 export class HarnessError extends Error {
@@ -132,6 +141,13 @@ class ChaosRun {
   private degraded = false;
   private stopping = false;
   private readonly internalErrors = new Map<string, number>();
+  private readonly decisions: string[] = [];
+  /** Every process the run spawned, with its trace events, on the run's timeline. */
+  private readonly traces = new TraceLog(Date.now() - (performance.now() - this.t0));
+  /** Replicas the harness is faulting, and until when (ms) a failure report about them is expected. */
+  private readonly faultedUntil = new Map<string, number>();
+  private falseSuspicions = 0;
+  private readonly notReadyAtEnd: string[] = [];
   private readonly replicas: number;
   private readonly recoverMs: number;
   private readonly log: (line: string) => void;
@@ -146,7 +162,8 @@ class ChaosRun {
       heartbeat: o.heartbeat ?? DEFAULT_HEARTBEAT_S,
       checkpointFreq: o.checkpointFreq ?? DEFAULT_CHECKPOINT_FREQ_S,
       replicas: this.replicas,
-      rmArgs: ['--no-auto-restart'],
+      autoRestart: false,
+      serverEnv: o.serverEnv,
     });
     this.sys.group.on('spawned', (p) => this.watch(p));
   }
@@ -160,12 +177,22 @@ class ChaosRun {
     this.log(`${this.stamp()} warning: ${text}`);
   }
 
-  /** Report processes that die on their own, and internal errors a component survived. */
+  /** Report processes that die on their own, internal errors a component survived, and failures reported about healthy components. */
   private watch(p: Proc): void {
+    this.traces.add(p);
     p.once('exit', (code, signal) => {
       if (!this.killed.has(p) && !this.stopping) this.warn(`${p.name} (pid ${p.pid}) exited on its own (${signal ?? `status ${code}`}); last lines:\n${p.tail(8)}`);
     });
     p.on('event', (e) => {
+      if (p.name === 'RM' && (e.type === 'decision' || e.type === 'view_changed' || e.type === 'supervision')) {
+        this.decisions.push(`${this.stamp()} ${e.text}${e.type === 'view_changed' ? ` (epoch ${(e.data as { epoch?: number }).epoch})` : ''}`);
+      }
+      if ((e.type === 'heartbeat_failed' && p.name.startsWith('LFD')) || (e.type === 'lfd_lost' && p.name === 'GFD')) {
+        const who = String((e.data as { server?: unknown; lfd?: unknown } | undefined)?.server ?? (e.data as { lfd?: unknown } | undefined)?.lfd ?? '?');
+        if (!this.isFaulted(who) && !this.stopping && ++this.falseSuspicions <= 5) {
+          this.warn(`false suspicion: ${p.name} declared ${who} failed though the harness had not faulted it: ${e.text}`);
+        }
+      }
       if (e.type !== 'internal_error') return;
       const n = (this.internalErrors.get(p.name) ?? 0) + 1;
       this.internalErrors.set(p.name, n);
@@ -176,7 +203,7 @@ class ChaosRun {
   async run(): Promise<RunReport> {
     const { seed, mode } = this.o;
     const durationMs = this.o.durationS * 1000;
-    const schedule = makeSchedule({ seed, durationMs, kinds: this.o.faults });
+    const schedule = makeSchedule({ seed, durationMs, kinds: this.o.faults, double: this.o.double });
     const history = (): Op[] => this.recorder.ops();
     let final: FinalState = { replicas: [] };
     try {
@@ -235,6 +262,12 @@ class ChaosRun {
 
     const ops = history();
     const result = check(ops, final);
+    const traces = result.anomalies.slice(0, 3).map((a) => ({ title: `traces around: ${a.kind}: ${a.message}`, lines: this.traces.around(a.ops) }));
+    for (const name of this.notReadyAtEnd) {
+      const p = this.sys.group.procs.get(name);
+      traces.push({ title: `${name} was not ready at the end: its last events`, lines: this.traces.last(p) });
+      traces.push({ title: `${name} was not ready at the end: what every component did when it last lost readiness`, lines: this.traces.lostReadiness(p) });
+    }
     return {
       seed,
       mode,
@@ -250,35 +283,28 @@ class ChaosRun {
       anomalies: result.anomalies,
       suppressed: result.suppressed,
       warnings: this.warnings,
+      decisions: this.decisions,
+      traces,
       final: {
         source: final.source,
         length: final.log?.length,
         replicas: final.replicas.map((r) => ({ name: r.name, digest: r.digest, length: r.log?.length })),
       },
       history: ops,
+      finalLog: final.log,
     };
   }
 
   // ---- status --------------------------------------------------------------------
 
   private async status(): Promise<RmStatus | undefined> {
-    try {
-      const s = JSON.parse(await ctlRequest(this.sys.rmAddr, { op: 'status' }, STATUS_TIMEOUT_MS)) as RmStatus;
-      this.lastStatus = s;
-      return s;
-    } catch {
-      return undefined;
-    }
-  }
-
-  private healthy(s: RmStatus): boolean {
-    return s.gfd === 'connected' && !!s.leader && s.members.length === this.replicas && s.members.every((m) => m.ready);
+    const s = await rmStatus(this.sys.rmAddr);
+    if (s) this.lastStatus = s;
+    return s;
   }
 
   private describeStatus(s = this.lastStatus): string {
-    if (!s) return 'RM status unknown';
-    const members = s.members.map((m) => `${m.name}${m.name === s.leader ? '*' : ''}${m.ready ? '' : '(not ready)'}`).join(' ');
-    return `epoch ${s.epoch}, leader ${s.leader ?? '-'}, GFD ${s.gfd}, members: ${members || 'none'}`;
+    return describeStatus(s);
   }
 
   /** Resolves with the status once the system is whole, or undefined after `ms`. */
@@ -286,7 +312,7 @@ class ChaosRun {
     const deadline = this.clock() + ms;
     for (;;) {
       const s = await this.status();
-      if (s && this.healthy(s)) return s;
+      if (s && isWhole(s, this.replicas)) return s;
       if (this.clock() >= deadline) return undefined;
       await sleep(100);
     }
@@ -302,10 +328,18 @@ class ChaosRun {
   // ---- faults ----------------------------------------------------------------------
 
   private async runStep(step: Step, index: number): Promise<void> {
-    const tasks = [this.inject(step.fault, index)];
+    /** Replicas this step faults: a second replica fault must pick another one, and leave one ready replica untouched. */
+    const busy = new Set<string>();
+    const guarded = (fault: Fault) =>
+      this.inject(fault, index, busy).catch((err: Error): InjectedFault => {
+        this.warn(`harness error while injecting ${describeFault(fault)}: ${err.message.split('\n')[0]}; no more replica or control-plane faults this run`);
+        this.degraded = true;
+        return { step: index, kind: fault.kind, description: describeFault(fault), at: this.clock(), skipped: `harness error: ${err.message.split('\n')[0]}` };
+      });
+    const tasks = [guarded(step.fault)];
     if (step.overlap) {
       const { offsetMs, fault } = step.overlap;
-      tasks.push(sleep(offsetMs).then(() => this.inject(fault, index)));
+      tasks.push(sleep(offsetMs).then(() => guarded(fault)));
     }
     const recs = await Promise.all(tasks);
     const shaken = recs.some((r) => !r.skipped && !r.kind.startsWith('net-'));
@@ -320,7 +354,7 @@ class ChaosRun {
     }
   }
 
-  private async inject(fault: Fault, step: number): Promise<InjectedFault> {
+  private async inject(fault: Fault, step: number, busy: Set<string>): Promise<InjectedFault> {
     const rec: InjectedFault = { step, kind: fault.kind, description: describeFault(fault), at: this.clock() };
     this.injected.push(rec);
     const skip = (why: string) => {
@@ -339,16 +373,21 @@ class ChaosRun {
       case 'kill-leader':
       case 'kill-follower':
       case 'pause-leader':
-      case 'pause-follower': {
-        const name = fault.kind.endsWith('leader') ? status?.leader ?? undefined : this.follower(status, fault.pick);
-        if (!name) return skip(`no ${fault.kind.endsWith('leader') ? 'leader' : 'ready follower'} to target`);
-        rec.target = `${name} (${this.roleOf(status, name)})`;
-        const proc = this.sys.proc(name);
+      case 'pause-follower':
+      case 'stall-leader':
+      case 'stall-follower': {
+        const name = fault.kind.endsWith('leader') ? status?.leader ?? undefined : this.follower(status, fault.pick, busy);
+        const why = this.untargetable(status, name, busy);
+        if (why) return skip(why);
+        busy.add(name!);
+        rec.target = `${name} (${this.roleOf(status, name!)})`;
+        const proc = this.sys.proc(name!);
+        this.faulting(name!);
         if (fault.kind.startsWith('kill')) {
           said(`kill -9 ${rec.target}`);
           await this.kill(proc);
           await sleep(fault.holdMs);
-          await this.restartServer(name);
+          await this.restartServer(name!);
           said(`${name} restarted`);
         } else {
           said(`SIGSTOP ${rec.target}`);
@@ -359,25 +398,28 @@ class ChaosRun {
           this.paused.delete(proc);
           said(`SIGCONT ${name}`);
         }
+        this.faulted(name!);
         healed();
         return rec;
       }
       case 'kill-machine': {
-        const name = fault.target === 'leader' ? status?.leader ?? undefined : this.follower(status, fault.pick);
-        if (!name) return skip(`no ${fault.target} to target`);
+        const name = fault.target === 'leader' ? status?.leader ?? undefined : this.follower(status, fault.pick, busy);
+        const why = this.untargetable(status, name, busy);
+        if (why || !name) return skip(why ?? 'no target');
+        busy.add(name);
         const lfd = lfdOf(name);
+        const lfdPort = String(parseAddress(this.sys.lfdAddrs.get(lfd)!).port);
         rec.target = `${lfd} with ${name} (${this.roleOf(status, name)})`;
+        this.faulting(name);
+        this.faulting(lfd);
         said(`kill -9 ${rec.target}`);
         await Promise.all([this.kill(this.sys.proc(lfd)), this.kill(this.sys.proc(name))]);
         await sleep(fault.holdMs);
-        try {
-          await this.sys.startLfd(lfd);
-        } catch (err) {
-          this.warn(`could not restart ${lfd}: ${(err as Error).message}`);
-          this.degraded = true;
-          return rec;
-        }
+        // The machine comes back where it was: its LFD on its old port, then its server.
+        if (!(await this.retry(lfd, () => this.sys.startLfd(lfd, lfdPort)))) return rec;
         await this.restartServer(name);
+        this.faulted(name);
+        this.faulted(lfd);
         said(`${lfd} and ${name} restarted`);
         healed();
         return rec;
@@ -400,7 +442,7 @@ class ChaosRun {
         said('kill -9 RM');
         await this.kill(this.sys.rm);
         await sleep(fault.holdMs);
-        await this.respawn('RM', ['rm', '--port', port, '--mode', this.o.mode, ...(this.sys.options.rmArgs ?? []), '--json']);
+        await this.respawn('RM', ['rm', '--port', port, '--mode', this.o.mode, '--no-auto-restart', ...(this.sys.options.rmArgs ?? []), '--json']);
         said(`RM restarted on port ${port}`);
         healed();
         return rec;
@@ -422,14 +464,37 @@ class ChaosRun {
     }
   }
 
+  /** `name` is being faulted: failure reports about it are expected. */
+  private faulting(name: string): void {
+    this.faultedUntil.set(name, Infinity);
+  }
+
+  /** The fault on `name` is healed; reports of it may still arrive for a moment. */
+  private faulted(name: string): void {
+    this.faultedUntil.set(name, this.clock() + 2000);
+  }
+
+  private isFaulted(name: string): boolean {
+    return (this.faultedUntil.get(name) ?? -Infinity) > this.clock();
+  }
+
   private roleOf(s: RmStatus | undefined, name: string): string {
     return s?.members.find((m) => m.name === name)?.role ?? 'role unknown';
   }
 
-  /** A ready follower, chosen by `pick` among them in name order. */
-  private follower(s: RmStatus | undefined, pick: number): string | undefined {
-    const list = (s?.members ?? []).filter((m) => m.ready && m.name !== s?.leader).map((m) => m.name).sort();
+  /** A ready follower not faulted in this step, chosen by `pick` among them in name order. */
+  private follower(s: RmStatus | undefined, pick: number, busy: ReadonlySet<string> = new Set()): string | undefined {
+    const list = (s?.members ?? []).filter((m) => m.ready && m.name !== s?.leader && !busy.has(m.name)).map((m) => m.name).sort();
     return list[Math.floor(pick * list.length)];
+  }
+
+  /** Why replica `name` may not be faulted now: none named, already faulted in this step, or it would leave no ready replica untouched. */
+  private untargetable(s: RmStatus | undefined, name: string | undefined, busy: ReadonlySet<string>): string | undefined {
+    if (!name) return 'no replica in that role to target';
+    if (busy.has(name)) return `${name} is already faulted in this step`;
+    const spared = (s?.members ?? []).filter((m) => m.ready && m.name !== name && !busy.has(m.name));
+    if (spared.length === 0) return `faulting ${name} would leave no ready replica untouched`;
+    return undefined;
   }
 
   private netTargets(s: RmStatus | undefined, fault: Fault): string[] {
@@ -454,20 +519,37 @@ class ChaosRun {
     }
   }
 
-  /** Start the GFD or RM again on its old port; the port may take a moment to be free. */
+  /** Start the GFD or RM again on its old port. */
   private async respawn(name: 'GFD' | 'RM', args: string[]): Promise<void> {
-    for (let attempt = 1; attempt <= RESPAWN_ATTEMPTS; attempt++) {
+    await this.retry(name, async () => {
       const proc = this.sys.group.spawn(name, args);
       try {
-        await proc.address(5000);
-        return;
+        return await proc.address(5000);
       } catch (err) {
         this.killed.add(proc);
         proc.kill('SIGKILL');
+        throw err;
+      }
+    });
+  }
+
+  /** Start a component again on its old port, which may take a moment to be free; false (and a warning) if it never starts. */
+  private async retry(name: string, start: () => Promise<unknown>): Promise<boolean> {
+    for (let attempt = 1; ; attempt++) {
+      const before = this.sys.group.procs.get(name);
+      try {
+        await start();
+        return true;
+      } catch (err) {
+        const failed = this.sys.group.procs.get(name);
+        if (failed && failed !== before) {
+          this.killed.add(failed);
+          failed.kill('SIGKILL');
+        }
         if (attempt === RESPAWN_ATTEMPTS) {
           this.warn(`could not restart ${name} on its port after ${attempt} attempts: ${(err as Error).message.split('\n')[0]}`);
           this.degraded = true;
-          return;
+          return false;
         }
         await sleep(200);
       }
@@ -484,56 +566,12 @@ class ChaosRun {
       return { replicas: [] };
     }
     const ready = status.members.filter((m) => m.ready);
-    for (const m of status.members.filter((x) => !x.ready)) this.warn(`${m.name} is not ready at the end; its state is not compared`);
-    return this.o.mode === 'passive' ? this.finalPassive(leader, ready) : this.finalActive(leader, ready);
-  }
-
-  /** Passive: read from the primary; each ready backup's next checkpoint must carry the same state. */
-  private async finalPassive(leader: StatusMember, ready: StatusMember[]): Promise<FinalState> {
-    let answer: Answer | Error | undefined;
-    let target = leader;
-    for (let attempt = 1; attempt <= 5; attempt++) {
-      answer = await requestOnce(target.addr, CHECK_CLIENT, target.name, 1, 'read', 3000).catch((err: Error) => err);
-      if (!(answer instanceof Error) && answer.kind === 'reply') break;
-      await sleep(300);
-      const s = await this.status();
-      target = s?.members.find((m) => m.name === s.leader) ?? target;
+    for (const m of status.members.filter((x) => !x.ready)) {
+      this.warn(`${m.name} is not ready at the end; its state is not compared`);
+      this.notReadyAtEnd.push(m.name);
     }
-    if (!answer || answer instanceof Error || answer.kind !== 'reply') {
-      this.warn(`the primary did not answer the final read: ${answer instanceof Error ? answer.message : answer?.kind === 'reject' ? answer.reason : 'no answer'}`);
-      return { replicas: [] };
-    }
-    const log = parseReadResult(answer.result);
-    if (!log) this.warn(`the final read returned ${JSON.stringify(answer.result.slice(0, 80))}`);
-    const since = Date.now();
-    const backups = ready.filter((m) => m.name !== target.name);
-    const replicas = await Promise.all(
-      backups.map(async (m): Promise<ReplicaFinal | undefined> => {
-        try {
-          const e = await this.sys.proc(m.name).waitFor((ev) => ev.type === 'checkpoint_received' && ev.time >= since, FINAL_CHECKPOINT_WAIT_MS);
-          return { name: m.name, digest: String((e.data as { digest?: unknown }).digest) };
-        } catch {
-          this.warn(`${m.name} installed no checkpoint within ${FINAL_CHECKPOINT_WAIT_MS} ms of the final read; its state is not compared`);
-          return undefined;
-        }
-      }),
-    );
-    return { log, source: target.name, replicas: replicas.filter((r): r is ReplicaFinal => r !== undefined) };
-  }
-
-  /** Active: one read sent to every ready replica; each answers with its state at the same point of the order. */
-  private async finalActive(leader: StatusMember, ready: StatusMember[]): Promise<FinalState> {
-    const answers = await Promise.all(ready.map((m) => requestOnce(m.addr, CHECK_CLIENT, m.name, 1, 'read', 5000).catch((err: Error) => err)));
-    const replicas: ReplicaFinal[] = [];
-    answers.forEach((a, i) => {
-      const name = ready[i]!.name;
-      if (a instanceof Error || a.kind !== 'reply') return this.warn(`${name} did not answer the final read: ${a instanceof Error ? a.message : a.reason}`);
-      const log = parseReadResult(a.result);
-      if (!log) return this.warn(`${name} answered the final read with ${JSON.stringify(a.result.slice(0, 80))}`);
-      replicas.push({ name, log });
-    });
-    const source = replicas.find((r) => r.name === leader.name) ?? replicas[0];
-    return { log: source?.log, source: source?.name, replicas: replicas.filter((r) => r !== source) };
+    const warn = (text: string) => this.warn(text);
+    return this.o.mode === 'passive' ? readFinalPassive(this.sys, leader, ready, warn) : readFinalActive(leader, ready, warn);
   }
 }
 

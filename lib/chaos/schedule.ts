@@ -5,9 +5,10 @@
  * that moment depends on the earlier faults; the runner prints what each resolved to.
  *
  * Faults run one step at a time. A step is one fault, sometimes with a second one
- * (a control-plane or network fault) overlapping it. The runner waits for the system
- * to be whole again after each step, so the faults stay within what ftkit claims to
- * tolerate: at least one ready replica always survives.
+ * overlapping it: a control-plane or network fault, or a fault on another replica.
+ * The runner waits for the system to be whole again after each step and never faults
+ * more than two of the three replicas in a step, so the faults stay within what ftkit
+ * claims to tolerate: at least one ready replica always survives untouched.
  */
 import { mulberry32, randInt, weighted, type Rng } from './rng.js';
 
@@ -16,6 +17,8 @@ export const FAULT_KINDS = [
   'kill-follower',
   'pause-leader',
   'pause-follower',
+  'stall-leader',
+  'stall-follower',
   'kill-machine',
   'restart-gfd',
   'restart-rm',
@@ -30,6 +33,8 @@ export const FAULT_HELP: Record<FaultKind, string> = {
   'kill-follower': 'kill -9 a backup or member; restart it by hand after a while',
   'pause-leader': 'SIGSTOP the leader for longer than the detection timeout, then SIGCONT',
   'pause-follower': 'SIGSTOP a follower for longer than the detection timeout, then SIGCONT',
+  'stall-leader': 'SIGSTOP the leader just past the detection timeout (a GC pause, an overloaded machine): it is suspected, and resumes at once',
+  'stall-follower': 'the same short stall for a follower',
   'kill-machine': "kill -9 an LFD and its server (a lost machine); restart the LFD, then the server",
   'restart-gfd': 'kill -9 the GFD and start it again on the same port',
   'restart-rm': 'kill -9 the RM and start it again on the same port (it queries the servers)',
@@ -67,6 +72,8 @@ export interface ScheduleOptions {
   kinds?: readonly FaultKind[];
   /** Chance that a replica fault gets a control-plane or network fault overlapping it (default 0.25). */
   overlap?: number;
+  /** Chance that a replica fault gets a second replica fault, on another replica, overlapping it (default 0.15). */
+  double?: number;
 }
 
 const WEIGHTS: Record<FaultKind, number> = {
@@ -74,6 +81,8 @@ const WEIGHTS: Record<FaultKind, number> = {
   'kill-follower': 2,
   'pause-leader': 2,
   'pause-follower': 1,
+  'stall-leader': 2,
+  'stall-follower': 1,
   'kill-machine': 2,
   'restart-gfd': 1,
   'restart-rm': 1,
@@ -82,7 +91,7 @@ const WEIGHTS: Record<FaultKind, number> = {
   'net-blackhole': 2,
 };
 
-const REPLICA_FAULTS: readonly FaultKind[] = ['kill-leader', 'kill-follower', 'pause-leader', 'pause-follower', 'kill-machine'];
+const REPLICA_FAULTS: readonly FaultKind[] = ['kill-leader', 'kill-follower', 'pause-leader', 'pause-follower', 'stall-leader', 'stall-follower', 'kill-machine'];
 /** Faults that may overlap a replica fault. */
 const OVERLAPPING: readonly FaultKind[] = ['restart-gfd', 'restart-rm', 'net-drop', 'net-delay', 'net-blackhole'];
 /** A bound on the schedule's length whatever the duration. */
@@ -108,6 +117,10 @@ function makeFault(rng: Rng, kind: FaultKind): Fault {
     case 'pause-follower':
       // The detection timeout is 2 × heartbeat (0.2 s at 0.1 s): pause well past it.
       return { kind, pick, holdMs: randInt(rng, 500, 1500) };
+    case 'stall-leader':
+    case 'stall-follower':
+      // Just past the detection timeout: suspected, and running again before the system has settled.
+      return { kind, pick, holdMs: randInt(rng, 250, 450) };
     case 'kill-machine':
       return { kind, target: rng() < 0.5 ? 'leader' : 'follower', pick, holdMs: randInt(rng, 300, 1500) };
     case 'restart-gfd':
@@ -134,13 +147,19 @@ export function makeSchedule(options: ScheduleOptions): Step[] {
   const rng = mulberry32(options.seed);
   const kinds = options.kinds && options.kinds.length > 0 ? options.kinds : FAULT_KINDS;
   const overlapChance = options.overlap ?? 0.25;
+  const doubleChance = options.double ?? 0.15;
   const overlapping = OVERLAPPING.filter((k) => kinds.includes(k));
+  const replicaKinds = REPLICA_FAULTS.filter((k) => kinds.includes(k));
   const steps: Step[] = [];
   let planned = 0;
   while (planned < options.durationMs && steps.length < MAX_STEPS) {
     const kind = weighted(rng, kinds.map((k) => [k, WEIGHTS[k]] as const));
     const step: Step = { gapMs: randInt(rng, 300, 1500), fault: makeFault(rng, kind) };
-    if (isReplicaFault(kind) && overlapping.length > 0 && rng() < overlapChance) {
+    const r = rng();
+    if (isReplicaFault(kind) && replicaKinds.length > 0 && r < doubleChance) {
+      const other = weighted(rng, replicaKinds.map((k) => [k, WEIGHTS[k]] as const));
+      step.overlap = { offsetMs: randInt(rng, 0, step.fault.holdMs), fault: makeFault(rng, other) };
+    } else if (isReplicaFault(kind) && overlapping.length > 0 && r < doubleChance + overlapChance) {
       const other = weighted(rng, overlapping.map((k) => [k, WEIGHTS[k]] as const));
       step.overlap = { offsetMs: randInt(rng, 0, step.fault.holdMs), fault: makeFault(rng, other) };
     }
@@ -161,6 +180,8 @@ export function describeFault(f: Fault): string {
       return `${f.kind}${on} (down ${secs(f.holdMs)})`;
     case 'pause-leader':
     case 'pause-follower':
+    case 'stall-leader':
+    case 'stall-follower':
       return `${f.kind} (stopped ${secs(f.holdMs)})`;
     case 'restart-gfd':
     case 'restart-rm':

@@ -1,0 +1,135 @@
+/**
+ * `npm run chaos -- [--mode active|passive] [--seed N] [--runs N] [--duration S]`
+ *
+ * Runs seeded chaos runs (seed = base seed + run index) and prints a report per run;
+ * exits 1 if any run found an anomaly, 2 on a usage or harness error.
+ * `--fuzz` instead throws random and mutated frames at every kind of listener.
+ * See docs/CHAOS.md.
+ */
+import { appendFileSync, writeFileSync } from 'node:fs';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { compactReport, runChaos, type RunReport } from '../lib/chaos/runner.js';
+import { formatRun, formatTotals, totals } from '../lib/chaos/report.js';
+import { FAULT_HELP, FAULT_KINDS, isFaultKind, type FaultKind } from '../lib/chaos/schedule.js';
+import { DEFAULT_FRAMES, formatFuzz, runFuzz } from '../lib/chaos/fuzz.js';
+import type { Mode } from '../lib/protocol/index.js';
+
+function integer(what: string, min: number) {
+  return (raw: string): number => {
+    if (!/^\d+$/.test(raw) || Number(raw) < min) throw new InvalidArgumentError(`${what} must be a whole number ≥ ${min}`);
+    return Number(raw);
+  };
+}
+
+function seconds(raw: string): number {
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n <= 0 || n > 3600) throw new InvalidArgumentError('expected seconds, a number > 0 and ≤ 3600');
+  return n;
+}
+
+function chance(raw: string): number {
+  const n = Number(raw);
+  if (raw.trim() === '' || !Number.isFinite(n) || n < 0 || n > 1) throw new InvalidArgumentError('expected a chance between 0 and 1');
+  return n;
+}
+
+function faultList(raw: string): FaultKind[] {
+  if (raw === 'all') return [...FAULT_KINDS];
+  const list = raw.split(',').map((s) => s.trim()).filter(Boolean);
+  const bad = list.filter((k) => !isFaultKind(k));
+  if (bad.length > 0 || list.length === 0) throw new InvalidArgumentError(`unknown fault kind ${bad.join(', ') || '(none)'}; known: ${FAULT_KINDS.join(', ')}`);
+  return list as FaultKind[];
+}
+
+interface Opts {
+  mode: Mode | 'both';
+  seed?: number;
+  runs: number;
+  duration: number;
+  clients: number;
+  faults?: FaultKind[];
+  double: number;
+  fuzz: boolean;
+  frames: number;
+  forge: boolean;
+  report?: string;
+  quiet: boolean;
+  listFaults: boolean;
+}
+
+async function main(): Promise<number> {
+  const program = new Command('chaos')
+    .description('chaos testing for ftkit: seeded faults under load, and a linearizability checker (docs/CHAOS.md)')
+    .addOption(new Option('--mode <mode>', 'replication style').choices(['active', 'passive', 'both']).default('passive'))
+    .option('--seed <n>', 'base seed; run i uses seed + i (default: from the clock, printed)', integer('--seed', 0))
+    .option('--runs <n>', 'number of runs', integer('--runs', 1), 1)
+    .option('--duration <seconds>', 'seconds of load and faults per run', seconds, 10)
+    .option('--clients <n>', 'concurrent load clients', integer('--clients', 1), 4)
+    .option('--faults <list>', `comma-separated fault kinds, or all (default all): ${FAULT_KINDS.join(', ')}`, faultList)
+    .option('--double <chance>', 'chance that a replica fault gets a second replica fault overlapping it', chance, 0.15)
+    .option('--fuzz', 'fuzz every kind of listener with random and mutated frames instead', false)
+    .option('--frames <n>', 'fuzz: frames per listener', integer('--frames', 1), DEFAULT_FRAMES)
+    .option('--forge', 'fuzz: also send well-formed frames that impersonate peers (see docs/CHAOS.md)', false)
+    .option('--report <file>', 'also write each run\'s report, history included, as one JSON line')
+    .option('--quiet', 'print only the reports, not progress', false)
+    .option('--list-faults', 'describe the fault kinds and exit', false)
+    .exitOverride();
+  try {
+    program.parse(process.argv);
+  } catch (err) {
+    const code = (err as { exitCode?: number }).exitCode ?? 2;
+    return code === 0 ? 0 : 2;
+  }
+  const o = program.opts<Opts>();
+  if (o.listFaults) {
+    for (const k of FAULT_KINDS) process.stdout.write(`${k.padEnd(15)} ${FAULT_HELP[k]}\n`);
+    return 0;
+  }
+  const base = o.seed ?? Date.now() % 1_000_000;
+  const say = (line: string) => process.stdout.write(line + '\n');
+  const progress = o.quiet ? undefined : say;
+
+  if (o.fuzz) {
+    say(`fuzz: seed ${base}, ${o.frames} frames per listener${o.forge ? ', forged peers included' : ''}`);
+    const report = await runFuzz({ seed: base, frames: o.frames, forge: o.forge, mode: o.mode === 'active' ? 'active' : 'passive', log: progress });
+    for (const line of formatFuzz(report)) say(line);
+    if (o.report) writeFileSync(o.report, JSON.stringify(report, null, 2));
+    return report.ok ? 0 : 1;
+  }
+
+  const modes: Mode[] = o.mode === 'both' ? ['passive', 'active'] : [o.mode];
+  const reports: RunReport[] = [];
+  const of = o.runs * modes.length;
+  say(`chaos: ${of} run(s), base seed ${base}, ${o.duration} s each, ${o.clients} clients; reproduce one with --mode M --seed S --runs 1 --duration ${o.duration}`);
+  if (o.report) writeFileSync(o.report, '');
+  for (let i = 0; i < o.runs; i++) {
+    for (const mode of modes) {
+      const seed = base + i;
+      let report: RunReport;
+      try {
+        report = await runChaos({ mode, seed, durationS: o.duration, clients: o.clients, faults: o.faults, double: o.double, log: progress });
+      } catch (err) {
+        say(`chaos: run with mode ${mode}, seed ${seed} could not run: ${(err as Error).stack ?? String(err)}`);
+        return 2;
+      }
+      // Keep only the compact form: every read holds the whole log, so full histories are large.
+      report = compactReport(report);
+      reports.push(report);
+      if (o.report) appendFileSync(o.report, JSON.stringify(report) + '\n');
+      say('');
+      for (const line of formatRun(report, { run: reports.length, of })) say(line);
+      say('');
+    }
+  }
+  const t = totals(reports);
+  say(formatTotals(t));
+  return t.anomalies > 0 ? 1 : 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`chaos: ${(err as Error).stack ?? String(err)}\n`);
+    process.exit(2);
+  },
+);

@@ -1,0 +1,45 @@
+/**
+ * The short, fixed chaos set CI runs: two seeds per mode, a few seconds each, then a
+ * short fuzz of every kind of listener. The seeds were chosen so that together they
+ * kill, pause and briefly stall the leader, lose a machine, fault two replicas at once,
+ * restart the RM and the GFD, and drop and blackhole client links. A failure prints the anomaly
+ * with its history excerpt; rerun it with
+ * `npm run chaos -- --mode M --seed S --runs 1 --duration 5` (docs/CHAOS.md).
+ */
+import t from 'tap';
+import { runChaos } from '../../lib/chaos/runner.js';
+import { runFuzz, formatFuzz } from '../../lib/chaos/fuzz.js';
+import { formatAnomaly, formatRun } from '../../lib/chaos/report.js';
+import type { Mode } from '../../lib/protocol/index.js';
+
+const DURATION_S = 5;
+const SEEDS: Array<[Mode, number]> = [
+  ['passive', 6],
+  ['passive', 17],
+  ['active', 2],
+  ['active', 65],
+];
+
+for (const [mode, seed] of SEEDS) {
+  t.test(`${mode} chaos, seed ${seed}: nothing acknowledged is lost, every read is linearizable`, async (t) => {
+    const r = await runChaos({ mode, seed, durationS: DURATION_S });
+    t.comment(formatRun(r).join('\n'));
+    t.ok(r.stats.faults > 0, `${r.stats.faults} faults injected`);
+    t.ok(r.stats.appends.ok > 50, `the clients made progress: ${r.stats.appends.ok} acknowledged appends`);
+    t.ok(r.final.length !== undefined, `the final state was read from ${r.final.source}`);
+    t.ok(r.final.replicas.length > 0, 'and compared with other replicas');
+    t.same(r.anomalies.flatMap(formatAnomaly), [], `no anomaly (reproduce: npm run chaos -- --mode ${mode} --seed ${seed} --runs 1 --duration ${DURATION_S})`);
+  });
+}
+
+t.test('5,000 fuzzed frames per listener: every component survives and serves', async (t) => {
+  const r = await runFuzz({ seed: 749, frames: 5000 });
+  t.comment(formatFuzz(r).join('\n'));
+  t.equal(r.listeners.length, 4, 'RM, GFD, an LFD and the leading server were fuzzed');
+  for (const l of r.listeners) t.ok(l.frames >= 5000 && l.errorAnswers > 0, `${l.listener}: ${l.frames} frames, ${l.errorAnswers} connections answered with error`);
+  t.same(r.findings, [], 'no connection was answered with an internal error');
+  t.same(r.problems, [], 'no component died, reported an internal error, or stopped serving');
+  t.ok(Object.values(r.alive).every(Boolean), 'every process is still running');
+  t.ok(r.statusAnswered, 'the RM answers <admin, status>');
+  t.ok(r.reply, `a client request got a reply: ${r.reply}`);
+});
