@@ -326,7 +326,11 @@ export class Replica {
   /** Become sequencer: collect every ready member's last sequence number before ordering. */
   private startSync(): void {
     const members = this.group.filter((m) => m.name !== this.name).map((m) => m.name);
-    if (members.length === 0) return;
+    if (members.length === 0) {
+      // Nobody to agree with: order what clients forwarded to the leader we replaced.
+      for (const w of [...this.waiters.values()]) this.order(w.client, w.num, w.payload);
+      return;
+    }
     this.syncing = new Map(members.map((m) => [m, undefined]));
     this.trace('sync_started', 'checkpoint', `${this.name}: new sequencer at seq ${this.state.seq}; bringing ${members.join(', ')} to the same last order`, { seq: this.state.seq });
     this.syncTimer = setTimeout(() => this.finishSync(), SYNC_DEADLINE_MS);
@@ -339,10 +343,13 @@ export class Replica {
     clearTimeout(this.syncTimer);
     const oldest = this.log[0]?.seq ?? this.state.seq + 1;
     for (const [peer, seq] of answers) {
+      if (this.newcomers.has(peer)) continue;
       if (seq === undefined || seq < oldest - 1) this.sendCheckpointTo(peer);
       else for (const e of this.log) if (e.seq > seq) this.peers.send(peer, { type: 'order', from: this.name, to: peer, ...e, epoch: this.epoch });
     }
-    for (const name of this.newcomers.keys()) if (!answers.has(name) && this.peers.isUp(name)) this.sendCheckpointTo(name);
+    // A newcomer becomes ready only by installing a checkpoint, even if it answered the sync
+    // (a member that was relaunched while we synced is a newcomer now).
+    for (const name of this.newcomers.keys()) if (this.peers.isUp(name)) this.sendCheckpointTo(name);
     this.trace('sync_done', 'checkpoint', `${this.name}: every replica at seq ${this.state.seq}; ordering resumes`, { seq: this.state.seq });
     for (const w of this.waiters.values()) this.order(w.client, w.num, w.payload);
     for (const { conn, msg } of this.held.splice(0)) {
@@ -558,7 +565,9 @@ export class Replica {
       return;
     }
     this.newcomers.set(msg.target.name, msg.target);
-    if (this.peers.isUp(msg.target.name)) this.sendCheckpointTo(msg.target.name);
+    // While syncing, our state may still be behind: the newcomer's checkpoint waits for finishSync.
+    if (this.syncing) this.peers.keep(this.followers());
+    else if (this.peers.isUp(msg.target.name)) this.sendCheckpointTo(msg.target.name);
     else this.peers.keep(this.followers());
   }
 

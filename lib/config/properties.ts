@@ -6,12 +6,15 @@
 import { ValueError } from './errors.js';
 import * as v from './values.js';
 
+/** The most replicas `ctl set replicas` may ask for: each one is a process on some machine. */
+export const MAX_REPLICAS = 64;
+
 export const PROPERTIES = {
   'lfd-heartbeat-freq': { parse: v.seconds, help: 'seconds between LFD → server heartbeats' },
   'gfd-heartbeat-freq': { parse: v.seconds, help: 'seconds between GFD → LFD heartbeats' },
   'checkpoint-freq': { parse: v.seconds, help: 'seconds between checkpoints' },
   primary: { parse: v.name, help: 'passive mode: make this replica the primary' },
-  replicas: { parse: v.positiveCount, help: 'target number of replicas' },
+  replicas: { parse: v.bounded(v.positiveCount, MAX_REPLICAS), help: `target number of replicas (1 to ${MAX_REPLICAS})` },
 } as const;
 
 export type PropertyKey = keyof typeof PROPERTIES;

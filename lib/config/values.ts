@@ -32,6 +32,15 @@ export const positiveCount: Parser<number> = (raw) => {
   return n;
 };
 
+/** A number parser with an upper bound. */
+export function bounded(parse: Parser<number>, max: number): Parser<number> {
+  return (raw) => {
+    const n = parse(raw);
+    if (n > max) throw new ValueError(`expected at most ${max}, got ${JSON.stringify(raw)}`);
+    return n;
+  };
+}
+
 export const address: Parser<string> = (raw) => {
   try {
     parseAddress(raw.trim());
