@@ -96,7 +96,7 @@ function printThroughput(r: ThroughputResult): void {
   console.log('kthr = by kernel threads (ksoftirqd, kworkers: partly our own loopback TCP); steal = taken by the hypervisor; all in percent of one core)\n');
   console.log(table(rows));
   console.log('\nCounter check after the runs (acknowledged adds vs final `get`):');
-  for (const c of r.checks) console.log(`  ${c.system}: acknowledged ${c.acked}, counter ${c.total}, unresolved ${c.unresolved} -> ${c.total === c.acked ? 'OK' : 'MISMATCH'}`);
+  for (const c of r.checks) console.log(`  ${c.system}${c.quiet ? ' (quiet)' : ''}: acknowledged ${c.acked}, counter ${c.total}, unresolved ${c.unresolved} -> ${c.total === c.acked ? 'OK' : 'MISMATCH'}`);
   const mem = [['system', 'component', 'idle RSS MB', 'load RSS MB (max sampled)', 'VmHWM MB (end)']];
   for (const m of r.memory) mem.push([m.system, m.component, fmt((m.idle?.rss ?? NaN) / 1024, 1), fmt((m.loadRss ?? NaN) / 1024, 1), fmt((m.loadHwm ?? NaN) / 1024, 1)]);
   console.log('\nMemory per process (RSS from /proc/<pid>/status; load = the 8-client runs)\n');

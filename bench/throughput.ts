@@ -3,7 +3,8 @@
  * active (three replicas, `counter` app), with 1 and 8 closed-loop load
  * connections. ftkit runs twice per system: first as the harness runs it (the
  * bench process parses every trace line of every component, lib/launch/proc.ts),
- * then with the servers' stdout drained in chunks without parsing. Also: CPU per
+ * then with the servers' stdout drained in chunks without parsing, then once more with
+ * the servers started with `--quiet` (no per-request trace lines). Also: CPU per
  * process during each run and memory (RSS) of every component at idle and under load.
  */
 import { System } from '../lib/launch/system.js';
@@ -27,7 +28,7 @@ export interface ThroughputOptions {
 export interface ThroughputRow {
   system: 'baseline' | Mode;
   /** How the servers' trace output is consumed: as the harness does, or drained without parsing ('-'/'again': first and second baseline pass). */
-  stdout: 'as-is' | 'drained' | '-' | 'again';
+  stdout: 'as-is' | 'drained' | 'quiet' | '-' | 'again';
   clients: number;
   stats: LoadStats;
   /** CPU use during the measured window, percent of one core, per process. */
@@ -58,7 +59,7 @@ export interface ThroughputResult {
   rows: ThroughputRow[];
   memory: MemoryRow[];
   /** Final counter value vs adds acknowledged, per system. */
-  checks: Array<{ system: Mode; acked: number; total: number; unresolved: number }>;
+  checks: Array<{ system: Mode; quiet: boolean; acked: number; total: number; unresolved: number }>;
 }
 
 interface Pids {
@@ -131,8 +132,8 @@ export async function runThroughput(lg: LoadGen, o: ThroughputOptions): Promise<
 
   await baselinePass(lg, o, rows, '-');
   // ---- ftkit
-  for (const mode of ['passive', 'active'] as const) {
-    const sys = new System({ mode, app: 'counter', heartbeat: 0.1, checkpointFreq: 1, autoRestart: false });
+  for (const [mode, quiet] of [['passive', false], ['passive', true], ['active', false], ['active', true]] as const) {
+    const sys = new System({ mode, app: 'counter', heartbeat: 0.1, checkpointFreq: 1, autoRestart: false, serverArgs: quiet ? ['--quiet'] : [] });
     let acked = 0;
     let unresolved = 0;
     try {
@@ -144,7 +145,7 @@ export async function runThroughput(lg: LoadGen, o: ThroughputOptions): Promise<
       const idle = new Map(Object.entries(pids).map(([n, pid]) => [n, readMem(pid)]));
       const loadRss = new Map<string, number>();
       let session = 0;
-      for (const stdout of ['as-is', 'drained'] as const) {
+      for (const stdout of quiet ? (['quiet'] as const) : (['as-is', 'drained'] as const)) {
         if (stdout === 'drained') for (const s of ['S1', 'S2', 'S3']) leanStdout(sys.proc(s));
         for (const clients of o.clients) {
           const id = `${mode}-${++session}`;
@@ -162,9 +163,9 @@ export async function runThroughput(lg: LoadGen, o: ThroughputOptions): Promise<
         }
       }
       const hwm = new Map(Object.entries(pids).map(([n, pid]) => [n, readMem(pid)?.hwm]));
-      for (const n of Object.keys(pids)) memory.push({ system: mode, component: n, idle: idle.get(n), loadRss: loadRss.get(n), loadHwm: hwm.get(n) });
+      if (!quiet) for (const n of Object.keys(pids)) memory.push({ system: mode, component: n, idle: idle.get(n), loadRss: loadRss.get(n), loadHwm: hwm.get(n) });
       const get = await lg.call<{ result: string }>('ask', { rm: sys.rmAddr, payload: 'get' });
-      checks.push({ system: mode, acked, total: Number(get.result), unresolved });
+      checks.push({ system: mode, quiet, acked, total: Number(get.result), unresolved });
     } finally {
       await sys.stop();
     }

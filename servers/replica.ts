@@ -47,7 +47,7 @@ interface Pending {
 /** Environment variable that turns on a deliberate fault, for testing the chaos checker. */
 export const FAULT_ENV = 'FTKIT_FAULT';
 
-/** How many applied orders an active replica keeps to bring a peer up to date after a failover. */
+/** How many applied orders an active replica keeps at least (up to twice as many) to bring a peer up to date after a failover. */
 const ORDER_LOG_LIMIT = 10_000;
 /** How long a new sequencer waits for the others' sync answers before it goes on without them. */
 const SYNC_DEADLINE_MS = 1000;
@@ -72,6 +72,8 @@ export class Replica {
   private readonly early = new Map<number, Entry>();
   private readonly pending = new Map<number, Pending>();
   private readonly acked = new Map<string, number>();
+  /** Passive backup: the ack owed on each leader connection for the entries of this batch. */
+  private readonly acksDue = new Map<Connection, { to: string; seq: number }>();
   /** Active: clients waiting for a request to be ordered, by `client:num`. */
   private readonly waiters = new Map<string, { client: string; num: number; payload: string; conns: Connection[] }>();
   /** The connection the current leader feeds us on (to answer acks, forward requests). */
@@ -219,9 +221,11 @@ export class Replica {
 
   /** Reply to every executed request that every ready backup now holds. */
   private replyDurable(): void {
-    const backups = this.group.filter((m) => m.name !== this.name).map((m) => m.name);
-    for (const p of [...this.pending.values()].sort((a, b) => a.seq - b.seq)) {
-      if (!backups.every((b) => (this.acked.get(b) ?? 0) >= p.seq)) return;
+    let held = Infinity;
+    for (const m of this.group) if (m.name !== this.name) held = Math.min(held, this.acked.get(m.name) ?? 0);
+    // Pending requests are inserted in sequence order, so the map iterates in that order.
+    for (const p of this.pending.values()) {
+      if (p.seq > held) return;
       this.pending.delete(p.seq);
       for (const conn of p.conns) this.reply(conn, p.client, p.num, p.result);
     }
@@ -231,7 +235,22 @@ export class Replica {
     if (!this.admit(conn, msg.from, msg.epoch)) return;
     this.log.push({ seq: msg.seq, client: msg.client, num: msg.num, payload: msg.payload });
     this.trace('log_held', 'request', `${this.name} holds <${msg.client}, ${msg.from}, ${msg.num}, request> from ${msg.from} (seq ${msg.seq})`, { client: msg.client, num: msg.num, seq: msg.seq });
-    conn.send({ type: 'ack', from: this.name, to: msg.from, seq: msg.seq, epoch: this.epoch });
+    this.ackLater(conn, msg.from, msg.seq);
+  }
+
+  /**
+   * Acks are cumulative: entries that arrived in one batch are acknowledged by one ack
+   * for the last of them, sent when the batch has been handled (before the write leaves).
+   */
+  private ackLater(conn: Connection, to: string, seq: number): void {
+    const due = this.acksDue.get(conn);
+    if (due) return void (due.seq = Math.max(due.seq, seq));
+    this.acksDue.set(conn, { to, seq });
+    setImmediate(() => {
+      const { seq: last } = this.acksDue.get(conn)!;
+      this.acksDue.delete(conn);
+      conn.send({ type: 'ack', from: this.name, to, seq: last, epoch: this.epoch });
+    });
   }
 
   /** A passive backup becoming primary executes its held log past the last checkpoint. */
@@ -309,7 +328,8 @@ export class Replica {
       result = seen.kind === 'duplicate' ? seen.result : '';
     }
     this.log.push(e);
-    if (this.log.length > ORDER_LOG_LIMIT) this.log.splice(0, this.log.length - ORDER_LOG_LIMIT);
+    // Trim in chunks, so keeping the recent orders costs O(1) per order.
+    if (this.log.length >= 2 * ORDER_LOG_LIMIT) this.log.splice(0, this.log.length - ORDER_LOG_LIMIT);
     const key = `${e.client}:${e.num}`;
     const w = this.waiters.get(key);
     this.waiters.delete(key);

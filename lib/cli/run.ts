@@ -19,7 +19,7 @@ type Opts = Record<string, unknown>;
 type Runner = (opts: Opts, args: string[]) => Promise<void>;
 
 function tracerFor(name: string, opts: Opts): Tracer {
-  return new Tracer(name, consoleSink({ json: opts.json === true, color: opts.color === false ? false : undefined }));
+  return new Tracer(name, consoleSink({ json: opts.json === true, color: opts.color === false ? false : undefined, quiet: opts.quiet === true }));
 }
 
 /** Start a component and keep it running until SIGINT/SIGTERM. */

@@ -43,6 +43,13 @@ export const portOption = (def: number) =>
 export const COMMON_OPTIONS: OptionSpec[] = [
   spec({ key: 'config', flag: '--config <file>', description: 'read options from this .ini file (flags override it)', parse: v.text, ini: false }),
   spec({ key: 'json', flag: '--json', description: 'print one JSON trace event per line', default: false, parse: v.bool }),
+  spec({
+    key: 'quiet',
+    flag: '--quiet',
+    description: 'do not print the per-request lines (requests, states, replies, duplicates); everything else still prints',
+    default: false,
+    parse: v.bool,
+  }),
 ];
 
 const heartbeatFreq = (who: string) =>

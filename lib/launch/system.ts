@@ -28,6 +28,8 @@ export interface SystemOptions {
   basePort?: number;
   /** Extra environment for the server processes (e.g. FTKIT_FAULT to inject a deliberate bug). */
   serverEnv?: NodeJS.ProcessEnv;
+  /** Extra flags for every server (e.g. ['--quiet']). */
+  serverArgs?: string[];
 }
 
 export class System {
@@ -92,7 +94,7 @@ export class System {
   /** Start server `name` registering with `lfd` (the LFD with the same number by default). */
   async startServer(name: string, lfd = `LFD${name.replace(/^\D+/, '')}`, extra: string[] = []): Promise<Proc> {
     const args = ['server', name, '--port', this.port(name), '--lfd', this.lfdAddrs.get(lfd)!, '--app', this.options.app ?? 'status', ...extra];
-    args.push('--checkpoint-freq', String(this.options.checkpointFreq ?? 1), ...this.common);
+    args.push('--checkpoint-freq', String(this.options.checkpointFreq ?? 1), ...(this.options.serverArgs ?? []), ...this.common);
     const server = this.group.spawn(name, args, { env: this.options.serverEnv });
     this.serverAddrs.set(name, await server.address());
     return server;

@@ -9,8 +9,12 @@ import { BadEscapeError, MalformedFrameError } from './errors.js';
 const ESCAPED = /[%,<>\r\n]/g;
 const ESCAPES: Record<string, string> = { '%': '%25', ',': '%2C', '<': '%3C', '>': '%3E', '\r': '%0D', '\n': '%0A' };
 
+/** A field with nothing to escape: the common case, returned as it is. */
+const PLAIN = /^(?! )[^%,<>\r\n]*(?<! )$/;
+
 /** Percent-encode one field. */
 export function encodeField(value: string): string {
+  if (PLAIN.test(value)) return value;
   let out = value.replace(ESCAPED, (c) => ESCAPES[c]!);
   // Leading/trailing spaces would be trimmed by the decoder: escape them.
   const lead = /^ +/.exec(out)?.[0].length ?? 0;

@@ -11,7 +11,12 @@ export interface RenderOptions {
   color?: boolean;
   write?: (line: string) => void;
   env?: NodeJS.ProcessEnv;
+  /** Leave out the per-request categories (request, reply, duplicate). */
+  quiet?: boolean;
 }
+
+/** The categories `--quiet` leaves out: one or more lines per request. */
+export const PER_REQUEST: ReadonlySet<Category> = new Set(['request', 'reply', 'duplicate']);
 
 const STYLES: Record<Category, (c: ChalkInstance) => (s: string) => string> = {
   heartbeat: (c) => c.dim,
@@ -33,8 +38,16 @@ export function colorEnabled(option: boolean | undefined, env: NodeJS.ProcessEnv
   return isTTY;
 }
 
+let lastTime = NaN;
+let lastStamp = '';
+
+/** `[HH:mm:ss.SSS]` in local time (the last one is reused: many lines share a millisecond). */
 export function timestamp(time: number): string {
-  return `[${dayjs(time).format('HH:mm:ss.SSS')}]`;
+  if (time !== lastTime) {
+    lastTime = time;
+    lastStamp = `[${dayjs(time).format('HH:mm:ss.SSS')}]`;
+  }
+  return lastStamp;
 }
 
 /** Format one event as a text line (no newline). */
@@ -84,7 +97,8 @@ export function writeStdout(line: string): void {
 /** A sink that prints each event to stdout as text or JSON. */
 export function consoleSink(options: RenderOptions = {}): Sink {
   const write = options.write ?? writeStdout;
-  if (options.json) return (event) => write(formatJson(event));
   const chalk = new Chalk({ level: colorEnabled(options.color, options.env) ? 1 : 0 });
-  return (event) => write(formatText(event, chalk));
+  const format = options.json ? formatJson : (event: TraceEvent) => formatText(event, chalk);
+  if (options.quiet) return (event) => void (PER_REQUEST.has(event.category) || write(format(event)));
+  return (event) => write(format(event));
 }

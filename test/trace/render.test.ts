@@ -105,6 +105,17 @@ t.test('colour is off with color:false or NO_COLOR, on with color:true', async (
   t.strictSame(forced, on, 'FORCE_COLOR turns colour on');
 });
 
+t.test('quiet leaves out exactly the per-request lines, in text and in JSON', async (t) => {
+  const categories: Category[] = ['heartbeat', 'membership', 'request', 'reply', 'duplicate', 'checkpoint', 'fault', 'state', 'info'];
+  for (const json of [false, true]) {
+    const out = collector();
+    const sink = consoleSink({ json, quiet: true, color: false, write: out.write });
+    for (const c of categories) sink(event(c, `a ${c} line`));
+    const kept = out.lines.map((l) => (json ? (JSON.parse(l) as TraceEvent).text : l.slice('[14:03:07.412] '.length)));
+    t.strictSame(kept, ['heartbeat', 'membership', 'checkpoint', 'fault', 'state', 'info'].map((c) => `a ${c} line`), `json=${json}`);
+  }
+});
+
 t.test('colorEnabled truth table', async (t) => {
   const rows: [boolean | undefined, NodeJS.ProcessEnv, boolean, boolean][] = [
     // option, env, isTTY, expected
