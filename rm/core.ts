@@ -43,6 +43,8 @@ export class ReplicationCore {
   private readonly awaiting = new Set<string>();
   /** The epoch each replica reported after an RM restart. */
   private readonly reportedEpoch = new Map<string, number>();
+  /** What each replica last said it holds: the epoch and the last sequence number. */
+  private readonly holds = new Map<string, { epoch: number; seq: number }>();
 
   constructor(
     readonly mode: Mode,
@@ -126,6 +128,7 @@ export class ReplicationCore {
     const had = this.members.get(name);
     if (had?.addr === addr) return [];
     const out: RmCommand[] = had ? this.onDeleted(name) : [];
+    this.holds.delete(name);
     this.members.set(name, { name, addr, ready: false });
     if (!this.deciding) return out;
     if (!this.leader) return [...out, ...this.elect(`${name} joined and there is no ${this.leaderRole}`)];
@@ -136,6 +139,7 @@ export class ReplicationCore {
     const had = this.members.get(name);
     if (!had) return [];
     this.members.delete(name);
+    this.holds.delete(name);
     const wasAwaited = this.awaiting.delete(name);
     this.reportedEpoch.delete(name);
     if (name === this.leader && !this.deciding) this.leader = undefined;
@@ -151,6 +155,7 @@ export class ReplicationCore {
   private onReport(r: MessageOf<'report'>): RmCommand[] {
     const m = this.members.get(r.server);
     if (!m) return [];
+    this.holds.set(r.server, { epoch: r.epoch, seq: r.seq });
     if (this.awaiting.delete(r.server)) {
       if (r.epoch > this.epoch) {
         // A higher epoch makes any leader picked from earlier reports out of date.
@@ -205,10 +210,15 @@ export class ReplicationCore {
     const out: RmCommand[] = [];
     let chosen = ready.find((m) => m.name === this.preferred) ?? ready[0];
     if (!chosen && this.members.size > 0) {
-      // Nobody holds the current state. Start over from one replica rather than stop forever.
-      chosen = this.members.get(this.preferred ?? '') ?? this.members.get(this.names()[0]!)!;
+      // No ready replica is left. Continue from the replica that holds the most recent state
+      // (a ready replica that was falsely suspected and came back holds everything acknowledged).
+      chosen = this.mostRecent();
       chosen.ready = true;
-      if (this.epoch > 0) out.push({ type: 'trace', category: 'fault', text: `RM: no ready replica survived; ${chosen.name} continues with the state it holds` });
+      if (this.epoch > 0) {
+        const h = this.holds.get(chosen.name);
+        const what = h ? `the most recent state (epoch ${h.epoch}, seq ${h.seq})` : 'no reported state; requests acknowledged before may be lost';
+        out.push({ type: 'trace', category: 'fault', text: `RM: no ready replica survived; ${chosen.name} continues with ${what}` });
+      }
     }
     this.leader = chosen?.name;
     if (!chosen) {
@@ -219,6 +229,20 @@ export class ReplicationCore {
     out.push(...this.rolesToAll(true));
     for (const m of this.members.values()) if (!m.ready) out.push(this.checkpointOrder(m.name));
     return out;
+  }
+
+  /** The member with the highest reported (epoch, seq); the preferred one, then name order, on ties. */
+  private mostRecent(): ReplicaState {
+    const rank = (name: string): [number, number, number] => {
+      const h = this.holds.get(name);
+      return [h?.epoch ?? -1, h?.seq ?? -1, name === this.preferred ? 1 : 0];
+    };
+    let best = this.names()[0]!;
+    for (const name of this.names()) {
+      const [a, b] = [rank(name), rank(best)];
+      if (a[0] > b[0] || (a[0] === b[0] && (a[1] > b[1] || (a[1] === b[1] && a[2] > b[2])))) best = name;
+    }
+    return this.members.get(best)!;
   }
 
   private roleFor(name: string): RmCommand {

@@ -505,8 +505,13 @@ export class Replica {
       epoch: this.epoch,
       ready: this.caughtUp,
       checkpoint: this.state.checkpointCount,
-      seq: this.state.seq,
+      seq: this.heldSeq(),
     });
+  }
+
+  /** The last sequence number we hold: applied, or (passive backup) logged past the checkpoint. */
+  private heldSeq(): number {
+    return this.mode === 'passive' ? Math.max(this.state.seq, this.log.at(-1)?.seq ?? 0) : this.state.seq;
   }
 
   private describeRole(): string {
@@ -530,6 +535,8 @@ export class Replica {
     if (msg.ready) this.caughtUp = true;
     const after = `${this.describeRole()} at epoch ${this.epoch}`;
     if (before !== after) this.trace('role_changed', 'state', `${this.name}: ${before} -> ${after}`, { role: this.role, epoch: this.epoch, ready: this.ready, leader: this.leader });
+    // A replica that is not ready tells the RM what it holds, in case no ready replica survives.
+    if (!this.ready) this.report();
     if (this.isLeader) {
       if (!wasLeader) this.becomeLeader();
       for (const name of this.newcomers.keys()) if (this.group.some((m) => m.name === name)) this.newcomers.delete(name);

@@ -77,16 +77,18 @@ t.test('heartbeat frequencies change at run time through the RM', async (t) => {
   await lfd.waitFor(() => lfd.events.filter(sent).length >= before + 10, 10_000);
   const fast = medianGap(lfd.events.filter(sent).slice(-10));
 
+  const lmark = lfd.events.length;
   t.equal(await ctlRequest(sys.rmAddr, { op: 'set', key: 'lfd-heartbeat-freq', value: '0.5' }), 'lfd-heartbeat-freq = 0.5');
-  await lfd.waitFor((e) => e.type === 'property_set');
+  await lfd.waitFor((e) => e.type === 'property_set', 5000, lmark);
   const mark = lfd.events.length;
   await lfd.waitFor(() => lfd.events.slice(mark).filter(sent).length >= 5, 10_000);
   const slow = medianGap(lfd.events.slice(mark).filter(sent));
   t.ok(fast < 200, `median interval at 0.1 s: ${fast} ms`);
   t.ok(slow > 400 && slow < 700, `median interval at 0.5 s: ${slow} ms`);
 
-  t.equal(await ctlRequest(sys.rmAddr, { op: 'set', key: 'gfd-heartbeat-freq', value: '0.3' }), 'gfd-heartbeat-freq = 0.3');
+  // Mark before asking: the GFD may apply the property before the RM's answer reaches us.
   const gmark = sys.gfd.events.length;
+  t.equal(await ctlRequest(sys.rmAddr, { op: 'set', key: 'gfd-heartbeat-freq', value: '0.3' }), 'gfd-heartbeat-freq = 0.3');
   await sys.gfd.waitFor((e) => e.type === 'property_set', 5000, gmark);
   await sys.gfd.waitFor(() => sys.gfd.events.slice(gmark).filter(sent).length >= 5, 10_000);
   const gslow = medianGap(sys.gfd.events.slice(gmark).filter(sent).slice(1));

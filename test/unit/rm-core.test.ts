@@ -190,6 +190,35 @@ for (const mode of ['passive', 'active'] as const) {
     t.equal(core.members.get('S2')?.ready, true);
     t.same(checkpoints(out), [{ type: 'sendCheckpoint', server: 'S2', target: member('S3'), epoch: 2 }]);
     t.ok(out.some((c) => c.type === 'trace' && c.category === 'fault'), 'traced as a fault');
+    t.match(traces(out).join('\n'), /S2 continues with no reported state; requests acknowledged before may be lost/);
+  });
+
+  t.test(`${mode}: with no ready replica left, the one that holds the most recent state carries on`, async (t) => {
+    const core = running(mode, ['S1']);
+    core.handle(added('S2'));
+    core.handle(added('S3'));
+    core.handle(added('S4'));
+    // S3 was a ready member at epoch 1, falsely suspected, back and not ready; it holds up to seq 40.
+    core.handle(report('S2', { mode, epoch: 1, ready: false, seq: 12 }));
+    core.handle(report('S3', { mode, epoch: 1, ready: false, seq: 40 }));
+    core.handle(report('S4', { mode, epoch: 0, ready: false, seq: 90 }));
+    const out = core.handle(deleted('S1'));
+    t.equal(core.leader, 'S3', 'the highest (epoch, seq) wins over name order and over a higher seq of an older epoch');
+    t.equal(core.epoch, 2);
+    t.match(traces(out).join('\n'), /no ready replica survived; S3 continues with the most recent state \(epoch 1, seq 40\)/);
+    t.same(checkpoints(out).map((c) => c.target.name).sort(), ['S2', 'S4'], 'the others get its checkpoint');
+  });
+
+  t.test(`${mode}: a report from a replica that joined again is forgotten with its old process`, async (t) => {
+    const core = running(mode, ['S1']);
+    core.handle(added('S2'));
+    core.handle(added('S3'));
+    core.handle(report('S3', { mode, epoch: 1, ready: false, seq: 40 }));
+    core.handle(deleted('S3'));
+    core.handle(added('S3'));
+    core.handle(report('S2', { mode, epoch: 1, ready: false, seq: 5 }));
+    core.handle(deleted('S1'));
+    t.equal(core.leader, 'S2', "S3's report belonged to its previous process");
   });
 
   t.test(`${mode}: designate a ready non-leader: it becomes ${leaderRole} at epoch + 1`, async (t) => {
