@@ -121,6 +121,9 @@ export class ReplicationCore {
       return out;
     }
     for (const m of fresh) out.push(...this.onAdded(m.name, m.addr));
+    // While the GFD was away, a ready replica may have left and come back (a delete and an add
+    // we never saw) without its state: ask the ones we count as ready where they stand.
+    for (const m of this.ready()) if (listed.has(m.name)) out.push({ type: 'send', msg: { type: 'query', server: m.name } });
     return out;
   }
 
@@ -167,7 +170,12 @@ export class ReplicationCore {
       if (m.ready && r.role === this.leaderRole && r.epoch === this.epoch) this.leader = r.server;
       return this.deciding ? this.resume() : [];
     }
-    if (!this.deciding || m.ready || !r.ready) return [];
+    if (!this.deciding) return [];
+    if (m.ready && !r.ready) {
+      // Of the current epoch: it lost its state. Of an older one: it has not seen its latest role yet.
+      return r.epoch >= this.epoch ? this.onLostReadiness(r.server) : [this.roleFor(r.server)];
+    }
+    if (m.ready || !r.ready) return [];
     if (r.epoch < this.epoch) return [];
     // The newcomer installed a checkpoint of the current epoch: it is ready.
     m.ready = true;
@@ -175,6 +183,17 @@ export class ReplicationCore {
     // A designated leader takes over as soon as it can (it was not there when the first leader was chosen).
     if (r.server === this.preferred && r.server !== this.leader) return [...out, ...this.elect(`${r.server} is ready and designated as ${this.leaderRole}`)];
     return [...out, ...this.rolesToAll(true)];
+  }
+
+  /** A replica we count as ready says it is not (it lost its LFD and came back): it catches up again. */
+  private onLostReadiness(name: string): RmCommand[] {
+    this.members.get(name)!.ready = false;
+    const out: RmCommand[] = [{ type: 'trace', category: 'fault', text: `RM: ${name} reports that it is not ready any more; it must catch up again` }];
+    if (name === this.leader) {
+      this.leader = undefined;
+      return [...out, ...this.elect(`${this.leaderRole} ${name} lost its state`)];
+    }
+    return [...out, ...this.rolesToAll(true), this.checkpointOrder(name)];
   }
 
   private onReportDeadline(): RmCommand[] {

@@ -40,3 +40,43 @@ t.test('a restarted RM keeps the primary and the epoch, and clients carry on', a
   await client.waitFor(() => client.events.filter((e) => e.type === 'request_done').length > done + 5, 10_000);
   t.pass('the client kept getting replies after the RM restart');
 });
+
+t.test('a primary that lost its LFD while the GFD was down is replaced once the GFD is back', async (t) => {
+  const sys = new System({ mode: 'passive', app: 'counter', heartbeat: 0.1, heartbeatTimeout: 0.3, autoRestart: false });
+  t.teardown(() => sys.stop());
+  await sys.start();
+  const client = sys.startClient('C1', ['--message', 'add 1', '--interval', '0.02', '--timeout', '0.5']);
+  await client.waitFor((e) => e.type === 'request_done');
+  const before = JSON.parse(await ctlRequest(sys.rmAddr, { op: 'status' })) as { leader: string; epoch: number };
+  const leader = sys.proc(before.leader);
+  const lfd = sys.proc(`LFD${before.leader.slice(1)}`);
+
+  // the GFD goes away, so the RM cannot see the primary leave and come back
+  const gfdPort = sys.gfdAddr.split(':')[1]!;
+  sys.gfd.kill('SIGKILL');
+  await sys.rm.waitFor((e) => e.type === 'gfd_lost');
+  const lfdMark = lfd.events.length;
+  const leaderMark = leader.events.length;
+  leader.kill('SIGSTOP');
+  await lfd.waitForText(`${lfd.name}: delete replica ${before.leader}`, 10_000, lfdMark);
+  leader.kill('SIGCONT');
+  await leader.waitFor((e) => e.type === 'detached', 10_000, leaderMark);
+  await lfd.waitForText(`${lfd.name}: add replica ${before.leader}`, 10_000, lfdMark);
+
+  const rmMark = sys.rm.events.length;
+  sys.group.spawn('GFD', ['gfd', '--port', gfdPort, '--rm', sys.rmAddr, '--heartbeat-freq', '0.1', '--timeout', '0.3', '--json']);
+  await sys.rm.waitForText(`RM: ${before.leader} reports that it is not ready any more; it must catch up again`, 10_000, rmMark);
+  const moved = await sys.rm.waitFor((e) => e.type === 'view_changed' && data<{ leader: string }>(e).leader !== before.leader, 10_000, rmMark);
+  t.ok(data<{ epoch: number }>(moved).epoch > before.epoch, 'a new primary at a higher epoch');
+  await sys.rm.waitForText(new RegExp(`^RM: ${before.leader} caught up`), 10_000, rmMark);
+  t.pass(`${before.leader} caught up again from the new primary`);
+
+  // the client carries on, and nothing acknowledged was lost or applied twice
+  const done = client.events.filter((e) => e.type === 'request_done').length;
+  await client.waitFor(() => client.events.filter((e) => e.type === 'request_done').length > done + 5, 10_000);
+  client.kill('SIGKILL');
+  await client.exited;
+  const acked = client.events.filter((e) => e.type === 'request_done').length;
+  const { result } = await sys.ask('C9', 'get');
+  t.ok(Number(result) === acked || Number(result) === acked + 1, `counter ${result} for ${acked} acknowledged adds (one more if the last was in flight)`);
+});

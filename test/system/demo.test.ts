@@ -25,7 +25,8 @@ function survivors(marker: string): string[] {
   return ps.split('\n').filter((l) => l.includes(FTKIT_BIN) && l.includes(marker));
 }
 
-let port = 21000 + (process.pid % 50) * 400;
+// Fixed ports (the demo's layout), below the ephemeral range (32768+) that other tests' sockets use.
+let port = 10000 + (process.pid % 50) * 400;
 
 for (const mode of ['passive', 'active']) {
   t.test(`milestone-5 scenario in ${mode} mode`, async (t) => {
