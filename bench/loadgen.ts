@@ -16,7 +16,7 @@
  */
 import net from 'node:net';
 import { EventEmitter } from 'node:events';
-import { connect, type Connection } from '../lib/net/index.js';
+import { ReplicaConnections, connect, type Connection } from '../lib/net/index.js';
 import type { Member, Message, Mode } from '../lib/protocol/index.js';
 import { percentile, preciseNow } from './stats.js';
 
@@ -168,7 +168,7 @@ class FtClient {
   private rm: Connection | undefined;
   mode: Mode | undefined;
   view: Member[] = [];
-  private readonly conns = new Map<string, { addr: string; conn: Connection }>();
+  private readonly conns: ReplicaConnections;
   private readonly events = new EventEmitter();
   private attempt: Attempt | undefined;
   private stopped = false;
@@ -186,7 +186,16 @@ class FtClient {
     private readonly keepResults = false,
     private readonly timeoutMs = 2000,
     private readonly giveUpMs = 30_000,
-  ) {}
+  ) {
+    this.conns = new ReplicaConnections({
+      me: name,
+      connectTimeoutMs: 1000,
+      onMessage: (server, msg) => this.fromReplica(server, msg),
+      onClose: (server) => {
+        if (this.attempt) this.failTarget(this.attempt, server, 'connection closed');
+      },
+    });
+  }
 
   async start(): Promise<void> {
     this.rm = await connect(this.rmAddr, { me: this.name, timeoutMs: 2000 });
@@ -199,8 +208,7 @@ class FtClient {
     this.stopped = true;
     this.attempt?.done('stopping');
     this.rm?.destroy();
-    for (const { conn } of this.conns.values()) conn.destroy();
-    this.conns.clear();
+    this.conns.closeAll();
     this.events.emit('view');
   }
 
@@ -208,12 +216,7 @@ class FtClient {
     if (msg.type !== 'view' || msg.client !== this.name) return;
     this.mode = msg.mode;
     this.view = msg.replicas;
-    for (const [name, { addr, conn }] of this.conns) {
-      if (!msg.replicas.some((m) => m.name === name && m.addr === addr)) {
-        this.conns.delete(name);
-        conn.destroy();
-      }
-    }
+    this.conns.retain(msg.replicas);
     // A target that left the view will not answer: count it as failed now.
     const a = this.attempt;
     if (a) for (const t of a.targets) if (!msg.replicas.some((m) => m.name === t)) this.failTarget(a, t, 'left the view');
@@ -239,22 +242,7 @@ class FtClient {
   }
 
   private async connection(m: Member): Promise<Connection | undefined> {
-    const have = this.conns.get(m.name);
-    if (have?.addr === m.addr && have.conn.isOpen) return have.conn;
-    try {
-      const conn = await connect(m.addr, { me: this.name, timeoutMs: 1000 });
-      if (this.stopped) return void conn.destroy();
-      conn.on('message', (msg) => this.fromReplica(m.name, msg));
-      conn.on('close', () => {
-        if (this.conns.get(m.name)?.conn === conn) this.conns.delete(m.name);
-        if (this.attempt) this.failTarget(this.attempt, m.name, 'connection closed');
-      });
-      this.conns.get(m.name)?.conn.destroy();
-      this.conns.set(m.name, { addr: m.addr, conn });
-      return conn;
-    } catch {
-      return undefined;
-    }
+    return this.conns.get(m).catch(() => undefined);
   }
 
   private failTarget(a: Attempt, server: string, why: string): void {

@@ -7,7 +7,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { Component } from '../lib/component.js';
-import { Link, connect, exponentialBackoff, type Connection, type ReconnectPolicy } from '../lib/net/index.js';
+import { Link, ReplicaConnections, exponentialBackoff, type Connection, type ReconnectPolicy } from '../lib/net/index.js';
 import type { Member, Message, MessageOf, Mode } from '../lib/protocol/index.js';
 import { Tracer } from '../lib/trace/index.js';
 import { DEFAULT_CLIENT_INTERVAL_S, DEFAULT_GIVE_UP_S, DEFAULT_REQUEST_TIMEOUT_S } from '../lib/config/options.js';
@@ -50,7 +50,7 @@ export class Client extends Component {
   private readonly rmLink: Link;
   private mode: Mode | undefined;
   private view: Member[] = [];
-  private readonly conns = new Map<string, { addr: string; conn: Connection }>();
+  private readonly conns: ReplicaConnections;
   private readonly viewEvents = new EventEmitter();
   private attempt: Attempt | undefined;
   /** The last request_num delivered, and which replicas answered it (active: the rest are duplicates). */
@@ -67,6 +67,14 @@ export class Client extends Component {
   constructor(readonly options: ClientOptions) {
     super(options.name, options.tracer ?? new Tracer(options.name));
     this.num = options.firstNum ?? 1;
+    this.conns = new ReplicaConnections({
+      me: this.name,
+      connectTimeoutMs: 1000,
+      onMessage: (server, msg) => this.fromReplica(server, msg),
+      onClose: (server) => {
+        if (this.attempt && this.mode === 'passive') this.attempt.fail(`connection to ${server} closed`);
+      },
+    });
     this.rmLink = new Link({ me: this.name, addr: options.rm, policy: exponentialBackoff({ baseMs: 50, capMs: 1000 }) });
     this.rmLink.on('up', (conn) => {
       conn.peer = 'RM';
@@ -92,7 +100,7 @@ export class Client extends Component {
     this.wake?.();
     this.attempt?.fail('client stopping');
     this.rmLink.stop();
-    for (const { conn } of this.conns.values()) conn.destroy();
+    this.conns.closeAll();
     this.viewEvents.emit('view');
     await this.done?.catch(() => {});
     this.setState('stopped');
@@ -113,12 +121,7 @@ export class Client extends Component {
         replicas: msg.replicas,
       });
     }
-    for (const [name, { addr, conn }] of this.conns) {
-      if (!msg.replicas.some((m) => m.name === name && m.addr === addr)) {
-        conn.destroy();
-        this.conns.delete(name);
-      }
-    }
+    this.conns.retain(msg.replicas);
     this.viewEvents.emit('view');
   }
 
@@ -146,19 +149,8 @@ export class Client extends Component {
   }
 
   private async connection(member: Member): Promise<Connection | undefined> {
-    const have = this.conns.get(member.name);
-    if (have?.addr === member.addr && have.conn.isOpen) return have.conn;
     try {
-      const conn = await connect(member.addr, { me: this.name, timeoutMs: 1000 });
-      if (this.stopped) return void conn.destroy();
-      conn.peer = member.name;
-      conn.on('message', (msg) => this.fromReplica(member.name, msg));
-      conn.on('close', () => {
-        if (this.conns.get(member.name)?.conn === conn) this.conns.delete(member.name);
-        if (this.attempt && this.mode === 'passive') this.attempt.fail(`connection to ${member.name} closed`);
-      });
-      this.conns.set(member.name, { addr: member.addr, conn });
-      return conn;
+      return await this.conns.get(member);
     } catch (err) {
       this.trace('connect_failed', 'fault', `${this.name}: cannot reach ${member.name} at ${member.addr}: ${(err as Error).message}`);
       return undefined;

@@ -11,7 +11,7 @@
  * or the run ended.
  */
 import { EventEmitter } from 'node:events';
-import { Link, connect, exponentialBackoff, type Connection } from '../net/index.js';
+import { Link, ReplicaConnections, connect, exponentialBackoff, type Connection } from '../net/index.js';
 import type { Member, Message, Mode } from '../protocol/index.js';
 import type { HistoryRecorder, OpHandle, OpKind } from './history.js';
 import type { Rng } from './rng.js';
@@ -55,7 +55,7 @@ export class ChaosClient {
   private readonly rmLink: Link;
   private mode: Mode | undefined;
   private view: Member[] = [];
-  private readonly conns = new Map<string, { addr: string; conn: Connection }>();
+  private readonly conns: ReplicaConnections;
   private readonly viewEvents = new EventEmitter();
   private num = 0;
   private invoking = true;
@@ -72,6 +72,13 @@ export class ChaosClient {
 
   constructor(private readonly options: ChaosClientOptions) {
     this.name = options.name;
+    this.conns = new ReplicaConnections({
+      me: this.name,
+      connectTimeoutMs: CONNECT_TIMEOUT_MS,
+      route: (name, addr) => options.route(name, addr),
+      onMessage: (server, msg) => this.fromReplica(server, msg),
+      onClose: (server) => this.pending?.fail(server, `connection to ${server} closed`),
+    });
     this.rmLink = new Link({ me: this.name, addr: options.rm, policy: exponentialBackoff({ baseMs: 50, capMs: 500 }) });
     this.rmLink.on('up', (conn) => {
       conn.peer = 'RM';
@@ -100,8 +107,7 @@ export class ChaosClient {
     this.pending?.abort();
     this.viewEvents.emit('view');
     this.rmLink.stop();
-    for (const { conn } of this.conns.values()) conn.destroy();
-    this.conns.clear();
+    this.conns.closeAll();
   }
 
   /** How many operations were answered at or after `since` (recorder clock). */
@@ -115,12 +121,7 @@ export class ChaosClient {
     if (msg.type !== 'view' || msg.client !== this.name) return;
     this.mode = msg.mode;
     this.view = msg.replicas;
-    for (const [name, { addr, conn }] of this.conns) {
-      if (!msg.replicas.some((m) => m.name === name && m.addr === addr)) {
-        this.conns.delete(name);
-        conn.destroy();
-      }
-    }
+    this.conns.retain(msg.replicas);
     this.viewEvents.emit('view');
   }
 
@@ -146,31 +147,9 @@ export class ChaosClient {
   }
 
   private async connection(member: Member): Promise<Connection | undefined> {
-    const have = this.conns.get(member.name);
-    if (have?.addr === member.addr && have.conn.isOpen) return have.conn;
-    try {
-      const via = await this.options.route(member.name, member.addr);
-      const conn = await connect(via, { me: this.name, timeoutMs: CONNECT_TIMEOUT_MS });
-      if (this.aborted) return void conn.destroy();
-      // Another attempt may have connected meanwhile: keep one connection per replica.
-      const raced = this.conns.get(member.name);
-      if (raced?.addr === member.addr && raced.conn.isOpen) {
-        conn.destroy();
-        return raced.conn;
-      }
-      conn.peer = member.name;
-      conn.on('message', (msg) => this.fromReplica(member.name, msg));
-      conn.on('close', () => {
-        if (this.conns.get(member.name)?.conn === conn) this.conns.delete(member.name);
-        this.pending?.fail(member.name, `connection to ${member.name} closed`);
-      });
-      conn.on('protocolError', () => {});
-      this.conns.set(member.name, { addr: member.addr, conn });
-      return conn;
-    } catch {
-      return undefined;
-    }
+    return this.conns.get(member).catch(() => undefined);
   }
+
 
   private fromReplica(server: string, msg: Message): void {
     if (msg.type === 'reply' && msg.client === this.name && msg.num === this.pending?.num) this.pending.reply(server, msg.result);

@@ -4,3 +4,4 @@ export * from './backoff.js';
 export * from './connection.js';
 export * from './listener.js';
 export * from './link.js';
+export * from './replicas.js';
