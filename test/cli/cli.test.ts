@@ -3,6 +3,7 @@
  */
 import t, { type Test } from 'tap';
 import { spawnSync } from 'node:child_process';
+import { statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import {
@@ -19,6 +20,13 @@ import {
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CLI = join(ROOT, 'dist', 'bin', 'ftkit.js');
+
+t.test('npx ftkit runs the built command (the bin is executable, as npx needs)', async (t) => {
+  t.ok(statSync(CLI).mode & 0o100, `${CLI} is executable`);
+  const r = spawnSync('npx', ['--no-install', 'ftkit', '--help'], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+  t.equal(r.status, 0, r.stderr.split('\n').filter((l) => !l.startsWith('npm warn')).join('\n'));
+  t.match(r.stdout, /^Usage: ftkit /);
+});
 
 interface Run {
   status: number | null;
