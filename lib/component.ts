@@ -52,6 +52,7 @@ export abstract class Component {
     port?: number;
     identify: (conn: Connection, first: Message) => (msg: Message) => void;
     onClose?: (conn: Connection) => void;
+    onEnd?: (conn: Connection) => void;
   }): Listener {
     return new Listener({
       me: this.name,
@@ -60,6 +61,7 @@ export abstract class Component {
       identify: o.identify,
       onProtocolError: (conn, err) => this.traceProtocolError(conn, err),
       onClose: o.onClose,
+      onEnd: o.onEnd,
     });
   }
 

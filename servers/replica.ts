@@ -7,9 +7,17 @@
  * member applies in sequence. Every connection a leader opens to a follower starts
  * with a checkpoint, so a follower is always fed a state and then what follows it.
  *
- * Passive: the primary replies only when every ready backup has acknowledged the
- * entry; a backup promoted by the RM replays its log past the last checkpoint first.
- * Active: every ready replica replies; a new sequencer first brings every replica to
+ * A reply goes out only for a committed request: one that every ready follower of the
+ * leader's group holds (acknowledged with a cumulative `ack`), so that no later failover
+ * can lose or reorder it. The leader learns it from the acks; in active mode it tells
+ * the members with `commit`, and every ready replica answers the requests it waits for
+ * up to there. A deposed leader gets no acks (its followers refuse its epoch), so it
+ * commits nothing and answers no one, even when it runs on for a while without knowing.
+ *
+ * Passive: the primary executes, logs to the backups and replies once committed; a
+ * backup promoted by the RM replays its log past the last checkpoint first.
+ * Active: the sequencer orders and applies, every member applies in order, and every
+ * ready replica replies once committed; a new sequencer first brings every replica to
  * the same last sequence number (`sync`) before ordering anything new.
  * Epochs fence old leaders: a follower refuses entries from a lower epoch and says so.
  */
@@ -34,11 +42,12 @@ interface Entry {
   payload: string;
 }
 
-/** A passive primary's executed request, waiting for the backups' acknowledgements. */
+/** An applied request with clients waiting for its reply, which goes out once `seq` is committed. */
 interface Pending {
   seq: number;
   client: string;
   num: number;
+  payload: string;
   result: string;
   /** One entry per copy of the request received: each gets its own reply. */
   conns: Connection[];
@@ -70,8 +79,20 @@ export class Replica {
   private log: Entry[] = [];
   /** Active: orders that arrived ahead of a gap, by sequence number. */
   private readonly early = new Map<number, Entry>();
-  private readonly pending = new Map<number, Pending>();
+  /** Replies waiting for their request to be committed, in sequence order. */
+  private pending = new Map<number, Pending>();
+  private pendingTail = 0;
+  /** Leader: the last sequence number each follower has acknowledged holding. */
   private readonly acked = new Map<string, number>();
+  /** The last sequence number every ready replica of the leader's group holds: nothing up to it can be lost. */
+  private commitSeq = 0;
+  /** Active leader: the commit point last told to the members, and whether telling them again is scheduled. */
+  private announcedCommit = 0;
+  private announceScheduled = false;
+  /** Client connections whose peer has finished sending: closed once nothing more is owed on them. */
+  private readonly ending = new Set<Connection>();
+  /** FTKIT_FAULT=early-reply: reply on apply, before commit (a deliberately broken build for the chaos checker). */
+  private readonly earlyReply = process.env[FAULT_ENV] === 'early-reply';
   /** Passive backup: the ack owed on each leader connection for the entries of this batch. */
   private readonly acksDue = new Map<Connection, { to: string; seq: number }>();
   /** Active: clients waiting for a request to be ordered, by `client:num`. */
@@ -121,7 +142,7 @@ export class Replica {
 
   /** Message types an inbound connection may carry. */
   accepts(msg: Message): boolean {
-    return ['request', 'checkpoint', 'log', 'order', 'forward', 'sync'].includes(msg.type);
+    return ['request', 'checkpoint', 'log', 'order', 'commit', 'forward', 'sync'].includes(msg.type);
   }
 
   receive(conn: Connection, msg: Message): void {
@@ -138,6 +159,9 @@ export class Replica {
       case 'order':
         conn.peer = msg.from;
         return this.onOrder(conn, msg);
+      case 'commit':
+        conn.peer = msg.from;
+        return this.onCommit(conn, msg);
       case 'forward':
         conn.peer = msg.from;
         return this.onForward(conn, msg);
@@ -151,18 +175,39 @@ export class Replica {
 
   connectionClosed(conn: Connection): void {
     if (conn === this.leaderConn) this.leaderConn = undefined;
+    this.ending.delete(conn);
     for (const p of this.pending.values()) p.conns = p.conns.filter((c) => c !== conn);
     for (const w of this.waiters.values()) w.conns = w.conns.filter((c) => c !== conn);
+  }
+
+  /**
+   * The peer finished sending (a half-close, as `nc` does at the end of its input). Its
+   * replies are still owed: close our side once the last of them has gone out.
+   */
+  connectionEnded(conn: Connection): void {
+    this.ending.add(conn);
+    this.closeIfDone(conn);
+  }
+
+  private closeIfDone(conn: Connection): void {
+    if (!this.ending.has(conn)) return;
+    for (const p of this.pending.values()) if (p.conns.includes(conn)) return;
+    for (const w of this.waiters.values()) if (w.conns.includes(conn)) return;
+    for (const h of this.held) if (h.conn === conn) return;
+    this.ending.delete(conn);
+    conn.close();
   }
 
   private reply(conn: Connection, client: string, num: number, result: string): void {
     conn.send({ type: 'reply', client, server: this.name, num, result });
     this.trace('reply_sent', 'reply', `Sending <${client}, ${this.name}, ${num}, reply>`, { client, num, result });
+    if (this.ending.size > 0) this.closeIfDone(conn);
   }
 
   private reject(conn: Connection, client: string, num: number, reason: string): void {
     conn.send({ type: 'reject', client, server: this.name, num, reason });
     this.trace('request_rejected', 'request', `Rejecting <${client}, ${this.name}, ${num}, request>: ${reason}`, { client, num, reason });
+    if (this.ending.size > 0) this.closeIfDone(conn);
   }
 
   private onRequest(conn: Connection, req: MessageOf<'request'>): void {
@@ -175,14 +220,13 @@ export class Replica {
     const seen = this.state.lookup(req.client, req.num);
     if (seen.kind === 'stale') return this.reject(conn, req.client, req.num, `stale: request_num ${seen.latest} already answered`);
     if (seen.kind === 'duplicate') {
-      const inFlight = [...this.pending.values()].find((p) => p.client === req.client && p.num === req.num);
-      if (inFlight) return void inFlight.conns.push(conn);
+      if (this.mode === 'passive' && this.role !== 'primary') return this.reject(conn, req.client, req.num, 'not_primary');
       if (this.mode === 'active') {
         this.trace('already_ordered', 'request', `<${req.client}, ${this.name}, ${req.num}, request> already applied in order: replying`, { client: req.client, num: req.num });
       } else {
         this.trace('duplicate_request', 'duplicate', `request_num ${req.num} from ${req.client} already executed: answering from the dedup table`, { client: req.client, num: req.num });
       }
-      return this.reply(conn, req.client, req.num, seen.result);
+      return this.replyWhenCommitted(conn, { seq: seen.seq, client: req.client, num: req.num, payload: req.payload, result: seen.result });
     }
     if (this.mode === 'passive') {
       if (this.role !== 'primary') return this.reject(conn, req.client, req.num, 'not_primary');
@@ -200,6 +244,96 @@ export class Replica {
     return result;
   }
 
+  // ---- commit: replies only for what no failover can lose --------------------------
+
+  /** Reply on `conn` once `entry.seq` is committed (at once if it already is). */
+  private replyWhenCommitted(conn: Connection, entry: Omit<Pending, 'conns'>): void {
+    const waiting = this.pending.get(entry.seq);
+    if (waiting && waiting.client === entry.client && waiting.num === entry.num) waiting.conns.push(conn);
+    else this.addPending({ ...entry, conns: [conn] });
+    this.replyCommitted();
+  }
+
+  /** Keep pending replies in sequence order (an entry is almost always the latest). */
+  private addPending(p: Pending): void {
+    const inOrder = this.pending.size === 0 || p.seq > this.pendingTail;
+    this.pending.set(p.seq, p);
+    if (inOrder) this.pendingTail = p.seq;
+    else this.pending = new Map([...this.pending].sort(([a], [b]) => a - b));
+  }
+
+  /** The highest sequence number this replica may answer for. */
+  private get answerable(): number {
+    return this.earlyReply && this.mode === 'active' ? Infinity : this.commitSeq;
+  }
+
+  /** Answer every pending request up to the commit point. A replica that is not ready answers no one. */
+  private replyCommitted(): void {
+    if (!this.ready) return;
+    const upTo = this.answerable;
+    // Pending replies are kept in sequence order, so the map iterates in that order.
+    for (const p of this.pending.values()) {
+      if (p.seq > upTo) return;
+      this.pending.delete(p.seq);
+      for (const conn of p.conns) this.reply(conn, p.client, p.num, p.result);
+    }
+  }
+
+  private commitTo(seq: number): void {
+    if (seq <= this.commitSeq) return;
+    this.commitSeq = seq;
+    this.replyCommitted();
+    if (this.isLeader && this.mode === 'active' && !this.announceScheduled) {
+      // Once per batch of I/O: the members answer what they hold up to here.
+      this.announceScheduled = true;
+      setImmediate(() => this.announceCommit());
+    }
+  }
+
+  private announceCommit(): void {
+    this.announceScheduled = false;
+    if (!this.isLeader || this.commitSeq <= this.announcedCommit) return;
+    this.announcedCommit = this.commitSeq;
+    for (const f of this.followers()) this.peers.send(f.name, { type: 'commit', from: this.name, to: f.name, seq: this.commitSeq, epoch: this.epoch });
+  }
+
+  /** Leader: everything every other ready member holds is committed (everything we hold, alone). */
+  private leaderCommit(): void {
+    let held = this.state.seq;
+    for (const m of this.group) if (m.name !== this.name) held = Math.min(held, this.acked.get(m.name) ?? 0);
+    this.commitTo(held);
+  }
+
+  /** Active member: the sequencer says what every member holds. */
+  private onCommit(conn: Connection, msg: MessageOf<'commit'>): void {
+    if (!this.admit(conn, msg.from, msg.epoch)) return;
+    this.commitTo(msg.seq);
+  }
+
+  /**
+   * Our state was replaced (a checkpoint), or we stopped serving: the replies we were
+   * holding may belong to entries that are gone. Look each request up again.
+   */
+  private reresolvePending(): void {
+    const all = [...this.pending.values()];
+    this.pending = new Map();
+    for (const p of all) {
+      const seen = this.state.lookup(p.client, p.num);
+      if (seen.kind === 'duplicate') this.addPending({ ...p, seq: seen.seq, result: seen.result });
+      else if (seen.kind === 'new' && this.mode === 'active') {
+        for (const c of p.conns) this.waitFor(c, p.client, p.num, p.payload);
+        if (!this.isLeader) this.forwardToLeader(p.client, p.num, p.payload);
+      } else for (const c of p.conns) this.reject(c, p.client, p.num, this.mode === 'passive' ? 'not_primary' : 'not_ready');
+    }
+  }
+
+  /** Tell everyone waiting for a reply here to look elsewhere. */
+  private rejectPending(reason: string): void {
+    const all = [...this.pending.values()];
+    this.pending.clear();
+    for (const p of all) for (const c of p.conns) this.reject(c, p.client, p.num, reason);
+  }
+
   // ---- passive ---------------------------------------------------------------------
 
   /** Everyone the leader feeds: ready followers and newcomers. */
@@ -215,20 +349,8 @@ export class Replica {
     for (const f of this.followers()) {
       this.peers.send(f.name, { type: 'log', from: this.name, to: f.name, seq, client: req.client, num: req.num, payload: req.payload, epoch: this.epoch });
     }
-    this.pending.set(seq, { seq, client: req.client, num: req.num, result, conns: [conn] });
-    this.replyDurable();
-  }
-
-  /** Reply to every executed request that every ready backup now holds. */
-  private replyDurable(): void {
-    let held = Infinity;
-    for (const m of this.group) if (m.name !== this.name) held = Math.min(held, this.acked.get(m.name) ?? 0);
-    // Pending requests are inserted in sequence order, so the map iterates in that order.
-    for (const p of this.pending.values()) {
-      if (p.seq > held) return;
-      this.pending.delete(p.seq);
-      for (const conn of p.conns) this.reply(conn, p.client, p.num, p.result);
-    }
+    this.addPending({ seq, client: req.client, num: req.num, payload: req.payload, result, conns: [conn] });
+    this.leaderCommit();
   }
 
   private onLog(conn: Connection, msg: MessageOf<'log'>): void {
@@ -299,6 +421,7 @@ export class Replica {
     const entry: Entry = { seq: this.state.seq + 1, client, num, payload };
     for (const f of this.followers()) this.peers.send(f.name, { type: 'order', from: this.name, to: f.name, ...entry, epoch: this.epoch });
     this.deliver(entry);
+    this.leaderCommit();
   }
 
   private onForward(conn: Connection, msg: MessageOf<'forward'>): void {
@@ -310,15 +433,18 @@ export class Replica {
   private onOrder(conn: Connection, msg: MessageOf<'order'>): void {
     if (!this.admit(conn, msg.from, msg.epoch)) return;
     const entry: Entry = { seq: msg.seq, client: msg.client, num: msg.num, payload: msg.payload };
-    if (entry.seq <= this.state.seq) return;
-    this.early.set(entry.seq, entry);
-    for (let next = this.early.get(this.state.seq + 1); next; next = this.early.get(this.state.seq + 1)) {
-      this.early.delete(next.seq);
-      this.deliver(next);
+    if (entry.seq > this.state.seq) {
+      this.early.set(entry.seq, entry);
+      for (let next = this.early.get(this.state.seq + 1); next; next = this.early.get(this.state.seq + 1)) {
+        this.early.delete(next.seq);
+        this.deliver(next);
+      }
     }
+    // A member acknowledges what it holds in sequence, so that the sequencer can commit it.
+    if (!this.isLeader) this.ackLater(conn, msg.from, this.state.seq);
   }
 
-  /** Apply an order in sequence and answer whoever waits for it. */
+  /** Apply an order in sequence; whoever waits for it is answered once it is committed. */
   private deliver(e: Entry): void {
     let result: string;
     const seen = this.state.lookup(e.client, e.num);
@@ -333,7 +459,10 @@ export class Replica {
     const key = `${e.client}:${e.num}`;
     const w = this.waiters.get(key);
     this.waiters.delete(key);
-    if (w && this.ready && seen.kind !== 'stale') for (const conn of w.conns) this.reply(conn, e.client, e.num, result);
+    if (w && w.conns.length > 0 && this.ready && seen.kind !== 'stale') {
+      this.addPending({ seq: e.seq, client: e.client, num: e.num, payload: e.payload, result, conns: w.conns });
+      this.replyCommitted();
+    }
   }
 
   /** A new sequencer asks: send me the orders you have past `seq`, and tell me your last one. */
@@ -367,6 +496,7 @@ export class Replica {
       if (seq === undefined || seq < oldest - 1) this.sendCheckpointTo(peer);
       else for (const e of this.log) if (e.seq > seq) this.peers.send(peer, { type: 'order', from: this.name, to: peer, ...e, epoch: this.epoch });
     }
+    this.leaderCommit();
     // A newcomer becomes ready only by installing a checkpoint, even if it answered the sync
     // (a member that was relaunched while we synced is a newcomer now).
     for (const name of this.newcomers.keys()) if (this.peers.isUp(name)) this.sendCheckpointTo(name);
@@ -407,17 +537,24 @@ export class Replica {
       this.trace('checkpoint_bad', 'fault', `${this.name}: cannot install checkpoint ${msg.count} from ${msg.from}: ${(err as Error).message}`);
       return;
     }
+    // The state the leader holds contains everything committed; an older one means the RM
+    // continued from a replica that was behind (no ready replica survived): count commits from it.
+    if (msg.seq < this.commitSeq) this.commitSeq = msg.seq;
     // Everything held so far is covered: the leader sent it before this checkpoint.
     this.log = this.mode === 'active' ? [] : this.log.filter((e) => e.seq > msg.seq);
     for (const seq of this.early.keys()) if (seq <= msg.seq) this.early.delete(seq);
     this.trace('checkpoint_received', 'checkpoint', `[${msg.count}] [my_state=${this.myState()}] ${this.name} receives checkpoint from ${msg.from}`, { from: msg.from, count: msg.count, seq: msg.seq, digest: digest(msg.state) });
     conn.send({ type: 'ack', from: this.name, to: msg.from, seq: msg.seq, epoch: this.epoch });
-    // Waiters the checkpoint already covers are answered from the dedup table.
+    // Replies held for entries the checkpoint replaced are looked up again; waiters it
+    // already covers are answered from its dedup table once committed.
+    this.reresolvePending();
     for (const [key, w] of this.waiters) {
       const seen = this.state.lookup(w.client, w.num);
       if (seen.kind === 'new') continue;
       this.waiters.delete(key);
-      if (seen.kind === 'duplicate' && this.ready) for (const c of w.conns) this.reply(c, w.client, w.num, seen.result);
+      if (seen.kind === 'duplicate' && this.ready) {
+        for (const c of w.conns) this.replyWhenCommitted(c, { seq: seen.seq, client: w.client, num: w.num, payload: w.payload, result: seen.result });
+      }
     }
     // A replica that is not ready tells the RM it has caught up (again, after a false suspicion too).
     if (!this.ready) {
@@ -448,6 +585,8 @@ export class Replica {
   // ---- messages from followers on our outbound links --------------------------------
 
   private onPeerUp(peer: string): void {
+    // A new connection may reach a new process under the same name: it holds only what it acknowledges from now on.
+    this.acked.delete(peer);
     // A sequencer that is syncing asks established members where they are; everyone else gets a checkpoint.
     if (this.syncing?.has(peer)) {
       this.peers.send(peer, { type: 'sync', from: this.name, to: peer, seq: this.state.seq, epoch: this.epoch });
@@ -465,12 +604,14 @@ export class Replica {
         return;
       }
       if (this.syncing?.has(peer) && this.syncing.get(peer) === undefined) {
+        // Its orders past ours came before this answer, on the same connection: it holds no more than we do now.
         this.syncing.set(peer, msg.seq);
+        this.acked.set(peer, Math.min(msg.seq, this.state.seq));
         if ([...this.syncing.values()].every((s) => s !== undefined)) this.finishSync();
         return;
       }
       this.acked.set(peer, Math.max(this.acked.get(peer) ?? 0, msg.seq));
-      return this.replyDurable();
+      return this.leaderCommit();
     }
     if (msg.type === 'forward') return this.onForward(conn, msg);
     if (msg.type === 'order' && this.syncing) {
@@ -535,13 +676,18 @@ export class Replica {
     if (msg.ready) this.caughtUp = true;
     const after = `${this.describeRole()} at epoch ${this.epoch}`;
     if (before !== after) this.trace('role_changed', 'state', `${this.name}: ${before} -> ${after}`, { role: this.role, epoch: this.epoch, ready: this.ready, leader: this.leader });
-    // A replica that is not ready tells the RM what it holds, in case no ready replica survives.
-    if (!this.ready) this.report();
+    // A replica that is not ready answers no one, and tells the RM what it holds, in case no ready replica survives.
+    if (!this.ready) {
+      this.rejectPending(this.mode === 'passive' ? 'not_primary' : 'not_ready');
+      this.report();
+    }
     if (this.isLeader) {
       if (!wasLeader) this.becomeLeader();
       for (const name of this.newcomers.keys()) if (this.group.some((m) => m.name === name)) this.newcomers.delete(name);
       this.peers.keep(this.followers());
-      this.replyDurable();
+      // Followers that left the group hold nothing we count on; newcomers start again from a checkpoint.
+      for (const name of [...this.acked.keys()]) if (!this.group.some((m) => m.name === name)) this.acked.delete(name);
+      this.leaderCommit();
     } else {
       if (wasLeader) this.stepDown('the RM chose another leader');
       if (leaderChanged && this.leaderConn?.peer !== this.leader) this.leaderConn = undefined;
@@ -550,8 +696,11 @@ export class Replica {
 
   private becomeLeader(): void {
     this.acked.clear();
+    this.announcedCommit = 0;
     if (this.mode === 'passive') {
       this.replayLog();
+      // Commits are counted afresh: what the backups acknowledge to us from now on.
+      this.commitSeq = Math.min(this.commitSeq, this.state.seq);
       clearInterval(this.checkpointTimer);
       this.checkpointTimer = setInterval(() => this.checkpointAll(), this.checkpointMs);
     } else {
@@ -565,8 +714,7 @@ export class Replica {
     clearInterval(this.checkpointTimer);
     clearTimeout(this.syncTimer);
     this.syncing = undefined;
-    for (const p of this.pending.values()) for (const c of p.conns) this.reject(c, p.client, p.num, 'not_primary');
-    this.pending.clear();
+    this.rejectPending(this.mode === 'passive' ? 'not_primary' : 'not_ready');
     this.newcomers.clear();
     this.peers.closeAll();
   }
@@ -584,6 +732,7 @@ export class Replica {
     this.ready = false;
     this.caughtUp = false;
     this.role = 'none';
+    this.rejectPending(this.mode === 'passive' ? 'not_primary' : 'not_ready');
   }
 
   private onSendCheckpoint(msg: MessageOf<'sendCheckpoint'>): void {
@@ -592,6 +741,7 @@ export class Replica {
       return;
     }
     this.newcomers.set(msg.target.name, msg.target);
+    this.acked.delete(msg.target.name);
     // While syncing, our state may still be behind: the newcomer's checkpoint waits for finishSync.
     if (this.syncing) this.peers.keep(this.followers());
     else if (this.peers.isUp(msg.target.name)) this.sendCheckpointTo(msg.target.name);

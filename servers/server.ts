@@ -43,6 +43,8 @@ export class Server extends Component {
       port: options.port,
       identify: (conn, first) => this.identify(conn, first),
       onClose: (conn) => this.replica.connectionClosed(conn),
+      // A client that has finished sending still gets every reply it is owed.
+      onEnd: (conn) => this.replica.connectionEnded(conn),
     });
     this.lfdLink = this.createUpstream(UNKNOWN_LFD, options.lfd, (conn) => this.onLfdUp(conn));
     this.lfdLink.on('down', () => this.replica.detached());

@@ -14,6 +14,8 @@ export function digest(snapshot: string): string {
 export interface Executed {
   num: number;
   result: string;
+  /** The sequence number it was applied at: its reply may go out once that is committed. */
+  seq: number;
 }
 
 export interface Snapshot {
@@ -23,7 +25,7 @@ export interface Snapshot {
   seq: number;
 }
 
-export type Lookup = { kind: 'new' } | { kind: 'duplicate'; result: string } | { kind: 'stale'; latest: number };
+export type Lookup = { kind: 'new' } | { kind: 'duplicate'; result: string; seq: number } | { kind: 'stale'; latest: number };
 
 export class ServiceState {
   table = new Map<string, Executed>();
@@ -36,7 +38,7 @@ export class ServiceState {
   lookup(client: string, num: number): Lookup {
     const had = this.table.get(client);
     if (!had || num > had.num) return { kind: 'new' };
-    if (num === had.num) return { kind: 'duplicate', result: had.result };
+    if (num === had.num) return { kind: 'duplicate', result: had.result, seq: had.seq };
     return { kind: 'stale', latest: had.num };
   }
 
@@ -49,7 +51,7 @@ export class ServiceState {
       // Deterministic apps should not throw; if one does, every replica answers the same error.
       result = `error: ${(err as Error).message}`;
     }
-    this.table.set(client, { num, result });
+    this.table.set(client, { num, result, seq });
     this.seq = seq;
     return result;
   }
@@ -67,7 +69,9 @@ export class ServiceState {
     for (const row of rows) {
       const [client, e] = row as [string, Executed];
       if (typeof client !== 'string' || typeof e?.num !== 'number' || typeof e.result !== 'string') throw new Error('bad checkpoint table row');
-      table.set(client, { num: e.num, result: e.result });
+      if (e.seq !== undefined && typeof e.seq !== 'number') throw new Error('bad checkpoint table row');
+      // A row without a sequence number (an older checkpoint) counts as applied at the checkpoint.
+      table.set(client, { num: e.num, result: e.result, seq: e.seq ?? cp.seq });
     }
     this.app.restore(cp.state);
     this.table = table;

@@ -25,6 +25,8 @@ export interface ConnectionOptions {
 interface ConnectionEvents {
   message: [Message];
   protocolError: [ProtocolError];
+  /** The peer has finished sending (half-close); we may still write, if the socket allows half-open. */
+  end: [];
   close: [Error | undefined];
 }
 
@@ -49,6 +51,7 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(this.decoder.write(chunk)));
     socket.on('error', (err) => (this.lastError = err));
+    socket.on('end', () => this.emit('end'));
     socket.on('close', () => {
       this.closed = true;
       this.emit('close', this.lastError);

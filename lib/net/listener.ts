@@ -22,6 +22,11 @@ export interface ListenerOptions extends ConnectionOptions {
   onProtocolError?: (conn: Connection, err: ProtocolError) => void;
   /** A connection closed (after or before identifying). */
   onClose?: (conn: Connection) => void;
+  /**
+   * The peer finished sending but may still read (a half-close). With this handler the
+   * connection stays open for writing until the handler closes it; without it, it closes at once.
+   */
+  onEnd?: (conn: Connection) => void;
 }
 
 export class Listener {
@@ -30,7 +35,7 @@ export class Listener {
   private bound: HostPort | undefined;
 
   constructor(private readonly options: ListenerOptions) {
-    this.server = net.createServer((socket) => this.accept(socket));
+    this.server = net.createServer({ allowHalfOpen: !!options.onEnd }, (socket) => this.accept(socket));
   }
 
   /** Start listening; resolves with the bound address (the real port when port 0 was asked). */
@@ -73,6 +78,7 @@ export class Listener {
       handler = this.options.identify(conn, msg);
     });
     conn.on('protocolError', (err) => this.options.onProtocolError?.(conn, err));
+    if (this.options.onEnd) conn.on('end', () => this.options.onEnd!(conn));
     conn.on('close', () => {
       clearTimeout(timer);
       this.connections.delete(conn);

@@ -51,6 +51,7 @@ export type Message =
   | { type: 'log'; from: string; to: string; seq: number; client: string; num: number; payload: string; epoch: number }
   | { type: 'order'; from: string; to: string; seq: number; client: string; num: number; payload: string; epoch: number }
   | { type: 'ack'; from: string; to: string; seq: number; epoch: number }
+  | { type: 'commit'; from: string; to: string; seq: number; epoch: number }
   | { type: 'sync'; from: string; to: string; seq: number; epoch: number }
   | { type: 'forward'; from: string; to: string; client: string; num: number; payload: string }
   // administration
@@ -138,6 +139,7 @@ const SPECS: Spec[] = [
     }),
   ),
   { type: 'ack', kind: 'ack', fields: [['from', 'name'], ['to', 'name'], ['seq', 'int'], ['epoch', 'int']] },
+  { type: 'commit', kind: 'commit', fields: [['from', 'name'], ['to', 'name'], ['seq', 'int'], ['epoch', 'int']] },
   { type: 'sync', kind: 'sync', fields: [['from', 'name'], ['to', 'name'], ['seq', 'int'], ['epoch', 'int']] },
   {
     type: 'forward',

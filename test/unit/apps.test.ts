@@ -123,13 +123,13 @@ t.test('ServiceState.lookup: new, duplicate, stale', async (t) => {
   const s = new ServiceState(new CounterApp());
   t.same(s.lookup('C1', 1), { kind: 'new' }, 'unknown client');
   t.equal(s.execute('C1', 5, 'add 10', 1), '10');
-  t.same(s.lookup('C1', 5), { kind: 'duplicate', result: '10' }, 'same number: answered from the table');
+  t.same(s.lookup('C1', 5), { kind: 'duplicate', result: '10', seq: 1 }, 'same number: answered from the table, with the sequence number it was applied at');
   t.same(s.lookup('C1', 4), { kind: 'stale', latest: 5 }, 'lower number: stale');
   t.same(s.lookup('C1', 6), { kind: 'new' }, 'higher number: new');
   t.same(s.lookup('C2', 5), { kind: 'new' }, 'clients are tracked separately');
   t.equal(s.execute('C1', 9, 'add 1', 2), '11', 'numbers may jump');
   t.same(s.lookup('C1', 5), { kind: 'stale', latest: 9 });
-  t.same(s.lookup('C1', 9), { kind: 'duplicate', result: '11' });
+  t.same(s.lookup('C1', 9), { kind: 'duplicate', result: '11', seq: 2 });
 });
 
 t.test('ServiceState.execute records the reply, the sequence number and bad input', async (t) => {
@@ -139,8 +139,8 @@ t.test('ServiceState.execute records the reply, the sequence number and bad inpu
   s.execute('C1', 2, 'mul 2', 3);
   t.equal(s.seq, 3);
   t.same([...s.table], [
-    ['C1', { num: 2, result: s.table.get('C1')!.result }],
-    ['C2', { num: 1, result: '5' }],
+    ['C1', { num: 2, result: s.table.get('C1')!.result, seq: 3 }],
+    ['C2', { num: 1, result: '5', seq: 2 }],
   ]);
   t.match(s.table.get('C1')!.result, /^error: /, 'an error result is recorded like any other');
   t.equal(s.app.apply('get'), '5');
@@ -157,7 +157,7 @@ t.test('ServiceState.execute records the reply, the sequence number and bad inpu
   };
   const b = new ServiceState(throwing);
   t.equal(b.execute('C1', 1, 'x', 1), 'error: kaboom');
-  t.same(b.lookup('C1', 1), { kind: 'duplicate', result: 'error: kaboom' });
+  t.same(b.lookup('C1', 1), { kind: 'duplicate', result: 'error: kaboom', seq: 1 });
 });
 
 t.test('ServiceState.checkpoint counts up and carries state, table and seq', async (t) => {
@@ -172,8 +172,8 @@ t.test('ServiceState.checkpoint counts up and carries state, table and seq', asy
   t.equal(cp.state, '["a","b, c"]');
   t.equal(cp.seq, 2);
   t.same(JSON.parse(cp.table), [
-    ['C1', { num: 1, result: '1' }],
-    ['C2', { num: 7, result: '2' }],
+    ['C1', { num: 1, result: '1', seq: 1 }],
+    ['C2', { num: 7, result: '2', seq: 2 }],
   ]);
   t.equal(s.checkpoint().count, 3, 'every checkpoint gets the next count');
   t.equal(digest(cp.state), digest('["a","b, c"]'), 'digest is a function of the state');
@@ -199,7 +199,7 @@ t.test('ServiceState.install of another state checkpoint reproduces it exactly',
     t.equal(dst.seq, src.seq, `${kind}: seq`);
     t.equal(dst.checkpointCount, src.checkpointCount, `${kind}: checkpoint count`);
     t.same(dst.checkpoint(), src.checkpoint(), `${kind}: the next checkpoints are identical`);
-    t.same(dst.lookup('C1', 20), { kind: 'duplicate', result: src.table.get('C1')!.result }, `${kind}: a retry is answered from the installed table`);
+    t.same(dst.lookup('C1', 20), { kind: 'duplicate', result: src.table.get('C1')!.result, seq: 3 }, `${kind}: a retry is answered from the installed table`);
     t.same(dst.lookup('C1', 10), { kind: 'stale', latest: 20 });
     // and they continue identically
     t.equal(dst.execute('C3', 1, payloads[0]!, 5), src.execute('C3', 1, payloads[0]!, 5), `${kind}: same result after install`);
@@ -221,16 +221,21 @@ t.test('ServiceState.install refuses bad tables and leaves the state alone', asy
     '[["C1",{"num":1}]]',
     '[["C1",{"num":1,"result":5}]]',
     '[["C1",null]]',
+    '[["C1",{"num":1,"result":"x","seq":"2"}]]',
   ];
   for (const table of bad) {
     const s = new ServiceState(new CounterApp());
     s.execute('C1', 1, 'add 1', 1);
     t.throws(() => s.install({ ...good, table }), `table ${table} throws`);
     t.equal(s.app.apply('get'), '1', `table ${table}: app state unchanged`);
-    t.same([...s.table], [['C1', { num: 1, result: '1' }]], `table ${table}: dedup table unchanged`);
+    t.same([...s.table], [['C1', { num: 1, result: '1', seq: 1 }]], `table ${table}: dedup table unchanged`);
     t.equal(s.seq, 1, `table ${table}: seq unchanged`);
     t.equal(s.checkpointCount, 0, `table ${table}: count unchanged`);
   }
+  // a row from an older checkpoint, without a sequence number, counts as applied at the checkpoint
+  const old = new ServiceState(new CounterApp());
+  old.install({ ...good, table: '[["C1",{"num":1,"result":"12"}]]' });
+  t.same(old.lookup('C1', 1), { kind: 'duplicate', result: '12', seq: 3 });
   // a good table with a state the app cannot restore throws too
   const l = new ServiceState(new LogApp());
   t.throws(() => l.install({ count: 1, state: '{"not":"a list"}', table: '[]', seq: 0 }));
