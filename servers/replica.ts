@@ -685,8 +685,8 @@ export class Replica {
       if (!wasLeader) this.becomeLeader();
       for (const name of this.newcomers.keys()) if (this.group.some((m) => m.name === name)) this.newcomers.delete(name);
       this.peers.keep(this.followers());
-      // Followers that left the group hold nothing we count on; newcomers start again from a checkpoint.
-      for (const name of [...this.acked.keys()]) if (!this.group.some((m) => m.name === name)) this.acked.delete(name);
+      // A follower that left the group and comes back starts again from a checkpoint: forget what it held.
+      for (const name of [...this.acked.keys()]) if (!this.group.some((m) => m.name === name) && !this.newcomers.has(name)) this.acked.delete(name);
       this.leaderCommit();
     } else {
       if (wasLeader) this.stepDown('the RM chose another leader');
