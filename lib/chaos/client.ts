@@ -22,6 +22,8 @@ import type { HistoryRecorder, OpHandle, OpKind } from './history.js';
 import type { Rng } from './rng.js';
 
 export const DEFAULT_READ_RATIO = 0.15;
+/** Stale-view clients are named CS1, CS2, … in histories and reports. */
+export const STALE_CLIENT_PREFIX = 'CS';
 export const DEFAULT_MAX_PAUSE_MS = 20;
 export const DEFAULT_ATTEMPT_TIMEOUT_MS = 1000;
 export const DEFAULT_GIVE_UP_MS = 8000;

@@ -20,7 +20,7 @@ import { System } from '../launch/system.js';
 import type { Proc } from '../launch/proc.js';
 import type { Mode } from '../protocol/index.js';
 import { parseAddress } from '../net/index.js';
-import { ChaosClient } from './client.js';
+import { ChaosClient, STALE_CLIENT_PREFIX } from './client.js';
 import { HistoryRecorder, type Op } from './history.js';
 import { PASS, ProxyPool, type ProxyMode } from './proxy.js';
 import { describeFault, formatSchedule, makeSchedule, type Fault, type FaultKind, type Step } from './schedule.js';
@@ -236,10 +236,10 @@ class ChaosRun {
       const stale = this.o.staleClients ?? DEFAULT_STALE_CLIENTS;
       for (let i = 1; i <= stale; i++) {
         const client = new ChaosClient({
-          name: `CS${i}`,
+          name: `${STALE_CLIENT_PREFIX}${i}`,
           rm: this.sys.rmAddr,
           recorder: this.recorder,
-          rng: substream(seed, `stale client CS${i}`),
+          rng: substream(seed, `stale client ${i}`),
           route: (name, addr) => this.pool.route(name, addr),
           readRatio: this.o.readRatio,
           stale: true,
