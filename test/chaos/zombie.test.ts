@@ -7,16 +7,22 @@
  * the leader before it is paused, so its requests queue in the paused leader's socket;
  * the run must report an anomaly of the whole history that involves that client.
  *
- * The anomaly depends on timing (a request must be in the paused leader's socket when
- * it resumes), so the test tries a few fixed seeds, in order, until one run shows it.
+ * The anomaly depends on timing: a request must be in the paused leader's socket when
+ * it resumes, and the leader must handle it before it learns of the new epoch, which
+ * happened on about every other leader pause on a loaded 2-core machine. So the test
+ * tries fixed seeds in order until one run shows it (seed 3 did on its own when the
+ * test was written); eight seeds that all miss would be a failure.
  */
 import t from 'tap';
 import { runChaos, type RunReport } from '../../lib/chaos/runner.js';
 import { STALE_CLIENT_PREFIX } from '../../lib/chaos/client.js';
 import { formatAnomaly } from '../../lib/chaos/report.js';
 
-const SEEDS = [1, 2, 3, 4];
+const SEEDS = [3, 1, 2, 4, 5, 6, 7, 8];
 const DURATION_S = 5;
+
+// Up to eight runs of about 17 s each, though the first one usually suffices.
+t.setTimeout(300_000);
 
 t.test('active chaos against a build whose resumed sequencer answers from its deposed order reports non-linearizable operations', async (t) => {
   let found: RunReport | undefined;
