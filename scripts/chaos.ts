@@ -47,6 +47,7 @@ interface Opts {
   runs: number;
   duration: number;
   clients: number;
+  staleClients: number;
   faults?: FaultKind[];
   double: number;
   fuzz: boolean;
@@ -65,6 +66,7 @@ async function main(): Promise<number> {
     .option('--runs <n>', 'number of runs', integer('--runs', 1), 1)
     .option('--duration <seconds>', 'seconds of load and faults per run', seconds, 10)
     .option('--clients <n>', 'concurrent load clients', integer('--clients', 1), 4)
+    .option('--stale-clients <n>', 'stale-view clients: each talks to one replica (the leader when pointed), never asks the RM; 0 turns them off', integer('--stale-clients', 0), 1)
     .option('--faults <list>', `comma-separated fault kinds, or all (default all): ${FAULT_KINDS.join(', ')}`, faultList)
     .option('--double <chance>', 'chance that a replica fault gets a second replica fault overlapping it', chance, 0.15)
     .option('--fuzz', 'fuzz every kind of listener with random and mutated frames instead', false)
@@ -100,14 +102,14 @@ async function main(): Promise<number> {
   const modes: Mode[] = o.mode === 'both' ? ['passive', 'active'] : [o.mode];
   const reports: RunReport[] = [];
   const of = o.runs * modes.length;
-  say(`chaos: ${of} run(s), base seed ${base}, ${o.duration} s each, ${o.clients} clients; reproduce one with --mode M --seed S --runs 1 --duration ${o.duration}`);
+  say(`chaos: ${of} run(s), base seed ${base}, ${o.duration} s each, ${o.clients} clients + ${o.staleClients} stale-view; reproduce one with --mode M --seed S --runs 1 --duration ${o.duration}`);
   if (o.report) writeFileSync(o.report, '');
   for (let i = 0; i < o.runs; i++) {
     for (const mode of modes) {
       const seed = base + i;
       let report: RunReport;
       try {
-        report = await runChaos({ mode, seed, durationS: o.duration, clients: o.clients, faults: o.faults, double: o.double, log: progress });
+        report = await runChaos({ mode, seed, durationS: o.duration, clients: o.clients, staleClients: o.staleClients, faults: o.faults, double: o.double, log: progress });
       } catch (err) {
         say(`chaos: run with mode ${mode}, seed ${seed} could not run: ${(err as Error).stack ?? String(err)}`);
         return 2;

@@ -18,6 +18,16 @@
  *   before it was invoked returned (nonmonotonic-read);
  * - all ready replicas end with the same state (divergence).
  * Each anomaly carries the smallest excerpt of the history that shows it.
+ *
+ * Together these are a linearizability check of the whole history against the log's
+ * sequential specification, and `linearize()` proves it constructively: the final log
+ * fixes the order of the appends that took effect, so each operation whose result is
+ * legal has one place in that order (an append at its index, a read of k entries
+ * between the k-th and the (k+1)-th append), and a history is linearizable exactly
+ * when no operation that completed before another was invoked has the later place.
+ * linearize() sweeps the places in order and either returns a linearization or the
+ * pair that forbids one; if it ever finds a pair the kinds above missed, that is
+ * reported as not-linearizable.
  */
 import { digest } from '../../servers/state.js';
 import type { Op } from './history.js';
@@ -36,7 +46,8 @@ export type AnomalyKind =
   | 'nonmonotonic-read'
   | 'bad-result'
   | 'divergence'
-  | 'no-final-state';
+  | 'no-final-state'
+  | 'not-linearizable';
 
 export const ANOMALY_KINDS: readonly AnomalyKind[] = [
   'lost',
@@ -53,6 +64,7 @@ export const ANOMALY_KINDS: readonly AnomalyKind[] = [
   'bad-result',
   'divergence',
   'no-final-state',
+  'not-linearizable',
 ];
 
 export interface Anomaly {
@@ -94,6 +106,8 @@ export interface CheckStats {
   finalLength: number | undefined;
   /** Appends with an unknown outcome that turned out to be in the final log. */
   unknownApplied: number;
+  /** The whole history is linearizable against the final log (no anomaly, and linearize() found an order). */
+  linearizable: boolean;
 }
 
 export interface CheckResult {
@@ -272,13 +286,87 @@ export function check(history: readonly Op[], final: FinalState, options: CheckO
   }
 
   for (const r of reads) r.items.forEach((item, k) => phantom(item, `was returned at position ${k + 1} by a read of ${r.op.process}`, r.op));
-  checkReads(reads, appends, byValue, found);
+  // An acknowledged append missing from the final log is reported once, as lost, not again by every later read.
+  const inLog = log ? new Set(log) : undefined;
+  checkReads(reads, appends.filter((a) => !inLog || inLog.has(a.value!)), byValue, found);
+
+  // With an anomaly found the history is not linearizable anyway; otherwise prove it (or catch what the checks above missed).
+  let linearizable = false;
+  if (log && found.anomalies.length === 0) {
+    const parsed = new Map(reads.map((r) => [r.op, r.items] as const));
+    const lin = linearize(history, log, (op) => parsed.get(op));
+    if (!lin.ok) {
+      const { before, after } = lin.violation;
+      found.add('not-linearizable', `no linearization: ${describeOp(after)} completed before ${describeOp(before)} was invoked, yet the final log puts it later`, [before, after]);
+    }
+    linearizable = lin.ok;
+  }
 
   return {
     anomalies: found.anomalies,
     suppressed: found.suppressed,
-    stats: { appends: count('append'), reads: count('read'), finalLength: log?.length, unknownApplied },
+    stats: { appends: count('append'), reads: count('read'), finalLength: log?.length, unknownApplied, linearizable },
   };
+}
+
+const describeOp = (o: Op) => (o.op === 'append' ? `append ${o.value} by ${o.process}` : `a read by ${o.process} (${parseReadResult(o.result)?.length ?? '?'} entries)`);
+
+export type Linearization =
+  | { ok: true; order: Op[] }
+  /** `after` completed before `before` was invoked, yet its place in the final log's order is later. */
+  | { ok: false; violation: { before: Op; after: Op } };
+
+/**
+ * Find a linearization of `history` against the final log `log`, or the pair of
+ * operations that rules one out. Only operations whose results are legal against the
+ * log take part (the other checks report the rest): appends in the log (at their first
+ * position; acknowledged ones at their returned index), acknowledged reads that are a
+ * prefix of the log. Appends not in the log did not take effect; reads with no answer
+ * took effect nowhere visible. An operation with no completion (unknown) is concurrent
+ * with everything invoked after it.
+ *
+ * Each operation gets a place: the append at position i (1-based) place 2i, a read of k
+ * entries place 2k + 1. A linearization orders operations by place (reads with the same
+ * place in any order), each at a moment between its invocation and its completion.
+ * Sweeping places in increasing order, the earliest moment for an operation is the
+ * latest invocation among all operations with a smaller place (and its own); so one
+ * exists exactly when no operation completed before an operation with a smaller place
+ * was invoked. O(n log n) plus the size of the reads; `items` gives a read's parsed
+ * result (the checker passes the ones it already parsed).
+ */
+export function linearize(history: readonly Op[], log: readonly string[], items: (read: Op) => string[] | undefined = (r) => parseReadResult(r.result)): Linearization {
+  const position = new Map<string, number>();
+  log.forEach((item, i) => {
+    if (!position.has(item)) position.set(item, i + 1);
+  });
+  const placed: Array<{ op: Op; place: number }> = [];
+  const seen = new Set<string>();
+  for (const o of history) {
+    if (o.op === 'append' && o.value !== undefined) {
+      const at = position.get(o.value);
+      if (at === undefined || o.outcome === 'fail' || seen.has(o.value)) continue;
+      if (o.outcome === 'ok' && o.result !== String(at)) continue;
+      seen.add(o.value);
+      placed.push({ op: o, place: 2 * at });
+    } else if (o.op === 'read' && o.outcome === 'ok') {
+      const got = items(o);
+      if (!got || got.length > log.length || got.some((x, i) => x !== log[i])) continue;
+      placed.push({ op: o, place: 2 * got.length + 1 });
+    }
+  }
+  placed.sort((a, b) => a.place - b.place || a.op.invokeTime - b.op.invokeTime);
+  let latest: Op | undefined; // the latest-invoked operation among those with a smaller place
+  for (let i = 0; i < placed.length; ) {
+    let j = i;
+    while (j < placed.length && placed[j]!.place === placed[i]!.place) j++;
+    for (let k = i; k < j; k++) {
+      const o = placed[k]!.op;
+      if (latest && completion(o) < latest.invokeTime) return { ok: false, violation: { before: latest, after: o } };
+    }
+    for (let k = i; k < j; k++) if (!latest || placed[k]!.op.invokeTime > latest.invokeTime) latest = placed[k]!.op;
+    i = j;
+  }
+  return { ok: true, order: placed.map((p) => p.op) };
 }
 
 /** How many of the sorted `xs` are below `limit`. */

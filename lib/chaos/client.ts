@@ -9,6 +9,11 @@
  * Outcome: ok on a reply; fail if the request never left the client (so it certainly
  * did not run); unknown if it was sent but no reply came before the client gave up
  * or the run ended.
+ *
+ * A stale-view client (`stale: true`) never talks to the RM: it sends every request to
+ * the one replica the harness pointed it at (`pointAt`), whatever that replica's role
+ * is now, and retries on a reject, a timeout or a closed connection to that same
+ * replica — as a client that missed a view push, or one configured with a fixed server.
  */
 import { EventEmitter } from 'node:events';
 import { Link, ReplicaConnections, connect, exponentialBackoff, type Connection } from '../net/index.js';
@@ -17,6 +22,8 @@ import type { HistoryRecorder, OpHandle, OpKind } from './history.js';
 import type { Rng } from './rng.js';
 
 export const DEFAULT_READ_RATIO = 0.15;
+/** Stale-view clients are named CS1, CS2, … in histories and reports. */
+export const STALE_CLIENT_PREFIX = 'CS';
 export const DEFAULT_MAX_PAUSE_MS = 20;
 export const DEFAULT_ATTEMPT_TIMEOUT_MS = 1000;
 export const DEFAULT_GIVE_UP_MS = 8000;
@@ -39,6 +46,8 @@ export interface ChaosClientOptions {
   attemptTimeoutMs?: number;
   /** Stop retrying an operation after this long; it ends unknown (or fail if never sent). */
   giveUpMs?: number;
+  /** A stale-view client: no RM; it talks only to the replica given to pointAt(). */
+  stale?: boolean;
 }
 
 type Attempt = { kind: 'reply'; result: string; server: string } | { kind: 'retry'; why: string; sent: boolean };
@@ -89,8 +98,30 @@ export class ChaosClient {
 
   start(clock: () => number): void {
     this.clock = clock;
-    this.rmLink.start();
+    if (!this.options.stale) this.rmLink.start();
     this.done = this.run();
+  }
+
+  /** Whether this client has a stale view (it never asks the RM). */
+  get stale(): boolean {
+    return this.options.stale === true;
+  }
+
+  /** The replica a stale-view client talks to, if pointed at one. */
+  get target(): Member | undefined {
+    return this.options.stale ? this.view[0] : undefined;
+  }
+
+  /**
+   * Stale-view client: from now on send every request to `member` only (the connection
+   * to a previous target is closed, so a request in flight is retried there).
+   */
+  pointAt(member: Member): void {
+    if (!this.options.stale) throw new Error(`${this.name} follows the RM's views; only a stale-view client is pointed at a replica`);
+    if (this.view[0]?.name === member.name && this.view[0].addr === member.addr) return;
+    this.view = [member];
+    this.conns.retain(this.view);
+    this.viewEvents.emit('view');
   }
 
   /** Invoke no new operation; the current one runs to its end. */
@@ -126,6 +157,7 @@ export class ChaosClient {
   }
 
   private rediscover(): void {
+    if (this.options.stale) return;
     this.rmLink.connection?.send({ type: 'client', client: this.name });
   }
 
@@ -199,11 +231,11 @@ export class ChaosClient {
     }
   }
 
-  /** One attempt: send to the primary (passive) or every ready replica (active), wait for the first reply. */
+  /** One attempt: send to the primary (passive), every ready replica (active) or the stale client's one replica, wait for the first reply. */
   private async tryOnce(num: number, payload: string): Promise<Attempt> {
     const timeoutMs = this.options.attemptTimeoutMs ?? DEFAULT_ATTEMPT_TIMEOUT_MS;
     if (!(await this.viewReady(timeoutMs))) return { kind: 'retry', why: 'no replica is ready', sent: false };
-    const targets = this.mode === 'passive' ? this.view.slice(0, 1) : [...this.view];
+    const targets = this.mode === 'passive' || this.options.stale ? this.view.slice(0, 1) : [...this.view];
     const conns = (await Promise.all(targets.map(async (m) => [m.name, await this.connection(m)] as const))).filter(
       (pair): pair is readonly [string, Connection] => pair[1] !== undefined && pair[1].isOpen,
     );

@@ -1,5 +1,6 @@
 /** Human-readable chaos reports: one per run, and totals over runs. */
 import type { Op } from './history.js';
+import { STALE_CLIENT_PREFIX } from './client.js';
 import type { Anomaly } from './checker.js';
 import type { RunReport } from './runner.js';
 
@@ -49,6 +50,12 @@ export function formatRun(r: RunReport, index?: { run: number; of: number }, ver
       `(append: ${s.appends.ok} ok, ${s.appends.unknown} unknown, ${s.appends.fail} fail; read: ${s.reads.ok} ok, ${s.reads.unknown} unknown, ${s.reads.fail} fail); ` +
       `${s.retries} retries; ${s.unknownApplied} unknown appends turned out applied`,
   );
+  const stale = r.history.filter((o) => o.process.startsWith(STALE_CLIENT_PREFIX));
+  if (stale.length > 0) {
+    const ok = stale.filter((o) => o.outcome === 'ok').length;
+    lines.push(`stale-view clients: ${stale.length} operations, ${ok} answered (by ${[...new Set(stale.filter((o) => o.server).map((o) => o.server))].sort().join(', ') || 'none'})`);
+  }
+  if (s.finalLength !== undefined) lines.push(`linearizable: ${s.linearizable ? 'yes' : 'no'}`);
   const reps = r.final.replicas.map((x) => `${x.name} ${x.digest !== undefined ? `digest ${x.digest}` : `${x.length} entries`}`).join(', ');
   lines.push(`final state: ${r.final.length !== undefined ? `${r.final.length} entries from ${r.final.source}` : 'none'}${reps ? `; compared with ${reps}` : ''}`);
   for (const w of r.warnings) lines.push(`warning: ${w}`);

@@ -8,6 +8,11 @@
  * The RM runs with --no-auto-restart: the harness restarts what it kills, by hand,
  * so a run does not depend on automatic relaunch (and never has two copies of a replica).
  * A lost machine comes back where it was: its LFD on its old port, then its server.
+ *
+ * Besides the load clients, which follow the RM's views, stale-view clients (one by
+ * default) talk to one replica's address only: the leader at start, and again the
+ * leader just before each fault aimed at the leader (so the deposed leader, once it
+ * runs again, finds their requests queued in its sockets). They never ask the RM.
  */
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -15,7 +20,7 @@ import { System } from '../launch/system.js';
 import type { Proc } from '../launch/proc.js';
 import type { Mode } from '../protocol/index.js';
 import { parseAddress } from '../net/index.js';
-import { ChaosClient } from './client.js';
+import { ChaosClient, STALE_CLIENT_PREFIX } from './client.js';
 import { HistoryRecorder, type Op } from './history.js';
 import { PASS, ProxyPool, type ProxyMode } from './proxy.js';
 import { describeFault, formatSchedule, makeSchedule, type Fault, type FaultKind, type Step } from './schedule.js';
@@ -26,6 +31,8 @@ import { TraceLog } from './explain.js';
 import { readFinalActive, readFinalPassive } from './final.js';
 
 export const DEFAULT_CLIENTS = 4;
+/** Stale-view clients (0: none). */
+export const DEFAULT_STALE_CLIENTS = 1;
 export const DEFAULT_HEARTBEAT_S = 0.1;
 export const DEFAULT_CHECKPOINT_FREQ_S = 0.5;
 export const DEFAULT_REPLICAS = 3;
@@ -43,6 +50,8 @@ export interface ChaosOptions {
   /** Seconds of load and faults; recovery and checks come after. */
   durationS: number;
   clients?: number;
+  /** Stale-view clients, besides `clients` (default 1; 0 turns them off). */
+  staleClients?: number;
   /** Fault kinds to draw from (default: all). */
   faults?: readonly FaultKind[];
   /** Chance that a replica fault gets a second replica fault overlapping it (schedule.ts, default 0.15). */
@@ -224,6 +233,21 @@ class ChaosRun {
         this.clients.push(client);
         client.start(this.clock);
       }
+      const stale = this.o.staleClients ?? DEFAULT_STALE_CLIENTS;
+      for (let i = 1; i <= stale; i++) {
+        const client = new ChaosClient({
+          name: `${STALE_CLIENT_PREFIX}${i}`,
+          rm: this.sys.rmAddr,
+          recorder: this.recorder,
+          rng: substream(seed, `stale client ${i}`),
+          route: (name, addr) => this.pool.route(name, addr),
+          readRatio: this.o.readRatio,
+          stale: true,
+        });
+        this.clients.push(client);
+        this.pointStale(this.lastStatus, this.lastStatus?.leader ?? undefined);
+        client.start(this.clock);
+      }
 
       const faultsEnd = this.clock() + durationMs;
       for (const [i, step] of schedule.entries()) {
@@ -239,7 +263,10 @@ class ChaosRun {
       for (const p of this.paused) p.kill('SIGCONT');
       this.paused.clear();
       const healed = this.clock();
-      if (!(await this.waitHealthy(this.recoverMs))) this.warn(`the system was not whole ${this.recoverMs} ms after the last fault: ${this.describeStatus()}`);
+      const whole = await this.waitHealthy(this.recoverMs);
+      if (!whole) this.warn(`the system was not whole ${this.recoverMs} ms after the last fault: ${this.describeStatus()}`);
+      // A stale client pointed at a passive backup would only be rejected until the run ends.
+      this.pointStale(whole, whole?.leader ?? undefined);
       await this.waitProgress(healed);
 
       // Stop the clients: the current operations get a grace period, then end unknown.
@@ -320,9 +347,22 @@ class ChaosRun {
 
   private async waitProgress(since: number): Promise<void> {
     const deadline = this.clock() + PROGRESS_TIMEOUT_MS;
-    while (this.clients.some((c) => c.answeredSince(since) === 0) && this.clock() < deadline) await sleep(50);
-    const stuck = this.clients.filter((c) => c.answeredSince(since) === 0).map((c) => c.name);
+    const following = this.clients.filter((c) => !c.stale);
+    while (following.some((c) => c.answeredSince(since) === 0) && this.clock() < deadline) await sleep(50);
+    const stuck = following.filter((c) => c.answeredSince(since) === 0).map((c) => c.name);
     if (stuck.length > 0) this.warn(`no operation of ${stuck.join(', ')} completed within ${PROGRESS_TIMEOUT_MS} ms after the last fault healed`);
+  }
+
+  /** Point the stale-view clients at replica `name` (its address as `s` gives it); they keep it until pointed again. */
+  private pointStale(s: RmStatus | undefined, name: string | undefined): void {
+    const m = s?.members.find((x) => x.name === name);
+    if (!m) return;
+    for (const c of this.clients) {
+      if (c.stale && c.target?.name !== m.name) {
+        c.pointAt({ name: m.name, addr: m.addr });
+        this.log(`${this.stamp()} stale client ${c.name} now talks to ${m.name} only`);
+      }
+    }
   }
 
   // ---- faults ----------------------------------------------------------------------
@@ -382,6 +422,7 @@ class ChaosRun {
         busy.add(name!);
         rec.target = `${name} (${this.roleOf(status, name!)})`;
         const proc = this.sys.proc(name!);
+        if (name === status?.leader) this.pointStale(status, name);
         this.faulting(name!);
         if (fault.kind.startsWith('kill')) {
           said(`kill -9 ${rec.target}`);
@@ -407,6 +448,7 @@ class ChaosRun {
         const why = this.untargetable(status, name, busy);
         if (why || !name) return skip(why ?? 'no target');
         busy.add(name);
+        if (name === status?.leader) this.pointStale(status, name);
         const lfd = lfdOf(name);
         const lfdPort = String(parseAddress(this.sys.lfdAddrs.get(lfd)!).port);
         rec.target = `${lfd} with ${name} (${this.roleOf(status, name)})`;
@@ -421,6 +463,34 @@ class ChaosRun {
         this.faulted(name);
         this.faulted(lfd);
         said(`${lfd} and ${name} restarted`);
+        healed();
+        return rec;
+      }
+      case 'pause-machine': {
+        const name = fault.target === 'leader' ? status?.leader ?? undefined : this.follower(status, fault.pick, busy);
+        const why = this.untargetable(status, name, busy);
+        if (why || !name) return skip(why ?? 'no target');
+        busy.add(name);
+        if (name === status?.leader) this.pointStale(status, name);
+        const lfd = lfdOf(name);
+        const procs = [this.sys.proc(lfd), this.sys.proc(name)];
+        rec.target = `${lfd} with ${name} (${this.roleOf(status, name)})`;
+        this.faulting(name);
+        this.faulting(lfd);
+        said(`SIGSTOP ${rec.target}`);
+        for (const p of procs) {
+          this.paused.add(p);
+          p.kill('SIGSTOP');
+        }
+        await sleep(fault.holdMs);
+        // Both run again in the same turn, as a machine whose network comes back.
+        for (const p of procs) {
+          p.kill('SIGCONT');
+          this.paused.delete(p);
+        }
+        this.faulted(name);
+        this.faulted(lfd);
+        said(`SIGCONT ${lfd} and ${name}`);
         healed();
         return rec;
       }

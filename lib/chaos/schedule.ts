@@ -20,6 +20,7 @@ export const FAULT_KINDS = [
   'stall-leader',
   'stall-follower',
   'kill-machine',
+  'pause-machine',
   'restart-gfd',
   'restart-rm',
   'net-drop',
@@ -36,6 +37,7 @@ export const FAULT_HELP: Record<FaultKind, string> = {
   'stall-leader': 'SIGSTOP the leader just past the detection timeout (a GC pause, an overloaded machine): it is suspected, and resumes at once',
   'stall-follower': 'the same short stall for a follower',
   'kill-machine': "kill -9 an LFD and its server (a lost machine); restart the LFD, then the server",
+  'pause-machine': 'SIGSTOP an LFD and its server together (a machine cut off) past detection, so the RM replaces it; then SIGCONT both',
   'restart-gfd': 'kill -9 the GFD and start it again on the same port',
   'restart-rm': 'kill -9 the RM and start it again on the same port (it queries the servers)',
   'net-drop': 'reset every client connection to a replica and refuse new ones for a while',
@@ -84,6 +86,7 @@ const WEIGHTS: Record<FaultKind, number> = {
   'stall-leader': 2,
   'stall-follower': 1,
   'kill-machine': 2,
+  'pause-machine': 2,
   'restart-gfd': 1,
   'restart-rm': 1,
   'net-drop': 2,
@@ -91,7 +94,7 @@ const WEIGHTS: Record<FaultKind, number> = {
   'net-blackhole': 2,
 };
 
-const REPLICA_FAULTS: readonly FaultKind[] = ['kill-leader', 'kill-follower', 'pause-leader', 'pause-follower', 'stall-leader', 'stall-follower', 'kill-machine'];
+const REPLICA_FAULTS: readonly FaultKind[] = ['kill-leader', 'kill-follower', 'pause-leader', 'pause-follower', 'stall-leader', 'stall-follower', 'kill-machine', 'pause-machine'];
 /** Faults that may overlap a replica fault. */
 const OVERLAPPING: readonly FaultKind[] = ['restart-gfd', 'restart-rm', 'net-drop', 'net-delay', 'net-blackhole'];
 /** A bound on the schedule's length whatever the duration. */
@@ -123,6 +126,9 @@ function makeFault(rng: Rng, kind: FaultKind): Fault {
       return { kind, pick, holdMs: randInt(rng, 250, 450) };
     case 'kill-machine':
       return { kind, target: rng() < 0.5 ? 'leader' : 'follower', pick, holdMs: randInt(rng, 300, 1500) };
+    case 'pause-machine':
+      // The GFD declares a silent LFD failed after 2 × heartbeat (0.2 s): hold well past it.
+      return { kind, target: rng() < 0.6 ? 'leader' : 'follower', pick, holdMs: randInt(rng, 500, 1500) };
     case 'restart-gfd':
     case 'restart-rm':
       return { kind, pick, holdMs: randInt(rng, 200, 1500) };
@@ -178,6 +184,8 @@ export function describeFault(f: Fault): string {
     case 'kill-follower':
     case 'kill-machine':
       return `${f.kind}${on} (down ${secs(f.holdMs)})`;
+    case 'pause-machine':
+      return `${f.kind}${on} (stopped ${secs(f.holdMs)})`;
     case 'pause-leader':
     case 'pause-follower':
     case 'stall-leader':
