@@ -135,7 +135,8 @@ export class ReplicationCore {
     this.members.set(name, { name, addr, ready: false });
     if (!this.deciding) return out;
     if (!this.leader) return [...out, ...this.elect(`${name} joined and there is no ${this.leaderRole}`)];
-    return [...out, this.roleFor(name), this.checkpointOrder(name), ...this.rolesToAll(false)];
+    // Roles first: a leader whose role was lost (the GFD was away) learns it before the checkpoint order.
+    return [...out, ...this.rolesToAll(false), this.checkpointOrder(name)];
   }
 
   private onDeleted(name: string): RmCommand[] {
@@ -174,6 +175,13 @@ export class ReplicationCore {
     if (m.ready && !r.ready) {
       // Of the current epoch: it lost its state. Of an older one: it has not seen its latest role yet.
       return r.epoch >= this.epoch ? this.onLostReadiness(r.server) : [this.roleFor(r.server)];
+    }
+    if (m.ready && (r.epoch < this.epoch || r.role !== this.roleOf(r.server))) {
+      // Ready, but its role was lost on the way (sent while the GFD was away): send it again, and
+      // a leader that did not know it leads also gets the checkpoint orders it missed.
+      const out: RmCommand[] = [{ type: 'trace', category: 'state', text: `RM: ${r.server} reports ${r.role} at epoch ${r.epoch}; telling it again: ${this.roleOf(r.server)} at epoch ${this.epoch}` }, this.roleFor(r.server)];
+      if (r.server === this.leader) for (const other of this.members.values()) if (!other.ready) out.push(this.checkpointOrder(other.name));
+      return out;
     }
     if (m.ready || !r.ready) return [];
     if (r.epoch < this.epoch) return [];

@@ -104,6 +104,8 @@ export class Replica {
   private syncTimer: NodeJS.Timeout | undefined;
   private readonly held: Array<{ conn: Connection; msg: MessageOf<'request'> | MessageOf<'forward'> }> = [];
   private checkpointTimer: NodeJS.Timeout | undefined;
+  /** Checkpoint orders for an epoch whose role has not reached us yet (it travels the same way, but may be lost). */
+  private readonly earlyOrders: Array<MessageOf<'sendCheckpoint'>> = [];
 
   constructor(
     readonly name: string,
@@ -685,11 +687,14 @@ export class Replica {
       if (!wasLeader) this.becomeLeader();
       for (const name of this.newcomers.keys()) if (this.group.some((m) => m.name === name)) this.newcomers.delete(name);
       this.peers.keep(this.followers());
+      for (const order of this.earlyOrders.splice(0)) if (order.epoch === this.epoch) this.onSendCheckpoint(order);
       // A follower that left the group and comes back starts again from a checkpoint: forget what it held.
       for (const name of [...this.acked.keys()]) if (!this.group.some((m) => m.name === name) && !this.newcomers.has(name)) this.acked.delete(name);
       this.leaderCommit();
     } else {
       if (wasLeader) this.stepDown('the RM chose another leader');
+      // Orders for an epoch we now know we do not lead are void.
+      for (let i = this.earlyOrders.length - 1; i >= 0; i--) if (this.earlyOrders[i]!.epoch <= this.epoch) this.earlyOrders.splice(i, 1);
       if (leaderChanged && this.leaderConn?.peer !== this.leader) this.leaderConn = undefined;
     }
   }
@@ -736,6 +741,12 @@ export class Replica {
   }
 
   private onSendCheckpoint(msg: MessageOf<'sendCheckpoint'>): void {
+    if (msg.epoch > this.epoch) {
+      // The RM made us leader of a newer epoch and the role is still on its way: carry it out then.
+      if (this.earlyOrders.length < 64) this.earlyOrders.push(msg);
+      this.trace('checkpoint_order_deferred', 'state', `${this.name}: asked to checkpoint to ${msg.target.name} for epoch ${msg.epoch}; waiting for my role of that epoch`);
+      return;
+    }
     if (!this.isLeader || msg.epoch < this.epoch) {
       this.trace('checkpoint_order_ignored', 'fault', `${this.name}: asked to checkpoint to ${msg.target.name} but I am not the leader of epoch ${msg.epoch}`);
       return;

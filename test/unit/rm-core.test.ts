@@ -263,6 +263,28 @@ t.test('GFD reconnects: the RM asks every replica it counts as ready where it st
   t.same(core.handle(report('S2', { epoch: 1, ready: true })), [], 'a ready answer changes nothing');
 });
 
+t.test('a ready replica whose role was lost on the way (the GFD was away) is told again; a leader also gets the checkpoint orders it missed', async (t) => {
+  const core = running('passive', ['S1', 'S2', 'S3']);
+  core.handle(added('S4'));
+  core.handle(deleted('S1')); // S2 is elected at epoch 2; say its role and S4's checkpoint order were lost
+  t.equal(core.leader, 'S2');
+  const out = core.handle(report('S2', { role: 'backup', epoch: 1, ready: true }));
+  t.same(roleMsgs(out).map((m) => [m.server, m.role, m.epoch, m.ready]), [['S2', 'primary', 2, true]], 'S2 learns that it is primary');
+  t.same(checkpoints(out), [{ type: 'sendCheckpoint', server: 'S2', target: member('S4'), epoch: 2 }], 'and checkpoints the newcomer');
+  t.match(traces(out).join('\n'), /S2 reports backup at epoch 1; telling it again: primary at epoch 2/);
+  const follower = core.handle(report('S3', { role: 'backup', epoch: 1, ready: true }));
+  t.same(roleMsgs(follower).map((m) => [m.server, m.role, m.epoch]), [['S3', 'backup', 2]], 'a follower gets its role again');
+  t.same(checkpoints(follower), [], 'but no checkpoint orders');
+  t.same(core.handle(report('S3', { role: 'backup', epoch: 2, ready: true })), [], 'an up-to-date answer changes nothing');
+});
+
+t.test('a newcomer joining while the leader has not seen its role: roles go out before the checkpoint order', async (t) => {
+  const core = running('active', ['S1', 'S2']);
+  const out = core.handle(added('S3'));
+  const kinds = sent(out).map((m) => `${m.type}:${m.server}`);
+  t.ok(kinds.indexOf('sendCheckpoint:S1') > kinds.lastIndexOf('role:S1'), `the leader's role precedes its checkpoint order: ${kinds.join(' ')}`);
+});
+
 for (const mode of ['passive', 'active'] as const) {
   const leaderRole = mode === 'passive' ? 'primary' : 'sequencer';
   t.test(`${mode}: the ${leaderRole} reports that it lost its state (left and came back unseen): a new one is elected`, async (t) => {
