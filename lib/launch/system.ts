@@ -3,6 +3,9 @@
  * RM, GFD, one LFD per machine and one server per LFD. Every listener takes port 0
  * and the harness reads the real address from its `listening` event.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Mode } from '../protocol/index.js';
 import { Proc, ProcGroup } from './proc.js';
 
@@ -30,6 +33,8 @@ export interface SystemOptions {
   serverEnv?: NodeJS.ProcessEnv;
   /** Extra flags for every server (e.g. ['--quiet']). */
   serverArgs?: string[];
+  /** The LFDs' --state-dir (default: a fresh temp folder, removed by stop()). */
+  stateDir?: string;
 }
 
 export class System {
@@ -38,8 +43,12 @@ export class System {
   gfdAddr = '';
   readonly lfdAddrs = new Map<string, string>();
   readonly serverAddrs = new Map<string, string>();
+  /** The LFDs' state folder: this system's own, removed when it stops. */
+  readonly stateDir: string;
 
-  constructor(readonly options: SystemOptions = {}) {}
+  constructor(readonly options: SystemOptions = {}) {
+    this.stateDir = options.stateDir ?? mkdtempSync(join(tmpdir(), 'ftkit-system-'));
+  }
 
   /** The port for a component: fixed when basePort is set, else 0 (any free port). */
   port(name: string): string {
@@ -86,7 +95,7 @@ export class System {
   /** Start LFD `name` (on `port`, e.g. to restart it where it was; else the system's choice). */
   async startLfd(name: string, port = this.port(name)): Promise<Proc> {
     const hb = String(this.options.heartbeat ?? 0.1);
-    const lfd = this.group.spawn(name, ['lfd', name, '--port', port, '--gfd', this.gfdAddr, '--heartbeat-freq', hb, ...this.timeoutArgs, ...this.common]);
+    const lfd = this.group.spawn(name, ['lfd', name, '--port', port, '--gfd', this.gfdAddr, '--heartbeat-freq', hb, '--state-dir', this.stateDir, ...this.timeoutArgs, ...this.common]);
     this.lfdAddrs.set(name, await lfd.address());
     return lfd;
   }
@@ -124,7 +133,8 @@ export class System {
     return this;
   }
 
-  stop(): Promise<void> {
-    return this.group.stopAll();
+  async stop(): Promise<void> {
+    await this.group.stopAll();
+    if (this.options.stateDir === undefined) rmSync(this.stateDir, { recursive: true, force: true });
   }
 }
