@@ -343,7 +343,9 @@ export class Lfd extends Component {
     if (!entry || entry.accepted) return;
     entry.accepted = true;
     try {
-      this.commands.learn(server, entry.command);
+      if (this.commands.learn(server, entry.command)) {
+        this.trace('command_learned', 'info', `${this.name}: keeps ${server}'s command line to relaunch it${this.commands.file ? ` (in ${this.commands.file})` : ''}`, { server });
+      }
     } catch (err) {
       this.trace('commands_unsaved', 'fault', `${this.name}: cannot save command lines to ${this.commands.file}: ${(err as Error).message}`);
     }
