@@ -34,7 +34,7 @@ async function exitWithin(p: Proc, ms: number): Promise<number | null> {
 
 /** What the LFDs of `sys` have saved, per file: the server names in it. */
 function savedNames(sys: System): string[] {
-  if (!existsSync(sys.stateDir)) return [];
+  if (!sys.stateDir || !existsSync(sys.stateDir)) return [];
   return readdirSync(sys.stateDir)
     .filter((f) => f.endsWith('.json'))
     .flatMap((f) => Object.keys((JSON.parse(readFileSync(join(sys.stateDir, f), 'utf8')) as { commands: object }).commands).map((n) => `${f.split('@')[0]}:${n}`))
