@@ -3,7 +3,7 @@
  * process behind, stopped ones included; a relaunched replica keeps its own prefix. The demo's keys
  * need a terminal: it runs under script(1), which gives it one, and the test types the keys.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { FTKIT_BIN } from '../../lib/launch/proc.js';
@@ -48,36 +48,43 @@ function startDemo(base: number): { child: ChildProcess; output: () => string; u
 
 let port = 14000 + (process.pid % 40) * 400;
 
-t.test('q after pausing a relaunched replica leaves no process; its output keeps its own prefix', { skip: !hasScript && 'script(1) is not installed' }, async (t) => {
-  const base = (port += 400);
-  const demo = startDemo(base);
-  t.teardown(() => void demo.child.kill('SIGKILL'));
+/** Kill S1 (its LFD relaunches it as the LFD's child), then pause the relaunched S1 until its LFD acts. */
+async function pauseRelaunched(t: Test, demo: ReturnType<typeof startDemo>): Promise<void> {
   await demo.until(/C3\s+│ .*C3: request_num \d+ answered by S\d/);
-  // kill S1: its LFD relaunches it, as a child of the LFD
   demo.key('1');
   await demo.until(/LFD1\s+│ .*LFD1: launched S1 \(pid (\d+)\)/);
   await demo.until(/LFD1\s+│ .*LFD1: S1 registered from .* \(pid \d+\)/);
   await demo.until(/RM\s+│ .*RM: ready replicas: S1, S2, S3/);
   t.match(demo.output(), /^S1\s+│ \[\d\d:\d\d:\d\d\.\d{3}\] S1 registered with LFD1$/m, "the relaunched S1's lines carry S1's prefix");
-  // pause it: the LFD kills it, and S1 comes back once more
   demo.key('p');
   await demo.until(/demo\s+│ SIGSTOP S1 \(pid \d+\)/);
-  await demo.until(/LFD1\s+│ .*LFD1: killed S1 \(pid \d+, SIGKILL\)/, 10_000);
-  demo.key('q');
-  const [code] = (await once(demo.child, 'exit')) as [number | null];
-  t.equal(code, 0, 'the demo exits with status 0');
-  t.notMatch(demo.output(), /giving up/);
-  t.same(survivors(`127.0.0.1:${base}`), [], 'no process of the demo survives it');
-  t.same(survivors(`127.0.0.1:${base + 101}`), [], 'no server of LFD1 survives it');
-});
+  await demo.until(/LFD1\s+│ .*LFD1: heartbeat to S1 failed: timed out/, 10_000);
+  await demo.until(/LFD1\s+│ .*LFD1: launched S1 \(pid (\d+)\)/, 10_000);
+}
 
-t.test('SIGTERM of the demo while a replica is paused leaves no process', { skip: !hasScript && 'script(1) is not installed' }, async (t) => {
+function checkAfter(t: Test, demo: ReturnType<typeof startDemo>, base: number): void {
+  t.match(demo.output(), /LFD1\s+│ .*LFD1: killed S1 \(pid \d+, SIGKILL\)/, 'the LFD killed the paused S1');
+  t.notMatch(demo.output(), /EADDRINUSE|giving up/, 'no relaunch failed');
+  t.same(survivors(`127.0.0.1:${base}`), [], 'no process of the demo survives it');
+  t.same(survivors(`127.0.0.1:${base + 101}`), [], 'no server of LFD1 survives it, stopped or not');
+}
+
+t.test('q after pausing a relaunched replica leaves no process; its output keeps its own prefix', { skip: !hasScript && 'script(1) is not installed' }, async (t) => {
   const base = (port += 400);
   const demo = startDemo(base);
   t.teardown(() => void demo.child.kill('SIGKILL'));
-  await demo.until(/C3\s+│ .*C3: request_num \d+ answered by S\d/);
-  demo.key('p');
-  await demo.until(/demo\s+│ SIGSTOP S1 \(pid \d+\)/);
+  await pauseRelaunched(t, demo);
+  demo.key('q');
+  const [code] = (await once(demo.child, 'exit')) as [number | null];
+  t.equal(code, 0, 'the demo exits with status 0');
+  checkAfter(t, demo, base);
+});
+
+t.test('SIGTERM of the demo while a relaunched replica is paused leaves no process', { skip: !hasScript && 'script(1) is not installed' }, async (t) => {
+  const base = (port += 400);
+  const demo = startDemo(base);
+  t.teardown(() => void demo.child.kill('SIGKILL'));
+  await pauseRelaunched(t, demo);
   const pid = spawnSync('ps', ['-eo', 'pid,args'], { encoding: 'utf8' })
     .stdout.split('\n')
     .find((l) => l.includes(FTKIT_BIN) && l.includes(`demo --mode passive --base-port ${base}`))
@@ -87,6 +94,5 @@ t.test('SIGTERM of the demo while a replica is paused leaves no process', { skip
   process.kill(Number(pid), 'SIGTERM');
   const [code] = (await once(demo.child, 'exit')) as [number | null];
   t.equal(code, 0);
-  t.same(survivors(`127.0.0.1:${base}`), [], 'no process of the demo survives it');
-  t.same(survivors(`127.0.0.1:${base + 101}`), [], 'no server of LFD1 survives it');
+  checkAfter(t, demo, base);
 });

@@ -42,7 +42,7 @@ function savedNames(sys: System): string[] {
 }
 
 t.test('a second server or LFD with a live name is refused, exits 1, and nothing changes', async (t) => {
-  const sys = new System({ mode: 'passive', heartbeat: 0.1 });
+  const sys = new System({ mode: 'passive', heartbeat: 0.1, heartbeatTimeout: 1 });
   t.teardown(() => sys.stop());
   await sys.start();
   await sys.rm.waitFor((e) => e.type === 'ready_changed' && data<{ ready: string[] }>(e).ready.length === 3, 15_000);
@@ -66,7 +66,7 @@ t.test('a second server or LFD with a live name is refused, exits 1, and nothing
 
   await t.test('a duplicate with a live name on the same LFD', async (t) => {
     const dup = sys.group.spawn('duplicate', ['server', 'S2', '--port', '0', '--lfd', sys.lfdAddrs.get('LFD2')!, '--json']);
-    t.equal(await exitWithin(dup, 5000), 1, 'exits with status 1 within 5 s');
+    t.equal(await exitWithin(dup, 5000).catch((err: Error) => err.message + '\nLFD2:\n' + sys.proc('LFD2').tail(40)), 1, 'exits with status 1 within 5 s');
     const refused = dup.events.filter((e) => e.type === 'refused');
     t.equal(refused.length, 1, 'one line says why');
     t.match(refused[0]?.text, /^S2: registration refused by LFD2: S2 is already running: registered with LFD2 from 127\.0\.0\.1:\d+ \(pid \d+\); exiting$/);
