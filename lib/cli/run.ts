@@ -93,6 +93,7 @@ export const runners: Record<'rm' | 'gfd' | 'lfd' | 'server' | 'client' | 'demo'
         heartbeatFreq: o.heartbeatFreq as number,
         timeout: o.timeout as number | undefined,
         stateDir: (o.stateDir as string | undefined) ?? defaultStateDir(process.env, safeHomedir(), tmpdir(), process.getuid?.()),
+        fence: o.fence !== false,
         tracer: tracerFor(name!, o),
         onRefused: () => process.exit(1),
       }),

@@ -87,6 +87,7 @@ export const LFD_OPTIONS: OptionSpec[] = [
     description: "where the LFD keeps its servers' command lines for relaunching them (default: $XDG_STATE_HOME/ftkit, else ~/.local/state/ftkit)",
     parse: v.text,
   }),
+  spec({ key: 'fence', flag: '--no-fence', description: 'do not kill a server that stops answering before reporting it failed', default: true, parse: v.bool }),
 ];
 
 export const SERVER_OPTIONS: OptionSpec[] = [

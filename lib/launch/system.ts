@@ -35,6 +35,12 @@ export interface SystemOptions {
   serverArgs?: string[];
   /** The LFDs' --state-dir (default: a fresh temp folder, removed by stop()). */
   stateDir?: string;
+  /**
+   * LFDs kill a server that stops answering before reporting it failed (default: as autoRestart,
+   * since without automatic restart nobody would replace it; harnesses that pause replicas and
+   * resume them, to test what a resumed one does, keep it off).
+   */
+  fence?: boolean;
 }
 
 export class System {
@@ -58,6 +64,10 @@ export class System {
     if (name === 'GFD') return String(base + 1);
     const n = Number(name.replace(/^\D+/, ''));
     return String(base + (name.startsWith('LFD') ? 100 : 200) + n);
+  }
+
+  private get fencing(): boolean {
+    return this.options.fence ?? this.options.autoRestart !== false;
   }
 
   private get timeoutArgs(): string[] {
@@ -95,7 +105,7 @@ export class System {
   /** Start LFD `name` (on `port`, e.g. to restart it where it was; else the system's choice). */
   async startLfd(name: string, port = this.port(name)): Promise<Proc> {
     const hb = String(this.options.heartbeat ?? 0.1);
-    const lfd = this.group.spawn(name, ['lfd', name, '--port', port, '--gfd', this.gfdAddr, '--heartbeat-freq', hb, '--state-dir', this.stateDir, ...this.timeoutArgs, ...this.common]);
+    const lfd = this.group.spawn(name, ['lfd', name, '--port', port, '--gfd', this.gfdAddr, '--heartbeat-freq', hb, '--state-dir', this.stateDir, ...(this.fencing ? [] : ['--no-fence']), ...this.timeoutArgs, ...this.common]);
     this.lfdAddrs.set(name, await lfd.address());
     return lfd;
   }

@@ -16,6 +16,19 @@ function survivors(marker: string): string[] {
   return ps.split('\n').filter((l) => l.includes(FTKIT_BIN) && l.includes(marker));
 }
 
+/** Whatever a failed run left behind (stopped processes included) is killed: a test stops all it started. */
+function killSurvivors(base: number): void {
+  for (const marker of [`127.0.0.1:${base}`, `127.0.0.1:${base + 1}`, ...[1, 2, 3].map((i) => `127.0.0.1:${base + 100 + i}`)]) {
+    for (const line of survivors(marker)) {
+      try {
+        process.kill(Number(line.trim().split(/\s+/)[0]), 'SIGKILL');
+      } catch {
+        // gone already
+      }
+    }
+  }
+}
+
 /** The demo on a terminal of its own; `until` resolves when its output after the previous match matches. */
 function startDemo(base: number): { child: ChildProcess; output: () => string; until: (re: RegExp, ms?: number) => Promise<void>; key: (k: string) => void } {
   const cmd = `exec ${process.execPath} ${FTKIT_BIN} demo --mode passive --base-port ${base} --heartbeat-freq 0.1 --checkpoint-freq 0.5 --no-color`;
@@ -72,7 +85,10 @@ function checkAfter(t: Test, demo: ReturnType<typeof startDemo>, base: number): 
 t.test('q after pausing a relaunched replica leaves no process; its output keeps its own prefix', { skip: !hasScript && 'script(1) is not installed' }, async (t) => {
   const base = (port += 400);
   const demo = startDemo(base);
-  t.teardown(() => void demo.child.kill('SIGKILL'));
+  t.teardown(() => {
+    demo.child.kill('SIGKILL');
+    killSurvivors(base);
+  });
   await pauseRelaunched(t, demo);
   demo.key('q');
   const [code] = (await once(demo.child, 'exit')) as [number | null];
@@ -83,7 +99,10 @@ t.test('q after pausing a relaunched replica leaves no process; its output keeps
 t.test('SIGTERM of the demo while a relaunched replica is paused leaves no process', { skip: !hasScript && 'script(1) is not installed' }, async (t) => {
   const base = (port += 400);
   const demo = startDemo(base);
-  t.teardown(() => void demo.child.kill('SIGKILL'));
+  t.teardown(() => {
+    demo.child.kill('SIGKILL');
+    killSurvivors(base);
+  });
   await pauseRelaunched(t, demo);
   const pid = spawnSync('ps', ['-eo', 'pid,args'], { encoding: 'utf8' })
     .stdout.split('\n')
