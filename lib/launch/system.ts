@@ -49,11 +49,15 @@ export class System {
   gfdAddr = '';
   readonly lfdAddrs = new Map<string, string>();
   readonly serverAddrs = new Map<string, string>();
-  /** The LFDs' state folder: this system's own, removed when it stops. */
-  readonly stateDir: string;
+  private ownStateDir: string | undefined;
 
-  constructor(readonly options: SystemOptions = {}) {
-    this.stateDir = options.stateDir ?? mkdtempSync(join(tmpdir(), 'ftkit-system-'));
+  constructor(readonly options: SystemOptions = {}) {}
+
+  /** The LFDs' state folder: the one given, or this system's own, made when the first LFD starts and removed when it stops. */
+  get stateDir(): string {
+    if (this.options.stateDir !== undefined) return this.options.stateDir;
+    this.ownStateDir ??= mkdtempSync(join(tmpdir(), 'ftkit-system-'));
+    return this.ownStateDir;
   }
 
   /** The port for a component: fixed when basePort is set, else 0 (any free port). */
@@ -145,6 +149,6 @@ export class System {
 
   async stop(): Promise<void> {
     await this.group.stopAll();
-    if (this.options.stateDir === undefined) rmSync(this.stateDir, { recursive: true, force: true });
+    if (this.ownStateDir !== undefined) rmSync(this.ownStateDir, { recursive: true, force: true });
   }
 }

@@ -46,7 +46,7 @@ t.test('a second server or LFD with a live name is refused, exits 1, and nothing
   t.teardown(() => sys.stop());
   await sys.start();
   await sys.rm.waitFor((e) => e.type === 'ready_changed' && data<{ ready: string[] }>(e).ready.length === 3, 15_000);
-  for (const l of ['LFD1', 'LFD2', 'LFD3']) await sys.proc(l).waitFor((e) => e.type === 'command_learned', 5000);
+  for (const l of ['LFD1', 'LFD2', 'LFD3']) await sys.proc(l).waitFor((e) => e.type === 'command_learned');
   const before = await status(sys);
   const leader = before.leader!;
   const n = leader.slice(1);
@@ -98,7 +98,7 @@ t.test('an LFD of another system on the same port and state folder adopts none o
   t.teardown(() => a.stop());
   await a.start();
   await a.rm.waitFor((e) => e.type === 'ready_changed' && data<{ ready: string[] }>(e).ready.length === 1, 15_000);
-  await a.proc('LFD1').waitFor((e) => e.type === 'command_learned', 5000);
+  await a.proc('LFD1').waitFor((e) => e.type === 'command_learned');
   t.ok(readdirSync(dir).some((f) => f.startsWith('lfd-LFD1@')), 'system A saved S1 for LFD1');
   await a.stop();
 
