@@ -33,8 +33,10 @@ export interface GfdOptions {
 
 interface LfdEntry {
   name: string;
+  host: string;
   conn: Connection;
   watch: PeerWatch;
+  lastAnswer: number;
 }
 
 export class Gfd extends Component {
@@ -98,10 +100,23 @@ export class Gfd extends Component {
 
   private identify(conn: Connection, first: Message): (msg: Message) => void {
     if (first.type !== 'lfdRegister') throw new UnexpectedMessageError(`GFD expects an LFD's register first, got ${first.type}`);
-    if (this.lfds.get(first.lfd)?.conn.isOpen) throw new UnexpectedMessageError(`${first.lfd} is already registered with the GFD`);
+    const existing = this.lfds.get(first.lfd);
+    if (existing?.conn.isOpen) {
+      if (Date.now() - existing.lastAnswer > this.timing.timeoutMs) {
+        // The one registered has stopped answering: it will be declared lost shortly. Retrying may succeed then.
+        throw new UnexpectedMessageError(`${first.lfd} is registered with the GFD and has not answered for a while; try again`);
+      }
+      const reason = `${first.lfd} is already running: registered with the GFD from ${existing.conn.remote} (host ${existing.host})`;
+      this.trace('registration_refused', 'fault', `GFD: refused a second ${first.lfd} from ${conn.remote}: ${reason}`, { lfd: first.lfd, reason });
+      conn.send({ type: 'refused', from: this.name, to: first.lfd, reason });
+      conn.close();
+      return () => {};
+    }
     conn.peer = first.lfd;
     const entry: LfdEntry = {
       name: first.lfd,
+      host: first.host,
+      lastAnswer: Date.now(),
       conn,
       watch: new PeerWatch({
         me: this.name,
@@ -126,10 +141,12 @@ export class Gfd extends Component {
   private fromLfd(entry: LfdEntry, msg: Message): void {
     switch (msg.type) {
       case 'heartbeat':
+        entry.lastAnswer = Date.now();
         return entry.watch.answer(msg.num);
       case 'membership':
         if (msg.from !== entry.name) throw new UnexpectedMessageError(`${entry.name} sent membership for another LFD (${msg.from})`);
-        return this.apply(msg.action === 'add' ? this.membership.add(entry.name, msg.server, msg.addr) : this.membership.delete(entry.name, msg.server));
+        if (msg.action === 'delete') return this.apply(this.membership.delete(entry.name, msg.server));
+        return this.add(entry, msg.server, msg.addr);
       case 'report':
       case 'launchFailed':
         this.rmLink.connection?.send(msg);
@@ -137,6 +154,17 @@ export class Gfd extends Component {
       default:
         throw this.unexpected(entry.conn, msg);
     }
+  }
+
+  /** A server joined on an LFD; refused for good if its name is live on another LFD. */
+  private add(entry: LfdEntry, server: string, addr: string): void {
+    const result = this.membership.add(entry.name, server, addr);
+    if ('refused' in result) {
+      this.trace('registration_refused', 'fault', `GFD: refused ${server} on ${entry.name} (${addr}): ${result.refused}`, { server, lfd: entry.name, addr, reason: result.refused });
+      entry.conn.send({ type: 'refused', from: this.name, to: server, reason: result.refused });
+      return;
+    }
+    this.apply(result);
   }
 
   private lfdConnectionClosed(conn: Connection): void {

@@ -18,9 +18,14 @@ export class Membership {
   /** The LFD each server was last seen on, kept after it dies so it can be relaunched there. */
   private readonly homes = new Map<string, string>();
 
-  add(lfd: string, server: string, addr: string): Change[] {
+  /**
+   * `server` joined on `lfd`. A name is an identity: while it is live on another LFD, the add is
+   * refused (and nothing changes). On its own LFD, a new address replaces the old one.
+   */
+  add(lfd: string, server: string, addr: string): Change[] | { refused: string } {
     const had = this.members.get(server);
     if (had && had.lfd === lfd && had.addr === addr) return [];
+    if (had && had.lfd !== lfd) return { refused: `${server} is already running on ${had.lfd} at ${had.addr}` };
     const changes: Change[] = had ? [{ action: 'delete', server, ...had }] : [];
     this.members.set(server, { lfd, addr });
     this.homes.set(server, lfd);

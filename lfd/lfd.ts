@@ -8,14 +8,16 @@ import { HeartbeatTiming, PeerWatch } from '../lib/detect/watch.js';
 import type { Connection, Link, Listener } from '../lib/net/index.js';
 import { UnexpectedMessageError, type Message, type MessageOf } from '../lib/protocol/index.js';
 import { Tracer, writeStdout } from '../lib/trace/index.js';
-import { spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { PARENT_PIPE_ENV } from '../lib/launch/proc.js';
 import { DEFAULT_HOST } from '../lib/config/options.js';
 import { parseProperty } from '../lib/config/properties.js';
+import { CommandStore } from './commands.js';
+import { Fencer, isLocalPeer } from './fence.js';
+
+/** How long a stopping LFD gives the servers it launched to exit before it kills them. */
+const CHILD_STOP_GRACE_MS = 2000;
 
 export interface LfdOptions {
   name: string;
@@ -27,20 +29,32 @@ export interface LfdOptions {
   timeout?: number;
   /**
    * Where the LFD keeps the command lines of its servers, so that after its own restart
-   * it can still relaunch them (default: ftkit-lfd in the system's temp directory).
+   * it can still relaunch them (the CLI's default is per user: see defaultStateDir).
+   * Undefined: in memory only.
    */
   stateDir?: string;
+  /** Kill a server that times out before reporting it failed (default true). */
+  fence?: boolean;
   tracer?: Tracer;
+  /** Called after the LFD stopped because the GFD refused it for good (another LFD has its name). */
+  onRefused?: (reason: string) => void;
 }
 
 interface ServerEntry {
   name: string;
   addr: string;
   pid: number;
+  /** Its start time in /proc when it registered: the pid is only killed while it is the same process. */
+  startTime: string | undefined;
+  /** It registered from this machine. */
+  local: boolean;
   command: string[];
   conn: Connection;
   watch: PeerWatch;
   added: boolean;
+  /** The system accepted it (the RM addressed it): its command line may be kept for relaunches. */
+  accepted: boolean;
+  lastAnswer: number;
 }
 
 export class Lfd extends Component {
@@ -49,15 +63,19 @@ export class Lfd extends Component {
   private readonly servers = new Map<string, ServerEntry>();
   private readonly timing: HeartbeatTiming;
   /** The command line each server registered with, kept after it dies so it can be relaunched. */
-  private readonly commands = new Map<string, string[]>();
+  private readonly commands: CommandStore;
   /** Servers this LFD launched that have not registered yet. */
   private readonly launching = new Map<string, number>();
+  /** Every server process this LFD launched that is still running. */
+  private readonly children = new Map<number, ChildProcess>();
+  private readonly fencer = new Fencer();
   /** Properties the RM set that servers need too (checkpoint-freq), replayed to newcomers. */
   private readonly serverProperties = new Map<string, string>();
 
   constructor(readonly options: LfdOptions) {
     super(options.name, options.tracer ?? new Tracer(options.name));
     this.timing = new HeartbeatTiming(options.heartbeatFreq, options.timeout);
+    this.commands = new CommandStore(options.stateDir, { gfd: options.gfd, lfd: options.name });
     this.listener = this.createListener({
       host: options.host,
       port: options.port,
@@ -85,12 +103,34 @@ export class Lfd extends Component {
   }
 
   async stop(): Promise<void> {
+    if (this.lifecycle === 'stopping' || this.lifecycle === 'stopped') return;
     this.setState('stopping');
     this.gfdLink.stop();
     for (const entry of this.servers.values()) entry.watch.stop();
     this.servers.clear();
-    await this.listener.close();
+    await Promise.all([this.listener.close(), this.stopChildren()]);
     this.setState('stopped');
+  }
+
+  /**
+   * The servers this LFD launched go with it (they would anyway: their stdin is our pipe), stopped
+   * ones included: SIGTERM and SIGCONT, then SIGKILL for any still there after a grace period.
+   */
+  private async stopChildren(): Promise<void> {
+    const waits = [...this.children.values()].map(
+      (child) =>
+        new Promise<void>((resolve) => {
+          if (child.exitCode !== null || child.signalCode !== null) return resolve();
+          const timer = setTimeout(() => child.kill('SIGKILL'), CHILD_STOP_GRACE_MS);
+          child.once('exit', () => {
+            clearTimeout(timer);
+            resolve();
+          });
+          child.kill('SIGTERM');
+          child.kill('SIGCONT');
+        }),
+    );
+    await Promise.all(waits);
   }
 
   /** Change the heartbeat frequency of every server's detector, at once. */
@@ -107,8 +147,7 @@ export class Lfd extends Component {
     if (first.lfd !== this.name && first.lfd !== 'LFD') {
       throw new UnexpectedMessageError(`${first.server} registered for ${first.lfd} but this is ${this.name}`);
     }
-    const existing = this.servers.get(first.server);
-    if (existing?.conn.isOpen) throw new UnexpectedMessageError(`${first.server} is already registered with ${this.name}`);
+    if (first.server === this.name) throw new UnexpectedMessageError(`a server may not be named like its LFD (${this.name})`);
     let command: string[] = [];
     try {
       const parsed: unknown = JSON.parse(first.command || '[]');
@@ -116,6 +155,19 @@ export class Lfd extends Component {
       else throw new Error('not a list of strings');
     } catch {
       throw new UnexpectedMessageError(`${first.server}'s register.command is not a JSON list of strings`);
+    }
+    const local = isLocalPeer(conn.socket.remoteAddress, conn.socket.localAddress);
+    const existing = this.servers.get(first.server);
+    if (existing?.conn.isOpen) {
+      if (existing.pid === first.pid && existing.local === local && existing.addr === first.addr) {
+        // The same process registering again (its old connection has not closed on our side yet).
+        this.deleteReplica(existing.name, existing.watch.lastNum, 'it registered again', false);
+      } else if (Date.now() - existing.lastAnswer <= this.timing.timeoutMs) {
+        return this.refuse(conn, first.server, `${first.server} is already running: registered with ${this.name} from ${existing.addr} (pid ${existing.pid})`);
+      } else {
+        // The one registered has stopped answering: it will be declared failed shortly. Retrying may succeed then.
+        throw new UnexpectedMessageError(`${first.server} is registered with ${this.name} (pid ${existing.pid}) and has not answered for a while; try again`);
+      }
     }
     conn.peer = first.server;
     const server = first.server;
@@ -127,14 +179,22 @@ export class Lfd extends Component {
       timing: this.timing,
       tracer: this.tracer,
       onAlive: () => this.addReplica(server),
-      onLost: (num, why) => this.deleteReplica(server, num, why),
+      onLost: (num, why) => this.deleteReplica(server, num, why, true),
     });
-    const entry: ServerEntry = { name: server, addr: first.addr, pid: first.pid, command, conn, added: false, watch };
+    const entry: ServerEntry = {
+      name: server,
+      addr: first.addr,
+      pid: first.pid,
+      startTime: local ? this.fencer.startTime(first.pid) : undefined,
+      local,
+      command,
+      conn,
+      added: false,
+      accepted: false,
+      watch,
+      lastAnswer: Date.now(),
+    };
     this.servers.set(first.server, entry);
-    if (command.length > 0 && JSON.stringify(this.commands.get(first.server)) !== JSON.stringify(command)) {
-      this.commands.set(first.server, command);
-      this.saveCommands();
-    }
     this.launching.delete(first.server);
     conn.send({ type: 'welcome', from: this.name, to: first.server });
     for (const [key, value] of this.serverProperties) conn.send({ type: 'set', from: this.name, key, value });
@@ -147,9 +207,18 @@ export class Lfd extends Component {
     return (msg) => this.fromServer(entry, msg);
   }
 
+  /** Refuse a registration for good: the server is told why, and stops. Nothing else changes. */
+  private refuse(conn: Connection, server: string, reason: string): (msg: Message) => void {
+    this.trace('registration_refused', 'fault', `${this.name}: refused a second ${server} from ${conn.remote}: ${reason}`, { server, reason });
+    conn.send({ type: 'refused', from: this.name, to: server, reason });
+    conn.close();
+    return () => {};
+  }
+
   private fromServer(entry: ServerEntry, msg: Message): void {
     switch (msg.type) {
       case 'heartbeat':
+        entry.lastAnswer = Date.now();
         return entry.watch.answer(msg.num);
       case 'report':
         this.gfdLink.connection?.send(msg);
@@ -167,21 +236,46 @@ export class Lfd extends Component {
     this.gfdLink.connection?.send({ type: 'membership', from: this.name, server, action: 'add', addr: entry.addr });
   }
 
-  private deleteReplica(server: string, num: number, why: string): void {
+  /**
+   * A server is gone: its connection closed, or it timed out. One that timed out may be hung, not
+   * dead: it is killed first (fenced), and reported failed only once it is gone, so the RM never
+   * relaunches it while the hung process still holds its port or could come back.
+   */
+  private deleteReplica(server: string, num: number, why: string, timedOut: boolean): void {
     const entry = this.servers.get(server);
     if (!entry) return;
     this.servers.delete(server);
     entry.watch.stop();
     entry.conn.destroy();
     this.trace('heartbeat_failed', 'fault', `[${num}] ${this.name}: heartbeat to ${server} failed: ${why}`, { server, num, why });
-    if (!entry.added) return;
-    this.trace('replica_deleted', 'membership', `${this.name}: delete replica ${server}`, { server, addr: entry.addr });
-    this.gfdLink.connection?.send({ type: 'membership', from: this.name, server, action: 'delete', addr: entry.addr });
+    if (!timedOut || this.options.fence === false) return this.reportDeleted(entry);
+    void this.fencer.fence(entry.pid, entry.local, entry.startTime).then((result) => {
+      if (result.fenced) {
+        this.trace('fenced', 'fault', `${this.name}: killed ${server} (pid ${entry.pid}, SIGKILL): it stopped answering; it is gone before anyone replaces it`, {
+          server,
+          pid: entry.pid,
+          ms: result.ms,
+        });
+      } else if (!result.gone) {
+        this.trace('fence_failed', 'fault', `${this.name}: cannot fence ${server} (pid ${entry.pid}): ${result.reason}; reporting it failed anyway`, {
+          server,
+          pid: entry.pid,
+          reason: result.reason,
+        });
+      }
+      this.reportDeleted(entry);
+    });
+  }
+
+  private reportDeleted(entry: ServerEntry): void {
+    if (!entry.added || this.lifecycle !== 'running') return;
+    this.trace('replica_deleted', 'membership', `${this.name}: delete replica ${entry.name}`, { server: entry.name, addr: entry.addr });
+    this.gfdLink.connection?.send({ type: 'membership', from: this.name, server: entry.name, action: 'delete', addr: entry.addr });
   }
 
   private serverConnectionClosed(conn: Connection): void {
     const entry = this.servers.get(conn.peer);
-    if (entry?.conn === conn) this.deleteReplica(entry.name, entry.watch.lastNum, 'connection closed');
+    if (entry?.conn === conn) this.deleteReplica(entry.name, entry.watch.lastNum, 'connection closed', false);
   }
 
   // ---- GFD -------------------------------------------------------------------
@@ -200,6 +294,8 @@ export class Lfd extends Component {
       case 'welcome':
         this.trace('registered', 'membership', `${this.name} registered with ${msg.from}`);
         return;
+      case 'refused':
+        return msg.to === this.name ? this.refused(msg.reason) : this.serverRefused(msg);
       case 'heartbeat':
         conn.send({ type: 'heartbeat', from: this.name, to: msg.from, num: msg.num });
         this.trace('gfd_heartbeat', 'heartbeat', `[${msg.num}] ${this.name} receives heartbeat from ${msg.from} and answers`, { num: msg.num });
@@ -207,8 +303,10 @@ export class Lfd extends Component {
       case 'set':
         return this.onSet(msg);
       case 'role':
-      case 'sendCheckpoint':
       case 'query':
+        this.accepted(msg.server);
+        return this.toServer(msg.server, msg);
+      case 'sendCheckpoint':
         return this.toServer(msg.server, msg);
       case 'launch':
         return this.launch(msg.server);
@@ -219,6 +317,37 @@ export class Lfd extends Component {
         return;
       default:
         throw this.unexpected(conn, msg);
+    }
+  }
+
+  /** The GFD refused this LFD for good (a live LFD has its name): stop, and say why. */
+  private refused(reason: string): void {
+    this.trace('refused', 'fault', `${this.name}: the GFD refused this LFD: ${reason}; exiting`, { reason });
+    void this.stop().then(() => this.options.onRefused?.(reason));
+  }
+
+  /** The GFD refused one of our servers (its name is live on another LFD): tell it, and forget it. */
+  private serverRefused(msg: MessageOf<'refused'>): void {
+    const entry = this.servers.get(msg.to);
+    if (!entry) return;
+    this.servers.delete(entry.name);
+    entry.watch.stop();
+    this.trace('registration_refused', 'fault', `${this.name}: ${msg.from} refused ${entry.name} (pid ${entry.pid}): ${msg.reason}`, { server: entry.name, reason: msg.reason });
+    entry.conn.send(msg);
+    entry.conn.close();
+  }
+
+  /** The RM addressed `server`: the system accepted it, so its command line is the one to relaunch it with. */
+  private accepted(server: string): void {
+    const entry = this.servers.get(server);
+    if (!entry || entry.accepted) return;
+    entry.accepted = true;
+    try {
+      if (this.commands.learn(server, entry.command)) {
+        this.trace('command_learned', 'info', `${this.name}: keeps ${server}'s command line to relaunch it${this.commands.file ? ` (in ${this.commands.file})` : ''}`, { server });
+      }
+    } catch (err) {
+      this.trace('commands_unsaved', 'fault', `${this.name}: cannot save command lines to ${this.commands.file}: ${(err as Error).message}`);
     }
   }
 
@@ -243,46 +372,32 @@ export class Lfd extends Component {
       this.trace('launch_failed', 'fault', `${this.name}: cannot launch ${name}: ${reason}`, { server: name, reason });
       this.gfdLink.connection?.send({ type: 'launchFailed', lfd: this.name, server: name, reason });
     };
+    if (this.lifecycle !== 'running') return;
     if (this.servers.get(name)?.conn.isOpen) return fail(`${name} is already running here`);
-    const command = this.commands.get(name) ?? templateCommand([...this.commands.values()][0], name);
+    const command = this.commands.get(name) ?? templateCommand(this.commands.template(), name);
     if (!command) return fail('no server has registered here, so there is no command line to start it with');
     const child = spawn(command[0]!, command.slice(1), { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, [PARENT_PIPE_ENV]: '1' } });
-    // The server's traces continue in ours: a launched server has no terminal of its own.
-    createInterface({ input: child.stdout! }).on('line', writeStdout);
-    createInterface({ input: child.stderr! }).on('line', writeStdout);
+    // The server's traces continue in ours (a launched server has no terminal of its own), under its own name.
+    const relay = (line: string) => (isTraceLine(line) ? writeStdout(line) : this.tracer.child(name).emitEvent('output', 'fault', line, { server: name }));
+    createInterface({ input: child.stdout! }).on('line', relay);
+    createInterface({ input: child.stderr! }).on('line', relay);
     child.on('error', (err) => fail(err.message));
     child.on('spawn', () => {
+      this.children.set(child.pid!, child);
       this.launching.set(name, child.pid!);
       this.trace('launched', 'membership', `${this.name}: launched ${name} (pid ${child.pid})`, { server: name, pid: child.pid });
     });
     child.on('exit', (code, signal) => {
+      this.children.delete(child.pid!);
       if (this.launching.get(name) !== child.pid) return;
       this.launching.delete(name);
       fail(`exited (${signal ?? `status ${code}`}) before registering`);
     });
   }
 
-  private get commandsFile(): string {
-    return join(this.options.stateDir ?? join(tmpdir(), 'ftkit-lfd'), `${this.name}-${this.listener.port}.json`);
-  }
-
   private loadCommands(): void {
-    try {
-      const saved = JSON.parse(readFileSync(this.commandsFile, 'utf8')) as Record<string, string[]>;
-      for (const [name, cmd] of Object.entries(saved)) if (Array.isArray(cmd) && cmd.every((a) => typeof a === 'string')) this.commands.set(name, cmd);
-      if (this.commands.size) this.trace('commands_loaded', 'info', `${this.name}: can relaunch ${[...this.commands.keys()].join(', ')} (from ${this.commandsFile})`);
-    } catch {
-      // No saved commands (first start) or an unreadable file: start with none.
-    }
-  }
-
-  private saveCommands(): void {
-    try {
-      mkdirSync(join(this.commandsFile, '..'), { recursive: true });
-      writeFileSync(this.commandsFile, JSON.stringify(Object.fromEntries(this.commands)));
-    } catch (err) {
-      this.trace('commands_unsaved', 'fault', `${this.name}: cannot save command lines to ${this.commandsFile}: ${(err as Error).message}`);
-    }
+    const names = this.commands.load();
+    if (names.length) this.trace('commands_loaded', 'info', `${this.name}: can relaunch ${names.join(', ')} (from ${this.commands.file})`);
   }
 
   private toServer(server: string, msg: Message): void {
@@ -291,6 +406,11 @@ export class Lfd extends Component {
       this.trace('route_failed', 'fault', `${this.name}: cannot pass ${msg.type} to ${server}: not registered here`, { server, type: msg.type });
     }
   }
+}
+
+/** A line a server printed as a trace: a JSON event, or a timestamped text line. */
+function isTraceLine(line: string): boolean {
+  return line.startsWith('{') || /^\[\d\d:\d\d:\d\d\.\d{3}\]/.test(line) || /^\u001b\[[\d;]*m\[\d\d:/.test(line);
 }
 
 /** A sibling's command line turned into one for `name`: its name replaced, on any free port. */

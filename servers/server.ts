@@ -25,6 +25,11 @@ export interface ServerOptions {
   tracer?: Tracer;
   /** Called after the server stopped because the RM retired it. */
   onRetire?: () => void;
+  /**
+   * Called after the server stopped because its registration was refused for good (a live
+   * server has its name, here or on another LFD): retrying cannot change that.
+   */
+  onRefused?: (reason: string) => void;
 }
 
 /** The name a server uses for its LFD until the LFD says its own (in `welcome`). */
@@ -107,6 +112,11 @@ export class Server extends Component {
       case 'retire':
         this.trace('retiring', 'membership', `${this.name}: retiring at the RM's request`);
         void this.stop().then(() => this.options.onRetire?.());
+        return;
+      case 'refused':
+        if (this.lifecycle !== 'running') return;
+        this.trace('refused', 'fault', `${this.name}: registration refused by ${msg.from}: ${msg.reason}; exiting`, { by: msg.from, reason: msg.reason });
+        void this.stop().then(() => this.options.onRefused?.(msg.reason));
         return;
       case 'error':
         this.trace('peer_error', 'fault', `${this.name}: ${msg.from} reports an error: ${msg.reason}`);

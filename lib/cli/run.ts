@@ -12,6 +12,8 @@ import { formatSummary, runScenarioM5 } from '../demo/scenario.js';
 import { runTmux } from '../demo/tmux.js';
 import { PARENT_PIPE_ENV } from '../launch/proc.js';
 import type { Component } from '../component.js';
+import { defaultStateDir } from '../../lfd/commands.js';
+import { homedir, tmpdir } from 'node:os';
 import type { AppName } from '../../servers/apps.js';
 import type { Mode } from '../protocol/index.js';
 
@@ -49,6 +51,14 @@ async function serve(component: Component): Promise<void> {
   }
 }
 
+function safeHomedir(): string | undefined {
+  try {
+    return homedir();
+  } catch {
+    return undefined;
+  }
+}
+
 /** The command line that started this process, so an LFD can start it again. */
 function ownCommand(): string[] {
   return [process.execPath, ...process.execArgv, ...process.argv.slice(1)];
@@ -82,7 +92,10 @@ export const runners: Record<'rm' | 'gfd' | 'lfd' | 'server' | 'client' | 'demo'
         gfd: o.gfd as string,
         heartbeatFreq: o.heartbeatFreq as number,
         timeout: o.timeout as number | undefined,
+        stateDir: (o.stateDir as string | undefined) ?? defaultStateDir(process.env, safeHomedir(), tmpdir(), process.getuid?.()),
+        fence: o.fence !== false,
         tracer: tracerFor(name!, o),
+        onRefused: () => process.exit(1),
       }),
     ),
   server: (o, [name]) =>
@@ -97,6 +110,7 @@ export const runners: Record<'rm' | 'gfd' | 'lfd' | 'server' | 'client' | 'demo'
         command: ownCommand(),
         tracer: tracerFor(name!, o),
         onRetire: () => process.exit(0),
+        onRefused: () => process.exit(1),
       }),
     ),
   client: async (o, [arg]) => {

@@ -81,6 +81,13 @@ export const LFD_OPTIONS: OptionSpec[] = [
   spec({ key: 'gfd', flag: '--gfd <host:port>', description: 'the Global Fault Detector', default: `${DEFAULT_HOST}:${DEFAULT_GFD_PORT}`, parse: v.address }),
   heartbeatFreq('LFD → server'),
   heartbeatTimeout('a server'),
+  spec({
+    key: 'stateDir',
+    flag: '--state-dir <dir>',
+    description: "where the LFD keeps its servers' command lines for relaunching them (default: $XDG_STATE_HOME/ftkit, else ~/.local/state/ftkit)",
+    parse: v.text,
+  }),
+  spec({ key: 'fence', flag: '--no-fence', description: 'do not kill a server that stops answering before reporting it failed', default: true, parse: v.bool }),
 ];
 
 export const SERVER_OPTIONS: OptionSpec[] = [

@@ -39,7 +39,7 @@ export class Demo {
   private readonly chalk: ChalkInstance;
   private readonly write: (line: string) => void;
   private readonly prefixes = new Map<string, string>();
-  private paused: string | undefined;
+  private paused: { server: string; pid: number } | undefined;
   private stopping: Promise<void> | undefined;
 
   constructor(readonly options: DemoOptions) {
@@ -119,14 +119,22 @@ export class Demo {
 
   togglePause(): void {
     if (this.paused) {
-      this.kill(this.paused, 'SIGCONT');
+      const { server, pid } = this.paused;
       this.paused = undefined;
+      if (alive(pid)) {
+        this.say(this.chalk.red(`SIGCONT ${server} (pid ${pid})`));
+        process.kill(pid, 'SIGCONT');
+        return;
+      }
+      const now = this.serverPid(server);
+      this.say(`${server} (pid ${pid}) is gone: its LFD killed it when it stopped answering${now === undefined ? '' : `; ${server} runs again as pid ${now}`}`);
       return;
     }
     const target = ['S1', 'S2', 'S3'].find((s) => this.serverPid(s) !== undefined);
     if (!target) return this.say('no replica running to pause');
-    this.paused = target;
-    this.kill(target, 'SIGSTOP');
+    const pid = this.kill(target, 'SIGSTOP');
+    if (pid === undefined) return;
+    this.paused = { server: target, pid };
     this.say('press p again to resume it');
   }
 
@@ -159,7 +167,8 @@ export class Demo {
     if (!this.stopping) {
       this.stopping = (async () => {
         this.say('stopping every process');
-        if (this.paused) this.kill(this.paused, 'SIGCONT');
+        // A stopped process ignores SIGTERM until it is continued.
+        if (this.paused && alive(this.paused.pid)) process.kill(this.paused.pid, 'SIGCONT');
         if (process.stdin.isTTY) process.stdin.setRawMode(false);
         process.stdin.pause();
         await this.system.stop();

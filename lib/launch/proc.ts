@@ -116,10 +116,11 @@ export class Proc extends EventEmitter<{ event: [TraceEvent]; line: [string]; ex
     if (this.running) this.child.kill(signal);
   }
 
-  /** Stop gracefully (SIGTERM), then SIGKILL if it does not exit in time. */
+  /** Stop gracefully (SIGTERM, and SIGCONT in case it is stopped), then SIGKILL if it does not exit in time. */
   async stop(ms = 3000): Promise<void> {
     if (!this.running) return;
     this.child.kill('SIGTERM');
+    this.child.kill('SIGCONT');
     const timer = setTimeout(() => this.child.kill('SIGKILL'), ms);
     await this.exited;
     clearTimeout(timer);

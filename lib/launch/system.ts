@@ -3,6 +3,9 @@
  * RM, GFD, one LFD per machine and one server per LFD. Every listener takes port 0
  * and the harness reads the real address from its `listening` event.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Mode } from '../protocol/index.js';
 import { Proc, ProcGroup } from './proc.js';
 
@@ -30,6 +33,14 @@ export interface SystemOptions {
   serverEnv?: NodeJS.ProcessEnv;
   /** Extra flags for every server (e.g. ['--quiet']). */
   serverArgs?: string[];
+  /** The LFDs' --state-dir (default: a fresh temp folder, removed by stop()). */
+  stateDir?: string;
+  /**
+   * LFDs kill a server that stops answering before reporting it failed (default: as autoRestart,
+   * since without automatic restart nobody would replace it; harnesses that pause replicas and
+   * resume them, to test what a resumed one does, keep it off).
+   */
+  fence?: boolean;
 }
 
 export class System {
@@ -38,8 +49,16 @@ export class System {
   gfdAddr = '';
   readonly lfdAddrs = new Map<string, string>();
   readonly serverAddrs = new Map<string, string>();
+  private ownStateDir: string | undefined;
 
   constructor(readonly options: SystemOptions = {}) {}
+
+  /** The LFDs' state folder: the one given, or this system's own, made when the first LFD starts and removed when it stops. */
+  get stateDir(): string {
+    if (this.options.stateDir !== undefined) return this.options.stateDir;
+    this.ownStateDir ??= mkdtempSync(join(tmpdir(), 'ftkit-system-'));
+    return this.ownStateDir;
+  }
 
   /** The port for a component: fixed when basePort is set, else 0 (any free port). */
   port(name: string): string {
@@ -49,6 +68,10 @@ export class System {
     if (name === 'GFD') return String(base + 1);
     const n = Number(name.replace(/^\D+/, ''));
     return String(base + (name.startsWith('LFD') ? 100 : 200) + n);
+  }
+
+  private get fencing(): boolean {
+    return this.options.fence ?? this.options.autoRestart !== false;
   }
 
   private get timeoutArgs(): string[] {
@@ -86,7 +109,7 @@ export class System {
   /** Start LFD `name` (on `port`, e.g. to restart it where it was; else the system's choice). */
   async startLfd(name: string, port = this.port(name)): Promise<Proc> {
     const hb = String(this.options.heartbeat ?? 0.1);
-    const lfd = this.group.spawn(name, ['lfd', name, '--port', port, '--gfd', this.gfdAddr, '--heartbeat-freq', hb, ...this.timeoutArgs, ...this.common]);
+    const lfd = this.group.spawn(name, ['lfd', name, '--port', port, '--gfd', this.gfdAddr, '--heartbeat-freq', hb, '--state-dir', this.stateDir, ...(this.fencing ? [] : ['--no-fence']), ...this.timeoutArgs, ...this.common]);
     this.lfdAddrs.set(name, await lfd.address());
     return lfd;
   }
@@ -124,7 +147,8 @@ export class System {
     return this;
   }
 
-  stop(): Promise<void> {
-    return this.group.stopAll();
+  async stop(): Promise<void> {
+    await this.group.stopAll();
+    if (this.ownStateDir !== undefined) rmSync(this.ownStateDir, { recursive: true, force: true });
   }
 }

@@ -33,6 +33,7 @@ export type Message =
   | { type: 'lfdRegister'; lfd: string; host: string }
   | { type: 'gfdRegister'; gfd: string }
   | { type: 'welcome'; from: string; to: string }
+  | { type: 'refused'; from: string; to: string; reason: string }
   // detection and membership
   | { type: 'heartbeat'; from: string; to: string; num: number }
   | { type: 'membership'; from: string; server: string; action: MembershipAction; addr: string }
@@ -87,6 +88,7 @@ const SPECS: Spec[] = [
   { type: 'lfdRegister', kind: 'register', fields: [['lfd', 'name'], ['host', 'text']] },
   { type: 'gfdRegister', kind: 'register', fields: [['gfd', 'name']] },
   { type: 'welcome', kind: 'welcome', fields: [['from', 'name'], ['to', 'name']] },
+  { type: 'refused', kind: 'refused', fields: [['from', 'name'], ['to', 'name'], ['reason', 'text']] },
   { type: 'heartbeat', kind: 'heartbeat', fields: [['from', 'name'], ['to', 'name'], ['num', 'int']] },
   {
     type: 'membership',

@@ -19,6 +19,15 @@ async function expectError(t: Test, addr: string, input: string | Buffer, from: 
   await peer.closed;
 }
 
+/** Send a register for a live name on a fresh connection; expect `refused` naming `reason`, then the close. */
+async function expectRefused(t: Test, addr: string, input: string, from: string, reason: RegExp) {
+  const peer = await rawConnect(port(addr));
+  peer.socket.write(input);
+  const msg = decode(await peer.waitFor(/<[^<>]*, refused>/));
+  t.match(msg, { type: 'refused', from, reason }, `${from} refuses ${JSON.stringify(input.slice(0, 30))}`);
+  await peer.closed;
+}
+
 t.test('garbage, unknown kinds, bad field counts and bad registers on every listener', async (t) => {
   const sys = new System({ heartbeat: 0.1, heartbeatTimeout: 1, replicas: 1 });
   t.teardown(() => sys.stop());
@@ -34,11 +43,11 @@ t.test('garbage, unknown kinds, bad field counts and bad registers on every list
     await expectError(t, addr, '<C1, S1, request>', who, /request takes 4 fields but got 2/);
     await expectError(t, addr, '<GFD, 1, 2, heartbeat>', who, /expects|does not accept/);
   }
-  // registers from unknown or duplicate names
-  await expectError(t, lfd1, '<S1, LFD1, 127.0.0.1:9, 1, [], register>', 'LFD1', /S1 is already registered with LFD1/);
+  // registers from unknown or duplicate names (a live name is refused for good: `refused`, not `error`)
+  await expectRefused(t, lfd1, '<S1, LFD1, 127.0.0.1:9, 1, [], register>', 'LFD1', /S1 is already running: registered with LFD1 from 127\.0\.0\.1:\d+ \(pid \d+\)/);
   await expectError(t, lfd1, '<S9, LFD7, 127.0.0.1:9, 1, [], register>', 'LFD1', /S9 registered for LFD7 but this is LFD1/);
   await expectError(t, lfd1, '<S9, LFD1, 127.0.0.1:9, 1, not json, register>', 'LFD1', /not a JSON list/);
-  await expectError(t, sys.gfdAddr, '<LFD1, 127.0.0.1, register>', 'GFD', /LFD1 is already registered with the GFD/);
+  await expectRefused(t, sys.gfdAddr, '<LFD1, 127.0.0.1, register>', 'GFD', /LFD1 is already running: registered with the GFD from 127\.0\.0\.1:\d+/);
   await expectError(t, sys.rmAddr, '<GFD, register>', 'RM', /a GFD is already registered/);
   await expectError(t, sys.rmAddr, '<admin, replicas, lots, set>', 'RM', /replicas: expected a whole number/);
 

@@ -68,6 +68,8 @@ t.test('a replica on a lost machine is relaunched only when its LFD returns', as
   t.teardown(() => sys.stop());
   await sys.start();
   const lfd3Port = sys.lfdAddrs.get('LFD3')!.split(':')[1]!;
+  // LFD3 keeps S3's command line once the system has accepted S3 (the RM addressed it)
+  await sys.proc('LFD3').waitFor((e) => e.type === 'command_learned' && data<{ server: string }>(e).server === 'S3');
   // the machine goes down: its LFD and its server die together
   sys.proc('LFD3').kill('SIGKILL');
   sys.proc('S3').kill('SIGKILL');

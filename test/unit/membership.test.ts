@@ -33,18 +33,24 @@ t.test('re-adding with a new address yields delete + add', async (t) => {
   t.same(m.list(), [{ name: 'S1', addr: '10.0.0.1:7301' }]);
 });
 
-t.test('re-adding on a new LFD yields delete (from the old LFD) + add, and moves it', async (t) => {
+t.test('a name live on one LFD is refused on another: nothing changes', async (t) => {
   const m = new Membership();
   m.add('LFD1', 'S1', A1);
-  t.same(m.add('LFD2', 'S1', A2), [
-    { action: 'delete', server: 'S1', addr: A1, lfd: 'LFD1' },
-    { action: 'add', server: 'S1', addr: A2, lfd: 'LFD2' },
-  ]);
+  t.same(m.add('LFD2', 'S1', A2), { refused: `S1 is already running on LFD1 at ${A1}` });
+  t.equal(m.lfdOf('S1'), 'LFD1');
+  t.same(m.serversOn('LFD1'), ['S1']);
+  t.same(m.serversOn('LFD2'), []);
+  t.same(m.list(), [{ name: 'S1', addr: A1 }]);
+});
+
+t.test('once it is gone from its LFD, the name may join on another LFD', async (t) => {
+  const m = new Membership();
+  m.add('LFD1', 'S1', A1);
+  m.delete('LFD1', 'S1');
+  t.same(m.add('LFD2', 'S1', A2), [{ action: 'add', server: 'S1', addr: A2, lfd: 'LFD2' }]);
   t.equal(m.lfdOf('S1'), 'LFD2');
-  t.same(m.serversOn('LFD1'), []);
-  t.same(m.serversOn('LFD2'), ['S1']);
-  t.same(m.dropLfd('LFD1'), [], 'the old LFD no longer owns it');
-  t.same(m.names(), ['S1']);
+  m.dropLfd('LFD2');
+  t.same(m.add('LFD3', 'S1', A1), [{ action: 'add', server: 'S1', addr: A1, lfd: 'LFD3' }], 'also after its machine was lost');
 });
 
 t.test('delete by the owning LFD returns a delete change', async (t) => {
