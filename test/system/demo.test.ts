@@ -27,6 +27,8 @@ function survivors(marker: string): string[] {
 
 // Fixed ports (the demo's layout), below the ephemeral range (32768+) that other tests' sockets use.
 let port = 10000 + (process.pid % 50) * 400;
+// Two whole scenarios and three demos: more than the default two minutes on a busy machine.
+t.setTimeout(300_000);
 
 for (const mode of ['passive', 'active']) {
   t.test(`milestone-5 scenario in ${mode} mode`, async (t) => {
@@ -80,6 +82,11 @@ t.test('--tmux opens one pane per process and closes them with the demo', async 
     return;
   }
   const child = spawn(process.execPath, [FTKIT_BIN, 'demo', '--tmux', '--base-port', base], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
+  // The tmux server outlives the demo: if the test fails half-way, its session must not.
+  t.teardown(() => {
+    child.kill('SIGKILL');
+    spawnSync('tmux', ['kill-session', '-t', `ftkit-${child.pid}`]);
+  });
   let out = '';
   await new Promise<void>((resolve) => child.stdout.on('data', (d) => ((out += d), /stop with Ctrl-C/.test(out) && resolve())));
   const session = /tmux attach -t (\S+)/.exec(out)![1]!;
