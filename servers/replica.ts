@@ -106,6 +106,8 @@ export class Replica {
   private checkpointTimer: NodeJS.Timeout | undefined;
   /** Checkpoint orders for an epoch whose role has not reached us yet (it travels the same way, but may be lost). */
   private readonly earlyOrders: Array<MessageOf<'sendCheckpoint'>> = [];
+  /** New sequencer: members asked to sync whose answer has not come. */
+  private readonly syncAsked = new Set<string>();
 
   constructor(
     readonly name: string,
@@ -285,11 +287,14 @@ export class Replica {
     if (seq <= this.commitSeq) return;
     this.commitSeq = seq;
     this.replyCommitted();
-    if (this.isLeader && this.mode === 'active' && !this.announceScheduled) {
-      // Once per batch of I/O: the members answer what they hold up to here.
-      this.announceScheduled = true;
-      setImmediate(() => this.announceCommit());
-    }
+    this.scheduleAnnounce();
+  }
+
+  /** Once per batch of I/O, the active sequencer tells the members what is committed. */
+  private scheduleAnnounce(): void {
+    if (!this.isLeader || this.mode !== 'active' || this.announceScheduled) return;
+    this.announceScheduled = true;
+    setImmediate(() => this.announceCommit());
   }
 
   private announceCommit(): void {
@@ -319,14 +324,17 @@ export class Replica {
   private reresolvePending(): void {
     const all = [...this.pending.values()];
     this.pending = new Map();
+    const refused: Pending[] = [];
     for (const p of all) {
       const seen = this.state.lookup(p.client, p.num);
       if (seen.kind === 'duplicate') this.addPending({ ...p, seq: seen.seq, result: seen.result });
       else if (seen.kind === 'new' && this.mode === 'active') {
         for (const c of p.conns) this.waitFor(c, p.client, p.num, p.payload);
         if (!this.isLeader) this.forwardToLeader(p.client, p.num, p.payload);
-      } else for (const c of p.conns) this.reject(c, p.client, p.num, this.mode === 'passive' ? 'not_primary' : 'not_ready');
+      } else refused.push(p);
     }
+    // Only now: a half-closed connection is closed on its last answer, and it may still be owed others.
+    for (const p of refused) for (const c of p.conns) this.reject(c, p.client, p.num, this.mode === 'passive' ? 'not_primary' : 'not_ready');
   }
 
   /** Tell everyone waiting for a reply here to look elsewhere. */
@@ -434,16 +442,19 @@ export class Replica {
 
   private onOrder(conn: Connection, msg: MessageOf<'order'>): void {
     if (!this.admit(conn, msg.from, msg.epoch)) return;
-    const entry: Entry = { seq: msg.seq, client: msg.client, num: msg.num, payload: msg.payload };
-    if (entry.seq > this.state.seq) {
-      this.early.set(entry.seq, entry);
-      for (let next = this.early.get(this.state.seq + 1); next; next = this.early.get(this.state.seq + 1)) {
-        this.early.delete(next.seq);
-        this.deliver(next);
-      }
-    }
+    this.deliverInOrder({ seq: msg.seq, client: msg.client, num: msg.num, payload: msg.payload });
     // A member acknowledges what it holds in sequence, so that the sequencer can commit it.
-    if (!this.isLeader) this.ackLater(conn, msg.from, this.state.seq);
+    this.ackLater(conn, msg.from, this.state.seq);
+  }
+
+  /** Apply an order when its turn comes; orders past a gap wait for it. */
+  private deliverInOrder(entry: Entry): void {
+    if (entry.seq <= this.state.seq) return;
+    this.early.set(entry.seq, entry);
+    for (let next = this.early.get(this.state.seq + 1); next; next = this.early.get(this.state.seq + 1)) {
+      this.early.delete(next.seq);
+      this.deliver(next);
+    }
   }
 
   /** Apply an order in sequence; whoever waits for it is answered once it is committed. */
@@ -492,13 +503,19 @@ export class Replica {
     if (!answers) return;
     this.syncing = undefined;
     clearTimeout(this.syncTimer);
+    // Orders a member sent past a gap we could not fill were never committed (we were in the group): drop them.
+    this.early.clear();
     const oldest = this.log[0]?.seq ?? this.state.seq + 1;
     for (const [peer, seq] of answers) {
       if (this.newcomers.has(peer)) continue;
-      if (seq === undefined || seq < oldest - 1) this.sendCheckpointTo(peer);
-      else for (const e of this.log) if (e.seq > seq) this.peers.send(peer, { type: 'order', from: this.name, to: peer, ...e, epoch: this.epoch });
+      // No answer, too far behind, or still ahead of us (its tail past a gap): it starts again from our state.
+      if (seq === undefined || seq < oldest - 1 || seq > this.state.seq) {
+        this.acked.delete(peer);
+        this.sendCheckpointTo(peer);
+      } else for (const e of this.log) if (e.seq > seq) this.peers.send(peer, { type: 'order', from: this.name, to: peer, ...e, epoch: this.epoch });
     }
     this.leaderCommit();
+    this.scheduleAnnounce();
     // A newcomer becomes ready only by installing a checkpoint, even if it answered the sync
     // (a member that was relaunched while we synced is a newcomer now).
     for (const name of this.newcomers.keys()) if (this.peers.isUp(name)) this.sendCheckpointTo(name);
@@ -516,6 +533,8 @@ export class Replica {
     const cp = this.state.checkpoint();
     if (this.peers.send(peer, { type: 'checkpoint', from: this.name, to: peer, ...cp, epoch: this.epoch })) {
       this.trace('checkpoint_sent', 'checkpoint', `[${cp.count}] [my_state=${this.myState()}] ${this.name} sending checkpoint to ${peer}`, { to: peer, count: cp.count, seq: cp.seq, digest: digest(cp.state) });
+      // A member fed a fresh state also learns what of it is committed, for the retries it holds.
+      if (this.mode === 'active' && this.commitSeq > 0) this.peers.send(peer, { type: 'commit', from: this.name, to: peer, seq: this.commitSeq, epoch: this.epoch });
     }
   }
 
@@ -543,8 +562,10 @@ export class Replica {
     // continued from a replica that was behind (no ready replica survived): count commits from it.
     if (msg.seq < this.commitSeq) this.commitSeq = msg.seq;
     // Everything held so far is covered: the leader sent it before this checkpoint.
-    this.log = this.mode === 'active' ? [] : this.log.filter((e) => e.seq > msg.seq);
-    for (const seq of this.early.keys()) if (seq <= msg.seq) this.early.delete(seq);
+    // Everything the leader sends after it follows it on this connection; anything held from
+    // before (an older leader's entries past it included) is replaced.
+    this.log = [];
+    this.early.clear();
     this.trace('checkpoint_received', 'checkpoint', `[${msg.count}] [my_state=${this.myState()}] ${this.name} receives checkpoint from ${msg.from}`, { from: msg.from, count: msg.count, seq: msg.seq, digest: digest(msg.state) });
     conn.send({ type: 'ack', from: this.name, to: msg.from, seq: msg.seq, epoch: this.epoch });
     // Replies held for entries the checkpoint replaced are looked up again; waiters it
@@ -575,7 +596,17 @@ export class Replica {
       this.trace('stale_epoch', 'fault', `${this.name}: refusing ${from} at epoch ${epoch}; current epoch is ${this.epoch}`, { from, epoch });
       return false;
     }
-    if (epoch > this.epoch) this.epoch = epoch;
+    if (epoch > this.epoch) {
+      // Someone else leads a newer epoch: a leader steps down before anything of it is accepted.
+      if (this.isLeader) this.deposed(`${from} is at epoch ${epoch}, mine is ${this.epoch}`);
+      this.epoch = epoch;
+      // Orders held past a gap came from the old leader: the new one decides what follows.
+      this.early.clear();
+    } else if (this.isLeader) {
+      // Only the leader of an epoch sends these; another server claiming ours is not followed.
+      this.trace('stale_epoch', 'fault', `${this.name}: refusing ${from}: I lead epoch ${epoch}`, { from, epoch });
+      return false;
+    }
     if (conn !== this.leaderConn && (from === this.leader || !this.leaderConn)) {
       this.leaderConn = conn;
       // Requests forwarded to a leader that died unordered go to the new one.
@@ -592,6 +623,7 @@ export class Replica {
     // A sequencer that is syncing asks established members where they are; everyone else gets a checkpoint.
     if (this.syncing?.has(peer)) {
       this.peers.send(peer, { type: 'sync', from: this.name, to: peer, seq: this.state.seq, epoch: this.epoch });
+      this.syncAsked.add(peer);
     } else if (!this.syncing) this.sendCheckpointTo(peer);
     // A newcomer met while syncing gets its checkpoint when the sync is done.
   }
@@ -599,13 +631,13 @@ export class Replica {
   private fromFollower(peer: string, conn: Connection, msg: Message): void {
     if (msg.type === 'ack') {
       if (msg.epoch > this.epoch) {
-        // We are a leader of an old epoch: someone else leads now. Serve no one until the RM says.
-        this.stepDown(`${peer} is at epoch ${msg.epoch}, mine is ${this.epoch}`);
-        this.ready = false;
-        this.role = 'none';
+        this.deposed(`${peer} is at epoch ${msg.epoch}, mine is ${this.epoch}`);
         return;
       }
-      if (this.syncing?.has(peer) && this.syncing.get(peer) === undefined) {
+      if (this.syncAsked.delete(peer)) {
+        // The first ack after our sync answers it. One that comes after the deadline describes a
+        // tail we did not take: the checkpoint we sent it since resets it, and its ack will count.
+        if (this.syncing?.get(peer) !== undefined || !this.syncing?.has(peer)) return;
         // Its orders past ours came before this answer, on the same connection: it holds no more than we do now.
         this.syncing.set(peer, msg.seq);
         this.acked.set(peer, Math.min(msg.seq, this.state.seq));
@@ -616,9 +648,9 @@ export class Replica {
       return this.leaderCommit();
     }
     if (msg.type === 'forward') return this.onForward(conn, msg);
-    if (msg.type === 'order' && this.syncing) {
-      // A member that is ahead of us sends what we missed.
-      return this.onOrder(conn, msg);
+    if (msg.type === 'order' && this.syncing?.has(peer) && msg.epoch === this.epoch) {
+      // A member that is ahead of us sends what we missed, in sequence.
+      return this.deliverInOrder({ seq: msg.seq, client: msg.client, num: msg.num, payload: msg.payload });
     }
   }
 
@@ -669,6 +701,8 @@ export class Replica {
     const wasLeader = this.isLeader;
     const before = `${this.describeRole()} at epoch ${this.epoch}`;
     const leaderChanged = msg.leader !== this.leader;
+    // Made not ready after being ready, or for a newer epoch: our state must come from a checkpoint again.
+    if (!msg.ready && (this.ready || msg.epoch > this.epoch)) this.caughtUp = false;
     this.mode = msg.mode;
     this.epoch = msg.epoch;
     this.role = msg.role;
@@ -702,15 +736,26 @@ export class Replica {
   private becomeLeader(): void {
     this.acked.clear();
     this.announcedCommit = 0;
+    // What we were told is committed and do not hold yet is not ours to answer from: count afresh.
+    this.commitSeq = Math.min(this.commitSeq, this.state.seq);
     if (this.mode === 'passive') {
       this.replayLog();
-      // Commits are counted afresh: what the backups acknowledge to us from now on.
-      this.commitSeq = Math.min(this.commitSeq, this.state.seq);
       clearInterval(this.checkpointTimer);
       this.checkpointTimer = setInterval(() => this.checkpointAll(), this.checkpointMs);
     } else {
       this.startSync();
     }
+  }
+
+  /**
+   * We led an old epoch and someone else leads now. Serve no one until the RM says, and
+   * hold nothing as caught up: what we applied alone may not be the committed order.
+   */
+  private deposed(why: string): void {
+    this.stepDown(why);
+    this.ready = false;
+    this.role = 'none';
+    this.caughtUp = false;
   }
 
   /** Stop acting as leader: nothing pending may be answered from here any more. */
@@ -720,6 +765,8 @@ export class Replica {
     clearTimeout(this.syncTimer);
     this.syncing = undefined;
     this.rejectPending(this.mode === 'passive' ? 'not_primary' : 'not_ready');
+    for (const { conn, msg } of this.held.splice(0)) if (msg.type === 'request') this.reject(conn, msg.client, msg.num, 'not_ready');
+    this.syncAsked.clear();
     this.newcomers.clear();
     this.peers.closeAll();
   }
