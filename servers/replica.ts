@@ -106,6 +106,8 @@ export class Replica {
   private checkpointTimer: NodeJS.Timeout | undefined;
   /** Checkpoint orders for an epoch whose role has not reached us yet (it travels the same way, but may be lost). */
   private readonly earlyOrders: Array<MessageOf<'sendCheckpoint'>> = [];
+  /** The epoch of the checkpoint installed since the last role message (-1: none). */
+  private installedAtEpoch = -1;
   /** New sequencer: members asked to sync whose answer has not come. */
   private readonly syncAsked = new Set<string>();
 
@@ -562,6 +564,7 @@ export class Replica {
     // continued from a replica that was behind (no ready replica survived): count commits from it.
     if (msg.seq < this.commitSeq) this.commitSeq = msg.seq;
     // Everything held so far is covered: the leader sent it before this checkpoint.
+    this.installedAtEpoch = this.epoch;
     // Everything the leader sends after it follows it on this connection; anything held from
     // before (an older leader's entries past it included) is replaced.
     this.log = [];
@@ -701,8 +704,10 @@ export class Replica {
     const wasLeader = this.isLeader;
     const before = `${this.describeRole()} at epoch ${this.epoch}`;
     const leaderChanged = msg.leader !== this.leader;
-    // Made not ready after being ready, or for a newer epoch: our state must come from a checkpoint again.
-    if (!msg.ready && (this.ready || msg.epoch > this.epoch)) this.caughtUp = false;
+    // Made not ready after being ready, or for a newer epoch: our state must come from a checkpoint
+    // again, unless the leader's checkpoint of that epoch got here first (it travels another way).
+    if (!msg.ready && (this.ready || msg.epoch > this.epoch) && this.installedAtEpoch !== msg.epoch) this.caughtUp = false;
+    this.installedAtEpoch = -1;
     this.mode = msg.mode;
     this.epoch = msg.epoch;
     this.role = msg.role;
