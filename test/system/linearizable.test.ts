@@ -146,10 +146,15 @@ for (const mode of ['passive', 'active'] as const) {
     const v = data<View>(await sys.rm.waitFor((e) => e.type === 'view_changed' && data<View>(e).view.length === (mode === 'passive' ? 1 : 3), 20_000));
     // The RM decides first; the leader learns its role through GFD and LFD.
     await sys.proc(v.leader).waitFor((e) => e.type === 'role_changed' && data<{ leader: string; ready: boolean }>(e).leader === v.leader && data<{ ready: boolean }>(e).ready, 10_000);
+    // Every replica in the leader's group, so that the reply waits for the others (after the half-close).
+    await sys.rm.waitFor((e) => e.type === 'ready_changed' && data<{ ready: string[] }>(e).ready.length === 3, 20_000);
+    await sys.ask('W', 'add 0');
+    const followers = ['S1', 'S2', 'S3'].filter((s) => s !== v.leader).map((s) => sys.proc(s));
+    await Promise.all(followers.map((f) => f.waitFor((e) => ['log_held', 'state_after'].includes(e.type) && data<{ client: string }>(e).client === 'W', 10_000)));
     const peer = await rawConnect(port(sys.serverAddrs.get(v.leader)!));
     t.teardown(() => peer.end());
-    peer.send(`<N1, ${v.leader}, 1, add 5, request>\n`);
-    peer.socket.end(); // what `echo … | nc -q 2` does: send, then half-close
+    // What `echo … | nc -q 2` does: the line and the end of input together, then wait for the answer.
+    peer.socket.end(`<N1, ${v.leader}, 1, add 5, request>\n`);
     await peer.waitFor(/<N1, S\d, 1, 5, reply>/, 10_000);
     t.pass(`the reply arrived after the half-close`);
     await peer.closed;
