@@ -21,8 +21,12 @@ interface Status {
 }
 const status = async (sys: System) => JSON.parse(await ctlRequest(sys.rmAddr, { op: 'status' })) as Status;
 
-/** Resolves with the exit status, or rejects if the process is still running after `ms`. */
+/**
+ * Resolves with the exit status, or rejects if the process is still running `ms` after it
+ * started listening (starting a Node process on a busy CI machine is not what is measured).
+ */
 async function exitWithin(p: Proc, ms: number): Promise<number | null> {
+  await p.waitFor((e) => e.type === 'listening', 20_000).catch(() => undefined);
   let timer: NodeJS.Timeout | undefined;
   const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${p.name} still running after ${ms} ms; last lines:\n${p.tail()}`)), ms)));
   try {
