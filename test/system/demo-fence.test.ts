@@ -8,7 +8,6 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { FTKIT_BIN } from '../../lib/launch/proc.js';
 
-const hasScript = spawnSync('script', ['--version']).status === 0;
 
 /** ftkit processes still running whose command line mentions `marker`. */
 function survivors(marker: string): string[] {
@@ -82,7 +81,8 @@ function checkAfter(t: Test, demo: ReturnType<typeof startDemo>, base: number): 
   t.same(survivors(`127.0.0.1:${base + 101}`), [], 'no server of LFD1 survives it, stopped or not');
 }
 
-t.test('q after pausing a relaunched replica leaves no process; its output keeps its own prefix', { skip: !hasScript && 'script(1) is not installed' }, async (t) => {
+/** A demo on its own ports, with a relaunched replica paused; it and whatever it left are killed in teardown. */
+async function demoWithPausedReplica(t: Test): Promise<{ base: number; demo: ReturnType<typeof startDemo> }> {
   const base = (port += 400);
   const demo = startDemo(base);
   t.teardown(() => {
@@ -90,20 +90,19 @@ t.test('q after pausing a relaunched replica leaves no process; its output keeps
     killSurvivors(base);
   });
   await pauseRelaunched(t, demo);
+  return { base, demo };
+}
+
+t.test('q after pausing a relaunched replica leaves no process; its output keeps its own prefix', async (t) => {
+  const { base, demo } = await demoWithPausedReplica(t);
   demo.key('q');
   const [code] = (await once(demo.child, 'exit')) as [number | null];
   t.equal(code, 0, 'the demo exits with status 0');
   checkAfter(t, demo, base);
 });
 
-t.test('SIGTERM of the demo while a relaunched replica is paused leaves no process', { skip: !hasScript && 'script(1) is not installed' }, async (t) => {
-  const base = (port += 400);
-  const demo = startDemo(base);
-  t.teardown(() => {
-    demo.child.kill('SIGKILL');
-    killSurvivors(base);
-  });
-  await pauseRelaunched(t, demo);
+t.test('SIGTERM of the demo while a relaunched replica is paused leaves no process', async (t) => {
+  const { base, demo } = await demoWithPausedReplica(t);
   const pid = spawnSync('ps', ['-eo', 'pid,args'], { encoding: 'utf8' })
     .stdout.split('\n')
     .find((l) => l.includes(FTKIT_BIN) && l.includes(`demo --mode passive --base-port ${base}`))

@@ -49,7 +49,7 @@ t.test('isLocalPeer: loopback or our own address', async (t) => {
   t.notOk(isLocalPeer(undefined, '10.0.0.2'));
 });
 
-t.test('Fencer kills a stopped child by its pid and waits until it is gone', { skip: process.platform !== 'linux' && 'needs /proc' }, async (t) => {
+t.test('Fencer kills a stopped child by its pid and waits until it is gone', async (t) => {
   const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
   await once(child, 'spawn');
   const fencer = new Fencer();
