@@ -9,7 +9,6 @@ import { fileURLToPath } from 'node:url';
 import type { Proc } from '../lib/launch/proc.js';
 import type { System } from '../lib/launch/system.js';
 import type { TraceEvent } from '../lib/trace/index.js';
-import { ctlRequest } from '../clients/ctl.js';
 import { sleep } from './stats.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -199,7 +198,7 @@ export interface RmStatus {
 }
 
 export async function rmStatus(sys: System): Promise<RmStatus> {
-  return JSON.parse(await ctlRequest(sys.rmAddr, { op: 'status' }, 3000)) as RmStatus;
+  return JSON.parse(await sys.ctl({ op: 'status' }, 3000)) as RmStatus;
 }
 
 /** Wait (polling the RM) until it has `n` members, all ready, and a leader; bounded. */
@@ -219,7 +218,7 @@ export async function waitAllReady(sys: System, n: number, ms = 20_000): Promise
 }
 
 export async function setProperty(sys: System, key: string, value: string): Promise<void> {
-  await ctlRequest(sys.rmAddr, { op: 'set', key, value }, 3000);
+  await sys.ctl({ op: 'set', key, value }, 3000);
 }
 
 /**

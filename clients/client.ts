@@ -7,7 +7,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { Component } from '../lib/component.js';
-import { Link, ReplicaConnections, exponentialBackoff, type Connection, type ReconnectPolicy } from '../lib/net/index.js';
+import { Link, RefusedError, ReplicaConnections, exponentialBackoff, type Connection, type ReconnectPolicy, type Security } from '../lib/net/index.js';
 import type { Member, Message, MessageOf, Mode } from '../lib/protocol/index.js';
 import { Tracer } from '../lib/trace/index.js';
 import { DEFAULT_CLIENT_INTERVAL_S, DEFAULT_GIVE_UP_S, DEFAULT_REQUEST_TIMEOUT_S } from '../lib/config/options.js';
@@ -30,6 +30,8 @@ export interface ClientOptions {
   giveUp?: number;
   firstNum?: number;
   policy?: ReconnectPolicy;
+  /** The client secret (if the deployment requires one) and the TLS CA (if it runs TLS). */
+  security?: Security;
   tracer?: Tracer;
 }
 
@@ -56,6 +58,8 @@ export class Client extends Component {
   /** The last request_num delivered, and which replicas answered it (active: the rest are duplicates). */
   private delivered = { num: -1, from: new Set<string>() };
   private stopped = false;
+  /** The RM or a replica refused us for good (the client secret): the run ends with this. */
+  private refusal: RefusedError | undefined;
   private sleepTimer: NodeJS.Timeout | undefined;
   private wake: (() => void) | undefined;
   num: number;
@@ -65,17 +69,19 @@ export class Client extends Component {
   done: Promise<void> | undefined;
 
   constructor(readonly options: ClientOptions) {
-    super(options.name, options.tracer ?? new Tracer(options.name));
+    super(options.name, options.tracer ?? new Tracer(options.name), options.security);
     this.num = options.firstNum ?? 1;
     this.conns = new ReplicaConnections({
       me: this.name,
       connectTimeoutMs: 1000,
+      security: this.security,
       onMessage: (server, msg) => this.fromReplica(server, msg),
       onClose: (server) => {
         if (this.attempt && this.mode === 'passive') this.attempt.fail(`connection to ${server} closed`);
       },
     });
-    this.rmLink = new Link({ me: this.name, addr: options.rm, policy: exponentialBackoff({ baseMs: 50, capMs: 1000 }) });
+    this.rmLink = new Link({ me: this.name, addr: options.rm, security: this.security, standing: 'client', policy: exponentialBackoff({ baseMs: 50, capMs: 1000 }) });
+    this.rmLink.on('refused', (err) => this.refused(err));
     this.rmLink.on('up', (conn) => {
       conn.peer = 'RM';
       conn.on('message', (msg) => this.fromRm(msg));
@@ -108,7 +114,19 @@ export class Client extends Component {
 
   // ---- discovery ---------------------------------------------------------------
 
+  /** Refused for good (a missing or wrong client secret): retrying cannot help, so the run ends. */
+  private refused(err: RefusedError): void {
+    if (this.refusal || this.stopped) return;
+    this.refusal = err;
+    this.trace('refused', 'fault', `${this.name}: refused by ${err.peer}: ${err.reason}; exiting`, { by: err.peer, reason: err.reason });
+    clearTimeout(this.sleepTimer);
+    this.wake?.();
+    this.attempt?.fail(err.message);
+    this.viewEvents.emit('view');
+  }
+
   private fromRm(msg: Message): void {
+    if (msg.type === 'refused') return this.refused(new RefusedError(`the RM at ${this.options.rm}`, msg.reason));
     if (msg.type !== 'view' || msg.client !== this.name) return;
     const names = (v: Member[]) => v.map((m) => `${m.name}=${m.addr}`).join(';');
     const changed = names(msg.replicas) !== names(this.view) || msg.mode !== this.mode;
@@ -135,7 +153,7 @@ export class Client extends Component {
     if (this.view.length > 0 || this.stopped) return Promise.resolve(this.view.length > 0);
     return new Promise((resolve) => {
       const onView = () => {
-        if (this.view.length === 0 && !this.stopped) return;
+        if (this.view.length === 0 && !this.stopped && !this.refusal) return;
         clearTimeout(timer);
         this.viewEvents.off('view', onView);
         resolve(this.view.length > 0);
@@ -152,6 +170,7 @@ export class Client extends Component {
     try {
       return await this.conns.get(member);
     } catch (err) {
+      if (err instanceof RefusedError) return void this.refused(err);
       this.trace('connect_failed', 'fault', `${this.name}: cannot reach ${member.name} at ${member.addr}: ${(err as Error).message}`);
       return undefined;
     }
@@ -185,7 +204,7 @@ export class Client extends Component {
       });
     } catch (err) {
       if (this.stopped) return;
-      this.trace('client_gave_up', 'fault', (err as Error).message, { num: this.num });
+      if (!(err instanceof RefusedError)) this.trace('client_gave_up', 'fault', (err as Error).message, { num: this.num });
       throw err;
     }
   }
@@ -204,6 +223,7 @@ export class Client extends Component {
     const since = Date.now();
     for (let failures = 0; !this.stopped; ) {
       const why = await this.tryOnce(payload);
+      if (this.refusal) throw this.refusal;
       if (why === undefined) return;
       if (this.stopped) return;
       failures++;
@@ -213,6 +233,7 @@ export class Client extends Component {
       this.trace('retry', 'fault', `${this.name}: request_num ${this.num} not answered (${why}); retrying in ${delay} ms`, { num: this.num, why, delay });
       this.rediscover();
       await this.sleep(delay);
+      if (this.refusal) throw this.refusal;
     }
   }
 
@@ -252,6 +273,7 @@ export class Client extends Component {
   }
 
   private fromReplica(server: string, msg: Message): void {
+    if (msg.type === 'refused') return this.refused(new RefusedError(server, msg.reason));
     if (msg.type === 'reply' && msg.client === this.name) {
       this.trace('reply_received', 'reply', `Received <${this.name}, ${server}, ${msg.num}, reply>: ${msg.result}`, {
         server,

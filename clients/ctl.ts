@@ -1,5 +1,5 @@
 /** `ftkit ctl`: one request to the RM (status or set), one answer. */
-import { connect, DeadlineError } from '../lib/net/index.js';
+import { connect, DeadlineError, type Security } from '../lib/net/index.js';
 import type { Message } from '../lib/protocol/index.js';
 
 export const ADMIN_NAME = 'admin';
@@ -7,9 +7,12 @@ export const DEFAULT_CTL_TIMEOUT_MS = 5000;
 
 export type CtlRequest = { op: 'status' } | { op: 'set'; key: string; value: string };
 
-/** Send one admin request to the RM; resolves with the RM's answer text, rejects with its error. */
-export async function ctlRequest(rm: string, req: CtlRequest, timeoutMs = DEFAULT_CTL_TIMEOUT_MS): Promise<string> {
-  const conn = await connect(rm, { me: ADMIN_NAME, timeoutMs });
+/**
+ * Send one admin request to the RM; resolves with the RM's answer text, rejects with its error.
+ * With the admin secret (or the deployment secret) in `security`, it proves it first.
+ */
+export async function ctlRequest(rm: string, req: CtlRequest, { security, timeoutMs = DEFAULT_CTL_TIMEOUT_MS }: { security?: Security; timeoutMs?: number } = {}): Promise<string> {
+  const conn = await connect(rm, { me: ADMIN_NAME, timeoutMs, security, standing: 'admin' });
   const msg: Message = req.op === 'status' ? { type: 'status', from: ADMIN_NAME } : { type: 'set', from: ADMIN_NAME, key: req.key, value: req.value };
   try {
     return await new Promise<string>((resolve, reject) => {
@@ -17,7 +20,7 @@ export async function ctlRequest(rm: string, req: CtlRequest, timeoutMs = DEFAUL
       conn.on('message', (m) => {
         clearTimeout(timer);
         if (m.type === 'ok') resolve(m.text);
-        else if (m.type === 'error') reject(new Error(m.reason));
+        else if (m.type === 'error' || m.type === 'refused') reject(new Error(m.reason));
         else reject(new Error(`unexpected answer from the RM: ${m.type}`));
       });
       conn.on('close', () => {

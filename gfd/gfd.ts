@@ -7,6 +7,7 @@
 import { Component, describeMembers } from '../lib/component.js';
 import { HeartbeatTiming, PeerWatch } from '../lib/detect/watch.js';
 import type { Connection, Link, Listener } from '../lib/net/index.js';
+import type { Security } from '../lib/net/index.js';
 import { UnexpectedMessageError, type Message, type MessageOf } from '../lib/protocol/index.js';
 import { Tracer } from '../lib/trace/index.js';
 import { parseProperty } from '../lib/config/properties.js';
@@ -28,7 +29,11 @@ export interface GfdOptions {
   timeout?: number;
   /** See DEFAULT_SETTLE_MS. */
   settleMs?: number;
+  /** Secrets and TLS files (default: open). */
+  security?: Security;
   tracer?: Tracer;
+  /** Called after the GFD stopped because the RM refused it for good (a wrong secret). */
+  onRefused?: (reason: string) => void;
 }
 
 interface LfdEntry {
@@ -50,7 +55,7 @@ export class Gfd extends Component {
   private settleTimer: NodeJS.Timeout | undefined;
 
   constructor(readonly options: GfdOptions) {
-    super(GFD_NAME, options.tracer ?? new Tracer(GFD_NAME));
+    super(GFD_NAME, options.tracer ?? new Tracer(GFD_NAME), options.security);
     this.timing = new HeartbeatTiming(options.heartbeatFreq, options.timeout);
     this.listener = this.createListener({
       host: options.host,
@@ -58,7 +63,7 @@ export class Gfd extends Component {
       identify: (conn, first) => this.identify(conn, first),
       onClose: (conn) => this.lfdConnectionClosed(conn),
     });
-    this.rmLink = this.createUpstream('RM', options.rm, (conn) => this.onRmUp(conn));
+    this.rmLink = this.createUpstream('RM', options.rm, (conn) => this.onRmUp(conn), (reason) => void this.stop().then(() => options.onRefused?.(reason)));
   }
 
   get address(): string {
@@ -69,6 +74,7 @@ export class Gfd extends Component {
     this.setState('starting');
     await this.listener.listen();
     this.trace('listening', 'info', `GFD listening on ${this.address}; heartbeat every ${this.timing.periodMs / 1000} s`, { addr: this.address });
+    this.traceSecurity(this.address);
     this.traceMembers();
     const settle = this.options.settleMs ?? DEFAULT_SETTLE_MS;
     this.settleTimer = setTimeout(() => this.rmLink.start(), settle);
@@ -219,6 +225,10 @@ export class Gfd extends Component {
         return this.toLfdOf(msg.server, msg);
       case 'launch':
         return this.toLfd(msg.lfd, msg);
+      case 'refused':
+        this.trace('refused', 'fault', `GFD: the RM refused the GFD: ${msg.reason}; exiting`, { reason: msg.reason });
+        void this.stop().then(() => this.options.onRefused?.(msg.reason));
+        return;
       case 'error':
         this.trace('peer_error', 'fault', `GFD: RM reports an error: ${msg.reason}`);
         return;

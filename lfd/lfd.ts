@@ -6,6 +6,7 @@
 import { Component } from '../lib/component.js';
 import { HeartbeatTiming, PeerWatch } from '../lib/detect/watch.js';
 import type { Connection, Link, Listener } from '../lib/net/index.js';
+import type { Security } from '../lib/net/index.js';
 import { UnexpectedMessageError, type Message, type MessageOf } from '../lib/protocol/index.js';
 import { Tracer, writeStdout } from '../lib/trace/index.js';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -35,6 +36,8 @@ export interface LfdOptions {
   stateDir?: string;
   /** Kill a server that times out before reporting it failed (default true). */
   fence?: boolean;
+  /** Secrets and TLS files (default: open). */
+  security?: Security;
   tracer?: Tracer;
   /** Called after the LFD stopped because the GFD refused it for good (another LFD has its name). */
   onRefused?: (reason: string) => void;
@@ -73,7 +76,7 @@ export class Lfd extends Component {
   private readonly serverProperties = new Map<string, string>();
 
   constructor(readonly options: LfdOptions) {
-    super(options.name, options.tracer ?? new Tracer(options.name));
+    super(options.name, options.tracer ?? new Tracer(options.name), options.security);
     this.timing = new HeartbeatTiming(options.heartbeatFreq, options.timeout);
     this.commands = new CommandStore(options.stateDir, { gfd: options.gfd, lfd: options.name });
     this.listener = this.createListener({
@@ -82,7 +85,7 @@ export class Lfd extends Component {
       identify: (conn, first) => this.identify(conn, first),
       onClose: (conn) => this.serverConnectionClosed(conn),
     });
-    this.gfdLink = this.createUpstream('GFD', options.gfd, (conn) => this.onGfdUp(conn));
+    this.gfdLink = this.createUpstream('GFD', options.gfd, (conn) => this.onGfdUp(conn), (reason) => void this.stop().then(() => options.onRefused?.(reason)));
   }
 
   get address(): string {
@@ -97,6 +100,7 @@ export class Lfd extends Component {
     this.setState('starting');
     await this.listener.listen();
     this.trace('listening', 'info', `${this.name} listening on ${this.address}; heartbeat every ${this.heartbeatFreq} s`, { addr: this.address });
+    this.traceSecurity(this.address);
     this.loadCommands();
     this.gfdLink.start();
     this.setState('running');

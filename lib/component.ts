@@ -3,7 +3,7 @@
  * only through setState(), which traces `old -> new`.
  */
 import { ProtocolError, UnexpectedMessageError, type Message } from './protocol/index.js';
-import { Link, Listener, exponentialBackoff, type Connection } from './net/index.js';
+import { Link, Listener, NO_SECURITY, exponentialBackoff, type Connection, type Security } from './net/index.js';
 import { DEFAULT_HOST } from './config/options.js';
 import { Tracer } from './trace/index.js';
 
@@ -15,6 +15,8 @@ export abstract class Component {
   constructor(
     readonly name: string,
     readonly tracer: Tracer,
+    /** Secrets and TLS files for every link this component opens or accepts. */
+    protected readonly security: Security = NO_SECURITY,
   ) {}
 
   get state(): Lifecycle {
@@ -41,6 +43,23 @@ export abstract class Component {
     });
   }
 
+  /** A peer refused at the door: failed authentication, not permitted, over its limits, or not TLS. */
+  protected traceRefused(who: string, reason: string): void {
+    this.trace('peer_refused', 'fault', `${this.name}: refused ${who}: ${reason}`, { peer: who, reason });
+  }
+
+  /** Say once, at start, how this component's links are protected (and warn when they are not). */
+  protected traceSecurity(addr: string): void {
+    const { secrets, tls } = this.security;
+    const over = tls?.cert || tls?.ca ? 'TLS' : 'plain TCP';
+    if (!secrets.member) {
+      this.trace('security', 'fault', `${this.name}: no deployment secret: anyone who reaches ${addr} may act as a member (start every component with --secret-file; README, Security)`, { secret: false, tls: over === 'TLS' });
+      return;
+    }
+    const parts = [`members prove the deployment secret`, secrets.admin ? 'administrators the admin secret' : undefined, secrets.client ? 'clients the client secret' : 'clients need none'];
+    this.trace('security', 'info', `${this.name}: ${parts.filter(Boolean).join(', ')}; links over ${over}`, { secret: true, admin: !!secrets.admin, client: !!secrets.client, tls: over === 'TLS' });
+  }
+
   /** The error for a message this peer may not send here. */
   protected unexpected(conn: Connection, msg: Message): UnexpectedMessageError {
     return new UnexpectedMessageError(`${this.name} does not accept ${msg.type} from ${conn.peer}`);
@@ -58,19 +77,22 @@ export abstract class Component {
       me: this.name,
       host: o.host ?? DEFAULT_HOST,
       port: o.port ?? 0,
+      security: this.security,
       identify: o.identify,
       onProtocolError: (conn, err) => this.traceProtocolError(conn, err),
+      onRefused: (who, reason) => this.traceRefused(who, reason),
       onClose: o.onClose,
       onEnd: o.onEnd,
     });
   }
 
   /**
-   * The link to the component upstream (server → LFD, LFD → GFD, GFD → RM): it reconnects
-   * with back-off, and its losses and failed attempts are traced.
+   * The link to the component upstream (server → LFD, LFD → GFD, GFD → RM): it authenticates
+   * as a member, reconnects with back-off, and its losses and failed attempts are traced. If
+   * the peer refuses us (a wrong secret), retrying cannot help: `onRefused` ends the component.
    */
-  protected createUpstream(peer: string, addr: string, onUp: (conn: Connection) => void): Link {
-    const link = new Link({ me: this.name, addr, policy: exponentialBackoff({ baseMs: 50, capMs: 1000 }) });
+  protected createUpstream(peer: string, addr: string, onUp: (conn: Connection) => void, onRefused?: (reason: string) => void): Link {
+    const link = new Link({ me: this.name, addr, security: this.security, standing: 'member', policy: exponentialBackoff({ baseMs: 50, capMs: 1000 }) });
     const kind = peer.replace(/\d+$/, '').toLowerCase();
     link.on('up', (conn) => {
       conn.peer = peer;
@@ -78,6 +100,10 @@ export abstract class Component {
       onUp(conn);
     });
     link.on('down', () => this.trace(`${kind}_lost`, 'fault', `${this.name}: connection to ${peer} lost; reconnecting`));
+    link.on('refused', (err) => {
+      this.trace('refused', 'fault', `${this.name}: ${peer} at ${addr} refused us: ${err.reason}; exiting`, { by: peer, reason: err.reason });
+      onRefused?.(err.reason);
+    });
     link.on('retry', (err, attempt, delay) => {
       if (attempt === 1 || attempt % 10 === 0) {
         this.trace(`${kind}_unreachable`, 'fault', `${this.name}: ${peer} at ${addr} unreachable (${err.message}); retry ${attempt} in ${delay} ms`);

@@ -5,6 +5,7 @@
  */
 import { Component, describeMembers } from '../lib/component.js';
 import type { Connection, Listener } from '../lib/net/index.js';
+import type { Security } from '../lib/net/index.js';
 import { UnexpectedMessageError, type Message, type MessageOf, type Mode } from '../lib/protocol/index.js';
 import { Tracer } from '../lib/trace/index.js';
 import { DEFAULT_MODE } from '../lib/config/options.js';
@@ -27,6 +28,8 @@ export interface RmOptions {
   restartBudget?: number;
   /** Seconds. */
   restartWindow?: number;
+  /** Secrets and TLS files (default: open). */
+  security?: Security;
   tracer?: Tracer;
 }
 
@@ -47,7 +50,7 @@ export class Rm extends Component {
   private lastReady = '';
 
   constructor(readonly options: RmOptions = {}) {
-    super(RM_NAME, options.tracer ?? new Tracer(RM_NAME));
+    super(RM_NAME, options.tracer ?? new Tracer(RM_NAME), options.security);
     this.core = new ReplicationCore(options.mode ?? (DEFAULT_MODE as Mode), options.primary);
     this.supervisor = new Supervisor({
       autoRestart: options.autoRestart ?? true,
@@ -70,6 +73,7 @@ export class Rm extends Component {
     this.setState('starting');
     await this.listener.listen();
     this.trace('listening', 'info', `RM listening on ${this.address}; ${this.core.mode} replication`, { addr: this.address, mode: this.core.mode });
+    this.traceSecurity(this.address);
     this.traceMembers(true);
     this.setState('running');
   }

@@ -3,7 +3,7 @@
  * and newcomers). Each link reconnects on its own; `onUp` lets the replica resync a
  * peer (send a fresh checkpoint) before anything else goes out on a new connection.
  */
-import { Link, exponentialBackoff, type Connection } from '../lib/net/index.js';
+import { Link, NO_SECURITY, exponentialBackoff, type Connection, type Security } from '../lib/net/index.js';
 import type { Member, Message } from '../lib/protocol/index.js';
 
 /** Frames between replicas carry whole states (checkpoints): they may be this large. */
@@ -12,6 +12,8 @@ export const PEER_MAX_FRAME_BYTES = 512 * 1024 * 1024;
 export interface PeerHandlers {
   onUp(name: string, conn: Connection): void;
   onMessage(name: string, conn: Connection, msg: Message): void;
+  /** The peer refused us or failed to prove our secret; the link has stopped. */
+  onRefused?(name: string, reason: string): void;
 }
 
 export class Peers {
@@ -19,6 +21,7 @@ export class Peers {
 
   constructor(
     private readonly me: string,
+    private readonly security: Security = NO_SECURITY,
     private readonly handlers: PeerHandlers,
   ) {}
 
@@ -56,7 +59,8 @@ export class Peers {
   }
 
   private open(name: string, addr: string): void {
-    const link = new Link({ me: this.me, addr, policy: exponentialBackoff({ baseMs: 20, capMs: 500 }) });
+    const link = new Link({ me: this.me, addr, security: this.security, standing: 'member', policy: exponentialBackoff({ baseMs: 20, capMs: 500 }) });
+    link.on('refused', (err) => this.handlers.onRefused?.(name, err.reason));
     link.on('up', (conn) => {
       conn.peer = name;
       // Say who we are first, in a small frame: the peer then accepts state-sized frames from us.

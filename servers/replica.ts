@@ -21,7 +21,7 @@
  * the same last sequence number (`sync`) before ordering anything new.
  * Epochs fence old leaders: a follower refuses entries from a lower epoch and says so.
  */
-import type { Connection } from '../lib/net/index.js';
+import type { Connection, Security } from '../lib/net/index.js';
 import type { Member, Message, MessageOf, Mode, Role } from '../lib/protocol/index.js';
 import type { Category, Tracer } from '../lib/trace/index.js';
 import { parseProperty } from '../lib/config/properties.js';
@@ -31,6 +31,8 @@ import { ServiceState, digest } from './state.js';
 
 export interface ReplicaIO {
   tracer: Tracer;
+  /** Secrets and TLS files for the links to peer replicas. */
+  security?: Security;
   /** Send a message up to the LFD (and through it to GFD and RM). */
   toLfd(msg: Message): boolean;
 }
@@ -118,9 +120,10 @@ export class Replica {
     private readonly io: ReplicaIO,
   ) {
     this.state = new ServiceState(app);
-    this.peers = new Peers(name, {
+    this.peers = new Peers(name, io.security, {
       onUp: (peer) => this.onPeerUp(peer),
       onMessage: (peer, conn, msg) => this.fromFollower(peer, conn, msg),
+      onRefused: (peer, reason) => this.trace('peer_refused', 'fault', `${this.name}: ${peer} refused our link: ${reason}`, { peer, reason }),
     });
   }
 

@@ -4,7 +4,7 @@
  * in Replica; this class is the I/O shell around it.
  */
 import { Component } from '../lib/component.js';
-import type { Connection, Link, Listener } from '../lib/net/index.js';
+import type { Connection, Link, Listener, Security } from '../lib/net/index.js';
 import { UnexpectedMessageError, type Message } from '../lib/protocol/index.js';
 import { Tracer } from '../lib/trace/index.js';
 import { DEFAULT_CHECKPOINT_FREQ_S } from '../lib/config/options.js';
@@ -22,6 +22,8 @@ export interface ServerOptions {
   checkpointFreq?: number;
   /** The command line that started this server, so its LFD can relaunch it (empty: cannot). */
   command?: string[];
+  /** Secrets and TLS files (default: open). */
+  security?: Security;
   tracer?: Tracer;
   /** Called after the server stopped because the RM retired it. */
   onRetire?: () => void;
@@ -42,7 +44,7 @@ export class Server extends Component {
   readonly replica: Replica;
 
   constructor(readonly options: ServerOptions) {
-    super(options.name, options.tracer ?? new Tracer(options.name));
+    super(options.name, options.tracer ?? new Tracer(options.name), options.security);
     this.listener = this.createListener({
       host: options.host,
       port: options.port,
@@ -51,9 +53,9 @@ export class Server extends Component {
       // A client that has finished sending still gets every reply it is owed.
       onEnd: (conn) => this.replica.connectionEnded(conn),
     });
-    this.lfdLink = this.createUpstream(UNKNOWN_LFD, options.lfd, (conn) => this.onLfdUp(conn));
+    this.lfdLink = this.createUpstream(UNKNOWN_LFD, options.lfd, (conn) => this.onLfdUp(conn), (reason) => void this.stop().then(() => options.onRefused?.(reason)));
     this.lfdLink.on('down', () => this.replica.detached());
-    const io: ReplicaIO = { tracer: this.tracer, toLfd: (msg) => this.lfdLink.connection?.send(msg) ?? false };
+    const io: ReplicaIO = { tracer: this.tracer, security: this.security, toLfd: (msg) => this.lfdLink.connection?.send(msg) ?? false };
     this.replica = new Replica(this.name, createApp(options.app ?? 'status'), (options.checkpointFreq ?? DEFAULT_CHECKPOINT_FREQ_S) * 1000, io);
   }
 
@@ -65,6 +67,7 @@ export class Server extends Component {
     this.setState('starting');
     await this.listener.listen();
     this.trace('listening', 'info', `${this.name} listening on ${this.address} (app ${this.options.app ?? 'status'})`, { addr: this.address });
+    this.traceSecurity(this.address);
     this.lfdLink.start();
     this.setState('running');
   }

@@ -27,7 +27,7 @@ export async function readFinalPassive(sys: System, leader: StatusMember, ready:
     answer = await requestOnce(target.addr, CHECK_CLIENT, target.name, 1, 'read', 3000).catch((err: Error) => err);
     if (!(answer instanceof Error) && answer.kind === 'reply') break;
     await sleep(300);
-    const s = await rmStatus(sys.rmAddr);
+    const s = await rmStatus(sys);
     target = s?.members.find((m) => m.name === s.leader) ?? target;
   }
   if (!answer || answer instanceof Error || answer.kind !== 'reply') {

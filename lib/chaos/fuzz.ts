@@ -449,7 +449,7 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
   const report: FuzzReport = { seed: options.seed, framesPerListener: frames, forge, listeners, findings, problems, alive: {}, statusAnswered: false, whole: false, ok: false };
   try {
     await sys.start();
-    const first = await waitWhole(sys.rmAddr, replicas, 15_000);
+    const first = await waitWhole(sys, replicas, 15_000);
     if (!first?.leader) throw new Error('the system did not become ready');
     const leader = first.members.find((m) => m.name === first.leader)!;
     const targets: Array<[string, ListenerKind, string]> = [
@@ -466,10 +466,10 @@ export async function runFuzz(options: FuzzOptions): Promise<FuzzReport> {
       for (const [name, p] of sys.group.procs) if (!p.running) problems.push(`${name} is not running after fuzzing ${label}`);
     }
     for (const [name, p] of sys.group.procs) report.alive[name] = p.running;
-    report.statusAnswered = (await rmStatus(sys.rmAddr)) !== undefined;
-    const s = await waitWhole(sys.rmAddr, replicas, 10_000);
+    report.statusAnswered = (await rmStatus(sys)) !== undefined;
+    const s = await waitWhole(sys, replicas, 10_000);
     report.whole = s !== undefined;
-    const now = s ?? (await rmStatus(sys.rmAddr));
+    const now = s ?? (await rmStatus(sys));
     const lead = now?.members.find((m) => m.name === now.leader);
     if (lead) {
       const a = await requestOnce(lead.addr, 'PROBE', lead.name, 1, 'read', 5000).catch((err: Error) => err);

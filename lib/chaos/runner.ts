@@ -325,7 +325,7 @@ class ChaosRun {
   // ---- status --------------------------------------------------------------------
 
   private async status(): Promise<RmStatus | undefined> {
-    const s = await rmStatus(this.sys.rmAddr);
+    const s = await rmStatus(this.sys);
     if (s) this.lastStatus = s;
     return s;
   }
@@ -592,7 +592,7 @@ class ChaosRun {
   /** Start the GFD or RM again on its old port. */
   private async respawn(name: 'GFD' | 'RM', args: string[]): Promise<void> {
     await this.retry(name, async () => {
-      const proc = this.sys.group.spawn(name, args);
+      const proc = this.sys.group.spawn(name, [...args, ...this.sys.securityArgs()]);
       try {
         return await proc.address(5000);
       } catch (err) {

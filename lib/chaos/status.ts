@@ -1,7 +1,7 @@
 /** The RM's view of the system, as `<admin, status>` returns it, and what "whole" means for a chaos run. */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Mode } from '../protocol/index.js';
-import { ctlRequest } from '../../clients/ctl.js';
+import type { System } from '../launch/system.js';
 
 export interface StatusMember {
   name: string;
@@ -21,9 +21,9 @@ export interface RmStatus {
 const STATUS_TIMEOUT_MS = 1000;
 
 /** The RM's status, or undefined if it does not answer within a second. */
-export async function rmStatus(rm: string): Promise<RmStatus | undefined> {
+export async function rmStatus(sys: System): Promise<RmStatus | undefined> {
   try {
-    return JSON.parse(await ctlRequest(rm, { op: 'status' }, STATUS_TIMEOUT_MS)) as RmStatus;
+    return JSON.parse(await sys.ctl({ op: 'status' }, STATUS_TIMEOUT_MS)) as RmStatus;
   } catch {
     return undefined;
   }
@@ -35,10 +35,10 @@ export function isWhole(s: RmStatus, replicas: number): boolean {
 }
 
 /** Poll until the system is whole (resolves with the status) or `ms` pass (undefined). */
-export async function waitWhole(rm: string, replicas: number, ms: number, onStatus?: (s: RmStatus) => void): Promise<RmStatus | undefined> {
+export async function waitWhole(sys: System, replicas: number, ms: number, onStatus?: (s: RmStatus) => void): Promise<RmStatus | undefined> {
   const deadline = Date.now() + ms;
   for (;;) {
-    const s = await rmStatus(rm);
+    const s = await rmStatus(sys);
     if (s) onStatus?.(s);
     if (s && isWhole(s, replicas)) return s;
     if (Date.now() >= deadline) return undefined;

@@ -31,14 +31,14 @@ export function addOptions(cmd: Command, specs: readonly OptionSpec[]): Command 
  * The options a component runs with. `section` is the .ini section to read
  * (the component's name); a file without sections is read at its top level.
  */
-export function resolveOptions<T>(cmd: Command, specs: readonly OptionSpec[], section: string): T {
+export function resolveOptions<T>(cmd: Command, specs: readonly OptionSpec[], section: string, optionalSection = false): T {
   const given = cmd.opts() as Record<string, unknown>;
   const out: Record<string, unknown> = {};
   for (const s of specs) if (s.default !== undefined) out[s.key] = s.default;
   const file = given.config as string | undefined;
   if (file) {
     const { sections } = splitSections(readIni(file));
-    const fromFile = loadIni(file, specs, sections.size > 0 || section === undefined ? section : undefined);
+    const fromFile = loadIni(file, specs, sections.size > 0 || section === undefined ? section : undefined, optionalSection);
     Object.assign(out, fromFile);
   }
   for (const s of specs) {

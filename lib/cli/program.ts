@@ -64,14 +64,27 @@ export function buildProgram(): Command {
 
   const ctl = program.command('ctl').description('ask the RM for status or change a property while the system runs');
   addOptions(ctl, CTL_OPTIONS);
+  // Options as the components take them: flags over the .ini file's [ctl] section (or its top level).
+  const ctlOptions = (self: Command) => {
+    try {
+      return resolveOptions(self.parent!, CTL_OPTIONS, 'ctl', true) as never;
+    } catch (err) {
+      usageFail(self.parent!, err);
+    }
+  };
   ctl
     .command('status')
     .description('print membership, roles and current properties')
-    .action(async (_o, self: Command) => runners.ctl(self.parent!.opts() as never, ['status']));
+    .action(async (_o, self: Command) => runners.ctl(ctlOptions(self), ['status']));
   ctl
     .command('set <key> <value>')
     .description('set a run-time property: lfd-heartbeat-freq, gfd-heartbeat-freq, checkpoint-freq, primary, replicas')
-    .action(async (key: string, value: string, _o, self: Command) => runners.ctl(self.parent!.opts() as never, ['set', key, value]));
+    .action(async (key: string, value: string, _o, self: Command) => runners.ctl(ctlOptions(self), ['set', key, value]));
+
+  program
+    .command('secret <file>')
+    .description('write a new random deployment secret to <file>, readable only by you (never overwrites); copy it to every machine')
+    .action(async (file: string) => runners.secret({}, [file]));
 
   for (const cmd of [program, ...program.commands, ...ctl.commands]) cmd.exitOverride();
   return program;

@@ -16,6 +16,9 @@ import { defaultStateDir } from '../../lfd/commands.js';
 import { homedir, tmpdir } from 'node:os';
 import type { AppName } from '../../servers/apps.js';
 import type { Mode } from '../protocol/index.js';
+import type { Security } from '../net/index.js';
+import { createSecret, loadSecurity, SECRET_FILE_NAME, type SecurityFiles, type TlsUse } from '../config/secrets.js';
+import { join } from 'node:path';
 
 type Opts = Record<string, unknown>;
 type Runner = (opts: Opts, args: string[]) => Promise<void>;
@@ -23,6 +26,23 @@ type Runner = (opts: Opts, args: string[]) => Promise<void>;
 function tracerFor(name: string, opts: Opts): Tracer {
   return new Tracer(name, consoleSink({ json: opts.json === true, color: opts.color === false ? false : undefined, quiet: opts.quiet === true }));
 }
+
+/**
+ * The secrets and TLS files a process was given, read now: a missing or bad file ends it with
+ * one line (exit 2, like any bad option). Warnings (a secret others may read) go to its trace.
+ */
+function securityFor(who: string, o: Opts, use: TlsUse, tracer?: Tracer): Security {
+  try {
+    const { security, warnings } = loadSecurity(o as SecurityFiles, use);
+    for (const w of warnings) tracer?.emitEvent('security_warning', 'fault', `${who}: ${w}`);
+    return security;
+  } catch (err) {
+    process.stderr.write(`ftkit ${who}: ${(err as Error).message}\n`);
+    process.exit(2);
+  }
+}
+
+const COMPONENT: TlsUse = { listens: true, dials: true };
 
 /** Start a component and keep it running until SIGINT/SIGTERM. */
 async function serve(component: Component): Promise<void> {
@@ -65,9 +85,10 @@ function ownCommand(): string[] {
 }
 
 
-export const runners: Record<'rm' | 'gfd' | 'lfd' | 'server' | 'client' | 'demo' | 'ctl', Runner> = {
-  rm: (o) =>
-    serve(
+export const runners: Record<'rm' | 'gfd' | 'lfd' | 'server' | 'client' | 'demo' | 'ctl' | 'secret', Runner> = {
+  rm: (o) => {
+    const tracer = tracerFor('RM', o);
+    return serve(
       new Rm({
         host: o.host as string,
         port: o.port as number,
@@ -76,15 +97,29 @@ export const runners: Record<'rm' | 'gfd' | 'lfd' | 'server' | 'client' | 'demo'
         autoRestart: o.autoRestart !== false,
         restartBudget: o.restartBudget as number,
         restartWindow: o.restartWindow as number,
-        tracer: tracerFor('RM', o),
+        security: securityFor('rm', o, { listens: true, dials: false }, tracer),
+        tracer,
       }),
-    ),
-  gfd: (o) =>
-    serve(
-      new Gfd({ host: o.host as string, port: o.port as number, rm: o.rm as string, heartbeatFreq: o.heartbeatFreq as number, timeout: o.timeout as number | undefined, tracer: tracerFor('GFD', o) }),
-    ),
-  lfd: (o, [name]) =>
-    serve(
+    );
+  },
+  gfd: (o) => {
+    const tracer = tracerFor('GFD', o);
+    return serve(
+      new Gfd({
+        host: o.host as string,
+        port: o.port as number,
+        rm: o.rm as string,
+        heartbeatFreq: o.heartbeatFreq as number,
+        timeout: o.timeout as number | undefined,
+        security: securityFor('gfd', o, COMPONENT, tracer),
+        tracer,
+        onRefused: () => process.exit(1),
+      }),
+    );
+  },
+  lfd: (o, [name]) => {
+    const tracer = tracerFor(name!, o);
+    return serve(
       new Lfd({
         name: name!,
         host: o.host as string,
@@ -94,12 +129,15 @@ export const runners: Record<'rm' | 'gfd' | 'lfd' | 'server' | 'client' | 'demo'
         timeout: o.timeout as number | undefined,
         stateDir: (o.stateDir as string | undefined) ?? defaultStateDir(process.env, safeHomedir(), tmpdir(), process.getuid?.()),
         fence: o.fence !== false,
-        tracer: tracerFor(name!, o),
+        security: securityFor(name!, o, COMPONENT, tracer),
+        tracer,
         onRefused: () => process.exit(1),
       }),
-    ),
-  server: (o, [name]) =>
-    serve(
+    );
+  },
+  server: (o, [name]) => {
+    const tracer = tracerFor(name!, o);
+    return serve(
       new Server({
         name: name!,
         host: o.host as string,
@@ -108,19 +146,23 @@ export const runners: Record<'rm' | 'gfd' | 'lfd' | 'server' | 'client' | 'demo'
         app: o.app as AppName,
         checkpointFreq: o.checkpointFreq as number,
         command: ownCommand(),
-        tracer: tracerFor(name!, o),
+        security: securityFor(name!, o, COMPONENT, tracer),
+        tracer,
         onRetire: () => process.exit(0),
         onRefused: () => process.exit(1),
       }),
-    ),
+    );
+  },
   client: async (o, [arg]) => {
     const name = arg ?? (o.name as string | undefined);
     if (!name) {
       process.stderr.write('error: name the client: ftkit client C1 (or name = C1 in --config)\n');
       process.exit(2);
     }
+    const tracer = tracerFor(name, o);
     const client = new Client({
       name,
+      security: securityFor(name, o, { listens: false, dials: true }, tracer),
       rm: o.rm as string,
       message: o.message as string,
       interval: o.interval as number,
@@ -128,7 +170,7 @@ export const runners: Record<'rm' | 'gfd' | 'lfd' | 'server' | 'client' | 'demo'
       timeout: o.timeout as number,
       giveUp: o.giveUp as number,
       input: o.interactive ? createInterface({ input: process.stdin, terminal: false }) : undefined,
-      tracer: tracerFor(name, o),
+      tracer,
     });
     await serve(client);
     const ok = await client.done!.then(
@@ -146,6 +188,9 @@ export const runners: Record<'rm' | 'gfd' | 'lfd' | 'server' | 'client' | 'demo'
       checkpointFreq: o.checkpointFreq as number,
       basePort: o.basePort as number,
       color: o.color === false ? false : undefined,
+      // Secure by default: the demo's components prove a secret kept in the user's state folder.
+      secretFile: join(defaultStateDir(process.env, safeHomedir(), tmpdir(), process.getuid?.()), SECRET_FILE_NAME),
+      tls: o.tlsCert || o.tlsKey || o.tlsCa ? demoTls(o) : undefined,
     };
     const demo = new Demo(options);
     if (o.tmux) process.exit(await runTmux(options, (text) => demo.say(text)));
@@ -175,12 +220,31 @@ export const runners: Record<'rm' | 'gfd' | 'lfd' | 'server' | 'client' | 'demo'
     if (!demo.enableKeys()) demo.say('no terminal: keys are off; stop with Ctrl-C or SIGTERM');
   },
   ctl: async (o, [op, key, value]) => {
+    const security = securityFor('ctl', o, { listens: false, dials: true });
     try {
-      const text = await ctlRequest(o.rm as string, op === 'status' ? { op: 'status' } : { op: 'set', key: key!, value: value! });
+      const text = await ctlRequest(o.rm as string, op === 'status' ? { op: 'status' } : { op: 'set', key: key!, value: value! }, { security });
       process.stdout.write((op === 'status' && !o.json ? formatStatus(text) : text) + '\n');
     } catch (err) {
       process.stderr.write(`ftkit ctl: ${(err as Error).message}\n`);
       process.exit(1);
     }
   },
+  secret: async (_o, [file]) => {
+    try {
+      createSecret(file!);
+    } catch (err) {
+      process.stderr.write(`ftkit secret: ${(err as Error).message}\n`);
+      process.exit(1);
+    }
+    process.stdout.write(`wrote a new secret to ${file} (readable only by you); give every component  --secret-file ${file}  and copy the file to each machine\n`);
+  },
 };
+
+/** The demo's TLS files: all three, or none. */
+function demoTls(o: Opts): { cert: string; key: string; ca: string } {
+  if (!o.tlsCert || !o.tlsKey || !o.tlsCa) {
+    process.stderr.write('ftkit demo: TLS needs --tls-cert, --tls-key and --tls-ca (one certificate for every component, signed by the CA)\n');
+    process.exit(2);
+  }
+  return { cert: o.tlsCert as string, key: o.tlsKey as string, ca: o.tlsCa as string };
+}

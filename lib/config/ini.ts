@@ -6,7 +6,8 @@
 import { readFileSync } from 'node:fs';
 import ini from 'ini';
 import { ConfigError, ValueError } from './errors.js';
-import type { OptionSpec } from './options.js';
+import { SHARED_KEYS, type OptionSpec } from './options.js';
+import { dirname, resolve } from 'node:path';
 
 export type IniValues = Record<string, unknown>;
 
@@ -65,23 +66,31 @@ export function splitSections(parsed: Record<string, unknown>): { top: Record<st
 }
 
 /**
- * Load and validate option values from `file`. `section` picks one section; without
- * it the top-level keys are used. Unknown keys and bad values are errors.
+ * Load and validate option values from `file`. `section` picks one section; without it the
+ * top-level keys are used. In a file with sections, the top level may hold deployment-wide
+ * keys (SHARED_KEYS: the secret and TLS files), which every section takes unless it says
+ * otherwise. Unknown keys and bad values are errors; file paths are relative to the file.
+ * With `optionalSection`, a missing section means the top level alone (`ftkit ctl`).
  */
-export function loadIni(file: string, specs: readonly OptionSpec[], section?: string): IniValues {
+export function loadIni(file: string, specs: readonly OptionSpec[], section?: string, optionalSection = false): IniValues {
   const { top, sections } = splitSections(readIni(file));
-  let raw: Record<string, unknown>;
-  let where = file;
-  if (section !== undefined) {
-    const found = sections.get(section);
-    if (!found) {
-      const have = [...sections.keys()];
-      throw new ConfigError(`${file}: no section [${section}]${have.length ? ` (sections: ${have.join(', ')})` : ''}`);
-    }
-    raw = found;
-    where = `${file} [${section}]`;
-  } else raw = top;
   const byKey = new Map(specs.filter((s) => s.ini !== false).map((s) => [s.key, s]));
+  if (section === undefined) return validate(file, file, top, byKey);
+  const found = sections.get(section);
+  if (!found && !optionalSection) {
+    const have = [...sections.keys()];
+    throw new ConfigError(`${file}: no section [${section}]${have.length ? ` (sections: ${have.join(', ')})` : ''}`);
+  }
+  for (const key of Object.keys(top)) {
+    if (!SHARED_KEYS.has(keyToCamel(key))) {
+      throw new ConfigError(`${file}: key "${key}" at the top level: in a file with sections only deployment-wide keys go there (${[...SHARED_KEYS].map(camelToKebab).join(', ')})`);
+    }
+  }
+  const shared = Object.fromEntries(Object.entries(top).filter(([k]) => byKey.has(keyToCamel(k))));
+  return { ...validate(file, file, shared, byKey), ...(found ? validate(file, `${file} [${section}]`, found, byKey) : {}) };
+}
+
+function validate(file: string, where: string, raw: Record<string, unknown>, byKey: Map<string, OptionSpec>): IniValues {
   const out: IniValues = {};
   for (const [key, value] of Object.entries(raw)) {
     const spec = byKey.get(keyToCamel(key));
@@ -94,7 +103,8 @@ export function loadIni(file: string, specs: readonly OptionSpec[], section?: st
       throw new ConfigError(`${where}: key "${key}": expected "${key} = value"`);
     }
     try {
-      out[spec.key] = spec.parse(String(value));
+      const parsed = spec.parse(String(value));
+      out[spec.key] = spec.path && typeof parsed === 'string' ? resolve(dirname(file), parsed) : parsed;
     } catch (err) {
       if (err instanceof ValueError) throw new ConfigError(`${where}: key "${key}": ${err.message}`, { cause: err });
       throw err;

@@ -15,6 +15,8 @@ export interface OptionSpec<T = unknown> {
   parse: v.Parser<T>;
   /** false: command line only (e.g. --config itself). */
   ini?: boolean;
+  /** A file path: in an .ini file, relative to the file's folder. */
+  path?: boolean;
 }
 
 export const DEFAULT_HOST = '127.0.0.1';
@@ -52,6 +54,19 @@ export const COMMON_OPTIONS: OptionSpec[] = [
   }),
 ];
 
+const file = (key: string, flag: string, description: string) => spec({ key, flag: `--${flag} <file>`, description, parse: v.text, path: true });
+const secretFile = file('secretFile', 'secret-file', 'the deployment secret: every link between components proves it (README, Security)');
+const adminSecretFile = file('adminSecretFile', 'admin-secret-file', 'a separate secret for administration (ftkit ctl); without it the deployment secret administers');
+const clientSecretFile = file('clientSecretFile', 'client-secret-file', 'a secret clients must prove (without it, clients need no secret)');
+const tlsCert = file('tlsCert', 'tls-cert', 'TLS: this component\'s certificate (PEM, signed by --tls-ca)');
+const tlsKey = file('tlsKey', 'tls-key', 'TLS: the key of --tls-cert (PEM)');
+const tlsCa = file('tlsCa', 'tls-ca', 'TLS: the CA certificate that signed every component\'s certificate (PEM)');
+
+/** Secrets and TLS, for every component: one file describes a deployment, so every component takes them all. */
+export const SECURITY_OPTIONS: OptionSpec[] = [secretFile, adminSecretFile, clientSecretFile, tlsCert, tlsKey, tlsCa];
+/** Keys an .ini file may give at its top level, for every section (a deployment-wide setting). */
+export const SHARED_KEYS: ReadonlySet<string> = new Set(SECURITY_OPTIONS.map((s) => s.key));
+
 const heartbeatFreq = (who: string) =>
   spec({ key: 'heartbeatFreq', flag: '--heartbeat-freq <seconds>', description: `seconds between ${who} heartbeats`, default: DEFAULT_HEARTBEAT_FREQ_S, parse: v.seconds });
 const heartbeatTimeout = (who: string) =>
@@ -65,6 +80,7 @@ export const RM_OPTIONS: OptionSpec[] = [
   spec({ key: 'restartBudget', flag: '--restart-budget <n>', description: 'relaunches allowed per replica within --restart-window', default: DEFAULT_RESTART_BUDGET, parse: v.count }),
   spec({ key: 'restartWindow', flag: '--restart-window <seconds>', description: 'window of the restart budget', default: DEFAULT_RESTART_WINDOW_S, parse: v.seconds }),
   spec({ key: 'autoRestart', flag: '--no-auto-restart', description: 'do not relaunch replicas that die', default: true, parse: v.bool }),
+  ...SECURITY_OPTIONS,
 ];
 
 export const GFD_OPTIONS: OptionSpec[] = [
@@ -73,6 +89,7 @@ export const GFD_OPTIONS: OptionSpec[] = [
   spec({ key: 'rm', flag: '--rm <host:port>', description: 'the Replication Manager', default: `${DEFAULT_HOST}:${DEFAULT_RM_PORT}`, parse: v.address }),
   heartbeatFreq('GFD → LFD'),
   heartbeatTimeout('an LFD'),
+  ...SECURITY_OPTIONS,
 ];
 
 export const LFD_OPTIONS: OptionSpec[] = [
@@ -88,6 +105,7 @@ export const LFD_OPTIONS: OptionSpec[] = [
     parse: v.text,
   }),
   spec({ key: 'fence', flag: '--no-fence', description: 'do not kill a server that stops answering before reporting it failed', default: true, parse: v.bool }),
+  ...SECURITY_OPTIONS,
 ];
 
 export const SERVER_OPTIONS: OptionSpec[] = [
@@ -96,6 +114,7 @@ export const SERVER_OPTIONS: OptionSpec[] = [
   spec({ key: 'lfd', flag: '--lfd <host:port>', description: 'the LFD on this machine', default: `${DEFAULT_HOST}:${DEFAULT_LFD_PORT}`, parse: v.address }),
   spec({ key: 'app', flag: '--app <app>', description: 'the replicated application: status, counter or log', default: DEFAULT_APP, parse: v.oneOf('status', 'counter', 'log') }),
   spec({ key: 'checkpointFreq', flag: '--checkpoint-freq <seconds>', description: 'seconds between checkpoints (passive primary)', default: DEFAULT_CHECKPOINT_FREQ_S, parse: v.seconds }),
+  ...SECURITY_OPTIONS,
 ];
 
 export const CLIENT_OPTIONS: OptionSpec[] = [
@@ -107,11 +126,17 @@ export const CLIENT_OPTIONS: OptionSpec[] = [
   spec({ key: 'interactive', flag: '--interactive', description: 'send lines typed on stdin instead of --message', default: false, parse: v.bool }),
   spec({ key: 'timeout', flag: '--timeout <seconds>', description: 'seconds to wait for a reply before retrying', default: DEFAULT_REQUEST_TIMEOUT_S, parse: v.seconds }),
   spec({ key: 'giveUp', flag: '--give-up <seconds>', description: 'stop with an error after this long without any reachable replica', default: DEFAULT_GIVE_UP_S, parse: v.seconds }),
+  clientSecretFile,
+  tlsCa,
 ];
 
 export const CTL_OPTIONS: OptionSpec[] = [
   spec({ key: 'rm', flag: '--rm <host:port>', description: 'the Replication Manager', default: `${DEFAULT_HOST}:${DEFAULT_RM_PORT}`, parse: v.address }),
   spec({ key: 'json', flag: '--json', description: 'print the raw JSON answer', default: false, parse: v.bool }),
+  spec({ key: 'config', flag: '--config <file>', description: 'read the rm address and the secret files from this .ini file (its [ctl] section, else its top level)', parse: v.text, ini: false }),
+  secretFile,
+  adminSecretFile,
+  tlsCa,
 ];
 
 export const DEMO_OPTIONS: OptionSpec[] = [
@@ -122,4 +147,7 @@ export const DEMO_OPTIONS: OptionSpec[] = [
   spec({ key: 'checkpointFreq', flag: '--checkpoint-freq <seconds>', description: 'checkpoint frequency', default: DEFAULT_CHECKPOINT_FREQ_S, parse: v.seconds }),
   spec({ key: 'basePort', flag: '--base-port <port>', description: 'first port; RM, GFD, LFDs and servers take the next ones', default: DEFAULT_RM_PORT, parse: v.port }),
   spec({ key: 'tmux', flag: '--tmux', description: 'one tmux pane per process', default: false, parse: v.bool }),
+  tlsCert,
+  tlsKey,
+  tlsCa,
 ];

@@ -5,11 +5,11 @@
  * p pauses or resumes a replica (SIGSTOP/SIGCONT), s prints the status, q quits.
  */
 import { Chalk, type ChalkInstance } from 'chalk';
-import { System } from '../launch/system.js';
+import { System, type SystemTls } from '../launch/system.js';
 import type { Proc } from '../launch/proc.js';
 import { colorEnabled, formatText } from '../trace/index.js';
 import type { TraceEvent } from '../trace/index.js';
-import { ctlRequest, formatStatus } from '../../clients/ctl.js';
+import { formatStatus } from '../../clients/ctl.js';
 import type { Mode } from '../protocol/index.js';
 
 export interface DemoOptions {
@@ -19,6 +19,10 @@ export interface DemoOptions {
   checkpointFreq: number;
   basePort: number;
   color?: boolean;
+  /** The deployment secret (made if missing); undefined: the demo runs open. */
+  secretFile?: string;
+  /** Every link over TLS with these files. */
+  tls?: SystemTls;
   /** Show heartbeat lines (they are many). */
   heartbeats?: boolean;
   write?: (line: string) => void;
@@ -49,6 +53,8 @@ export class Demo {
       heartbeat: options.heartbeatFreq,
       checkpointFreq: options.checkpointFreq,
       basePort: options.basePort,
+      secretFile: options.secretFile ?? false,
+      tls: options.tls,
     });
     this.chalk = new Chalk({ level: colorEnabled(options.color) ? 1 : 0 });
     this.write = options.write ?? ((line) => process.stdout.write(line + '\n'));
@@ -85,6 +91,11 @@ export class Demo {
   /** Start RM, GFD, LFD1–3 and S1–3, then clients C1–C3. */
   async start(): Promise<void> {
     this.say(`starting ${this.options.mode} replication on 127.0.0.1 (RM port ${this.options.basePort}, app ${this.options.app})`);
+    const secret = this.system.secretFile;
+    if (secret) {
+      const tls = this.options.tls ? ` --tls-ca ${this.options.tls.ca}` : '';
+      this.say(`every component proves the secret in ${secret}${this.options.tls ? ', over TLS' : ''}; administer with: ftkit ctl --rm 127.0.0.1:${this.options.basePort} --secret-file ${secret}${tls} status`);
+    }
     await this.system.start();
     for (const c of ['C1', 'C2', 'C3']) this.startClient(c);
   }
@@ -140,7 +151,7 @@ export class Demo {
 
   async status(): Promise<void> {
     try {
-      this.write(formatStatus(await ctlRequest(this.system.rmAddr, { op: 'status' })));
+      this.write(formatStatus(await this.system.ctl({ op: 'status' })));
     } catch (err) {
       this.say(`status: ${(err as Error).message}`);
     }

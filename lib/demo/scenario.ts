@@ -8,7 +8,6 @@
  */
 import type { TraceEvent } from '../trace/index.js';
 import type { Proc } from '../launch/proc.js';
-import { ctlRequest } from '../../clients/ctl.js';
 import { Demo } from './demo.js';
 
 export interface ScenarioSummary {
@@ -69,7 +68,7 @@ export async function runScenarioM5(demo: Demo): Promise<ScenarioSummary> {
   const counts = new Map<string, number>();
   for (const item of log) counts.set(item, (counts.get(item) ?? 0) + 1);
   const acked = clients.flatMap((c) => done(c).map((e) => `${c.name}-${data<{ num: number }>(e).num}`));
-  const status = JSON.parse(await ctlRequest(sys.rmAddr, { op: 'status' })) as { members: Array<{ ready: boolean }> };
+  const status = JSON.parse(await sys.ctl({ op: 'status' })) as { members: Array<{ ready: boolean }> };
 
   const events = allEvents();
   const elections = sys.rm.events.filter((e) => e.type === 'decision' && /is (primary|sequencer) \(epoch/.test(e.text));

@@ -6,6 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import { FTKIT_BIN } from '../launch/proc.js';
 import { demoMessage, type DemoOptions } from './demo.js';
+import { ensureSecret } from '../config/secrets.js';
 
 function quote(arg: string): string {
   return `'${arg.replace(/'/g, `'\\''`)}'`;
@@ -15,18 +16,21 @@ function quote(arg: string): string {
 export function paneCommands(o: DemoOptions): Array<{ name: string; argv: string[] }> {
   const base = o.basePort;
   const hb = String(o.heartbeatFreq);
+  const secret = o.secretFile ? ['--secret-file', o.secretFile] : [];
+  const tlsServe = o.tls ? ['--tls-cert', o.tls.cert, '--tls-key', o.tls.key, '--tls-ca', o.tls.ca] : [];
+  const tlsDial = o.tls ? ['--tls-ca', o.tls.ca] : [];
   const out: Array<{ name: string; argv: string[] }> = [
-    { name: 'RM', argv: ['rm', '--port', String(base), '--mode', o.mode] },
-    { name: 'GFD', argv: ['gfd', '--port', String(base + 1), '--rm', `127.0.0.1:${base}`, '--heartbeat-freq', hb] },
+    { name: 'RM', argv: ['rm', '--port', String(base), '--mode', o.mode, ...secret, ...tlsServe] },
+    { name: 'GFD', argv: ['gfd', '--port', String(base + 1), '--rm', `127.0.0.1:${base}`, '--heartbeat-freq', hb, ...secret, ...tlsServe] },
   ];
-  for (const i of [1, 2, 3]) out.push({ name: `LFD${i}`, argv: ['lfd', `LFD${i}`, '--port', String(base + 100 + i), '--gfd', `127.0.0.1:${base + 1}`, '--heartbeat-freq', hb] });
+  for (const i of [1, 2, 3]) out.push({ name: `LFD${i}`, argv: ['lfd', `LFD${i}`, '--port', String(base + 100 + i), '--gfd', `127.0.0.1:${base + 1}`, '--heartbeat-freq', hb, ...secret, ...tlsServe] });
   for (const i of [1, 2, 3]) {
     out.push({
       name: `S${i}`,
-      argv: ['server', `S${i}`, '--port', String(base + 200 + i), '--lfd', `127.0.0.1:${base + 100 + i}`, '--app', o.app, '--checkpoint-freq', String(o.checkpointFreq)],
+      argv: ['server', `S${i}`, '--port', String(base + 200 + i), '--lfd', `127.0.0.1:${base + 100 + i}`, '--app', o.app, '--checkpoint-freq', String(o.checkpointFreq), ...secret, ...tlsServe],
     });
   }
-  for (const i of [1, 2, 3]) out.push({ name: `C${i}`, argv: ['client', `C${i}`, '--rm', `127.0.0.1:${base}`, '--message', demoMessage(o.app, `C${i}`), '--give-up', '3600'] });
+  for (const i of [1, 2, 3]) out.push({ name: `C${i}`, argv: ['client', `C${i}`, '--rm', `127.0.0.1:${base}`, '--message', demoMessage(o.app, `C${i}`), '--give-up', '3600', ...tlsDial] });
   return out;
 }
 
@@ -36,6 +40,7 @@ export async function runTmux(o: DemoOptions, say: (text: string) => void): Prom
     say('tmux is not installed (on Debian: apt-get install tmux); run the demo without --tmux');
     return 2;
   }
+  if (o.secretFile) ensureSecret(o.secretFile);
   const session = `ftkit-${process.pid}`;
   const tmux = (...args: string[]) => spawnSync('tmux', args, { stdio: ['ignore', 'ignore', 'inherit'] });
   const line = (argv: string[], name: string) => `printf '\\033]2;${name}\\033\\\\'; ${quote(process.execPath)} ${quote(FTKIT_BIN)} ${argv.map(quote).join(' ')}`;

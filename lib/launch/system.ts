@@ -7,7 +7,17 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Mode } from '../protocol/index.js';
+import type { Security } from '../net/index.js';
+import { ensureSecret, loadSecurity, SECRET_FILE_NAME } from '../config/secrets.js';
+import { ctlRequest, type CtlRequest } from '../../clients/ctl.js';
 import { Proc, ProcGroup } from './proc.js';
+
+/** TLS files for every component of a system (paths to PEM files). */
+export interface SystemTls {
+  cert: string;
+  key: string;
+  ca: string;
+}
 
 export interface SystemOptions {
   mode?: Mode;
@@ -41,6 +51,16 @@ export interface SystemOptions {
    * resume them, to test what a resumed one does, keep it off).
    */
   fence?: boolean;
+  /**
+   * The deployment secret every component proves: a file (made if missing), or false to run
+   * open (no secret at all). Default: a fresh secret in the system's state folder.
+   */
+  secretFile?: string | false;
+  /** Extra secrets: administration and clients (files; the harness makes them if missing). */
+  adminSecretFile?: string;
+  clientSecretFile?: string;
+  /** Run every link over TLS with these files. */
+  tls?: SystemTls;
 }
 
 export class System {
@@ -50,6 +70,7 @@ export class System {
   readonly lfdAddrs = new Map<string, string>();
   readonly serverAddrs = new Map<string, string>();
   private ownStateDir: string | undefined;
+  private ownSecurity: Security | undefined;
 
   constructor(readonly options: SystemOptions = {}) {}
 
@@ -58,6 +79,43 @@ export class System {
     if (this.options.stateDir !== undefined) return this.options.stateDir;
     this.ownStateDir ??= mkdtempSync(join(tmpdir(), 'ftkit-system-'));
     return this.ownStateDir;
+  }
+
+  /** The deployment secret's file, made on first use; undefined when the system runs open. */
+  get secretFile(): string | undefined {
+    if (this.options.secretFile === false) return undefined;
+    const file = this.options.secretFile ?? join(this.stateDir, SECRET_FILE_NAME);
+    ensureSecret(file);
+    return file;
+  }
+
+  /** Flags that give a component the system's secrets and TLS files. */
+  securityArgs(use: 'component' | 'client' = 'component'): string[] {
+    const o = this.options;
+    const args: string[] = [];
+    if (use === 'component') {
+      const secret = this.secretFile;
+      if (secret) args.push('--secret-file', secret);
+      if (o.adminSecretFile) args.push('--admin-secret-file', (ensureSecret(o.adminSecretFile), o.adminSecretFile));
+      if (o.tls) args.push('--tls-cert', o.tls.cert, '--tls-key', o.tls.key);
+    }
+    if (o.clientSecretFile) args.push('--client-secret-file', (ensureSecret(o.clientSecretFile), o.clientSecretFile));
+    if (o.tls) args.push('--tls-ca', o.tls.ca);
+    return args;
+  }
+
+  /** What an administrator of this system holds: its secrets and TLS CA (for ctl and tests). */
+  get security(): Security {
+    this.ownSecurity ??= loadSecurity(
+      { secretFile: this.secretFile, adminSecretFile: this.options.adminSecretFile, clientSecretFile: this.options.clientSecretFile, tlsCa: this.options.tls?.ca },
+      { listens: false, dials: true },
+    ).security;
+    return this.ownSecurity;
+  }
+
+  /** `ftkit ctl` against this system's RM, as its administrator. */
+  ctl(req: CtlRequest, timeoutMs?: number): Promise<string> {
+    return ctlRequest(this.rmAddr, req, { security: this.security, timeoutMs });
   }
 
   /** The port for a component: fixed when basePort is set, else 0 (any free port). */
@@ -79,7 +137,7 @@ export class System {
   }
 
   private get common(): string[] {
-    return this.options.json === false ? ['--no-color'] : ['--json'];
+    return [...(this.options.json === false ? ['--no-color'] : ['--json']), ...this.securityArgs()];
   }
 
   get rm(): Proc {
@@ -125,7 +183,7 @@ export class System {
 
   /** Start client `name` against the RM; extra flags e.g. ['--message', 'append {n}']. */
   startClient(name: string, args: string[] = []): Proc {
-    return this.group.spawn(name, ['client', name, '--rm', this.rmAddr, ...args, ...this.common]);
+    return this.group.spawn(name, ['client', name, '--rm', this.rmAddr, ...args, ...(this.options.json === false ? ['--no-color'] : ['--json']), ...this.securityArgs('client')]);
   }
 
   /** Run a one-shot client that sends `payload` once and resolves with the result. */

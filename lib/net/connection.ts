@@ -7,10 +7,12 @@
  */
 import { EventEmitter } from 'node:events';
 import net from 'node:net';
+import tls from 'node:tls';
 import { StringDecoder } from 'node:string_decoder';
-import { DEFAULT_MAX_FRAME_BYTES, Framer, ProtocolError, decode, encode, type Message } from '../protocol/index.js';
+import { DEFAULT_MAX_FRAME_BYTES, Framer, ProtocolError, decode, encode, type Message, type Standing } from '../protocol/index.js';
 import { parseAddress } from './address.js';
-import { ConnectTimeoutError } from './errors.js';
+import { ConnectTimeoutError, ConnectionClosedError, DeadlineError, RefusedError } from './errors.js';
+import { HANDSHAKE_TIMEOUT_MS, NO_SECURITY, channelBinding, freshNonce, keyFor, proof, proofMatches, type Proven, type Security } from './auth.js';
 
 export const DEFAULT_CONNECT_TIMEOUT_MS = 2000;
 /** How long a closing connection may take to flush its last message before it is destroyed. */
@@ -34,6 +36,8 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   /** The peer's name once it has said it; its address until then. */
   peer: string;
   readonly remote: string;
+  /** What the peer has proven (auth.ts); `anonymous` until a handshake succeeds. */
+  standing: Proven = 'anonymous';
   private readonly framer: Framer;
   private readonly decoder = new StringDecoder('utf8');
   private closed = false;
@@ -125,25 +129,105 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   }
 }
 
-/** Open a connection to `host:port`, failing after `timeoutMs`. */
-export function connect(addr: string, options: ConnectionOptions & { timeoutMs?: number }): Promise<Connection> {
-  const { host, port } = parseAddress(addr);
+export interface DialOptions extends ConnectionOptions {
+  timeoutMs?: number;
+  /** Secrets and TLS files; over TLS when it has a CA. */
+  security?: Security;
+  /** What to prove before anything else, if we hold its secret (a client without one proves nothing). */
+  standing?: Standing;
+}
+
+/**
+ * Open a connection to `host:port`, failing after `timeoutMs`: over TLS when `security` has a
+ * CA, and authenticated (auth.ts) when we hold the secret of `standing`. Rejects with a
+ * RefusedError when the peer refuses us or cannot prove it holds the same secret.
+ */
+export async function connect(addr: string, options: DialOptions): Promise<Connection> {
   const timeoutMs = options.timeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+  const security = options.security ?? NO_SECURITY;
+  const socket = await open(addr, security, timeoutMs);
+  const conn = new Connection(socket, options);
+  const key = options.standing && keyFor(security.secrets, options.standing);
+  if (options.standing && key) {
+    try {
+      await authenticate(conn, addr, options.me, options.standing, key);
+    } catch (err) {
+      conn.destroy();
+      throw err;
+    }
+  }
+  return conn;
+}
+
+function open(addr: string, security: Security, timeoutMs: number): Promise<net.Socket> {
+  const { host, port } = parseAddress(addr);
+  const ca = security.tls?.ca;
   return new Promise((resolve, reject) => {
-    const socket = net.connect({ host, port });
+    // Certificates are checked against the deployment's CA, not a host name: every component's
+    // certificate is signed by it, and deployments address machines by IP.
+    const socket = ca ? tls.connect({ host, port, ca, minVersion: 'TLSv1.3', checkServerIdentity: () => undefined }) : net.connect({ host, port });
     const timer = setTimeout(() => {
       socket.destroy();
       reject(new ConnectTimeoutError(addr, timeoutMs));
     }, timeoutMs);
-    socket.once('connect', () => {
+    socket.once(ca ? 'secureConnect' : 'connect', () => {
       clearTimeout(timer);
       socket.removeAllListeners('error');
-      resolve(new Connection(socket, options));
+      resolve(socket);
     });
     socket.once('error', (err) => {
       clearTimeout(timer);
       socket.destroy();
-      reject(err);
+      reject(ca && !('code' in err && String(err.code).startsWith('ECONN')) ? new Error(`TLS with ${addr}: ${err.message}`, { cause: err }) : err);
     });
   });
+}
+
+/** The next message on `conn`; rejects if it closes or nothing comes within `timeoutMs`. */
+function nextMessage(conn: Connection, addr: string, timeoutMs: number): Promise<Message> {
+  return new Promise((resolve, reject) => {
+    const done = () => {
+      clearTimeout(timer);
+      conn.off('message', onMessage);
+      conn.off('close', onClose);
+    };
+    const onMessage = (msg: Message) => {
+      done();
+      resolve(msg);
+    };
+    const onClose = (cause: Error | undefined) => {
+      done();
+      reject(new ConnectionClosedError(addr, { cause }));
+    };
+    const timer = setTimeout(() => {
+      done();
+      reject(new DeadlineError(`authentication with ${addr}`, timeoutMs));
+    }, timeoutMs);
+    conn.on('message', onMessage);
+    conn.on('close', onClose);
+  });
+}
+
+/** The dialer's side of the handshake: say hello, check the listener's proof, give ours, await `auth_ok`. */
+async function authenticate(conn: Connection, addr: string, me: string, standing: Standing, key: Buffer): Promise<void> {
+  const nonce = freshNonce();
+  const answer = nextMessage(conn, addr, HANDSHAKE_TIMEOUT_MS);
+  conn.send({ type: 'authHello', from: me, to: '-', standing, nonce });
+  const challenge = refusedOrError(await answer, addr);
+  if (challenge.type !== 'authChallenge') throw new RefusedError(addr, `answered auth_hello with ${challenge.type}`);
+  const input = { standing, dialer: me, listener: challenge.from, dialerNonce: nonce, listenerNonce: challenge.nonce, binding: channelBinding(conn.socket) };
+  if (!proofMatches(proof(key, { ...input, side: 'listener' }), challenge.proof)) {
+    throw new RefusedError(addr, `${challenge.from} did not prove it holds our ${standing === 'client' ? 'client' : standing === 'admin' ? 'admin' : 'deployment'} secret (the secret files differ, or it is not an ftkit component)`);
+  }
+  const ok = nextMessage(conn, addr, HANDSHAKE_TIMEOUT_MS);
+  conn.send({ type: 'authProof', from: me, to: challenge.from, proof: proof(key, { ...input, side: 'dialer' }) });
+  const verdict = refusedOrError(await ok, addr);
+  if (verdict.type !== 'authOk') throw new RefusedError(addr, `answered auth_proof with ${verdict.type}`);
+  conn.standing = verdict.standing;
+}
+
+function refusedOrError(msg: Message, addr: string): Message {
+  if (msg.type === 'refused') throw new RefusedError(addr, msg.reason);
+  if (msg.type === 'error') throw new Error(`${addr}: ${msg.reason}`);
+  return msg;
 }

@@ -27,3 +27,15 @@ export class AddressError extends Error {
     super(`bad address ${JSON.stringify(input)}: ${reason}`);
   }
 }
+
+/**
+ * A peer refused us for a reason retrying cannot change (a wrong or missing secret, a name
+ * already taken), or failed to prove it holds our secret. A component's upstream link stops
+ * on it, and the component exits saying why in one line.
+ */
+export class RefusedError extends Error {
+  override name = 'RefusedError';
+  constructor(readonly peer: string, readonly reason: string) {
+    super(`${peer}: ${reason}`);
+  }
+}

@@ -5,3 +5,4 @@ export * from './connection.js';
 export * from './listener.js';
 export * from './link.js';
 export * from './replicas.js';
+export * from './auth.js';

@@ -3,10 +3,11 @@
  * and when the connection drops, reconnects as the policy says.
  */
 import { EventEmitter } from 'node:events';
-import { connect, type Connection, type ConnectionOptions } from './connection.js';
+import { connect, type Connection, type DialOptions } from './connection.js';
 import { exponentialBackoff, type ReconnectPolicy } from './backoff.js';
+import { RefusedError } from './errors.js';
 
-export interface LinkOptions extends ConnectionOptions {
+export interface LinkOptions extends Omit<DialOptions, 'timeoutMs'> {
   /** Where to connect; a function so the target can change between attempts. */
   addr: string | (() => string);
   connectTimeoutMs?: number;
@@ -19,6 +20,8 @@ interface LinkEvents {
   /** A connect attempt failed; `delayMs` is the wait before the next one, false if giving up. */
   retry: [Error, number, number | false];
   giveUp: [Error | undefined];
+  /** The peer refused us (or failed to prove our secret): retrying cannot help, so the link has stopped. */
+  refused: [RefusedError];
 }
 
 export class Link extends EventEmitter<LinkEvents> {
@@ -77,7 +80,13 @@ export class Link extends EventEmitter<LinkEvents> {
       });
       this.emit('up', conn);
     } catch (err) {
-      if (!this.stopped) this.schedule(err as Error, true);
+      if (this.stopped) return;
+      if (err instanceof RefusedError) {
+        this.stopped = true;
+        this.emit('refused', err);
+        return;
+      }
+      this.schedule(err as Error, true);
     }
   }
 

@@ -5,11 +5,14 @@
  */
 import type { Member, Message } from '../protocol/index.js';
 import { connect, type Connection } from './connection.js';
+import type { Security } from './auth.js';
 
 export interface ReplicaConnectionsOptions {
   /** Our name, for `error` messages. */
   me: string;
   connectTimeoutMs: number;
+  /** Secrets and TLS files: a client proves the client secret if it holds one. */
+  security?: Security;
   /** Where to connect for a replica (default: its own address; the chaos harness routes through its proxy). */
   route?: (name: string, addr: string) => string | Promise<string>;
   onMessage: (server: string, msg: Message) => void;
@@ -28,7 +31,7 @@ export class ReplicaConnections {
     const have = this.open(member);
     if (have) return have;
     const via = this.options.route ? await this.options.route(member.name, member.addr) : member.addr;
-    const conn = await connect(via, { me: this.options.me, timeoutMs: this.options.connectTimeoutMs });
+    const conn = await connect(via, { me: this.options.me, timeoutMs: this.options.connectTimeoutMs, security: this.options.security, standing: 'client' });
     if (this.closed) return void conn.destroy();
     // Another caller may have connected meanwhile: keep one connection per replica.
     const raced = this.open(member);

@@ -12,6 +12,8 @@ import { FieldCountError, FieldValueError, UnknownKindError } from './errors.js'
 export type Mode = 'active' | 'passive';
 export type Role = 'primary' | 'backup' | 'sequencer' | 'member' | 'none';
 export type MembershipAction = 'add' | 'delete';
+/** What a connection has proven: which secret it holds (docs/PROTOCOL.md §5a). */
+export type Standing = 'client' | 'member' | 'admin';
 
 /** A named endpoint, written `S1=127.0.0.1:7201` on the wire; lists are joined by `;`. */
 export interface Member {
@@ -21,6 +23,11 @@ export interface Member {
 
 export type Message =
   | { type: 'error'; from: string; to: string; reason: string }
+  // authentication: the first messages on a link, before anything else (docs/PROTOCOL.md §5a)
+  | { type: 'authHello'; from: string; to: string; standing: Standing; nonce: string }
+  | { type: 'authChallenge'; from: string; to: string; nonce: string; proof: string }
+  | { type: 'authProof'; from: string; to: string; proof: string }
+  | { type: 'authOk'; from: string; to: string; standing: Standing }
   // client <-> RM
   | { type: 'client'; client: string }
   | { type: 'view'; client: string; mode: Mode; replicas: Member[] }
@@ -63,7 +70,7 @@ export type Message =
 export type MessageType = Message['type'];
 export type MessageOf<T extends MessageType> = Extract<Message, { type: T }>;
 
-type FieldType = 'name' | 'text' | 'int' | 'addr' | 'bool' | 'member' | 'members' | `enum:${string}`;
+type FieldType = 'name' | 'text' | 'int' | 'addr' | 'bool' | 'hex' | 'member' | 'members' | `enum:${string}`;
 interface Spec {
   type: MessageType;
   kind: string;
@@ -72,9 +79,15 @@ interface Spec {
 
 const NAME = /^[A-Za-z0-9_.-]{1,64}$/;
 const ADDR = /^[A-Za-z0-9_.:-]{1,253}:(\d{1,5})$/;
+/** Nonces and proofs: 16 to 64 bytes, lower-case hex. */
+const HEX = /^(?:[0-9a-f]{2}){16,64}$/;
 
 const SPECS: Spec[] = [
   { type: 'error', kind: 'error', fields: [['from', 'text'], ['to', 'text'], ['reason', 'text']] },
+  { type: 'authHello', kind: 'auth_hello', fields: [['from', 'name'], ['to', 'text'], ['standing', 'enum:client|member|admin'], ['nonce', 'hex']] },
+  { type: 'authChallenge', kind: 'auth_challenge', fields: [['from', 'name'], ['to', 'name'], ['nonce', 'hex'], ['proof', 'hex']] },
+  { type: 'authProof', kind: 'auth_proof', fields: [['from', 'name'], ['to', 'name'], ['proof', 'hex']] },
+  { type: 'authOk', kind: 'auth_ok', fields: [['from', 'name'], ['to', 'name'], ['standing', 'enum:client|member|admin']] },
   { type: 'client', kind: 'client', fields: [['client', 'name']] },
   { type: 'view', kind: 'ready', fields: [['client', 'name'], ['mode', 'enum:active|passive'], ['replicas', 'members']] },
   { type: 'request', kind: 'request', fields: [['client', 'name'], ['server', 'name'], ['num', 'int'], ['payload', 'text']] },
@@ -184,6 +197,9 @@ function parseField(kind: string, [field, ftype]: [string, FieldType], value: st
     case 'int':
       if (!/^\d{1,15}$/.test(value)) throw new FieldValueError(kind, field, value, 'is not a non-negative integer');
       return Number(value);
+    case 'hex':
+      if (!HEX.test(value)) throw new FieldValueError(kind, field, value, 'is not 32 to 128 lower-case hex digits');
+      return value;
     case 'bool':
       if (value !== '0' && value !== '1') throw new FieldValueError(kind, field, value, 'is not 0 or 1');
       return value === '1';

@@ -250,6 +250,13 @@ t.test('bad field values throw FieldValueError naming the field and quoting the 
     ['<C1%2CC2, client>', 'client', 'client', 'C1,C2'],
     [`<${'a'.repeat(65)}, client>`, 'client', 'client', 'a'.repeat(65)],
     ['<C1, S 1, 1, x, request>', 'request', 'server', 'S 1'],
+    // nonces and proofs
+    ['<LFD1, -, member, 0123, auth_hello>', 'auth_hello', 'nonce', '0123'],
+    [`<LFD1, -, member, ${'AB'.repeat(16)}, auth_hello>`, 'auth_hello', 'nonce', 'AB'.repeat(16)],
+    [`<LFD1, -, member, ${'0'.repeat(33)}, auth_hello>`, 'auth_hello', 'nonce', '0'.repeat(33)],
+    [`<LFD1, -, member, ${'00'.repeat(65)}, auth_hello>`, 'auth_hello', 'nonce', '00'.repeat(65)],
+    [`<LFD1, GFD, ${'zz'.repeat(32)}, auth_proof>`, 'auth_proof', 'proof', 'zz'.repeat(32)],
+    [`<LFD1, -, root, ${'00'.repeat(16)}, auth_hello>`, 'auth_hello', 'standing', 'root'],
     // addresses
     ['<S1, LFD1, 127.0.0.1:70000, 1, cmd, register>', 'register', 'addr', '127.0.0.1:70000'],
     ['<S1, LFD1, 127.0.0.1:65536, 1, cmd, register>', 'register', 'addr', '127.0.0.1:65536'],

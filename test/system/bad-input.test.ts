@@ -1,6 +1,9 @@
 /**
  * Bad input on each of the four kinds of listener (RM, GFD, LFD, server): each answers
  * `error`, closes that connection, keeps running, and still serves a well-behaved peer.
+ * The system runs open (no secret), so that a raw connection may speak as a member and
+ * every parser and registration check is reached; test/system/security.test.ts sends the
+ * same kinds of input as an intruder to a system with a secret.
  */
 import t, { type Test } from 'tap';
 import { System } from '../../lib/launch/system.js';
@@ -29,7 +32,7 @@ async function expectRefused(t: Test, addr: string, input: string, from: string,
 }
 
 t.test('garbage, unknown kinds, bad field counts and bad registers on every listener', async (t) => {
-  const sys = new System({ heartbeat: 0.1, heartbeatTimeout: 1, replicas: 1 });
+  const sys = new System({ heartbeat: 0.1, heartbeatTimeout: 1, replicas: 1, secretFile: false });
   t.teardown(() => sys.stop());
   await sys.start();
   const lfd1 = sys.lfdAddrs.get('LFD1')!;

@@ -6,7 +6,6 @@
 import t from 'tap';
 import { System } from '../../lib/launch/system.js';
 import type { TraceEvent } from '../../lib/trace/index.js';
-import { ctlRequest } from '../../clients/ctl.js';
 
 const data = <T>(e: TraceEvent) => e.data as T;
 
@@ -17,22 +16,22 @@ t.test('a restarted RM keeps the primary and the epoch, and clients carry on', a
   const client = sys.startClient('C1', ['--message', 'add 1', '--interval', '0.05', '--timeout', '0.5']);
   await client.waitFor((e) => e.type === 'request_done');
   // a failover first, so the epoch is past 1
-  const before = JSON.parse(await ctlRequest(sys.rmAddr, { op: 'status' })) as { leader: string; epoch: number };
+  const before = JSON.parse(await sys.ctl({ op: 'status' })) as { leader: string; epoch: number };
   sys.proc(before.leader).kill('SIGKILL');
   await sys.rm.waitFor((e) => e.type === 'view_changed' && data<{ leader: string }>(e).leader !== before.leader && data<{ view: unknown[] }>(e).view.length === 1);
-  const prior = JSON.parse(await ctlRequest(sys.rmAddr, { op: 'status' })) as { leader: string; epoch: number };
+  const prior = JSON.parse(await sys.ctl({ op: 'status' })) as { leader: string; epoch: number };
   t.ok(prior.epoch >= 2, `epoch ${prior.epoch} after a failover`);
 
   // kill -9 the RM and start it again on its port
   const rmPort = sys.rmAddr.split(':')[1]!;
   sys.rm.kill('SIGKILL');
   await sys.gfd.waitFor((e) => e.type === 'rm_lost');
-  const rm2 = sys.group.spawn('RM', ['rm', '--port', rmPort, '--mode', 'passive', '--json']);
+  const rm2 = sys.group.spawn('RM', ['rm', '--port', rmPort, '--mode', 'passive', '--json', ...sys.securityArgs()]);
   await rm2.waitFor((e) => e.type === 'gfd_registered', 10_000);
   const resumed = await rm2.waitFor((e) => e.type === 'decision' && /is primary at epoch|is primary \(epoch/.test(e.text), 10_000);
   t.match(resumed.text, new RegExp(`^RM: ${prior.leader} is primary at epoch ${prior.epoch}$`), 'the RM kept the primary and its epoch');
   t.notOk(rm2.events.some((e) => e.type === 'decision' && /is primary \(epoch/.test(e.text)), 'no new election');
-  const after = JSON.parse(await ctlRequest(sys.rmAddr, { op: 'status' })) as { leader: string; epoch: number; members: unknown[] };
+  const after = JSON.parse(await sys.ctl({ op: 'status' })) as { leader: string; epoch: number; members: unknown[] };
   t.equal(after.leader, prior.leader);
   t.equal(after.epoch, prior.epoch);
   t.equal(after.members.length, 2);
@@ -47,7 +46,7 @@ t.test('a primary that lost its LFD while the GFD was down is replaced once the 
   await sys.start();
   const client = sys.startClient('C1', ['--message', 'add 1', '--interval', '0.02', '--timeout', '0.5']);
   await client.waitFor((e) => e.type === 'request_done');
-  const before = JSON.parse(await ctlRequest(sys.rmAddr, { op: 'status' })) as { leader: string; epoch: number };
+  const before = JSON.parse(await sys.ctl({ op: 'status' })) as { leader: string; epoch: number };
   const leader = sys.proc(before.leader);
   const lfd = sys.proc(`LFD${before.leader.slice(1)}`);
 
@@ -64,7 +63,7 @@ t.test('a primary that lost its LFD while the GFD was down is replaced once the 
   await lfd.waitForText(`${lfd.name}: add replica ${before.leader}`, 10_000, lfdMark);
 
   const rmMark = sys.rm.events.length;
-  sys.group.spawn('GFD', ['gfd', '--port', gfdPort, '--rm', sys.rmAddr, '--heartbeat-freq', '0.1', '--timeout', '0.3', '--json']);
+  sys.group.spawn('GFD', ['gfd', '--port', gfdPort, '--rm', sys.rmAddr, '--heartbeat-freq', '0.1', '--timeout', '0.3', '--json', ...sys.securityArgs()]);
   await sys.rm.waitForText(`RM: ${before.leader} reports that it is not ready any more; it must catch up again`, 10_000, rmMark);
   const moved = await sys.rm.waitFor((e) => e.type === 'view_changed' && data<{ leader: string }>(e).leader !== before.leader, 10_000, rmMark);
   t.ok(data<{ epoch: number }>(moved).epoch > before.epoch, 'a new primary at a higher epoch');

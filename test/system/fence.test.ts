@@ -9,7 +9,6 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { System } from '../../lib/launch/system.js';
 import { FTKIT_BIN } from '../../lib/launch/proc.js';
 import type { TraceEvent } from '../../lib/trace/index.js';
-import { ctlRequest } from '../../clients/ctl.js';
 
 const data = <T>(e: TraceEvent) => e.data as T;
 interface Status {
@@ -17,7 +16,7 @@ interface Status {
   leader: string | null;
   members: Array<{ name: string; ready: boolean; role: string }>;
 }
-const status = async (sys: System) => JSON.parse(await ctlRequest(sys.rmAddr, { op: 'status' })) as Status;
+const status = async (sys: System) => JSON.parse(await sys.ctl({ op: 'status' })) as Status;
 
 /** Command lines of the running ftkit processes (from /proc), with their pids. */
 export function ftkitProcesses(): Array<{ pid: number; args: string[] }> {

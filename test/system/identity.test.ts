@@ -11,7 +11,6 @@ import { join } from 'node:path';
 import { System } from '../../lib/launch/system.js';
 import type { Proc } from '../../lib/launch/proc.js';
 import type { TraceEvent } from '../../lib/trace/index.js';
-import { ctlRequest } from '../../clients/ctl.js';
 
 const data = <T>(e: TraceEvent) => e.data as T;
 interface Status {
@@ -19,7 +18,7 @@ interface Status {
   leader: string | null;
   members: Array<{ name: string; ready: boolean; role: string; addr: string }>;
 }
-const status = async (sys: System) => JSON.parse(await ctlRequest(sys.rmAddr, { op: 'status' })) as Status;
+const status = async (sys: System) => JSON.parse(await sys.ctl({ op: 'status' })) as Status;
 
 /**
  * Resolves with the exit status, or rejects if the process is still running `ms` after it
@@ -60,7 +59,7 @@ t.test('a second server or LFD with a live name is refused, exits 1, and nothing
   const gmark = sys.gfd.events.length;
 
   await t.test('an impostor with the primary name on another LFD', async (t) => {
-    const impostor = sys.group.spawn('impostor', ['server', leader, '--port', '0', '--lfd', sys.lfdAddrs.get(other)!, '--json']);
+    const impostor = sys.group.spawn('impostor', ['server', leader, '--port', '0', '--lfd', sys.lfdAddrs.get(other)!, '--json', ...sys.securityArgs()]);
     t.equal(await exitWithin(impostor, 5000), 1, 'exits with status 1 within 5 s');
     const refused = impostor.events.filter((e) => e.type === 'refused');
     t.equal(refused.length, 1, 'one line says why');
@@ -69,7 +68,7 @@ t.test('a second server or LFD with a live name is refused, exits 1, and nothing
   });
 
   await t.test('a duplicate with a live name on the same LFD', async (t) => {
-    const dup = sys.group.spawn('duplicate', ['server', 'S2', '--port', '0', '--lfd', sys.lfdAddrs.get('LFD2')!, '--json']);
+    const dup = sys.group.spawn('duplicate', ['server', 'S2', '--port', '0', '--lfd', sys.lfdAddrs.get('LFD2')!, '--json', ...sys.securityArgs()]);
     t.equal(await exitWithin(dup, 5000).catch((err: Error) => err.message + '\nLFD2:\n' + sys.proc('LFD2').tail(40)), 1, 'exits with status 1 within 5 s');
     const refused = dup.events.filter((e) => e.type === 'refused');
     t.equal(refused.length, 1, 'one line says why');
@@ -78,7 +77,7 @@ t.test('a second server or LFD with a live name is refused, exits 1, and nothing
   });
 
   await t.test('a second LFD with a live LFD name', async (t) => {
-    const dup = sys.group.spawn('duplicate-lfd', ['lfd', 'LFD1', '--port', '0', '--gfd', sys.gfdAddr, '--state-dir', sys.stateDir, '--json']);
+    const dup = sys.group.spawn('duplicate-lfd', ['lfd', 'LFD1', '--port', '0', '--gfd', sys.gfdAddr, '--state-dir', sys.stateDir, '--json', ...sys.securityArgs()]);
     t.equal(await exitWithin(dup, 5000), 1, 'exits with status 1 within 5 s');
     const refused = dup.events.filter((e) => e.type === 'refused');
     t.equal(refused.length, 1, 'one line says why');
@@ -116,7 +115,7 @@ t.test('an LFD of another system on the same port and state folder adopts none o
   await b.rm.waitFor((e) => e.type === 'gfd_registered');
   t.notOk(lfd.events.some((e) => e.type === 'commands_loaded'), 'nothing loaded from system A');
   // Asked for a replica it never ran, it has no command line to start it with (A's is not used).
-  await ctlRequest(b.rmAddr, { op: 'set', key: 'replicas', value: '1' });
+  await b.ctl({ op: 'set', key: 'replicas', value: '1' });
   const failed = await lfd.waitFor((e) => e.type === 'launch_failed', 10_000);
   t.match(failed.text, /no server has registered here/);
 });

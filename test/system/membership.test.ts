@@ -5,7 +5,6 @@
 import t from 'tap';
 import { System } from '../../lib/launch/system.js';
 import type { TraceEvent } from '../../lib/trace/index.js';
-import { ctlRequest } from '../../clients/ctl.js';
 
 const members = (who: 'RM' | 'GFD', list: string) => (e: TraceEvent) => e.type === 'membership_changed' && e.text === `${who}: ${list}`;
 
@@ -50,11 +49,11 @@ t.test('membership follows server, machine and GFD failures', async (t) => {
   await sys.rm.waitFor((e) => e.type === 'gfd_lost');
   sys.proc('S1').kill('SIGKILL'); // a change while the GFD is down
   const from = sys.rm.events.length;
-  const gfd2 = sys.group.spawn('GFD', ['gfd', '--port', gfdPort, '--rm', sys.rmAddr, '--heartbeat-freq', '0.1', '--timeout', '1', '--json']);
+  const gfd2 = sys.group.spawn('GFD', ['gfd', '--port', gfdPort, '--rm', sys.rmAddr, '--heartbeat-freq', '0.1', '--timeout', '1', '--json', ...sys.securityArgs()]);
   await gfd2.waitFor((e) => e.type === 'lfd_registered' && /LFD2/.test(e.text));
   await sys.rm.waitFor((e) => e.type === 'gfd_registered', 10_000, from);
   await sys.rm.waitFor(members('RM', '1 member: S2'), 10_000, from);
-  const status = JSON.parse(await ctlRequest(sys.rmAddr, { op: 'status' })) as { members: Array<{ name: string }>; gfd: string };
+  const status = JSON.parse(await sys.ctl({ op: 'status' })) as { members: Array<{ name: string }>; gfd: string };
   t.same(status.members.map((m) => m.name), ['S2'], 'RM membership after the GFD restart');
   t.equal(status.gfd, 'connected');
 });
@@ -78,7 +77,7 @@ t.test('heartbeat frequencies change at run time through the RM', async (t) => {
   const fast = medianGap(lfd.events.filter(sent).slice(-10));
 
   const lmark = lfd.events.length;
-  t.equal(await ctlRequest(sys.rmAddr, { op: 'set', key: 'lfd-heartbeat-freq', value: '0.5' }), 'lfd-heartbeat-freq = 0.5');
+  t.equal(await sys.ctl({ op: 'set', key: 'lfd-heartbeat-freq', value: '0.5' }), 'lfd-heartbeat-freq = 0.5');
   await lfd.waitFor((e) => e.type === 'property_set', 5000, lmark);
   const mark = lfd.events.length;
   await lfd.waitFor(() => lfd.events.slice(mark).filter(sent).length >= 5, 10_000);
@@ -88,14 +87,14 @@ t.test('heartbeat frequencies change at run time through the RM', async (t) => {
 
   // Mark before asking: the GFD may apply the property before the RM's answer reaches us.
   const gmark = sys.gfd.events.length;
-  t.equal(await ctlRequest(sys.rmAddr, { op: 'set', key: 'gfd-heartbeat-freq', value: '0.3' }), 'gfd-heartbeat-freq = 0.3');
+  t.equal(await sys.ctl({ op: 'set', key: 'gfd-heartbeat-freq', value: '0.3' }), 'gfd-heartbeat-freq = 0.3');
   await sys.gfd.waitFor((e) => e.type === 'property_set', 5000, gmark);
   await sys.gfd.waitFor(() => sys.gfd.events.slice(gmark).filter(sent).length >= 5, 10_000);
   const gslow = medianGap(sys.gfd.events.slice(gmark).filter(sent).slice(1));
   t.ok(gslow > 250 && gslow < 450, `GFD median interval at 0.3 s: ${gslow} ms`);
 
-  const status = JSON.parse(await ctlRequest(sys.rmAddr, { op: 'status' })) as { properties: Record<string, string> };
+  const status = JSON.parse(await sys.ctl({ op: 'status' })) as { properties: Record<string, string> };
   t.same(status.properties, { 'lfd-heartbeat-freq': '0.5', 'gfd-heartbeat-freq': '0.3' });
-  await t.rejects(ctlRequest(sys.rmAddr, { op: 'set', key: 'lfd-heartbeat-freq', value: 'abc' }), /expected seconds/);
-  await t.rejects(ctlRequest(sys.rmAddr, { op: 'set', key: 'nonsense', value: '1' }), /unknown property "nonsense"/);
+  await t.rejects(sys.ctl({ op: 'set', key: 'lfd-heartbeat-freq', value: 'abc' }), /expected seconds/);
+  await t.rejects(sys.ctl({ op: 'set', key: 'nonsense', value: '1' }), /unknown property "nonsense"/);
 });

@@ -8,7 +8,6 @@ import t, { type Test } from 'tap';
 import { System } from '../../lib/launch/system.js';
 import type { Proc } from '../../lib/launch/proc.js';
 import type { TraceEvent } from '../../lib/trace/index.js';
-import { ctlRequest } from '../../clients/ctl.js';
 import { decode } from '../../lib/protocol/index.js';
 import { parseAddress } from '../../lib/net/index.js';
 import { rawConnect } from '../helpers/socket.js';
@@ -58,7 +57,7 @@ t.test('--primary S2 makes S2 the primary; ctl set primary S3 moves it, losing n
   // move the primary to S3 while the client runs
   const before = sys.rm.events.length;
   const epochBefore = data<View>(sys.rm.events.filter((e) => e.type === 'view_changed').at(-1)!).epoch;
-  const answer = await ctlRequest(sys.rmAddr, { op: 'set', key: 'primary', value: 'S3' });
+  const answer = await sys.ctl({ op: 'set', key: 'primary', value: 'S3' });
   t.equal(answer, 'primary = S3', 'the RM confirms');
   const moved = await viewWith(sys, 'S3', 10_000, before);
   t.ok(data<View>(moved).epoch > epochBefore, `epoch went up: ${epochBefore} -> ${data<View>(moved).epoch}`);
@@ -98,7 +97,7 @@ t.test('checkpoint-freq changes at run time', async (t) => {
   await p.waitFor(() => sentAfter(mark).length >= 4, 10_000);
   const slow = gaps(sentAfter(mark));
 
-  const answer = await ctlRequest(sys.rmAddr, { op: 'set', key: 'checkpoint-freq', value: '0.3' });
+  const answer = await sys.ctl({ op: 'set', key: 'checkpoint-freq', value: '0.3' });
   t.equal(answer, 'checkpoint-freq = 0.3');
   for (const s of ['S1', 'S2', 'S3']) {
     const e = await sys.proc(s).waitFor((ev) => ev.type === 'property_set', 5000);
@@ -188,7 +187,7 @@ t.test('a client with no replica to talk to retries, then gives up with status 1
 t.test('--interactive sends the lines typed on stdin', async (t) => {
   const sys = await passive(t, { app: 'counter' });
   await sys.rm.waitFor((e) => e.type === 'view_changed' && data<View>(e).view.length === 1);
-  const c = sys.group.spawn('C1', ['client', 'C1', '--rm', sys.rmAddr, '--interactive', '--json'], { stdin: true });
+  const c = sys.group.spawn('C1', ['client', 'C1', '--rm', sys.rmAddr, '--interactive', '--json', ...sys.securityArgs('client')], { stdin: true });
   c.child.stdin!.write('add 2\n');
   const first = await c.waitFor((e) => e.type === 'request_done', 10_000);
   t.match(first.data, { num: 1, result: '2' }, 'add 2 -> 2');

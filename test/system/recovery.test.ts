@@ -7,14 +7,13 @@ import t from 'tap';
 import { writeFileSync } from 'node:fs';
 import { System } from '../../lib/launch/system.js';
 import type { TraceEvent } from '../../lib/trace/index.js';
-import { ctlRequest } from '../../clients/ctl.js';
 
 const data = <T>(e: TraceEvent) => e.data as T;
 interface Status {
   members: Array<{ name: string; ready: boolean; role: string }>;
   supervision: Record<string, { state: string; restarts: number; home: string }>;
 }
-const status = async (sys: System) => JSON.parse(await ctlRequest(sys.rmAddr, { op: 'status' })) as Status;
+const status = async (sys: System) => JSON.parse(await sys.ctl({ op: 'status' })) as Status;
 
 t.test('a killed replica is relaunched by its LFD and comes back as a backup', async (t) => {
   const sys = new System({ mode: 'passive', app: 'counter', heartbeat: 0.1, heartbeatTimeout: 1 });
@@ -87,12 +86,12 @@ t.test('the replica count follows a run-time target', async (t) => {
   t.teardown(() => sys.stop());
   await sys.start();
   const client = sys.startClient('C1', ['--message', 'add 1', '--interval', '0.05']);
-  t.equal(await ctlRequest(sys.rmAddr, { op: 'set', key: 'replicas', value: '4' }), 'replicas = 4');
+  t.equal(await sys.ctl({ op: 'set', key: 'replicas', value: '4' }), 'replicas = 4');
   await sys.rm.waitForText('RM: 4 members: S1, S2, S3, S4', 10_000);
   const started = sys.rm.events.find((e) => /target 4 replicas: asking LFD\d to start S4/.test(e.text));
   t.ok(started, `S4 started: ${started?.text}`);
   await sys.rm.waitFor((e) => e.type === 'view_changed' && data<{ view: unknown[] }>(e).view.length === 4, 10_000);
-  t.equal(await ctlRequest(sys.rmAddr, { op: 'set', key: 'replicas', value: '2' }), 'replicas = 2');
+  t.equal(await sys.ctl({ op: 'set', key: 'replicas', value: '2' }), 'replicas = 2');
   await sys.rm.waitFor((e) => e.type === 'membership_changed' && data<{ count: number }>(e).count === 2, 10_000);
   await sys.rm.waitFor(() => sys.rm.events.filter((e) => /^RM: S\d retired$/.test(e.text)).length === 2, 10_000);
   const retired = sys.rm.events.filter((e) => /^RM: S\d retired$/.test(e.text)).map((e) => e.text);
