@@ -194,3 +194,25 @@ t.test('a missing --config file: exit 2, one line naming the file', async (t) =>
   t.match(line, /\/nonexistent\.ini/, 'names the file');
   t.match(line, /cannot read: ENOENT/, 'says why');
 });
+
+t.test('ftkit secret FILE makes a secret a component accepts; bad secret files end a component with one line', async (t) => {
+  const dir = t.testdir({ short: 'abc\n' });
+  const file = join(dir, 'deploy.secret');
+  const made = ftkit('secret', file);
+  t.equal(made.status, 0, made.stderr);
+  t.match(made.stdout, /wrote a new secret to .*deploy\.secret \(readable only by you\)/);
+  const again = ftkit('secret', file);
+  t.equal(again.status, 1);
+  t.match(again.stderr, /^ftkit secret: .*already exists; not overwriting it\n$/);
+  for (const [args, reason] of [
+    [['gfd', '--port', '0', '--secret-file', join(dir, 'missing')], /^ftkit gfd: secret file .*missing: cannot read: ENOENT\n$/],
+    [['rm', '--port', '0', '--secret-file', join(dir, 'short')], /^ftkit rm: secret file .*short: too short \(3 bytes; at least 16\)/],
+    [['server', 'S1', '--port', '0', '--tls-ca', file], /^ftkit S1: TLS needs --tls-cert and --tls-key here/],
+    [['ctl', '--secret-file', join(dir, 'missing'), 'status'], /^ftkit ctl: secret file .*missing: cannot read/],
+  ] as const) {
+    const r = ftkit(...args);
+    t.equal(r.status, 2, `${args.join(' ')}: exit 2`);
+    t.match(r.stderr, reason, `${args.join(' ')}: one clear line`);
+    t.equal(r.stderr.trim().split('\n').length, 1);
+  }
+});

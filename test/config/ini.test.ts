@@ -312,3 +312,16 @@ t.test('values.ts parsers', async (t) => {
     rejects(t, v.host, ['', 'a b', 'a/b'], /expected a host name or IP address/);
   });
 });
+
+t.test('a file with sections may give deployment-wide secret and TLS files at its top level, relative to the file', async (t) => {
+  const file = iniFile(t, 'secret_file = secrets/deploy.secret\ntls_ca = /etc/ftkit/ca.pem\n\n[rm]\nport = 7000\n\n[S1]\nport = 7201\ntls_ca = ca-s1.pem\n');
+  const dir = file.slice(0, file.lastIndexOf('/'));
+  t.same(loadIni(file, RM_OPTIONS, 'rm'), { secretFile: join(dir, 'secrets/deploy.secret'), tlsCa: '/etc/ftkit/ca.pem', port: 7000 });
+  t.same(loadIni(file, SERVER_OPTIONS, 'S1'), { secretFile: join(dir, 'secrets/deploy.secret'), tlsCa: join(dir, 'ca-s1.pem'), port: 7201 }, 'a section overrides a shared key');
+  // A client takes the shared keys it knows (tls_ca) and skips the others.
+  const withClient = iniFile(t, 'secret_file = s\ntls_ca = ca.pem\n\n[C1]\nrm = 127.0.0.1:7000\n');
+  t.same(loadIni(withClient, CLIENT_OPTIONS, 'C1'), { tlsCa: join(dir, 'ca.pem'), rm: '127.0.0.1:7000' });
+  const bad = iniFile(t, 'port = 7000\n\n[rm]\nmode = active\n');
+  t.match(configError(t, () => loadIni(bad, RM_OPTIONS, 'rm'), 'a non-shared top-level key')?.message, /key "port" at the top level: in a file with sections only deployment-wide keys go there \(secret-file, admin-secret-file/);
+  t.same(loadIni(file, CLIENT_OPTIONS, 'ctl', true), { tlsCa: '/etc/ftkit/ca.pem' }, 'an optional section that is missing: the top level alone');
+});
