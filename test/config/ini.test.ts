@@ -7,6 +7,7 @@ import { loadIni, keyToCamel } from '../../lib/config/ini.js';
 import { ConfigError, ValueError } from '../../lib/config/errors.js';
 import {
   CLIENT_OPTIONS,
+  CTL_OPTIONS,
   GFD_OPTIONS,
   LFD_OPTIONS,
   RM_OPTIONS,
@@ -66,7 +67,9 @@ t.test('shipped deployment.ini: every section loads with its component specs', a
     ['S2', SERVER_OPTIONS, { host: '10.0.0.2', port: 7201, lfd: '10.0.0.2:7101', app: 'status', checkpointFreq: 5 }],
     ['S3', SERVER_OPTIONS, { host: '10.0.0.3', port: 7201, lfd: '10.0.0.3:7101', app: 'status', checkpointFreq: 5 }],
   ];
-  for (const [section, specs, want] of sections) t.strictSame(loadIni(file, specs, section), want, `[${section}]`);
+  const secretFile = shipped('ftkit.secret');
+  for (const [section, specs, want] of sections) t.strictSame(loadIni(file, specs, section), { secretFile, ...want }, `[${section}]`);
+  t.strictSame(loadIni(file, CTL_OPTIONS, 'ctl', true), { secretFile, rm: '10.0.0.1:7000' }, '[ctl]');
 });
 
 t.test('key styles heartbeat_freq, heartbeat-freq and heartbeatFreq name the same option', async (t) => {
@@ -182,7 +185,7 @@ t.test('missing section: the message lists the sections the file has', async (t)
   const err = configError(t, () => loadIni(file, SERVER_OPTIONS, 'S4'), 'missing section');
   t.ok(err?.message.includes(file), 'names the file');
   t.match(err?.message, /no section \[S4\]/);
-  t.match(err?.message, /sections: rm, gfd, LFD1, LFD2, LFD3, S1, S2, S3/);
+  t.match(err?.message, /sections: ctl, rm, gfd, LFD1, LFD2, LFD3, S1, S2, S3/);
 
   const flat = iniFile(t, 'port = 1\n');
   const err2 = configError(t, () => loadIni(flat, SERVER_OPTIONS, 'S1'), 'file without sections');
