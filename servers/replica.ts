@@ -11,15 +11,21 @@
  * leader's group holds (acknowledged with a cumulative `ack`), so that no later failover
  * can lose or reorder it. The leader learns it from the acks; in active mode it tells
  * the members with `commit`, and every ready replica answers the requests it waits for
- * up to there. A deposed leader gets no acks (its followers refuse its epoch), so it
- * commits nothing and answers no one, even when it runs on for a while without knowing.
+ * up to there. A deposed leader gets no acks of its epoch (its followers refuse it), so
+ * it commits nothing and answers no one, even when it runs on for a while without knowing.
  *
  * Passive: the primary executes, logs to the backups and replies once committed; a
  * backup promoted by the RM replays its log past the last checkpoint first.
  * Active: the sequencer orders and applies, every member applies in order, and every
  * ready replica replies once committed; a new sequencer first brings every replica to
  * the same last sequence number (`sync`) before ordering anything new.
- * Epochs fence old leaders: a follower refuses entries from a lower epoch and says so.
+ *
+ * Epochs come only from the RM (the `role` message, through the LFD). A replica takes
+ * checkpoint/log/order/commit/sync only from the leader the RM named for its current
+ * epoch, and a leader takes them from no one. A lower epoch is refused (the follower says
+ * so: that fences old leaders); a message of a higher epoch is held, with everything after
+ * it on its connection, until the RM's role of that epoch arrives (the new leader's first
+ * message may overtake it), and never makes anyone adopt that epoch or step down.
  */
 import type { Connection, Security } from '../lib/net/index.js';
 import type { Member, Message, MessageOf, Mode, Role } from '../lib/protocol/index.js';
@@ -62,6 +68,18 @@ export const FAULT_ENV = 'FTKIT_FAULT';
 const ORDER_LOG_LIMIT = 10_000;
 /** How long a new sequencer waits for the others' sync answers before it goes on without them. */
 const SYNC_DEADLINE_MS = 1000;
+/** How many messages of an epoch the RM has not given us yet one connection may have waiting for the role. */
+const AHEAD_LIMIT = 4096;
+
+/** What only the leader the RM named sends to a replica. */
+type LeaderMessage = MessageOf<'checkpoint' | 'log' | 'order' | 'commit' | 'sync'>;
+/** What a peer replica may send on a connection it opened with `welcome`. */
+export type PeerMessage = LeaderMessage | MessageOf<'forward'>;
+const PEER_TYPES: ReadonlySet<string> = new Set<PeerMessage['type']>(['checkpoint', 'log', 'order', 'commit', 'sync', 'forward']);
+
+export function isPeerMessage(msg: Message): msg is PeerMessage {
+  return PEER_TYPES.has(msg.type);
+}
 
 export class Replica {
   mode: Mode | 'none' = 'none';
@@ -112,6 +130,10 @@ export class Replica {
   private installedAtEpoch = -1;
   /** New sequencer: members asked to sync whose answer has not come. */
   private readonly syncAsked = new Set<string>();
+  /** Per peer connection: messages of an epoch the RM has not given us yet, and what followed them, in arrival order. */
+  private readonly ahead = new Map<Connection, LeaderMessage[]>();
+  /** The highest epoch a follower's ack carried above ours that we traced (once each). */
+  private ackAheadTraced = 0;
 
   constructor(
     readonly name: string,
@@ -149,41 +171,70 @@ export class Replica {
 
   // ---- inbound: clients and peer replicas -------------------------------------
 
-  /** Message types an inbound connection may carry. */
-  accepts(msg: Message): boolean {
-    return ['request', 'checkpoint', 'log', 'order', 'commit', 'forward', 'sync'].includes(msg.type);
-  }
-
-  receive(conn: Connection, msg: Message): void {
+  /**
+   * A message on an inbound connection: a client's `request`, or (server.ts checked that the
+   * connection began with `welcome` and that `from` is the name it gave) a peer replica's.
+   */
+  receive(conn: Connection, msg: MessageOf<'request'> | PeerMessage): void {
     switch (msg.type) {
       case 'request':
         conn.peer = msg.client;
         return this.onRequest(conn, msg);
+      case 'forward':
+        return this.onForward(conn, msg);
+      default: {
+        // An epoch the RM has not given us yet waits for our role, and so does everything after it.
+        const queue = this.ahead.get(conn);
+        if (queue || msg.epoch > this.epoch) return this.holdAhead(conn, msg, queue);
+        return this.fromLeader(conn, msg);
+      }
+    }
+  }
+
+  private fromLeader(conn: Connection, msg: LeaderMessage): void {
+    if (!this.admit(conn, msg)) return;
+    switch (msg.type) {
       case 'checkpoint':
-        conn.peer = msg.from;
         return this.onCheckpoint(conn, msg);
       case 'log':
-        conn.peer = msg.from;
         return this.onLog(conn, msg);
       case 'order':
-        conn.peer = msg.from;
         return this.onOrder(conn, msg);
       case 'commit':
-        conn.peer = msg.from;
-        return this.onCommit(conn, msg);
-      case 'forward':
-        conn.peer = msg.from;
-        return this.onForward(conn, msg);
+        // Active member: the sequencer says what every member holds.
+        return this.commitTo(msg.seq);
       case 'sync':
-        conn.peer = msg.from;
         return this.onSync(conn, msg);
-      default:
-        return;
+    }
+  }
+
+  private holdAhead(conn: Connection, msg: LeaderMessage, queue: LeaderMessage[] | undefined): void {
+    if (!queue) {
+      this.ahead.set(conn, (queue = []));
+      this.trace('held_ahead', 'state', `${this.name}: ${msg.from} sends ${msg.type} of epoch ${msg.epoch}; the RM has given me epoch ${this.epoch}: holding what it sends until my role of that epoch`, { from: msg.from, epoch: msg.epoch });
+    }
+    if (queue.length >= AHEAD_LIMIT) {
+      this.ahead.delete(conn);
+      this.trace('held_overflow', 'fault', `${this.name}: ${AHEAD_LIMIT} messages from ${msg.from} wait for a role of epoch ${queue[0]!.epoch} (mine is ${this.epoch}); dropping them and closing the connection`, { from: msg.from, epoch: queue[0]!.epoch });
+      conn.close();
+      return;
+    }
+    queue.push(msg);
+  }
+
+  /** After a role: what each connection held up to our epoch goes through, in order; what is still ahead waits. */
+  private releaseAhead(): void {
+    for (const [conn, queue] of this.ahead) {
+      let i = 0;
+      while (i < queue.length && queue[i]!.epoch <= this.epoch) this.fromLeader(conn, queue[i++]!);
+      if (i === queue.length) this.ahead.delete(conn);
+      else queue.splice(0, i);
     }
   }
 
   connectionClosed(conn: Connection): void {
     if (conn === this.leaderConn) this.leaderConn = undefined;
+    this.ahead.delete(conn);
     this.ending.delete(conn);
     for (const p of this.pending.values()) p.conns = p.conns.filter((c) => c !== conn);
     for (const w of this.waiters.values()) w.conns = w.conns.filter((c) => c !== conn);
@@ -316,12 +367,6 @@ export class Replica {
     this.commitTo(held);
   }
 
-  /** Active member: the sequencer says what every member holds. */
-  private onCommit(conn: Connection, msg: MessageOf<'commit'>): void {
-    if (!this.admit(conn, msg.from, msg.epoch)) return;
-    this.commitTo(msg.seq);
-  }
-
   /**
    * Our state was replaced (a checkpoint), or we stopped serving: the replies we were
    * holding may belong to entries that are gone. Look each request up again.
@@ -369,7 +414,6 @@ export class Replica {
   }
 
   private onLog(conn: Connection, msg: MessageOf<'log'>): void {
-    if (!this.admit(conn, msg.from, msg.epoch)) return;
     this.log.push({ seq: msg.seq, client: msg.client, num: msg.num, payload: msg.payload });
     this.trace('log_held', 'request', `${this.name} holds <${msg.client}, ${msg.from}, ${msg.num}, request> from ${msg.from} (seq ${msg.seq})`, { client: msg.client, num: msg.num, seq: msg.seq });
     this.ackLater(conn, msg.from, msg.seq);
@@ -441,12 +485,14 @@ export class Replica {
 
   private onForward(conn: Connection, msg: MessageOf<'forward'>): void {
     if (!this.isLeader) return;
+    if (!this.group.some((m) => m.name === msg.from)) {
+      return this.trace('peer_refused', 'fault', `${this.name}: refusing forward from ${msg.from}: not in the group the RM gave me (${this.group.map((m) => m.name).join(', ')})`, { from: msg.from, type: msg.type });
+    }
     if (this.syncing) return void this.held.push({ conn, msg });
     this.order(msg.client, msg.num, msg.payload);
   }
 
   private onOrder(conn: Connection, msg: MessageOf<'order'>): void {
-    if (!this.admit(conn, msg.from, msg.epoch)) return;
     this.deliverInOrder({ seq: msg.seq, client: msg.client, num: msg.num, payload: msg.payload });
     // A member acknowledges what it holds in sequence, so that the sequencer can commit it.
     this.ackLater(conn, msg.from, this.state.seq);
@@ -485,7 +531,6 @@ export class Replica {
 
   /** A new sequencer asks: send me the orders you have past `seq`, and tell me your last one. */
   private onSync(conn: Connection, msg: MessageOf<'sync'>): void {
-    if (!this.admit(conn, msg.from, msg.epoch)) return;
     for (const e of this.log) if (e.seq > msg.seq) conn.send({ type: 'order', from: this.name, to: msg.from, ...e, epoch: this.epoch });
     conn.send({ type: 'ack', from: this.name, to: msg.from, seq: this.state.seq, epoch: this.epoch });
   }
@@ -556,7 +601,6 @@ export class Replica {
   }
 
   private onCheckpoint(conn: Connection, msg: MessageOf<'checkpoint'>): void {
-    if (!this.admit(conn, msg.from, msg.epoch)) return;
     try {
       this.state.install(msg);
     } catch (err) {
@@ -593,27 +637,22 @@ export class Replica {
   }
 
   /**
-   * Accept a message from a leader only if its epoch is current; learn a higher epoch.
-   * A lower epoch is refused with an ack carrying ours, which makes an old leader step down.
+   * Accept a message only from the leader the RM named for our epoch (a leader accepts none).
+   * A lower epoch is refused with an ack carrying ours, which tells an old leader it is out of date.
    */
-  private admit(conn: Connection, from: string, epoch: number): boolean {
+  private admit(conn: Connection, msg: LeaderMessage): boolean {
+    const { from, epoch } = msg;
     if (epoch < this.epoch) {
       conn.send({ type: 'ack', from: this.name, to: from, seq: this.state.seq, epoch: this.epoch });
       this.trace('stale_epoch', 'fault', `${this.name}: refusing ${from} at epoch ${epoch}; current epoch is ${this.epoch}`, { from, epoch });
       return false;
     }
-    if (epoch > this.epoch) {
-      // Someone else leads a newer epoch: a leader steps down before anything of it is accepted.
-      if (this.isLeader) this.deposed(`${from} is at epoch ${epoch}, mine is ${this.epoch}`);
-      this.epoch = epoch;
-      // Orders held past a gap came from the old leader: the new one decides what follows.
-      this.early.clear();
-    } else if (this.isLeader) {
-      // Only the leader of an epoch sends these; another server claiming ours is not followed.
-      this.trace('stale_epoch', 'fault', `${this.name}: refusing ${from}: I lead epoch ${epoch}`, { from, epoch });
+    if (epoch > this.epoch || from !== this.leader || this.leader === this.name) {
+      const named = this.leader === this.name ? 'me' : this.leader || 'no leader';
+      this.trace('peer_refused', 'fault', `${this.name}: refusing ${msg.type} from ${from} at epoch ${epoch}: the RM named ${named} for epoch ${this.epoch}`, { from, epoch, type: msg.type, leader: this.leader });
       return false;
     }
-    if (conn !== this.leaderConn && (from === this.leader || !this.leaderConn)) {
+    if (conn !== this.leaderConn) {
       this.leaderConn = conn;
       // Requests forwarded to a leader that died unordered go to the new one.
       if (this.mode === 'active' && !this.isLeader) for (const w of this.waiters.values()) this.forwardToLeader(w.client, w.num, w.payload);
@@ -635,9 +674,16 @@ export class Replica {
   }
 
   private fromFollower(peer: string, conn: Connection, msg: Message): void {
+    if ('from' in msg && msg.from !== peer) {
+      return this.trace('peer_refused', 'fault', `${this.name}: refusing ${msg.type} from ${msg.from} on my link to ${peer}`, { from: msg.from, type: msg.type });
+    }
     if (msg.type === 'ack') {
-      if (msg.epoch > this.epoch) {
-        this.deposed(`${peer} is at epoch ${msg.epoch}, mine is ${this.epoch}`);
+      // Only acks of our own epoch count. A higher one says we may be deposed, but only the RM's role says so.
+      if (msg.epoch !== this.epoch) {
+        if (msg.epoch > Math.max(this.epoch, this.ackAheadTraced)) {
+          this.ackAheadTraced = msg.epoch;
+          this.trace('ack_ahead', 'fault', `${this.name}: ${peer} acknowledges at epoch ${msg.epoch}, the RM has given me ${this.epoch}: not counted; waiting for the RM`, { from: peer, epoch: msg.epoch });
+        }
         return;
       }
       if (this.syncAsked.delete(peer)) {
@@ -711,6 +757,8 @@ export class Replica {
     // again, unless the leader's checkpoint of that epoch got here first (it travels another way).
     if (!msg.ready && (this.ready || msg.epoch > this.epoch) && this.installedAtEpoch !== msg.epoch) this.caughtUp = false;
     this.installedAtEpoch = -1;
+    // Orders held past a gap came from the old leader: the new one decides what follows.
+    if (msg.epoch > this.epoch) this.early.clear();
     this.mode = msg.mode;
     this.epoch = msg.epoch;
     this.role = msg.role;
@@ -739,6 +787,8 @@ export class Replica {
       for (let i = this.earlyOrders.length - 1; i >= 0; i--) if (this.earlyOrders[i]!.epoch <= this.epoch) this.earlyOrders.splice(i, 1);
       if (leaderChanged && this.leaderConn?.peer !== this.leader) this.leaderConn = undefined;
     }
+    // What the leader of this epoch sent before the role reached us goes through now.
+    this.releaseAhead();
   }
 
   private becomeLeader(): void {
@@ -755,20 +805,9 @@ export class Replica {
     }
   }
 
-  /**
-   * We led an old epoch and someone else leads now. Serve no one until the RM says, and
-   * hold nothing as caught up: what we applied alone may not be the committed order.
-   */
-  private deposed(why: string): void {
-    this.stepDown(why);
-    this.ready = false;
-    this.role = 'none';
-    this.caughtUp = false;
-  }
-
-  /** Stop acting as leader: nothing pending may be answered from here any more. */
+  /** Stop acting as leader (we were one): nothing pending may be answered from here any more. */
   private stepDown(why: string): void {
-    this.trace('step_down', 'fault', `${this.name}: stepping down as ${this.leader === this.name ? 'leader' : this.role}: ${why}`);
+    this.trace('step_down', 'fault', `${this.name}: stepping down as leader: ${why}`);
     clearInterval(this.checkpointTimer);
     clearTimeout(this.syncTimer);
     this.syncing = undefined;

@@ -8,7 +8,7 @@ import type { Connection, Link, Listener, Security } from '../lib/net/index.js';
 import { UnexpectedMessageError, type Message } from '../lib/protocol/index.js';
 import { Tracer } from '../lib/trace/index.js';
 import { DEFAULT_CHECKPOINT_FREQ_S } from '../lib/config/options.js';
-import { Replica, type ReplicaIO } from './replica.js';
+import { Replica, isPeerMessage, type ReplicaIO } from './replica.js';
 import { PEER_MAX_FRAME_BYTES } from './peers.js';
 import { createApp, type AppName } from './apps.js';
 
@@ -129,20 +129,30 @@ export class Server extends Component {
     }
   }
 
-  /** The first message on an inbound connection says who the peer is: a client or a peer replica. */
+  /**
+   * The first message on an inbound connection says who the peer is. `welcome` opens a peer
+   * replica's connection: every message on it must be a replica message from the name it gave.
+   * Anything else is a client's connection, which may send only requests.
+   */
   private identify(conn: Connection, first: Message): (msg: Message) => void {
-    const handle = (msg: Message) => {
-      if (!this.replica.accepts(msg)) throw this.unexpected(conn, msg);
-      this.replica.receive(conn, msg);
-    };
     if (first.type === 'welcome') {
       if (first.to !== this.name) throw new UnexpectedMessageError(`${first.from} greets ${first.to}, but this is ${this.name}`);
+      if (first.from === this.name) throw new UnexpectedMessageError(`a peer greets ${this.name} as ${this.name}`);
+      const peer = first.from;
       // A peer replica opening its link: checkpoints of any state size may follow.
-      conn.peer = first.from;
+      conn.peer = peer;
       conn.allowFrames(PEER_MAX_FRAME_BYTES);
-      return handle;
+      return (msg) => {
+        if (!isPeerMessage(msg)) throw this.unexpected(conn, msg);
+        if (msg.from !== peer) throw new UnexpectedMessageError(`${peer} sends ${msg.type} as ${msg.from}`);
+        this.replica.receive(conn, msg);
+      };
     }
-    handle(first);
-    return handle;
+    const client = (msg: Message) => {
+      if (msg.type !== 'request') throw new UnexpectedMessageError(`${this.name} does not accept ${msg.type} from ${conn.peer}: only requests, unless a replica says welcome first`);
+      this.replica.receive(conn, msg);
+    };
+    client(first);
+    return client;
   }
 }
