@@ -16,7 +16,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { TLSSocket } from 'node:tls';
 import type { Socket } from 'node:net';
-import type { MessageType, Standing } from '../protocol/index.js';
+import { wireKind, type MessageType, type Standing } from '../protocol/index.js';
 
 /** The secrets a process holds, read from files (lib/config/secrets.ts). */
 export interface Secrets {
@@ -77,9 +77,11 @@ export function permits(secrets: Secrets, standing: Proven, type: MessageType): 
 
 /** Why a message is not permitted, in words for the peer and the trace. */
 export function refusal(secrets: Secrets, standing: Proven, type: MessageType): string {
-  if (standing === 'anonymous' && secrets.client) return `this deployment requires client authentication (--client-secret-file) before ${type}`;
-  if (ADMIN_TYPES.has(type)) return `${type} needs the ${secrets.admin ? 'admin' : 'deployment'} secret (ftkit ctl --${secrets.admin ? 'admin-' : ''}secret-file)`;
-  return `${type} needs the deployment secret (--secret-file)${standing === 'anonymous' ? '' : `; this connection proved only ${standing}`}`;
+  // Named as on the wire (`register`, not the catalog's `serverRegister`).
+  const kind = wireKind(type);
+  if (standing === 'anonymous' && secrets.client) return `this deployment requires client authentication (--client-secret-file) before ${kind}`;
+  if (ADMIN_TYPES.has(type)) return `${kind} needs the ${secrets.admin ? 'admin' : 'deployment'} secret (ftkit ctl --${secrets.admin ? 'admin-' : ''}secret-file)`;
+  return `${kind} needs the deployment secret (--secret-file)${standing === 'anonymous' ? '' : `; this connection proved only ${standing}`}`;
 }
 
 /** The key that proves `standing`, if this process holds it. */

@@ -69,6 +69,7 @@ export class Listener {
   private readonly byAddress = new Map<string, PerAddress>();
   private readonly security: Security;
   private bound: HostPort | undefined;
+  private closing = false;
 
   constructor(private readonly options: ListenerOptions) {
     this.security = options.security ?? NO_SECURITY;
@@ -105,6 +106,7 @@ export class Listener {
 
   /** Stop accepting and close every connection. */
   close(): Promise<void> {
+    this.closing = true;
     for (const conn of this.connections) conn.destroy();
     return new Promise((resolve) => this.server.close(() => resolve()));
   }
@@ -150,6 +152,7 @@ export class Listener {
 
     const refuse = (to: string, reason: string) => {
       clearTimeout(timer);
+      hello = undefined;
       conn.send({ type: 'refused', from: this.options.me, to, reason });
       this.options.onRefused?.(`${conn.remote}${to !== '-' ? ` (claims ${to})` : ''}`, reason);
       conn.close();
@@ -196,6 +199,9 @@ export class Listener {
     if (this.options.onEnd) conn.on('end', () => this.options.onEnd!(conn));
     conn.on('close', () => {
       clearTimeout(timer);
+      // A dialer that holds another secret cannot check our challenge: it hangs up without a proof.
+      if (hello && !this.closing) this.options.onRefused?.(`${conn.remote} (claims ${hello.msg.from})`, 'hung up during the handshake without sending auth_proof (it holds a different secret, or it gave up)');
+      hello = undefined;
       this.connections.delete(conn);
       identifiedNow();
       count.total--;
