@@ -217,7 +217,9 @@ async function authenticate(conn: Connection, addr: string, me: string, standing
   if (challenge.type !== 'authChallenge') throw new RefusedError(addr, `answered auth_hello with ${challenge.type}`);
   const input = { standing, dialer: me, listener: challenge.from, dialerNonce: nonce, listenerNonce: challenge.nonce, binding: channelBinding(conn.socket) };
   if (!proofMatches(proof(key, { ...input, side: 'listener' }), challenge.proof)) {
-    throw new RefusedError(addr, `${challenge.from} did not prove it holds our ${standing === 'client' ? 'client' : standing === 'admin' ? 'admin' : 'deployment'} secret (the secret files differ, or it is not an ftkit component)`);
+    const which = standing === 'client' ? 'client secret' : standing === 'admin' ? 'admin secret (or, without one, the deployment secret)' : 'deployment secret';
+    const hint = standing === 'admin' ? 'the secret files differ, or the deployment has a separate admin secret: --admin-secret-file' : 'the secret files differ, or it is not an ftkit component';
+    throw new RefusedError(addr, `${challenge.from} did not prove it holds our ${which} (${hint})`);
   }
   const ok = nextMessage(conn, addr, HANDSHAKE_TIMEOUT_MS);
   conn.send({ type: 'authProof', from: me, to: challenge.from, proof: proof(key, { ...input, side: 'dialer' }) });

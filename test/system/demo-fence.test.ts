@@ -6,7 +6,14 @@
 import t, { type Test } from 'tap';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { FTKIT_BIN } from '../../lib/launch/proc.js';
+
+// The demo keeps its secret in the user's state folder: here, a folder of the test's own.
+const stateHome = mkdtempSync(join(tmpdir(), 'ftkit-demo-state-'));
+t.teardown(() => rmSync(stateHome, { recursive: true, force: true }));
 
 
 /** ftkit processes still running whose command line mentions `marker`. */
@@ -31,7 +38,7 @@ function killSurvivors(base: number): void {
 /** The demo on a terminal of its own; `until` resolves when its output after the previous match matches. */
 function startDemo(base: number): { child: ChildProcess; output: () => string; until: (re: RegExp, ms?: number) => Promise<void>; key: (k: string) => void } {
   const cmd = `exec ${process.execPath} ${FTKIT_BIN} demo --mode passive --base-port ${base} --heartbeat-freq 0.1 --checkpoint-freq 0.5 --no-color`;
-  const child = spawn('script', ['-qfec', cmd, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
+  const child = spawn('script', ['-qfec', cmd, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1', XDG_STATE_HOME: stateHome } });
   let out = '';
   let cursor = 0;
   const waiters: Array<() => void> = [];

@@ -5,11 +5,20 @@
 import t from 'tap';
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { FTKIT_BIN } from '../../lib/launch/proc.js';
+
+// The demo keeps its secret in the user's state folder: here, a folder of the test's own.
+const stateHome = mkdtempSync(join(tmpdir(), 'ftkit-demo-state-'));
+t.teardown(() => rmSync(stateHome, { recursive: true, force: true }));
+const env = { ...process.env, NO_COLOR: '1', XDG_STATE_HOME: stateHome };
+const secretFile = join(stateHome, 'ftkit', 'secret');
 
 /** Run the CLI to completion; resolves with its status and output. */
 async function run(args: string[], ms: number): Promise<{ code: number | null; out: string }> {
-  const child = spawn(process.execPath, [FTKIT_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
+  const child = spawn(process.execPath, [FTKIT_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
   let out = '';
   child.stdout.on('data', (d) => (out += d));
   child.stderr.on('data', (d) => (out += d));
@@ -54,7 +63,7 @@ for (const mode of ['passive', 'active']) {
 
 t.test('the interactive demo starts everything and stops everything on SIGTERM', async (t) => {
   const base = String((port += 400));
-  const child = spawn(process.execPath, [FTKIT_BIN, 'demo', '--mode', 'passive', '--base-port', base, '--heartbeat-freq', '0.2'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
+  const child = spawn(process.execPath, [FTKIT_BIN, 'demo', '--mode', 'passive', '--base-port', base, '--heartbeat-freq', '0.2'], { stdio: ['ignore', 'pipe', 'pipe'], env });
   let out = '';
   const seen = new Promise<void>((resolve) =>
     child.stdout.on('data', (d) => {
@@ -64,6 +73,15 @@ t.test('the interactive demo starts everything and stops everything on SIGTERM',
   );
   await seen;
   t.match(out, 'no terminal: keys are off');
+  t.match(out, `every component proves the secret in ${secretFile}; administer with: ftkit ctl --rm 127.0.0.1:${base} --secret-file ${secretFile} status`);
+  t.equal(statSync(secretFile).mode & 0o777, 0o600, 'the secret is readable only by its owner');
+  const ctl = (...args: string[]) => spawnSync(process.execPath, [FTKIT_BIN, 'ctl', '--rm', `127.0.0.1:${base}`, ...args, 'status'], { encoding: 'utf8', env });
+  const admin = ctl('--secret-file', secretFile);
+  t.equal(admin.status, 0, admin.stderr);
+  t.match(admin.stdout, /members \(3\):/, 'ftkit ctl with the printed command line works');
+  const stranger = ctl();
+  t.equal(stranger.status, 1);
+  t.match(stranger.stderr, /^ftkit ctl: status needs the deployment secret/, 'without the secret, status is refused');
   t.match(out, /^RM\s+│ \[\d\d:\d\d:\d\d\.\d{3}\] RM: 3 members: S1, S2, S3$/m, 'lines are prefixed with a fixed-width process name');
   child.kill('SIGTERM');
   const [code] = (await once(child, 'exit')) as [number | null];
@@ -81,7 +99,7 @@ t.test('--tmux opens one pane per process and closes them with the demo', async 
     t.match(out, 'tmux is not installed');
     return;
   }
-  const child = spawn(process.execPath, [FTKIT_BIN, 'demo', '--tmux', '--base-port', base], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
+  const child = spawn(process.execPath, [FTKIT_BIN, 'demo', '--tmux', '--base-port', base], { stdio: ['ignore', 'pipe', 'pipe'], env });
   // The tmux server outlives the demo: if the test fails half-way, its session must not.
   t.teardown(() => {
     child.kill('SIGKILL');
@@ -93,6 +111,7 @@ t.test('--tmux opens one pane per process and closes them with the demo', async 
   const panes = spawnSync('tmux', ['list-panes', '-t', session, '-F', '#{pane_start_command}'], { encoding: 'utf8' }).stdout.trim().split('\n');
   t.equal(panes.length, 11, 'RM, GFD, 3 LFDs, 3 servers, 3 clients');
   t.ok(panes.some((p) => p.includes(`'rm' '--port' '${base}'`)), 'the RM pane runs the RM');
+  t.equal(panes.filter((p) => p.includes(`'--secret-file' '${secretFile}'`)).length, 8, 'every component pane proves the secret, no client pane needs it');
   child.kill('SIGTERM');
   await once(child, 'exit');
   t.not(spawnSync('tmux', ['has-session', '-t', session]).status, 0, 'the session is gone');
