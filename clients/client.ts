@@ -88,6 +88,11 @@ export class Client extends Component {
       conn.send({ type: 'client', client: this.name });
     });
     this.rmLink.on('down', () => this.trace('rm_lost', 'fault', `${this.name}: connection to RM lost; reconnecting`));
+    // Say why the RM cannot be reached (refused, or a TLS certificate this client does not trust),
+    // as components do for their upstream links; otherwise the client only ever says that no replica is ready.
+    this.rmLink.on('retry', (err, attempt, delay) => {
+      if (attempt === 1 || attempt % 10 === 0) this.trace('rm_unreachable', 'fault', `${this.name}: RM at ${options.rm} unreachable (${err.message}); retry ${attempt} in ${delay} ms`);
+    });
   }
 
   async start(): Promise<void> {

@@ -104,16 +104,26 @@ export class Demo {
     return this.system.startClient(name, ['--message', demoMessage(this.options.app, name), '--interval', '1', '--give-up', '3600', ...extra]);
   }
 
-  /** The pid of a server now: the one the demo started, or the latest one its LFD relaunched. */
+  /**
+   * The pid of a server now: the one that last registered with an LFD, while it runs; else the one
+   * the demo started, or the latest one an LFD relaunched. (On a slow machine the RM may launch a
+   * second copy before the first has registered; that copy finds the port taken and exits, and
+   * killing it would not kill the member.)
+   */
   serverPid(server: string): number | undefined {
     let pid: number | undefined;
+    let registered: { pid: number; time: number } | undefined;
     const own = this.system.group.procs.get(server);
     if (own?.running) pid = own.pid;
     for (const p of this.system.group.procs.values()) {
       for (const e of p.events) {
-        if (e.type === 'launched' && (e.data as { server: string }).server === server) pid = (e.data as { pid: number }).pid;
+        const d = e.data as { server?: string; pid?: number } | undefined;
+        if (d?.server !== server || d.pid === undefined) continue;
+        if (e.type === 'launched') pid = d.pid;
+        if (e.type === 'server_registered' && (!registered || e.time >= registered.time)) registered = { pid: d.pid, time: e.time };
       }
     }
+    if (registered && alive(registered.pid)) return registered.pid;
     return pid !== undefined && alive(pid) ? pid : undefined;
   }
 

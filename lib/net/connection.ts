@@ -178,7 +178,10 @@ function open(addr: string, security: Security, timeoutMs: number): Promise<net.
     socket.once('error', (err) => {
       clearTimeout(timer);
       socket.destroy();
-      reject(ca && !('code' in err && String(err.code).startsWith('ECONN')) ? new Error(`TLS with ${addr}: ${err.message}`, { cause: err }) : err);
+      // OpenSSL's words for a certificate that does not verify ("unable to verify the first
+      // certificate") do not say against what: name the option, the likeliest thing to fix.
+      const untrusted = (socket as tls.TLSSocket).authorizationError ? ' (its certificate does not verify against our --tls-ca)' : '';
+      reject(ca && !('code' in err && String(err.code).startsWith('ECONN')) ? new Error(`TLS with ${addr}: ${err.message}${untrusted}`, { cause: err }) : err);
     });
   });
 }

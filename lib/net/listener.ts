@@ -77,7 +77,17 @@ export class Listener {
     const allowHalfOpen = !!options.onEnd;
     if (cert && key) {
       const server = tls.createServer({ cert, key, minVersion: 'TLSv1.3', allowHalfOpen, handshakeTimeout: HANDSHAKE_TIMEOUT_MS }, (socket) => this.accept(socket));
-      server.on('tlsClientError', (err, socket) => this.options.onRefused?.(`${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`, `TLS handshake failed (${err.message})`));
+      // Handled here, a failed handshake never reaches the socket's 'error' (nor crashes us).
+      server.on('tlsClientError', (err: Error & { code?: string; reason?: string }, socket) => {
+        // A dialer that does not trust our certificate just hangs up (Node sends no alert); by
+        // then the socket no longer knows the peer's address.
+        const who = socket.remoteAddress ? `${socket.remoteAddress}:${socket.remotePort}` : 'a peer';
+        const why = err.code === 'ECONNRESET' ? 'the peer closed the connection; a dialer that does not trust our certificate does that' : (err.reason ?? err.message);
+        // Node leaves the socket open after a handshake timeout: a silent peer would hold it for
+        // ever (and keep close() from finishing). Every failed handshake ends its connection.
+        socket.destroy();
+        this.options.onRefused?.(who, `TLS handshake failed (${why})`);
+      });
       this.server = server;
     } else this.server = net.createServer({ allowHalfOpen }, (socket) => this.accept(socket));
   }

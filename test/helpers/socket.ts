@@ -1,5 +1,6 @@
-/** Raw-socket helpers for tests: talk to a listener as `nc` would. */
+/** Raw-socket helpers for tests: talk to a listener as `nc` (or `openssl s_client`) would. */
 import net from 'node:net';
+import tls from 'node:tls';
 import { once } from 'node:events';
 
 export interface RawPeer {
@@ -14,9 +15,10 @@ export interface RawPeer {
   end(): void;
 }
 
-export async function rawConnect(port: number, host = '127.0.0.1'): Promise<RawPeer> {
-  const socket = net.connect({ port, host });
-  await once(socket, 'connect');
+/** Connect in plain text, or over TLS when `options.ca` (the PEM of the CA to check the listener's certificate with) is given. */
+export async function rawConnect(port: number, host = '127.0.0.1', options: { ca?: Buffer } = {}): Promise<RawPeer> {
+  const socket = options.ca ? tls.connect({ port, host, ca: options.ca }) : net.connect({ port, host });
+  await once(socket, options.ca ? 'secureConnect' : 'connect');
   let text = '';
   const waiters: Array<() => void> = [];
   socket.setEncoding('utf8');

@@ -1,0 +1,40 @@
+/**
+ * Which process the demo kills (or pauses) for "S1": the copy that registered with its LFD while
+ * it runs, not a later launch that has not registered (on a slow machine the RM may launch a
+ * second copy before the first registers; that copy finds the port taken and exits).
+ */
+import t from 'tap';
+import { spawnSync } from 'node:child_process';
+import { Demo } from '../../lib/demo/demo.js';
+import type { Proc } from '../../lib/launch/proc.js';
+import type { TraceEvent } from '../../lib/trace/index.js';
+
+/** Live pids that are not S1's: this test's own and its parent's (never signalled: serverPid only looks). */
+const first = process.pid;
+const second = process.ppid;
+/** A pid that has exited. */
+const dead = spawnSync(process.execPath, ['-e', '']).pid!;
+
+function demoWithLfdEvents(events: Array<Pick<TraceEvent, 'type' | 'time' | 'data'>>): Demo {
+  const demo = new Demo({ mode: 'passive', app: 'log', heartbeatFreq: 0.1, checkpointFreq: 1, basePort: 7000, write: () => {} });
+  // Only the LFD's events matter here; no process is started.
+  demo.system.group.procs.set('LFD1', { events, running: false } as unknown as Proc);
+  return demo;
+}
+
+const launched = (pid: number, time: number) => ({ type: 'launched', time, data: { server: 'S1', pid } });
+const registered = (pid: number, time: number) => ({ type: 'server_registered', time, data: { server: 'S1', addr: '127.0.0.1:7201', pid } });
+
+t.test('a later launch that has not registered does not hide the registered copy', async (t) => {
+  t.equal(demoWithLfdEvents([launched(first, 1), launched(second, 2), registered(first, 3)]).serverPid('S1'), first);
+});
+
+t.test('before the relaunched copy registers, it is the latest launch', async (t) => {
+  t.equal(demoWithLfdEvents([launched(dead, 1), registered(dead, 2), launched(first, 3)]).serverPid('S1'), first);
+});
+
+t.test('the latest registration wins; a dead one falls back to the latest launch', async (t) => {
+  t.equal(demoWithLfdEvents([registered(second, 1), launched(first, 2), registered(first, 3)]).serverPid('S1'), first);
+  t.equal(demoWithLfdEvents([launched(second, 1), launched(first, 2), registered(dead, 3)]).serverPid('S1'), first);
+  t.equal(demoWithLfdEvents([launched(dead, 1), registered(dead, 2)]).serverPid('S1'), undefined, 'none alive: not running');
+});
