@@ -144,9 +144,11 @@ export class Listener {
   private accept(socket: net.Socket): void {
     const count = this.admit(socket);
     if (!count) return;
-    const secured = !!this.security.secrets.member || !!this.security.secrets.client;
+    // Where anonymous clients are let in, a first request may be as large as any request (they are
+    // entitled to it anyway); where every peer must prove a secret, the first frame is held small.
     const trusted = this.options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
-    const conn = new Connection(socket, { ...this.options, maxFrameBytes: secured ? Math.min(UNTRUSTED_MAX_FRAME_BYTES, trusted) : trusted });
+    const untrusted = Math.min(UNTRUSTED_MAX_FRAME_BYTES, trusted);
+    const conn = new Connection(socket, { ...this.options, maxFrameBytes: this.security.secrets.client ? untrusted : trusted });
     this.connections.add(conn);
     let identified = false;
     const identifiedNow = () => {
@@ -192,6 +194,8 @@ export class Listener {
           return refuse(msg.from, reason);
         }
         clearTimeout(timer);
+        // Until its proof, a peer that asked to authenticate sends small frames only.
+        conn.allowFrames(untrusted);
         const nonce = freshNonce();
         hello = { msg, nonce, key };
         conn.send({ type: 'authChallenge', from: this.options.me, to: msg.from, nonce, proof: proof(key, this.proofInput(conn, msg, nonce, 'listener')) });

@@ -186,7 +186,7 @@ t.test('a bad --config file: exit 2, one line naming file, key and reason', asyn
 
   line = usageError(t, ftkit('server', 'S4', '--config', join(ROOT, 'config', 'deployment.ini')), 'no section [S4]');
   t.match(line, /no section \[S4\]/);
-  t.match(line, /sections: rm, gfd, LFD1, LFD2, LFD3, S1, S2, S3/);
+  t.match(line, /sections: ctl, rm, gfd, LFD1, LFD2, LFD3, S1, S2, S3/);
 });
 
 t.test('a missing --config file: exit 2, one line naming the file', async (t) => {

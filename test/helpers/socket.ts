@@ -2,6 +2,9 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { once } from 'node:events';
+import { randomBytes } from 'node:crypto';
+import { decode, encode, type MessageOf } from '../../lib/protocol/index.js';
+import { proof } from '../../lib/net/auth.js';
 
 export interface RawPeer {
   socket: net.Socket;
@@ -48,4 +51,19 @@ export async function rawConnect(port: number, host = '127.0.0.1', options: { ca
       });
     },
   };
+}
+
+/**
+ * A raw connection that has proved the deployment secret as `name` (a member, as far as the
+ * listener can tell): what an insider holding the secret, but not named by the RM, can do.
+ */
+export async function memberConnect(port: number, secret: Buffer, name: string): Promise<RawPeer> {
+  const peer = await rawConnect(port);
+  const nonce = randomBytes(16).toString('hex');
+  peer.send(encode({ type: 'authHello', from: name, to: '-', standing: 'member', nonce }));
+  const challenge = decode(await peer.waitFor(/<[^<>]*, auth_challenge>/)) as MessageOf<'authChallenge'>;
+  const input = { standing: 'member' as const, dialer: name, listener: challenge.from, dialerNonce: nonce, listenerNonce: challenge.nonce, binding: '' };
+  peer.send(encode({ type: 'authProof', from: name, to: challenge.from, proof: proof(secret, { ...input, side: 'dialer' }) }));
+  await peer.waitFor(/<[^<>]*, member, auth_ok>/);
+  return peer;
 }

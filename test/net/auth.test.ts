@@ -175,8 +175,16 @@ t.test('a Link stops and says so when it is refused, instead of retrying for eve
 
 t.test('before it says who it is, a peer gets small frames, a deadline for its proof, and few connections per address', async (t) => {
   const { listener, refused } = await door(t, { member: MEMBER }, { maxUnidentifiedPerAddress: 3 });
+  // Anonymous clients are let in here: a first request may be as large as any request.
+  const large = await rawConnect(listener.port);
+  large.send(`<C1, S1, 1, ${'x'.repeat(9000)}, request>`);
+  t.match(await large.waitFor(/<GFD, x, request, ok>/), /ok/, 'a large first request from a client is served');
+  large.end();
+  // A peer that asked to authenticate is held to small frames until its proof.
   const big = await rawConnect(listener.port);
-  big.send(`<C1, S1, 1, ${'x'.repeat(9000)}, request>`);
+  big.send(encode({ type: 'authHello', from: 'LFD9', to: '-', standing: 'member', nonce: '00'.repeat(16) }));
+  await big.waitFor(/auth_challenge>/);
+  big.send(`<LFD9, GFD, ${'ab'.repeat(4500)}, auth_proof>`);
   t.match(decode(await big.waitFor(/<[^<>]*, error>/)), { type: 'error', reason: /frame exceeds 8192/ });
   await big.closed;
 
@@ -201,6 +209,14 @@ t.test('before it says who it is, a peer gets small frames, a deadline for its p
       break;
     }
   }
+});
+
+t.test('where every peer must prove a secret, even the first frame is small', async (t) => {
+  const { listener } = await door(t, { member: MEMBER, client: CLIENT });
+  const big = await rawConnect(listener.port);
+  big.send(`<C1, S1, 1, ${'x'.repeat(9000)}, request>`);
+  t.match(decode(await big.waitFor(/<[^<>]*, error>/)), { type: 'error', reason: /frame exceeds 8192/ });
+  await big.closed;
 });
 
 t.test('proofs compare in constant time and only when the lengths match', async (t) => {

@@ -1,7 +1,8 @@
 /**
  * Epochs come only from the RM, and replica messages only from the replica the RM named.
  *
- * An intruder connects to the leader's port and to a follower's port of a 3-replica counter
+ * An insider that holds the deployment secret (so it passes the handshake, as any member
+ * would) but that the RM has not named connects to the leader's port and to a follower's port of a 3-replica counter
  * system that has acknowledged three `add 1`, and sends forged checkpoint, log, order, commit
  * and sync (and forward, to the leader):
  *   (a) after `welcome`, with a higher epoch than the RM's, as a real replica and as S9;
@@ -19,7 +20,8 @@ import { System } from '../../lib/launch/system.js';
 import { FTKIT_BIN } from '../../lib/launch/proc.js';
 import type { TraceEvent } from '../../lib/trace/index.js';
 import { decode, encode, type Message, type Mode } from '../../lib/protocol/index.js';
-import { rawConnect, type RawPeer } from '../helpers/socket.js';
+import { memberConnect, rawConnect, type RawPeer } from '../helpers/socket.js';
+import { readSecret } from '../../lib/config/secrets.js';
 
 const run = promisify(execFile);
 const data = <T>(e: TraceEvent) => e.data as T;
@@ -35,7 +37,7 @@ interface Status {
 
 /** `ftkit ctl --rm … --json status`, as an operator would run it. */
 async function ctlStatus(sys: System): Promise<Status> {
-  const { stdout } = await run(process.execPath, [FTKIT_BIN, 'ctl', '--rm', sys.rmAddr, '--json', 'status'], { timeout: 20_000 });
+  const { stdout } = await run(process.execPath, [FTKIT_BIN, 'ctl', '--rm', sys.rmAddr, '--secret-file', sys.secretFile!, '--json', 'status'], { timeout: 20_000 });
   return JSON.parse(stdout) as Status;
 }
 
@@ -84,8 +86,9 @@ async function trial(t: Test, mode: Mode): Promise<void> {
   for (const target of [leader, follower]) {
     const proc = sys.proc(target);
     const addr = sys.serverAddrs.get(target)!;
+    const secret = readSecret(sys.secretFile!);
     const open = async (text: string) => {
-      const peer = await rawConnect(port(addr));
+      const peer = await memberConnect(port(addr), secret, 'insider');
       intruders.push(peer);
       peer.send(text);
       return peer;

@@ -310,8 +310,10 @@ t.test('an intruder without the secret is refused everywhere and changes nothing
     const primary = sys.proc(leader);
     const pmark = primary.events.length;
     const big = await rawConnect(port(sys.serverAddrs.get(leader)!));
-    big.send(encode({ type: 'request', client: 'C7', server: leader, num: 1, payload: 'x'.repeat(9000) }));
-    t.match(decode(await big.waitFor(/<[^<>]*, error>/)), { type: 'error', from: leader, reason: /frame exceeds 8192 characters/ }, 'a first frame over 8 KiB is refused');
+    big.send(encode({ type: 'authHello', from: 'S7', to: '-', standing: 'member', nonce: '00'.repeat(16) }));
+    await big.waitFor(/<[^<>]*, auth_challenge>/);
+    big.send(encode({ type: 'authProof', from: 'S7', to: leader, proof: 'ab'.repeat(4500) }));
+    t.match(decode(await big.waitFor(/<[^<>]*, error>/)), { type: 'error', from: leader, reason: /frame exceeds 8192 characters/ }, 'a frame over 8 KiB before the proof is refused');
     await within(big.closed, 5000, 'the oversized frame closes the connection');
     await primary.waitFor((e) => e.type === 'protocol_error' && e.category === 'fault' && /frame exceeds 8192/.test(String(data(e).reason)), 5000, pmark);
     t.pass('the primary traces the oversized frame');
