@@ -5,34 +5,13 @@
 import t from 'tap';
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { statSync } from 'node:fs';
 import { FTKIT_BIN } from '../../lib/launch/proc.js';
+import { demoEnv, runCli, survivors } from '../helpers/cli.js';
 
 // The demo keeps its secret in the user's state folder: here, a folder of the test's own.
-const stateHome = mkdtempSync(join(tmpdir(), 'ftkit-demo-state-'));
-t.teardown(() => rmSync(stateHome, { recursive: true, force: true }));
-const env = { ...process.env, NO_COLOR: '1', XDG_STATE_HOME: stateHome };
-const secretFile = join(stateHome, 'ftkit', 'secret');
-
-/** Run the CLI to completion; resolves with its status and output. */
-async function run(args: string[], ms: number): Promise<{ code: number | null; out: string }> {
-  const child = spawn(process.execPath, [FTKIT_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
-  let out = '';
-  child.stdout.on('data', (d) => (out += d));
-  child.stderr.on('data', (d) => (out += d));
-  const timer = setTimeout(() => child.kill('SIGTERM'), ms);
-  const [code] = (await once(child, 'exit')) as [number | null];
-  clearTimeout(timer);
-  return { code, out };
-}
-
-/** ftkit processes still running whose command line mentions `marker`. */
-function survivors(marker: string): string[] {
-  const ps = spawnSync('ps', ['-eo', 'pid,args'], { encoding: 'utf8' }).stdout;
-  return ps.split('\n').filter((l) => l.includes(FTKIT_BIN) && l.includes(marker));
-}
+const { env, secretFile } = demoEnv(t);
+const run = (args: string[], ms: number) => runCli(t, args, ms, env);
 
 // Fixed ports (the demo's layout), below the ephemeral range (32768+) that other tests' sockets use.
 let port = 10000 + (process.pid % 50) * 400;

@@ -5,42 +5,24 @@
  * component down. Certificates come from a throwaway CA (test/helpers/tls.ts, openssl).
  */
 import t, { type Test } from 'tap';
-import { spawn, spawnSync } from 'node:child_process';
-import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
-import { FTKIT_BIN, type Proc } from '../../lib/launch/proc.js';
+import type { Proc } from '../../lib/launch/proc.js';
 import { System } from '../../lib/launch/system.js';
 import { parseAddress } from '../../lib/net/index.js';
 import type { TraceEvent } from '../../lib/trace/index.js';
 import { rawConnect } from '../helpers/socket.js';
 import { makeTls } from '../helpers/tls.js';
+import { demoEnv, runCli, survivors } from '../helpers/cli.js';
 
 const files = makeTls(t);
 /** A CA that signed nothing this deployment serves. */
 const stranger = makeTls(t);
+// The demo keeps its secret in the user's state folder: here, a folder of the test's own.
+const { env } = demoEnv(t);
+const run = (t: Test, args: string[], ms: number) => runCli(t, args, ms, env);
 
 const port = (addr: string) => parseAddress(addr).port;
 const data = <T>(e: TraceEvent) => e.data as T;
-
-/** Run the CLI to completion; resolves with its status and output. Stopped in `t`'s teardown if it still runs. */
-async function run(t: Test, args: string[], ms: number): Promise<{ code: number | null; out: string }> {
-  const child = spawn(process.execPath, [FTKIT_BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1' } });
-  // SIGTERM: the demo stops every process it started.
-  t.teardown(() => void (child.exitCode === null && child.signalCode === null && child.kill('SIGTERM')));
-  let out = '';
-  child.stdout.on('data', (d) => (out += d));
-  child.stderr.on('data', (d) => (out += d));
-  const timer = setTimeout(() => child.kill('SIGTERM'), ms);
-  const [code] = (await once(child, 'exit')) as [number | null];
-  clearTimeout(timer);
-  return { code, out };
-}
-
-/** ftkit processes still running whose command line mentions `marker`. */
-function survivors(marker: string): string[] {
-  const ps = spawnSync('ps', ['-eo', 'pid,args'], { encoding: 'utf8' }).stdout;
-  return ps.split('\n').filter((l) => l.includes(FTKIT_BIN) && l.includes(marker));
-}
 
 /** `promise`, or a rejection saying `what` did not happen within `ms`. */
 function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
