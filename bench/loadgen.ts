@@ -9,6 +9,8 @@
  *  - ftkit: one client name per load connection, speaking the protocol directly
  *    (lib/net, lib/protocol): ask the RM for the view, then send each request to
  *    the primary (passive) or to every ready replica, first reply wins (active).
+ *    Given a CA file (`ca`), every connection is TLS, checked against that CA; the
+ *    clients hold no secret (a deployment without a client secret lets them in).
  *    A request keeps its number across retries (reject, closed connection, a view
  *    that drops its target, timeout), so the servers' dedup tables apply.
  *
@@ -16,7 +18,8 @@
  */
 import net from 'node:net';
 import { EventEmitter } from 'node:events';
-import { ReplicaConnections, connect, type Connection } from '../lib/net/index.js';
+import { readFileSync } from 'node:fs';
+import { NO_SECURITY, ReplicaConnections, connect, type Connection, type Security } from '../lib/net/index.js';
 import type { Member, Message, Mode } from '../lib/protocol/index.js';
 import { percentile, preciseNow } from './stats.js';
 
@@ -186,10 +189,12 @@ class FtClient {
     private readonly keepResults = false,
     private readonly timeoutMs = 2000,
     private readonly giveUpMs = 30_000,
+    private readonly security: Security = NO_SECURITY,
   ) {
     this.conns = new ReplicaConnections({
       me: name,
       connectTimeoutMs: 1000,
+      security,
       onMessage: (server, msg) => this.fromReplica(server, msg),
       onClose: (server) => {
         if (this.attempt) this.failTarget(this.attempt, server, 'connection closed');
@@ -198,7 +203,7 @@ class FtClient {
   }
 
   async start(): Promise<void> {
-    this.rm = await connect(this.rmAddr, { me: this.name, timeoutMs: 2000 });
+    this.rm = await connect(this.rmAddr, { me: this.name, timeoutMs: 2000, security: this.security });
     this.rm.on('message', (m) => this.fromRm(m));
     this.rm.send({ type: 'client', client: this.name });
     if (!(await this.viewReady(10_000))) throw new Error(`${this.name}: the RM gave no ready replica within 10 s`);
@@ -320,12 +325,19 @@ let nameCounter = 0;
 /** Client names are unique for the life of this process: a dedup table never sees a name reused from 1. */
 const freshName = (prefix: string) => `${prefix}${++nameCounter}`;
 
+/** What the clients dial with: TLS checked against the CA in `ca` (a file), or plain TCP. */
+function securityFor(ca: string | undefined): Security {
+  return ca ? { secrets: {}, tls: { ca: readFileSync(ca) } } : NO_SECURITY;
+}
+
 interface Session {
   clients: FtClient[];
   loops: Promise<void>[];
   rec: Recorder;
   stop: boolean;
   errors: string[];
+  /** Set while the session is paused: its clients send nothing until `resume`. */
+  paused?: { promise: Promise<void>; resume: () => void };
 }
 
 const sessions = new Map<string, Session>();
@@ -344,17 +356,24 @@ async function startSession(args: {
   keepTimes?: boolean;
   /** Pause after each reply (ms): 0 is a pure closed loop that saturates the machine. */
   thinkMs?: number;
+  /** The deployment's TLS CA (a file): connect over TLS. */
+  ca?: string;
 }): Promise<{ names: string[] }> {
   const rec = new Recorder(args.keepTimes);
   rec.start = 0;
   const s: Session = { clients: [], loops: [], rec, stop: false, errors: [] };
   sessions.set(args.session, s);
-  for (let i = 0; i < args.clients; i++) s.clients.push(new FtClient(freshName(args.prefix ?? 'L'), args.rm, args.keepResults));
+  const security = securityFor(args.ca);
+  for (let i = 0; i < args.clients; i++) s.clients.push(new FtClient(freshName(args.prefix ?? 'L'), args.rm, args.keepResults, undefined, undefined, security));
   await Promise.all(s.clients.map((c) => c.start()));
   for (const c of s.clients) {
     s.loops.push(
       (async () => {
         while (!s.stop) {
+          if (s.paused) {
+            await s.paused.promise;
+            continue;
+          }
           try {
             const r = await c.request(payloadFor(args.payload, c));
             rec.record(r.sentAt, r.at);
@@ -368,6 +387,30 @@ async function startSession(args: {
     );
   }
   return { names: s.clients.map((c) => c.name) };
+}
+
+/**
+ * Pause a session: each client finishes the request it has in flight and sends nothing more
+ * until `resumeSession`; connections stay open. Resolves when nothing is in flight (bounded).
+ */
+async function pauseSession(args: { session: string; drainMs?: number }): Promise<{ drained: boolean; errors: string[]; retries: number }> {
+  const s = sessions.get(args.session)!;
+  if (!s.paused) {
+    let resume!: () => void;
+    const promise = new Promise<void>((r) => (resume = r));
+    s.paused = { promise, resume };
+  }
+  const deadline = now() + (args.drainMs ?? 2000);
+  const inFlight = () => s.clients.some((c) => c.replies + c.unresolved < c.num);
+  while (inFlight() && now() < deadline) await new Promise((r) => setTimeout(r, 1));
+  return { drained: !inFlight(), errors: s.errors, retries: s.clients.reduce((a, c) => a + c.retries, 0) };
+}
+
+async function resumeSession(args: { session: string }): Promise<void> {
+  const s = sessions.get(args.session)!;
+  const p = s.paused;
+  s.paused = undefined;
+  p?.resume();
 }
 
 /** Start measuring now (after a warm-up) for `durationMs`; resolves with the stats when the window closes. */
@@ -386,6 +429,7 @@ async function stopSession(args: { session: string; drainMs?: number }) {
   if (!s) return undefined;
   sessions.delete(args.session);
   s.stop = true;
+  s.paused?.resume();
   // Closed loop: each client finishes the request it has in flight, within the drain time.
   const drained = await Promise.race([Promise.all(s.loops).then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), args.drainMs ?? 5000))]);
   for (const c of s.clients) c.stop();
@@ -400,8 +444,8 @@ async function stopSession(args: { session: string; drainMs?: number }) {
 }
 
 /** One request from a fresh client name: e.g. the final `get` of the counter. */
-async function ask(args: { rm: string; payload: string; prefix?: string; giveUpMs?: number }): Promise<{ server: string; result: string }> {
-  const c = new FtClient(freshName(args.prefix ?? 'Q'), args.rm, false, 2000, args.giveUpMs);
+async function ask(args: { rm: string; payload: string; prefix?: string; giveUpMs?: number; ca?: string }): Promise<{ server: string; result: string }> {
+  const c = new FtClient(freshName(args.prefix ?? 'Q'), args.rm, false, 2000, args.giveUpMs, securityFor(args.ca));
   try {
     await c.start();
     const r = await c.request(args.payload);
@@ -477,6 +521,8 @@ const ops: Record<string, (args: never) => Promise<unknown>> = {
   baseline,
   startSession,
   measure,
+  pauseSession,
+  resumeSession,
   stopSession,
   ask,
   fill,

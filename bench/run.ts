@@ -1,9 +1,10 @@
 /**
- * `npm run bench [-- --quick] [-- --only throughput,failover,recovery] [-- --profile]`
+ * `npm run bench [-- --quick] [-- --only throughput,security,handshake,failover,recovery] [-- --no-security] [-- --profile]`
  *
  * Benchmarks ftkit on 127.0.0.1 against a plain `node:net` baseline: throughput and
- * latency, fault detection and failover times, recovery times and checkpoint pauses
- * by state size, and memory per component. Prints tables and writes everything to
+ * latency, the cost of authentication and TLS under load and per connection, fault
+ * detection and failover times, recovery times and checkpoint pauses by state size, and
+ * memory per component. Prints tables and writes everything to
  * bench/results/bench-<time>.json. See docs/BENCHMARKS.md.
  */
 import { execFileSync } from 'node:child_process';
@@ -16,23 +17,29 @@ import { runThroughput, type ThroughputResult } from './throughput.js';
 import { runFailover, type FailoverResult } from './failover.js';
 import { runRecovery, type RecoveryResult } from './recovery.js';
 import { runProfile, type ProfileResult } from './profile.js';
+import { runSecurity, type SecurityOptions, type SecurityResult, type Variant } from './security.js';
+import { runHandshake, type HandshakeResult } from './handshake.js';
+import { baselinePass, type ThroughputRow } from './throughput.js';
 import { fmt, table, type Spread } from './stats.js';
 
-const SECTIONS = ['throughput', 'failover', 'recovery'] as const;
+/** `throughput` includes `security` (measured between its two baseline passes) unless --no-security. */
+const SECTIONS = ['throughput', 'security', 'handshake', 'failover', 'recovery'] as const;
 type Section = (typeof SECTIONS)[number];
 
 interface Args {
   quick: boolean;
   only: Set<Section>;
   profile: boolean;
+  noSecurity: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
-  const args: Args = { quick: false, only: new Set(SECTIONS), profile: false };
+  const args: Args = { quick: false, only: new Set(SECTIONS), profile: false, noSecurity: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--quick') args.quick = true;
     else if (a === '--profile') args.profile = true;
+    else if (a === '--no-security') args.noSecurity = true;
     else if (a === '--only' || a.startsWith('--only=')) {
       const list = a.includes('=') ? a.slice('--only='.length) : argv[++i] ?? '';
       const picked = list.split(',').filter(Boolean);
@@ -41,11 +48,21 @@ function parseArgs(argv: string[]): Args {
     } else if (a === '--help' || a === '-h') usage();
     else usage(`unknown option ${a}`);
   }
+  if (args.only.has('throughput') && !args.noSecurity) args.only.add('security');
+  if (args.noSecurity) args.only.delete('security');
   return args;
 }
 
 function usage(error?: string): never {
-  const text = 'usage: npm run bench -- [--quick] [--only throughput,failover,recovery] [--profile]';
+  const text = [
+    'usage: npm run bench -- [--quick] [--only throughput,security,handshake,failover,recovery] [--no-security] [--profile]',
+    '  throughput  bare TCP baseline, ftkit passive and active (as-is, drained, quiet); includes security',
+    '  security    authentication off / on / on + TLS, interleaved rounds, ratios on/off and tls/off',
+    '              (alone: between two baseline passes; --no-security leaves it out of throughput)',
+    '  handshake   time and CPU to open a connection (plain, with the secret\'s handshake, TLS), and per message on an open one',
+    '  failover    detection and failover times;  recovery: recovery and checkpoint pauses by state size',
+    '  --profile   also CPU profiles of the servers under load',
+  ].join('\n');
   if (error) {
     process.stderr.write(`bench: ${error}\n${text}\n`);
     process.exit(2);
@@ -101,6 +118,84 @@ function printThroughput(r: ThroughputResult): void {
   for (const m of r.memory) mem.push([m.system, m.component, fmt((m.idle?.rss ?? NaN) / 1024, 1), fmt((m.loadRss ?? NaN) / 1024, 1), fmt((m.loadHwm ?? NaN) / 1024, 1)]);
   console.log('\nMemory per process (RSS from /proc/<pid>/status; load = the 8-client runs)\n');
   console.log(table(mem));
+}
+
+/** `median (min-max)` of a spread of ratios. */
+const ratioCell = (s: Spread | undefined) => (s && s.n ? `${fmt(s.median, 3)} (${fmt(s.min, 3)}-${fmt(s.max, 3)})` : '-');
+
+function printSecurity(r: SecurityResult, baseline: ThroughputRow[], o: SecurityOptions): void {
+  const base = (c: number) => {
+    const b = baseline.filter((x) => x.system === 'baseline' && x.clients === c).map((x) => x.stats.rps);
+    return b.length ? b.reduce((a, v) => a + v, 0) / b.length : NaN;
+  };
+  const variants: Variant[] = r.tls.measured ? ['off', 'on', 'tls'] : ['off', 'on'];
+  console.log(`\nAuthentication and TLS under load (three systems per mode side by side, servers --quiet, stdout drained; ${o.rounds} rounds of`);
+  console.log(`${o.durationMs / 1000} s windows back to back, the order of off/on/tls changing per round; req/s, p50 and CPU µs/req are medians over the rounds;`);
+  console.log('on/off and tls/off: ratio of req/s in the same round, median (min-max); null: OFF over OFF of the round before, the same');
+  console.log('ratio when nothing differs (the noise floor);');
+  console.log('cpu on/off: the same for CPU µs/req; other %: CPU of other user processes on the machine during the windows, median, % of one core)\n');
+  if (!r.tls.measured) console.log(`TLS not measured: ${r.tls.why}\n`);
+  const head = ['mode', 'clients', ...variants.map((v) => `${v} req/s`), 'on/off', ...(r.tls.measured ? ['tls/off'] : []), 'null: off/off', `p50 ms ${variants.join('/')}`, `CPU µs/req ${variants.join('/')}`, 'cpu on/off', ...(r.tls.measured ? ['cpu tls/off'] : []), `other % ${variants.join('/')}`, 'off vs baseline'];
+  const rows = [head];
+  for (const x of r.summary) {
+    rows.push([
+      x.mode,
+      String(x.clients),
+      ...variants.map((v) => fmt(x.median[v]?.rps, 0)),
+      ratioCell(x.onOff),
+      ...(r.tls.measured ? [ratioCell(x.tlsOff)] : []),
+      ratioCell(x.offOff),
+      variants.map((v) => fmt(x.median[v]?.p50, 3)).join(' / '),
+      variants.map((v) => fmt(x.median[v]?.cpuPerReq, 0)).join(' / '),
+      ratioCell(x.cpuOnOff),
+      ...(r.tls.measured ? [ratioCell(x.cpuTlsOff)] : []),
+      variants.map((v) => fmt(x.median[v]?.foreign, 0)).join(' / '),
+      fmt((x.median.off?.rps ?? NaN) / base(x.clients), 2),
+    ]);
+  }
+  console.log(table(rows));
+  console.log('\nAll rounds pooled (requests over window time, CPU over requests), variant / off:');
+  for (const x of r.summary) {
+    const q = x.pooled;
+    console.log(`  ${x.mode.padEnd(7)} ${String(x.clients).padStart(2)}: req/s on/off ${fmt(q.onOff, 3)}${r.tls.measured ? `, tls/off ${fmt(q.tlsOff, 3)}` : ''}; CPU/req on/off ${fmt(q.cpuOnOff, 3)}${r.tls.measured ? `, tls/off ${fmt(q.cpuTlsOff, 3)}` : ''}`);
+  }
+  const refs = [...new Set(baseline.map((x) => x.clients))].map((c) => `${fmt(base(c), 0)} req/s with ${c} connection(s)`);
+  if (refs.length) console.log(`\nReference, same run: bare TCP baseline (mean of its passes) ${refs.join(', ')}.`);
+  console.log('\nreq/s per round (* = measured first in its round):');
+  for (const x of r.summary) {
+    for (const v of variants) {
+      const rs = r.rows.filter((y) => y.mode === x.mode && y.clients === x.clients && y.variant === v);
+      console.log(`  ${x.mode.padEnd(7)} ${String(x.clients).padStart(2)} ${v.padEnd(3)}: ${rs.map((y) => `${fmt(y.stats.rps, 0)}${y.position === 0 ? '*' : ''}`.padStart(7)).join(' ')}`);
+    }
+  }
+  const disturbed = r.rows.filter((y) => y.foreign > 25);
+  if (disturbed.length) console.log(`  ${disturbed.length} of ${r.rows.length} windows ran while other user processes used more than 25% of a core (per window in the JSON file)`);
+  for (const f of r.failures) console.log(`  ! ${f.mode} ${f.clients} ${f.variant} round ${f.round + 1} FAILED: ${f.error}`);
+  const errs = r.rows.filter((y) => y.errors.length || y.retries);
+  for (const y of errs) console.log(`  ! ${y.mode} ${y.clients} ${y.variant} round ${y.round + 1}: ${y.retries} retries${y.errors.length ? `, ${y.errors.slice(0, 2).join(' | ')}` : ''}`);
+  console.log('\nCounter check (acknowledged adds vs final `get`):');
+  for (const c of r.checks) console.log(`  ${c.mode} ${c.variant}: acknowledged ${c.acked}, counter ${c.total}, unresolved ${c.unresolved} -> ${c.total === c.acked ? 'OK' : 'MISMATCH'}`);
+  for (const x of r.summary) {
+    const on = x.onOff;
+    // Within the noise: OFF against itself (the round before) strayed as far from 1 as this median does.
+    const noise = x.offOff.n ? Math.max(1 - x.offOff.min, x.offOff.max - 1, Math.abs(1 - x.offOff.median)) : 0;
+    const verdict = !on || !on.n ? 'not measured' : on.median >= 0.97 ? 'met' : 1 - on.median <= noise ? 'below in the median, within the noise (null off/off ' + ratioCell(x.offOff) + ')' : 'MISSED';
+    console.log(`Target auth on >= 0.97 of off, ${x.mode} ${x.clients} client(s): median ${fmt(on?.median, 3)} -> ${verdict}`);
+  }
+}
+
+function printHandshake(r: HandshakeResult): void {
+  console.log('\nOpening a connection (lib/net connect to a lib/net Listener on 127.0.0.1, in one process, one at a time; ms;');
+  console.log('open = connect() resolved (TCP, TLS and the handshake done); first reply = one message there and back too; CPU = both ends)\n');
+  if (!r.tls.measured) console.log(`TLS not measured: ${r.tls.why}\n`);
+  const rows = [['variant', 'n', 'open p50', 'open p90', 'open p99', 'first reply p50', 'first reply p90', 'CPU µs/conn', 'conn/s']];
+  for (const x of r.rows) rows.push([x.variant, String(x.n), fmt(x.open.p50, 3), fmt(x.open.p90, 3), fmt(x.open.p99, 3), fmt(x.firstReply.p50, 3), fmt(x.firstReply.p90, 3), fmt(x.cpuUs, 0), fmt(x.perSecond, 0)]);
+  console.log(table(rows));
+  console.log(`\nA request and its reply on an open connection (${r.inFlight} in flight; µs per pair; CPU = both ends; ratio to the first row)\n`);
+  const m = [['variant', 'pairs', 'CPU µs', 'wall µs', 'CPU ratio']];
+  const first = r.messages[0]?.cpuUs ?? NaN;
+  for (const x of r.messages) m.push([x.variant, String(x.n), fmt(x.cpuUs, 2), fmt(x.wallUs, 2), fmt(x.cpuUs / first, 3)]);
+  console.log(table(m));
 }
 
 function printFailover(r: FailoverResult): void {
@@ -199,19 +294,64 @@ async function main(): Promise<void> {
   let failed = false;
   try {
     await lg.ready;
+    const securityOptions: SecurityOptions = {
+      modes: ['passive', 'active'],
+      clients: [1, 8],
+      rounds: args.quick ? 4 : 12,
+      warmupMs: args.quick ? 500 : 1000,
+      durationMs: args.quick ? 500 : 1000,
+      settleMs: 250,
+      // Interleaving, not re-measuring, is what protects the ratios from other work.
+      attempts: 1,
+      quietMs: args.quick ? 0 : 1500,
+      log,
+    };
+    let security: SecurityResult | undefined;
+    const measureSecurity = async () => {
+      log('authentication and TLS under load');
+      security = await runSecurity(lg, securityOptions);
+      out.security = security;
+      save();
+    };
+    const throughputOptions = {
+      warmupMs: args.quick ? 500 : 1000,
+      durationMs: args.quick ? 2000 : 8000,
+      clients: [1, 8],
+      attempts: args.quick ? 1 : 2,
+      quietMs: args.quick ? 0 : 10_000,
+      log,
+    };
     if (args.only.has('throughput')) {
       log('throughput and latency');
-      const r = await runThroughput(lg, {
-        warmupMs: args.quick ? 500 : 1000,
-        durationMs: args.quick ? 2000 : 8000,
-        clients: [1, 8],
-        attempts: args.quick ? 1 : 2,
-        quietMs: args.quick ? 0 : 10_000,
-        log,
-      });
+      const r = await runThroughput(lg, { ...throughputOptions, beforeSecondBaseline: args.only.has('security') ? measureSecurity : undefined });
       out.throughput = r;
       save();
       printThroughput(r);
+      if (security) printSecurity(security, r.rows, securityOptions);
+    } else if (args.only.has('security')) {
+      log('baseline, then authentication and TLS under load, then the baseline again');
+      const rows: ThroughputRow[] = [];
+      await baselinePass(lg, throughputOptions, rows, '-');
+      await measureSecurity();
+      await baselinePass(lg, throughputOptions, rows, 'again');
+      out.securityBaseline = rows;
+      save();
+      printSecurity(security!, rows, securityOptions);
+    }
+    if (args.only.has('handshake')) {
+      log('cost of opening a connection');
+      const r = await runHandshake({
+        connections: args.quick ? 200 : 1000,
+        warmup: args.quick ? 20 : 50,
+        block: args.quick ? 50 : 100,
+        messages: args.quick ? 40_000 : 200_000,
+        messageBlock: 1000,
+        inFlight: 8,
+        log,
+      });
+      out.handshake = r;
+      save();
+      printHandshake(r);
     }
     if (args.only.has('failover')) {
       log('detection and failover');

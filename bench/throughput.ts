@@ -21,8 +21,10 @@ export interface ThroughputOptions {
   attempts: number;
   /** Longest wait for the machine to be quiet before each configuration. */
   quietMs: number;
-  /** Environment for the ftkit processes (e.g. NODE_OPTIONS for --cpu-prof). */
+  /** Progress lines. */
   log: (line: string) => void;
+  /** Run before the second baseline pass, so that the baseline brackets it too (the authentication and TLS comparison). */
+  beforeSecondBaseline?: () => Promise<void>;
 }
 
 export interface ThroughputRow {
@@ -62,23 +64,24 @@ export interface ThroughputResult {
   checks: Array<{ system: Mode; quiet: boolean; acked: number; total: number; unresolved: number }>;
 }
 
-interface Pids {
+export interface Pids {
   [name: string]: number;
 }
 
 /** Re-measure a window when other processes used more than this (percent of one core) during it. */
-const FOREIGN_LIMIT = 25;
+export const FOREIGN_LIMIT = 25;
 
-/** Our processes: the given ones and the bench process itself. */
-const oursOf = (pids: Pids) => new Set([...Object.values(pids), process.pid]);
+/** Our processes: the given ones, the bench process itself and `also` (other systems of the run, idle meanwhile). */
+const oursOf = (pids: Pids, also: number[] = []) => new Set([...Object.values(pids), ...also, process.pid]);
 
-/** Measure one window while sampling CPU (and memory, into `mem`) of the given processes. */
+/** Measure one window while sampling CPU (and memory, into `mem`) of the given processes; `also`: ours too, but not counted. */
 async function window(
   lg: LoadGen,
   session: string,
   durationMs: number,
   pids: Pids,
   mem?: Map<string, number>,
+  also: number[] = [],
 ): Promise<{ stats: LoadStats; cpu: Record<string, number>; foreign: number; kernel: number; softirq: number; steal: number }> {
   const before = Object.fromEntries(Object.entries(pids).map(([n, pid]) => [n, readCpu(pid)]));
   const machine = readMachineCpu();
@@ -108,17 +111,17 @@ async function window(
   const bu = process.cpuUsage(benchBefore);
   cpu.bench = ((bu.user + bu.system) / 1e6 / secs) * 100;
   const end = readMachineCpu();
-  const { other, kernel } = otherCpu(procs, processCpuSnapshot(), secs, oursOf(pids));
+  const { other, kernel } = otherCpu(procs, processCpuSnapshot(), secs, oursOf(pids, also));
   return { stats, cpu, foreign: other, kernel, softirq: ((end.softirq - machine.softirq) / secs) * 100, steal: ((end.steal - machine.steal) / secs) * 100 };
 }
 
 /** Measure up to `maxAttempts` windows until one is not disturbed by other work; keep the least disturbed. */
-async function quietWindow(lg: LoadGen, session: string, durationMs: number, pids: Pids, maxAttempts: number, mem?: Map<string, number>) {
+export async function quietWindow(lg: LoadGen, session: string, durationMs: number, pids: Pids, maxAttempts: number, mem?: Map<string, number>, also: number[] = []) {
   let best: Awaited<ReturnType<typeof window>> | undefined;
   let attempts = 0;
   while (attempts < maxAttempts) {
     attempts++;
-    const w = await window(lg, session, durationMs, pids, mem);
+    const w = await window(lg, session, durationMs, pids, mem, also);
     if (!best || w.foreign < best.foreign) best = w;
     if (w.foreign <= FOREIGN_LIMIT) break;
   }
@@ -170,13 +173,14 @@ export async function runThroughput(lg: LoadGen, o: ThroughputOptions): Promise<
       await sys.stop();
     }
   }
+  await o.beforeSecondBaseline?.();
   // The baseline again: its run-to-run spread on this machine says how far to trust the ratios.
   await baselinePass(lg, o, rows, 'again');
   return { rows, memory, checks };
 }
 
 /** The plain `node:net` baseline with each number of connections; rows are labelled `stdout` = '-' or 'again'. */
-async function baselinePass(lg: LoadGen, o: ThroughputOptions, rows: ThroughputRow[], label: '-' | 'again'): Promise<void> {
+export async function baselinePass(lg: LoadGen, o: Pick<ThroughputOptions, 'clients' | 'quietMs' | 'attempts' | 'warmupMs' | 'durationMs' | 'log'>, rows: ThroughputRow[], label: '-' | 'again'): Promise<void> {
   const base = await startBaselineServer();
   try {
     for (const conns of o.clients) {
