@@ -71,6 +71,8 @@ export class System {
   readonly serverAddrs = new Map<string, string>();
   private ownStateDir: string | undefined;
   private ownSecurity: Security | undefined;
+  /** The secret file, made once (every spawned component is given it). */
+  private ownSecretFile: string | undefined;
 
   constructor(readonly options: SystemOptions = {}) {}
 
@@ -84,9 +86,11 @@ export class System {
   /** The deployment secret's file, made on first use; undefined when the system runs open. */
   get secretFile(): string | undefined {
     if (this.options.secretFile === false) return undefined;
-    const file = this.options.secretFile ?? join(this.stateDir, SECRET_FILE_NAME);
-    ensureSecret(file);
-    return file;
+    if (this.ownSecretFile === undefined) {
+      this.ownSecretFile = this.options.secretFile ?? join(this.stateDir, SECRET_FILE_NAME);
+      ensureSecret(this.ownSecretFile);
+    }
+    return this.ownSecretFile;
   }
 
   /** Flags that give a component the system's secrets and TLS files. */
