@@ -6,6 +6,12 @@
  * mode. Every change of leader bumps the epoch. A replica joins not ready; the RM
  * orders the leader to send it a checkpoint, and makes it ready when it reports
  * that it has caught up.
+ *
+ * When a leader fails and more than one ready replica is left, the RM first asks each
+ * of them what it holds and elects the most up-to-date. A replica the RM has just made
+ * ready may not yet count for the leader's commits (its new role is still on the way
+ * to the leader), so it can miss entries the others hold; electing it by name would
+ * lose them.
  */
 import type { Member, Message, MessageOf, Mode, Role } from '../lib/protocol/index.js';
 import { byName } from '../lib/component.js';
@@ -31,8 +37,8 @@ export type RmCommand =
   /** The set of ready replicas or the leader changed: push new views to clients. */
   | { type: 'views' }
   | { type: 'trace'; category: 'membership' | 'state' | 'fault'; text: string }
-  /** Start the report deadline (after an RM restart found existing replicas). */
-  | { type: 'awaitReports' };
+  /** Start the report deadline: after an RM restart found existing replicas, or while choosing a new leader. */
+  | { type: 'awaitReports'; why: 'restart' | 'election' };
 
 export class ReplicationCore {
   readonly members = new Map<string, ReplicaState>();
@@ -45,6 +51,8 @@ export class ReplicationCore {
   private readonly reportedEpoch = new Map<string, number>();
   /** What each replica last said it holds: the epoch and the last sequence number. */
   private readonly holds = new Map<string, { epoch: number; seq: number }>();
+  /** While the ready replicas are asked what they hold after the leader failed: why it is replaced. */
+  private electing: string | undefined;
 
   constructor(
     readonly mode: Mode,
@@ -117,7 +125,7 @@ export class ReplicationCore {
         this.awaiting.add(m.name);
         out.push({ type: 'send', msg: { type: 'query', server: m.name } });
       }
-      out.push({ type: 'awaitReports' }, { type: 'trace', category: 'state', text: `RM: asking ${fresh.map((m) => m.name).join(', ')} for role, epoch and readiness before deciding` });
+      out.push({ type: 'awaitReports', why: 'restart' }, { type: 'trace', category: 'state', text: `RM: asking ${fresh.map((m) => m.name).join(', ')} for role, epoch and readiness before deciding` });
       return out;
     }
     for (const m of fresh) out.push(...this.onAdded(m.name, m.addr));
@@ -149,10 +157,7 @@ export class ReplicationCore {
     if (name === this.leader && !this.deciding) this.leader = undefined;
     if (!this.deciding) return [];
     if (wasAwaited) return this.resume();
-    if (name === this.leader) {
-      this.leader = undefined;
-      return this.elect(`${this.leaderRole} ${name} failed`);
-    }
+    if (name === this.leader) return this.replaceLeader(`${this.leaderRole} ${name} failed`);
     return had.ready ? this.rolesToAll(true) : [];
   }
 
@@ -197,10 +202,7 @@ export class ReplicationCore {
   private onLostReadiness(name: string): RmCommand[] {
     this.members.get(name)!.ready = false;
     const out: RmCommand[] = [{ type: 'trace', category: 'fault', text: `RM: ${name} reports that it is not ready any more; it must catch up again` }];
-    if (name === this.leader) {
-      this.leader = undefined;
-      return [...out, ...this.elect(`${this.leaderRole} ${name} lost its state`)];
-    }
+    if (name === this.leader) return [...out, ...this.replaceLeader(`${this.leaderRole} ${name} lost its state`)];
     return [...out, ...this.rolesToAll(true), this.checkpointOrder(name)];
   }
 
@@ -209,6 +211,27 @@ export class ReplicationCore {
     const missing = [...this.awaiting];
     this.awaiting.clear();
     return [{ type: 'trace', category: 'fault', text: `RM: no report from ${missing.join(', ')}; deciding without them` }, ...this.resume()];
+  }
+
+  /**
+   * The leader is gone. With one ready replica left there is nothing to compare; with more,
+   * ask each what it holds (the answers come back as reports) before electing the most
+   * up-to-date: a replica made ready a moment ago may lack entries the leader committed
+   * with the others before its role reached the leader.
+   */
+  private replaceLeader(why: string): RmCommand[] {
+    this.leader = undefined;
+    const ready = this.ready();
+    if (ready.length < 2) return this.elect(why);
+    this.electing = why;
+    const out: RmCommand[] = [{ type: 'trace', category: 'state', text: `RM: ${why}; asking ${ready.map((m) => m.name).join(', ')} what they hold before choosing` }];
+    for (const m of ready) {
+      this.holds.delete(m.name);
+      this.awaiting.add(m.name);
+      out.push({ type: 'send', msg: { type: 'query', server: m.name } });
+    }
+    out.push({ type: 'awaitReports', why: 'election' });
+    return out;
   }
 
   /** After reports arrived: keep a leader that reported itself, else elect; bring the rest up to date. */
@@ -221,7 +244,9 @@ export class ReplicationCore {
       for (const m of this.members.values()) if (!m.ready) out.push(this.checkpointOrder(m.name));
       return [...out, ...this.rolesToAll(true)];
     }
-    return this.elect('no replica reported itself as leader');
+    const why = this.electing ?? 'no replica reported itself as leader';
+    this.electing = undefined;
+    return this.elect(why, true);
   }
 
   private onDesignate(name: string): RmCommand[] {
@@ -231,15 +256,19 @@ export class ReplicationCore {
     return this.elect(`${name} designated as ${this.leaderRole}`);
   }
 
-  /** Choose a leader among ready replicas (the preferred one if ready, else the first by name). */
-  private elect(why: string): RmCommand[] {
+  /**
+   * Choose a leader among ready replicas: after they were asked what they hold, the most
+   * up-to-date (the preferred one, then name order, on ties); otherwise the preferred one
+   * if ready, else the first by name.
+   */
+  private elect(why: string, byRecency = false): RmCommand[] {
     const ready = this.ready();
     const out: RmCommand[] = [];
-    let chosen = ready.find((m) => m.name === this.preferred) ?? ready[0];
+    let chosen = byRecency && ready.length > 0 ? this.mostRecent(ready) : (ready.find((m) => m.name === this.preferred) ?? ready[0]);
     if (!chosen && this.members.size > 0) {
       // No ready replica is left. Continue from the replica that holds the most recent state
       // (a ready replica that was falsely suspected and came back holds everything acknowledged).
-      chosen = this.mostRecent();
+      chosen = this.mostRecent([...this.members.values()]);
       chosen.ready = true;
       if (this.epoch > 0) {
         const h = this.holds.get(chosen.name);
@@ -252,20 +281,23 @@ export class ReplicationCore {
       return [{ type: 'trace', category: 'fault', text: `RM: ${why}; no replica left to take over` }, { type: 'views' }];
     }
     this.epoch++;
-    out.push({ type: 'trace', category: 'state', text: `RM: ${why}; ${chosen.name} is ${this.leaderRole} (epoch ${this.epoch})` });
+    const h = byRecency && ready.length > 1 ? this.holds.get(chosen.name) : undefined;
+    const holding = h ? `, holding the most recent state (epoch ${h.epoch}, seq ${h.seq})` : '';
+    out.push({ type: 'trace', category: 'state', text: `RM: ${why}; ${chosen.name} is ${this.leaderRole} (epoch ${this.epoch})${holding}` });
     out.push(...this.rolesToAll(true));
     for (const m of this.members.values()) if (!m.ready) out.push(this.checkpointOrder(m.name));
     return out;
   }
 
-  /** The member with the highest reported (epoch, seq); the preferred one, then name order, on ties. */
-  private mostRecent(): ReplicaState {
+  /** Of `among`, the one with the highest reported (epoch, seq); the preferred one, then name order, on ties. */
+  private mostRecent(among: ReplicaState[]): ReplicaState {
     const rank = (name: string): [number, number, number] => {
       const h = this.holds.get(name);
       return [h?.epoch ?? -1, h?.seq ?? -1, name === this.preferred ? 1 : 0];
     };
-    let best = this.names()[0]!;
-    for (const name of this.names()) {
+    const names = among.map((m) => m.name).sort(byName);
+    let best = names[0]!;
+    for (const name of names) {
       const [a, b] = [rank(name), rank(best)];
       if (a[0] > b[0] || (a[0] === b[0] && (a[1] > b[1] || (a[1] === b[1] && a[2] > b[2])))) best = name;
     }

@@ -17,6 +17,8 @@ import { DEFAULT_RESTART_BUDGET, DEFAULT_RESTART_WINDOW_S } from '../lib/config/
 export const RM_NAME = 'RM';
 /** How long a restarted RM waits for replicas to report their state before it decides. */
 export const REPORT_DEADLINE_MS = 2000;
+/** How long the RM waits for the ready replicas to say what they hold before electing a new leader without the silent ones. */
+export const ELECTION_DEADLINE_MS = 500;
 
 export interface RmOptions {
   host?: string;
@@ -207,7 +209,7 @@ export class Rm extends Component {
         return;
       case 'awaitReports':
         clearTimeout(this.reportTimer);
-        this.reportTimer = setTimeout(() => this.dispatch({ type: 'reportDeadline' }), REPORT_DEADLINE_MS);
+        this.reportTimer = setTimeout(() => this.dispatch({ type: 'reportDeadline' }), cmd.why === 'restart' ? REPORT_DEADLINE_MS : ELECTION_DEADLINE_MS);
         return;
     }
   }

@@ -34,6 +34,17 @@ function report(
   };
 }
 
+/**
+ * The replicas the RM asked in `out` (after the leader failed) answer: each is a ready
+ * follower of the current epoch holding `seqs[name]` (0 if not given). Returns every
+ * command the core gave, `out` included.
+ */
+function answer(core: ReplicationCore, out: RmCommand[], seqs: Record<string, number> = {}): RmCommand[] {
+  const all = [...out];
+  for (const name of queries(out)) all.push(...core.handle(report(name, { mode: core.mode, role: core.followerRole, epoch: core.epoch, ready: true, seq: seqs[name] ?? 0 })));
+  return all;
+}
+
 /** A core with the given replicas joined and caught up, the first one leader at epoch 1. */
 function running(mode: Mode, names: string[]): ReplicationCore {
   const core = new ReplicationCore(mode);
@@ -130,8 +141,13 @@ for (const mode of ['passive', 'active'] as const) {
   t.test(`${mode}: deleting the ${leaderRole} elects the first ready replica by natural name order`, async (t) => {
     const core = running(mode, ['S1', 'S10', 'S2']);
     core.handle(added('S3')); // not ready
-    const out = core.handle(deleted('S1'));
-    t.equal(core.leader, 'S2', 'S2 comes before S10');
+    const asked = core.handle(deleted('S1'));
+    t.same(queries(asked), ['S2', 'S10'], 'the ready ones are asked what they hold');
+    t.equal(core.leader, undefined, 'no leader before they answer');
+    t.same(roleMsgs(asked), []);
+    t.equal(viewsCount(asked), 0);
+    const out = answer(core, asked);
+    t.equal(core.leader, 'S2', 'holding the same, S2 comes before S10');
     t.equal(core.epoch, 2);
     const r = roles(out);
     t.same(Object.keys(r).sort(), ['S10', 'S2', 'S3']);
@@ -156,7 +172,7 @@ for (const mode of ['passive', 'active'] as const) {
     t.equal(core.epoch, 2);
     t.match(roles(over).S3, { role: leaderRole, epoch: 2, ready: true });
     t.match(roles(over).S1, { role: followerRole, epoch: 2, leader: 'S3' });
-    core.handle(deleted('S3'));
+    answer(core, core.handle(deleted('S3')));
     t.equal(core.leader, 'S1', 'the preferred one failed: the first ready replica leads');
     t.equal(core.epoch, 3);
   });
@@ -248,7 +264,7 @@ for (const mode of ['passive', 'active'] as const) {
     core.handle(report('S3', { mode, epoch: 1, ready: true }));
     t.equal(core.leader, 'S3', 'the designated replica takes over once it is ready');
     t.equal(core.epoch, 2);
-    core.handle(deleted('S3'));
+    answer(core, core.handle(deleted('S3')));
     t.equal(core.leader, 'S1', 'and when it fails, another ready replica leads');
     t.equal(core.epoch, 3);
   });
@@ -266,7 +282,7 @@ t.test('GFD reconnects: the RM asks every replica it counts as ready where it st
 t.test('a ready replica whose role was lost on the way (the GFD was away) is told again; a leader also gets the checkpoint orders it missed', async (t) => {
   const core = running('passive', ['S1', 'S2', 'S3']);
   core.handle(added('S4'));
-  core.handle(deleted('S1')); // S2 is elected at epoch 2; say its role and S4's checkpoint order were lost
+  answer(core, core.handle(deleted('S1'))); // S2 is elected at epoch 2; say its role and S4's checkpoint order were lost
   t.equal(core.leader, 'S2');
   const out = core.handle(report('S2', { role: 'backup', epoch: 1, ready: true }));
   t.same(roleMsgs(out).map((m) => [m.server, m.role, m.epoch, m.ready]), [['S2', 'primary', 2, true]], 'S2 learns that it is primary');
@@ -290,7 +306,7 @@ for (const mode of ['passive', 'active'] as const) {
   t.test(`${mode}: the ${leaderRole} reports that it lost its state (left and came back unseen): a new one is elected`, async (t) => {
     const core = running(mode, ['S1', 'S2', 'S3']);
     core.handle({ type: 'members', members: ['S1', 'S2', 'S3'].map(member) });
-    const out = core.handle(report('S1', { mode, role: 'none', epoch: 1, ready: false }));
+    const out = answer(core, core.handle(report('S1', { mode, role: 'none', epoch: 1, ready: false })));
     t.equal(core.leader, 'S2');
     t.equal(core.epoch, 2);
     t.equal(core.members.get('S1')?.ready, false);
@@ -513,7 +529,7 @@ t.test("'members' later (GFD reconnect) reconciles: missing ones deleted, new on
 
 t.test("'members' later without the leader: it is deleted and another elected", async (t) => {
   const core = running('active', ['S1', 'S2', 'S3']);
-  const out = core.handle({ type: 'members', members: ['S2', 'S3'].map(member) });
+  const out = answer(core, core.handle({ type: 'members', members: ['S2', 'S3'].map(member) }));
   t.equal(core.leader, 'S2');
   t.equal(core.epoch, 2);
   t.match(roles(out).S2, { role: 'sequencer', epoch: 2 });
@@ -528,3 +544,83 @@ t.test("an empty first 'members' list queries nobody; joins then proceed normall
   t.equal(core.epoch, 1);
   t.equal(viewsCount(out), 1);
 });
+
+for (const mode of ['passive', 'active'] as const) {
+  const leaderRole = mode === 'passive' ? 'primary' : 'sequencer';
+
+  t.test(`${mode}: the ${leaderRole} fails just after a replica was made ready: the most up-to-date one leads, not the first by name`, async (t) => {
+    // S2 caught up and was made ready a moment ago: S1 may have committed entries with S3 alone
+    // before S2's new role reached it, so S2 can lack them.
+    const core = running(mode, ['S1', 'S3']);
+    core.handle(added('S2'));
+    core.handle(report('S2', { mode, epoch: 1, ready: true, seq: 100 }));
+    t.same(core.ready().map((m) => m.name), ['S1', 'S2', 'S3']);
+    const asked = core.handle(deleted('S1'));
+    t.same(queries(asked), ['S2', 'S3']);
+    t.match(traces(asked).join('\n'), new RegExp(`${leaderRole} S1 failed; asking S2, S3 what they hold before choosing`));
+    const out = answer(core, asked, { S2: 100, S3: 120 });
+    t.equal(core.leader, 'S3', 'S3 holds seq 120, S2 only 100');
+    t.equal(core.epoch, 2);
+    t.match(roles(out).S3, { role: leaderRole, epoch: 2, ready: true });
+    t.match(roles(out).S2, { role: mode === 'passive' ? 'backup' : 'member', epoch: 2, ready: true, leader: 'S3' });
+    t.match(traces(out).join('\n'), /S3 is \w+ \(epoch 2\), holding the most recent state \(epoch 1, seq 120\)/);
+    t.equal(viewsCount(out), 1);
+  });
+
+  t.test(`${mode}: a ready replica that does not answer in time is left out of the choice`, async (t) => {
+    const core = running(mode, ['S1', 'S2', 'S3']);
+    const asked = core.handle(deleted('S1'));
+    t.same(queries(asked), ['S2', 'S3']);
+    t.same(asked.filter((c) => c.type === 'awaitReports'), [{ type: 'awaitReports', why: 'election' }], 'the shell starts the election deadline');
+    t.same(core.handle(report('S3', { mode, role: core.followerRole, epoch: 1, ready: true, seq: 7 })), [], 'one answer of two decides nothing');
+    t.equal(core.leader, undefined);
+    const out = core.handle({ type: 'reportDeadline' });
+    t.match(traces(out).join('\n'), /no report from S2; deciding without them/);
+    t.equal(core.leader, 'S3', 'the one that answered');
+    t.equal(core.members.get('S2')?.ready, true, 'the silent one stays ready: it may just be slow');
+  });
+
+  t.test(`${mode}: a ready replica deleted while the RM waits for its answer: the others decide`, async (t) => {
+    const core = running(mode, ['S1', 'S2', 'S3']);
+    core.handle(deleted('S1'));
+    core.handle(report('S3', { mode, role: core.followerRole, epoch: 1, ready: true, seq: 3 }));
+    const out = core.handle(deleted('S2'));
+    t.equal(core.leader, 'S3');
+    t.equal(core.epoch, 2);
+    t.same(core.ready().map((m) => m.name), ['S3']);
+    t.equal(viewsCount(out), 1);
+  });
+
+  t.test(`${mode}: a replica that answers that it lost its state is not chosen and catches up from the new ${leaderRole}`, async (t) => {
+    const core = running(mode, ['S1', 'S2', 'S3']);
+    core.handle(deleted('S1'));
+    core.handle(report('S2', { mode, role: 'none', epoch: 1, ready: false, seq: 500 }));
+    const out = core.handle(report('S3', { mode, role: core.followerRole, epoch: 1, ready: true, seq: 9 }));
+    t.equal(core.leader, 'S3');
+    t.equal(core.members.get('S2')?.ready, false);
+    t.same(checkpoints(out), [{ type: 'sendCheckpoint', server: 'S3', target: member('S2'), epoch: 2 }]);
+  });
+
+  t.test(`${mode}: a replica that joins while the RM chooses is checkpointed by the new ${leaderRole}`, async (t) => {
+    const core = running(mode, ['S1', 'S2', 'S3']);
+    const asked = core.handle(deleted('S1'));
+    t.same(core.handle(added('S4')), [], 'nothing decided while waiting');
+    const out = answer(core, asked, { S2: 5, S3: 5 });
+    t.equal(core.leader, 'S2');
+    t.same(checkpoints(out), [{ type: 'sendCheckpoint', server: 'S2', target: member('S4'), epoch: 2 }]);
+  });
+
+  t.test(`${mode}: with the same state everywhere the preferred replica still wins the tie`, async (t) => {
+    const core = new ReplicationCore(mode, 'S3');
+    core.handle(added('S1'));
+    for (const n of ['S2', 'S3']) {
+      core.handle(added(n));
+      core.handle(report(n, { mode, epoch: core.epoch, ready: true }));
+    }
+    t.equal(core.leader, 'S3');
+    core.handle(added('S4'));
+    core.handle(report('S4', { mode, epoch: core.epoch, ready: true }));
+    answer(core, core.handle(deleted('S3')), { S1: 40, S2: 41, S4: 41 });
+    t.equal(core.leader, 'S2', 'S2 and S4 hold the most; S2 first by name');
+  });
+}
