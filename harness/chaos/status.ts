@@ -1,6 +1,6 @@
 /** The RM's view of the system, as `<admin, status>` returns it, and what "whole" means for a chaos run. */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Mode } from '../protocol/index.js';
+import type { Mode } from '../../lib/protocol/index.js';
 import type { System } from '../launch/system.js';
 
 export interface StatusMember {

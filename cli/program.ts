@@ -9,9 +9,9 @@ import {
   RM_OPTIONS,
   SERVER_OPTIONS,
   type OptionSpec,
-} from '../config/options.js';
-import { name as parseName } from '../config/values.js';
-import { ConfigError, ValueError } from '../config/errors.js';
+} from '../lib/config/options.js';
+import { name as parseName } from '../lib/config/values.js';
+import { ConfigError, ValueError } from '../lib/config/errors.js';
 import { addOptions, resolveOptions } from './options.js';
 import { runners } from './run.js';
 

@@ -7,10 +7,10 @@ import { EventEmitter } from 'node:events';
 import { createInterface } from 'node:readline';
 import { dirname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { TraceEvent } from '../trace/index.js';
+import type { TraceEvent } from '../../lib/trace/index.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-/** The package root, whether this module runs compiled (dist/lib/launch) or from source (lib/launch). */
+/** The package root, whether this module runs compiled (dist/harness/launch) or from source (harness/launch). */
 export const PACKAGE_ROOT = here.includes(`${sep}dist${sep}`) ? resolve(here, '../../..') : resolve(here, '../..');
 /** The compiled CLI entry point. */
 export const FTKIT_BIN = join(PACKAGE_ROOT, 'dist/bin/ftkit.js');

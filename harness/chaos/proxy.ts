@@ -14,7 +14,7 @@
  * are left alone.
  */
 import net from 'node:net';
-import { parseAddress } from '../net/index.js';
+import { parseAddress } from '../../lib/net/index.js';
 
 export type ProxyMode = { kind: 'pass' } | { kind: 'delay'; ms: number } | { kind: 'drop' } | { kind: 'blackhole' };
 
