@@ -11,7 +11,7 @@ import { UnexpectedMessageError, type Message, type MessageOf } from '../lib/pro
 import { Tracer, writeStdout } from '../lib/trace/index.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { PARENT_PIPE_ENV } from '../harness/launch/proc.js';
+import { PARENT_PIPE_ENV } from '../lib/detect/parent.js';
 import { DEFAULT_HOST } from '../lib/config/options.js';
 import { parseProperty } from '../lib/config/properties.js';
 import { CommandStore } from './commands.js';
