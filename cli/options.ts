@@ -4,7 +4,7 @@
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { loadIni, readIni, splitSections } from '../lib/config/ini.js';
-import { ValueError } from '../lib/config/errors.js';
+import { ValueError } from '../lib/errors.js';
 import type { OptionSpec } from '../lib/config/options.js';
 
 export function addOptions(cmd: Command, specs: readonly OptionSpec[]): Command {

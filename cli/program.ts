@@ -11,7 +11,7 @@ import {
   type OptionSpec,
 } from '../lib/config/options.js';
 import { name as parseName } from '../lib/config/values.js';
-import { ConfigError, ValueError } from '../lib/config/errors.js';
+import { ConfigError, ValueError } from '../lib/errors.js';
 import { addOptions, resolveOptions } from './options.js';
 import type { Runner } from './process.js';
 import { gfd, lfd, rm, server } from './components.js';

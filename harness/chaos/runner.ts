@@ -17,6 +17,7 @@
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { System } from '../launch/system.js';
+import { HarnessError } from '../../lib/errors.js';
 import type { Proc } from '../launch/proc.js';
 import type { Mode } from '../../lib/protocol/index.js';
 import { parseAddress } from '../../lib/net/index.js';
@@ -123,10 +124,6 @@ export function compactReport(r: RunReport): RunReport {
     return { ...op, result: `prefix:${items.length}` };
   });
   return { ...r, history };
-}
-
-export class HarnessError extends Error {
-  override name = 'HarnessError';
 }
 
 export function runChaos(options: ChaosOptions): Promise<RunReport> {

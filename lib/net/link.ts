@@ -5,7 +5,7 @@
 import { EventEmitter } from 'node:events';
 import { connect, type Connection, type DialOptions } from './connection.js';
 import { exponentialBackoff, type ReconnectPolicy } from './backoff.js';
-import { RefusedError } from './errors.js';
+import { RefusedError } from '../errors.js';
 
 export interface LinkOptions extends Omit<DialOptions, 'timeoutMs'> {
   /** Where to connect; a function so the target can change between attempts. */

@@ -7,7 +7,7 @@
  * docs/PROTOCOL.md describes each message for people; this file is the source of truth.
  */
 import { decodeFrame, encodeFrame } from './codec.js';
-import { FieldCountError, FieldValueError, UnknownKindError } from './errors.js';
+import { FieldCountError, FieldValueError, UnknownKindError } from '../errors.js';
 
 export type Mode = 'active' | 'passive';
 export type Role = 'primary' | 'backup' | 'sequencer' | 'member' | 'none';
