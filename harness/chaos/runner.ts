@@ -20,7 +20,7 @@ import { System } from '../launch/system.js';
 import { HarnessError } from '../../lib/errors.js';
 import type { Proc } from '../launch/proc.js';
 import type { Mode } from '../../lib/protocol/index.js';
-import { parseAddress } from '../../lib/net/index.js';
+import { exponentialBackoff, parseAddress } from '../../lib/net/index.js';
 import { ChaosClient, STALE_CLIENT_PREFIX } from './client.js';
 import { HistoryRecorder, type Op } from './history.js';
 import { PASS, ProxyPool, type ProxyMode } from './proxy.js';
@@ -43,7 +43,8 @@ export const DEFAULT_RECOVER_TIMEOUT_MS = 10_000;
 const PROGRESS_TIMEOUT_MS = 5000;
 /** How long the clients get to finish their current operation when the run ends. */
 const CLIENT_GRACE_MS = 3000;
-const RESPAWN_ATTEMPTS = 5;
+/** Starting a component again on its old port is tried 5 times, 0.2 s to 1 s apart (the port may take a moment to be free). */
+const RESPAWN_RETRY = { baseMs: 200, capMs: 1000, maxAttempts: 4 };
 
 export interface ChaosOptions {
   mode: Mode;
@@ -602,6 +603,7 @@ class ChaosRun {
 
   /** Start a component again on its old port, which may take a moment to be free; false (and a warning) if it never starts. */
   private async retry(name: string, start: () => Promise<unknown>): Promise<boolean> {
+    const retry = exponentialBackoff(RESPAWN_RETRY);
     for (let attempt = 1; ; attempt++) {
       const before = this.sys.group.procs.get(name);
       try {
@@ -613,12 +615,13 @@ class ChaosRun {
           this.killed.add(failed);
           failed.kill('SIGKILL');
         }
-        if (attempt === RESPAWN_ATTEMPTS) {
+        const delay = retry(attempt, err as Error);
+        if (delay === false) {
           this.warn(`could not restart ${name} on its port after ${attempt} attempts: ${(err as Error).message.split('\n')[0]}`);
           this.degraded = true;
           return false;
         }
-        await sleep(200);
+        await sleep(delay);
       }
     }
   }
