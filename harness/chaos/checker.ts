@@ -49,24 +49,6 @@ export type AnomalyKind =
   | 'no-final-state'
   | 'not-linearizable';
 
-export const ANOMALY_KINDS: readonly AnomalyKind[] = [
-  'lost',
-  'duplicate',
-  'phantom',
-  'failed-applied',
-  'wrong-index',
-  'client-order',
-  'realtime-order',
-  'read-not-prefix',
-  'stale-read',
-  'future-read',
-  'nonmonotonic-read',
-  'bad-result',
-  'divergence',
-  'no-final-state',
-  'not-linearizable',
-];
-
 export interface Anomaly {
   kind: AnomalyKind;
   message: string;

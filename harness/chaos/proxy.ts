@@ -228,10 +228,6 @@ export class ProxyPool {
     for (const name of [...this.modes.keys()]) this.setMode(name, PASS);
   }
 
-  proxies(): ChaosProxy[] {
-    return [...this.byName.values()].flatMap((s) => [...s]);
-  }
-
   async close(): Promise<void> {
     this.closed = true;
     await Promise.all([...this.byAddr.values()].map(async (p) => (await p.catch(() => undefined))?.close()));

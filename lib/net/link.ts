@@ -55,16 +55,6 @@ export class Link extends EventEmitter<LinkEvents> {
     this.conn = undefined;
   }
 
-  /** Drop the current connection (if any) and reconnect at once. */
-  reconnect(): void {
-    if (this.stopped) return;
-    if (this.conn) this.conn.destroy();
-    else {
-      clearTimeout(this.timer);
-      void this.tryConnect();
-    }
-  }
-
   private async tryConnect(): Promise<void> {
     this.attempt++;
     try {

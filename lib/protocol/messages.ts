@@ -271,15 +271,3 @@ export function fromFields(fields: string[], frame = fields.join(', ')): Message
 export function decode(frame: string): Message {
   return fromFields(decodeFrame(frame), frame);
 }
-
-/** Course notation for traces: `<C1, S1, 101, request>` (leading identity fields and the kind). */
-export function brief(msg: Message): string {
-  switch (msg.type) {
-    case 'request':
-    case 'reply':
-    case 'reject':
-      return `<${msg.client}, ${msg.server}, ${msg.num}, ${wireKind(msg.type)}>`;
-    default:
-      return encode(msg);
-  }
-}
