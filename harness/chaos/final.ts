@@ -9,7 +9,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { System } from '../launch/system.js';
 import { requestOnce, type Answer } from './client.js';
-import { parseReadResult, type FinalState, type ReplicaFinal } from './checker.js';
+import type { FinalState, ReplicaFinal } from './checker.js';
+import { parseReadResult } from './history.js';
 import { rmStatus, type StatusMember } from './status.js';
 import { exponentialBackoff } from '../../lib/net/index.js';
 

@@ -51,3 +51,28 @@ export function describeStatus(s: RmStatus | undefined): string {
   const members = s.members.map((m) => `${m.name}${m.name === s.leader ? '*' : ''}${m.ready ? '' : '(not ready)'}`).join(' ');
   return `epoch ${s.epoch}, leader ${s.leader ?? '-'}, GFD ${s.gfd}, members: ${members || 'none'}`;
 }
+
+/** The RM's status as a run last saw it: every query through it keeps the latest answer. */
+export class StatusTracker {
+  last: RmStatus | undefined;
+
+  constructor(
+    private readonly sys: System,
+    private readonly replicas: number,
+  ) {}
+
+  async fetch(): Promise<RmStatus | undefined> {
+    const s = await rmStatus(this.sys);
+    if (s) this.last = s;
+    return s;
+  }
+
+  /** Resolves with the status once the system is whole, or undefined after `ms`. */
+  waitWhole(ms: number): Promise<RmStatus | undefined> {
+    return waitWhole(this.sys, this.replicas, ms, (s) => (this.last = s));
+  }
+
+  describe(s = this.last): string {
+    return describeStatus(s);
+  }
+}

@@ -6,7 +6,8 @@
  * brute-force search over every order on many small random histories.
  */
 import t from 'tap';
-import { check, linearize, type FinalState } from '../../harness/chaos/checker.js';
+import { check, type FinalState } from '../../harness/chaos/checker.js';
+import { linearize } from '../../harness/chaos/linearize.js';
 import type { Op } from '../../harness/chaos/history.js';
 import { mulberry32, randInt, type Rng } from '../../harness/chaos/rng.js';
 

@@ -14,7 +14,8 @@
  * test was written); eight seeds that all miss would be a failure.
  */
 import t from 'tap';
-import { runChaos, type RunReport } from '../../harness/chaos/runner.js';
+import { runChaos } from '../../harness/chaos/runner.js';
+import type { RunReport } from '../../harness/chaos/report.js';
 import { STALE_CLIENT_PREFIX } from '../../harness/chaos/client.js';
 import { formatAnomaly } from '../../harness/chaos/report.js';
 
