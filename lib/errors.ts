@@ -1,6 +1,7 @@
 /**
  * Every failure ftkit reports, one class each. Each has a `name` (what it is, for traces and
- * logs) and takes the ES2022 `{ cause }` option for the error underneath it.
+ * logs) and takes the ES2022 `{ cause }` option for the error underneath it (the classes that
+ * take only a message inherit Error's `(message, { cause })`).
  */
 
 type ErrorOptions = { cause?: unknown };
@@ -18,9 +19,6 @@ export function quote(input: string): string {
 /** A bad setting: a flag, an .ini key or a value that does not parse. */
 export class ConfigError extends Error {
   override name = 'ConfigError';
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-  }
 }
 
 /** A value that does not parse; the caller adds where it came from. */
@@ -75,9 +73,6 @@ export class RefusedError extends Error {
 
 export class ProtocolError extends Error {
   override name = 'ProtocolError';
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-  }
 }
 
 /** Bytes outside a frame that are not whitespace. */
@@ -146,7 +141,4 @@ export class UnexpectedMessageError extends ProtocolError {
 /** The harness could not set a run up (the system never became ready): no finding about ftkit. */
 export class HarnessError extends Error {
   override name = 'HarnessError';
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-  }
 }
