@@ -18,8 +18,8 @@
  * replicas are ready. The RM runs with --no-auto-restart, so only we restart it.
  * At the end of a series the acknowledged adds are compared with a final `get`.
  */
-import { System } from '../lib/launch/system.js';
-import type { Proc } from '../lib/launch/proc.js';
+import { System } from '../harness/launch/system.js';
+import type { Proc } from '../harness/launch/proc.js';
 import type { Mode } from '../lib/protocol/index.js';
 import type { TraceEvent } from '../lib/trace/index.js';
 import { LoadGen, forgetEvents, leanStdout, rmStatus, stoppedPids, waitAllReady } from './harness.js';

@@ -1,13 +1,13 @@
 /**
- * Helpers around lib/launch for the benchmarks: the load generator child, the
+ * Helpers around harness/launch for the benchmarks: the load generator child, the
  * baseline server child, cheaper trace consumption, /proc readings and RM status.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Proc } from '../lib/launch/proc.js';
-import type { System } from '../lib/launch/system.js';
+import type { Proc } from '../harness/launch/proc.js';
+import type { System } from '../harness/launch/system.js';
 import type { TraceEvent } from '../lib/trace/index.js';
 import { sleep } from './stats.js';
 
@@ -120,7 +120,7 @@ export function killStopped(): void {
  * parsed and delivered as events (so Proc.waitFor still works for those). With
  * `keep` empty, stdout is simply drained. stderr is left as it is.
  *
- * lib/launch/proc.ts reads stdout with readline and JSON-parses and stores every
+ * harness/launch/proc.ts reads stdout with readline and JSON-parses and stores every
  * line; at thousands of trace lines per second that is the bench process's main
  * work, and a slow reader back-pressures the component (its stdout is a pipe,
  * written synchronously).

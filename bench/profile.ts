@@ -2,7 +2,7 @@
  * `--profile`: where the servers' time goes under load. Runs passive and active
  * with 8 closed-loop clients, once as the harness reads the traces and once with
  * the servers' stdout drained, with every ftkit process profiled by V8's sampling
- * profiler (bench/cpu-preload.ts, preloaded through NODE_OPTIONS, which lib/launch
+ * profiler (bench/cpu-preload.ts, preloaded through NODE_OPTIONS, which harness/launch
  * passes on; Node 20 refuses --cpu-prof itself in NODE_OPTIONS). The V8
  * profiles are read back and each server's CPU time inside the load window is
  * split into: idle, tracing (everything under Tracer.emitEvent: building the event,
@@ -13,7 +13,7 @@
 import { mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { System } from '../lib/launch/system.js';
+import { System } from '../harness/launch/system.js';
 import { LoadGen, leanStdout, waitAllReady } from './harness.js';
 import type { LoadStats } from './loadgen.js';
 import { fmt, sleep, table } from './stats.js';

@@ -17,7 +17,7 @@
  * A checkpoint travels as one frame and frames are limited to 1 MiB by default
  * (lib/protocol/framer.ts): what happens above that is recorded, not worked around.
  */
-import { System } from '../lib/launch/system.js';
+import { System } from '../harness/launch/system.js';
 import type { TraceEvent } from '../lib/trace/index.js';
 import { DEFAULT_MAX_FRAME_BYTES } from '../lib/protocol/index.js';
 import { LoadGen, leanStdout, readMem, rmStatus, setProperty, waitAllReady, type Mem } from './harness.js';

@@ -11,7 +11,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { PACKAGE_ROOT } from '../lib/launch/proc.js';
+import { PACKAGE_ROOT } from '../harness/launch/proc.js';
 import { LoadGen, killStopped } from './harness.js';
 import { runThroughput, type ThroughputResult } from './throughput.js';
 import { runFailover, type FailoverResult } from './failover.js';

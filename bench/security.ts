@@ -16,7 +16,7 @@
  * connections to the RM and the replicas carry no handshake; with authentication on, the
  * listeners still check every message a client sends against what its standing permits.
  */
-import { System, type SystemTls } from '../lib/launch/system.js';
+import { System, type SystemTls } from '../harness/launch/system.js';
 import type { Mode } from '../lib/protocol/index.js';
 import { LoadGen, forgetEvents, leanStdout, waitAllReady, waitQuiet } from './harness.js';
 import type { LoadStats } from './loadgen.js';

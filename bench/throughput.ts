@@ -2,12 +2,12 @@
  * Throughput and latency: the plain `node:net` baseline, then ftkit passive and
  * active (three replicas, `counter` app), with 1 and 8 closed-loop load
  * connections. ftkit runs twice per system: first as the harness runs it (the
- * bench process parses every trace line of every component, lib/launch/proc.ts),
+ * bench process parses every trace line of every component, harness/launch/proc.ts),
  * then with the servers' stdout drained in chunks without parsing, then once more with
  * the servers started with `--quiet` (no per-request trace lines). Also: CPU per
  * process during each run and memory (RSS) of every component at idle and under load.
  */
-import { System } from '../lib/launch/system.js';
+import { System } from '../harness/launch/system.js';
 import type { Mode } from '../lib/protocol/index.js';
 import { LoadGen, forgetEvents, leanStdout, otherCpu, processCpuSnapshot, readCpu, readMachineCpu, readMem, startBaselineServer, waitAllReady, waitQuiet, type Mem } from './harness.js';
 import type { LoadStats } from './loadgen.js';

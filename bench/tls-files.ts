@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { SystemTls } from '../lib/launch/system.js';
+import type { SystemTls } from '../harness/launch/system.js';
 
 export type BenchTls = { files: SystemTls; dir: string; remove: () => void } | { files?: undefined; why: string; remove: () => void };
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 /** The `ftkit` command: one subcommand per component, plus demo and ctl. */
 import { CommanderError } from 'commander';
-import { buildProgram } from '../lib/cli/program.js';
+import { buildProgram } from '../cli/program.js';
 
 const program = buildProgram();
 try {

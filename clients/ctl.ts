@@ -1,6 +1,6 @@
 /** `ftkit ctl`: one request to the RM (status or set), one answer. */
-import { connect, DeadlineError, type Security } from '../lib/net/index.js';
-import type { Message } from '../lib/protocol/index.js';
+import { connect, ConnectionClosedError, DeadlineError, type Security } from '../lib/net/index.js';
+import { UnexpectedMessageError, type Message } from '../lib/protocol/index.js';
 
 export const ADMIN_NAME = 'admin';
 export const DEFAULT_CTL_TIMEOUT_MS = 5000;
@@ -21,11 +21,11 @@ export async function ctlRequest(rm: string, req: CtlRequest, { security, timeou
         clearTimeout(timer);
         if (m.type === 'ok') resolve(m.text);
         else if (m.type === 'error' || m.type === 'refused') reject(new Error(m.reason));
-        else reject(new Error(`unexpected answer from the RM: ${m.type}`));
+        else reject(new UnexpectedMessageError(`unexpected answer from the RM: ${m.type}`));
       });
       conn.on('close', () => {
         clearTimeout(timer);
-        reject(new Error(`the RM at ${rm} closed the connection without answering`));
+        reject(new ConnectionClosedError(`the RM at ${rm}`, 'answering'));
       });
       conn.send(msg);
     });

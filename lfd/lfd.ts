@@ -8,17 +8,12 @@ import { HeartbeatTiming, PeerWatch } from '../lib/detect/watch.js';
 import type { Connection, Link, Listener } from '../lib/net/index.js';
 import type { Security } from '../lib/net/index.js';
 import { UnexpectedMessageError, type Message, type MessageOf } from '../lib/protocol/index.js';
-import { Tracer, writeStdout } from '../lib/trace/index.js';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createInterface } from 'node:readline';
-import { PARENT_PIPE_ENV } from '../lib/launch/proc.js';
+import { Tracer } from '../lib/trace/index.js';
 import { DEFAULT_HOST } from '../lib/config/options.js';
 import { parseProperty } from '../lib/config/properties.js';
 import { CommandStore } from './commands.js';
 import { Fencer, isLocalPeer } from './fence.js';
-
-/** How long a stopping LFD gives the servers it launched to exit before it kills them. */
-const CHILD_STOP_GRACE_MS = 2000;
+import { Launcher, templateCommand } from './launcher.js';
 
 export interface LfdOptions {
   name: string;
@@ -67,10 +62,7 @@ export class Lfd extends Component {
   private readonly timing: HeartbeatTiming;
   /** The command line each server registered with, kept after it dies so it can be relaunched. */
   private readonly commands: CommandStore;
-  /** Servers this LFD launched that have not registered yet. */
-  private readonly launching = new Map<string, number>();
-  /** Every server process this LFD launched that is still running. */
-  private readonly children = new Map<number, ChildProcess>();
+  private readonly launcher: Launcher;
   private readonly fencer = new Fencer();
   /** Properties the RM set that servers need too (checkpoint-freq), replayed to newcomers. */
   private readonly serverProperties = new Map<string, string>();
@@ -78,6 +70,7 @@ export class Lfd extends Component {
   constructor(readonly options: LfdOptions) {
     super(options.name, options.tracer ?? new Tracer(options.name), options.security);
     this.timing = new HeartbeatTiming(options.heartbeatFreq, options.timeout);
+    this.launcher = new Launcher(this.tracer);
     this.commands = new CommandStore(options.stateDir, { gfd: options.gfd, lfd: options.name });
     this.listener = this.createListener({
       host: options.host,
@@ -112,29 +105,8 @@ export class Lfd extends Component {
     this.gfdLink.stop();
     for (const entry of this.servers.values()) entry.watch.stop();
     this.servers.clear();
-    await Promise.all([this.listener.close(), this.stopChildren()]);
+    await Promise.all([this.listener.close(), this.launcher.stopAll()]);
     this.setState('stopped');
-  }
-
-  /**
-   * The servers this LFD launched go with it (they would anyway: their stdin is our pipe), stopped
-   * ones included: SIGTERM and SIGCONT, then SIGKILL for any still there after a grace period.
-   */
-  private async stopChildren(): Promise<void> {
-    const waits = [...this.children.values()].map(
-      (child) =>
-        new Promise<void>((resolve) => {
-          if (child.exitCode !== null || child.signalCode !== null) return resolve();
-          const timer = setTimeout(() => child.kill('SIGKILL'), CHILD_STOP_GRACE_MS);
-          child.once('exit', () => {
-            clearTimeout(timer);
-            resolve();
-          });
-          child.kill('SIGTERM');
-          child.kill('SIGCONT');
-        }),
-    );
-    await Promise.all(waits);
   }
 
   /** Change the heartbeat frequency of every server's detector, at once. */
@@ -199,7 +171,7 @@ export class Lfd extends Component {
       lastAnswer: Date.now(),
     };
     this.servers.set(first.server, entry);
-    this.launching.delete(first.server);
+    this.launcher.registered(first.server);
     conn.send({ type: 'welcome', from: this.name, to: first.server });
     for (const [key, value] of this.serverProperties) conn.send({ type: 'set', from: this.name, key, value });
     this.trace('server_registered', 'membership', `${this.name}: ${first.server} registered from ${first.addr} (pid ${first.pid})`, {
@@ -380,22 +352,9 @@ export class Lfd extends Component {
     if (this.servers.get(name)?.conn.isOpen) return fail(`${name} is already running here`);
     const command = this.commands.get(name) ?? templateCommand(this.commands.template(), name);
     if (!command) return fail('no server has registered here, so there is no command line to start it with');
-    const child = spawn(command[0]!, command.slice(1), { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, [PARENT_PIPE_ENV]: '1' } });
-    // The server's traces continue in ours (a launched server has no terminal of its own), under its own name.
-    const relay = (line: string) => (isTraceLine(line) ? writeStdout(line) : this.tracer.child(name).emitEvent('output', 'fault', line, { server: name }));
-    createInterface({ input: child.stdout! }).on('line', relay);
-    createInterface({ input: child.stderr! }).on('line', relay);
-    child.on('error', (err) => fail(err.message));
-    child.on('spawn', () => {
-      this.children.set(child.pid!, child);
-      this.launching.set(name, child.pid!);
-      this.trace('launched', 'membership', `${this.name}: launched ${name} (pid ${child.pid})`, { server: name, pid: child.pid });
-    });
-    child.on('exit', (code, signal) => {
-      this.children.delete(child.pid!);
-      if (this.launching.get(name) !== child.pid) return;
-      this.launching.delete(name);
-      fail(`exited (${signal ?? `status ${code}`}) before registering`);
+    this.launcher.launch(name, command, {
+      launched: (pid) => this.trace('launched', 'membership', `${this.name}: launched ${name} (pid ${pid})`, { server: name, pid }),
+      failed: fail,
     });
   }
 
@@ -410,23 +369,4 @@ export class Lfd extends Component {
       this.trace('route_failed', 'fault', `${this.name}: cannot pass ${msg.type} to ${server}: not registered here`, { server, type: msg.type });
     }
   }
-}
-
-/** A line a server printed as a trace: a JSON event, or a timestamped text line. */
-function isTraceLine(line: string): boolean {
-  return line.startsWith('{') || /^\[\d\d:\d\d:\d\d\.\d{3}\]/.test(line) || /^\u001b\[[\d;]*m\[\d\d:/.test(line);
-}
-
-/** A sibling's command line turned into one for `name`: its name replaced, on any free port. */
-export function templateCommand(sibling: string[] | undefined, name: string): string[] | undefined {
-  if (!sibling) return undefined;
-  const cmd = [...sibling];
-  const sub = cmd.indexOf('server');
-  if (sub === -1 || sub + 1 >= cmd.length) return undefined;
-  cmd[sub + 1] = name;
-  const port = cmd.findIndex((a) => a === '--port' || a.startsWith('--port='));
-  if (port === -1) cmd.push('--port', '0');
-  else if (cmd[port] === '--port') cmd[port + 1] = '0';
-  else cmd[port] = '--port=0';
-  return cmd;
 }

@@ -1,8 +1,10 @@
 /**
  * Restart policy for replicas, as process supervisors do it: back-off between
  * attempts, and a budget of N relaunches within T seconds per replica, after which
- * the RM stops trying and says so. Pure: the caller passes the time.
+ * the RM stops trying and says so. Pure: the caller passes the time, and the back-off has no
+ * jitter (the RM relaunches one replica at a time, so there is no herd to spread).
  */
+import { backoffDelay } from '../lib/net/backoff.js';
 
 export const DEFAULT_RESTART_BASE_MS = 100;
 export const DEFAULT_RESTART_CAP_MS = 5000;
@@ -37,9 +39,9 @@ export class RestartPolicy {
       this.exhausted.add(name);
       return { relaunch: false, attempts: recent.length };
     }
-    const base = this.options.baseMs ?? DEFAULT_RESTART_BASE_MS;
-    const delayMs = Math.min(this.options.capMs ?? DEFAULT_RESTART_CAP_MS, base * 2 ** recent.length);
-    return { relaunch: true, delayMs, attempt: recent.length + 1 };
+    const attempt = recent.length + 1;
+    const { baseMs = DEFAULT_RESTART_BASE_MS, capMs = DEFAULT_RESTART_CAP_MS } = this.options;
+    return { relaunch: true, delayMs: backoffDelay(attempt, baseMs, capMs), attempt };
   }
 
   /** A relaunch of `name` is being made at `now`. */

@@ -8,10 +8,10 @@
  */
 import { appendFileSync, writeFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { compactReport, runChaos, type RunReport } from '../lib/chaos/runner.js';
-import { formatRun, formatTotals, totals } from '../lib/chaos/report.js';
-import { FAULT_HELP, FAULT_KINDS, isFaultKind, type FaultKind } from '../lib/chaos/schedule.js';
-import { DEFAULT_FRAMES, formatFuzz, runFuzz } from '../lib/chaos/fuzz.js';
+import { runChaos } from '../harness/chaos/runner.js';
+import { compactReport, formatRun, formatTotals, totals, type RunReport } from '../harness/chaos/report.js';
+import { FAULT_HELP, FAULT_KINDS, isFaultKind, type FaultKind } from '../harness/chaos/schedule.js';
+import { DEFAULT_FRAMES, formatFuzz, runFuzz } from '../harness/chaos/fuzz.js';
 import type { Mode } from '../lib/protocol/index.js';
 
 function integer(what: string, min: number) {

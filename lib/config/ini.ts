@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import ini from 'ini';
-import { ConfigError, ValueError } from './errors.js';
+import { ConfigError, ValueError } from '../errors.js';
 import { SHARED_KEYS, type OptionSpec } from './options.js';
 import { dirname, resolve } from 'node:path';
 

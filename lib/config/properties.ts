@@ -3,7 +3,7 @@
  * runs. The RM validates them here and forwards them down; every component that
  * applies one validates it again with the same parser.
  */
-import { ValueError } from './errors.js';
+import { ValueError } from '../errors.js';
 import * as v from './values.js';
 
 /** The most replicas `ctl set replicas` may ask for: each one is a process on some machine. */

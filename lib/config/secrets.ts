@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Secrets, Security, TlsFiles } from '../net/auth.js';
-import { ConfigError } from './errors.js';
+import { ConfigError } from '../errors.js';
 
 export const MIN_SECRET_BYTES = 16;
 /** Where `npm start` and the demo keep the secret they make: in the user's ftkit state folder. */

@@ -2,7 +2,7 @@
  * Value parsers shared by command-line flags and .ini files. Each takes the raw
  * text and returns the value or throws ValueError with a reason a person can act on.
  */
-import { ValueError } from './errors.js';
+import { ValueError } from '../errors.js';
 import { parseAddress } from '../net/address.js';
 
 export type Parser<T> = (raw: string) => T;

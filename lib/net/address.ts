@@ -1,4 +1,4 @@
-import { AddressError } from './errors.js';
+import { AddressError } from '../errors.js';
 
 export interface HostPort {
   host: string;

@@ -11,7 +11,7 @@ import tls from 'node:tls';
 import { StringDecoder } from 'node:string_decoder';
 import { DEFAULT_MAX_FRAME_BYTES, Framer, ProtocolError, decode, encode, type Message, type Standing } from '../protocol/index.js';
 import { parseAddress } from './address.js';
-import { ConnectTimeoutError, ConnectionClosedError, DeadlineError, RefusedError } from './errors.js';
+import { ConnectTimeoutError, ConnectionClosedError, DeadlineError, RefusedError } from '../errors.js';
 import { HANDSHAKE_TIMEOUT_MS, NO_SECURITY, channelBinding, freshNonce, keyFor, proof, proofMatches, type Proven, type Security } from './auth.js';
 
 export const DEFAULT_CONNECT_TIMEOUT_MS = 2000;
@@ -200,7 +200,7 @@ function nextMessage(conn: Connection, addr: string, timeoutMs: number): Promise
     };
     const onClose = (cause: Error | undefined) => {
       done();
-      reject(new ConnectionClosedError(addr, { cause }));
+      reject(new ConnectionClosedError(addr, 'answering the handshake', { cause }));
     };
     const timer = setTimeout(() => {
       done();

@@ -1,4 +1,4 @@
-export * from './errors.js';
+export { AddressError, ConnectTimeoutError, ConnectionClosedError, DeadlineError, RefusedError } from '../errors.js';
 export * from './address.js';
 export * from './backoff.js';
 export * from './connection.js';

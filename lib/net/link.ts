@@ -5,7 +5,7 @@
 import { EventEmitter } from 'node:events';
 import { connect, type Connection, type DialOptions } from './connection.js';
 import { exponentialBackoff, type ReconnectPolicy } from './backoff.js';
-import { RefusedError } from './errors.js';
+import { RefusedError } from '../errors.js';
 
 export interface LinkOptions extends Omit<DialOptions, 'timeoutMs'> {
   /** Where to connect; a function so the target can change between attempts. */
@@ -53,16 +53,6 @@ export class Link extends EventEmitter<LinkEvents> {
     clearTimeout(this.timer);
     this.conn?.destroy();
     this.conn = undefined;
-  }
-
-  /** Drop the current connection (if any) and reconnect at once. */
-  reconnect(): void {
-    if (this.stopped) return;
-    if (this.conn) this.conn.destroy();
-    else {
-      clearTimeout(this.timer);
-      void this.tryConnect();
-    }
   }
 
   private async tryConnect(): Promise<void> {

@@ -4,7 +4,7 @@
  * Fields are percent-encoded for `%` `,` `<` `>` CR LF and for spaces at either end,
  * so every string round-trips. The decoder trims ASCII spaces around fields first.
  */
-import { BadEscapeError, MalformedFrameError } from './errors.js';
+import { BadEscapeError, MalformedFrameError } from '../errors.js';
 
 const ESCAPED = /[%,<>\r\n]/g;
 const ESCAPES: Record<string, string> = { '%': '%25', ',': '%2C', '<': '%3C', '>': '%3E', '\r': '%0D', '\n': '%0A' };

@@ -5,7 +5,7 @@
  * It never buffers more than the limit: an oversize frame is rejected as soon as
  * the limit is crossed, not when (if ever) its `>` arrives.
  */
-import { FrameTooLargeError, UnexpectedBytesError } from './errors.js';
+import { FrameTooLargeError, UnexpectedBytesError } from '../errors.js';
 
 /** The default frame limit: 1 MiB, counted in characters of the decoded UTF-8 text. */
 export const DEFAULT_MAX_FRAME_BYTES = 1024 * 1024;

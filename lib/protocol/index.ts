@@ -1,4 +1,14 @@
-export * from './errors.js';
+export {
+  BadEscapeError,
+  FieldCountError,
+  FieldValueError,
+  FrameTooLargeError,
+  MalformedFrameError,
+  ProtocolError,
+  UnexpectedBytesError,
+  UnexpectedMessageError,
+  UnknownKindError,
+} from '../errors.js';
 export * from './codec.js';
 export * from './framer.js';
 export * from './messages.js';

@@ -7,7 +7,7 @@
  * docs/PROTOCOL.md describes each message for people; this file is the source of truth.
  */
 import { decodeFrame, encodeFrame } from './codec.js';
-import { FieldCountError, FieldValueError, UnknownKindError } from './errors.js';
+import { FieldCountError, FieldValueError, UnknownKindError } from '../errors.js';
 
 export type Mode = 'active' | 'passive';
 export type Role = 'primary' | 'backup' | 'sequencer' | 'member' | 'none';
@@ -270,16 +270,4 @@ export function fromFields(fields: string[], frame = fields.join(', ')): Message
 /** Decode one whole frame into a typed message. Throws a ProtocolError subclass. */
 export function decode(frame: string): Message {
   return fromFields(decodeFrame(frame), frame);
-}
-
-/** Course notation for traces: `<C1, S1, 101, request>` (leading identity fields and the kind). */
-export function brief(msg: Message): string {
-  switch (msg.type) {
-    case 'request':
-    case 'reply':
-    case 'reject':
-      return `<${msg.client}, ${msg.server}, ${msg.num}, ${wireKind(msg.type)}>`;
-    default:
-      return encode(msg);
-  }
 }

@@ -5,8 +5,8 @@
  * the chaos run kills the primary and must report lost acknowledged appends.
  */
 import t from 'tap';
-import { runChaos } from '../../lib/chaos/runner.js';
-import { formatAnomaly } from '../../lib/chaos/report.js';
+import { runChaos } from '../../harness/chaos/runner.js';
+import { formatAnomaly } from '../../harness/chaos/report.js';
 
 t.test('passive chaos against a build whose new primary skips log replay reports lost appends', async (t) => {
   const r = await runChaos({ mode: 'passive', seed: 1, durationS: 6, faults: ['kill-leader'], serverEnv: { FTKIT_FAULT: 'skip-log-replay' } });

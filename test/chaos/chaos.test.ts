@@ -1,7 +1,7 @@
 /**
  * The short, fixed chaos set CI runs: two seeds in passive mode and three in active, a few
  * seconds each (with the stale-view client on), then a short fuzz of every kind of
- * listener. The seeds were chosen (by their schedules, lib/chaos/schedule.ts) so that their
+ * listener. The seeds were chosen (by their schedules, harness/chaos/schedule.ts) so that their
  * first steps freeze the primary's machine (pause-machine), stall a backup while the
  * primary is killed, delay every client link, stall the primary, and freeze the next
  * primary's machine (passive); restart the RM, kill the sequencer while the RM restarts,
@@ -14,9 +14,9 @@
  * `npm run chaos -- --mode M --seed S --runs 1 --duration 5` (docs/CHAOS.md).
  */
 import t from 'tap';
-import { runChaos } from '../../lib/chaos/runner.js';
-import { runFuzz, formatFuzz } from '../../lib/chaos/fuzz.js';
-import { formatAnomaly, formatRun } from '../../lib/chaos/report.js';
+import { runChaos } from '../../harness/chaos/runner.js';
+import { runFuzz, formatFuzz } from '../../harness/chaos/fuzz.js';
+import { formatAnomaly, formatRun } from '../../harness/chaos/report.js';
 import type { Mode } from '../../lib/protocol/index.js';
 
 const DURATION_S = 5;

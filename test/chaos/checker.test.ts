@@ -4,8 +4,8 @@
  */
 import t, { type Test } from 'tap';
 import { createHash } from 'node:crypto';
-import { check, logDigest, type AnomalyKind, type FinalState } from '../../lib/chaos/checker.js';
-import type { Op } from '../../lib/chaos/history.js';
+import { check, logDigest, type AnomalyKind, type FinalState } from '../../harness/chaos/checker.js';
+import type { Op } from '../../harness/chaos/history.js';
 
 let nextId = 0;
 /** An append: ok with its index, unknown, or fail. */

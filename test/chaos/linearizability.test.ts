@@ -6,9 +6,10 @@
  * brute-force search over every order on many small random histories.
  */
 import t from 'tap';
-import { check, linearize, type FinalState } from '../../lib/chaos/checker.js';
-import type { Op } from '../../lib/chaos/history.js';
-import { mulberry32, randInt, type Rng } from '../../lib/chaos/rng.js';
+import { check, type FinalState } from '../../harness/chaos/checker.js';
+import { linearize } from '../../harness/chaos/linearize.js';
+import type { Op } from '../../harness/chaos/history.js';
+import { mulberry32, randInt, type Rng } from '../../harness/chaos/rng.js';
 
 let nextId = 0;
 function append(process: string, value: string, invoke: number, complete: number | undefined, outcome: Op['outcome'] = 'ok', result?: string): Op {

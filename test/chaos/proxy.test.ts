@@ -5,13 +5,13 @@
 import t, { type Test } from 'tap';
 import net from 'node:net';
 import { once } from 'node:events';
-import { ChaosProxy, PASS } from '../../lib/chaos/proxy.js';
-import { FAULT_KINDS, formatSchedule, makeSchedule } from '../../lib/chaos/schedule.js';
+import { ChaosProxy, PASS } from '../../harness/chaos/proxy.js';
+import { FAULT_KINDS, formatSchedule, makeSchedule } from '../../harness/chaos/schedule.js';
 import { parseAddress } from '../../lib/net/index.js';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { PACKAGE_ROOT } from '../../lib/launch/proc.js';
+import { PACKAGE_ROOT } from '../../harness/launch/proc.js';
 
 /** An echo server on an ephemeral port. */
 async function echoServer(t: Test): Promise<string> {
@@ -141,7 +141,7 @@ t.test('the schedule is a function of the seed', async (t) => {
 });
 
 t.test('a reset after end() lets the process exit (Node 20 spins at exit after end() then resetAndDestroy())', async (t) => {
-  const proxyJs = pathToFileURL(join(PACKAGE_ROOT, 'dist/lib/chaos/proxy.js')).href;
+  const proxyJs = pathToFileURL(join(PACKAGE_ROOT, 'dist/harness/chaos/proxy.js')).href;
   const code = `
     import net from 'node:net';
     import { hardClose } from '${proxyJs}';

@@ -8,9 +8,9 @@ import t, { type Test } from 'tap';
 import net from 'node:net';
 import { EventEmitter, once } from 'node:events';
 import { performance } from 'node:perf_hooks';
-import { ChaosClient } from '../../lib/chaos/client.js';
-import { HistoryRecorder } from '../../lib/chaos/history.js';
-import { mulberry32 } from '../../lib/chaos/rng.js';
+import { ChaosClient } from '../../harness/chaos/client.js';
+import { HistoryRecorder } from '../../harness/chaos/history.js';
+import { mulberry32 } from '../../harness/chaos/rng.js';
 
 type Action = 'reject' | 'close' | 'reply' | 'ignore';
 

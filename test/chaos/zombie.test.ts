@@ -14,9 +14,10 @@
  * test was written); eight seeds that all miss would be a failure.
  */
 import t from 'tap';
-import { runChaos, type RunReport } from '../../lib/chaos/runner.js';
-import { STALE_CLIENT_PREFIX } from '../../lib/chaos/client.js';
-import { formatAnomaly } from '../../lib/chaos/report.js';
+import { runChaos } from '../../harness/chaos/runner.js';
+import type { RunReport } from '../../harness/chaos/report.js';
+import { STALE_CLIENT_PREFIX } from '../../harness/chaos/client.js';
+import { formatAnomaly } from '../../harness/chaos/report.js';
 
 const SEEDS = [3, 1, 2, 4, 5, 6, 7, 8];
 const DURATION_S = 5;

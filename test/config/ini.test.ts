@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { loadIni, keyToCamel } from '../../lib/config/ini.js';
-import { ConfigError, ValueError } from '../../lib/config/errors.js';
+import { ConfigError, ValueError } from '../../lib/errors.js';
 import {
   CLIENT_OPTIONS,
   CTL_OPTIONS,

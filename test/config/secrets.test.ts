@@ -3,7 +3,7 @@ import t from 'tap';
 import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createSecret, ensureSecret, loadSecurity, readSecret } from '../../lib/config/secrets.js';
-import { ConfigError } from '../../lib/config/errors.js';
+import { ConfigError } from '../../lib/errors.js';
 
 t.test('createSecret writes 64 hex digits readable only by the owner, and never overwrites', async (t) => {
   const dir = t.testdir({});

@@ -5,7 +5,7 @@ import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FTKIT_BIN } from '../../lib/launch/proc.js';
+import { FTKIT_BIN } from '../../harness/launch/proc.js';
 
 /**
  * An environment whose per-user state folder (where the demo keeps its secret) is the test's

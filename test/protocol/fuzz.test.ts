@@ -17,7 +17,8 @@ import {
   encodeFrame,
   type Message,
 } from '../../lib/protocol/index.js';
-import { ALL_SAMPLES, mulberry32 } from './fixtures/samples.js';
+import { ALL_SAMPLES } from './fixtures/samples.js';
+import { mulberry32 } from '../../harness/chaos/rng.js';
 
 const SEED = Number(process.env.FTKIT_FUZZ_SEED ?? 0x5eed749);
 const ITERATIONS = 100_000;

@@ -3,7 +3,7 @@
  * is still applied by every replica, once, in the same place of the total order.
  */
 import t from 'tap';
-import { System } from '../../lib/launch/system.js';
+import { System } from '../../harness/launch/system.js';
 import type { TraceEvent } from '../../lib/trace/index.js';
 import { decode } from '../../lib/protocol/index.js';
 import { parseAddress } from '../../lib/net/index.js';

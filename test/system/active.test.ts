@@ -4,8 +4,8 @@
  * a replica's recovery; duplicates are discarded by the clients.
  */
 import t, { type Test } from 'tap';
-import { System } from '../../lib/launch/system.js';
-import type { Proc } from '../../lib/launch/proc.js';
+import { System } from '../../harness/launch/system.js';
+import type { Proc } from '../../harness/launch/proc.js';
 import type { TraceEvent } from '../../lib/trace/index.js';
 
 const data = <T>(e: TraceEvent) => e.data as T;

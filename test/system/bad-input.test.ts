@@ -6,7 +6,7 @@
  * same kinds of input as an intruder to a system with a secret.
  */
 import t, { type Test } from 'tap';
-import { System } from '../../lib/launch/system.js';
+import { System } from '../../harness/launch/system.js';
 import { decode } from '../../lib/protocol/index.js';
 import { rawConnect } from '../helpers/socket.js';
 import { parseAddress } from '../../lib/net/index.js';

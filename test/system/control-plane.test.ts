@@ -4,7 +4,7 @@
  * their role and epoch before deciding: it keeps the primary and never goes back in epoch.
  */
 import t from 'tap';
-import { System } from '../../lib/launch/system.js';
+import { System } from '../../harness/launch/system.js';
 import type { TraceEvent } from '../../lib/trace/index.js';
 
 const data = <T>(e: TraceEvent) => e.data as T;

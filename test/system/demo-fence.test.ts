@@ -9,7 +9,7 @@ import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FTKIT_BIN } from '../../lib/launch/proc.js';
+import { FTKIT_BIN } from '../../harness/launch/proc.js';
 
 // The demo keeps its secret in the user's state folder: here, a folder of the test's own.
 const stateHome = mkdtempSync(join(tmpdir(), 'ftkit-demo-state-'));

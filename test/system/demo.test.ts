@@ -6,7 +6,7 @@ import t from 'tap';
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { statSync } from 'node:fs';
-import { FTKIT_BIN } from '../../lib/launch/proc.js';
+import { FTKIT_BIN } from '../../harness/launch/proc.js';
 import { demoEnv, runCli, survivors } from '../helpers/cli.js';
 
 // The demo keeps its secret in the user's state folder: here, a folder of the test's own.

@@ -6,8 +6,8 @@
  */
 import t from 'tap';
 import { readdirSync, readFileSync } from 'node:fs';
-import { System } from '../../lib/launch/system.js';
-import { FTKIT_BIN } from '../../lib/launch/proc.js';
+import { System } from '../../harness/launch/system.js';
+import { FTKIT_BIN } from '../../harness/launch/proc.js';
 import type { TraceEvent } from '../../lib/trace/index.js';
 
 const data = <T>(e: TraceEvent) => e.data as T;

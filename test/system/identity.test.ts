@@ -8,8 +8,8 @@
 import t from 'tap';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { System } from '../../lib/launch/system.js';
-import type { Proc } from '../../lib/launch/proc.js';
+import { System } from '../../harness/launch/system.js';
+import type { Proc } from '../../harness/launch/proc.js';
 import type { TraceEvent } from '../../lib/trace/index.js';
 
 const data = <T>(e: TraceEvent) => e.data as T;

@@ -3,7 +3,7 @@
  * a backup restarted by hand recovers a 4 MB state from the primary's checkpoint.
  */
 import t from 'tap';
-import { System } from '../../lib/launch/system.js';
+import { System } from '../../harness/launch/system.js';
 import { decode } from '../../lib/protocol/index.js';
 import { parseAddress } from '../../lib/net/index.js';
 import type { TraceEvent } from '../../lib/trace/index.js';

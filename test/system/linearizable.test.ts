@@ -12,8 +12,8 @@
  * of its input) still gets its reply, in both modes.
  */
 import t, { type Test } from 'tap';
-import { System } from '../../lib/launch/system.js';
-import type { Proc } from '../../lib/launch/proc.js';
+import { System } from '../../harness/launch/system.js';
+import type { Proc } from '../../harness/launch/proc.js';
 import type { TraceEvent } from '../../lib/trace/index.js';
 import { encode, decode, Framer, type Message } from '../../lib/protocol/index.js';
 import { rawConnect, type RawPeer } from '../helpers/socket.js';

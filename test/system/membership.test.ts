@@ -3,7 +3,7 @@
  * keep membership right through server, machine (LFD) and GFD failures.
  */
 import t from 'tap';
-import { System } from '../../lib/launch/system.js';
+import { System } from '../../harness/launch/system.js';
 import type { TraceEvent } from '../../lib/trace/index.js';
 
 const members = (who: 'RM' | 'GFD', list: string) => (e: TraceEvent) => e.type === 'membership_changed' && e.text === `${who}: ${list}`;

@@ -5,8 +5,8 @@
  * backups refusing clients.
  */
 import t, { type Test } from 'tap';
-import { System } from '../../lib/launch/system.js';
-import type { Proc } from '../../lib/launch/proc.js';
+import { System } from '../../harness/launch/system.js';
+import type { Proc } from '../../harness/launch/proc.js';
 import type { TraceEvent } from '../../lib/trace/index.js';
 import { decode } from '../../lib/protocol/index.js';
 import { parseAddress } from '../../lib/net/index.js';

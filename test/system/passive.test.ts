@@ -5,8 +5,8 @@
  */
 import t from 'tap';
 import { createHash } from 'node:crypto';
-import { System } from '../../lib/launch/system.js';
-import type { Proc } from '../../lib/launch/proc.js';
+import { System } from '../../harness/launch/system.js';
+import type { Proc } from '../../harness/launch/proc.js';
 import type { TraceEvent } from '../../lib/trace/index.js';
 
 const CLIENTS = ['C1', 'C2', 'C3'];

@@ -5,7 +5,7 @@
  */
 import t from 'tap';
 import { writeFileSync } from 'node:fs';
-import { System } from '../../lib/launch/system.js';
+import { System } from '../../harness/launch/system.js';
 import type { TraceEvent } from '../../lib/trace/index.js';
 
 const data = <T>(e: TraceEvent) => e.data as T;

@@ -16,8 +16,8 @@
 import t, { type Test } from 'tap';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { System } from '../../lib/launch/system.js';
-import { FTKIT_BIN } from '../../lib/launch/proc.js';
+import { System } from '../../harness/launch/system.js';
+import { FTKIT_BIN } from '../../harness/launch/proc.js';
 import type { TraceEvent } from '../../lib/trace/index.js';
 import { decode, encode, type Message, type Mode } from '../../lib/protocol/index.js';
 import { memberConnect, rawConnect, type RawPeer } from '../helpers/socket.js';

@@ -6,8 +6,8 @@
  */
 import t, { type Test } from 'tap';
 import { readFileSync } from 'node:fs';
-import type { Proc } from '../../lib/launch/proc.js';
-import { System } from '../../lib/launch/system.js';
+import type { Proc } from '../../harness/launch/proc.js';
+import { System } from '../../harness/launch/system.js';
 import { parseAddress } from '../../lib/net/index.js';
 import type { TraceEvent } from '../../lib/trace/index.js';
 import { rawConnect } from '../helpers/socket.js';

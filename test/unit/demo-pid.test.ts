@@ -5,8 +5,8 @@
  */
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { Demo } from '../../lib/demo/demo.js';
-import type { Proc } from '../../lib/launch/proc.js';
+import { Demo } from '../../harness/demo/demo.js';
+import type { Proc } from '../../harness/launch/proc.js';
 import type { TraceEvent } from '../../lib/trace/index.js';
 
 /** Live pids that are not S1's: this test's own and its parent's (never signalled: serverPid only looks). */

@@ -1,21 +1,71 @@
-/** Human-readable chaos reports: one per run, and totals over runs. */
-import type { Op } from './history.js';
+/** The report of a chaos run: what it holds, compacted for writing out, and read by people (one per run, totals over runs). */
+import type { Mode } from '../../lib/protocol/index.js';
 import { STALE_CLIENT_PREFIX } from './client.js';
-import type { Anomaly } from './checker.js';
-import type { RunReport } from './runner.js';
+import { parseReadResult, type Op } from './history.js';
+import type { Anomaly, AnomalyKind, CheckStats } from './checker.js';
+import type { InjectedFault } from './nemesis.js';
+
+export interface RunStats extends CheckStats {
+  retries: number;
+  elapsedMs: number;
+  faults: number;
+}
+
+export interface RunReport {
+  seed: number;
+  mode: Mode;
+  durationS: number;
+  schedule: string[];
+  injected: InjectedFault[];
+  stats: RunStats;
+  anomalies: Anomaly[];
+  suppressed: Partial<Record<AnomalyKind, number>>;
+  /** Liveness problems and surprises (a component that died on its own, an internal error): reported, not anomalies. */
+  warnings: string[];
+  /** The RM's decisions (elections, readiness, view changes), for diagnosing anomalies. */
+  decisions: string[];
+  /** Component traces explaining the first anomalies and any replica left not ready. */
+  traces: Array<{ title: string; lines: string[] }>;
+  final: { source?: string; length?: number; replicas: Array<{ name: string; digest?: string; length?: number }> };
+  history: Op[];
+  /** The final log the history was checked against. */
+  finalLog?: string[];
+}
+
+/**
+ * The report without its bulk, for writing out: each read whose result is a prefix of
+ * the final log keeps only its length (`result: "prefix:<n>"`); the final log is kept,
+ * so the history can be checked again.
+ */
+export function compactReport(r: RunReport): RunReport {
+  const log = r.finalLog;
+  const history = r.history.map((op) => {
+    if (op.op !== 'read' || op.outcome !== 'ok' || !log) return op;
+    const items = parseReadResult(op.result);
+    if (!items || items.some((x, i) => x !== log[i])) return op;
+    return { ...op, result: `prefix:${items.length}` };
+  });
+  return { ...r, history };
+}
+
+/** Operations of every outcome. */
+function operations(s: RunStats): number {
+  return s.appends.ok + s.appends.fail + s.appends.unknown + s.reads.ok + s.reads.fail + s.reads.unknown;
+}
+
+/** Anomalies, those left out of the report included. */
+function anomalyCount(r: RunReport): number {
+  return r.anomalies.length + Object.values(r.suppressed).reduce((a, b) => a + (b ?? 0), 0);
+}
 
 const secs = (ms: number | undefined) => (ms === undefined ? '?' : `${(ms / 1000).toFixed(3)}s`);
 
 /** The gist of a read result: its length and last items. */
 function readGist(result: string | undefined): string {
-  try {
-    const items = JSON.parse(result ?? '') as string[];
-    if (!Array.isArray(items)) throw new Error();
-    const tail = items.slice(-3).map((x) => JSON.stringify(x)).join(', ');
-    return `${items.length} entries${items.length ? ` [${items.length > 3 ? '…, ' : ''}${tail}]` : ''}`;
-  } catch {
-    return JSON.stringify((result ?? '').slice(0, 60));
-  }
+  const items = parseReadResult(result);
+  if (!items) return JSON.stringify((result ?? '').slice(0, 60));
+  const tail = items.slice(-3).map((x) => JSON.stringify(x)).join(', ');
+  return `${items.length} entries${items.length ? ` [${items.length > 3 ? '…, ' : ''}${tail}]` : ''}`;
 }
 
 /** One operation on one line: `[1.203s → 1.210s] C2 append C2-17  ok → 412 (S1)`. */
@@ -46,7 +96,7 @@ export function formatRun(r: RunReport, index?: { run: number; of: number }, ver
   }
   if (r.injected.length === 0) lines.push('  (none)');
   lines.push(
-    `operations: ${s.appends.ok + s.appends.fail + s.appends.unknown + s.reads.ok + s.reads.fail + s.reads.unknown} ` +
+    `operations: ${operations(s)} ` +
       `(append: ${s.appends.ok} ok, ${s.appends.unknown} unknown, ${s.appends.fail} fail; read: ${s.reads.ok} ok, ${s.reads.unknown} unknown, ${s.reads.fail} fail); ` +
       `${s.retries} retries; ${s.unknownApplied} unknown appends turned out applied`,
   );
@@ -62,7 +112,7 @@ export function formatRun(r: RunReport, index?: { run: number; of: number }, ver
   if (verbose || r.anomalies.length > 0) lines.push('RM decisions:', ...r.decisions.map((d) => `  ${d}`));
   if (r.anomalies.length === 0) lines.push('anomalies: none');
   else {
-    lines.push(`anomalies: ${r.anomalies.length + Object.values(r.suppressed).reduce((a, b) => a + (b ?? 0), 0)}`);
+    lines.push(`anomalies: ${anomalyCount(r)}`);
     for (const a of r.anomalies) lines.push(...formatAnomaly(a));
     for (const [kind, n] of Object.entries(r.suppressed)) lines.push(`  … and ${n} more ${kind} anomalies`);
   }
@@ -86,9 +136,9 @@ export function totals(reports: readonly RunReport[]): Totals {
   for (const r of reports) {
     const s = r.stats;
     t.faults += s.faults;
-    t.operations += s.appends.ok + s.appends.fail + s.appends.unknown + s.reads.ok + s.reads.fail + s.reads.unknown;
+    t.operations += operations(s);
     t.acknowledged += s.appends.ok + s.reads.ok;
-    const n = r.anomalies.length + Object.values(r.suppressed).reduce((a, b) => a + (b ?? 0), 0);
+    const n = anomalyCount(r);
     t.anomalies += n;
     t.warnings += r.warnings.length;
     if (n > 0) t.failedSeeds.push(r.seed);

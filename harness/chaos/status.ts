@@ -1,6 +1,6 @@
 /** The RM's view of the system, as `<admin, status>` returns it, and what "whole" means for a chaos run. */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Mode } from '../protocol/index.js';
+import type { Mode } from '../../lib/protocol/index.js';
 import type { System } from '../launch/system.js';
 
 export interface StatusMember {
@@ -50,4 +50,29 @@ export function describeStatus(s: RmStatus | undefined): string {
   if (!s) return 'RM status unknown';
   const members = s.members.map((m) => `${m.name}${m.name === s.leader ? '*' : ''}${m.ready ? '' : '(not ready)'}`).join(' ');
   return `epoch ${s.epoch}, leader ${s.leader ?? '-'}, GFD ${s.gfd}, members: ${members || 'none'}`;
+}
+
+/** The RM's status as a run last saw it: every query through it keeps the latest answer. */
+export class StatusTracker {
+  last: RmStatus | undefined;
+
+  constructor(
+    private readonly sys: System,
+    private readonly replicas: number,
+  ) {}
+
+  async fetch(): Promise<RmStatus | undefined> {
+    const s = await rmStatus(this.sys);
+    if (s) this.last = s;
+    return s;
+  }
+
+  /** Resolves with the status once the system is whole, or undefined after `ms`. */
+  waitWhole(ms: number): Promise<RmStatus | undefined> {
+    return waitWhole(this.sys, this.replicas, ms, (s) => (this.last = s));
+  }
+
+  describe(s = this.last): string {
+    return describeStatus(s);
+  }
 }

@@ -82,3 +82,20 @@ export class HistoryRecorder {
     return this.list.map((o) => ({ ...o }));
   }
 }
+
+/** When an operation completed: its completion time if it was answered, else never (it may take effect at any later moment). */
+export function completion(o: Op): number {
+  return o.outcome === 'ok' && o.completeTime !== undefined ? o.completeTime : Infinity;
+}
+
+/** A read's result as a list of items, or undefined if it is not a JSON array of strings. */
+export function parseReadResult(result: string | undefined): string[] | undefined {
+  if (result === undefined) return undefined;
+  try {
+    const parsed: unknown = JSON.parse(result);
+    if (Array.isArray(parsed) && parsed.every((x) => typeof x === 'string')) return parsed as string[];
+  } catch {
+    // fall through
+  }
+  return undefined;
+}

@@ -14,7 +14,7 @@
  * are left alone.
  */
 import net from 'node:net';
-import { parseAddress } from '../net/index.js';
+import { parseAddress } from '../../lib/net/index.js';
 
 export type ProxyMode = { kind: 'pass' } | { kind: 'delay'; ms: number } | { kind: 'drop' } | { kind: 'blackhole' };
 
@@ -226,10 +226,6 @@ export class ProxyPool {
 
   healAll(): void {
     for (const name of [...this.modes.keys()]) this.setMode(name, PASS);
-  }
-
-  proxies(): ChaosProxy[] {
-    return [...this.byName.values()].flatMap((s) => [...s]);
   }
 
   async close(): Promise<void> {

@@ -7,10 +7,10 @@
 import { Chalk, type ChalkInstance } from 'chalk';
 import { System, type SystemTls } from '../launch/system.js';
 import type { Proc } from '../launch/proc.js';
-import { colorEnabled, formatText } from '../trace/index.js';
-import type { TraceEvent } from '../trace/index.js';
+import { colorEnabled, formatText } from '../../lib/trace/index.js';
+import type { TraceEvent } from '../../lib/trace/index.js';
 import { formatStatus } from '../../clients/ctl.js';
-import type { Mode } from '../protocol/index.js';
+import type { Mode } from '../../lib/protocol/index.js';
 
 export interface DemoOptions {
   mode: Mode;

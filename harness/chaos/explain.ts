@@ -1,11 +1,11 @@
 /**
  * Component traces that explain what the checker found: every process a run spawned
- * keeps its JSON trace events (lib/launch/proc.ts), and these pick out the events about
+ * keeps its JSON trace events (harness/launch/proc.ts), and these pick out the events about
  * the requests in an anomaly's excerpt, and the role, epoch, sync and membership events
  * around them, on one timeline with the history (seconds since the run started).
  */
 import type { Proc } from '../launch/proc.js';
-import type { TraceEvent } from '../trace/index.js';
+import type { TraceEvent } from '../../lib/trace/index.js';
 import type { Op } from './history.js';
 
 /** Trace events that give the context of an anomaly: roles, epochs, syncs, checkpoints, suspicions. */

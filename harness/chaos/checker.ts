@@ -20,7 +20,7 @@
  * Each anomaly carries the smallest excerpt of the history that shows it.
  *
  * Together these are a linearizability check of the whole history against the log's
- * sequential specification, and `linearize()` proves it constructively: the final log
+ * sequential specification, and `linearize()` (linearize.ts) proves it constructively: the final log
  * fixes the order of the appends that took effect, so each operation whose result is
  * legal has one place in that order (an append at its index, a read of k entries
  * between the k-th and the (k+1)-th append), and a history is linearizable exactly
@@ -30,7 +30,8 @@
  * reported as not-linearizable.
  */
 import { digest } from '../../servers/state.js';
-import type { Op } from './history.js';
+import { completion, parseReadResult, type Op } from './history.js';
+import { linearize } from './linearize.js';
 
 export type AnomalyKind =
   | 'lost'
@@ -48,24 +49,6 @@ export type AnomalyKind =
   | 'divergence'
   | 'no-final-state'
   | 'not-linearizable';
-
-export const ANOMALY_KINDS: readonly AnomalyKind[] = [
-  'lost',
-  'duplicate',
-  'phantom',
-  'failed-applied',
-  'wrong-index',
-  'client-order',
-  'realtime-order',
-  'read-not-prefix',
-  'stale-read',
-  'future-read',
-  'nonmonotonic-read',
-  'bad-result',
-  'divergence',
-  'no-final-state',
-  'not-linearizable',
-];
 
 export interface Anomaly {
   kind: AnomalyKind;
@@ -146,19 +129,6 @@ interface ParsedRead {
   items: string[];
 }
 
-/** A read's result as a list of items, or undefined if it is not a JSON array of strings. */
-export function parseReadResult(result: string | undefined): string[] | undefined {
-  if (result === undefined) return undefined;
-  try {
-    const parsed: unknown = JSON.parse(result);
-    if (Array.isArray(parsed) && parsed.every((x) => typeof x === 'string')) return parsed as string[];
-  } catch {
-    // fall through
-  }
-  return undefined;
-}
-
-const completion = (o: Op) => (o.outcome === 'ok' && o.completeTime !== undefined ? o.completeTime : Infinity);
 
 export function check(history: readonly Op[], final: FinalState, options: CheckOptions = {}): CheckResult {
   const found = new Findings(options.maxPerKind ?? 10);
@@ -310,64 +280,6 @@ export function check(history: readonly Op[], final: FinalState, options: CheckO
 }
 
 const describeOp = (o: Op) => (o.op === 'append' ? `append ${o.value} by ${o.process}` : `a read by ${o.process} (${parseReadResult(o.result)?.length ?? '?'} entries)`);
-
-export type Linearization =
-  | { ok: true; order: Op[] }
-  /** `after` completed before `before` was invoked, yet its place in the final log's order is later. */
-  | { ok: false; violation: { before: Op; after: Op } };
-
-/**
- * Find a linearization of `history` against the final log `log`, or the pair of
- * operations that rules one out. Only operations whose results are legal against the
- * log take part (the other checks report the rest): appends in the log (at their first
- * position; acknowledged ones at their returned index), acknowledged reads that are a
- * prefix of the log. Appends not in the log did not take effect; reads with no answer
- * took effect nowhere visible. An operation with no completion (unknown) is concurrent
- * with everything invoked after it.
- *
- * Each operation gets a place: the append at position i (1-based) place 2i, a read of k
- * entries place 2k + 1. A linearization orders operations by place (reads with the same
- * place in any order), each at a moment between its invocation and its completion.
- * Sweeping places in increasing order, the earliest moment for an operation is the
- * latest invocation among all operations with a smaller place (and its own); so one
- * exists exactly when no operation completed before an operation with a smaller place
- * was invoked. O(n log n) plus the size of the reads; `items` gives a read's parsed
- * result (the checker passes the ones it already parsed).
- */
-export function linearize(history: readonly Op[], log: readonly string[], items: (read: Op) => string[] | undefined = (r) => parseReadResult(r.result)): Linearization {
-  const position = new Map<string, number>();
-  log.forEach((item, i) => {
-    if (!position.has(item)) position.set(item, i + 1);
-  });
-  const placed: Array<{ op: Op; place: number }> = [];
-  const seen = new Set<string>();
-  for (const o of history) {
-    if (o.op === 'append' && o.value !== undefined) {
-      const at = position.get(o.value);
-      if (at === undefined || o.outcome === 'fail' || seen.has(o.value)) continue;
-      if (o.outcome === 'ok' && o.result !== String(at)) continue;
-      seen.add(o.value);
-      placed.push({ op: o, place: 2 * at });
-    } else if (o.op === 'read' && o.outcome === 'ok') {
-      const got = items(o);
-      if (!got || got.length > log.length || got.some((x, i) => x !== log[i])) continue;
-      placed.push({ op: o, place: 2 * got.length + 1 });
-    }
-  }
-  placed.sort((a, b) => a.place - b.place || a.op.invokeTime - b.op.invokeTime);
-  let latest: Op | undefined; // the latest-invoked operation among those with a smaller place
-  for (let i = 0; i < placed.length; ) {
-    let j = i;
-    while (j < placed.length && placed[j]!.place === placed[i]!.place) j++;
-    for (let k = i; k < j; k++) {
-      const o = placed[k]!.op;
-      if (latest && completion(o) < latest.invokeTime) return { ok: false, violation: { before: latest, after: o } };
-    }
-    for (let k = i; k < j; k++) if (!latest || placed[k]!.op.invokeTime > latest.invokeTime) latest = placed[k]!.op;
-    i = j;
-  }
-  return { ok: true, order: placed.map((p) => p.op) };
-}
 
 /** How many of the sorted `xs` are below `limit`. */
 function countBelow(xs: readonly number[], limit: number): number {

@@ -6,9 +6,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Mode } from '../protocol/index.js';
-import type { Security } from '../net/index.js';
-import { ensureSecret, loadSecurity, SECRET_FILE_NAME } from '../config/secrets.js';
+import type { Mode } from '../../lib/protocol/index.js';
+import type { Security } from '../../lib/net/index.js';
+import { ensureSecret, loadSecurity, SECRET_FILE_NAME } from '../../lib/config/secrets.js';
 import { ctlRequest, type CtlRequest } from '../../clients/ctl.js';
 import { Proc, ProcGroup } from './proc.js';
 

@@ -9,24 +9,30 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { System } from '../launch/system.js';
 import { requestOnce, type Answer } from './client.js';
-import { parseReadResult, type FinalState, type ReplicaFinal } from './checker.js';
+import type { FinalState, ReplicaFinal } from './checker.js';
+import { parseReadResult } from './history.js';
 import { rmStatus, type StatusMember } from './status.js';
+import { exponentialBackoff } from '../../lib/net/index.js';
 
 /** The client name the harness uses for its final reads. */
 export const CHECK_CLIENT = 'CHECK';
 /** How long a backup has to install a checkpoint after the final read (passive). */
 const FINAL_CHECKPOINT_WAIT_MS = 3000;
-const READ_ATTEMPTS = 5;
+/** The final read is tried 5 times, 0.3 s, 0.6 s, 1 s and 1 s apart (the primary may be changing). */
+const READ_RETRY = { baseMs: 300, capMs: 1000, maxAttempts: 4 };
 
 export type Warn = (text: string) => void;
 
 export async function readFinalPassive(sys: System, leader: StatusMember, ready: StatusMember[], warn: Warn): Promise<FinalState> {
   let answer: Answer | Error | undefined;
   let target = leader;
-  for (let attempt = 1; attempt <= READ_ATTEMPTS; attempt++) {
+  const retry = exponentialBackoff(READ_RETRY);
+  for (let attempt = 1; ; attempt++) {
     answer = await requestOnce(target.addr, CHECK_CLIENT, target.name, 1, 'read', 3000).catch((err: Error) => err);
     if (!(answer instanceof Error) && answer.kind === 'reply') break;
-    await sleep(300);
+    const delay = retry(attempt, answer instanceof Error ? answer : undefined);
+    if (delay === false) break;
+    await sleep(delay);
     const s = await rmStatus(sys);
     target = s?.members.find((m) => m.name === s.leader) ?? target;
   }

@@ -6,7 +6,7 @@
  * success only if no acknowledged request was lost or executed twice and all three
  * replicas are back.
  */
-import type { TraceEvent } from '../trace/index.js';
+import type { TraceEvent } from '../../lib/trace/index.js';
 import type { Proc } from '../launch/proc.js';
 import { Demo } from './demo.js';
 

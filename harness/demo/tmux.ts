@@ -6,7 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import { FTKIT_BIN } from '../launch/proc.js';
 import { demoMessage, type DemoOptions } from './demo.js';
-import { ensureSecret } from '../config/secrets.js';
+import { ensureSecret } from '../../lib/config/secrets.js';
 
 function quote(arg: string): string {
   return `'${arg.replace(/'/g, `'\\''`)}'`;

@@ -7,16 +7,15 @@ import { EventEmitter } from 'node:events';
 import { createInterface } from 'node:readline';
 import { dirname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { TraceEvent } from '../trace/index.js';
+import type { TraceEvent } from '../../lib/trace/index.js';
+import { PARENT_PIPE_ENV } from '../../lib/detect/parent.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-/** The package root, whether this module runs compiled (dist/lib/launch) or from source (lib/launch). */
+/** The package root, whether this module runs compiled (dist/harness/launch) or from source (harness/launch). */
 export const PACKAGE_ROOT = here.includes(`${sep}dist${sep}`) ? resolve(here, '../../..') : resolve(here, '../..');
 /** The compiled CLI entry point. */
 export const FTKIT_BIN = join(PACKAGE_ROOT, 'dist/bin/ftkit.js');
 
-/** Set in a child's environment: stop when stdin (a pipe from the parent) closes. */
-export const PARENT_PIPE_ENV = 'FTKIT_EXIT_WITH_PARENT';
 
 export type EventMatch = (e: TraceEvent) => boolean;
 

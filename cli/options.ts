@@ -3,9 +3,9 @@
  * resolveOptions() merges defaults < .ini file < flags given on the command line.
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { loadIni, readIni, splitSections } from '../config/ini.js';
-import { ValueError } from '../config/errors.js';
-import type { OptionSpec } from '../config/options.js';
+import { loadIni, readIni, splitSections } from '../lib/config/ini.js';
+import { ValueError } from '../lib/errors.js';
+import type { OptionSpec } from '../lib/config/options.js';
 
 export function addOptions(cmd: Command, specs: readonly OptionSpec[]): Command {
   for (const s of specs) {

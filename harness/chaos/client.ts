@@ -16,8 +16,8 @@
  * replica — as a client that missed a view push, or one configured with a fixed server.
  */
 import { EventEmitter } from 'node:events';
-import { Link, ReplicaConnections, connect, exponentialBackoff, type Connection } from '../net/index.js';
-import type { Member, Message, Mode } from '../protocol/index.js';
+import { Link, ReplicaConnections, connect, exponentialBackoff, type Connection } from '../../lib/net/index.js';
+import type { Member, Message, Mode } from '../../lib/protocol/index.js';
 import type { HistoryRecorder, OpHandle, OpKind } from './history.js';
 import type { Rng } from './rng.js';
 

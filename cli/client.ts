@@ -1,0 +1,33 @@
+/** `ftkit client [name]`: send requests until done (exit 0) or given up (exit 1). */
+import { createInterface } from 'node:readline';
+import { Client } from '../clients/client.js';
+import { securityFor, serve, tracerFor, type Runner } from './process.js';
+
+export const client: Runner = async (o, [arg]) => {
+  const name = arg ?? (o.name as string | undefined);
+  if (!name) {
+    // A usage error, said the way commander says its own.
+    process.stderr.write('error: name the client: ftkit client C1 (or name = C1 in --config)\n');
+    process.exit(2);
+  }
+  const tracer = tracerFor(name, o);
+  const client = new Client({
+    name,
+    security: securityFor(name, o, { listens: false, dials: true }, tracer),
+    rm: o.rm as string,
+    message: o.message as string,
+    interval: o.interval as number,
+    count: o.count as number,
+    timeout: o.timeout as number,
+    giveUp: o.giveUp as number,
+    input: o.interactive ? createInterface({ input: process.stdin, terminal: false }) : undefined,
+    tracer,
+  });
+  await serve(client);
+  const ok = await client.done!.then(
+    () => true,
+    () => false,
+  );
+  await client.stop();
+  process.exit(ok ? 0 : 1);
+};

@@ -1,0 +1,86 @@
+/**
+ * `ftkit rm | gfd | lfd | server`: build the component from its resolved options and serve it.
+ * Each traces under its name and reads its secrets and TLS files the same way; those that dial
+ * upstream exit (status 1) if the peer refuses them.
+ */
+import { Rm } from '../rm/rm.js';
+import { Gfd } from '../gfd/gfd.js';
+import { Lfd } from '../lfd/lfd.js';
+import { Server } from '../servers/server.js';
+import type { AppName } from '../servers/apps.js';
+import type { Component } from '../lib/component.js';
+import type { Mode } from '../lib/protocol/index.js';
+import type { Security } from '../lib/net/index.js';
+import type { Tracer } from '../lib/trace/index.js';
+import type { TlsUse } from '../lib/config/secrets.js';
+import { securityFor, serve, tracerFor, userStateDir, type Opts, type Runner } from './process.js';
+
+/** What every component takes alike. */
+interface Common {
+  host: string;
+  port: number;
+  security: Security;
+  tracer: Tracer;
+}
+
+/** A peer refused us (a wrong secret, a name taken): retrying cannot help. */
+const onRefused = (): never => process.exit(1);
+
+const LISTENS_AND_DIALS: TlsUse = { listens: true, dials: true };
+
+/** Serve the component `build` makes, tracing as `name`; `who` names the process in error lines. */
+function runMember(o: Opts, name: string, who: string, use: TlsUse, build: (common: Common) => Component): Promise<void> {
+  const tracer = tracerFor(name, o);
+  const security = securityFor(who, o, use, tracer);
+  return serve(build({ host: o.host as string, port: o.port as number, security, tracer }));
+}
+
+/** The command line that started this process, so an LFD can start it again. */
+function ownCommand(): string[] {
+  return [process.execPath, ...process.execArgv, ...process.argv.slice(1)];
+}
+
+export const rm: Runner = (o) =>
+  runMember(o, 'RM', 'rm', { listens: true, dials: false }, (common) =>
+    new Rm({
+      ...common,
+      mode: o.mode as Mode,
+      primary: o.primary as string | undefined,
+      autoRestart: o.autoRestart !== false,
+      restartBudget: o.restartBudget as number,
+      restartWindow: o.restartWindow as number,
+    }),
+  );
+
+export const gfd: Runner = (o) =>
+  runMember(o, 'GFD', 'gfd', LISTENS_AND_DIALS, (common) =>
+    new Gfd({ ...common, onRefused, rm: o.rm as string, heartbeatFreq: o.heartbeatFreq as number, timeout: o.timeout as number | undefined }),
+  );
+
+export const lfd: Runner = (o, [name]) =>
+  runMember(o, name!, name!, LISTENS_AND_DIALS, (common) =>
+    new Lfd({
+      ...common,
+      onRefused,
+      name: name!,
+      gfd: o.gfd as string,
+      heartbeatFreq: o.heartbeatFreq as number,
+      timeout: o.timeout as number | undefined,
+      stateDir: (o.stateDir as string | undefined) ?? userStateDir(),
+      fence: o.fence !== false,
+    }),
+  );
+
+export const server: Runner = (o, [name]) =>
+  runMember(o, name!, name!, LISTENS_AND_DIALS, (common) =>
+    new Server({
+      ...common,
+      onRefused,
+      name: name!,
+      lfd: o.lfd as string,
+      app: o.app as AppName,
+      checkpointFreq: o.checkpointFreq as number,
+      command: ownCommand(),
+      onRetire: () => process.exit(0),
+    }),
+  );

@@ -1,0 +1,97 @@
+import { Command, Option } from 'commander';
+import {
+  CLIENT_OPTIONS,
+  COMMON_OPTIONS,
+  CTL_OPTIONS,
+  DEMO_OPTIONS,
+  GFD_OPTIONS,
+  LFD_OPTIONS,
+  RM_OPTIONS,
+  SERVER_OPTIONS,
+  type OptionSpec,
+} from '../lib/config/options.js';
+import { name as parseName } from '../lib/config/values.js';
+import { ConfigError, ValueError } from '../lib/errors.js';
+import { addOptions, resolveOptions } from './options.js';
+import type { Runner } from './process.js';
+import { gfd, lfd, rm, server } from './components.js';
+import { client } from './client.js';
+import { demo } from './demo.js';
+import { ctl } from './ctl.js';
+import { secret } from './secret.js';
+
+function usageFail(cmd: Command, err: unknown): never {
+  if (err instanceof ConfigError || err instanceof ValueError) cmd.error(`error: ${err.message}`, { exitCode: 2 });
+  throw err;
+}
+
+function nameArg(cmd: Command, raw: string): string {
+  try {
+    return parseName(raw);
+  } catch (err) {
+    usageFail(cmd, err);
+  }
+}
+
+/**
+ * A subcommand that runs something: its flags from the specs (and the common ones), its options
+ * resolved from flags and the .ini `section` its arguments name, then `run`.
+ */
+function runCommand(program: Command, sub: string, args: string, summary: string, specs: OptionSpec[], section: (args: string[]) => string, run: Runner): void {
+  const all = [...specs, ...COMMON_OPTIONS];
+  const cmd = program.command(`${sub}${args ? ' ' + args : ''}`).description(summary);
+  addOptions(cmd, all);
+  cmd.addOption(new Option('--no-color', 'plain text traces (NO_COLOR is honoured too)'));
+  cmd.action(async (...received: unknown[]) => {
+    const self = received[received.length - 1] as Command;
+    const names = (self.args as string[]).map((a) => nameArg(self, a));
+    let opts: Record<string, unknown>;
+    try {
+      opts = resolveOptions(self, all, section(names));
+    } catch (err) {
+      usageFail(self, err);
+    }
+    await run(opts, names);
+  });
+}
+
+export function buildProgram(): Command {
+  const program = new Command('ftkit')
+    .description('ftkit: fault-tolerant replicated TCP service (RM, GFD, LFDs, servers, clients)')
+    .exitOverride();
+  program.configureHelp({ showGlobalOptions: false });
+
+  runCommand(program, 'rm', '', 'run the Replication Manager', RM_OPTIONS, () => 'rm', rm);
+  runCommand(program, 'gfd', '', 'run the Global Fault Detector', GFD_OPTIONS, () => 'gfd', gfd);
+  runCommand(program, 'lfd', '<name>', 'run a Local Fault Detector, e.g. LFD1', LFD_OPTIONS, ([n]) => n!, lfd);
+  runCommand(program, 'server', '<name>', 'run a replica server, e.g. S1', SERVER_OPTIONS, ([n]) => n!, server);
+  runCommand(program, 'client', '[name]', 'run a client, e.g. C1 (or name it in --config)', CLIENT_OPTIONS, ([n]) => n ?? 'client', client);
+  runCommand(program, 'demo', '', 'run the whole system on 127.0.0.1 with keys to inject faults', DEMO_OPTIONS, () => 'demo', demo);
+
+  const ctlCmd = program.command('ctl').description('ask the RM for status or change a property while the system runs');
+  addOptions(ctlCmd, CTL_OPTIONS);
+  // Options as the components take them: flags over the .ini file's [ctl] section (or its top level).
+  const ctlOptions = (self: Command) => {
+    try {
+      return resolveOptions<Record<string, unknown>>(self.parent!, CTL_OPTIONS, 'ctl', true);
+    } catch (err) {
+      usageFail(self.parent!, err);
+    }
+  };
+  ctlCmd
+    .command('status')
+    .description('print membership, roles and current properties')
+    .action(async (_o, self: Command) => ctl(ctlOptions(self), ['status']));
+  ctlCmd
+    .command('set <key> <value>')
+    .description('set a run-time property: lfd-heartbeat-freq, gfd-heartbeat-freq, checkpoint-freq, primary, replicas')
+    .action(async (key: string, value: string, _o, self: Command) => ctl(ctlOptions(self), ['set', key, value]));
+
+  program
+    .command('secret <file>')
+    .description('write a new random deployment secret to <file>, readable only by you (never overwrites); copy it to every machine')
+    .action(async (file: string) => secret({}, [file]));
+
+  for (const cmd of [program, ...program.commands, ...ctlCmd.commands]) cmd.exitOverride();
+  return program;
+}

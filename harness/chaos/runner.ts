@@ -1,0 +1,250 @@
+/**
+ * One chaos run: start a whole ftkit system (real processes on 127.0.0.1, the `log`
+ * app), drive in-process clients through fault-injecting proxies, inject a seeded
+ * schedule of faults (nemesis.ts), heal everything, read the final state from every ready
+ * replica (final.ts), and check the history (checker.ts). Every wait is bounded, so a run
+ * ends in about its duration plus a few seconds of recovery and checking, whatever the
+ * system does.
+ *
+ * The RM runs with --no-auto-restart: the harness restarts what it kills, by hand,
+ * so a run does not depend on automatic relaunch (and never has two copies of a replica).
+ *
+ * Besides the load clients, which follow the RM's views, stale-view clients (one by
+ * default) talk to one replica's address only: the leader at start, and again the
+ * leader just before each fault aimed at the leader (so the deposed leader, once it
+ * runs again, finds their requests queued in its sockets). They never ask the RM.
+ */
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { System } from '../launch/system.js';
+import { HarnessError } from '../../lib/errors.js';
+import type { Mode } from '../../lib/protocol/index.js';
+import { ChaosClient, STALE_CLIENT_PREFIX } from './client.js';
+import { HistoryRecorder } from './history.js';
+import { ProxyPool } from './proxy.js';
+import { formatSchedule, makeSchedule, type FaultKind } from './schedule.js';
+import { check, type FinalState } from './checker.js';
+import { substream } from './rng.js';
+import { StatusTracker, type RmStatus } from './status.js';
+import { readFinalActive, readFinalPassive } from './final.js';
+import { RunObserver } from './observer.js';
+import { Nemesis } from './nemesis.js';
+import type { RunReport } from './report.js';
+
+export const DEFAULT_CLIENTS = 4;
+/** Stale-view clients (0: none). */
+export const DEFAULT_STALE_CLIENTS = 1;
+export const DEFAULT_HEARTBEAT_S = 0.1;
+export const DEFAULT_CHECKPOINT_FREQ_S = 0.5;
+export const DEFAULT_REPLICAS = 3;
+/** How long the system may take to be whole again (every replica ready, a leader, the GFD connected) after a fault. */
+export const DEFAULT_RECOVER_TIMEOUT_MS = 10_000;
+/** How long the system may take to be whole at start. */
+const START_TIMEOUT_MS = 15_000;
+/** After the last fault heals, each client must complete an operation within this long. */
+const PROGRESS_TIMEOUT_MS = 5000;
+/** How long the clients get to finish their current operation when the run ends. */
+const CLIENT_GRACE_MS = 3000;
+/** How long the final state may take to be whole before it is read anyway. */
+const FINAL_WHOLE_MS = 3000;
+
+export interface ChaosOptions {
+  mode: Mode;
+  seed: number;
+  /** Seconds of load and faults; recovery and checks come after. */
+  durationS: number;
+  clients?: number;
+  /** Stale-view clients, besides `clients` (default 1; 0 turns them off). */
+  staleClients?: number;
+  /** Fault kinds to draw from (default: all). */
+  faults?: readonly FaultKind[];
+  /** Chance that a replica fault gets a second replica fault overlapping it (schedule.ts, default 0.15). */
+  double?: number;
+  heartbeat?: number;
+  checkpointFreq?: number;
+  replicas?: number;
+  readRatio?: number;
+  recoverTimeoutMs?: number;
+  /** Extra environment for the server processes, e.g. `{ FTKIT_FAULT: 'skip-log-replay' }` for a deliberately broken build. */
+  serverEnv?: NodeJS.ProcessEnv;
+  /** Progress lines as the run goes (faults injected, healed). */
+  log?: (line: string) => void;
+}
+
+export function runChaos(options: ChaosOptions): Promise<RunReport> {
+  return new ChaosRun(options).run();
+}
+
+class ChaosRun {
+  private readonly t0 = performance.now();
+  private readonly clock = () => performance.now() - this.t0;
+  private readonly sys: System;
+  private readonly pool = new ProxyPool();
+  private readonly recorder = new HistoryRecorder(this.clock);
+  private readonly clients: ChaosClient[] = [];
+  private readonly observer: RunObserver;
+  private readonly status: StatusTracker;
+  private readonly nemesis: Nemesis;
+  private readonly notReadyAtEnd: string[] = [];
+  private readonly recoverMs: number;
+
+  constructor(private readonly o: ChaosOptions) {
+    this.recoverMs = o.recoverTimeoutMs ?? DEFAULT_RECOVER_TIMEOUT_MS;
+    const replicas = o.replicas ?? DEFAULT_REPLICAS;
+    const heartbeat = o.heartbeat ?? DEFAULT_HEARTBEAT_S;
+    this.observer = new RunObserver(this.clock, o.log ?? (() => {}));
+    this.sys = new System({ mode: o.mode, app: 'log', heartbeat, checkpointFreq: o.checkpointFreq ?? DEFAULT_CHECKPOINT_FREQ_S, replicas, autoRestart: false, serverEnv: o.serverEnv });
+    this.sys.group.on('spawned', (p) => this.observer.watch(p));
+    this.status = new StatusTracker(this.sys, replicas);
+    this.nemesis = new Nemesis({
+      sys: this.sys,
+      mode: o.mode,
+      heartbeat,
+      pool: this.pool,
+      status: this.status,
+      observer: this.observer,
+      clock: this.clock,
+      recoverMs: this.recoverMs,
+      pointStale: (s, name) => this.pointStale(s, name),
+    });
+  }
+
+  async run(): Promise<RunReport> {
+    const { seed } = this.o;
+    const durationMs = this.o.durationS * 1000;
+    const schedule = makeSchedule({ seed, durationMs, kinds: this.o.faults, double: this.o.double });
+    let final: FinalState = { replicas: [] };
+    try {
+      await this.sys.start();
+      if (!(await this.status.waitWhole(START_TIMEOUT_MS))) throw new HarnessError(`the system did not become ready: ${this.status.describe()}`);
+      this.observer.say(`system ready: ${this.status.describe()}`);
+      this.startClients();
+
+      const faultsEnd = this.clock() + durationMs;
+      for (const [i, step] of schedule.entries()) {
+        if (this.clock() + step.gapMs >= faultsEnd) break;
+        await sleep(step.gapMs);
+        await this.nemesis.runStep(step, i + 1);
+      }
+      const rest = faultsEnd - this.clock();
+      if (rest > 0) await sleep(rest);
+
+      // Heal everything, and wait for the system to be whole and the clients to make progress.
+      this.nemesis.healAll();
+      const healed = this.clock();
+      const whole = await this.status.waitWhole(this.recoverMs);
+      if (!whole) this.observer.warn(`the system was not whole ${this.recoverMs} ms after the last fault: ${this.status.describe()}`);
+      // A stale client pointed at a passive backup would only be rejected until the run ends.
+      this.pointStale(whole, whole?.leader ?? undefined);
+      await this.waitProgress(healed);
+
+      // Stop the clients: the current operations get a grace period, then end unknown.
+      for (const c of this.clients) c.stopInvoking();
+      await Promise.race([Promise.all(this.clients.map((c) => c.done)), sleep(CLIENT_GRACE_MS, undefined, { ref: false })]);
+      for (const c of this.clients) c.abort();
+      await Promise.all(this.clients.map((c) => c.done));
+      this.recorder.closeAll();
+      await this.pool.close();
+      await sleep(200);
+      final = await this.finalState();
+    } finally {
+      this.observer.stopping = true;
+      for (const c of this.clients) c.abort();
+      this.recorder.closeAll();
+      this.nemesis.healAll();
+      await this.pool.close();
+      await this.sys.stop();
+    }
+    return this.report(formatSchedule(schedule), final);
+  }
+
+  /** The load clients, which follow the RM's views, and the stale-view clients, pointed at the leader. */
+  private startClients(): void {
+    const { seed, readRatio } = this.o;
+    const route = (name: string, addr: string) => this.pool.route(name, addr);
+    const n = this.o.clients ?? DEFAULT_CLIENTS;
+    for (let i = 1; i <= n; i++) {
+      this.clients.push(new ChaosClient({ name: `C${i}`, rm: this.sys.rmAddr, recorder: this.recorder, rng: substream(seed, `client C${i}`), route, readRatio }));
+    }
+    const stale = this.o.staleClients ?? DEFAULT_STALE_CLIENTS;
+    for (let i = 1; i <= stale; i++) {
+      this.clients.push(new ChaosClient({ name: `${STALE_CLIENT_PREFIX}${i}`, rm: this.sys.rmAddr, recorder: this.recorder, rng: substream(seed, `stale client ${i}`), route, readRatio, stale: true }));
+    }
+    this.pointStale(this.status.last, this.status.last?.leader ?? undefined);
+    for (const c of this.clients) c.start(this.clock);
+  }
+
+  /** Point the stale-view clients at replica `name` (its address as `s` gives it); they keep it until pointed again. */
+  private pointStale(s: RmStatus | undefined, name: string | undefined): void {
+    const m = s?.members.find((x) => x.name === name);
+    if (!m) return;
+    for (const c of this.clients) {
+      if (c.stale && c.target?.name !== m.name) {
+        c.pointAt({ name: m.name, addr: m.addr });
+        this.observer.say(`stale client ${c.name} now talks to ${m.name} only`);
+      }
+    }
+  }
+
+  private async waitProgress(since: number): Promise<void> {
+    const deadline = this.clock() + PROGRESS_TIMEOUT_MS;
+    const following = this.clients.filter((c) => !c.stale);
+    while (following.some((c) => c.answeredSince(since) === 0) && this.clock() < deadline) await sleep(50);
+    const stuck = following.filter((c) => c.answeredSince(since) === 0).map((c) => c.name);
+    if (stuck.length > 0) this.observer.warn(`no operation of ${stuck.join(', ')} completed within ${PROGRESS_TIMEOUT_MS} ms after the last fault healed`);
+  }
+
+  private async finalState(): Promise<FinalState> {
+    const status = (await this.status.waitWhole(FINAL_WHOLE_MS)) ?? (await this.status.fetch()) ?? this.status.last;
+    const leader = status?.members.find((m) => m.name === status.leader);
+    if (!status || !leader) {
+      this.observer.warn(`no leader to read the final state from: ${this.status.describe(status)}`);
+      return { replicas: [] };
+    }
+    const ready = status.members.filter((m) => m.ready);
+    for (const m of status.members.filter((x) => !x.ready)) {
+      this.observer.warn(`${m.name} is not ready at the end; its state is not compared`);
+      this.notReadyAtEnd.push(m.name);
+    }
+    const warn = (text: string) => this.observer.warn(text);
+    return this.o.mode === 'passive' ? readFinalPassive(this.sys, leader, ready, warn) : readFinalActive(leader, ready, warn);
+  }
+
+  /** Check the history against the final state, and gather the traces that explain what went wrong. */
+  private report(schedule: string[], final: FinalState): RunReport {
+    const ops = this.recorder.ops();
+    const result = check(ops, final);
+    const { traces: log } = this.observer;
+    const traces = result.anomalies.slice(0, 3).map((a) => ({ title: `traces around: ${a.kind}: ${a.message}`, lines: log.around(a.ops) }));
+    for (const name of this.notReadyAtEnd) {
+      const p = this.sys.group.procs.get(name);
+      traces.push({ title: `${name} was not ready at the end: its last events`, lines: log.last(p) });
+      traces.push({ title: `${name} was not ready at the end: what every component did when it last lost readiness`, lines: log.lostReadiness(p) });
+    }
+    return {
+      seed: this.o.seed,
+      mode: this.o.mode,
+      durationS: this.o.durationS,
+      schedule,
+      injected: this.nemesis.injected,
+      stats: {
+        ...result.stats,
+        retries: this.clients.reduce((s, c) => s + c.stats.retries, 0),
+        elapsedMs: Math.round(this.clock()),
+        faults: this.nemesis.count,
+      },
+      anomalies: result.anomalies,
+      suppressed: result.suppressed,
+      warnings: this.observer.warnings,
+      decisions: this.observer.decisions,
+      traces,
+      final: {
+        source: final.source,
+        length: final.log?.length,
+        replicas: final.replicas.map((r) => ({ name: r.name, digest: r.digest, length: r.log?.length })),
+      },
+      history: ops,
+      finalLog: final.log,
+    };
+  }
+}
