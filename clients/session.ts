@@ -120,6 +120,7 @@ interface Pending {
   finish(r: { server: string; result: string } | string): void;
 }
 
+const READY = Promise.resolve(true);
 const now = (): number => performance.timeOrigin + performance.now();
 
 export class Session extends EventEmitter<SessionEvents> {
@@ -187,6 +188,7 @@ export class Session extends EventEmitter<SessionEvents> {
 
   /** Resolves true once there is a replica to send to; false after `ms`, on stop or refusal. */
   ready(ms: number): Promise<boolean> {
+    if (this.view.length > 0 && !this.stopped) return READY;
     return this.until(() => this.view.length > 0, ms).then(() => this.view.length > 0 && !this.stopped);
   }
 
