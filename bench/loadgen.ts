@@ -18,6 +18,7 @@
 import { readFileSync } from 'node:fs';
 import { NO_SECURITY, exponentialBackoff, type Security } from '../lib/net/index.js';
 import { Session, SessionStoppedError, type Outcome, type SessionOptions } from '../clients/session.js';
+import type { ClosedLoop } from '../clients/loop.js';
 import { Recorder, ReplyWatch, type LoadStats, type WatchResult } from './recorder.js';
 import { RedisWriter, baselineConnection } from './raw-load.js';
 import { sleep } from './stats.js';
@@ -65,6 +66,8 @@ interface Load {
   errors: string[];
   /** ftkit load: its client sessions and their loops. */
   clients: Session[];
+  /** Their closed loops, and the promises of the loops' ends. */
+  closedLoops: ClosedLoop[];
   loops: Promise<void>[];
   /** Redis load. */
   writers: RedisWriter[];
@@ -89,7 +92,7 @@ async function startSession(args: {
   /** The deployment's TLS CA (a file): connect over TLS. */
   ca?: string;
 }): Promise<{ names: string[] }> {
-  const load: Load = { rec: new Recorder(args.keepTimes), errors: [], clients: [], loops: [], writers: [] };
+  const load: Load = { rec: new Recorder(args.keepTimes), errors: [], clients: [], closedLoops: [], loops: [], writers: [] };
   loads.set(args.session, load);
   const security = securityFor(args.ca);
   const opened = await Promise.allSettled(Array.from({ length: args.clients }, () => openSession(args.rm, args.prefix ?? 'L', { security, keepResults: args.keepResults })));
@@ -103,8 +106,9 @@ async function startSession(args: {
   for (const c of load.clients) {
     c.on('complete', (out) => out.status === 'ok' && load.rec.record(out.sentAt, out.at));
     const loop = c.loop({ next: (num) => payloadFor(args.payload, num, c.name), thinkMs: args.thinkMs });
+    load.closedLoops.push(loop);
     load.loops.push(
-      loop.then((failure) => {
+      loop.run().then((failure) => {
         if (failure && failure.status !== 'ok' && !(failure.error instanceof SessionStoppedError)) load.errors.push(failure.error.message);
       }),
     );
@@ -114,7 +118,7 @@ async function startSession(args: {
 
 /** Redis writers: `clients` connections to the primary at `port`, each its own key, closed loop. */
 async function startRedis(args: { session: string; port: number; clients: number; replicas: number }): Promise<void> {
-  const load: Load = { rec: new Recorder(), errors: [], clients: [], loops: [], writers: [] };
+  const load: Load = { rec: new Recorder(), errors: [], clients: [], closedLoops: [], loops: [], writers: [] };
   loads.set(args.session, load);
   for (let i = 0; i < args.clients; i++) {
     const w = new RedisWriter(args.port, `bench:${args.session}:${i + 1}`, args.replicas, load.rec);
@@ -129,13 +133,13 @@ async function startRedis(args: { session: string; port: number; clients: number
  */
 async function pauseSession(args: { session: string; drainMs?: number }): Promise<{ drained: boolean; errors: string[]; retries: number }> {
   const load = loads.get(args.session)!;
-  for (const c of load.clients) c.pause();
+  for (const l of load.closedLoops) l.pause();
   const idle = await Promise.all(load.clients.map((c) => c.idle(args.drainMs ?? 2000)));
   return { drained: idle.every(Boolean), errors: load.errors, retries: load.clients.reduce((a, c) => a + c.stats.retries, 0) };
 }
 
 async function resumeSession(args: { session: string }): Promise<void> {
-  for (const c of loads.get(args.session)!.clients) c.resume();
+  for (const l of loads.get(args.session)!.closedLoops) l.resume();
 }
 
 /** Start measuring now (after a warm-up) for `durationMs`; resolves with the stats when the window closes. */
@@ -151,10 +155,7 @@ async function stopSession(args: { session: string; drainMs?: number }) {
   if (!load) return undefined;
   loads.delete(args.session);
   // Closed loop: each client finishes the request it has in flight, within the drain time.
-  for (const c of load.clients) {
-    c.stopLoop();
-    c.resume();
-  }
+  for (const l of load.closedLoops) l.stop();
   for (const w of load.writers) w.stop();
   const drained = await Promise.race([Promise.all(load.loops).then(() => true), sleep(args.drainMs ?? 5000).then(() => false)]);
   for (const c of load.clients) c.stop();

@@ -101,7 +101,7 @@ export class Client extends Component {
       next: input ? next : (num) => this.payloadFor(num),
       count: this.options.count ?? 0,
       thinkMs: input ? 0 : (this.options.interval ?? DEFAULT_CLIENT_INTERVAL_S) * 1000,
-    });
+    }).run();
     if (failed && failed.status !== 'ok' && !(failed.error instanceof SessionStoppedError)) {
       if (!(failed.error instanceof RefusedError)) this.trace('client_gave_up', 'fault', failed.error.message, { num: failed.num });
       throw failed.error;

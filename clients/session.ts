@@ -3,7 +3,7 @@
  * (clients/client.ts), the chaos harness's clients and the bench's load generator all
  * run their requests through it.
  *
- * - It follows the RM's view: it asks the RM where to send (`<C1, client>`), and the RM
+ * - It follows the RM's view (clients/view.ts): it asks the RM where to send, and the RM
  *   pushes the view again whenever it changes. A stale-view session never asks the RM:
  *   it talks to the one replica it was pointed at (`pointAt`).
  * - Passive mode: each request goes to the primary only. Active mode: to every ready
@@ -13,16 +13,23 @@
  *   wait as the back-off policy says, or less when the RM pushes a new view meanwhile.
  * - Each request ends ok (a reply), fail (it never left the client: it certainly did not
  *   run) or unknown (sent, but no reply before giving up or stopping: it may have run).
+ * - `loop()` runs requests one after another (clients/loop.ts), with a think time.
  *
  * With a tracer, the session traces in the course's notation (`Sent <C1, S1, 101, request>`,
  * `request_num 101: Discarded duplicate reply from S3`); without one it builds no trace.
  */
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
-import { Link, RefusedError, ReplicaConnections, exponentialBackoff, type Connection, type ReconnectPolicy, type ReplicaConnectionsOptions, type Security } from '../lib/net/index.js';
+import { RefusedError, ReplicaConnections, exponentialBackoff, type Connection, type ReconnectPolicy, type ReplicaConnectionsOptions, type Security } from '../lib/net/index.js';
 import type { Member, Message, Mode } from '../lib/protocol/index.js';
 import type { Category, Tracer } from '../lib/trace/index.js';
 import { DEFAULT_GIVE_UP_S, DEFAULT_REQUEST_TIMEOUT_S } from '../lib/config/options.js';
+import { ViewFollower } from './view.js';
+import { ClosedLoop, type LoopOptions } from './loop.js';
+import { GiveUpError, SessionStoppedError, type Outcome } from './outcome.js';
+
+export { GiveUpError, SessionStoppedError, type Outcome } from './outcome.js';
+export type { LoopOptions } from './loop.js';
 
 export const DEFAULT_CONNECT_TIMEOUT_MS = 1000;
 /** Between two attempts at one request (the shared back-off, lib/net/backoff.ts). */
@@ -55,36 +62,6 @@ export interface SessionOptions {
   tracer?: Tracer;
 }
 
-/** No replica answered a request within the give-up time (or the policy gave up). */
-export class GiveUpError extends Error {
-  override name = 'GiveUpError';
-  constructor(client: string, seconds: number, cause?: unknown) {
-    super(`${client}: no replica answered for ${seconds} s; giving up`, { cause });
-  }
-}
-
-/** The session was stopped while a request was open. */
-export class SessionStoppedError extends Error {
-  override name = 'SessionStoppedError';
-  constructor(client: string, cause?: unknown) {
-    super(`${client}: stopped before a reply`, { cause });
-  }
-}
-
-interface OutcomeBase {
-  /** The request number on the wire (the last one, if the service made us skip ahead). */
-  num: number;
-  payload: string;
-  /** Epoch milliseconds (sub-millisecond precision): first sent, and completed. */
-  sentAt: number;
-  at: number;
-  attempts: number;
-}
-export type Outcome =
-  | (OutcomeBase & { status: 'ok'; server: string; result: string })
-  /** unknown: sent at least once, no reply: it may have run. fail: never sent: it did not run. */
-  | (OutcomeBase & { status: 'unknown' | 'fail'; error: GiveUpError | SessionStoppedError | RefusedError });
-
 export interface ReplicaCounts {
   replies: number;
   duplicates: number;
@@ -93,23 +70,13 @@ export interface ReplicaCounts {
   closed: number;
 }
 
-export interface LoopOptions {
-  /** The payload for request `num`, or undefined to end the loop. */
-  next(num: number): string | undefined | Promise<string | undefined>;
-  /** End after this many replies (0 or absent: no limit). */
-  count?: number;
-  /** Pause after each request, ms (0: a pure closed loop). */
-  thinkMs?: number | (() => number);
-  /** Go on after a request that ended without a reply (default: the loop ends with it). */
-  continueOnFailure?: boolean;
-}
-
 interface SessionEvents {
   view: [Mode | undefined, Member[]];
   invoke: [num: number, payload: string];
   complete: [Outcome];
   duplicate: [server: string, num: number];
   refused: [RefusedError];
+  stopped: [];
 }
 
 /** The open attempt at the current request. */
@@ -125,26 +92,20 @@ const now = (): number => performance.timeOrigin + performance.now();
 
 export class Session extends EventEmitter<SessionEvents> {
   readonly name: string;
-  mode: Mode | undefined;
-  view: Member[] = [];
   /** The number the next request gets. */
   num: number;
   readonly stats = { requests: 0, replies: 0, duplicates: 0, retries: 0, unknown: 0, failed: 0 };
   readonly replicas = new Map<string, ReplicaCounts>();
   readonly results: string[] = [];
   private readonly conns: ReplicaConnections;
-  private readonly rmLink: Link | undefined;
+  private readonly follower: ViewFollower;
   private pending: Pending | undefined;
   /** The request (if any) between invoke and complete. */
   private open: number | undefined;
   /** The last request answered: replies to it (or to older ones) are duplicates. */
   private answered = 0;
-  private stopped = false;
-  private looping = false;
-  private paused: { promise: Promise<void>; resume: () => void } | undefined;
+  private isStopped = false;
   private refusal: RefusedError | undefined;
-  /** Bumped on every change of view: a retry waiting out its back-off goes at once. */
-  private viewVersion = 0;
   /** Whether the last attempt sent anything. */
   private lastSent = false;
   /** Waits that end early on a changed view, a stop or a refusal. */
@@ -164,48 +125,48 @@ export class Session extends EventEmitter<SessionEvents> {
       onMessage: (server, msg) => this.fromReplica(server, msg),
       onClose: (server) => this.closed(server),
     });
-    if (options.stale) return;
-    if (!options.rm) throw new Error(`${this.name}: a session follows the RM's views, so it needs the RM's address (or stale: true)`);
-    const rm = options.rm;
-    this.rmLink = new Link({ me: this.name, addr: rm, security: options.security, standing: 'client', policy: options.rmPolicy ?? exponentialBackoff({ baseMs: 50, capMs: 1000 }) });
-    this.rmLink.on('refused', (err) => this.refused(err));
-    this.rmLink.on('up', (conn) => {
-      conn.peer = 'RM';
-      conn.on('message', (msg) => this.fromRm(msg));
-      conn.send({ type: 'client', client: this.name });
-    });
-    this.rmLink.on('down', () => this.trace('rm_lost', 'fault', `${this.name}: connection to RM lost; reconnecting`));
-    // Say why the RM cannot be reached (refused, or a TLS certificate we do not trust); otherwise we only ever say that no replica is ready.
-    this.rmLink.on('retry', (err, attempt, delay) => {
-      if (attempt === 1 || attempt % 10 === 0) this.trace('rm_unreachable', 'fault', `${this.name}: RM at ${rm} unreachable (${err.message}); retry ${attempt} in ${delay} ms`);
+    this.follower = new ViewFollower(options);
+    this.follower.on('refused', (err) => this.refused(err));
+    this.follower.on('view', (mode, replicas) => {
+      this.conns.retain(replicas);
+      this.emit('view', mode, replicas);
+      this.wake();
     });
   }
 
   /** Connect to the RM (a stale-view session has nothing to start). */
   start(): void {
-    this.rmLink?.start();
+    this.follower.start();
+  }
+
+  get mode(): Mode | undefined {
+    return this.follower.mode;
+  }
+
+  /** The replicas of the current view. */
+  get view(): Member[] {
+    return this.follower.replicas;
+  }
+
+  get stopped(): boolean {
+    return this.isStopped;
   }
 
   /** Resolves true once there is a replica to send to; false after `ms`, on stop or refusal. */
   ready(ms: number): Promise<boolean> {
-    if (this.view.length > 0 && !this.stopped) return READY;
-    return this.until(() => this.view.length > 0, ms).then(() => this.view.length > 0 && !this.stopped);
+    if (this.view.length > 0 && !this.isStopped) return READY;
+    return this.until(() => this.view.length > 0, ms).then(() => this.view.length > 0 && !this.isStopped);
   }
 
   /** Close everything; an open request ends unknown (or fail, if never sent). */
   stop(): void {
-    if (this.stopped) return;
-    this.stopped = true;
-    this.looping = false;
-    this.paused?.resume();
+    if (this.isStopped) return;
+    this.isStopped = true;
     this.pending?.finish('the session stopped');
-    this.rmLink?.stop();
+    this.follower.stop();
     this.conns.closeAll();
     this.wake();
-  }
-
-  get refusedBy(): RefusedError | undefined {
-    return this.refusal;
+    this.emit('stopped');
   }
 
   /** Whether a request is between invoke and complete. */
@@ -215,13 +176,7 @@ export class Session extends EventEmitter<SessionEvents> {
 
   /** Stale-view session: from now on send to `member` only (a request in flight is retried there). */
   pointAt(member: Member): void {
-    if (!this.options.stale) throw new Error(`${this.name} follows the RM's views; only a stale-view client is pointed at a replica`);
-    if (this.view[0]?.name === member.name && this.view[0].addr === member.addr) return;
-    this.view = [member];
-    this.conns.retain(this.view);
-    this.viewVersion++;
-    this.emit('view', this.mode, this.view);
-    this.wake();
+    this.follower.pointAt(member);
   }
 
   // ---- requests ---------------------------------------------------------------------
@@ -244,9 +199,9 @@ export class Session extends EventEmitter<SessionEvents> {
     };
     for (let failures = 0; ; ) {
       if (this.refusal) return end(sent ? 'unknown' : 'fail', this.refusal);
-      if (this.stopped) return end(sent ? 'unknown' : 'fail', new SessionStoppedError(this.name));
+      if (this.isStopped) return end(sent ? 'unknown' : 'fail', new SessionStoppedError(this.name));
       attempts++;
-      const version = this.viewVersion;
+      const version = this.follower.version;
       const r = await this.attempt(num, payload);
       if (typeof r !== 'string') {
         this.stats.replies++;
@@ -257,57 +212,22 @@ export class Session extends EventEmitter<SessionEvents> {
       sent ||= this.lastSent;
       // The service has answered this number before (we restarted): the open request moves past it.
       if (this.num > num) num = this.open = this.num;
-      if (this.stopped || this.refusal) continue;
+      if (this.isStopped || this.refusal) continue;
       failures++;
       const elapsed = now() - sentAt;
       const delay = elapsed > giveUpMs ? false : policy(failures, new Error(r));
       if (delay === false) return end(sent ? 'unknown' : 'fail', new GiveUpError(this.name, elapsed > giveUpMs ? giveUpMs / 1000 : Math.round(elapsed) / 1000, r));
       this.stats.retries++;
       this.trace('retry', 'fault', `${this.name}: request_num ${num} not answered (${r}); retrying in ${delay} ms`, { num, why: r, delay });
-      this.rediscover();
+      this.follower.rediscover();
       // A view that changed during the attempt (or changes meanwhile) ends the wait.
-      await this.until(() => this.viewVersion !== version, delay);
+      await this.until(() => this.follower.version !== version, delay);
     }
   }
 
-  /** Run requests one after another (closed loop) until `next` ends, `count` replies, a failure, or stopLoop(). */
-  async loop(o: LoopOptions): Promise<Outcome | undefined> {
-    this.looping = true;
-    let replies = 0;
-    while (this.looping && !this.stopped) {
-      if (this.paused) {
-        await this.paused.promise;
-        continue;
-      }
-      const payload = await o.next(this.num);
-      if (payload === undefined || !this.looping) break;
-      const outcome = await this.request(payload);
-      if (outcome.status !== 'ok' && !o.continueOnFailure) return outcome;
-      if (outcome.status === 'ok' && o.count && ++replies >= o.count) break;
-      const think = typeof o.thinkMs === 'function' ? o.thinkMs() : o.thinkMs ?? 0;
-      if (think > 0 && this.looping) await this.until(() => !this.looping, think);
-    }
-    return undefined;
-  }
-
-  /** The loop starts no new request; the open one runs to its end. */
-  stopLoop(): void {
-    this.looping = false;
-    this.wake();
-  }
-
-  /** The loop sends nothing new until resume() (the open request runs to its end); connections stay open. */
-  pause(): void {
-    if (this.paused) return;
-    let resume!: () => void;
-    const promise = new Promise<void>((r) => (resume = r));
-    this.paused = { promise, resume };
-  }
-
-  resume(): void {
-    const p = this.paused;
-    this.paused = undefined;
-    p?.resume();
+  /** Run requests one after another (closed loop) until `next` ends, `count` replies, a failure, or the loop is stopped. */
+  loop(o: LoopOptions): ClosedLoop {
+    return new ClosedLoop(this, o);
   }
 
   /** Resolves true when no request is open (false after `ms`). */
@@ -335,12 +255,12 @@ export class Session extends EventEmitter<SessionEvents> {
   private async attempt(num: number, payload: string): Promise<{ server: string; result: string } | string> {
     this.lastSent = false;
     const timeoutMs = this.options.attemptTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_S * 1000;
-    if (!(await this.ready(timeoutMs))) return this.stopped ? 'the session stopped' : 'no replica is ready';
-    const targets = this.options.stale || this.mode === 'passive' ? this.view.slice(0, 1) : this.view;
+    if (!(await this.ready(timeoutMs))) return this.isStopped ? 'the session stopped' : 'no replica is ready';
+    const targets = this.follower.targets();
     const conns = (await Promise.all(targets.map(async (m) => [m.name, await this.connection(m)] as const))).filter(
       (pair): pair is readonly [string, Connection] => pair[1] !== undefined && pair[1].isOpen,
     );
-    if (this.stopped || this.refusal) return 'the session stopped';
+    if (this.isStopped || this.refusal) return 'the session stopped';
     if (conns.length === 0) return 'no replica reachable';
     return new Promise((resolve) => {
       const timer = setTimeout(() => p.finish(`no reply within ${timeoutMs} ms`), timeoutMs);
@@ -407,7 +327,7 @@ export class Session extends EventEmitter<SessionEvents> {
   }
 
   private closed(server: string): void {
-    if (this.stopped) return;
+    if (this.isStopped) return;
     this.countsOf(server).closed++;
     this.failTarget(server, `connection to ${server} closed`);
   }
@@ -418,32 +338,9 @@ export class Session extends EventEmitter<SessionEvents> {
     return c;
   }
 
-  // ---- discovery ----------------------------------------------------------------------
-
-  private fromRm(msg: Message): void {
-    if (msg.type === 'refused') return this.refused(new RefusedError(`the RM at ${this.options.rm}`, msg.reason));
-    if (msg.type !== 'view' || msg.client !== this.name) return;
-    const names = (v: Member[]) => v.map((m) => `${m.name}=${m.addr}`).join(';');
-    const changed = names(msg.replicas) !== names(this.view) || msg.mode !== this.mode;
-    this.mode = msg.mode;
-    this.view = msg.replicas;
-    this.conns.retain(msg.replicas);
-    if (!changed) return;
-    const list = msg.replicas.map((m) => m.name).join(', ') || 'none';
-    this.trace('view', 'state', `${this.name}: ${msg.mode} replication; ${msg.mode === 'passive' ? 'primary' : 'replicas'}: ${list}`, { mode: msg.mode, replicas: msg.replicas });
-    this.viewVersion++;
-    this.emit('view', msg.mode, msg.replicas);
-    this.wake();
-  }
-
-  /** Ask the RM again where to send. */
-  private rediscover(): void {
-    this.rmLink?.connection?.send({ type: 'client', client: this.name });
-  }
-
   /** Refused for good (a missing or wrong client secret): retrying cannot help. */
   private refused(err: RefusedError): void {
-    if (this.refusal || this.stopped) return;
+    if (this.refusal || this.isStopped) return;
     this.refusal = err;
     this.trace('refused', 'fault', `${this.name}: refused by ${err.peer}: ${err.reason}; exiting`, { by: err.peer, reason: err.reason });
     this.pending?.finish(err.message);
@@ -463,10 +360,10 @@ export class Session extends EventEmitter<SessionEvents> {
 
   /** Resolves when `cond` holds after a wake-up (a changed view, stop, refusal), or after `ms`. */
   private until(cond: () => boolean, ms: number): Promise<void> {
-    if (cond() || this.stopped || this.refusal) return Promise.resolve();
+    if (cond() || this.isStopped || this.refusal) return Promise.resolve();
     return new Promise((resolve) => {
       const check = () => {
-        if (!cond() && !this.stopped && !this.refusal) return;
+        if (!cond() && !this.isStopped && !this.refusal) return;
         done();
       };
       const done = () => {

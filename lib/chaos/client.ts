@@ -18,6 +18,7 @@
 import { connect, exponentialBackoff } from '../net/index.js';
 import type { Member } from '../protocol/index.js';
 import { Session, SessionStoppedError, type Outcome } from '../../clients/session.js';
+import type { ClosedLoop } from '../../clients/loop.js';
 import type { HistoryRecorder, OpHandle, OpKind } from './history.js';
 import type { Rng } from './rng.js';
 
@@ -51,6 +52,7 @@ export interface ChaosClientOptions {
 export class ChaosClient {
   readonly name: string;
   private readonly session: Session;
+  private loop: ClosedLoop | undefined;
   readonly stats = { ops: 0, retries: 0 };
   /** The operation in flight and its history entry. */
   private current: OpHandle | undefined;
@@ -102,7 +104,7 @@ export class ChaosClient {
 
   /** Invoke no new operation; the current one runs to its end. */
   stopInvoking(): void {
-    this.session.stopLoop();
+    this.loop?.stop();
   }
 
   /** End now: the current operation, if any, ends unknown (or fail if never sent). */
@@ -118,7 +120,7 @@ export class ChaosClient {
   private async run(): Promise<void> {
     const readRatio = this.options.readRatio ?? DEFAULT_READ_RATIO;
     const maxPause = this.options.maxPauseMs ?? DEFAULT_MAX_PAUSE_MS;
-    await this.session.loop({
+    this.loop = this.session.loop({
       next: (num) => {
         const kind: OpKind = this.options.rng() < readRatio ? 'read' : 'append';
         const value = kind === 'append' ? `${this.name}-${num}` : undefined;
@@ -129,6 +131,7 @@ export class ChaosClient {
       thinkMs: () => Math.floor(this.options.rng() * (maxPause + 1)),
       continueOnFailure: true,
     });
+    await this.loop.run();
   }
 
   private completed(o: Outcome): void {

@@ -294,23 +294,24 @@ t.test('loop: closed loop with a count, think time and kept results; pause and r
   const s1 = await fakeReplica(t, 'S1');
   const rm = await fakeRm(t, 'passive', [s1.member]);
   const c = session(t, { rm: rm.addr, keepResults: true });
-  t.equal(await c.loop({ next: (num) => `add ${num}`, count: 3, thinkMs: 1 }), undefined);
+  t.equal(await c.loop({ next: (num) => `add ${num}`, count: 3, thinkMs: 1 }).run(), undefined);
   t.same(c.results, ['r1', 'r2', 'r3']);
   t.same(s1.requests.map((m) => m.payload), ['add 1', 'add 2', 'add 3']);
 
   // A loop that runs until stopped; paused, it sends nothing more once idle.
   let sent = 0;
-  const running = c.loop({ next: (num) => (++sent, `add ${num}`) });
+  const loop = c.loop({ next: (num) => (++sent, `add ${num}`) });
+  const running = loop.run();
   await requestWhere(s1, (m) => m.num === 6);
-  c.pause();
+  loop.pause();
   t.ok(await c.idle(5000), 'idle once the open request is answered');
   t.equal(c.busy, false);
   const lastBefore = s1.requests.at(-1)!.num;
   t.equal(sent, s1.requests.length - 3, 'every payload the paused loop built was sent');
   const resumed = requestWhere(s1);
-  c.resume();
+  loop.resume();
   t.equal((await resumed).num, lastBefore + 1, 'after resume it goes on with the next number');
-  c.stopLoop();
+  loop.stop();
   t.equal(await running, undefined, 'stopLoop ends the loop after the open request');
   t.equal(c.stats.replies, 3 + sent);
 });
@@ -319,10 +320,12 @@ t.test('loop: a request without a reply ends the loop unless told to continue', 
   const s1 = await fakeReplica(t, 'S1', (num) => (num === 2 ? 'ignore' : 'reply'));
   const rm = await fakeRm(t, 'passive', [s1.member]);
   const c = session(t, { rm: rm.addr, attemptTimeoutMs: 20, giveUpMs: 40 });
-  const ended = await c.loop({ next: (num) => `add ${num}` });
+  const ended = await c.loop({ next: (num) => `add ${num}` }).run();
   t.match(ended, { status: 'unknown', num: 2 });
   const outcomes: string[] = [];
   c.on('complete', (o) => outcomes.push(`${o.num} ${o.status}`));
-  await c.loop({ next: (num) => (num <= 4 ? `add ${num}` : undefined), continueOnFailure: true });
+  await c.loop({ next: (num) => (num <= 4 ? `add ${num}` : undefined), continueOnFailure: true }).run();
   t.same(outcomes, ['3 ok', '4 ok']);
+  c.stop();
+  t.equal(await c.loop({ next: (num) => `add ${num}`, continueOnFailure: true }).run(), undefined, 'a loop on a stopped session ends at once');
 });
