@@ -206,7 +206,7 @@ export class Session extends EventEmitter<SessionEvents> {
       if (typeof r !== 'string') {
         this.stats.replies++;
         if (this.options.keepResults) this.results.push(r.result);
-        this.trace('request_done', 'reply', `${this.name}: request_num ${num} answered by ${r.server}`, { server: r.server, num, result: r.result });
+        if (this.tracer) this.trace('request_done', 'reply', `${this.name}: request_num ${num} answered by ${r.server}`, { server: r.server, num, result: r.result });
         return this.complete({ status: 'ok', server: r.server, result: r.result, num, payload, sentAt, at: now(), attempts });
       }
       sent ||= this.lastSent;
@@ -282,7 +282,7 @@ export class Session extends EventEmitter<SessionEvents> {
           continue;
         }
         this.lastSent = true;
-        this.trace('request_sent', 'request', `Sent <${this.name}, ${server}, ${num}, request>`, { server, num, payload });
+        if (this.tracer) this.trace('request_sent', 'request', `Sent <${this.name}, ${server}, ${num}, request>`, { server, num, payload });
       }
     });
   }
@@ -298,7 +298,7 @@ export class Session extends EventEmitter<SessionEvents> {
   private fromReplica(server: string, msg: Message): void {
     if (msg.type === 'refused') return this.refused(new RefusedError(server, msg.reason));
     if (msg.type === 'reply' && msg.client === this.name) {
-      this.trace('reply_received', 'reply', `Received <${this.name}, ${server}, ${msg.num}, reply>: ${msg.result}`, { server, num: msg.num, result: msg.result });
+      if (this.tracer) this.trace('reply_received', 'reply', `Received <${this.name}, ${server}, ${msg.num}, reply>: ${msg.result}`, { server, num: msg.num, result: msg.result });
       const counts = this.countsOf(server);
       const p = this.pending;
       if (p?.num === msg.num) {
@@ -308,7 +308,7 @@ export class Session extends EventEmitter<SessionEvents> {
       } else if (msg.num <= this.answered || msg.num < this.num) {
         counts.duplicates++;
         this.stats.duplicates++;
-        this.trace('duplicate_reply', 'duplicate', `request_num ${msg.num}: Discarded duplicate reply from ${server}`, { server, num: msg.num });
+        if (this.tracer) this.trace('duplicate_reply', 'duplicate', `request_num ${msg.num}: Discarded duplicate reply from ${server}`, { server, num: msg.num });
         this.emit('duplicate', server, msg.num);
       }
       return;
@@ -380,6 +380,7 @@ export class Session extends EventEmitter<SessionEvents> {
     for (const w of [...this.wakers]) w();
   }
 
+  /** On the per-request path, callers check `this.tracer` first, so that nothing is built when nothing traces. */
   private trace(type: string, category: Category, text: string, data?: Record<string, unknown>): void {
     this.tracer?.emitEvent(type, category, text, data);
   }
