@@ -25,7 +25,7 @@ import { sleep } from './stats.js';
 
 
 /** A load client's retries: soon (a failover is what the bench measures), and at once on a new view. */
-const RETRY_POLICY = exponentialBackoff({ baseMs: 5, capMs: 50 });
+const RETRY_POLICY = exponentialBackoff({ baseMs: 1, capMs: 50 });
 const ATTEMPT_TIMEOUT_MS = 2000;
 const GIVE_UP_MS = 30_000;
 const READY_MS = 10_000;

@@ -10,7 +10,8 @@
  *   replica; the first reply wins and later ones are counted (and traced) as duplicates.
  * - A request keeps its request_num across retries (a reject, a closed connection, a
  *   timeout, no replica ready), so the servers' dedup tables run it at most once. Retries
- *   wait as the back-off policy says, or less when the RM pushes a new view meanwhile.
+ *   wait as the back-off policy says, or less when the RM pushes a new view meanwhile; the
+ *   back-off starts again from its shortest wait with each new view.
  * - Each request ends ok (a reply), fail (it never left the client: it certainly did not
  *   run) or unknown (sent, but no reply before giving up or stopping: it may have run).
  * - `loop()` runs requests one after another (clients/loop.ts), with a think time.
@@ -197,7 +198,10 @@ export class Session extends EventEmitter<SessionEvents> {
       this.stats[status === 'unknown' ? 'unknown' : 'failed']++;
       return this.complete(outcome);
     };
-    for (let failures = 0; ; ) {
+    // The back-off starts again with each new view: the first attempt under a new view that fails waits the shortest time.
+    let failures = 0;
+    let failuresSince = this.follower.version;
+    for (;;) {
       if (this.refusal) return end(sent ? 'unknown' : 'fail', this.refusal);
       if (this.isStopped) return end(sent ? 'unknown' : 'fail', new SessionStoppedError(this.name));
       attempts++;
@@ -213,6 +217,7 @@ export class Session extends EventEmitter<SessionEvents> {
       // The service has answered this number before (we restarted): the open request moves past it.
       if (this.num > num) num = this.open = this.num;
       if (this.isStopped || this.refusal) continue;
+      if (version !== failuresSince) [failures, failuresSince] = [0, version];
       failures++;
       const elapsed = now() - sentAt;
       const delay = elapsed > giveUpMs ? false : policy(failures, new Error(r));

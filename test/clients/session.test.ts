@@ -201,6 +201,19 @@ t.test('failover: a closed connection is counted, and the retry goes to the new 
   t.equal(c.replicas.get('S1')?.closed, 1);
 });
 
+t.test('the back-off starts again with a new view', async (t) => {
+  const s1 = await fakeReplica(t, 'S1', () => 'reject');
+  const s2 = await fakeReplica(t, 'S2', (_num, attempt) => (attempt === 1 ? 'reject' : 'reply'));
+  const rm = await fakeRm(t, 'passive', [s1.member]);
+  // The first wait of a back-off is 1 ms, every later one far longer than the test.
+  const c = session(t, { rm: rm.addr, retryPolicy: (attempt) => (attempt === 1 ? 1 : 600_000) });
+  const pending = c.request('add 1');
+  await requestWhere(s1, () => s1.requests.length === 2); // rejected twice: now in the long wait
+  rm.push('passive', [s2.member]);
+  t.match(await pending, { status: 'ok', server: 'S2', num: 1, attempts: 4 }, 'rejected once by S2, retried after the short wait');
+  t.same(s2.requests.map((m) => m.num), [1, 1]);
+});
+
 t.test('active: one replica failing is fine while another answers', async (t) => {
   const s1 = await fakeReplica(t, 'S1', () => 'reject');
   const s2 = await fakeReplica(t, 'S2', () => 'ignore');
