@@ -23,7 +23,7 @@ import type { Proc } from '../harness/launch/proc.js';
 import type { Mode } from '../lib/protocol/index.js';
 import type { TraceEvent } from '../lib/trace/index.js';
 import { LoadGen, forgetEvents, leanStdout, rmStatus, stoppedPids, waitAllReady } from './harness.js';
-import type { WatchResult } from './loadgen.js';
+import type { WatchResult } from './recorder.js';
 import { preciseNow, sleep, spread, type Spread } from './stats.js';
 
 export interface FailoverOptions {

@@ -15,7 +15,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { System } from '../harness/launch/system.js';
 import { LoadGen, leanStdout, waitAllReady } from './harness.js';
-import type { LoadStats } from './loadgen.js';
+import type { LoadStats } from './recorder.js';
 import { fmt, sleep, table } from './stats.js';
 
 interface CallFrame {

@@ -19,7 +19,7 @@
 import { System, type SystemTls } from '../harness/launch/system.js';
 import type { Mode } from '../lib/protocol/index.js';
 import { LoadGen, forgetEvents, leanStdout, waitAllReady, waitQuiet } from './harness.js';
-import type { LoadStats } from './loadgen.js';
+import type { LoadStats } from './recorder.js';
 import { FOREIGN_LIMIT, quietWindow, type Pids } from './throughput.js';
 import { makeBenchTls } from './tls-files.js';
 import { sleep, spread, type Spread } from './stats.js';

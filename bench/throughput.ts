@@ -10,7 +10,7 @@
 import { System } from '../harness/launch/system.js';
 import type { Mode } from '../lib/protocol/index.js';
 import { LoadGen, forgetEvents, leanStdout, otherCpu, processCpuSnapshot, readCpu, readMachineCpu, readMem, startBaselineServer, waitAllReady, waitQuiet, type Mem } from './harness.js';
-import type { LoadStats } from './loadgen.js';
+import type { LoadStats } from './recorder.js';
 import { sleep } from './stats.js';
 
 export interface ThroughputOptions {

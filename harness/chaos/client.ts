@@ -1,9 +1,9 @@
 /**
- * An in-process load client for chaos runs. It speaks the client protocol itself
- * (like clients/client.ts: discover through the RM, send each request to the primary
- * or to every ready replica, retry the same request_num until some replica answers)
- * but connects to replicas through fault-injecting proxies, and records every
- * operation in a history: invoke time, completion time, outcome and result.
+ * An in-process load client for chaos runs. It runs its requests through the one client
+ * session (clients/session.ts: discover through the RM, send each request to the primary
+ * or to every ready replica, retry the same request_num until some replica answers), with
+ * connections routed through fault-injecting proxies, and records every operation in a
+ * history: invoke time, completion time, outcome and result.
  *
  * Operations: `append <client>-<num>` (unique items) and, sometimes, `read`.
  * Outcome: ok on a reply; fail if the request never left the client (so it certainly
@@ -15,9 +15,10 @@
  * is now, and retries on a reject, a timeout or a closed connection to that same
  * replica — as a client that missed a view push, or one configured with a fixed server.
  */
-import { EventEmitter } from 'node:events';
-import { Link, ReplicaConnections, connect, exponentialBackoff, type Connection } from '../../lib/net/index.js';
-import type { Member, Message, Mode } from '../../lib/protocol/index.js';
+import { connect, exponentialBackoff } from '../../lib/net/index.js';
+import type { Member } from '../../lib/protocol/index.js';
+import { Session, SessionStoppedError, type Outcome } from '../../clients/session.js';
+import type { ClosedLoop } from '../../clients/loop.js';
 import type { HistoryRecorder, OpHandle, OpKind } from './history.js';
 import type { Rng } from './rng.js';
 
@@ -28,8 +29,6 @@ export const DEFAULT_MAX_PAUSE_MS = 20;
 export const DEFAULT_ATTEMPT_TIMEOUT_MS = 1000;
 export const DEFAULT_GIVE_UP_MS = 8000;
 const CONNECT_TIMEOUT_MS = 1000;
-const RETRY_BASE_MS = 50;
-const RETRY_CAP_MS = 500;
 
 export interface ChaosClientOptions {
   name: string;
@@ -50,55 +49,38 @@ export interface ChaosClientOptions {
   stale?: boolean;
 }
 
-type Attempt = { kind: 'reply'; result: string; server: string } | { kind: 'retry'; why: string; sent: boolean };
-
-interface Pending {
-  num: number;
-  reply(server: string, result: string): void;
-  fail(server: string, why: string): void;
-  abort(): void;
-}
-
 export class ChaosClient {
   readonly name: string;
-  private readonly rmLink: Link;
-  private mode: Mode | undefined;
-  private view: Member[] = [];
-  private readonly conns: ReplicaConnections;
-  private readonly viewEvents = new EventEmitter();
-  private num = 0;
-  private invoking = true;
-  private aborted = false;
-  private pending: Pending | undefined;
-  private sleepTimer: NodeJS.Timeout | undefined;
-  private wake: (() => void) | undefined;
+  private readonly session: Session;
+  private loop: ClosedLoop | undefined;
+  readonly stats = { ops: 0, retries: 0 };
+  /** The operation in flight and its history entry. */
+  private current: OpHandle | undefined;
   /** Resolves when the client has stopped invoking and its last operation ended. */
   done: Promise<void> = Promise.resolve();
-  readonly stats = { ops: 0, retries: 0 };
   /** When each answered operation completed (recorder clock), for progress checks. */
   private readonly okTimes: number[] = [];
   private clock: () => number = () => 0;
 
   constructor(private readonly options: ChaosClientOptions) {
     this.name = options.name;
-    this.conns = new ReplicaConnections({
-      me: this.name,
-      connectTimeoutMs: CONNECT_TIMEOUT_MS,
+    this.session = new Session({
+      name: this.name,
+      rm: options.rm,
+      stale: options.stale,
       route: (name, addr) => options.route(name, addr),
-      onMessage: (server, msg) => this.fromReplica(server, msg),
-      onClose: (server) => this.pending?.fail(server, `connection to ${server} closed`),
+      connectTimeoutMs: CONNECT_TIMEOUT_MS,
+      attemptTimeoutMs: options.attemptTimeoutMs ?? DEFAULT_ATTEMPT_TIMEOUT_MS,
+      giveUpMs: options.giveUpMs ?? DEFAULT_GIVE_UP_MS,
+      retryPolicy: exponentialBackoff({ baseMs: 50, capMs: 500 }),
+      rmPolicy: exponentialBackoff({ baseMs: 50, capMs: 500 }),
     });
-    this.rmLink = new Link({ me: this.name, addr: options.rm, policy: exponentialBackoff({ baseMs: 50, capMs: 500 }) });
-    this.rmLink.on('up', (conn) => {
-      conn.peer = 'RM';
-      conn.on('message', (msg) => this.fromRm(msg));
-      conn.send({ type: 'client', client: this.name });
-    });
+    this.session.on('complete', (o) => this.completed(o));
   }
 
   start(clock: () => number): void {
     this.clock = clock;
-    if (!this.options.stale) this.rmLink.start();
+    this.session.start();
     this.done = this.run();
   }
 
@@ -109,7 +91,7 @@ export class ChaosClient {
 
   /** The replica a stale-view client talks to, if pointed at one. */
   get target(): Member | undefined {
-    return this.options.stale ? this.view[0] : undefined;
+    return this.options.stale ? this.session.view[0] : undefined;
   }
 
   /**
@@ -117,28 +99,17 @@ export class ChaosClient {
    * to a previous target is closed, so a request in flight is retried there).
    */
   pointAt(member: Member): void {
-    if (!this.options.stale) throw new Error(`${this.name} follows the RM's views; only a stale-view client is pointed at a replica`);
-    if (this.view[0]?.name === member.name && this.view[0].addr === member.addr) return;
-    this.view = [member];
-    this.conns.retain(this.view);
-    this.viewEvents.emit('view');
+    this.session.pointAt(member);
   }
 
   /** Invoke no new operation; the current one runs to its end. */
   stopInvoking(): void {
-    this.invoking = false;
-    this.wakeUp();
+    this.loop?.stop();
   }
 
   /** End now: the current operation, if any, ends unknown (or fail if never sent). */
   abort(): void {
-    this.invoking = false;
-    this.aborted = true;
-    this.wakeUp();
-    this.pending?.abort();
-    this.viewEvents.emit('view');
-    this.rmLink.stop();
-    this.conns.closeAll();
+    this.session.stop();
   }
 
   /** How many operations were answered at or after `since` (recorder clock). */
@@ -146,137 +117,36 @@ export class ChaosClient {
     return this.okTimes.filter((t) => t >= since).length;
   }
 
-  // ---- discovery ---------------------------------------------------------------
-
-  private fromRm(msg: Message): void {
-    if (msg.type !== 'view' || msg.client !== this.name) return;
-    this.mode = msg.mode;
-    this.view = msg.replicas;
-    this.conns.retain(msg.replicas);
-    this.viewEvents.emit('view');
-  }
-
-  private rediscover(): void {
-    if (this.options.stale) return;
-    this.rmLink.connection?.send({ type: 'client', client: this.name });
-  }
-
-  private viewReady(ms: number): Promise<boolean> {
-    if (this.view.length > 0 || this.aborted) return Promise.resolve(this.view.length > 0 && !this.aborted);
-    return new Promise((resolve) => {
-      const onView = () => {
-        if (this.view.length === 0 && !this.aborted) return;
-        clearTimeout(timer);
-        this.viewEvents.off('view', onView);
-        resolve(this.view.length > 0 && !this.aborted);
-      };
-      const timer = setTimeout(() => {
-        this.viewEvents.off('view', onView);
-        resolve(false);
-      }, ms);
-      this.viewEvents.on('view', onView);
-    });
-  }
-
-  private async connection(member: Member): Promise<Connection | undefined> {
-    return this.conns.get(member).catch(() => undefined);
-  }
-
-
-  private fromReplica(server: string, msg: Message): void {
-    if (msg.type === 'reply' && msg.client === this.name && msg.num === this.pending?.num) this.pending.reply(server, msg.result);
-    else if (msg.type === 'reject' && msg.client === this.name && msg.num === this.pending?.num) this.pending.fail(server, `${server} rejected: ${msg.reason}`);
-  }
-
-  // ---- operations ----------------------------------------------------------------
-
   private async run(): Promise<void> {
     const readRatio = this.options.readRatio ?? DEFAULT_READ_RATIO;
     const maxPause = this.options.maxPauseMs ?? DEFAULT_MAX_PAUSE_MS;
-    while (this.invoking && !this.aborted) {
-      const kind: OpKind = this.options.rng() < readRatio ? 'read' : 'append';
-      const pause = Math.floor(this.options.rng() * (maxPause + 1));
-      const num = ++this.num;
-      const value = kind === 'append' ? `${this.name}-${num}` : undefined;
-      const handle = this.options.recorder.invoke(this.name, kind, num, value);
-      this.stats.ops++;
-      await this.execute(handle, num, kind === 'append' ? `append ${value}` : 'read');
-      if (pause > 0 && this.invoking) await this.sleep(pause);
-    }
-  }
-
-  private async execute(handle: OpHandle, num: number, payload: string): Promise<void> {
-    const giveUpMs = this.options.giveUpMs ?? DEFAULT_GIVE_UP_MS;
-    const started = Date.now();
-    let sent = false;
-    let why = '';
-    for (let attempt = 1; ; attempt++) {
-      if (this.aborted) {
-        return sent ? handle.unknown(`the run ended before a reply (last: ${why || 'waiting'})`) : handle.fail('the run ended before it could be sent');
-      }
-      const r = await this.tryOnce(num, payload);
-      if (r.kind === 'reply') {
-        this.okTimes.push(this.clock());
-        return handle.ok(r.result, r.server);
-      }
-      sent ||= r.sent;
-      why = r.why;
-      if (this.aborted) continue;
-      if (Date.now() - started > giveUpMs) {
-        return sent ? handle.unknown(`gave up after ${giveUpMs} ms: ${why}`) : handle.fail(`never sent in ${giveUpMs} ms: ${why}`);
-      }
-      this.stats.retries++;
-      this.rediscover();
-      await this.sleep(Math.min(RETRY_BASE_MS * 2 ** (attempt - 1), RETRY_CAP_MS));
-    }
-  }
-
-  /** One attempt: send to the primary (passive), every ready replica (active) or the stale client's one replica, wait for the first reply. */
-  private async tryOnce(num: number, payload: string): Promise<Attempt> {
-    const timeoutMs = this.options.attemptTimeoutMs ?? DEFAULT_ATTEMPT_TIMEOUT_MS;
-    if (!(await this.viewReady(timeoutMs))) return { kind: 'retry', why: 'no replica is ready', sent: false };
-    const targets = this.mode === 'passive' || this.options.stale ? this.view.slice(0, 1) : [...this.view];
-    const conns = (await Promise.all(targets.map(async (m) => [m.name, await this.connection(m)] as const))).filter(
-      (pair): pair is readonly [string, Connection] => pair[1] !== undefined && pair[1].isOpen,
-    );
-    if (this.aborted) return { kind: 'retry', why: 'aborted', sent: false };
-    if (conns.length === 0) return { kind: 'retry', why: 'no replica reachable', sent: false };
-    return new Promise<Attempt>((resolve) => {
-      const waiting = new Set(conns.map(([name]) => name));
-      let sent = false;
-      const finish = (r: Attempt) => {
-        clearTimeout(timer);
-        if (this.pending === pending) this.pending = undefined;
-        resolve(r);
-      };
-      const timer = setTimeout(() => finish({ kind: 'retry', why: `no reply within ${timeoutMs} ms`, sent }), timeoutMs);
-      const pending: Pending = {
-        num,
-        reply: (server, result) => finish({ kind: 'reply', result, server }),
-        fail: (server, why) => {
-          if (!waiting.delete(server)) return;
-          if (waiting.size === 0) finish({ kind: 'retry', why, sent });
-        },
-        abort: () => finish({ kind: 'retry', why: 'aborted', sent }),
-      };
-      this.pending = pending;
-      for (const [server, conn] of conns) {
-        if (conn.send({ type: 'request', client: this.name, server, num, payload })) sent = true;
-        else pending.fail(server, `connection to ${server} closed`);
-      }
+    this.loop = this.session.loop({
+      next: (num) => {
+        const kind: OpKind = this.options.rng() < readRatio ? 'read' : 'append';
+        const value = kind === 'append' ? `${this.name}-${num}` : undefined;
+        this.current = this.options.recorder.invoke(this.name, kind, num, value);
+        this.stats.ops++;
+        return kind === 'append' ? `append ${value}` : 'read';
+      },
+      thinkMs: () => Math.floor(this.options.rng() * (maxPause + 1)),
+      continueOnFailure: true,
     });
+    await this.loop.run();
   }
 
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      this.wake = resolve;
-      this.sleepTimer = setTimeout(resolve, ms);
-    });
-  }
-
-  private wakeUp(): void {
-    clearTimeout(this.sleepTimer);
-    this.wake?.();
+  private completed(o: Outcome): void {
+    const op = this.current;
+    this.current = undefined;
+    this.stats.retries += o.attempts - 1;
+    if (!op) return;
+    if (o.status === 'ok') {
+      this.okTimes.push(this.clock());
+      return op.ok(o.result, o.server);
+    }
+    const stopped = o.error instanceof SessionStoppedError;
+    const why = o.error.cause instanceof Error ? o.error.cause.message : String(o.error.cause ?? o.error.message);
+    if (o.status === 'unknown') op.unknown(stopped ? `the run ended before a reply` : `gave up after ${this.options.giveUpMs ?? DEFAULT_GIVE_UP_MS} ms: ${why}`);
+    else op.fail(stopped ? 'the run ended before it could be sent' : `never sent: ${why}`);
   }
 }
 

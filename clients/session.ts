@@ -1,0 +1,392 @@
+/**
+ * One request session: how every ftkit client talks to the service. The CLI client
+ * (clients/client.ts), the chaos harness's clients and the bench's load generator all
+ * run their requests through it.
+ *
+ * - It follows the RM's view (clients/view.ts): it asks the RM where to send, and the RM
+ *   pushes the view again whenever it changes. A stale-view session never asks the RM:
+ *   it talks to the one replica it was pointed at (`pointAt`).
+ * - Passive mode: each request goes to the primary only. Active mode: to every ready
+ *   replica; the first reply wins and later ones are counted (and traced) as duplicates.
+ * - A request keeps its request_num across retries (a reject, a closed connection, a
+ *   timeout, no replica ready), so the servers' dedup tables run it at most once. Retries
+ *   wait as the back-off policy says, or less when the RM pushes a new view meanwhile; the
+ *   back-off starts again from its shortest wait with each new view.
+ * - Each request ends ok (a reply), fail (it never left the client: it certainly did not
+ *   run) or unknown (sent, but no reply before giving up or stopping: it may have run).
+ * - `loop()` runs requests one after another (clients/loop.ts), with a think time.
+ *
+ * With a tracer, the session traces in the course's notation (`Sent <C1, S1, 101, request>`,
+ * `request_num 101: Discarded duplicate reply from S3`); without one it builds no trace.
+ */
+import { EventEmitter } from 'node:events';
+import { performance } from 'node:perf_hooks';
+import { RefusedError, ReplicaConnections, exponentialBackoff, type Connection, type ReconnectPolicy, type ReplicaConnectionsOptions, type Security } from '../lib/net/index.js';
+import type { Member, Message, Mode } from '../lib/protocol/index.js';
+import type { Category, Tracer } from '../lib/trace/index.js';
+import { DEFAULT_GIVE_UP_S, DEFAULT_REQUEST_TIMEOUT_S } from '../lib/config/options.js';
+import { ViewFollower } from './view.js';
+import { ClosedLoop, type LoopOptions } from './loop.js';
+import { GiveUpError, SessionStoppedError, type Outcome } from './outcome.js';
+
+export { GiveUpError, SessionStoppedError, type Outcome } from './outcome.js';
+export type { LoopOptions } from './loop.js';
+
+export const DEFAULT_CONNECT_TIMEOUT_MS = 1000;
+/** Between two attempts at one request (the shared back-off, lib/net/backoff.ts). */
+export const DEFAULT_RETRY_POLICY: ReconnectPolicy = exponentialBackoff({ baseMs: 50, capMs: 1000 });
+
+export interface SessionOptions {
+  /** The client's name: its requests are `<name, server, num, payload, request>`. */
+  name: string;
+  /** The RM's address; a stale-view session has none. */
+  rm?: string;
+  /** A stale-view session: no RM; every request goes to the replica given to pointAt(). */
+  stale?: boolean;
+  /** The client secret (if the deployment requires one) and the TLS CA (if it runs TLS). */
+  security?: Security;
+  /** Where to connect to reach replica `name` at `addr` (the chaos harness routes through its proxies). */
+  route?: ReplicaConnectionsOptions['route'];
+  connectTimeoutMs?: number;
+  /** How long one attempt waits for a reply before retrying. */
+  attemptTimeoutMs?: number;
+  /** How long a request is retried before it ends unknown (or fail, if never sent). */
+  giveUpMs?: number;
+  /** Wait between two attempts at a request; `false` gives up. */
+  retryPolicy?: ReconnectPolicy;
+  /** Reconnecting to the RM. */
+  rmPolicy?: ReconnectPolicy;
+  /** The first request number (default 1). */
+  firstNum?: number;
+  /** Keep every reply's result in `results` (the bench's checks). */
+  keepResults?: boolean;
+  tracer?: Tracer;
+}
+
+export interface ReplicaCounts {
+  replies: number;
+  duplicates: number;
+  rejects: number;
+  /** Connections to it that closed (by the replica, or because it left the view). */
+  closed: number;
+}
+
+interface SessionEvents {
+  view: [Mode | undefined, Member[]];
+  invoke: [num: number, payload: string];
+  complete: [Outcome];
+  duplicate: [server: string, num: number];
+  refused: [RefusedError];
+  stopped: [];
+}
+
+/** The open attempt at the current request. */
+interface Pending {
+  num: number;
+  targets: Set<string>;
+  failed: Set<string>;
+  finish(r: { server: string; result: string } | string): void;
+}
+
+const READY = Promise.resolve(true);
+const now = (): number => performance.timeOrigin + performance.now();
+
+export class Session extends EventEmitter<SessionEvents> {
+  readonly name: string;
+  /** The number the next request gets. */
+  num: number;
+  readonly stats = { requests: 0, replies: 0, duplicates: 0, retries: 0, unknown: 0, failed: 0 };
+  readonly replicas = new Map<string, ReplicaCounts>();
+  readonly results: string[] = [];
+  private readonly conns: ReplicaConnections;
+  private readonly follower: ViewFollower;
+  private pending: Pending | undefined;
+  /** The request (if any) between invoke and complete. */
+  private open: number | undefined;
+  /** The last request answered: replies to it (or to older ones) are duplicates. */
+  private answered = 0;
+  private isStopped = false;
+  private refusal: RefusedError | undefined;
+  /** Whether the last attempt sent anything. */
+  private lastSent = false;
+  /** Waits that end early on a changed view, a stop or a refusal. */
+  private readonly wakers = new Set<() => void>();
+  private readonly tracer: Tracer | undefined;
+
+  constructor(readonly options: SessionOptions) {
+    super();
+    this.name = options.name;
+    this.num = options.firstNum ?? 1;
+    this.tracer = options.tracer;
+    this.conns = new ReplicaConnections({
+      me: this.name,
+      connectTimeoutMs: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+      security: options.security,
+      route: options.route,
+      onMessage: (server, msg) => this.fromReplica(server, msg),
+      onClose: (server) => this.closed(server),
+    });
+    this.follower = new ViewFollower(options);
+    this.follower.on('refused', (err) => this.refused(err));
+    this.follower.on('view', (mode, replicas) => {
+      this.conns.retain(replicas);
+      this.emit('view', mode, replicas);
+      this.wake();
+    });
+  }
+
+  /** Connect to the RM (a stale-view session has nothing to start). */
+  start(): void {
+    this.follower.start();
+  }
+
+  get mode(): Mode | undefined {
+    return this.follower.mode;
+  }
+
+  /** The replicas of the current view. */
+  get view(): Member[] {
+    return this.follower.replicas;
+  }
+
+  get stopped(): boolean {
+    return this.isStopped;
+  }
+
+  /** Resolves true once there is a replica to send to; false after `ms`, on stop or refusal. */
+  ready(ms: number): Promise<boolean> {
+    if (this.view.length > 0 && !this.isStopped) return READY;
+    return this.until(() => this.view.length > 0, ms).then(() => this.view.length > 0 && !this.isStopped);
+  }
+
+  /** Close everything; an open request ends unknown (or fail, if never sent). */
+  stop(): void {
+    if (this.isStopped) return;
+    this.isStopped = true;
+    this.pending?.finish('the session stopped');
+    this.follower.stop();
+    this.conns.closeAll();
+    this.wake();
+    this.emit('stopped');
+  }
+
+  /** Whether a request is between invoke and complete. */
+  get busy(): boolean {
+    return this.open !== undefined;
+  }
+
+  /** Stale-view session: from now on send to `member` only (a request in flight is retried there). */
+  pointAt(member: Member): void {
+    this.follower.pointAt(member);
+  }
+
+  // ---- requests ---------------------------------------------------------------------
+
+  /** Send one request until a replica answers it, the give-up time passes or the session stops. */
+  async request(payload: string): Promise<Outcome> {
+    let num = this.num;
+    this.open = num;
+    this.stats.requests++;
+    this.emit('invoke', num, payload);
+    const giveUpMs = this.options.giveUpMs ?? DEFAULT_GIVE_UP_S * 1000;
+    const policy = this.options.retryPolicy ?? DEFAULT_RETRY_POLICY;
+    const sentAt = now();
+    let sent = false;
+    let attempts = 0;
+    const end = (status: 'unknown' | 'fail', error: GiveUpError | SessionStoppedError | RefusedError): Outcome => {
+      const outcome: Outcome = { status, error, num, payload, sentAt, at: now(), attempts };
+      this.stats[status === 'unknown' ? 'unknown' : 'failed']++;
+      return this.complete(outcome);
+    };
+    // The back-off starts again with each new view: the first attempt under a new view that fails waits the shortest time.
+    let failures = 0;
+    let failuresSince = this.follower.version;
+    for (;;) {
+      if (this.refusal) return end(sent ? 'unknown' : 'fail', this.refusal);
+      if (this.isStopped) return end(sent ? 'unknown' : 'fail', new SessionStoppedError(this.name));
+      attempts++;
+      const version = this.follower.version;
+      const r = await this.attempt(num, payload);
+      if (typeof r !== 'string') {
+        this.stats.replies++;
+        if (this.options.keepResults) this.results.push(r.result);
+        if (this.tracer) this.trace('request_done', 'reply', `${this.name}: request_num ${num} answered by ${r.server}`, { server: r.server, num, result: r.result });
+        return this.complete({ status: 'ok', server: r.server, result: r.result, num, payload, sentAt, at: now(), attempts });
+      }
+      sent ||= this.lastSent;
+      // The service has answered this number before (we restarted): the open request moves past it.
+      if (this.num > num) num = this.open = this.num;
+      if (this.isStopped || this.refusal) continue;
+      if (version !== failuresSince) [failures, failuresSince] = [0, version];
+      failures++;
+      const elapsed = now() - sentAt;
+      const delay = elapsed > giveUpMs ? false : policy(failures, new Error(r));
+      if (delay === false) return end(sent ? 'unknown' : 'fail', new GiveUpError(this.name, elapsed > giveUpMs ? giveUpMs / 1000 : Math.round(elapsed) / 1000, r));
+      this.stats.retries++;
+      this.trace('retry', 'fault', `${this.name}: request_num ${num} not answered (${r}); retrying in ${delay} ms`, { num, why: r, delay });
+      this.follower.rediscover();
+      // A view that changed during the attempt (or changes meanwhile) ends the wait.
+      await this.until(() => this.follower.version !== version, delay);
+    }
+  }
+
+  /** Run requests one after another (closed loop) until `next` ends, `count` replies, a failure, or the loop is stopped. */
+  loop(o: LoopOptions): ClosedLoop {
+    return new ClosedLoop(this, o);
+  }
+
+  /** Resolves true when no request is open (false after `ms`). */
+  idle(ms: number): Promise<boolean> {
+    if (!this.busy) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.off('complete', done);
+        resolve(!this.busy);
+      };
+      const timer = setTimeout(done, ms);
+      this.once('complete', done);
+    });
+  }
+
+  private complete(outcome: Outcome): Outcome {
+    this.num = Math.max(this.num, outcome.num + 1);
+    this.open = undefined;
+    this.emit('complete', outcome);
+    return outcome;
+  }
+
+  /** One attempt at request `num`: the reply, or why there was none. */
+  private async attempt(num: number, payload: string): Promise<{ server: string; result: string } | string> {
+    this.lastSent = false;
+    const timeoutMs = this.options.attemptTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_S * 1000;
+    if (!(await this.ready(timeoutMs))) return this.isStopped ? 'the session stopped' : 'no replica is ready';
+    const targets = this.follower.targets();
+    const conns = (await Promise.all(targets.map(async (m) => [m.name, await this.connection(m)] as const))).filter(
+      (pair): pair is readonly [string, Connection] => pair[1] !== undefined && pair[1].isOpen,
+    );
+    if (this.isStopped || this.refusal) return 'the session stopped';
+    if (conns.length === 0) return 'no replica reachable';
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => p.finish(`no reply within ${timeoutMs} ms`), timeoutMs);
+      const p: Pending = {
+        num,
+        targets: new Set(conns.map(([server]) => server)),
+        failed: new Set(),
+        finish: (r) => {
+          if (this.pending !== p) return;
+          clearTimeout(timer);
+          this.pending = undefined;
+          resolve(r);
+        },
+      };
+      this.pending = p;
+      for (const [server, conn] of conns) {
+        if (!conn.send({ type: 'request', client: this.name, server, num, payload })) {
+          this.failTarget(server, `connection to ${server} closed`);
+          continue;
+        }
+        this.lastSent = true;
+        if (this.tracer) this.trace('request_sent', 'request', `Sent <${this.name}, ${server}, ${num}, request>`, { server, num, payload });
+      }
+    });
+  }
+
+  /** One target of the open attempt will not answer; the attempt fails when none is left. */
+  private failTarget(server: string, why: string): void {
+    const p = this.pending;
+    if (!p || !p.targets.has(server)) return;
+    p.failed.add(server);
+    if (p.failed.size >= p.targets.size) p.finish(why);
+  }
+
+  private fromReplica(server: string, msg: Message): void {
+    if (msg.type === 'refused') return this.refused(new RefusedError(server, msg.reason));
+    if (msg.type === 'reply' && msg.client === this.name) {
+      if (this.tracer) this.trace('reply_received', 'reply', `Received <${this.name}, ${server}, ${msg.num}, reply>: ${msg.result}`, { server, num: msg.num, result: msg.result });
+      const counts = this.countsOf(server);
+      const p = this.pending;
+      if (p?.num === msg.num) {
+        counts.replies++;
+        this.answered = msg.num;
+        p.finish({ server, result: msg.result });
+      } else if (msg.num <= this.answered || msg.num < this.num) {
+        counts.duplicates++;
+        this.stats.duplicates++;
+        if (this.tracer) this.trace('duplicate_reply', 'duplicate', `request_num ${msg.num}: Discarded duplicate reply from ${server}`, { server, num: msg.num });
+        this.emit('duplicate', server, msg.num);
+      }
+      return;
+    }
+    if (msg.type === 'reject' && msg.client === this.name) {
+      this.countsOf(server).rejects++;
+      if (msg.num !== this.pending?.num) return;
+      const stale = /^stale: request_num (\d+) already answered/.exec(msg.reason);
+      if (stale && Number(stale[1]) + 1 > this.num) {
+        this.num = Number(stale[1]) + 1;
+        this.trace('renumber', 'fault', `${this.name}: ${server} has answered up to request_num ${stale[1]}; continuing at ${this.num}`);
+      }
+      this.trace('rejected', 'fault', `${this.name}: ${server} rejected request_num ${msg.num}: ${msg.reason}`, { server, num: msg.num, reason: msg.reason });
+      this.failTarget(server, `${server}: ${msg.reason}`);
+    }
+  }
+
+  private closed(server: string): void {
+    if (this.isStopped) return;
+    this.countsOf(server).closed++;
+    this.failTarget(server, `connection to ${server} closed`);
+  }
+
+  private countsOf(server: string): ReplicaCounts {
+    let c = this.replicas.get(server);
+    if (!c) this.replicas.set(server, (c = { replies: 0, duplicates: 0, rejects: 0, closed: 0 }));
+    return c;
+  }
+
+  /** Refused for good (a missing or wrong client secret): retrying cannot help. */
+  private refused(err: RefusedError): void {
+    if (this.refusal || this.isStopped) return;
+    this.refusal = err;
+    this.trace('refused', 'fault', `${this.name}: refused by ${err.peer}: ${err.reason}; exiting`, { by: err.peer, reason: err.reason });
+    this.pending?.finish(err.message);
+    this.emit('refused', err);
+    this.wake();
+  }
+
+  private async connection(member: Member): Promise<Connection | undefined> {
+    try {
+      return await this.conns.get(member);
+    } catch (err) {
+      if (err instanceof RefusedError) return void this.refused(err);
+      this.trace('connect_failed', 'fault', `${this.name}: cannot reach ${member.name} at ${member.addr}: ${(err as Error).message}`);
+      return undefined;
+    }
+  }
+
+  /** Resolves when `cond` holds after a wake-up (a changed view, stop, refusal), or after `ms`. */
+  private until(cond: () => boolean, ms: number): Promise<void> {
+    if (cond() || this.isStopped || this.refusal) return Promise.resolve();
+    return new Promise((resolve) => {
+      const check = () => {
+        if (!cond() && !this.isStopped && !this.refusal) return;
+        done();
+      };
+      const done = () => {
+        clearTimeout(timer);
+        this.wakers.delete(check);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.wakers.add(check);
+    });
+  }
+
+  private wake(): void {
+    for (const w of [...this.wakers]) w();
+  }
+
+  /** On the per-request path, callers check `this.tracer` first, so that nothing is built when nothing traces. */
+  private trace(type: string, category: Category, text: string, data?: Record<string, unknown>): void {
+    this.tracer?.emitEvent(type, category, text, data);
+  }
+}

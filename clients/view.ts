@@ -1,0 +1,103 @@
+/**
+ * Where a client sends its requests: the RM's view. A ViewFollower asks the RM
+ * (`<C1, client>`) over a link that reconnects with back-off; the RM answers with the
+ * mode and the ready replicas and pushes the view again whenever it changes. A stale-view
+ * follower never asks the RM: its view is the one replica it was pointed at (`pointAt`),
+ * as for a client that missed a view push, or one configured with a fixed server.
+ */
+import { EventEmitter } from 'node:events';
+import { Link, RefusedError, exponentialBackoff, type ReconnectPolicy, type Security } from '../lib/net/index.js';
+import type { Member, Message, Mode } from '../lib/protocol/index.js';
+import type { Category, Tracer } from '../lib/trace/index.js';
+
+export interface ViewOptions {
+  /** The client's name, as the RM knows it. */
+  name: string;
+  /** The RM's address; a stale-view follower has none. */
+  rm?: string;
+  /** A stale-view follower: no RM; the view is the replica given to pointAt(). */
+  stale?: boolean;
+  security?: Security;
+  /** Reconnecting to the RM. */
+  rmPolicy?: ReconnectPolicy;
+  tracer?: Tracer;
+}
+
+interface ViewEvents {
+  /** The view changed (mode, replicas, or an address). */
+  view: [Mode | undefined, Member[]];
+  /** The RM refused us for good (the client secret): retrying cannot help. */
+  refused: [RefusedError];
+}
+
+export class ViewFollower extends EventEmitter<ViewEvents> {
+  mode: Mode | undefined;
+  replicas: Member[] = [];
+  /** Bumped on every change of view. */
+  version = 0;
+  private readonly rmLink: Link | undefined;
+
+  constructor(private readonly options: ViewOptions) {
+    super();
+    if (options.stale) return;
+    const { name, rm } = options;
+    if (!rm) throw new Error(`${name}: a client follows the RM's views, so it needs the RM's address (or a stale view)`);
+    this.rmLink = new Link({ me: name, addr: rm, security: options.security, standing: 'client', policy: options.rmPolicy ?? exponentialBackoff({ baseMs: 50, capMs: 1000 }) });
+    this.rmLink.on('refused', (err) => this.emit('refused', err));
+    this.rmLink.on('up', (conn) => {
+      conn.peer = 'RM';
+      conn.on('message', (msg) => this.fromRm(msg));
+      conn.send({ type: 'client', client: name });
+    });
+    this.rmLink.on('down', () => this.trace('rm_lost', 'fault', `${name}: connection to RM lost; reconnecting`));
+    // Say why the RM cannot be reached (refused, or a TLS certificate we do not trust); otherwise we only ever say that no replica is ready.
+    this.rmLink.on('retry', (err, attempt, delay) => {
+      if (attempt === 1 || attempt % 10 === 0) this.trace('rm_unreachable', 'fault', `${name}: RM at ${rm} unreachable (${err.message}); retry ${attempt} in ${delay} ms`);
+    });
+  }
+
+  start(): void {
+    this.rmLink?.start();
+  }
+
+  stop(): void {
+    this.rmLink?.stop();
+  }
+
+  /** Where a request goes: the primary (passive, or a stale view's one replica) or every ready replica (active). */
+  targets(): Member[] {
+    return this.options.stale || this.mode === 'passive' ? this.replicas.slice(0, 1) : this.replicas;
+  }
+
+  /** Ask the RM again where to send (it answers with the view, changed or not). */
+  rediscover(): void {
+    this.rmLink?.connection?.send({ type: 'client', client: this.options.name });
+  }
+
+  /** Stale view: from now on the view is `member` alone. */
+  pointAt(member: Member): void {
+    if (!this.options.stale) throw new Error(`${this.options.name} follows the RM's views; only a stale-view client is pointed at a replica`);
+    if (this.replicas[0]?.name === member.name && this.replicas[0].addr === member.addr) return;
+    this.replicas = [member];
+    this.version++;
+    this.emit('view', this.mode, this.replicas);
+  }
+
+  private fromRm(msg: Message): void {
+    const { name } = this.options;
+    if (msg.type === 'refused') return void this.emit('refused', new RefusedError(`the RM at ${this.options.rm}`, msg.reason));
+    if (msg.type !== 'view' || msg.client !== name) return;
+    const names = (v: Member[]) => v.map((m) => `${m.name}=${m.addr}`).join(';');
+    if (msg.mode === this.mode && names(msg.replicas) === names(this.replicas)) return;
+    this.mode = msg.mode;
+    this.replicas = msg.replicas;
+    this.version++;
+    const list = msg.replicas.map((m) => m.name).join(', ') || 'none';
+    this.trace('view', 'state', `${name}: ${msg.mode} replication; ${msg.mode === 'passive' ? 'primary' : 'replicas'}: ${list}`, { mode: msg.mode, replicas: msg.replicas });
+    this.emit('view', msg.mode, msg.replicas);
+  }
+
+  private trace(type: string, category: Category, text: string, data?: Record<string, unknown>): void {
+    this.options.tracer?.emitEvent(type, category, text, data);
+  }
+}
