@@ -1,7 +1,7 @@
 /**
  * ftkit next to Redis: Redis with 2 replicas, where each write is `SET` followed by
  * `WAIT 2 0` (acknowledged once both replicas hold it: ftkit's promise with 3 replicas),
- * then ftkit passive and active with 3 replicas (`counter` app, servers `--quiet`),
+ * then ftkit passive and active with 3 replicas (`counter` app, every component `--quiet --quiet-heartbeats`),
  * under the same closed-loop loads in the same run; ftkit with 7 replicas; and the idle
  * CPU of both. Throughput, latency, CPU per 1,000 writes (the service's processes, from
  * /proc/PID/stat before and after each window) and ftkit's ratio to Redis.
@@ -138,7 +138,7 @@ export async function runRedis(lg: LoadGen, o: RedisOptions): Promise<RedisResul
   }
 
   const runFtkit = async (mode: Mode, replicas: number, loads: number[], measureIdle: boolean) => {
-    const sys = new System({ mode, app: 'counter', replicas, heartbeat: o.heartbeat, checkpointFreq: DEFAULT_CHECKPOINT_FREQ_S, autoRestart: false, serverArgs: ['--quiet'] });
+    const sys = new System({ mode, app: 'counter', replicas, heartbeat: o.heartbeat, checkpointFreq: DEFAULT_CHECKPOINT_FREQ_S, autoRestart: false, quiet: true });
     let acked = 0;
     let unresolved = 0;
     try {
@@ -180,7 +180,7 @@ export function printRedis(r: RedisResult): void {
   const redisRps = (clients: number) => r.rows.find((x) => x.system === 'redis' && x.clients === clients)?.stats.rps ?? NaN;
   const threeRps = (mode: string, clients: number) => r.rows.find((x) => x.system === mode && x.replicas === 3 && x.clients === clients)?.stats.rps ?? NaN;
   console.log(`\nftkit vs Redis ${r.version} (closed loop on 127.0.0.1; a Redis write is SET + WAIT 2 0 in one round trip, acknowledged when both`);
-  console.log('replicas hold it; ftkit: counter app `add 1`, servers --quiet; ratio = writes/s over Redis\'s with the same clients (7 replicas: over');
+  console.log('replicas hold it; ftkit: counter app `add 1`, every component --quiet --quiet-heartbeats; ratio = writes/s over Redis\'s with the same clients (7 replicas: over');
   console.log('ftkit\'s own 3-replica figure); CPU = user + system time of the service\'s processes (and, apart, of the load generator) per 1,000 writes;');
   console.log('other % = CPU of unrelated processes on the machine during the window)\n');
   const rows = [['system', 'replicas', 'clients', 'writes/s', 'p50 ms', 'p99 ms', 'ratio', 'CPU ms/1k', 'client CPU ms/1k', 'other %']];

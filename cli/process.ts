@@ -22,7 +22,7 @@ export function exitWith(status: 1 | 2, who: string, message: string): never {
 }
 
 export function tracerFor(name: string, opts: Opts): Tracer {
-  return new Tracer(name, consoleSink({ json: opts.json === true, color: opts.color === false ? false : undefined, quiet: opts.quiet === true }));
+  return new Tracer(name, consoleSink({ json: opts.json === true, color: opts.color === false ? false : undefined, quiet: opts.quiet === true, quietHeartbeats: opts.quietHeartbeats === true }));
 }
 
 /**

@@ -274,7 +274,7 @@ export class Lfd extends Component {
         return msg.to === this.name ? this.refused(msg.reason) : this.serverRefused(msg);
       case 'heartbeat':
         conn.send({ type: 'heartbeat', from: this.name, to: msg.from, num: msg.num });
-        this.trace('gfd_heartbeat', 'heartbeat', `[${msg.num}] ${this.name} receives heartbeat from ${msg.from} and answers`, { num: msg.num });
+        if (this.tracer.wants('heartbeat')) this.trace('gfd_heartbeat', 'heartbeat', `[${msg.num}] ${this.name} receives heartbeat from ${msg.from} and answers`, { num: msg.num });
         return;
       case 'set':
         return this.onSet(msg);

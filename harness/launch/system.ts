@@ -43,6 +43,8 @@ export interface SystemOptions {
   serverEnv?: NodeJS.ProcessEnv;
   /** Extra flags for every server (e.g. ['--quiet']). */
   serverArgs?: string[];
+  /** Every component leaves out per-request and heartbeat lines (`--quiet --quiet-heartbeats`), as a production deployment would run. */
+  quiet?: boolean;
   /** The LFDs' --state-dir (default: a fresh temp folder, removed by stop()). */
   stateDir?: string;
   /**
@@ -141,7 +143,7 @@ export class System {
   }
 
   private get common(): string[] {
-    return [...(this.options.json === false ? ['--no-color'] : ['--json']), ...this.securityArgs()];
+    return [...(this.options.json === false ? ['--no-color'] : ['--json']), ...(this.options.quiet ? ['--quiet', '--quiet-heartbeats'] : []), ...this.securityArgs()];
   }
 
   get rm(): Proc {

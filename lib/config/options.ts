@@ -52,6 +52,13 @@ export const COMMON_OPTIONS: OptionSpec[] = [
     default: false,
     parse: v.bool,
   }),
+  spec({
+    key: 'quietHeartbeats',
+    flag: '--quiet-heartbeats',
+    description: 'do not print a line per heartbeat (a failed or late heartbeat still prints, in red)',
+    default: false,
+    parse: v.bool,
+  }),
 ];
 
 const file = (key: string, flag: string, description: string) => spec({ key, flag: `--${flag} <file>`, description, parse: v.text, path: true });

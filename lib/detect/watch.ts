@@ -47,7 +47,7 @@ export class PeerWatch {
       timeoutMs: o.timing.timeoutMs,
       send: (num) => {
         conn.send({ type: 'heartbeat', from: me, to: peer, num });
-        tracer.emitEvent('heartbeat_sent', 'heartbeat', `[${num}] ${me} sending heartbeat to ${peer}`, { [role]: peer, num });
+        if (tracer.wants('heartbeat')) tracer.emitEvent('heartbeat_sent', 'heartbeat', `[${num}] ${me} sending heartbeat to ${peer}`, { [role]: peer, num });
       },
       onAlive: () => o.onAlive(),
       onTimeout: (num, waited) => o.onLost(num, `timed out after ${Math.round(waited)} ms`),
@@ -71,7 +71,7 @@ export class PeerWatch {
 
   /** The peer answered heartbeat `num`. */
   answer(num: number): void {
-    if (this.monitor.answer(num)) {
+    if (this.monitor.answer(num) && this.o.tracer.wants('heartbeat')) {
       this.o.tracer.emitEvent('heartbeat_received', 'heartbeat', `[${num}] ${this.o.me} receives heartbeat from ${this.o.peer}`, { [this.o.role]: this.o.peer, num });
     }
   }

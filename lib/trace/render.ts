@@ -13,6 +13,8 @@ export interface RenderOptions {
   env?: NodeJS.ProcessEnv;
   /** Leave out the per-request categories (request, reply, duplicate). */
   quiet?: boolean;
+  /** Leave out heartbeat lines (a failed heartbeat is a fault and still prints). */
+  quietHeartbeats?: boolean;
 }
 
 /** The categories `--quiet` leaves out: one or more lines per request. */
@@ -99,6 +101,7 @@ export function consoleSink(options: RenderOptions = {}): Sink {
   const write = options.write ?? writeStdout;
   const chalk = new Chalk({ level: colorEnabled(options.color, options.env) ? 1 : 0 });
   const format = options.json ? formatJson : (event: TraceEvent) => formatText(event, chalk);
-  if (options.quiet) return (event) => void (PER_REQUEST.has(event.category) || write(format(event)));
-  return (event) => write(format(event));
+  const skips = new Set<Category>([...(options.quiet ? PER_REQUEST : []), ...(options.quietHeartbeats ? (['heartbeat'] as const) : [])]);
+  if (skips.size === 0) return (event: TraceEvent) => write(format(event));
+  return Object.assign((event: TraceEvent) => void (skips.has(event.category) || write(format(event))), { skips });
 }

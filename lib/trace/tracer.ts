@@ -31,30 +31,40 @@ export interface TraceEvent {
   data?: Record<string, unknown>;
 }
 
-export type Sink = (event: TraceEvent) => void;
+/** Where events go; `skips` names the categories it drops unseen (so they need not be built). */
+export type Sink = ((event: TraceEvent) => void) & { readonly skips?: ReadonlySet<Category> };
 
 export class Tracer extends EventEmitter<{ event: [TraceEvent] }> {
   constructor(
     readonly component: string,
     private readonly sink?: Sink,
     private readonly now: () => number = Date.now,
+    private readonly parent?: Tracer,
   ) {
     super();
+  }
+
+  /**
+   * Whether an event of `category` reaches anyone: the sink prints it, or something listens.
+   * Frequent events (heartbeats, per-request lines) check it before building their text.
+   */
+  wants(category: Category): boolean {
+    if (this.sink && !this.sink.skips?.has(category)) return true;
+    for (let t: Tracer | undefined = this; t; t = t.parent) if (t.listenerCount('event') > 0) return true;
+    return false;
   }
 
   emitEvent(type: string, category: Category, text: string, data?: Record<string, unknown>): TraceEvent {
     const event: TraceEvent = { time: this.now(), component: this.component, type, category, text };
     if (data) event.data = data;
     this.sink?.(event);
-    this.emit('event', event);
+    for (let t: Tracer | undefined = this; t; t = t.parent) t.emit('event', event);
     return event;
   }
 
   /** A tracer for a sub-part that shares this one's sink and listeners. */
   child(component: string): Tracer {
-    const child = new Tracer(component, this.sink, this.now);
-    child.on('event', (e) => this.emit('event', e));
-    return child;
+    return new Tracer(component, this.sink, this.now, this);
   }
 }
 

@@ -116,6 +116,39 @@ t.test('quiet leaves out exactly the per-request lines, in text and in JSON', as
   }
 });
 
+t.test('quiet-heartbeats leaves out heartbeat lines only; faults about heartbeats still print', async (t) => {
+  const out = collector();
+  const sink = consoleSink({ quietHeartbeats: true, color: false, write: out.write });
+  for (const c of ['heartbeat', 'request', 'fault', 'membership'] as Category[]) sink(event(c, `a ${c} line`));
+  t.strictSame(out.lines.map((l) => l.slice('[14:03:07.412] '.length)), ['a request line', 'a fault line', 'a membership line']);
+  t.strictSame([...(sink.skips ?? [])], ['heartbeat']);
+  t.strictSame([...(consoleSink({ quiet: true, quietHeartbeats: true, write: out.write }).skips ?? [])].sort(), ['duplicate', 'heartbeat', 'reply', 'request']);
+  t.equal(consoleSink({ write: out.write }).skips, undefined, 'a sink that prints everything skips nothing');
+});
+
+t.test('Tracer.wants: what the sink prints, or anything a listener (of the tracer or a parent) hears', async (t) => {
+  const out = collector();
+  const tracer = new Tracer('S1', consoleSink({ quiet: true, quietHeartbeats: true, write: out.write }), () => AT);
+  const child = tracer.child('S1/peers');
+  for (const tr of [tracer, child]) {
+    t.equal(tr.wants('heartbeat'), false, `${tr.component}: skipped by the sink, nobody listens`);
+    t.equal(tr.wants('request'), false);
+    t.equal(tr.wants('fault'), true, 'printed');
+  }
+  const heard: TraceEvent[] = [];
+  const listen = (e: TraceEvent) => heard.push(e);
+  tracer.on('event', listen);
+  t.equal(child.wants('heartbeat'), true, "a listener on the parent hears the child's events");
+  child.emitEvent('heartbeat_sent', 'heartbeat', 'child line');
+  t.strictSame(heard.map((e) => [e.component, e.text]), [['S1/peers', 'child line']], 'delivered to the parent once');
+  t.strictSame(out.lines, [], 'and not printed');
+  tracer.off('event', listen);
+  t.equal(child.wants('heartbeat'), false, 'nobody listens any more');
+  t.equal(silentTracer('X').wants('fault'), false, 'no sink, no listener: nothing is wanted');
+  const json = new Tracer('S1', consoleSink({ json: true, write: out.write }));
+  t.equal(json.wants('heartbeat'), true, 'a sink without skips wants everything');
+});
+
 t.test('colorEnabled truth table', async (t) => {
   const rows: [boolean | undefined, NodeJS.ProcessEnv, boolean, boolean][] = [
     // option, env, isTTY, expected
