@@ -53,6 +53,8 @@ export class ReplicationCore {
   private readonly holds = new Map<string, { epoch: number; seq: number }>();
   /** While the ready replicas are asked what they hold after the leader failed: why it is replaced. */
   private electing: string | undefined;
+  /** Replicas asked what they hold since the last choice: each is asked once per election. */
+  private readonly asked = new Set<string>();
 
   constructor(
     readonly mode: Mode,
@@ -140,8 +142,17 @@ export class ReplicationCore {
     if (had?.addr === addr) return [];
     const out: RmCommand[] = had ? this.onDeleted(name) : [];
     this.holds.delete(name);
+    this.asked.delete(name);
     this.members.set(name, { name, addr, ready: false });
-    if (!this.deciding) return out;
+    if (!this.deciding) {
+      // Choosing a leader: a replica back from a false suspicion may hold what the others lack.
+      if (this.electing && this.ready().length === 0) {
+        this.asked.add(name);
+        this.awaiting.add(name);
+        out.push({ type: 'send', msg: { type: 'query', server: name } });
+      }
+      return out;
+    }
     if (!this.leader) return [...out, ...this.elect(`${name} joined and there is no ${this.leaderRole}`)];
     // Roles first: a leader whose role was lost (the GFD was away) learns it before the checkpoint order.
     return [...out, ...this.rolesToAll(false), this.checkpointOrder(name)];
@@ -223,9 +234,15 @@ export class ReplicationCore {
     this.leader = undefined;
     const ready = this.ready();
     if (ready.length < 2) return this.elect(why);
+    return this.askBeforeChoosing(why, ready);
+  }
+
+  /** Query `whom` for what they hold; the choice is made once they answered (or the deadline passed). */
+  private askBeforeChoosing(why: string, whom: ReplicaState[]): RmCommand[] {
     this.electing = why;
-    const out: RmCommand[] = [{ type: 'trace', category: 'state', text: `RM: ${why}; asking ${ready.map((m) => m.name).join(', ')} what they hold before choosing` }];
-    for (const m of ready) {
+    const out: RmCommand[] = [{ type: 'trace', category: 'state', text: `RM: ${why}; asking ${whom.map((m) => m.name).join(', ')} what they hold before choosing` }];
+    for (const m of whom) {
+      this.asked.add(m.name);
       this.holds.delete(m.name);
       this.awaiting.add(m.name);
       out.push({ type: 'send', msg: { type: 'query', server: m.name } });
@@ -267,7 +284,10 @@ export class ReplicationCore {
     let chosen = byRecency && ready.length > 0 ? this.mostRecent(ready) : (ready.find((m) => m.name === this.preferred) ?? ready[0]);
     if (!chosen && this.members.size > 0) {
       // No ready replica is left. Continue from the replica that holds the most recent state
-      // (a ready replica that was falsely suspected and came back holds everything acknowledged).
+      // (a ready replica that was falsely suspected and came back holds everything acknowledged):
+      // first ask those whose holdings we do not know, unless they were asked already.
+      const unknown = [...this.members.values()].filter((m) => !this.holds.has(m.name) && !this.asked.has(m.name));
+      if (this.epoch > 0 && unknown.length > 0) return this.askBeforeChoosing(why, unknown);
       chosen = this.mostRecent([...this.members.values()]);
       chosen.ready = true;
       if (this.epoch > 0) {
@@ -277,6 +297,7 @@ export class ReplicationCore {
       }
     }
     this.leader = chosen?.name;
+    this.asked.clear();
     if (!chosen) {
       return [{ type: 'trace', category: 'fault', text: `RM: ${why}; no replica left to take over` }, { type: 'views' }];
     }

@@ -188,8 +188,11 @@ for (const mode of ['passive', 'active'] as const) {
     t.equal(viewsCount(out), 1);
     t.same(core.view(), []);
     t.same(core.names(), []);
-    // The next replica to join takes over with a new epoch.
-    const back = core.handle(added('S2'));
+    // The next replica to join is asked what it holds (it may be the last leader, back from a
+    // false suspicion), and takes over with a new epoch.
+    t.same(queries(core.handle(added('S2'))), ['S2']);
+    t.equal(core.leader, undefined, 'not before it answered');
+    const back = core.handle(report('S2', { mode, epoch: 1, ready: false, seq: 7 }));
     t.equal(core.leader, 'S2');
     t.equal(core.epoch, 2);
     t.match(roles(back).S2, { role: leaderRole, epoch: 2, ready: true });
@@ -200,7 +203,11 @@ for (const mode of ['passive', 'active'] as const) {
     const core = running(mode, ['S1']);
     core.handle(added('S3'));
     core.handle(added('S2'));
-    const out = core.handle(deleted('S1'));
+    const asked = core.handle(deleted('S1'));
+    t.same(queries(asked).sort(), ['S2', 'S3'], 'with no ready replica left, the RM first asks what the others hold');
+    t.same(asked.filter((c) => c.type === 'awaitReports'), [{ type: 'awaitReports', why: 'election' }]);
+    t.equal(core.leader, undefined, 'nothing is decided before the answers');
+    const out = core.handle({ type: 'reportDeadline' });
     t.equal(core.leader, 'S2', 'first by name among the survivors');
     t.equal(core.epoch, 2);
     t.equal(core.members.get('S2')?.ready, true);
@@ -225,6 +232,27 @@ for (const mode of ['passive', 'active'] as const) {
     t.same(checkpoints(out).map((c) => c.target.name).sort(), ['S2', 'S4'], 'the others get its checkpoint');
   });
 
+  t.test(`${mode}: no ready replica left: the RM asks the others, and one back from a false suspicion wins with the most recent state`, async (t) => {
+    const core = running(mode, ['S1', 'S2', 'S3']);
+    // S2 and S3 are falsely suspected: S1 goes on alone and commits what only it holds.
+    core.handle(deleted('S2'));
+    core.handle(deleted('S3'));
+    core.handle(added('S2'));
+    core.handle(added('S3'));
+    const asked = core.handle(deleted('S1'));
+    t.same(queries(asked).sort(), ['S2', 'S3']);
+    t.equal(core.leader, undefined);
+    // S1 itself was only suspected: it registers again while the RM waits, and is asked too.
+    t.same(queries(core.handle(added('S1'))), ['S1'], 'a replica that joins while the RM chooses is asked as well');
+    core.handle(report('S2', { mode, epoch: 1, ready: false, seq: 10 }));
+    core.handle(report('S3', { mode, epoch: 1, ready: false, seq: 10 }));
+    const out = core.handle(report('S1', { mode, epoch: 1, ready: false, seq: 40 }));
+    t.equal(core.leader, 'S1', 'the replica that holds everything acknowledged carries on');
+    t.equal(core.epoch, 2);
+    t.match(traces(out).join('\n'), /no ready replica survived; S1 continues with the most recent state \(epoch 1, seq 40\)/);
+    t.same(checkpoints(out).map((c) => c.target.name).sort(), ['S2', 'S3'], 'the others start again from its checkpoint');
+  });
+
   t.test(`${mode}: a report from a replica that joined again is forgotten with its old process`, async (t) => {
     const core = running(mode, ['S1']);
     core.handle(added('S2'));
@@ -233,8 +261,9 @@ for (const mode of ['passive', 'active'] as const) {
     core.handle(deleted('S3'));
     core.handle(added('S3'));
     core.handle(report('S2', { mode, epoch: 1, ready: false, seq: 5 }));
-    core.handle(deleted('S1'));
-    t.equal(core.leader, 'S2', "S3's report belonged to its previous process");
+    t.same(queries(core.handle(deleted('S1'))), ['S3'], 'only S3 is asked: its report belonged to its previous process');
+    core.handle(report('S3', { mode, epoch: 0, ready: false, seq: 0 }));
+    t.equal(core.leader, 'S2', "the new S3 process holds nothing");
   });
 
   t.test(`${mode}: designate a ready non-leader: it becomes ${leaderRole} at epoch + 1`, async (t) => {
@@ -329,7 +358,8 @@ for (const mode of ['passive', 'active'] as const) {
   t.test(`${mode}: a not-ready report from before the replica's latest role only gets the role again`, async (t) => {
     const core = running(mode, ['S1']);
     core.handle(added('S2'));
-    core.handle(deleted('S1')); // S2 is made leader at epoch 2 without a checkpoint: nobody else is left
+    core.handle(deleted('S1'));
+    core.handle({ type: 'reportDeadline' }); // S2 does not answer in time: it is made leader at epoch 2 anyway, nobody else is left
     t.equal(core.leader, 'S2');
     const out = core.handle(report('S2', { mode, epoch: 1, ready: false }));
     t.equal(core.leader, 'S2', 'no second election');
