@@ -27,9 +27,10 @@ import type { Category, Tracer } from '../lib/trace/index.js';
 import { DEFAULT_GIVE_UP_S, DEFAULT_REQUEST_TIMEOUT_S } from '../lib/config/options.js';
 import { ViewFollower } from './view.js';
 import { ClosedLoop, type LoopOptions } from './loop.js';
-import { GiveUpError, SessionStoppedError, type Outcome } from './outcome.js';
+import { GiveUpError, SessionStoppedError } from '../lib/errors.js';
+import type { Outcome } from './outcome.js';
 
-export { GiveUpError, SessionStoppedError, type Outcome } from './outcome.js';
+export type { Outcome } from './outcome.js';
 export type { LoopOptions } from './loop.js';
 
 export const DEFAULT_CONNECT_TIMEOUT_MS = 1000;
@@ -221,7 +222,7 @@ export class Session extends EventEmitter<SessionEvents> {
       failures++;
       const elapsed = now() - sentAt;
       const delay = elapsed > giveUpMs ? false : policy(failures, new Error(r));
-      if (delay === false) return end(sent ? 'unknown' : 'fail', new GiveUpError(this.name, elapsed > giveUpMs ? giveUpMs / 1000 : Math.round(elapsed) / 1000, r));
+      if (delay === false) return end(sent ? 'unknown' : 'fail', new GiveUpError(this.name, elapsed > giveUpMs ? giveUpMs / 1000 : Math.round(elapsed) / 1000, { cause: r }));
       this.stats.retries++;
       this.trace('retry', 'fault', `${this.name}: request_num ${num} not answered (${r}); retrying in ${delay} ms`, { num, why: r, delay });
       this.follower.rediscover();
