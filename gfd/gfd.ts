@@ -56,7 +56,7 @@ export class Gfd extends Component {
       identify: (conn, first) => this.identify(conn, first),
       onClose: (conn) => this.lfdConnectionClosed(conn),
     });
-    this.rmLink = this.createUpstream('RM', options.rm, (conn) => this.onRmUp(conn), (reason) => void this.stop().then(() => options.onRefused?.(reason)));
+    this.rmLink = this.createUpstream('RM', options.rm, (conn) => this.onRmUp(conn), (reason) => this.stopRefused(reason, options.onRefused));
   }
 
   get address(): string {
@@ -200,7 +200,7 @@ export class Gfd extends Component {
         return this.toLfd(msg.lfd, msg);
       case 'refused':
         this.trace('refused', 'fault', `GFD: the RM refused the GFD: ${msg.reason}; exiting`, { reason: msg.reason });
-        void this.stop().then(() => this.options.onRefused?.(msg.reason));
+        this.stopRefused(msg.reason, this.options.onRefused);
         return;
       case 'error':
         this.trace('peer_error', 'fault', `GFD: RM reports an error: ${msg.reason}`);

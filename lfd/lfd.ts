@@ -71,7 +71,7 @@ export class Lfd extends Component {
       identify: (conn, first) => this.identify(conn, first),
       onClose: (conn) => this.serverConnectionClosed(conn),
     });
-    this.gfdLink = this.createUpstream('GFD', options.gfd, (conn) => this.onGfdUp(conn), (reason) => void this.stop().then(() => options.onRefused?.(reason)));
+    this.gfdLink = this.createUpstream('GFD', options.gfd, (conn) => this.onGfdUp(conn), (reason) => this.stopRefused(reason, options.onRefused));
   }
 
   get address(): string {
@@ -270,7 +270,7 @@ export class Lfd extends Component {
   /** The GFD refused this LFD for good (a live LFD has its name): stop, and say why. */
   private refused(reason: string): void {
     this.trace('refused', 'fault', `${this.name}: the GFD refused this LFD: ${reason}; exiting`, { reason });
-    void this.stop().then(() => this.options.onRefused?.(reason));
+    this.stopRefused(reason, this.options.onRefused);
   }
 
   /** The GFD refused one of our servers (its name is live on another LFD): tell it, and forget it. */

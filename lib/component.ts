@@ -71,6 +71,14 @@ export abstract class Component {
     if (this.tracer.wants('heartbeat')) this.trace(type, 'heartbeat', `[${msg.num}] ${this.name} receives heartbeat from ${msg.from} and answers`, { num: msg.num });
   }
 
+  /**
+   * Refused for good upstream (a wrong secret, a name that is taken): retrying cannot help, so
+   * stop, then tell the owner why (the CLI exits with that line).
+   */
+  protected stopRefused(reason: string, onRefused?: (reason: string) => void): void {
+    void this.stop().then(() => onRefused?.(reason));
+  }
+
   /** The error for a message this peer may not send here. */
   protected unexpected(conn: Connection, msg: Message): UnexpectedMessageError {
     return new UnexpectedMessageError(`${this.name} does not accept ${msg.type} from ${conn.peer}`);

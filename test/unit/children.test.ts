@@ -1,6 +1,7 @@
 /**
  * What the LFD and the GFD share, written once: watching children (lib/children.ts) and the
- * answer to the upstream's heartbeats (Component.answerHeartbeat). Driven with fake
+ * answer to the upstream's heartbeats and to its refusal (Component.answerHeartbeat,
+ * stopRefused). Driven with fake
  * connections that record what is sent; no sockets, no sleeps. The heartbeat period is a
  * minute, so no heartbeat timer fires during a test; every test stops its watches.
  */
@@ -200,10 +201,16 @@ t.test('sendProperties sends each as a set from the sender, in order', async (t)
 });
 
 class Answering extends Component {
+  readonly steps: string[] = [];
   async start(): Promise<void> {}
-  async stop(): Promise<void> {}
+  async stop(): Promise<void> {
+    this.steps.push('stopped');
+  }
   answer(conn: Connection, msg: MessageOf<'heartbeat'>, type?: string): void {
     this.answerHeartbeat(conn, msg, type);
+  }
+  refused(reason: string, onRefused?: (reason: string) => void): void {
+    this.stopRefused(reason, onRefused);
   }
 }
 
@@ -233,4 +240,17 @@ t.test('answerHeartbeat builds no trace event when nobody sees heartbeats', asyn
   new Answering('LFD1', tracer).answer(conn, heartbeat);
   t.same(conn.sent, [{ type: 'heartbeat', from: 'LFD1', to: 'GFD', num: 7 }], 'still answered');
   t.same(printed, [], 'the sink was never handed an event');
+});
+
+t.test('stopRefused stops the component, then tells the owner why', async (t) => {
+  const c = new Answering('LFD1', new Tracer('LFD1'));
+  const told = new Promise<string>((resolve) => c.refused('LFD1 is already running', (reason) => {
+    c.steps.push(`told: ${reason}`);
+    resolve(reason);
+  }));
+  t.equal(await told, 'LFD1 is already running');
+  t.same(c.steps, ['stopped', 'told: LFD1 is already running']);
+  c.refused('no owner');
+  await Promise.resolve();
+  t.same(c.steps.at(-1), 'stopped', 'without an owner it only stops');
 });
