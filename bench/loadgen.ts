@@ -17,7 +17,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { NO_SECURITY, exponentialBackoff, type Security } from '../lib/net/index.js';
-import { Session, SessionStoppedError, type Outcome, type SessionOptions } from '../clients/session.js';
+import { SessionStoppedError } from '../lib/errors.js';
+import { Session, type Outcome, type SessionOptions } from '../clients/session.js';
 import type { ClosedLoop } from '../clients/loop.js';
 import { Recorder, ReplyWatch, type LoadStats, type WatchResult } from './recorder.js';
 import { RedisWriter, baselineConnection } from './raw-load.js';

@@ -9,9 +9,8 @@ import { Component } from '../lib/component.js';
 import { RefusedError, type ReconnectPolicy, type Security } from '../lib/net/index.js';
 import { Tracer } from '../lib/trace/index.js';
 import { DEFAULT_CLIENT_INTERVAL_S, DEFAULT_GIVE_UP_S, DEFAULT_REQUEST_TIMEOUT_S } from '../lib/config/options.js';
-import { Session, SessionStoppedError } from './session.js';
-
-export { GiveUpError } from './session.js';
+import { SessionStoppedError } from '../lib/errors.js';
+import { Session } from './session.js';
 
 export const REQUEST_NUM_PLACEHOLDER = '{n}';
 

@@ -21,30 +21,27 @@
  */
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
-import { RefusedError, ReplicaConnections, exponentialBackoff, type Connection, type ReconnectPolicy, type ReplicaConnectionsOptions, type Security } from '../lib/net/index.js';
+import { RefusedError, ReplicaConnections, exponentialBackoff, type Connection, type ReconnectPolicy, type ReplicaConnectionsOptions } from '../lib/net/index.js';
 import type { Member, Message, Mode } from '../lib/protocol/index.js';
 import type { Category, Tracer } from '../lib/trace/index.js';
 import { DEFAULT_GIVE_UP_S, DEFAULT_REQUEST_TIMEOUT_S } from '../lib/config/options.js';
-import { ViewFollower } from './view.js';
+import { ViewFollower, type ViewOptions } from './view.js';
 import { ClosedLoop, type LoopOptions } from './loop.js';
-import { GiveUpError, SessionStoppedError, type Outcome } from './outcome.js';
+import { GiveUpError, SessionStoppedError } from '../lib/errors.js';
+import type { Outcome } from './outcome.js';
 
-export { GiveUpError, SessionStoppedError, type Outcome } from './outcome.js';
+export type { Outcome } from './outcome.js';
 export type { LoopOptions } from './loop.js';
 
 export const DEFAULT_CONNECT_TIMEOUT_MS = 1000;
 /** Between two attempts at one request (the shared back-off, lib/net/backoff.ts). */
 export const DEFAULT_RETRY_POLICY: ReconnectPolicy = exponentialBackoff({ baseMs: 50, capMs: 1000 });
 
-export interface SessionOptions {
-  /** The client's name: its requests are `<name, server, num, payload, request>`. */
-  name: string;
-  /** The RM's address; a stale-view session has none. */
-  rm?: string;
-  /** A stale-view session: no RM; every request goes to the replica given to pointAt(). */
-  stale?: boolean;
-  /** The client secret (if the deployment requires one) and the TLS CA (if it runs TLS). */
-  security?: Security;
+/**
+ * Who the client is and where its view comes from (ViewOptions: its name, which is also the
+ * first field of its requests, the RM, stale, security, rmPolicy, tracer), and how it sends.
+ */
+export interface SessionOptions extends ViewOptions {
   /** Where to connect to reach replica `name` at `addr` (the chaos harness routes through its proxies). */
   route?: ReplicaConnectionsOptions['route'];
   connectTimeoutMs?: number;
@@ -54,13 +51,10 @@ export interface SessionOptions {
   giveUpMs?: number;
   /** Wait between two attempts at a request; `false` gives up. */
   retryPolicy?: ReconnectPolicy;
-  /** Reconnecting to the RM. */
-  rmPolicy?: ReconnectPolicy;
   /** The first request number (default 1). */
   firstNum?: number;
   /** Keep every reply's result in `results` (the bench's checks). */
   keepResults?: boolean;
-  tracer?: Tracer;
 }
 
 export interface ReplicaCounts {
@@ -221,7 +215,7 @@ export class Session extends EventEmitter<SessionEvents> {
       failures++;
       const elapsed = now() - sentAt;
       const delay = elapsed > giveUpMs ? false : policy(failures, new Error(r));
-      if (delay === false) return end(sent ? 'unknown' : 'fail', new GiveUpError(this.name, elapsed > giveUpMs ? giveUpMs / 1000 : Math.round(elapsed) / 1000, r));
+      if (delay === false) return end(sent ? 'unknown' : 'fail', new GiveUpError(this.name, elapsed > giveUpMs ? giveUpMs / 1000 : Math.round(elapsed) / 1000, { cause: r }));
       this.stats.retries++;
       this.trace('retry', 'fault', `${this.name}: request_num ${num} not answered (${r}); retrying in ${delay} ms`, { num, why: r, delay });
       this.follower.rediscover();

@@ -17,6 +17,7 @@ export interface ViewOptions {
   rm?: string;
   /** A stale-view follower: no RM; the view is the replica given to pointAt(). */
   stale?: boolean;
+  /** The client secret (if the deployment requires one) and the TLS CA (if it runs TLS). */
   security?: Security;
   /** Reconnecting to the RM. */
   rmPolicy?: ReconnectPolicy;

@@ -5,12 +5,11 @@
  * orders to the LFD of the server they name.
  */
 import { Component, describeMembers } from '../lib/component.js';
-import { HeartbeatTiming, PeerWatch } from '../lib/detect/watch.js';
+import { Children, type Child } from '../lib/children.js';
 import type { Connection, Link, Listener } from '../lib/net/index.js';
 import type { Security } from '../lib/net/index.js';
-import { UnexpectedMessageError, type Message, type MessageOf } from '../lib/protocol/index.js';
+import { UnexpectedMessageError, type Message } from '../lib/protocol/index.js';
 import { Tracer } from '../lib/trace/index.js';
-import { parseProperty } from '../lib/config/properties.js';
 import { Membership, type Change } from './membership.js';
 
 export const GFD_NAME = 'GFD';
@@ -36,34 +35,28 @@ export interface GfdOptions {
   onRefused?: (reason: string) => void;
 }
 
-interface LfdEntry {
-  name: string;
+interface LfdEntry extends Child {
   host: string;
-  conn: Connection;
-  watch: PeerWatch;
-  lastAnswer: number;
 }
 
 export class Gfd extends Component {
   private readonly listener: Listener;
   private readonly rmLink: Link;
-  private readonly lfds = new Map<string, LfdEntry>();
+  /** The LFDs registered here, each heartbeated; the RM's properties for LFDs and servers are relayed to them. */
+  private readonly lfds: Children<LfdEntry>;
   readonly membership = new Membership();
-  private readonly timing: HeartbeatTiming;
-  /** Properties the RM set for LFDs and servers, replayed to LFDs that (re)register. */
-  private readonly downstream = new Map<string, string>();
   private settleTimer: NodeJS.Timeout | undefined;
 
   constructor(readonly options: GfdOptions) {
     super(GFD_NAME, options.tracer ?? new Tracer(GFD_NAME), options.security);
-    this.timing = new HeartbeatTiming(options.heartbeatFreq, options.timeout);
+    this.lfds = new Children({ me: this.name, role: 'lfd', tracer: this.tracer, heartbeatFreq: options.heartbeatFreq, timeout: options.timeout, frequencyKey: 'gfd-heartbeat-freq' });
     this.listener = this.createListener({
       host: options.host,
       port: options.port,
       identify: (conn, first) => this.identify(conn, first),
       onClose: (conn) => this.lfdConnectionClosed(conn),
     });
-    this.rmLink = this.createUpstream('RM', options.rm, (conn) => this.onRmUp(conn), (reason) => void this.stop().then(() => options.onRefused?.(reason)));
+    this.rmLink = this.createUpstream('RM', options.rm, (conn) => this.onRmUp(conn), (reason) => this.stopRefused(reason, options.onRefused));
   }
 
   get address(): string {
@@ -73,7 +66,7 @@ export class Gfd extends Component {
   async start(): Promise<void> {
     this.setState('starting');
     await this.listener.listen();
-    this.trace('listening', 'info', `GFD listening on ${this.address}; heartbeat every ${this.timing.periodMs / 1000} s`, { addr: this.address });
+    this.trace('listening', 'info', `GFD listening on ${this.address}; heartbeat every ${this.lfds.timing.periodMs / 1000} s`, { addr: this.address });
     this.traceSecurity(this.address);
     this.traceMembers();
     const settle = this.options.settleMs ?? DEFAULT_SETTLE_MS;
@@ -85,16 +78,9 @@ export class Gfd extends Component {
     this.setState('stopping');
     clearTimeout(this.settleTimer);
     this.rmLink.stop();
-    for (const lfd of this.lfds.values()) lfd.watch.stop();
-    this.lfds.clear();
+    this.lfds.stopAll();
     await this.listener.close();
     this.setState('stopped');
-  }
-
-  setHeartbeatFreq(seconds: number): void {
-    this.timing.setFrequency(seconds);
-    for (const lfd of this.lfds.values()) lfd.watch.retime();
-    this.trace('property_set', 'state', `GFD: heartbeat_freq = ${seconds} s`, { key: 'gfd-heartbeat-freq', value: seconds });
   }
 
   private traceMembers(): void {
@@ -108,7 +94,7 @@ export class Gfd extends Component {
     if (first.type !== 'lfdRegister') throw new UnexpectedMessageError(`GFD expects an LFD's register first, got ${first.type}`);
     const existing = this.lfds.get(first.lfd);
     if (existing?.conn.isOpen) {
-      if (Date.now() - existing.lastAnswer > this.timing.timeoutMs) {
+      if (!this.lfds.answering(existing)) {
         // The one registered has stopped answering: it will be declared lost shortly. Retrying may succeed then.
         throw new UnexpectedMessageError(`${first.lfd} is registered with the GFD and has not answered for a while; try again`);
       }
@@ -124,31 +110,22 @@ export class Gfd extends Component {
       host: first.host,
       lastAnswer: Date.now(),
       conn,
-      watch: new PeerWatch({
-        me: this.name,
-        peer: first.lfd,
-        role: 'lfd',
-        conn,
-        timing: this.timing,
-        tracer: this.tracer,
-        onAlive: () => {},
-        onLost: (num, why) => this.lfdLost(first.lfd, `[${num}] heartbeat ${why}`),
+      watch: this.lfds.watch(first.lfd, conn, {
+        alive: () => {},
+        lost: (num, why) => this.lfdLost(first.lfd, `[${num}] heartbeat ${why}`),
       }),
     };
-    this.lfds.set(first.lfd, entry);
-    conn.send({ type: 'welcome', from: this.name, to: first.lfd });
-    for (const [key, value] of this.downstream) conn.send({ type: 'set', from: this.name, key, value });
-    this.trace('lfd_registered', 'membership', `GFD: ${first.lfd} registered (host ${first.host})`, { lfd: first.lfd, host: first.host });
-    this.rmLink.connection?.send({ type: 'machine', from: this.name, lfd: first.lfd, state: 'up' });
-    entry.watch.start();
+    this.lfds.admit(entry, () => {
+      this.trace('lfd_registered', 'membership', `GFD: ${first.lfd} registered (host ${first.host})`, { lfd: first.lfd, host: first.host });
+      this.rmLink.connection?.send({ type: 'machine', from: this.name, lfd: first.lfd, state: 'up' });
+    });
     return (msg) => this.fromLfd(entry, msg);
   }
 
   private fromLfd(entry: LfdEntry, msg: Message): void {
     switch (msg.type) {
       case 'heartbeat':
-        entry.lastAnswer = Date.now();
-        return entry.watch.answer(msg.num);
+        return this.lfds.answered(entry, msg.num);
       case 'membership':
         if (msg.from !== entry.name) throw new UnexpectedMessageError(`${entry.name} sent membership for another LFD (${msg.from})`);
         if (msg.action === 'delete') return this.apply(this.membership.delete(entry.name, msg.server));
@@ -174,16 +151,12 @@ export class Gfd extends Component {
   }
 
   private lfdConnectionClosed(conn: Connection): void {
-    const entry = this.lfds.get(conn.peer);
-    if (entry?.conn === conn) this.lfdLost(entry.name, 'connection closed');
+    const entry = this.lfds.ofConnection(conn);
+    if (entry) this.lfdLost(entry.name, 'connection closed');
   }
 
   private lfdLost(lfd: string, why: string): void {
-    const entry = this.lfds.get(lfd);
-    if (!entry) return;
-    this.lfds.delete(lfd);
-    entry.watch.stop();
-    entry.conn.destroy();
+    if (!this.lfds.drop(lfd)) return;
     const lost = this.membership.serversOn(lfd);
     this.trace('lfd_lost', 'fault', `GFD: lost ${lfd} (${why}): machine down${lost.length ? `, deleting ${lost.join(', ')}` : ''}`, { lfd, servers: lost });
     this.apply(this.membership.dropLfd(lfd));
@@ -204,7 +177,7 @@ export class Gfd extends Component {
     conn.send({ type: 'gfdRegister', gfd: this.name });
     conn.send({ type: 'members', from: this.name, members: this.membership.list() });
     // Then which machine each server is on (the RM relaunches a replica on its own machine).
-    for (const lfd of this.lfds.keys()) conn.send({ type: 'machine', from: this.name, lfd, state: 'up' });
+    for (const { name: lfd } of this.lfds) conn.send({ type: 'machine', from: this.name, lfd, state: 'up' });
     for (const m of this.membership.list()) {
       conn.send({ type: 'membership', from: this.membership.lfdOf(m.name)!, server: m.name, action: 'add', addr: m.addr });
     }
@@ -217,7 +190,7 @@ export class Gfd extends Component {
         this.trace('registered', 'membership', `GFD registered with ${msg.from}`);
         return;
       case 'set':
-        return this.onSet(msg);
+        return this.lfds.relay(msg);
       case 'role':
       case 'sendCheckpoint':
       case 'query':
@@ -227,7 +200,7 @@ export class Gfd extends Component {
         return this.toLfd(msg.lfd, msg);
       case 'refused':
         this.trace('refused', 'fault', `GFD: the RM refused the GFD: ${msg.reason}; exiting`, { reason: msg.reason });
-        void this.stop().then(() => this.options.onRefused?.(msg.reason));
+        this.stopRefused(msg.reason, this.options.onRefused);
         return;
       case 'error':
         this.trace('peer_error', 'fault', `GFD: RM reports an error: ${msg.reason}`);
@@ -235,18 +208,6 @@ export class Gfd extends Component {
       default:
         throw this.unexpected(conn, msg);
     }
-  }
-
-  private onSet(msg: MessageOf<'set'>): void {
-    let value: number | string;
-    try {
-      value = parseProperty(msg.key, msg.value);
-    } catch (err) {
-      return this.trace('property_rejected', 'fault', `GFD: ${(err as Error).message}`);
-    }
-    if (msg.key === 'gfd-heartbeat-freq') return this.setHeartbeatFreq(value as number);
-    this.downstream.set(msg.key, msg.value);
-    for (const lfd of this.lfds.values()) lfd.conn.send({ ...msg, from: this.name });
   }
 
   private toLfdOf(server: string, msg: Message): void {

@@ -4,13 +4,12 @@
  * the GFD's heartbeats, and passes the RM's orders down to its servers.
  */
 import { Component } from '../lib/component.js';
-import { HeartbeatTiming, PeerWatch } from '../lib/detect/watch.js';
+import { Children, type Child } from '../lib/children.js';
 import type { Connection, Link, Listener } from '../lib/net/index.js';
 import type { Security } from '../lib/net/index.js';
 import { UnexpectedMessageError, type Message, type MessageOf } from '../lib/protocol/index.js';
 import { Tracer } from '../lib/trace/index.js';
 import { DEFAULT_HOST } from '../lib/config/options.js';
-import { parseProperty } from '../lib/config/properties.js';
 import { CommandStore } from './commands.js';
 import { Fencer, isLocalPeer } from './fence.js';
 import { Launcher, templateCommand } from './launcher.js';
@@ -38,8 +37,7 @@ export interface LfdOptions {
   onRefused?: (reason: string) => void;
 }
 
-interface ServerEntry {
-  name: string;
+interface ServerEntry extends Child {
   addr: string;
   pid: number;
   /** Its start time in /proc when it registered: the pid is only killed while it is the same process. */
@@ -47,29 +45,24 @@ interface ServerEntry {
   /** It registered from this machine. */
   local: boolean;
   command: string[];
-  conn: Connection;
-  watch: PeerWatch;
   added: boolean;
   /** The system accepted it (the RM addressed it): its command line may be kept for relaunches. */
   accepted: boolean;
-  lastAnswer: number;
 }
 
 export class Lfd extends Component {
   private readonly listener: Listener;
   private readonly gfdLink: Link;
-  private readonly servers = new Map<string, ServerEntry>();
-  private readonly timing: HeartbeatTiming;
+  /** The servers registered here, each heartbeated; the RM's properties for servers are relayed to them. */
+  private readonly servers: Children<ServerEntry>;
   /** The command line each server registered with, kept after it dies so it can be relaunched. */
   private readonly commands: CommandStore;
   private readonly launcher: Launcher;
   private readonly fencer = new Fencer();
-  /** Properties the RM set that servers need too (checkpoint-freq), replayed to newcomers. */
-  private readonly serverProperties = new Map<string, string>();
 
   constructor(readonly options: LfdOptions) {
     super(options.name, options.tracer ?? new Tracer(options.name), options.security);
-    this.timing = new HeartbeatTiming(options.heartbeatFreq, options.timeout);
+    this.servers = new Children({ me: this.name, role: 'server', tracer: this.tracer, heartbeatFreq: options.heartbeatFreq, timeout: options.timeout, frequencyKey: 'lfd-heartbeat-freq' });
     this.launcher = new Launcher(this.tracer);
     this.commands = new CommandStore(options.stateDir, { gfd: options.gfd, lfd: options.name });
     this.listener = this.createListener({
@@ -78,7 +71,7 @@ export class Lfd extends Component {
       identify: (conn, first) => this.identify(conn, first),
       onClose: (conn) => this.serverConnectionClosed(conn),
     });
-    this.gfdLink = this.createUpstream('GFD', options.gfd, (conn) => this.onGfdUp(conn), (reason) => void this.stop().then(() => options.onRefused?.(reason)));
+    this.gfdLink = this.createUpstream('GFD', options.gfd, (conn) => this.onGfdUp(conn), (reason) => this.stopRefused(reason, options.onRefused));
   }
 
   get address(): string {
@@ -86,7 +79,7 @@ export class Lfd extends Component {
   }
 
   get heartbeatFreq(): number {
-    return this.timing.periodMs / 1000;
+    return this.servers.timing.periodMs / 1000;
   }
 
   async start(): Promise<void> {
@@ -103,17 +96,9 @@ export class Lfd extends Component {
     if (this.lifecycle === 'stopping' || this.lifecycle === 'stopped') return;
     this.setState('stopping');
     this.gfdLink.stop();
-    for (const entry of this.servers.values()) entry.watch.stop();
-    this.servers.clear();
+    this.servers.stopAll();
     await Promise.all([this.listener.close(), this.launcher.stopAll()]);
     this.setState('stopped');
-  }
-
-  /** Change the heartbeat frequency of every server's detector, at once. */
-  setHeartbeatFreq(seconds: number): void {
-    this.timing.setFrequency(seconds);
-    for (const entry of this.servers.values()) entry.watch.retime();
-    this.trace('property_set', 'state', `${this.name}: heartbeat_freq = ${seconds} s`, { key: 'lfd-heartbeat-freq', value: seconds });
   }
 
   // ---- servers ---------------------------------------------------------------
@@ -138,7 +123,7 @@ export class Lfd extends Component {
       if (existing.pid === first.pid && existing.local === local && existing.addr === first.addr) {
         // The same process registering again (its old connection has not closed on our side yet).
         this.deleteReplica(existing.name, existing.watch.lastNum, 'it registered again', false);
-      } else if (Date.now() - existing.lastAnswer <= this.timing.timeoutMs) {
+      } else if (this.servers.answering(existing)) {
         return this.refuse(conn, first.server, `${first.server} is already running: registered with ${this.name} from ${existing.addr} (pid ${existing.pid})`);
       } else {
         // The one registered has stopped answering: it will be declared failed shortly. Retrying may succeed then.
@@ -147,15 +132,9 @@ export class Lfd extends Component {
     }
     conn.peer = first.server;
     const server = first.server;
-    const watch = new PeerWatch({
-      me: this.name,
-      peer: server,
-      role: 'server',
-      conn,
-      timing: this.timing,
-      tracer: this.tracer,
-      onAlive: () => this.addReplica(server),
-      onLost: (num, why) => this.deleteReplica(server, num, why, true),
+    const watch = this.servers.watch(server, conn, {
+      alive: () => this.addReplica(server),
+      lost: (num, why) => this.deleteReplica(server, num, why, true),
     });
     const entry: ServerEntry = {
       name: server,
@@ -170,16 +149,14 @@ export class Lfd extends Component {
       watch,
       lastAnswer: Date.now(),
     };
-    this.servers.set(first.server, entry);
     this.launcher.registered(first.server);
-    conn.send({ type: 'welcome', from: this.name, to: first.server });
-    for (const [key, value] of this.serverProperties) conn.send({ type: 'set', from: this.name, key, value });
-    this.trace('server_registered', 'membership', `${this.name}: ${first.server} registered from ${first.addr} (pid ${first.pid})`, {
-      server: first.server,
-      addr: first.addr,
-      pid: first.pid,
-    });
-    entry.watch.start();
+    this.servers.admit(entry, () =>
+      this.trace('server_registered', 'membership', `${this.name}: ${first.server} registered from ${first.addr} (pid ${first.pid})`, {
+        server: first.server,
+        addr: first.addr,
+        pid: first.pid,
+      }),
+    );
     return (msg) => this.fromServer(entry, msg);
   }
 
@@ -194,8 +171,7 @@ export class Lfd extends Component {
   private fromServer(entry: ServerEntry, msg: Message): void {
     switch (msg.type) {
       case 'heartbeat':
-        entry.lastAnswer = Date.now();
-        return entry.watch.answer(msg.num);
+        return this.servers.answered(entry, msg.num);
       case 'report':
         this.gfdLink.connection?.send(msg);
         return;
@@ -218,11 +194,8 @@ export class Lfd extends Component {
    * relaunches it while the hung process still holds its port or could come back.
    */
   private deleteReplica(server: string, num: number, why: string, timedOut: boolean): void {
-    const entry = this.servers.get(server);
+    const entry = this.servers.drop(server);
     if (!entry) return;
-    this.servers.delete(server);
-    entry.watch.stop();
-    entry.conn.destroy();
     this.trace('heartbeat_failed', 'fault', `[${num}] ${this.name}: heartbeat to ${server} failed: ${why}`, { server, num, why });
     if (!timedOut || this.options.fence === false) return this.reportDeleted(entry);
     void this.fencer.fence(entry.pid, entry.local, entry.startTime).then((result) => {
@@ -250,8 +223,8 @@ export class Lfd extends Component {
   }
 
   private serverConnectionClosed(conn: Connection): void {
-    const entry = this.servers.get(conn.peer);
-    if (entry?.conn === conn) this.deleteReplica(entry.name, entry.watch.lastNum, 'connection closed', false);
+    const entry = this.servers.ofConnection(conn);
+    if (entry) this.deleteReplica(entry.name, entry.watch.lastNum, 'connection closed', false);
   }
 
   // ---- GFD -------------------------------------------------------------------
@@ -259,7 +232,7 @@ export class Lfd extends Component {
   private onGfdUp(conn: Connection): void {
     conn.on('message', (msg) => this.fromGfd(conn, msg));
     conn.send({ type: 'lfdRegister', lfd: this.name, host: this.options.host ?? DEFAULT_HOST });
-    for (const entry of this.servers.values()) {
+    for (const entry of this.servers) {
       if (entry.added) conn.send({ type: 'membership', from: this.name, server: entry.name, action: 'add', addr: entry.addr });
     }
     this.trace('register_sent', 'membership', `${this.name} registering with GFD at ${this.gfdLink.target}`);
@@ -273,11 +246,9 @@ export class Lfd extends Component {
       case 'refused':
         return msg.to === this.name ? this.refused(msg.reason) : this.serverRefused(msg);
       case 'heartbeat':
-        conn.send({ type: 'heartbeat', from: this.name, to: msg.from, num: msg.num });
-        if (this.tracer.wants('heartbeat')) this.trace('gfd_heartbeat', 'heartbeat', `[${msg.num}] ${this.name} receives heartbeat from ${msg.from} and answers`, { num: msg.num });
-        return;
+        return this.answerHeartbeat(conn, msg, 'gfd_heartbeat');
       case 'set':
-        return this.onSet(msg);
+        return this.servers.relay(msg);
       case 'role':
       case 'query':
         this.accepted(msg.server);
@@ -299,15 +270,13 @@ export class Lfd extends Component {
   /** The GFD refused this LFD for good (a live LFD has its name): stop, and say why. */
   private refused(reason: string): void {
     this.trace('refused', 'fault', `${this.name}: the GFD refused this LFD: ${reason}; exiting`, { reason });
-    void this.stop().then(() => this.options.onRefused?.(reason));
+    this.stopRefused(reason, this.options.onRefused);
   }
 
   /** The GFD refused one of our servers (its name is live on another LFD): tell it, and forget it. */
   private serverRefused(msg: MessageOf<'refused'>): void {
-    const entry = this.servers.get(msg.to);
+    const entry = this.servers.forget(msg.to);
     if (!entry) return;
-    this.servers.delete(entry.name);
-    entry.watch.stop();
     this.trace('registration_refused', 'fault', `${this.name}: ${msg.from} refused ${entry.name} (pid ${entry.pid}): ${msg.reason}`, { server: entry.name, reason: msg.reason });
     entry.conn.send(msg);
     entry.conn.close();
@@ -325,18 +294,6 @@ export class Lfd extends Component {
     } catch (err) {
       this.trace('commands_unsaved', 'fault', `${this.name}: cannot save command lines to ${this.commands.file}: ${(err as Error).message}`);
     }
-  }
-
-  private onSet(msg: MessageOf<'set'>): void {
-    let value: string | number;
-    try {
-      value = parseProperty(msg.key, msg.value);
-    } catch (err) {
-      return this.trace('property_rejected', 'fault', `${this.name}: ${(err as Error).message}`);
-    }
-    if (msg.key === 'lfd-heartbeat-freq') return this.setHeartbeatFreq(value as number);
-    this.serverProperties.set(msg.key, msg.value);
-    for (const entry of this.servers.values()) entry.conn.send({ ...msg, from: this.name });
   }
 
   /**

@@ -1,8 +1,9 @@
 /**
  * What every component shares: a name, a tracer, and a lifecycle that changes
- * only through setState(), which traces `old -> new`.
+ * only through setState(), which traces `old -> new`; its listener, its link upstream and
+ * its answer to the upstream's heartbeats.
  */
-import { ProtocolError, UnexpectedMessageError, type Message } from './protocol/index.js';
+import { ProtocolError, UnexpectedMessageError, type Message, type MessageOf } from './protocol/index.js';
 import { Link, Listener, NO_SECURITY, exponentialBackoff, type Connection, type Security } from './net/index.js';
 import { DEFAULT_HOST } from './config/options.js';
 import { Tracer } from './trace/index.js';
@@ -58,6 +59,24 @@ export abstract class Component {
     }
     const parts = [`members prove the deployment secret`, secrets.admin ? 'administrators the admin secret' : undefined, secrets.client ? 'clients the client secret' : 'clients need none'];
     this.trace('security', 'info', `${this.name}: ${parts.filter(Boolean).join(', ')}; links over ${over}`, { secret: true, admin: !!secrets.admin, client: !!secrets.client, tls: over === 'TLS' });
+  }
+
+  /**
+   * Answer the upstream's heartbeat `num` on the link it came over (server → LFD, LFD → GFD).
+   * The per-heartbeat trace is built only when someone sees it (`--quiet-heartbeats` or no
+   * listener: an idle component does no work for it).
+   */
+  protected answerHeartbeat(conn: Connection, msg: MessageOf<'heartbeat'>, type = 'heartbeat_answered'): void {
+    conn.send({ type: 'heartbeat', from: this.name, to: msg.from, num: msg.num });
+    if (this.tracer.wants('heartbeat')) this.trace(type, 'heartbeat', `[${msg.num}] ${this.name} receives heartbeat from ${msg.from} and answers`, { num: msg.num });
+  }
+
+  /**
+   * Refused for good upstream (a wrong secret, a name that is taken): retrying cannot help, so
+   * stop, then tell the owner why (the CLI exits with that line).
+   */
+  protected stopRefused(reason: string, onRefused?: (reason: string) => void): void {
+    void this.stop().then(() => onRefused?.(reason));
   }
 
   /** The error for a message this peer may not send here. */

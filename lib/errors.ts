@@ -136,6 +136,24 @@ export class UnexpectedMessageError extends ProtocolError {
   override name = 'UnexpectedMessageError';
 }
 
+// The client session.
+
+/** No replica answered a request within the give-up time (or the retry policy gave up). */
+export class GiveUpError extends Error {
+  override name = 'GiveUpError';
+  constructor(readonly client: string, readonly seconds: number, options?: ErrorOptions) {
+    super(`${client}: no replica answered for ${seconds} s; giving up`, options);
+  }
+}
+
+/** The session was stopped while a request was open. */
+export class SessionStoppedError extends Error {
+  override name = 'SessionStoppedError';
+  constructor(readonly client: string, options?: ErrorOptions) {
+    super(`${client}: stopped before a reply`, options);
+  }
+}
+
 // The chaos harness.
 
 /** The harness could not set a run up (the system never became ready): no finding about ftkit. */

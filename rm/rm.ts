@@ -4,6 +4,7 @@
  * decides: role and checkpoint orders down through the GFD, views out to clients.
  */
 import { Component, describeMembers } from '../lib/component.js';
+import { sendProperties } from '../lib/children.js';
 import type { Connection, Listener } from '../lib/net/index.js';
 import type { Security } from '../lib/net/index.js';
 import { UnexpectedMessageError, type Message, type MessageOf, type Mode } from '../lib/protocol/index.js';
@@ -19,6 +20,8 @@ export const RM_NAME = 'RM';
 export const REPORT_DEADLINE_MS = 2000;
 /** How long the RM waits for the ready replicas to say what they hold before electing a new leader without the silent ones. */
 export const ELECTION_DEADLINE_MS = 500;
+/** Properties the RM acts on itself; every other one is relayed down to the GFD. */
+const RM_ONLY_PROPERTIES = new Set(['primary', 'replicas']);
 
 export interface RmOptions {
   host?: string;
@@ -95,7 +98,7 @@ export class Rm extends Component {
         conn.peer = first.gfd;
         this.gfd = conn;
         conn.send({ type: 'welcome', from: this.name, to: first.gfd });
-        for (const [key, value] of this.properties) if (key !== 'primary' && key !== 'replicas') conn.send({ type: 'set', from: this.name, key, value });
+        sendProperties(conn, this.name, [...this.properties].filter(([key]) => !RM_ONLY_PROPERTIES.has(key)));
         this.trace('gfd_registered', 'membership', `RM: ${first.gfd} registered`);
         return (msg) => this.fromGfd(conn, msg);
       }

@@ -17,7 +17,8 @@
  */
 import { connect, exponentialBackoff } from '../../lib/net/index.js';
 import type { Member } from '../../lib/protocol/index.js';
-import { Session, SessionStoppedError, type Outcome } from '../../clients/session.js';
+import { SessionStoppedError } from '../../lib/errors.js';
+import { Session, type Outcome } from '../../clients/session.js';
 import type { ClosedLoop } from '../../clients/loop.js';
 import type { HistoryRecorder, OpHandle, OpKind } from './history.js';
 import type { Rng } from './rng.js';

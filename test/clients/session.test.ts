@@ -8,7 +8,8 @@ import { EventEmitter, once } from 'node:events';
 import { Listener, RefusedError, type Connection, type Secrets } from '../../lib/net/index.js';
 import type { Member, Message, MessageOf, Mode } from '../../lib/protocol/index.js';
 import { Tracer, type TraceEvent } from '../../lib/trace/index.js';
-import { GiveUpError, Session, SessionStoppedError, type Outcome, type SessionOptions } from '../../clients/session.js';
+import { GiveUpError, SessionStoppedError } from '../../lib/errors.js';
+import { Session, type Outcome, type SessionOptions } from '../../clients/session.js';
 
 type Action = 'reply' | 'reject' | 'stale' | 'close' | 'ignore';
 
