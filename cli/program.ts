@@ -14,11 +14,23 @@ import { name as parseName } from '../lib/config/values.js';
 import { ConfigError, ValueError } from '../lib/errors.js';
 import { addOptions, resolveOptions } from './options.js';
 import type { Runner } from './process.js';
-import { gfd, lfd, rm, server } from './components.js';
-import { client } from './client.js';
-import { demo } from './demo.js';
-import { ctl } from './ctl.js';
-import { secret } from './secret.js';
+
+/**
+ * A subcommand's runner, loaded when it runs: a process loads only its own component (a server
+ * does not load the demo, the chaos harness or the client), which keeps start-up short.
+ */
+function lazy(load: () => Promise<Runner>): Runner {
+  return async (opts, args) => (await load())(opts, args);
+}
+
+const rm = lazy(async () => (await import('./components.js')).rm);
+const gfd = lazy(async () => (await import('./components.js')).gfd);
+const lfd = lazy(async () => (await import('./components.js')).lfd);
+const server = lazy(async () => (await import('./components.js')).server);
+const client = lazy(async () => (await import('./client.js')).client);
+const demo = lazy(async () => (await import('./demo.js')).demo);
+const ctl = lazy(async () => (await import('./ctl.js')).ctl);
+const secret = lazy(async () => (await import('./secret.js')).secret);
 
 function usageFail(cmd: Command, err: unknown): never {
   if (err instanceof ConfigError || err instanceof ValueError) cmd.error(`error: ${err.message}`, { exitCode: 2 });
