@@ -19,6 +19,8 @@ export interface Progress {
   newcomer: boolean;
   /** Our link to it is connected. */
   up: boolean;
+  /** The address our link goes to (undefined: no link). */
+  linked: string | undefined;
   /** One of the members a new sequencer waits for before ordering anything. */
   inSync: boolean;
   /** Asked to sync on the current link; its answer has not come. */
@@ -43,7 +45,7 @@ export class Tracker {
   private record(name: string, addr: string): Progress {
     let p = this.all.get(name);
     if (!p) {
-      p = { name, addr, acked: 0, inGroup: false, newcomer: false, up: false, inSync: false, syncAsked: false, synced: undefined };
+      p = { name, addr, acked: 0, inGroup: false, newcomer: false, up: false, linked: undefined, inSync: false, syncAsked: false, synced: undefined };
       this.all.set(name, p);
     }
     return p;
@@ -77,6 +79,7 @@ export class Tracker {
   reset(): void {
     for (const p of this.all.values()) {
       p.up = false;
+      p.linked = undefined;
       p.newcomer = false;
       p.inSync = false;
       p.syncAsked = false;
@@ -111,10 +114,15 @@ export class Tracker {
     return this.feedNames;
   }
 
-  /** The links to keep (everyone fed); the others go down. */
+  /** The links to keep (everyone fed); the others go down, and so does one to a new address. */
   links(): readonly Member[] {
     this.rebuild();
-    for (const p of this.all.values()) if (!p.inGroup && !p.newcomer) p.up = false;
+    for (const p of this.all.values()) {
+      const addr = p.inGroup || p.newcomer ? p.addr : undefined;
+      if (p.linked === addr) continue;
+      p.linked = addr;
+      p.up = false;
+    }
     return this.feedMembers;
   }
 

@@ -3,7 +3,7 @@
  * and answers once committed, and a new sequencer brings everyone to the same last order.
  */
 import t from 'tap';
-import { Cluster } from './cluster.js';
+import { Cluster } from '../helpers/cluster.js';
 import type { ReplicaEvent } from '../../servers/core/index.js';
 
 const ALL = ['S1', 'S2', 'S3'];

@@ -5,7 +5,7 @@
  */
 import t from 'tap';
 import { ReplicaCore, createApp, AHEAD_LIMIT, type Command } from '../../servers/core/index.js';
-import { Cluster, members } from './cluster.js';
+import { Cluster, members } from '../helpers/cluster.js';
 
 const ALL = ['S1', 'S2', 'S3'];
 
@@ -87,13 +87,18 @@ t.test('a role of a lower epoch is ignored', async (t) => {
   t.equal(core.role, 'backup');
 });
 
-t.test('a deposed passive primary commits nothing and answers no one until the RM tells it', async (t) => {
-  const c = new Cluster(ALL);
-  c.group('passive', 1, 'S1', ALL);
-  // The RM moves on without S1 (frozen, say): S2 leads epoch 2.
-  c.group('passive', 2, 'S2', ['S2', 'S3']);
+/** S1 leads epoch 1; the RM moves on without it (frozen, say) to S2 at epoch 2; a client reaches S1. */
+function deposed(mode: 'active' | 'passive', fault?: 'early-reply'): Cluster {
+  const c = new Cluster(ALL, { fault });
+  c.group(mode, 1, 'S1', ALL);
+  c.group(mode, 2, 'S2', ['S2', 'S3']);
   c.request('S1', 'C1', 1, 'add 1');
   c.pump();
+  return c;
+}
+
+t.test('a deposed passive primary commits nothing and answers no one until the RM tells it', async (t) => {
+  const c = deposed('passive');
   t.same(c.answers('C1'), [], 'S1 executed it but cannot commit it');
   t.ok(c.texts('S3', 'stale_epoch').includes('S3: refusing S1 at epoch 1; current epoch is 2'), 'S3 refuses its log');
   t.match(c.texts('S1', 'ack_ahead'), [/^S1: S[23] refuses my epoch 1: it is at epoch 2; waiting for the RM$/], 'traced once for epoch 2');
@@ -104,11 +109,7 @@ t.test('a deposed passive primary commits nothing and answers no one until the R
 });
 
 t.test('the zombie sequencer: a deposed one orders on, commits nothing, answers no one', async (t) => {
-  const c = new Cluster(ALL);
-  c.group('active', 1, 'S1', ALL);
-  c.group('active', 2, 'S2', ['S2', 'S3']);
-  c.request('S1', 'C1', 1, 'add 1');
-  c.pump();
+  const c = deposed('active');
   t.same(c.answers('C1'), [], 'S1 answers no one');
   t.equal(c.core('S1').commitSeq, 0, 'S1 committed nothing');
   t.equal(c.core('S2').state.seq, 0, 'the members did not take its order');
@@ -117,11 +118,7 @@ t.test('the zombie sequencer: a deposed one orders on, commits nothing, answers 
 });
 
 t.test('FTKIT_FAULT=early-reply: the broken build answers from the zombie (what the chaos checker must catch)', async (t) => {
-  const c = new Cluster(ALL, { fault: 'early-reply' });
-  c.group('active', 1, 'S1', ALL);
-  c.group('active', 2, 'S2', ['S2', 'S3']);
-  c.request('S1', 'C1', 1, 'add 1');
-  c.pump();
+  const c = deposed('active', 'early-reply');
   t.same(c.answers('C1'), ['S1:reply:1:1'], 'it replies on apply, before commit');
 });
 

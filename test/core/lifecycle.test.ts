@@ -5,7 +5,7 @@
  */
 import t from 'tap';
 import { ReplicaCore, createApp } from '../../servers/core/index.js';
-import { Cluster, members } from './cluster.js';
+import { Cluster, members } from '../helpers/cluster.js';
 
 const ALL = ['S1', 'S2', 'S3'];
 

@@ -4,7 +4,7 @@
  * promoted backup replays its log.
  */
 import t from 'tap';
-import { Cluster } from './cluster.js';
+import { Cluster } from '../helpers/cluster.js';
 
 const ALL = ['S1', 'S2', 'S3'];
 
