@@ -6,7 +6,7 @@
  * appended before the kind in later versions, never reordered.
  * docs/PROTOCOL.md describes each message for people; this file is the source of truth.
  */
-import { decodeFrame, encodeField, encodeFrame } from './codec.js';
+import { decodeFrame, encodeField } from './codec.js';
 import { FieldCountError, FieldValueError, UnknownKindError } from '../errors.js';
 
 export type Mode = 'active' | 'passive';
@@ -255,9 +255,13 @@ export function toFields(msg: Message): string[] {
   return [...spec.fields.map(([name, ftype]) => formatField(ftype, record[name])), spec.kind];
 }
 
-/** Encode a message as one frame. */
+/** Encode a message as one frame: `encodeFrame(toFields(msg))`, without the arrays (it runs for every message sent). */
 export function encode(msg: Message): string {
-  return encodeFrame(toFields(msg));
+  const spec = BY_TYPE.get(msg.type)!;
+  const record = msg as unknown as Record<string, unknown>;
+  let out = '<';
+  for (const [name, ftype] of spec.fields) out += `${encodeField(formatField(ftype, record[name]))}, `;
+  return `${out}${encodeField(spec.kind)}>`;
 }
 
 /** A message that names one recipient in a field `to`: the same text can go to several. */

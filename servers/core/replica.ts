@@ -28,7 +28,8 @@ import { Backup } from './backup.js';
 import { Sequencer } from './sequencer.js';
 import { Member as MemberRole } from './member.js';
 import { Newcomer } from './newcomer.js';
-import type { Command, ConnId, CoreConfig, Entry, Fault, ReplicaEvent } from './types.js';
+import { Outbox } from './outbox.js';
+import type { ConnId, CoreConfig, Entry, Fault, ReplicaEvent } from './types.js';
 
 /** What the RM's `role` says about us. */
 export interface RoleFields {
@@ -40,7 +41,7 @@ export interface RoleFields {
   group: Member[];
 }
 
-export class ReplicaCore {
+export class ReplicaCore extends Outbox {
   readonly name: string;
   readonly state: ServiceState;
   readonly fault: Fault | undefined;
@@ -92,11 +93,9 @@ export class ReplicaCore {
 
   private readonly roles: Record<Role['name'], Role>;
   handler: Role;
-  private readonly outbox: Command[] = [];
-  private head = 0;
-  private flushAsked = false;
 
   constructor(config: CoreConfig) {
+    super();
     this.name = config.name;
     this.state = new ServiceState(config.app);
     this.checkpointMs = config.checkpointMs;
@@ -110,35 +109,6 @@ export class ReplicaCore {
 
   get isLeader(): boolean {
     return this.ready && this.leader === this.name && (this.role === 'primary' || this.role === 'sequencer');
-  }
-
-  /** What the shell does next, in order; undefined once the outbox is empty. */
-  next(): Command | undefined {
-    if (this.head < this.outbox.length) return this.outbox[this.head++];
-    this.outbox.length = this.head = 0;
-    return undefined;
-  }
-
-  /** Every command waiting, for tests. */
-  drain(): Command[] {
-    const out: Command[] = [];
-    for (let c = this.next(); c; c = this.next()) out.push(c);
-    return out;
-  }
-
-  emit(cmd: Command): void {
-    this.outbox.push(cmd);
-  }
-
-  trace(event: string, category: Category, text: string, data?: Record<string, unknown>): void {
-    this.outbox.push(data ? { type: 'trace', event, category, text, data } : { type: 'trace', event, category, text });
-  }
-
-  /** Ask for a `flush` event at the end of this I/O batch (once however often it is asked). */
-  requestFlush(): void {
-    if (this.flushAsked) return;
-    this.flushAsked = true;
-    this.emit({ type: 'flush' });
   }
 
   step(e: ReplicaEvent): void {
@@ -369,7 +339,7 @@ export class ReplicaCore {
 
   /** The end of an I/O batch: one cumulative ack per leader connection, one commit announcement per member. */
   private flush(): void {
-    this.flushAsked = false;
+    this.flushed();
     for (const [conn, due] of this.acksDue) this.emit({ type: 'send', conn, msg: { type: 'ack', from: this.name, to: due.to, seq: due.seq, epoch: this.epoch } });
     this.acksDue.clear();
     if (this.announceDue) {

@@ -19,6 +19,7 @@ import {
   decode,
   decodeFrame,
   encode,
+  encodeFrame,
   encodeForEach,
   fromFields,
   toFields,
@@ -394,4 +395,9 @@ t.test('encodeForEach writes, for each recipient, exactly what encode writes for
   let called = 0;
   encodeForEach(messages[0]!, [], () => called++);
   t.equal(called, 0, 'no recipients, no frames');
+});
+
+t.test('encode writes exactly the frame of the fields toFields gives', async (t) => {
+  for (const msg of ALL_SAMPLES) if (encode(msg) !== encodeFrame(toFields(msg))) t.fail(`${msg.type}: ${encode(msg)}`);
+  t.pass(`${ALL_SAMPLES.length} samples`);
 });
