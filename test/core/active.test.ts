@@ -174,3 +174,34 @@ t.test('a sequencer made member steps down: it rejects what it held and stops it
   t.same(c.texts('S1', 'step_down'), ['S1: stepping down as leader: the RM chose another leader']);
   t.equal(c.node('S1').links.size, 0);
 });
+
+t.test("a newcomer's checkpoint ordered while the new sequencer syncs waits until the sync is done", async (t) => {
+  const c = new Cluster([...ALL, 'S4']);
+  c.group('active', 1, 'S1', ALL);
+  c.request('S1', 'C1', 1, 'add 2');
+  c.pump();
+  c.kill('S1');
+  c.filter = (to, e) => !(to === 'S2' && e.type === 'follower' && e.msg.type === 'synced');
+  c.group('active', 2, 'S2', ['S2', 'S3'], ['S4']);
+  c.sendCheckpoint('S2', 'S4', 2);
+  c.pump();
+  t.same(c.texts('S4', 'checkpoint_received'), [], 'no checkpoint while S2 may still be behind');
+  t.ok(c.node('S2').links.has('S4'), 'but the link is opened');
+  c.filter = () => true;
+  c.fire('S2', 'sync');
+  t.same(c.texts('S4', 'checkpoint_received'), ['[2] [my_state=2] S4 receives checkpoint from S2'], 'sent once the sync is done');
+  t.match(c.reports('S4').at(-1), { ready: true, seq: 1 });
+});
+
+t.test('each order is one broadcast to every member and newcomer, encoded once by the shell', async (t) => {
+  const c = new Cluster([...ALL, 'S4']);
+  c.group('active', 1, 'S1', ALL, ['S4']);
+  c.sendCheckpoint('S1', 'S4', 1);
+  c.pump();
+  c.core('S1').step({ type: 'request', conn: 1000, msg: { type: 'request', client: 'C1', server: 'S1', num: 1, payload: 'add 1' } });
+  const out = c.core('S1').drain();
+  t.match(
+    out.filter((cmd) => cmd.type === 'broadcast' || cmd.type === 'peerSend'),
+    [{ type: 'broadcast', peers: ['S2', 'S3', 'S4'], msg: { type: 'order', seq: 1, client: 'C1', num: 1, epoch: 1 } }],
+  );
+});
