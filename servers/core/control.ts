@@ -1,6 +1,7 @@
 /**
  * The RM's orders, routed through GFD and LFD: the role (mode, epoch, ready, leader, group),
- * checkpoint orders for newcomers, the query for what a replica holds, and run-time properties.
+ * checkpoint orders for newcomers, the query for what a replica holds, and run-time properties;
+ * and the loss of the LFD link they come on.
  */
 import type { MessageOf } from '../../lib/protocol/index.js';
 import { parseProperty } from '../../lib/config/properties.js';
@@ -75,4 +76,17 @@ function onSet(r: ReplicaCore, msg: MessageOf<'set'>): void {
   }
   r.trace('property_set', 'state', `${r.name}: checkpoint_freq = ${msg.value} s`, { key: msg.key, value: Number(msg.value) });
   if (r.checkpointTimer) r.emit({ type: 'setTimer', timer: 'checkpoint', ms: r.checkpointMs, repeat: true });
+}
+
+/**
+ * Our LFD connection dropped: the LFD has declared us dead (or is dead itself), and the
+ * RM will act on it. Stop serving at once; to serve again we must be made ready after a
+ * fresh checkpoint, like any newcomer.
+ */
+export function detach(r: ReplicaCore): void {
+  const wasCaughtUp = r.ready || r.caughtUp;
+  r.setRole({ mode: r.mode, role: 'none', epoch: r.epoch, ready: false, leader: r.leader, group: r.group }, 'lost contact with my LFD');
+  if (wasCaughtUp) r.trace('detached', 'fault', `${r.name}: lost contact with my LFD; not ready until I catch up again`);
+  r.caughtUp = false;
+  r.rejectPending(r.notHere);
 }

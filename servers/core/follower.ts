@@ -7,7 +7,7 @@
 import type { MessageOf } from '../../lib/protocol/index.js';
 import { Role } from './role.js';
 import { deliverInOrder } from './active.js';
-import { forEachOwed } from './replies.js';
+import { forEachOwed, type Pending } from './replies.js';
 import { digest } from './state.js';
 import type { ConnId, LeaderMessage } from './types.js';
 
@@ -80,7 +80,7 @@ export abstract class Follower extends Role {
     r.emit({ type: 'send', conn, msg: { type: 'installed', from: r.name, to: msg.from, count: msg.count, seq: msg.seq, epoch: r.epoch } });
     // Replies held for entries the checkpoint replaced are looked up again; waiters it
     // already covers are answered from its dedup table once committed.
-    r.reresolvePending();
+    this.reresolvePending();
     r.waiters.takeWhere(
       (w) => r.state.lookup(w.client, w.num).kind !== 'new',
       (w) => {
@@ -93,5 +93,24 @@ export abstract class Follower extends Role {
       r.caughtUp = true;
       r.report();
     }
+  }
+
+  /**
+   * Our state was replaced: the replies we were holding may belong to entries that are
+   * gone. Look each request up again.
+   */
+  private reresolvePending(): void {
+    const r = this.r;
+    const refused: Pending[] = [];
+    for (const p of r.replies.takeAll()) {
+      const seen = r.state.lookup(p.client, p.num);
+      if (seen.kind === 'duplicate') r.replies.add({ ...p, seq: seen.seq, result: seen.result });
+      else if (seen.kind === 'new' && r.mode === 'active') {
+        forEachOwed(p, (c) => r.waiters.wait(c, p.client, p.num, p.payload));
+        if (!r.isLeader) r.forwardToLeader(p.client, p.num, p.payload);
+      } else refused.push(p);
+    }
+    // Only now: a half-closed connection is closed on its last answer, and it may still be owed others.
+    for (const p of refused) forEachOwed(p, (c) => r.reject(c, p.client, p.num, r.notHere));
   }
 }

@@ -18,10 +18,10 @@ import type { Member, Message, MessageOf, Mode, Role as RoleOnWire } from '../..
 import type { Category } from '../../lib/trace/index.js';
 import { ServiceState } from './state.js';
 import { Tracker } from './progress.js';
-import { Replies, forEachOwed, isOwed, type Owed, type Pending } from './replies.js';
+import { Replies, forEachOwed, isOwed, type Owed } from './replies.js';
 import { Door } from './door.js';
 import { Waiters } from './active.js';
-import { control } from './control.js';
+import { control, detach } from './control.js';
 import type { Role } from './role.js';
 import { Primary } from './primary.js';
 import { Backup } from './backup.js';
@@ -136,7 +136,7 @@ export class ReplicaCore extends Outbox {
       case 'control':
         return control(this, e.msg);
       case 'detached':
-        return this.detached();
+        return detach(this);
       case 'closed':
         return this.connectionClosed(e.conn);
       case 'ended':
@@ -180,19 +180,6 @@ export class ReplicaCore extends Outbox {
     this.handler = handler;
     old.leave(why);
     handler.enter();
-  }
-
-  /**
-   * Our LFD connection dropped: the LFD has declared us dead (or is dead itself), and the
-   * RM will act on it. Stop serving at once; to serve again we must be made ready after a
-   * fresh checkpoint, like any newcomer.
-   */
-  private detached(): void {
-    const wasCaughtUp = this.ready || this.caughtUp;
-    this.setRole({ mode: this.mode, role: 'none', epoch: this.epoch, ready: false, leader: this.leader, group: this.group }, 'lost contact with my LFD');
-    if (wasCaughtUp) this.trace('detached', 'fault', `${this.name}: lost contact with my LFD; not ready until I catch up again`);
-    this.caughtUp = false;
-    this.rejectPending(this.notHere);
   }
 
   /** Why a replica that does not serve refuses a client. */
@@ -297,24 +284,6 @@ export class ReplicaCore extends Outbox {
   /** Leader: everything every other ready member holds is committed (everything we hold, alone). */
   leaderCommit(): void {
     this.commitTo(this.progress.heldByAll(this.state.seq));
-  }
-
-  /**
-   * Our state was replaced (a checkpoint): the replies we were holding may belong to
-   * entries that are gone. Look each request up again.
-   */
-  reresolvePending(): void {
-    const refused: Pending[] = [];
-    for (const p of this.replies.takeAll()) {
-      const seen = this.state.lookup(p.client, p.num);
-      if (seen.kind === 'duplicate') this.replies.add({ ...p, seq: seen.seq, result: seen.result });
-      else if (seen.kind === 'new' && this.mode === 'active') {
-        forEachOwed(p, (c) => this.waiters.wait(c, p.client, p.num, p.payload));
-        if (!this.isLeader) this.forwardToLeader(p.client, p.num, p.payload);
-      } else refused.push(p);
-    }
-    // Only now: a half-closed connection is closed on its last answer, and it may still be owed others.
-    for (const p of refused) forEachOwed(p, (c) => this.reject(c, p.client, p.num, this.notHere));
   }
 
   /** Tell everyone waiting for a reply here to look elsewhere. */
