@@ -18,7 +18,7 @@ import type { Member, Message, MessageOf, Mode, Role as RoleOnWire } from '../..
 import type { Category } from '../../lib/trace/index.js';
 import { ServiceState } from './state.js';
 import { Tracker } from './progress.js';
-import { Replies, forEachOwed, isOwed, type Owed } from './replies.js';
+import { Replies, forEachOwed, isOwed, type Owed, type Pending } from './replies.js';
 import { Door } from './door.js';
 import { Waiters } from './active.js';
 import { control, detach } from './control.js';
@@ -29,7 +29,7 @@ import { Sequencer } from './sequencer.js';
 import { Member as MemberRole } from './member.js';
 import { Newcomer } from './newcomer.js';
 import { Outbox } from './outbox.js';
-import type { ConnId, CoreConfig, Entry, Fault, ReplicaEvent } from './types.js';
+import { NO_CONN, type ConnId, type CoreConfig, type Entry, type Fault, type ReplicaEvent } from './types.js';
 
 /** What the RM's `role` says about us. */
 export interface RoleFields {
@@ -264,8 +264,14 @@ export class ReplicaCore extends Outbox {
     if (!this.ready) return;
     // FTKIT_FAULT=early-reply: an active replica answers on apply, before commit.
     const upTo = this.fault === 'early-reply' && this.mode === 'active' ? Infinity : this.commitSeq;
-    this.replies.takeUpTo(upTo, (p) => forEachOwed(p, (conn) => this.reply(conn, p.client, p.num, p.result)));
+    this.replies.takeUpTo(upTo, this.answer);
   }
+
+  /** Send a committed request's reply on every connection it is owed on (one function for all: no closure per reply). */
+  private readonly answer = (p: Pending): void => {
+    if (p.conn !== NO_CONN) this.reply(p.conn, p.client, p.num, p.result);
+    if (p.more) for (const c of p.more) this.reply(c, p.client, p.num, p.result);
+  };
 
   commitTo(seq: number): void {
     if (seq <= this.commitSeq) return;
