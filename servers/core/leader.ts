@@ -3,7 +3,7 @@
  * counting their followers' acknowledgements, and feeding a follower a checkpoint first on
  * every new link, so that it always holds a state and then what follows it.
  */
-import type { Message } from '../../lib/protocol/index.js';
+import type { Message, MessageOf } from '../../lib/protocol/index.js';
 import { Role } from './role.js';
 import type { Progress } from './progress.js';
 import { digest } from './state.js';
@@ -47,6 +47,16 @@ export abstract class Leader extends Role {
         return;
     }
   }
+
+  /** A forward is taken only from a member of the group the RM gave us. */
+  override forward(msg: MessageOf<'forward'>): void {
+    const r = this.r;
+    if (r.progress.get(msg.from)?.inGroup) return this.forwarded(msg);
+    r.trace('peer_refused', 'fault', `${r.name}: refusing forward from ${msg.from}: not in the group the RM gave me (${r.group.map((m) => m.name).join(', ')})`, { from: msg.from, type: msg.type });
+  }
+
+  /** A forward from a member of our group (only active members forward). */
+  protected forwarded(_msg: MessageOf<'forward'>): void {}
 
   /** A member's answer to our sync (only a new sequencer asks). */
   protected synced(_p: Progress, _seq: number): void {}

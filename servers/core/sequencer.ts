@@ -36,12 +36,8 @@ export class Sequencer extends Leader {
     this.order(req.client, req.num, req.payload);
   }
 
-  override forward(msg: MessageOf<'forward'>): void {
-    const r = this.r;
-    if (!r.progress.get(msg.from)?.inGroup) {
-      return r.trace('peer_refused', 'fault', `${r.name}: refusing forward from ${msg.from}: not in the group the RM gave me (${r.group.map((m) => m.name).join(', ')})`, { from: msg.from, type: msg.type });
-    }
-    if (this.syncing) return void r.held.push({ conn: NO_CONN, more: undefined, client: msg.client, num: msg.num, payload: msg.payload });
+  protected override forwarded(msg: MessageOf<'forward'>): void {
+    if (this.syncing) return void this.r.held.push({ conn: NO_CONN, more: undefined, client: msg.client, num: msg.num, payload: msg.payload });
     this.order(msg.client, msg.num, msg.payload);
   }
 

@@ -157,3 +157,12 @@ t.test('the RM makes the primary not ready: pending replies are rejected and it 
   t.notOk(c.node('S1').timers.has('checkpoint'), 'no more checkpoints');
   t.equal(c.node('S1').links.size, 0, 'its links are closed');
 });
+
+t.test('the primary refuses a forward from outside its group, and orders nothing from one inside it', async (t) => {
+  const c = passive();
+  c.step('S1', { type: 'peer', conn: 99, peer: 'S9', msg: { type: 'forward', from: 'S9', to: 'S1', client: 'C1', num: 1, payload: 'add 1' } });
+  t.same(c.texts('S1', 'peer_refused'), ['S1: refusing forward from S9: not in the group the RM gave me (S1, S2, S3)']);
+  c.step('S1', { type: 'follower', peer: 'S2', msg: { type: 'forward', from: 'S2', to: 'S1', client: 'C1', num: 1, payload: 'add 1' } });
+  c.pump();
+  t.equal(c.core('S1').state.seq, 0, 'passive replicas do not forward: nothing executed');
+});
