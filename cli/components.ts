@@ -7,7 +7,7 @@ import { Rm } from '../rm/rm.js';
 import { Gfd } from '../gfd/gfd.js';
 import { Lfd } from '../lfd/lfd.js';
 import { Server } from '../servers/server.js';
-import type { AppName } from '../servers/apps.js';
+import type { AppName } from '../servers/core/apps.js';
 import type { Component } from '../lib/component.js';
 import type { Mode } from '../lib/protocol/index.js';
 import type { Security } from '../lib/net/index.js';

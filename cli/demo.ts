@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { Demo, type DemoOptions } from '../harness/demo/demo.js';
 import { formatSummary, runScenarioM5 } from '../harness/demo/scenario.js';
 import { runTmux } from '../harness/demo/tmux.js';
-import type { AppName } from '../servers/apps.js';
+import type { AppName } from '../servers/core/apps.js';
 import type { Mode } from '../lib/protocol/index.js';
 import { SECRET_FILE_NAME } from '../lib/config/secrets.js';
 import { exitWith, userStateDir, type Opts, type Runner } from './process.js';

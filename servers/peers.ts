@@ -10,10 +10,32 @@ import type { Member, Message } from '../lib/protocol/index.js';
 export const PEER_MAX_FRAME_BYTES = 512 * 1024 * 1024;
 
 export interface PeerHandlers {
-  onUp(name: string, conn: Connection): void;
-  onMessage(name: string, conn: Connection, msg: Message): void;
+  onUp(name: string): void;
+  onDown(name: string): void;
+  onMessage(name: string, msg: Message): void;
   /** The peer refused us or failed to prove our secret; the link has stopped. */
-  onRefused?(name: string, reason: string): void;
+  onRefused(name: string, reason: string): void;
+}
+
+/** Connections corked until the end of this I/O batch by writeFrame. */
+const corked = new WeakSet<Connection>();
+
+/**
+ * Write a frame encoded already (one of a broadcast's copies). Like Connection.send, frames
+ * written in one I/O batch leave in one write: the socket stays corked until the check phase.
+ */
+export function writeFrame(conn: Connection, frame: string): boolean {
+  if (!conn.isOpen) return false;
+  if (!corked.has(conn)) {
+    corked.add(conn);
+    conn.socket.cork();
+    setImmediate(() => {
+      corked.delete(conn);
+      conn.socket.uncork();
+    });
+  }
+  conn.socket.write(frame);
+  return true;
 }
 
 export class Peers {
@@ -37,20 +59,14 @@ export class Peers {
     for (const [name, addr] of wanted) if (!this.links.has(name)) this.open(name, addr);
   }
 
-  has(name: string): boolean {
-    return this.links.has(name);
-  }
-
-  names(): string[] {
-    return [...this.links.keys()];
-  }
-
-  isUp(name: string): boolean {
-    return !!this.links.get(name)?.link.connection;
-  }
-
   send(name: string, msg: Message): boolean {
     return this.links.get(name)?.link.connection?.send(msg) ?? false;
+  }
+
+  /** Send a frame encoded already. */
+  sendFrame(name: string, frame: string): boolean {
+    const conn = this.links.get(name)?.link.connection;
+    return conn ? writeFrame(conn, frame) : false;
   }
 
   closeAll(): void {
@@ -60,14 +76,17 @@ export class Peers {
 
   private open(name: string, addr: string): void {
     const link = new Link({ me: this.me, addr, security: this.security, standing: 'member', policy: exponentialBackoff({ baseMs: 20, capMs: 500 }) });
-    link.on('refused', (err) => this.handlers.onRefused?.(name, err.reason));
+    // A link we stopped (and may have replaced) says nothing more.
+    const current = () => this.links.get(name)?.link === link;
+    link.on('refused', (err) => current() && this.handlers.onRefused(name, err.reason));
+    link.on('down', () => current() && this.handlers.onDown(name));
     link.on('up', (conn) => {
       conn.peer = name;
       // Say who we are first, in a small frame: the peer then accepts state-sized frames from us.
       conn.send({ type: 'welcome', from: this.me, to: name });
       conn.allowFrames(PEER_MAX_FRAME_BYTES);
-      conn.on('message', (msg) => this.handlers.onMessage(name, conn, msg));
-      this.handlers.onUp(name, conn);
+      conn.on('message', (msg) => current() && this.handlers.onMessage(name, msg));
+      if (current()) this.handlers.onUp(name);
     });
     this.links.set(name, { addr, link });
     link.start();

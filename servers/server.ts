@@ -1,16 +1,26 @@
 /**
- * A replica server: listens for clients and peer replicas on one port, registers
- * with the LFD on its machine, and answers its heartbeats. Replication itself lives
- * in Replica; this class is the I/O shell around it.
+ * A replica server, the one I/O shell around the replica's pure core (servers/core/): it
+ * listens for clients and peer replicas on one port, registers with the LFD on its machine
+ * and answers its heartbeats, keeps the links to the peers it feeds (peers.ts), numbers the
+ * connections for the core, runs its timers, and carries out the commands the core leaves,
+ * asking it to flush once at the end of each I/O batch.
  */
 import { Component } from '../lib/component.js';
 import type { Connection, Link, Listener, Security } from '../lib/net/index.js';
-import { UnexpectedMessageError, type Message } from '../lib/protocol/index.js';
+import { UnexpectedMessageError, encodeForEach, type Message } from '../lib/protocol/index.js';
 import { Tracer } from '../lib/trace/index.js';
 import { DEFAULT_CHECKPOINT_FREQ_S } from '../lib/config/options.js';
-import { Replica, isPeerMessage, type ReplicaIO } from './replica.js';
-import { PEER_MAX_FRAME_BYTES } from './peers.js';
-import { createApp, type AppName } from './apps.js';
+import { ReplicaCore, createApp, isPeerMessage, type AppName, type Command, type ConnId, type Fault, type ReplicaEvent, type TimerName } from './core/index.js';
+import { PEER_MAX_FRAME_BYTES, Peers } from './peers.js';
+
+/** Environment variable that turns on a deliberate fault, for testing the chaos checker. */
+export const FAULT_ENV = 'FTKIT_FAULT';
+
+/** The deliberate fault FTKIT_FAULT names, if any. */
+export function faultFromEnv(env: NodeJS.ProcessEnv = process.env): Fault | undefined {
+  const v = env[FAULT_ENV];
+  return v === 'early-reply' || v === 'skip-log-replay' ? v : undefined;
+}
 
 export interface ServerOptions {
   name: string;
@@ -25,6 +35,8 @@ export interface ServerOptions {
   /** Secrets and TLS files (default: open). */
   security?: Security;
   tracer?: Tracer;
+  /** A deliberately broken build, for the chaos checker's own tests (default: FTKIT_FAULT). */
+  fault?: Fault;
   /** Called after the server stopped because the RM retired it. */
   onRetire?: () => void;
   /**
@@ -41,22 +53,45 @@ export class Server extends Component {
   private readonly listener: Listener;
   private readonly lfdLink: Link;
   private lfdName = UNKNOWN_LFD;
-  readonly replica: Replica;
+  readonly core: ReplicaCore;
+  private readonly peers: Peers;
+  /** The inbound connections the core knows, by the number it knows them by (never reused). */
+  private readonly conns = new Map<ConnId, Connection>();
+  private readonly ids = new WeakMap<Connection, ConnId>();
+  private nextId = 1;
+  private readonly timers = new Map<TimerName, NodeJS.Timeout>();
+  private flushScheduled = false;
+  /** Carrying out commands: an event that arrives meanwhile leaves its commands for this loop. */
+  private executing = false;
 
   constructor(readonly options: ServerOptions) {
     super(options.name, options.tracer ?? new Tracer(options.name), options.security);
+    this.core = new ReplicaCore({
+      name: this.name,
+      app: createApp(options.app ?? 'status'),
+      checkpointMs: (options.checkpointFreq ?? DEFAULT_CHECKPOINT_FREQ_S) * 1000,
+      fault: options.fault ?? faultFromEnv(),
+      wants: (category) => this.tracer.wants(category),
+    });
+    this.peers = new Peers(this.name, this.security, {
+      onUp: (peer) => this.run({ type: 'linkUp', peer }),
+      onDown: (peer) => this.run({ type: 'linkDown', peer }),
+      onMessage: (peer, msg) => this.run({ type: 'follower', peer, msg }),
+      onRefused: (peer, reason) => this.run({ type: 'linkRefused', peer, reason }),
+    });
     this.listener = this.createListener({
       host: options.host,
       port: options.port,
       identify: (conn, first) => this.identify(conn, first),
-      onClose: (conn) => this.replica.connectionClosed(conn),
+      onClose: (conn) => this.connectionGone(conn),
       // A client that has finished sending still gets every reply it is owed.
-      onEnd: (conn) => this.replica.connectionEnded(conn),
+      onEnd: (conn) => {
+        const id = this.ids.get(conn);
+        if (id !== undefined) this.run({ type: 'ended', conn: id });
+      },
     });
     this.lfdLink = this.createUpstream(UNKNOWN_LFD, options.lfd, (conn) => this.onLfdUp(conn), (reason) => void this.stop().then(() => options.onRefused?.(reason)));
-    this.lfdLink.on('down', () => this.replica.detached());
-    const io: ReplicaIO = { tracer: this.tracer, security: this.security, toLfd: (msg) => this.lfdLink.connection?.send(msg) ?? false };
-    this.replica = new Replica(this.name, createApp(options.app ?? 'status'), (options.checkpointFreq ?? DEFAULT_CHECKPOINT_FREQ_S) * 1000, io);
+    this.lfdLink.on('down', () => this.run({ type: 'detached' }));
   }
 
   get address(): string {
@@ -75,7 +110,9 @@ export class Server extends Component {
   async stop(): Promise<void> {
     this.setState('stopping');
     this.lfdLink.stop();
-    this.replica.stop();
+    for (const timer of this.timers.values()) clearTimeout(timer);
+    this.timers.clear();
+    this.peers.closeAll();
     await this.listener.close();
     this.setState('stopped');
   }
@@ -103,15 +140,15 @@ export class Server extends Component {
         return;
       case 'heartbeat':
         conn.send({ type: 'heartbeat', from: this.name, to: msg.from, num: msg.num });
-        this.trace('heartbeat_answered', 'heartbeat', `[${msg.num}] ${this.name} receives heartbeat from ${msg.from} and answers`, {
-          num: msg.num,
-        });
+        if (this.tracer.wants('heartbeat')) {
+          this.trace('heartbeat_answered', 'heartbeat', `[${msg.num}] ${this.name} receives heartbeat from ${msg.from} and answers`, { num: msg.num });
+        }
         return;
       case 'role':
       case 'sendCheckpoint':
       case 'query':
       case 'set':
-        return this.replica.command(msg);
+        return this.run({ type: 'control', msg });
       case 'retire':
         this.trace('retiring', 'membership', `${this.name}: retiring at the RM's request`);
         void this.stop().then(() => this.options.onRetire?.());
@@ -142,17 +179,88 @@ export class Server extends Component {
       // A peer replica opening its link: checkpoints of any state size may follow.
       conn.peer = peer;
       conn.allowFrames(PEER_MAX_FRAME_BYTES);
+      const id = this.register(conn);
       return (msg) => {
         if (!isPeerMessage(msg)) throw this.unexpected(conn, msg);
         if (msg.from !== peer) throw new UnexpectedMessageError(`${peer} sends ${msg.type} as ${msg.from}`);
-        this.replica.receive(conn, msg);
+        this.run({ type: 'peer', conn: id, peer, msg });
       };
     }
+    const id = this.register(conn);
     const client = (msg: Message) => {
       if (msg.type !== 'request') throw new UnexpectedMessageError(`${this.name} does not accept ${msg.type} from ${conn.peer}: only requests, unless a replica says welcome first`);
-      this.replica.receive(conn, msg);
+      conn.peer = msg.client;
+      this.run({ type: 'request', conn: id, msg });
     };
     client(first);
     return client;
+  }
+
+  // ---- the core's events and commands -----------------------------------------------
+
+  private register(conn: Connection): ConnId {
+    const id = this.nextId++;
+    this.conns.set(id, conn);
+    this.ids.set(conn, id);
+    return id;
+  }
+
+  private connectionGone(conn: Connection): void {
+    const id = this.ids.get(conn);
+    if (id === undefined) return;
+    this.conns.delete(id);
+    this.run({ type: 'closed', conn: id });
+  }
+
+  /** Hand the core one event, then carry out what it asks for. */
+  private run(event: ReplicaEvent): void {
+    if (this.lifecycle === 'stopped') return;
+    this.core.step(event);
+    if (this.executing) return;
+    this.executing = true;
+    try {
+      for (let cmd = this.core.next(); cmd; cmd = this.core.next()) this.execute(cmd);
+    } finally {
+      this.executing = false;
+    }
+  }
+
+  private execute(cmd: Command): void {
+    switch (cmd.type) {
+      case 'send':
+        return void this.conns.get(cmd.conn)?.send(cmd.msg);
+      case 'close':
+        return this.conns.get(cmd.conn)?.close();
+      case 'peerSend':
+        return void this.peers.send(cmd.peer, cmd.msg);
+      case 'broadcast':
+        return encodeForEach(cmd.msg, cmd.peers, (peer, frame) => this.peers.sendFrame(peer, frame));
+      case 'keepPeers':
+        return this.peers.keep(cmd.members);
+      case 'closePeers':
+        return this.peers.closeAll();
+      case 'toLfd':
+        return void this.lfdLink.connection?.send(cmd.msg);
+      case 'setTimer': {
+        clearTimeout(this.timers.get(cmd.timer));
+        const fire = () => this.run({ type: 'timer', timer: cmd.timer });
+        this.timers.set(cmd.timer, cmd.repeat ? setInterval(fire, cmd.ms) : setTimeout(fire, cmd.ms));
+        return;
+      }
+      case 'clearTimer':
+        clearTimeout(this.timers.get(cmd.timer));
+        this.timers.delete(cmd.timer);
+        return;
+      case 'flush':
+        if (this.flushScheduled) return;
+        this.flushScheduled = true;
+        setImmediate(() => {
+          this.flushScheduled = false;
+          this.run({ type: 'flush' });
+        });
+        return;
+      case 'trace':
+        return this.trace(cmd.event, cmd.category, cmd.text, cmd.data);
+    }
   }
 }

@@ -29,7 +29,7 @@
  * pair that forbids one; if it ever finds a pair the kinds above missed, that is
  * reported as not-linearizable.
  */
-import { digest } from '../../servers/state.js';
+import { digest } from '../../servers/core/state.js';
 import { completion, parseReadResult, type Op } from './history.js';
 import { linearize } from './linearize.js';
 
@@ -100,7 +100,7 @@ export interface CheckResult {
   stats: CheckStats;
 }
 
-/** The digest a server traces for a log app whose entries are `entries` (servers/state.ts). */
+/** The digest a server traces for a log app whose entries are `entries` (servers/core/state.ts). */
 export function logDigest(entries: readonly string[]): string {
   return digest(JSON.stringify(entries));
 }

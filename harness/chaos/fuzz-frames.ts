@@ -47,6 +47,9 @@ export const SAMPLE_MESSAGES: Message[] = [
   { type: 'log', from: 'S1', to: 'S2', seq: 121, client: 'C1', num: 102, payload: 'append y', epoch: 3 },
   { type: 'order', from: 'S3', to: 'S1', seq: 56, client: 'C2', num: 55, payload: 'append z', epoch: 4 },
   { type: 'ack', from: 'S2', to: 'S1', seq: 121, epoch: 3 },
+  { type: 'installed', from: 'S2', to: 'S1', count: 7, seq: 120, epoch: 3 },
+  { type: 'synced', from: 'S1', to: 'S3', seq: 56, epoch: 4 },
+  { type: 'staleEpoch', from: 'S2', to: 'S1', epoch: 4 },
   { type: 'sync', from: 'S3', to: 'S1', seq: 56, epoch: 4 },
   { type: 'forward', from: 'S2', to: 'S3', client: 'C1', num: 101, payload: 'append w' },
   { type: 'set', from: 'admin', key: 'checkpoint-freq', value: '2' },
@@ -198,6 +201,9 @@ export function defang(msg: Message, fuzzName: string): Message | undefined {
     case 'order':
     case 'sync':
     case 'ack':
+    case 'installed':
+    case 'synced':
+    case 'staleEpoch':
       return msg.epoch === 0 ? undefined : { ...msg, epoch: 0 };
     case 'client':
       return msg.client === fuzzName ? undefined : { ...msg, client: fuzzName };

@@ -6,7 +6,7 @@
  * appended before the kind in later versions, never reordered.
  * docs/PROTOCOL.md describes each message for people; this file is the source of truth.
  */
-import { decodeFrame, encodeFrame } from './codec.js';
+import { decodeFrame, encodeField } from './codec.js';
 import { FieldCountError, FieldValueError, UnknownKindError } from '../errors.js';
 
 export type Mode = 'active' | 'passive';
@@ -59,6 +59,9 @@ export type Message =
   | { type: 'log'; from: string; to: string; seq: number; client: string; num: number; payload: string; epoch: number }
   | { type: 'order'; from: string; to: string; seq: number; client: string; num: number; payload: string; epoch: number }
   | { type: 'ack'; from: string; to: string; seq: number; epoch: number }
+  | { type: 'synced'; from: string; to: string; seq: number; epoch: number }
+  | { type: 'installed'; from: string; to: string; count: number; seq: number; epoch: number }
+  | { type: 'staleEpoch'; from: string; to: string; epoch: number }
   | { type: 'commit'; from: string; to: string; seq: number; epoch: number }
   | { type: 'sync'; from: string; to: string; seq: number; epoch: number }
   | { type: 'forward'; from: string; to: string; client: string; num: number; payload: string }
@@ -154,6 +157,9 @@ const SPECS: Spec[] = [
     }),
   ),
   { type: 'ack', kind: 'ack', fields: [['from', 'name'], ['to', 'name'], ['seq', 'int'], ['epoch', 'int']] },
+  { type: 'synced', kind: 'synced', fields: [['from', 'name'], ['to', 'name'], ['seq', 'int'], ['epoch', 'int']] },
+  { type: 'installed', kind: 'installed', fields: [['from', 'name'], ['to', 'name'], ['count', 'int'], ['seq', 'int'], ['epoch', 'int']] },
+  { type: 'staleEpoch', kind: 'stale_epoch', fields: [['from', 'name'], ['to', 'name'], ['epoch', 'int']] },
   { type: 'commit', kind: 'commit', fields: [['from', 'name'], ['to', 'name'], ['seq', 'int'], ['epoch', 'int']] },
   { type: 'sync', kind: 'sync', fields: [['from', 'name'], ['to', 'name'], ['seq', 'int'], ['epoch', 'int']] },
   {
@@ -249,9 +255,42 @@ export function toFields(msg: Message): string[] {
   return [...spec.fields.map(([name, ftype]) => formatField(ftype, record[name])), spec.kind];
 }
 
-/** Encode a message as one frame. */
+/** Encode a message as one frame: `encodeFrame(toFields(msg))`, without the arrays (it runs for every message sent). */
 export function encode(msg: Message): string {
-  return encodeFrame(toFields(msg));
+  const spec = BY_TYPE.get(msg.type)!;
+  const record = msg as unknown as Record<string, unknown>;
+  let out = '<';
+  for (const [name, ftype] of spec.fields) out += `${encodeField(formatField(ftype, record[name]))}, `;
+  return `${out}${encodeField(spec.kind)}>`;
+}
+
+/** A message that names one recipient in a field `to`: the same text can go to several. */
+export type Addressed = Extract<Message, { to: string }>;
+
+/**
+ * Encode one message for several recipients: every field but `to` is encoded once, and each
+ * recipient's frame is that text with its own name spliced in (`each(name, frame)`). The frames
+ * are exactly what `encode` writes for the message addressed to that recipient.
+ */
+export function encodeForEach(msg: Addressed, recipients: readonly string[], each: (to: string, frame: string) => void): void {
+  if (recipients.length === 0) return;
+  const spec = BY_TYPE.get(msg.type)!;
+  const record = msg as unknown as Record<string, unknown>;
+  let head = '<';
+  let tail = '';
+  let seen = false;
+  for (const [name, ftype] of spec.fields) {
+    if (name === 'to') {
+      seen = true;
+      continue;
+    }
+    const field = encodeField(formatField(ftype, record[name]));
+    if (seen) tail += `, ${field}`;
+    else head += head === '<' ? field : `, ${field}`;
+  }
+  tail += `, ${encodeField(spec.kind)}>`;
+  const sep = head === '<' ? '' : ', ';
+  for (const to of recipients) each(to, `${head}${sep}${encodeField(to)}${tail}`);
 }
 
 /** Validate decoded fields (kind last) against the catalog. */

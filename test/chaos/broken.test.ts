@@ -1,7 +1,7 @@
 /**
  * The checker catches a real bug: a passive backup promoted to primary that does not
  * replay its log past the last checkpoint loses acknowledged appends. The servers run
- * with FTKIT_FAULT=skip-log-replay (servers/replica.ts: a deliberately broken build);
+ * with FTKIT_FAULT=skip-log-replay (read by servers/server.ts, carried out by servers/core/primary.ts: a deliberately broken build);
  * the chaos run kills the primary and must report lost acknowledged appends.
  */
 import t from 'tap';

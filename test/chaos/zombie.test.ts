@@ -1,7 +1,7 @@
 /**
  * The checker sees what an outside checker sees: in active mode, a sequencer that is
  * paused, replaced by the RM and resumed must not answer from its own, deposed order
- * (issue 11). The servers run with FTKIT_FAULT=early-reply (servers/replica.ts: a
+ * (issue 11). The servers run with FTKIT_FAULT=early-reply (servers/core/replica.ts: a
  * deliberately broken build in which active replicas reply as soon as they apply,
  * without waiting for the order to be committed). The stale-view client is pointed at
  * the leader before it is paused, so its requests queue in the paused leader's socket;

@@ -19,9 +19,12 @@ import {
   decode,
   decodeFrame,
   encode,
+  encodeFrame,
+  encodeForEach,
   fromFields,
   toFields,
   wireKind,
+  type Addressed,
   type Message,
 } from '../../lib/protocol/index.js';
 import { ALL_SAMPLES, SAMPLES } from './fixtures/samples.js';
@@ -369,4 +372,26 @@ t.test('every error class is a ProtocolError with its own name', async (t) => {
     t.ok(err instanceof classes[name as keyof typeof classes], `${name} is an instance of its class`);
     t.match(String(err), new RegExp(`^${name}: `), `${name} prints its name`);
   }
+});
+
+t.test('encodeForEach writes, for each recipient, exactly what encode writes for the message addressed to it', async (t) => {
+  const recipients = ['S2', 'S3', 'S_4.x'];
+  const messages: Addressed[] = [
+    { type: 'log', from: 'S1', to: '', seq: 5, client: 'C1', num: 101, payload: 'add 3, <4>', epoch: 3 },
+    { type: 'order', from: 'S1', to: '', seq: 6, client: 'C2', num: 7, payload: ' spaced ', epoch: 1 },
+    { type: 'commit', from: 'S1', to: '', seq: 6, epoch: 1 },
+    { type: 'checkpoint', from: 'S1', to: '', count: 2, state: '["a%b"]', table: '[]', epoch: 1, seq: 6 },
+    { type: 'welcome', from: 'S1', to: '' },
+  ];
+  for (const msg of messages) {
+    const got: Array<[string, string]> = [];
+    encodeForEach(msg, recipients, (to, frame) => got.push([to, frame]));
+    t.same(got, recipients.map((to) => [to, encode({ ...msg, to })]), msg.type);
+  }
+  encodeForEach(messages[0]!, [], () => t.fail('no recipients, no frames'));
+});
+
+t.test('encode writes exactly the frame of the fields toFields gives', async (t) => {
+  for (const msg of ALL_SAMPLES) if (encode(msg) !== encodeFrame(toFields(msg))) t.fail(`${msg.type}: ${encode(msg)}`);
+  t.pass(`${ALL_SAMPLES.length} samples`);
 });

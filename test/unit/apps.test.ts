@@ -1,10 +1,10 @@
 /**
- * The built-in applications (servers/apps.ts) and what a replica holds around them
- * (servers/state.ts): results, bad input, snapshot/restore, the dedup table and checkpoints.
+ * The built-in applications (servers/core/apps.ts) and what a replica holds around them
+ * (servers/core/state.ts): results, bad input, snapshot/restore, the dedup table and checkpoints.
  */
 import t from 'tap';
-import { CounterApp, LogApp, StatusApp, createApp, type App } from '../../servers/apps.js';
-import { ServiceState, digest } from '../../servers/state.js';
+import { CounterApp, LogApp, StatusApp, createApp, type App } from '../../servers/core/apps.js';
+import { ServiceState, digest } from '../../servers/core/state.js';
 
 const applyAll = (app: App, payloads: string[]) => payloads.map((p) => app.apply(p));
 

@@ -27,6 +27,9 @@ export interface Snapshot {
 
 export type Lookup = { kind: 'new' } | { kind: 'duplicate'; result: string; seq: number } | { kind: 'stale'; latest: number };
 
+/** The answer for a request never seen: one object for all of them (lookup runs once per request). */
+const NEW: Lookup = Object.freeze({ kind: 'new' });
+
 export class ServiceState {
   table = new Map<string, Executed>();
   /** Sequence number of the last request applied (or held, for a passive backup's checkpoint). */
@@ -37,7 +40,7 @@ export class ServiceState {
 
   lookup(client: string, num: number): Lookup {
     const had = this.table.get(client);
-    if (!had || num > had.num) return { kind: 'new' };
+    if (!had || num > had.num) return NEW;
     if (num === had.num) return { kind: 'duplicate', result: had.result, seq: had.seq };
     return { kind: 'stale', latest: had.num };
   }

@@ -1,0 +1,5 @@
+/** The replica's pure core: servers/server.ts is its shell. */
+export { ReplicaCore, type RoleFields } from './replica.js';
+export { ServiceState, digest, type Snapshot, type Lookup } from './state.js';
+export { createApp, type App, type AppName } from './apps.js';
+export * from './types.js';

@@ -1,0 +1,95 @@
+/**
+ * What both leaders (passive primary, active sequencer) share: taking over, stepping down,
+ * counting their followers' acknowledgements, and feeding a follower a checkpoint first on
+ * every new link, so that it always holds a state and then what follows it.
+ */
+import type { Message, MessageOf } from '../../lib/protocol/index.js';
+import { Role } from './role.js';
+import type { Progress } from './progress.js';
+import { digest } from './state.js';
+
+export abstract class Leader extends Role {
+  /** Take over: count acknowledgements afresh. */
+  override enter(): void {
+    const r = this.r;
+    r.progress.forgetAcks();
+    r.announcedCommit = 0;
+    // What we were told is committed and do not hold yet is not ours to answer from: count afresh.
+    r.commitSeq = Math.min(r.commitSeq, r.state.seq);
+  }
+
+  /** Stop acting as leader (we were one): nothing pending may be answered from here any more. */
+  override leave(why: string): void {
+    const r = this.r;
+    r.trace('step_down', 'fault', `${r.name}: stepping down as leader: ${why}`);
+    if (r.checkpointTimer) r.emit({ type: 'clearTimer', timer: 'checkpoint' });
+    r.checkpointTimer = false;
+    r.rejectPending(r.notHere);
+    for (const h of r.held.splice(0)) if (h.conn >= 0) r.reject(h.conn, h.client, h.num, 'not_ready');
+    r.progress.reset();
+    r.emit({ type: 'closePeers' });
+  }
+
+  override fromFollower(p: Progress, msg: Message): void {
+    const r = this.r;
+    switch (msg.type) {
+      case 'ack':
+      case 'installed':
+      case 'synced':
+        // Only acks of our own epoch count. A higher one says we may be deposed, but only the RM's role says so.
+        if (msg.epoch !== r.epoch) return this.ahead(p, msg.epoch, `acknowledges at epoch ${msg.epoch}, the RM has given me ${r.epoch}: not counted`);
+        if (msg.type === 'synced') return this.synced(p, msg.seq);
+        if (msg.seq > p.acked) p.acked = msg.seq;
+        return r.leaderCommit();
+      case 'staleEpoch':
+        return this.ahead(p, msg.epoch, `refuses my epoch ${r.epoch}: it is at epoch ${msg.epoch}`);
+      default:
+        return;
+    }
+  }
+
+  /** A forward is taken only from a member of the group the RM gave us. */
+  override forward(msg: MessageOf<'forward'>): void {
+    const r = this.r;
+    if (r.progress.get(msg.from)?.inGroup) return this.forwarded(msg);
+    r.trace('peer_refused', 'fault', `${r.name}: refusing forward from ${msg.from}: not in the group the RM gave me (${r.group.map((m) => m.name).join(', ')})`, { from: msg.from, type: msg.type });
+  }
+
+  /** A forward from a member of our group (only active members forward). */
+  protected forwarded(_msg: MessageOf<'forward'>): void {}
+
+  /** A member's answer to our sync (only a new sequencer asks). */
+  protected synced(_p: Progress, _seq: number): void {}
+
+  /** A follower is at an epoch above ours: traced once per epoch; the RM's role decides. */
+  private ahead(p: Progress, epoch: number, what: string): void {
+    const r = this.r;
+    if (epoch <= Math.max(r.epoch, r.aheadTraced)) return;
+    r.aheadTraced = epoch;
+    r.trace('ack_ahead', 'fault', `${r.name}: ${p.name} ${what}; waiting for the RM`, { from: p.name, epoch });
+  }
+
+  /** A new link may reach a new process under the same name: it holds only what it acknowledges from now on. */
+  override linkUp(p: Progress): void {
+    p.acked = 0;
+    this.sendCheckpointTo(p);
+  }
+
+  sendCheckpointTo(p: Progress): void {
+    const r = this.r;
+    if (!p.up) return;
+    const cp = r.state.checkpoint();
+    r.emit({ type: 'peerSend', peer: p.name, msg: { type: 'checkpoint', from: r.name, to: p.name, count: cp.count, state: cp.state, table: cp.table, epoch: r.epoch, seq: cp.seq } });
+    if (r.wants('checkpoint')) {
+      r.trace('checkpoint_sent', 'checkpoint', `[${cp.count}] [my_state=${r.state.app.describe()}] ${r.name} sending checkpoint to ${p.name}`, { to: p.name, count: cp.count, seq: cp.seq, digest: digest(cp.state) });
+    }
+    // A member fed a fresh state also learns what of it is committed, for the retries it holds.
+    if (r.mode === 'active' && r.commitSeq > 0) r.emit({ type: 'peerSend', peer: p.name, msg: { type: 'commit', from: r.name, to: p.name, seq: r.commitSeq, epoch: r.epoch } });
+  }
+
+  /** Carry out the RM's order to feed a newcomer (the role checked it is ours to carry out). */
+  feedNewcomer(p: Progress): void {
+    if (p.up) this.sendCheckpointTo(p);
+    else this.r.emit({ type: 'keepPeers', members: this.r.progress.links() });
+  }
+}
