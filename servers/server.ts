@@ -90,7 +90,7 @@ export class Server extends Component {
         if (id !== undefined) this.run({ type: 'ended', conn: id });
       },
     });
-    this.lfdLink = this.createUpstream(UNKNOWN_LFD, options.lfd, (conn) => this.onLfdUp(conn), (reason) => void this.stop().then(() => options.onRefused?.(reason)));
+    this.lfdLink = this.createUpstream(UNKNOWN_LFD, options.lfd, (conn) => this.onLfdUp(conn), (reason) => this.stopRefused(reason, options.onRefused));
     this.lfdLink.on('down', () => this.run({ type: 'detached' }));
   }
 
@@ -139,11 +139,7 @@ export class Server extends Component {
         this.trace('registered', 'membership', `${this.name} registered with ${msg.from}`, { lfd: msg.from });
         return;
       case 'heartbeat':
-        conn.send({ type: 'heartbeat', from: this.name, to: msg.from, num: msg.num });
-        if (this.tracer.wants('heartbeat')) {
-          this.trace('heartbeat_answered', 'heartbeat', `[${msg.num}] ${this.name} receives heartbeat from ${msg.from} and answers`, { num: msg.num });
-        }
-        return;
+        return this.answerHeartbeat(conn, msg);
       case 'role':
       case 'sendCheckpoint':
       case 'query':
@@ -156,7 +152,7 @@ export class Server extends Component {
       case 'refused':
         if (this.lifecycle !== 'running') return;
         this.trace('refused', 'fault', `${this.name}: registration refused by ${msg.from}: ${msg.reason}; exiting`, { by: msg.from, reason: msg.reason });
-        void this.stop().then(() => this.options.onRefused?.(msg.reason));
+        this.stopRefused(msg.reason, this.options.onRefused);
         return;
       case 'error':
         this.trace('peer_error', 'fault', `${this.name}: ${msg.from} reports an error: ${msg.reason}`);
