@@ -2,14 +2,15 @@
  * Idle CPU (`npm run bench -- --only idle`): a 3-replica ftkit system (passive, `counter`
  * app, every component `--quiet --quiet-heartbeats`, heartbeat 0.1 s, components' output
  * drained) is started, waited on until every replica is ready and the start-up work is
- * over, then each process's user + system time is read from /proc/PID/stat at the start
- * and end of each window. Printed per component (RM, GFD, LFD1-3, S1-3) and in total,
+ * over, then each process's run time (all threads, from the scheduler's exact count in
+ * /proc/PID/task/TID/schedstat) is read at the start and end of each window. Printed per component (RM, GFD, LFD1-3, S1-3) and in total,
  * percent of one core; Redis with 2 replicas the same way, as a reference, where
  * `redis-server` is installed. Several windows, so one disturbed by other work shows.
  * Numbers are printed, never asserted.
  */
 import { System } from '../harness/launch/system.js';
 import { DEFAULT_CHECKPOINT_FREQ_S } from '../lib/config/options.js';
+import { readFileSync, readdirSync } from 'node:fs';
 import { leanStdout, readCpu, waitAllReady } from './harness.js';
 import { findRedis, redisVersion, startRedisGroup } from './redis-server.js';
 import { fmt, sleep, table } from './stats.js';
@@ -41,10 +42,26 @@ export interface IdleResult {
   failures: string[];
 }
 
+/**
+ * CPU seconds the process has run, all its threads: the scheduler's own count in
+ * /proc/PID/task/TID/schedstat (nanoseconds, exact), where the kernel has it; else utime +
+ * stime from /proc/PID/stat, which is sampled at the clock tick (10 ms) and so charges a
+ * process that wakes briefly many times a second by chance.
+ */
+export function runtimeOf(pid: number): number | undefined {
+  try {
+    let ns = 0;
+    for (const tid of readdirSync(`/proc/${pid}/task`)) ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+    return ns / 1e9;
+  } catch {
+    return readCpu(pid);
+  }
+}
+
 /** Sample `procs` (name -> pid) over `windows` consecutive windows. */
 export async function sampleIdle(procs: Map<string, number>, windowMs: number, windows: number): Promise<IdleWindow[]> {
   const out: IdleWindow[] = [];
-  const read = () => new Map([...procs].map(([name, pid]) => [name, readCpu(pid) ?? NaN]));
+  const read = () => new Map([...procs].map(([name, pid]) => [name, runtimeOf(pid) ?? NaN]));
   for (let w = 0; w < windows; w++) {
     const before = read();
     const t0 = performance.now();
@@ -109,7 +126,7 @@ const median = (xs: number[]) => {
 
 export function printIdle(r: IdleResult): void {
   for (const s of r.systems) {
-    console.log(`\nIdle CPU: ${s.system} (percent of one core, /proc/PID/stat user + system; one column per window, then the median)\n`);
+    console.log(`\nIdle CPU: ${s.system} (percent of one core, run time from /proc/PID/task/*/schedstat; one column per window, then the median)\n`);
     const names = [...s.processes, 'total'];
     const rows = [['process', ...s.windows.map((w, i) => `#${i + 1} (${fmt(w.seconds, 1)} s)`), 'median']];
     for (const n of names) rows.push([n, ...s.windows.map((w) => fmt(w.cpu[n], 2)), fmt(median(s.windows.map((w) => w.cpu[n]!)), 2)]);
