@@ -14,7 +14,9 @@
  * monitor of a process with the same period then ticks in one timer wake-up (the GFD's, one
  * per LFD), and a process that both answers heartbeats and sends its own (an LFD) can tick
  * just after the heartbeats it answers arrive, handling both in one wake-up. On an idle
- * system the wake-ups, not the work in them, are most of the CPU.
+ * system the wake-ups, not the work in them, are most of the CPU. Off unless asked for:
+ * PeerWatch does not use it yet (docs/BENCHMARKS.md, issue 13: no idle gain measurable on a
+ * busy machine, and all detectors waking at once is untested at heartbeat 0.05 s under load).
  */
 import { systemClock, type Clock } from './clock.js';
 

@@ -37,15 +37,6 @@ export interface PeerWatchOptions {
   onLost(num: number, why: string): void;
 }
 
-/**
- * Where in the period the heartbeats of each side fall (ms after each multiple of the period,
- * epoch time, the same grid in every process on the machine): the GFD ticks on the grid, and
- * every LFD a little after, so the GFD's heartbeat is usually waiting in its socket when the
- * LFD's timer fires and both are handled in one wake-up; the GFD's monitors of all LFDs tick
- * in one wake-up too.
- */
-export const HEARTBEAT_PHASE_MS = { lfd: 0, server: 3 } as const;
-
 export class PeerWatch {
   readonly monitor: HeartbeatMonitor;
 
@@ -54,7 +45,6 @@ export class PeerWatch {
     this.monitor = new HeartbeatMonitor({
       periodMs: o.timing.periodMs,
       timeoutMs: o.timing.timeoutMs,
-      align: { phaseMs: HEARTBEAT_PHASE_MS[role], originMs: performance.timeOrigin },
       send: (num) => {
         conn.send({ type: 'heartbeat', from: me, to: peer, num });
         if (tracer.wants('heartbeat')) tracer.emitEvent('heartbeat_sent', 'heartbeat', `[${num}] ${me} sending heartbeat to ${peer}`, { [role]: peer, num });
