@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only throughput,security,handshake,redis,failover,recovery] [-- --no-security] [-- --profile]`
+ * `npm run bench [-- --quick] [-- --only throughput,security,handshake,redis,idle,failover,recovery] [-- --no-security] [-- --profile]`
  *
  * Benchmarks ftkit on 127.0.0.1 against a plain `node:net` baseline: throughput and
  * latency, the cost of authentication and TLS under load and per connection, ftkit next
@@ -16,6 +16,7 @@ import { PACKAGE_ROOT } from '../harness/launch/proc.js';
 import { LoadGen, killStopped } from './harness.js';
 import { killRedis } from './redis-server.js';
 import { printRedis, runRedis } from './redis.js';
+import { printIdle, runIdle } from './idle.js';
 import { baselinePass, runThroughput, type ThroughputRow } from './throughput.js';
 import { runFailover } from './failover.js';
 import { runRecovery } from './recovery.js';
@@ -25,7 +26,7 @@ import { runHandshake } from './handshake.js';
 import { printFailover, printHandshake, printRecovery, printSecurity, printThroughput } from './report.js';
 
 /** `throughput` includes `security` (measured between its two baseline passes) unless --no-security. */
-const SECTIONS = ['throughput', 'security', 'handshake', 'redis', 'failover', 'recovery'] as const;
+const SECTIONS = ['throughput', 'security', 'handshake', 'redis', 'idle', 'failover', 'recovery'] as const;
 type Section = (typeof SECTIONS)[number];
 
 interface Args {
@@ -57,13 +58,14 @@ function parseArgs(argv: string[]): Args {
 
 function usage(error?: string): never {
   const text = [
-    'usage: npm run bench -- [--quick] [--only throughput,security,handshake,redis,failover,recovery] [--no-security] [--profile]',
+    'usage: npm run bench -- [--quick] [--only throughput,security,handshake,redis,idle,failover,recovery] [--no-security] [--profile]',
     '  throughput  bare TCP baseline, ftkit passive and active (as-is, drained, quiet); includes security',
     '  security    authentication off / on / on + TLS, interleaved rounds, ratios on/off and tls/off',
     '              (alone: between two baseline passes; --no-security leaves it out of throughput)',
     '  handshake   time and CPU to open a connection (plain, with the secret\'s handshake, TLS), and per message on an open one',
     '  redis       Redis with 2 replicas (SET + WAIT 2 0) next to ftkit passive and active, 3 replicas, 1/8/32 clients;',
     '              ftkit with 7 replicas; idle CPU of both (needs redis-server on PATH: apt-get install redis-server)',
+    '  idle        idle CPU per component of a quiet 3-replica system at heartbeat 0.1 s (and of Redis with 2 replicas)',
     '  failover    detection and failover times;  recovery: recovery and checkpoint pauses by state size',
     '  --profile   also CPU profiles of the servers under load',
   ].join('\n');
@@ -191,6 +193,13 @@ async function main(): Promise<void> {
       out.redis = r;
       save();
       printRedis(r);
+    }
+    if (args.only.has('idle')) {
+      log('idle CPU');
+      const r = await runIdle({ replicas: 3, heartbeat: 0.1, settleMs: args.quick ? 1000 : 3000, windowMs: args.quick ? 3000 : 10_000, windows: args.quick ? 2 : 3, log });
+      out.idle = r;
+      save();
+      printIdle(r);
     }
     if (args.only.has('failover')) {
       log('detection and failover');

@@ -10,8 +10,6 @@ import { FrameTooLargeError, UnexpectedBytesError } from '../errors.js';
 /** The default frame limit: 1 MiB, counted in characters of the decoded UTF-8 text. */
 export const DEFAULT_MAX_FRAME_BYTES = 1024 * 1024;
 
-const WHITESPACE = /^[ \t\r\n]*$/;
-
 export class Framer {
   private partial = '';
   private inFrame = false;
@@ -52,19 +50,29 @@ export class Framer {
 
   private scan(chunk: string, frames: string[]): void {
     let i = 0;
-    while (i < chunk.length) {
+    const n = chunk.length;
+    while (i < n) {
       if (!this.inFrame) {
         const open = chunk.indexOf('<', i);
-        const between = open === -1 ? chunk.slice(i) : chunk.slice(i, open);
-        if (!WHITESPACE.test(between)) throw new UnexpectedBytesError(between.replace(/^[ \t\r\n]+|[ \t\r\n]+$/g, ''));
+        const stop = open === -1 ? n : open;
+        if (!onlyWhitespace(chunk, i, stop)) throw new UnexpectedBytesError(chunk.slice(i, stop).replace(/^[ \t\r\n]+|[ \t\r\n]+$/g, ''));
         if (open === -1) break;
+        // The common case: the whole frame is in this chunk; one slice, no buffering.
+        const close = chunk.indexOf('>', open + 1);
+        if (close !== -1) {
+          const length = close + 1 - open;
+          if (length > this.maxFrameBytes) throw new FrameTooLargeError(this.maxFrameBytes, length, chunk.slice(open, open + 40));
+          frames.push(chunk.slice(open, close + 1));
+          i = close + 1;
+          continue;
+        }
         this.inFrame = true;
         this.partial = '<';
         i = open + 1;
         continue;
       }
       const close = chunk.indexOf('>', i);
-      const end = close === -1 ? chunk.length : close + 1;
+      const end = close === -1 ? n : close + 1;
       if (this.partial.length + (end - i) > this.maxFrameBytes) {
         const received = this.partial.length + (end - i);
         throw new FrameTooLargeError(this.maxFrameBytes, received, (this.partial + chunk.slice(i, i + 40)).slice(0, 40));
@@ -78,4 +86,13 @@ export class Framer {
       }
     }
   }
+}
+
+/** Whether chunk[from, to) holds only spaces, tabs, CR and LF (what may come between frames). */
+function onlyWhitespace(chunk: string, from: number, to: number): boolean {
+  for (let k = from; k < to; k++) {
+    const c = chunk.charCodeAt(k);
+    if (c !== 32 && c !== 10 && c !== 13 && c !== 9) return false;
+  }
+  return true;
 }
