@@ -3,7 +3,7 @@
  * and newcomers). Each link reconnects on its own; `onUp` lets the replica resync a
  * peer (send a fresh checkpoint) before anything else goes out on a new connection.
  */
-import { Link, NO_SECURITY, exponentialBackoff, type Connection, type Security } from '../lib/net/index.js';
+import { Link, NO_SECURITY, exponentialBackoff, type Security } from '../lib/net/index.js';
 import type { Member, Message } from '../lib/protocol/index.js';
 
 /** Frames between replicas carry whole states (checkpoints): they may be this large. */
@@ -15,27 +15,6 @@ export interface PeerHandlers {
   onMessage(name: string, msg: Message): void;
   /** The peer refused us or failed to prove our secret; the link has stopped. */
   onRefused(name: string, reason: string): void;
-}
-
-/** Connections corked until the end of this I/O batch by writeFrame. */
-const corked = new WeakSet<Connection>();
-
-/**
- * Write a frame encoded already (one of a broadcast's copies). Like Connection.send, frames
- * written in one I/O batch leave in one write: the socket stays corked until the check phase.
- */
-export function writeFrame(conn: Connection, frame: string): boolean {
-  if (!conn.isOpen) return false;
-  if (!corked.has(conn)) {
-    corked.add(conn);
-    conn.socket.cork();
-    setImmediate(() => {
-      corked.delete(conn);
-      conn.socket.uncork();
-    });
-  }
-  conn.socket.write(frame);
-  return true;
 }
 
 export class Peers {
@@ -66,7 +45,7 @@ export class Peers {
   /** Send a frame encoded already. */
   sendFrame(name: string, frame: string): boolean {
     const conn = this.links.get(name)?.link.connection;
-    return conn ? writeFrame(conn, frame) : false;
+    return conn?.sendFrame(frame) ?? false;
   }
 
   closeAll(): void {

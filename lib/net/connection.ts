@@ -81,8 +81,16 @@ export class Connection extends EventEmitter<ConnectionEvents> {
    * latency. Frames are whole and in send order; `close()` writes what is pending first.
    */
   send(msg: Message): boolean {
+    return this.sendFrame(encode(msg));
+  }
+
+  /**
+   * Send a frame encoded already (one copy of a broadcast, encoded once for all its
+   * recipients), in order with `send` and in the same write. The caller vouches that
+   * `frame` is one whole frame of a message this connection may carry.
+   */
+  sendFrame(frame: string): boolean {
     if (!this.isOpen) return false;
-    const frame = encode(msg);
     if (!this.flushQueued) {
       this.flushQueued = true;
       setImmediate(this.flush);

@@ -8,7 +8,7 @@ import net from 'node:net';
 import { once } from 'node:events';
 import { setImmediate as nextImmediate } from 'node:timers/promises';
 import { Connection } from '../../lib/net/index.js';
-import type { Message } from '../../lib/protocol/index.js';
+import { encode, type Message } from '../../lib/protocol/index.js';
 
 /** Two Connections over a real loopback socket pair; `writes` records every chunk the sender hands its socket. */
 async function pair(t: Test) {
@@ -100,4 +100,17 @@ t.test('destroy() drops what is pending; a reject still sends its error before c
   await gone;
   t.equal(errors.length, 1, 'the peer got the error message before the close');
   t.equal(errors[0]!.type, 'error');
+});
+
+t.test('a frame encoded already (a broadcast copy) goes in order with sent messages, in the same write', async (t) => {
+  const { sender, receiver, writes, received } = await pair(t);
+  t.equal(sender.send(request(1)), true);
+  t.equal(sender.sendFrame(encode(request(2))), true);
+  t.equal(sender.send(request(3)), true);
+  await nextImmediate();
+  t.equal(writes.length, 1, 'one write for the three');
+  await receivedCount(receiver, received, 3);
+  t.same(received.map((m) => (m as { num: number }).num), [1, 2, 3], 'in send order');
+  sender.destroy();
+  t.equal(sender.sendFrame(encode(request(4))), false, 'nothing goes out on a closed connection');
 });
