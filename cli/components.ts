@@ -80,6 +80,7 @@ export const server: Runner = (o, [name]) =>
       lfd: o.lfd as string,
       app: o.app as AppName,
       checkpointFreq: o.checkpointFreq as number,
+      lagTimeout: o.lagTimeout as number | undefined,
       command: ownCommand(),
       onRetire: () => process.exit(0),
     }),

@@ -131,6 +131,7 @@ export class Gfd extends Component {
         if (msg.action === 'delete') return this.apply(this.membership.delete(entry.name, msg.server));
         return this.add(entry, msg.server, msg.addr);
       case 'report':
+      case 'lagging':
       case 'launchFailed':
         this.rmLink.connection?.send(msg);
         return;

@@ -62,7 +62,7 @@ export class Lfd extends Component {
 
   constructor(readonly options: LfdOptions) {
     super(options.name, options.tracer ?? new Tracer(options.name), options.security);
-    this.servers = new Children({ me: this.name, role: 'server', tracer: this.tracer, heartbeatFreq: options.heartbeatFreq, timeout: options.timeout, frequencyKey: 'lfd-heartbeat-freq' });
+    this.servers = new Children({ me: this.name, role: 'server', tracer: this.tracer, heartbeatFreq: options.heartbeatFreq, timeout: options.timeout, frequencyKey: 'lfd-heartbeat-freq', tellFrequency: true });
     this.launcher = new Launcher(this.tracer);
     this.commands = new CommandStore(options.stateDir, { gfd: options.gfd, lfd: options.name });
     this.listener = this.createListener({
@@ -173,6 +173,11 @@ export class Lfd extends Component {
       case 'heartbeat':
         return this.servers.answered(entry, msg.num);
       case 'report':
+        this.gfdLink.connection?.send(msg);
+        return;
+      case 'lagging':
+        // Only a server speaks for itself: another's name on this connection is bad input.
+        if (msg.server !== entry.name) throw new UnexpectedMessageError(`${entry.name} reports a lagging follower as ${msg.server}`);
         this.gfdLink.connection?.send(msg);
         return;
       default:

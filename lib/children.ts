@@ -31,6 +31,11 @@ export interface ChildrenOptions {
   timeout?: number;
   /** The property that sets this component's own heartbeat frequency (`lfd-heartbeat-freq`); it is applied, not relayed. */
   frequencyKey: string;
+  /**
+   * Tell each child the heartbeat frequency (as a `set` of `frequencyKey`) when it registers and
+   * whenever it changes: the LFD's servers time their own watch of each other by it.
+   */
+  tellFrequency?: boolean;
 }
 
 /** Send each property as a `set` from `from`: what a component replays to one below it that (re)registers. */
@@ -82,6 +87,7 @@ export class Children<C extends Child> implements Iterable<C> {
   admit(child: C, announce?: () => void): void {
     this.byName.set(child.name, child);
     child.conn.send({ type: 'welcome', from: this.o.me, to: child.name });
+    if (this.o.tellFrequency) this.tellFrequency(child);
     sendProperties(child.conn, this.o.me, this.relayed);
     announce?.();
     child.watch.start();
@@ -124,8 +130,15 @@ export class Children<C extends Child> implements Iterable<C> {
   /** Change the heartbeat frequency of every child's watch, at once. */
   setFrequency(seconds: number): void {
     this.timing.setFrequency(seconds);
-    for (const child of this.byName.values()) child.watch.retime();
+    for (const child of this.byName.values()) {
+      child.watch.retime();
+      if (this.o.tellFrequency) this.tellFrequency(child);
+    }
     this.o.tracer.emitEvent('property_set', 'state', `${this.o.me}: heartbeat_freq = ${seconds} s`, { key: this.o.frequencyKey, value: seconds });
+  }
+
+  private tellFrequency(child: C): void {
+    child.conn.send({ type: 'set', from: this.o.me, key: this.o.frequencyKey, value: String(this.timing.periodMs / 1000) });
   }
 
   /**

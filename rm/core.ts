@@ -27,6 +27,8 @@ export type RmEvent =
   | { type: 'added'; name: string; addr: string }
   | { type: 'deleted'; name: string }
   | { type: 'report'; report: MessageOf<'report'> }
+  /** The leader says a ready follower has held up its commits for a lag timeout (its LFD still vouches for it). */
+  | { type: 'lagging'; lagging: MessageOf<'lagging'> }
   | { type: 'designate'; name: string }
   /** The deadline for reports after an RM restart passed: decide with what is known. */
   | { type: 'reportDeadline' };
@@ -49,7 +51,7 @@ export class ReplicationCore {
   private readonly awaiting = new Set<string>();
   /** The epoch each replica reported after an RM restart. */
   private readonly reportedEpoch = new Map<string, number>();
-  /** What each replica last said it holds: the epoch and the last sequence number. */
+  /** What each replica last said it holds: the epoch of its state (not of its role) and the last sequence number. */
   private readonly holds = new Map<string, { epoch: number; seq: number }>();
   /** While the ready replicas are asked what they hold after the leader failed: why it is replaced. */
   private electing: string | undefined;
@@ -103,6 +105,8 @@ export class ReplicationCore {
         return this.onDeleted(event.name);
       case 'report':
         return this.onReport(event.report);
+      case 'lagging':
+        return this.onLagging(event.lagging);
       case 'designate':
         return this.onDesignate(event.name);
       case 'reportDeadline':
@@ -175,7 +179,7 @@ export class ReplicationCore {
   private onReport(r: MessageOf<'report'>): RmCommand[] {
     const m = this.members.get(r.server);
     if (!m) return [];
-    this.holds.set(r.server, { epoch: r.epoch, seq: r.seq });
+    this.holds.set(r.server, { epoch: r.held, seq: r.seq });
     if (this.awaiting.delete(r.server)) {
       if (r.epoch > this.epoch) {
         // A higher epoch makes any leader picked from earlier reports out of date.
@@ -207,6 +211,32 @@ export class ReplicationCore {
     // A designated leader takes over as soon as it can (it was not there when the first leader was chosen).
     if (r.server === this.preferred && r.server !== this.leader) return [...out, ...this.elect(`${r.server} is ready and designated as ${this.leaderRole}`)];
     return [...out, ...this.rolesToAll(true)];
+  }
+
+  /**
+   * The leader of the current epoch has waited a whole lag timeout for a ready follower that its
+   * LFD still vouches for (a cut link between the two, a one-way cut, a link too slow to use).
+   * Take it out of the group under a new epoch, so that nothing it holds of the old one can be
+   * taken for current, and so that it serves no one; it rejoins through a checkpoint like any
+   * newcomer, once the leader reaches it again. A report from anyone else, or of another epoch,
+   * is out of date and ignored.
+   */
+  private onLagging(m: MessageOf<'lagging'>): RmCommand[] {
+    const f = this.members.get(m.follower);
+    if (!this.deciding || m.server !== this.leader || m.epoch !== this.epoch || !f?.ready || f.name === this.leader) {
+      return [{ type: 'trace', category: 'state', text: `RM: ignoring ${m.server}'s report that ${m.follower} lags at epoch ${m.epoch}: out of date (epoch ${this.epoch}, ${this.leaderRole} ${this.leader ?? 'none'})` }];
+    }
+    f.ready = false;
+    this.holds.delete(f.name);
+    this.epoch++;
+    const out: RmCommand[] = [
+      {
+        type: 'trace',
+        category: 'fault',
+        text: `RM: ${m.server} has waited its lag timeout for ${f.name} (acknowledged seq ${m.acked}, not ${m.seq}) though its LFD vouches for it: ${f.name} leaves the group (epoch ${this.epoch}) and rejoins through a checkpoint`,
+      },
+    ];
+    return [...out, ...this.rolesToAll(true), this.checkpointOrder(f.name)];
   }
 
   /** A replica we count as ready says it is not (it lost its LFD and came back): it catches up again. */

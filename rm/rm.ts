@@ -145,6 +145,8 @@ export class Rm extends Component {
         return;
       case 'report':
         return this.dispatch({ type: 'report', report: msg });
+      case 'lagging':
+        return this.dispatch({ type: 'lagging', lagging: msg });
       case 'machine':
         return this.supervise({ type: 'machine', lfd: msg.lfd, up: msg.state === 'up', now: Date.now() });
       case 'launchFailed':

@@ -30,6 +30,8 @@ export interface ServerOptions {
   lfd: string;
   app?: AppName;
   checkpointFreq?: number;
+  /** Seconds a leader waits for a ready follower's acknowledgement before asking the RM to remove it (default: 4 LFD heartbeat periods). */
+  lagTimeout?: number;
   /** The command line that started this server, so its LFD can relaunch it (empty: cannot). */
   command?: string[];
   /** Secrets and TLS files (default: open). */
@@ -70,6 +72,7 @@ export class Server extends Component {
       name: this.name,
       app: createApp(options.app ?? 'status'),
       checkpointMs: (options.checkpointFreq ?? DEFAULT_CHECKPOINT_FREQ_S) * 1000,
+      lagMs: options.lagTimeout === undefined ? undefined : options.lagTimeout * 1000,
       fault: options.fault ?? faultFromEnv(),
       wants: (category) => this.tracer.wants(category),
     });

@@ -42,7 +42,7 @@ export const SAMPLE_MESSAGES: Message[] = [
   { type: 'retire', server: 'S2' },
   { type: 'machine', from: 'GFD', lfd: 'LFD1', state: 'up' },
   { type: 'query', server: 'S2' },
-  { type: 'report', server: 'S1', mode: 'passive', role: 'primary', epoch: 3, ready: true, checkpoint: 7, seq: 120 },
+  { type: 'report', server: 'S1', mode: 'passive', role: 'primary', epoch: 3, ready: true, checkpoint: 7, seq: 120, held: 2 },
   { type: 'checkpoint', from: 'S1', to: 'S2', count: 7, state: '["C1-1"]', table: '[["C1",{"num":1,"result":"1"}]]', epoch: 3, seq: 120 },
   { type: 'log', from: 'S1', to: 'S2', seq: 121, client: 'C1', num: 102, payload: 'append y', epoch: 3 },
   { type: 'order', from: 'S3', to: 'S1', seq: 56, client: 'C2', num: 55, payload: 'append z', epoch: 4 },

@@ -121,6 +121,12 @@ export const SERVER_OPTIONS: OptionSpec[] = [
   spec({ key: 'lfd', flag: '--lfd <host:port>', description: 'the LFD on this machine', default: `${DEFAULT_HOST}:${DEFAULT_LFD_PORT}`, parse: v.address }),
   spec({ key: 'app', flag: '--app <app>', description: 'the replicated application: status, counter or log', default: DEFAULT_APP, parse: v.oneOf('status', 'counter', 'log') }),
   spec({ key: 'checkpointFreq', flag: '--checkpoint-freq <seconds>', description: 'seconds between checkpoints (passive primary)', default: DEFAULT_CHECKPOINT_FREQ_S, parse: v.seconds }),
+  spec({
+    key: 'lagTimeout',
+    flag: '--lag-timeout <seconds>',
+    description: "as leader, how long to wait for a ready follower's acknowledgement before the RM takes it out of the group (default: 4 × the LFD's heartbeat period)",
+    parse: v.seconds,
+  }),
   ...SECURITY_OPTIONS,
 ];
 

@@ -13,6 +13,7 @@ export const PROPERTIES = {
   'lfd-heartbeat-freq': { parse: v.seconds, help: 'seconds between LFD → server heartbeats' },
   'gfd-heartbeat-freq': { parse: v.seconds, help: 'seconds between GFD → LFD heartbeats' },
   'checkpoint-freq': { parse: v.seconds, help: 'seconds between checkpoints' },
+  'lag-timeout': { parse: v.seconds, help: 'seconds a leader waits for a ready follower to acknowledge before the RM takes it out of the group' },
   primary: { parse: v.name, help: 'passive mode: make this replica the primary' },
   replicas: { parse: v.bounded(v.positiveCount, MAX_REPLICAS), help: `target number of replicas (1 to ${MAX_REPLICAS})` },
 } as const;

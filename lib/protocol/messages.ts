@@ -53,7 +53,8 @@ export type Message =
   | { type: 'retire'; server: string }
   | { type: 'machine'; from: string; lfd: string; state: 'up' | 'down' }
   | { type: 'query'; server: string }
-  | { type: 'report'; server: string; mode: Mode | 'none'; role: Role; epoch: number; ready: boolean; checkpoint: number; seq: number }
+  | { type: 'report'; server: string; mode: Mode | 'none'; role: Role; epoch: number; ready: boolean; checkpoint: number; seq: number; held: number }
+  | { type: 'lagging'; server: string; follower: string; epoch: number; seq: number; acked: number }
   // server <-> server
   | { type: 'checkpoint'; from: string; to: string; count: number; state: string; table: string; epoch: number; seq: number }
   | { type: 'log'; from: string; to: string; seq: number; client: string; num: number; payload: string; epoch: number }
@@ -142,8 +143,10 @@ const SPECS: Spec[] = [
       ['ready', 'bool'],
       ['checkpoint', 'int'],
       ['seq', 'int'],
+      ['held', 'int'],
     ],
   },
+  { type: 'lagging', kind: 'lagging', fields: [['server', 'name'], ['follower', 'name'], ['epoch', 'int'], ['seq', 'int'], ['acked', 'int']] },
   {
     type: 'checkpoint',
     kind: 'checkpoint',

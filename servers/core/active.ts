@@ -72,6 +72,7 @@ export function deliver(r: ReplicaCore, e: Entry): void {
   if (seen.kind === 'new') result = r.apply(e.client, e.num, e.payload, e.seq);
   else {
     r.state.seq = e.seq;
+    r.heldEpoch = r.epoch;
     result = seen.kind === 'duplicate' ? seen.result : '';
   }
   r.log.push(e);

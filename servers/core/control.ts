@@ -7,7 +7,7 @@ import type { MessageOf } from '../../lib/protocol/index.js';
 import { parseProperty } from '../../lib/config/properties.js';
 import type { ReplicaCore } from './replica.js';
 import { Leader } from './leader.js';
-import { EARLY_ORDERS_LIMIT, type ControlMessage } from './types.js';
+import { EARLY_ORDERS_LIMIT, LAG_PER_HEARTBEAT, type ControlMessage } from './types.js';
 
 export function control(r: ReplicaCore, msg: ControlMessage): void {
   switch (msg.type) {
@@ -28,6 +28,7 @@ function onRole(r: ReplicaCore, msg: MessageOf<'role'>): void {
     return;
   }
   const leaderChanged = msg.leader !== r.leader;
+  const renewed = r.isLeader && msg.leader === r.name && msg.epoch > r.epoch;
   // Made not ready after being ready, or for a newer epoch: our state must come from a checkpoint
   // again, unless the leader's checkpoint of that epoch got here first (it travels another way).
   if (!msg.ready && (r.ready || msg.epoch > r.epoch) && r.installedAtEpoch !== msg.epoch) r.caughtUp = false;
@@ -42,6 +43,7 @@ function onRole(r: ReplicaCore, msg: MessageOf<'role'>): void {
   }
   if (r.isLeader) {
     r.emit({ type: 'keepPeers', members: r.progress.links() });
+    if (renewed && r.handler instanceof Leader) r.handler.renew();
     for (const order of r.earlyOrders.splice(0)) if (order.epoch === r.epoch) onSendCheckpoint(r, order);
     r.leaderCommit();
   } else {
@@ -67,15 +69,27 @@ function onSendCheckpoint(r: ReplicaCore, msg: MessageOf<'sendCheckpoint'>): voi
   r.handler.feedNewcomer(r.progress.addNewcomer(msg.target));
 }
 
+/** The properties a replica applies: `checkpoint-freq`, `lag-timeout`, and its LFD's heartbeat period (the lag timeout follows it unless fixed). */
 function onSet(r: ReplicaCore, msg: MessageOf<'set'>): void {
-  if (msg.key !== 'checkpoint-freq') return;
+  if (msg.key !== 'checkpoint-freq' && msg.key !== 'lag-timeout' && msg.key !== 'lfd-heartbeat-freq') return;
+  let seconds: number;
   try {
-    r.checkpointMs = (parseProperty(msg.key, msg.value) as number) * 1000;
+    seconds = parseProperty(msg.key, msg.value) as number;
   } catch (err) {
     return r.trace('property_rejected', 'fault', `${r.name}: ${(err as Error).message}`);
   }
-  r.trace('property_set', 'state', `${r.name}: checkpoint_freq = ${msg.value} s`, { key: msg.key, value: Number(msg.value) });
-  if (r.checkpointTimer) r.emit({ type: 'setTimer', timer: 'checkpoint', ms: r.checkpointMs, repeat: true });
+  if (msg.key === 'checkpoint-freq') {
+    r.checkpointMs = seconds * 1000;
+    r.trace('property_set', 'state', `${r.name}: checkpoint_freq = ${msg.value} s`, { key: msg.key, value: seconds });
+    if (r.checkpointTimer) r.emit({ type: 'setTimer', timer: 'checkpoint', ms: r.checkpointMs, repeat: true });
+    return;
+  }
+  if (msg.key === 'lfd-heartbeat-freq' && r.lagFixed) return;
+  r.lagFixed ||= msg.key === 'lag-timeout';
+  const lagMs = msg.key === 'lag-timeout' ? seconds * 1000 : seconds * 1000 * LAG_PER_HEARTBEAT;
+  if (lagMs === r.lagMs) return;
+  r.lagMs = lagMs;
+  r.trace('property_set', 'state', `${r.name}: lag_timeout = ${lagMs / 1000} s${msg.key === 'lag-timeout' ? '' : ` (${LAG_PER_HEARTBEAT} heartbeats of ${msg.from})`}`, { key: 'lag-timeout', value: lagMs / 1000 });
 }
 
 /**

@@ -33,6 +33,7 @@ export abstract class Follower extends Role {
   private onLog(conn: ConnId, msg: MessageOf<'log'>): void {
     const r = this.r;
     r.log.push(msg);
+    r.heldEpoch = r.epoch;
     if (r.wants('request')) r.trace('log_held', 'request', `${r.name} holds <${msg.client}, ${msg.from}, ${msg.num}, request> from ${msg.from} (seq ${msg.seq})`, { client: msg.client, num: msg.num, seq: msg.seq });
     this.ackLater(conn, msg.from, msg.seq);
   }
@@ -69,7 +70,7 @@ export abstract class Follower extends Role {
     // continued from a replica that was behind (no ready replica survived): count commits from it.
     if (msg.seq < r.commitSeq) r.commitSeq = msg.seq;
     // Everything held so far is covered: the leader sent it before this checkpoint.
-    r.installedAtEpoch = r.epoch;
+    r.installedAtEpoch = r.heldEpoch = r.epoch;
     // Everything the leader sends after it follows it on this connection; anything held from
     // before (an older leader's entries past it included) is replaced.
     r.log = [];

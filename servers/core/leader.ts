@@ -18,12 +18,25 @@ export abstract class Leader extends Role {
     r.commitSeq = Math.min(r.commitSeq, r.state.seq);
   }
 
+  /**
+   * The RM gave us a newer epoch and we still lead: it took a follower out of the group. Our
+   * followers refuse what we sent at the old epoch once they have the new one, so each starts
+   * again from a checkpoint of this epoch, and acknowledgements are counted afresh.
+   */
+  renew(): void {
+    const r = this.r;
+    r.progress.forgetAcks();
+    for (const name of r.progress.upFeeds()) this.sendCheckpointTo(r.progress.get(name)!);
+    if (r.progress.waiting(r.state.seq) && !r.lagArmed) r.armLag();
+  }
+
   /** Stop acting as leader (we were one): nothing pending may be answered from here any more. */
   override leave(why: string): void {
     const r = this.r;
     r.trace('step_down', 'fault', `${r.name}: stepping down as leader: ${why}`);
     if (r.checkpointTimer) r.emit({ type: 'clearTimer', timer: 'checkpoint' });
     r.checkpointTimer = false;
+    r.disarmLag();
     r.rejectPending(r.notHere);
     for (const h of r.held.splice(0)) if (h.conn >= 0) r.reject(h.conn, h.client, h.num, 'not_ready');
     r.progress.reset();

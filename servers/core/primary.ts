@@ -71,7 +71,10 @@ export class Primary extends Leader {
     r.trace('log_replay', 'checkpoint', `${r.name} replays ${entries.length} logged request(s) past checkpoint ${r.state.checkpointCount}`, { count: entries.length });
     for (const e of entries) {
       if (r.state.lookup(e.client, e.num).kind === 'new') r.apply(e.client, e.num, e.payload, e.seq);
-      else r.state.seq = e.seq;
+      else {
+        r.state.seq = e.seq;
+        r.heldEpoch = r.epoch;
+      }
     }
   }
 }

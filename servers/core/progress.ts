@@ -27,6 +27,9 @@ export interface Progress {
   syncAsked: boolean;
   /** Its answer to the sync: its last sequence number (undefined: none yet). */
   synced: number | undefined;
+  /** The lag watch: the sequence number it must acknowledge by a later check, and the checks it has missed since. */
+  lagMark: number;
+  lagChecks: number;
 }
 
 export class Tracker {
@@ -45,7 +48,7 @@ export class Tracker {
   private record(name: string, addr: string): Progress {
     let p = this.all.get(name);
     if (!p) {
-      p = { name, addr, acked: 0, inGroup: false, newcomer: false, up: false, linked: undefined, inSync: false, syncAsked: false, synced: undefined };
+      p = { name, addr, acked: 0, inGroup: false, newcomer: false, up: false, linked: undefined, inSync: false, syncAsked: false, synced: undefined, lagMark: 0, lagChecks: 0 };
       this.all.set(name, p);
     }
     return p;
@@ -91,7 +94,7 @@ export class Tracker {
 
   /** A new leader counts acknowledgements afresh. */
   forgetAcks(): void {
-    for (const p of this.all.values()) p.acked = 0;
+    for (const p of this.all.values()) p.acked = p.lagMark = p.lagChecks = 0;
   }
 
   private rebuild(): void {
@@ -132,6 +135,31 @@ export class Tracker {
     let held = mine;
     for (const p of this.group) if (p.acked < held) held = p.acked;
     return held;
+  }
+
+  /** Whether some ready follower has not acknowledged everything up to `mine`: a commit waits for it. */
+  waiting(mine: number): boolean {
+    this.rebuild();
+    for (const p of this.group) if (p.acked < mine) return true;
+    return false;
+  }
+
+  /**
+   * One lag check. A ready follower that acknowledged the mark set at an earlier check gets a new
+   * mark (`mine`, what we hold now); one that did not has missed this check. Returns the followers
+   * that have now missed `limit` checks in a row, and again every `limit` checks after that while
+   * they stay behind (an answer from the RM may be lost).
+   */
+  laggards(mine: number, limit: number): Progress[] {
+    this.rebuild();
+    const out: Progress[] = [];
+    for (const p of this.group) {
+      if (p.acked >= p.lagMark) {
+        p.lagMark = mine;
+        p.lagChecks = 0;
+      } else if (++p.lagChecks % limit === 0) out.push(p);
+    }
+    return out;
   }
 
   /** Newcomers whose link is up. */

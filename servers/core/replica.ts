@@ -29,7 +29,7 @@ import { Sequencer } from './sequencer.js';
 import { Member as MemberRole } from './member.js';
 import { Newcomer } from './newcomer.js';
 import { Outbox } from './outbox.js';
-import { NO_CONN, type ConnId, type CoreConfig, type Entry, type Fault, type ReplicaEvent } from './types.js';
+import { DEFAULT_LAG_MS, LAG_CHECKS, NO_CONN, type ConnId, type CoreConfig, type Entry, type Fault, type ReplicaEvent } from './types.js';
 
 /** What the RM's `role` says about us. */
 export interface RoleFields {
@@ -47,6 +47,12 @@ export class ReplicaCore extends Outbox {
   readonly fault: Fault | undefined;
   readonly wants: (category: Category) => boolean;
   checkpointMs: number;
+  /** How long a leader waits for a ready follower's acknowledgement before asking the RM to remove it. */
+  lagMs: number;
+  /** Set by `--lag-timeout` or `ctl set lag-timeout`: the LFD's heartbeat period no longer changes it. */
+  lagFixed: boolean;
+  /** Whether the leader's lag check is armed (it runs only while a commit waits for someone). */
+  lagArmed = false;
 
   mode: Mode | 'none' = 'none';
   role: RoleOnWire = 'none';
@@ -68,6 +74,12 @@ export class ReplicaCore extends Outbox {
   log: Entry[] = [];
   /** Active: orders that arrived ahead of a gap, by sequence number. */
   readonly early = new Map<number, Entry>();
+  /**
+   * The epoch of the state we hold: the epoch in which we last took an entry or a checkpoint from
+   * the leader, or executed one as leader. Not the epoch of our role: a replica the RM gave a newer
+   * epoch without its state (not ready, never caught up) must not outrank one that holds more.
+   */
+  heldEpoch = 0;
   /** The last sequence number every ready replica of the leader's group holds: nothing up to it can be lost. */
   commitSeq = 0;
   /** Active leader: the commit point last told to the members, and whether telling them again is due. */
@@ -99,6 +111,8 @@ export class ReplicaCore extends Outbox {
     this.name = config.name;
     this.state = new ServiceState(config.app);
     this.checkpointMs = config.checkpointMs;
+    this.lagMs = config.lagMs ?? DEFAULT_LAG_MS;
+    this.lagFixed = config.lagMs !== undefined;
     this.fault = config.fault;
     this.wants = config.wants ?? (() => true);
     this.progress = new Tracker(config.name);
@@ -143,6 +157,7 @@ export class ReplicaCore extends Outbox {
         this.ending.add(e.conn);
         return this.closeIfDone(e.conn);
       case 'timer':
+        if (e.timer === 'lag') return this.checkLag();
         return this.handler.timer(e.timer);
       case 'flush':
         return this.flush();
@@ -191,12 +206,12 @@ export class ReplicaCore extends Outbox {
   report(): void {
     this.emit({
       type: 'toLfd',
-      msg: { type: 'report', server: this.name, mode: this.mode, role: this.role, epoch: this.epoch, ready: this.caughtUp, checkpoint: this.state.checkpointCount, seq: this.heldSeq() },
+      msg: { type: 'report', server: this.name, mode: this.mode, role: this.role, epoch: this.epoch, ready: this.caughtUp, checkpoint: this.state.checkpointCount, seq: this.heldSeq(), held: this.heldEpoch },
     });
   }
 
   /** The last sequence number we hold: applied, or (passive backup) logged past the checkpoint. */
-  private heldSeq(): number {
+  heldSeq(): number {
     return this.mode === 'passive' ? Math.max(this.state.seq, this.log.at(-1)?.seq ?? 0) : this.state.seq;
   }
 
@@ -247,6 +262,7 @@ export class ReplicaCore extends Outbox {
     const traced = this.wants('request');
     if (traced) this.trace('state_before', 'request', `my_state_${this.name} = ${this.state.app.describe()} before processing <${client}, ${this.name}, ${num}, request>`, { client, num, seq, state: this.state.app.describe() });
     const result = this.state.execute(client, num, payload, seq);
+    this.heldEpoch = this.epoch;
     if (traced) this.trace('state_after', 'request', `my_state_${this.name} = ${this.state.app.describe()} after processing <${client}, ${this.name}, ${num}, request>`, { client, num, seq, state: this.state.app.describe() });
     return result;
   }
@@ -290,6 +306,40 @@ export class ReplicaCore extends Outbox {
   /** Leader: everything every other ready member holds is committed (everything we hold, alone). */
   leaderCommit(): void {
     this.commitTo(this.progress.heldByAll(this.state.seq));
+    if (!this.lagArmed && this.commitSeq < this.state.seq) this.armLag();
+  }
+
+  // ---- the lag watch: a follower that holds every commit up is reported to the RM ------
+
+  armLag(): void {
+    this.lagArmed = true;
+    this.emit({ type: 'setTimer', timer: 'lag', ms: this.lagMs / LAG_CHECKS, repeat: false });
+  }
+
+  disarmLag(): void {
+    if (!this.lagArmed) return;
+    this.lagArmed = false;
+    this.emit({ type: 'clearTimer', timer: 'lag' });
+  }
+
+  /**
+   * A ready follower that has not acknowledged an entry for a whole lag timeout holds every
+   * commit up, though its LFD still vouches for it (a cut link, a one-way cut, a link too slow to
+   * use): ask the RM, through the LFD, to take it out of the group. The RM decides; until its role
+   * comes, we wait. The check runs only while a commit waits for someone.
+   */
+  private checkLag(): void {
+    this.lagArmed = false;
+    if (!this.isLeader) return;
+    const mine = this.state.seq;
+    for (const p of this.progress.laggards(mine, LAG_CHECKS)) {
+      this.emit({ type: 'toLfd', msg: { type: 'lagging', server: this.name, follower: p.name, epoch: this.epoch, seq: p.lagMark, acked: p.acked } });
+      if (p.lagChecks === LAG_CHECKS) {
+        const s = this.lagMs / 1000;
+        this.trace('follower_lagging', 'fault', `${this.name}: ${p.name} has not acknowledged seq ${p.lagMark} for over ${s} s (it holds ${p.acked}); asking the RM to take it out of the group`, { follower: p.name, seq: p.lagMark, acked: p.acked, lagTimeout: s });
+      }
+    }
+    if (this.progress.waiting(mine)) this.armLag();
   }
 
   /** Tell everyone waiting for a reply here to look elsewhere. */

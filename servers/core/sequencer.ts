@@ -30,6 +30,12 @@ export class Sequencer extends Leader {
     super.leave(why);
   }
 
+  /** A newer epoch while we sync: nothing past our state was committed (we were in the group), so finish now; then renew. */
+  override renew(): void {
+    this.finishSync();
+    super.renew();
+  }
+
   override request(conn: ConnId, req: MessageOf<'request'>): void {
     if (this.syncing) return void this.r.held.push({ conn, more: undefined, client: req.client, num: req.num, payload: req.payload });
     this.r.waiters.wait(conn, req.client, req.num, req.payload);

@@ -12,7 +12,7 @@ export type ConnId = number;
 /** No connection (a request that came in a `forward`, not from a client of ours). */
 export const NO_CONN: ConnId = -1;
 
-export type TimerName = 'checkpoint' | 'sync';
+export type TimerName = 'checkpoint' | 'sync' | 'lag';
 
 /** A deliberately broken build, for showing that the chaos checker catches what it should (FTKIT_FAULT). */
 export type Fault = 'early-reply' | 'skip-log-replay';
@@ -84,6 +84,12 @@ export interface CoreConfig {
   name: string;
   app: App;
   checkpointMs: number;
+  /**
+   * How long a leader waits for a ready follower to acknowledge an entry before it asks the RM to
+   * remove that follower from the group (`--lag-timeout`). Not given: LAG_PER_HEARTBEAT times the
+   * LFD's heartbeat period, once the LFD has said it (DEFAULT_LAG_MS until then).
+   */
+  lagMs?: number;
   fault?: Fault;
   /** Whether anyone sees a trace of this category (Tracer.wants); per-request traces are not built otherwise. */
   wants?: (category: Category) => boolean;
@@ -95,5 +101,11 @@ export const ORDER_LOG_LIMIT = 10_000;
 export const SYNC_DEADLINE_MS = 1000;
 /** How many messages of an epoch the RM has not given us yet one connection may have waiting for the role. */
 export const AHEAD_LIMIT = 4096;
+/** The lag timeout when neither an option nor the LFD's heartbeat period gives one: four default heartbeat periods. */
+export const DEFAULT_LAG_MS = 4000;
+/** The lag timeout follows the LFD's heartbeat period: this many periods (twice its default heartbeat timeout). */
+export const LAG_PER_HEARTBEAT = 4;
+/** A leader checks its followers this many times per lag timeout (so a laggard is found within 1¼ of it). */
+export const LAG_CHECKS = 4;
 /** How many checkpoint orders for a role still on its way are kept. */
 export const EARLY_ORDERS_LIMIT = 64;

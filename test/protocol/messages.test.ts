@@ -287,14 +287,14 @@ t.test('bad field values throw FieldValueError naming the field and quoting the 
     ['<LFD1, S1, remove, h:1, membership>', 'membership', 'action', 'remove'],
     ['<S1, passive, leader, 1, 1, S1, , role>', 'role', 'role', 'leader'],
     ['<S1, none, primary, 1, 1, S1, , role>', 'role', 'mode', 'none'],
-    ['<S1, cold, none, 1, 1, 0, 0, report>', 'report', 'mode', 'cold'],
+    ['<S1, cold, none, 1, 1, 0, 0, 0, report>', 'report', 'mode', 'cold'],
     // booleans
     ['<S1, passive, primary, 1, 2, S1, , role>', 'role', 'ready', '2'],
     ['<S1, passive, primary, 1, true, S1, , role>', 'role', 'ready', 'true'],
     ['<S1, passive, primary, 1, yes, S1, , role>', 'role', 'ready', 'yes'],
     ['<S1, passive, primary, 1, , S1, , role>', 'role', 'ready', ''],
     ['<S1, passive, primary, 1, 01, S1, , role>', 'role', 'ready', '01'],
-    ['<S1, none, none, 0, -0, 0, 0, report>', 'report', 'ready', '-0'],
+    ['<S1, none, none, 0, -0, 0, 0, 0, report>', 'report', 'ready', '-0'],
   ];
   for (const [frame, kind, field, value] of cases) {
     const err = thrown(() => decode(frame));

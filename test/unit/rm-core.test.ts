@@ -26,11 +26,11 @@ const added = (name: string): RmEvent => ({ type: 'added', name, addr: addr(name
 const deleted = (name: string): RmEvent => ({ type: 'deleted', name });
 function report(
   server: string,
-  fields: { mode?: Mode | 'none'; role?: Role; epoch: number; ready: boolean; checkpoint?: number; seq?: number },
+  fields: { mode?: Mode | 'none'; role?: Role; epoch: number; ready: boolean; checkpoint?: number; seq?: number; held?: number },
 ): RmEvent {
   return {
     type: 'report',
-    report: { type: 'report', server, mode: fields.mode ?? 'passive', role: fields.role ?? 'backup', epoch: fields.epoch, ready: fields.ready, checkpoint: fields.checkpoint ?? 3, seq: fields.seq ?? 0 },
+    report: { type: 'report', server, mode: fields.mode ?? 'passive', role: fields.role ?? 'backup', epoch: fields.epoch, ready: fields.ready, checkpoint: fields.checkpoint ?? 3, seq: fields.seq ?? 0, held: fields.held ?? fields.epoch },
   };
 }
 
@@ -251,6 +251,19 @@ for (const mode of ['passive', 'active'] as const) {
     t.equal(core.epoch, 2);
     t.match(traces(out).join('\n'), /no ready replica survived; S1 continues with the most recent state \(epoch 1, seq 40\)/);
     t.same(checkpoints(out).map((c) => c.target.name).sort(), ['S2', 'S3'], 'the others start again from its checkpoint');
+  });
+
+  t.test(`${mode}: with no ready replica left, the epoch of a replica's state counts, not the epoch of its role`, async (t) => {
+    const core = running(mode, ['S1']);
+    core.handle(added('S2'));
+    core.handle(added('S3'));
+    // S2 was given epoch 3 without ever catching up: it holds a state of epoch 1. S3 missed that
+    // role (its LFD link was down) but holds what the leader of epoch 2 gave it, further on.
+    core.handle(report('S2', { mode, epoch: 3, ready: false, seq: 40, held: 1 }));
+    core.handle(report('S3', { mode, epoch: 2, ready: false, seq: 35, held: 2 }));
+    const out = core.handle(deleted('S1'));
+    t.equal(core.leader, 'S3', 'the state of epoch 2 is more recent than any of epoch 1, whatever the role epoch says');
+    t.match(traces(out).join('\n'), /S3 continues with the most recent state \(epoch 2, seq 35\)/);
   });
 
   t.test(`${mode}: a report from a replica that joined again is forgotten with its old process`, async (t) => {
