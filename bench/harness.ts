@@ -75,25 +75,34 @@ export class LoadGen {
   }
 }
 
-/** The plain `node:net` baseline server, in its own process. */
-export async function startBaselineServer(): Promise<{ child: ChildProcess; port: number; stop: () => Promise<void> }> {
-  const child = fork(join(here, 'baseline-server.js'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const port = await new Promise<number>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error('baseline server did not start within 10 s')), 10_000);
-    child.once('message', (m: { port: number }) => {
-      clearTimeout(t);
-      resolve(m.port);
-    });
-    child.once('exit', () => reject(new Error('baseline server exited')));
-  });
+/**
+ * A bench server script (bench/`script`, compiled) in its own process, given `args`: it
+ * reports `{ port }` over IPC once listening and exits when its IPC channel closes.
+ */
+export async function forkServer(script: string, args: string[] = [], what = script): Promise<{ child: ChildProcess; port: number; stop: () => Promise<void> }> {
+  const child = fork(join(here, script), args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const stop = async () => {
     if (child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise((r) => child.once('exit', r));
     child.kill('SIGTERM');
     await exited;
   };
+  const port = await new Promise<number>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`${what} did not start within 10 s`)), 10_000);
+    child.once('message', (m: { port: number }) => {
+      clearTimeout(t);
+      resolve(m.port);
+    });
+    child.once('exit', () => reject(new Error(`${what} exited`)));
+  }).catch(async (err: Error) => {
+    await stop();
+    throw err;
+  });
   return { child, port, stop };
 }
+
+/** The plain `node:net` baseline server, in its own process. */
+export const startBaselineServer = () => forkServer('baseline-server.js', [], 'baseline server');
 
 /**
  * Processes we have SIGSTOPped and not yet killed. A stopped process cannot notice that

@@ -11,6 +11,7 @@
  *    connection is TLS, checked against that CA; the clients hold no secret (a
  *    deployment without a client secret lets them in);
  *  - baseline: plain `node:net` connections to bench/baseline-server (bench/raw-load.ts);
+ *  - relay: the same connections to the bare Node relay's primary (bench/relay-server.ts);
  *  - redis: `SET` + `WAIT` writers speaking RESP (bench/raw-load.ts).
  *
  * IPC: the parent sends `{ id, op, ...args }`, the child answers `{ id, ok, result | error }`.
@@ -21,7 +22,7 @@ import { SessionStoppedError } from '../lib/errors.js';
 import { Session, type Outcome, type SessionOptions } from '../clients/session.js';
 import type { ClosedLoop } from '../clients/loop.js';
 import { Recorder, ReplyWatch, type LoadStats, type WatchResult } from './recorder.js';
-import { RedisWriter, baselineConnection } from './raw-load.js';
+import { FrameWriter, RedisWriter, baselineConnection } from './raw-load.js';
 import { sleep } from './stats.js';
 
 
@@ -70,8 +71,8 @@ interface Load {
   /** Their closed loops, and the promises of the loops' ends. */
   closedLoops: ClosedLoop[];
   loops: Promise<void>[];
-  /** Redis load. */
-  writers: RedisWriter[];
+  /** Redis and relay loads. */
+  writers: Array<RedisWriter | FrameWriter>;
 }
 
 const loads = new Map<string, Load>();
@@ -117,15 +118,25 @@ async function startSession(args: {
   return { names: load.clients.map((c) => c.name) };
 }
 
-/** Redis writers: `clients` connections to the primary at `port`, each its own key, closed loop. */
-async function startRedis(args: { session: string; port: number; clients: number; replicas: number }): Promise<void> {
+/** A load of raw writers (one per client, closed loop) under `session`. */
+function startWriters(session: string, clients: number, make: (i: number, rec: Recorder) => RedisWriter | FrameWriter): void {
   const load: Load = { rec: new Recorder(), errors: [], clients: [], closedLoops: [], loops: [], writers: [] };
-  loads.set(args.session, load);
-  for (let i = 0; i < args.clients; i++) {
-    const w = new RedisWriter(args.port, `bench:${args.session}:${i + 1}`, args.replicas, load.rec);
+  loads.set(session, load);
+  for (let i = 0; i < clients; i++) {
+    const w = make(i, load.rec);
     load.writers.push(w);
     load.loops.push(w.done.catch((err: Error) => void load.errors.push(err.message)));
   }
+}
+
+/** Redis writers: `clients` connections to the primary at `port`, each its own key, closed loop. */
+async function startRedis(args: { session: string; port: number; clients: number; replicas: number }): Promise<void> {
+  startWriters(args.session, args.clients, (i, rec) => new RedisWriter(args.port, `bench:${args.session}:${i + 1}`, args.replicas, rec));
+}
+
+/** Relay clients: `clients` connections to the relay's primary at `port`, each its own client name, closed loop. */
+async function startRelay(args: { session: string; port: number; clients: number }): Promise<void> {
+  startWriters(args.session, args.clients, (_, rec) => new FrameWriter(args.port, freshName('R'), rec));
 }
 
 /**
@@ -234,6 +245,7 @@ const ops: Record<string, (args: never) => Promise<unknown>> = {
   baseline,
   startSession,
   startRedis,
+  startRelay,
   measure,
   pauseSession,
   resumeSession,

@@ -2,7 +2,8 @@
  * ftkit next to Redis: Redis with 2 replicas, where each write is `SET` followed by
  * `WAIT 2 0` (acknowledged once both replicas hold it: ftkit's promise with 3 replicas),
  * then ftkit passive and active with 3 replicas (`counter` app, every component `--quiet --quiet-heartbeats`),
- * under the same closed-loop loads in the same run; ftkit with 7 replicas; and the idle
+ * under the same closed-loop loads in the same run, next to the bare Node relay (bench/relay.ts:
+ * the same pattern as ftkit passive with none of ftkit); ftkit with 7 replicas; and the idle
  * CPU of both. Throughput, latency, CPU per 1,000 writes (the service's processes, from
  * /proc/PID/stat before and after each window) and ftkit's ratio to Redis.
  * Skipped, saying how to install it, where `redis-server` is not on PATH.
@@ -13,6 +14,7 @@ import { DEFAULT_CHECKPOINT_FREQ_S } from '../lib/config/options.js';
 import { LoadGen, leanStdout, otherCpu, processCpuSnapshot, readCpu, waitAllReady, waitQuiet } from './harness.js';
 import type { LoadStats } from './recorder.js';
 import { REDIS_INSTALL_HINT, findRedis, redisVersion, startRedisGroup } from './redis-server.js';
+import { relayComparison, startRelay } from './relay.js';
 import { FOREIGN_LIMIT } from './throughput.js';
 import { fmt, sleep, table } from './stats.js';
 
@@ -33,12 +35,12 @@ export interface RedisOptions {
 }
 
 export interface RedisRow {
-  system: 'redis' | Mode;
-  /** Processes holding the data: Redis primary + replicas, ftkit replicas. */
+  system: 'redis' | 'relay' | Mode;
+  /** Processes holding the data: Redis or relay primary + replicas, ftkit replicas. */
   replicas: number;
   clients: number;
   stats: LoadStats;
-  /** CPU of the service's processes (Redis: its 3; ftkit: RM, GFD, LFDs and replicas) and of the load generator, ms per 1,000 writes. */
+  /** CPU of the service's processes (Redis, relay: their 3; ftkit: RM, GFD, LFDs and replicas) and of the load generator, ms per 1,000 writes. */
   cpuPer1k: number;
   clientCpuPer1k: number;
   /** CPU of other user processes on the machine during the window, percent of a core. */
@@ -137,6 +139,23 @@ export async function runRedis(lg: LoadGen, o: RedisOptions): Promise<RedisResul
     o.log(`Redis FAILED: ${(err as Error).message}`);
   }
 
+  try {
+    const relay = await startRelay(2);
+    try {
+      await sleep(1000);
+      for (const clients of o.clients) {
+        const { end, ...w } = await measureLoad(lg, o, (session) => lg.call('startRelay', { session, port: relay.port, clients }), relay.pids);
+        rows.push({ system: 'relay', replicas: 3, clients, ...w, errors: end.errors });
+        o.log(`bare Node relay, ${clients} client(s): ${w.stats.rps.toFixed(0)} writes/s, p50 ${w.stats.p50.toFixed(3)} ms, ${w.cpuPer1k.toFixed(0)} ms CPU per 1,000`);
+      }
+    } finally {
+      await relay.stop();
+    }
+  } catch (err) {
+    failures.push(`bare Node relay: ${(err as Error).message}`);
+    o.log(`bare Node relay FAILED: ${(err as Error).message}`);
+  }
+
   const runFtkit = async (mode: Mode, replicas: number, loads: number[], measureIdle: boolean) => {
     const sys = new System({ mode, app: 'counter', replicas, heartbeat: o.heartbeat, checkpointFreq: DEFAULT_CHECKPOINT_FREQ_S, autoRestart: false, quiet: true });
     let acked = 0;
@@ -180,16 +199,18 @@ export function printRedis(r: RedisResult): void {
   const redisRps = (clients: number) => r.rows.find((x) => x.system === 'redis' && x.clients === clients)?.stats.rps ?? NaN;
   const threeRps = (mode: string, clients: number) => r.rows.find((x) => x.system === mode && x.replicas === 3 && x.clients === clients)?.stats.rps ?? NaN;
   console.log(`\nftkit vs Redis ${r.version} (closed loop on 127.0.0.1; a Redis write is SET + WAIT 2 0 in one round trip, acknowledged when both`);
-  console.log('replicas hold it; ftkit: counter app `add 1`, every component --quiet --quiet-heartbeats; ratio = writes/s over Redis\'s with the same clients (7 replicas: over');
+  console.log('replicas hold it; bare Node relay: ftkit passive\'s messages on plain node:net, a primary replying once both backups acknowledged, no ftkit code;');
+  console.log('ftkit: counter app `add 1`, every component --quiet --quiet-heartbeats; ratio = writes/s over Redis\'s with the same clients (7 replicas: over');
   console.log('ftkit\'s own 3-replica figure); CPU = user + system time of the service\'s processes (and, apart, of the load generator) per 1,000 writes;');
   console.log('other % = CPU of unrelated processes on the machine during the window)\n');
   const rows = [['system', 'replicas', 'clients', 'writes/s', 'p50 ms', 'p99 ms', 'ratio', 'CPU ms/1k', 'client CPU ms/1k', 'other %']];
   for (const x of r.rows) {
     const ratio = x.system === 'redis' ? '1' : x.replicas === 3 ? fmt(x.stats.rps / redisRps(x.clients), 2) : `${fmt(x.stats.rps / threeRps(x.system, x.clients), 2)} of 3`;
-    const name = x.system === 'redis' ? 'Redis' : `ftkit ${x.system}`;
-    rows.push([name, x.system === 'redis' ? '1+2' : String(x.replicas), String(x.clients), fmt(x.stats.rps, 0), fmt(x.stats.p50, 3), fmt(x.stats.p99, 3), ratio, fmt(x.cpuPer1k, 0), fmt(x.clientCpuPer1k, 0), fmt(x.foreign, 0)]);
+    const name = x.system === 'redis' ? 'Redis' : x.system === 'relay' ? 'bare Node relay' : `ftkit ${x.system}`;
+    rows.push([name, x.system === 'redis' || x.system === 'relay' ? '1+2' : String(x.replicas), String(x.clients), fmt(x.stats.rps, 0), fmt(x.stats.p50, 3), fmt(x.stats.p99, 3), ratio, fmt(x.cpuPer1k, 0), fmt(x.clientCpuPer1k, 0), fmt(x.foreign, 0)]);
   }
   console.log(table(rows));
+  console.log(`\n${relayComparison(r.rows, 8)}`);
   console.log('\nIdle CPU (percent of one core, every process of the system together)\n');
   console.log(table([['system', 'processes', 'seconds', 'CPU %'], ...r.idle.map((x) => [x.system, String(x.processes), fmt(x.seconds, 1), fmt(x.cpu, 2)])]));
   console.log('\nCounter check (acknowledged adds vs final `get`):');
