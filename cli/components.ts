@@ -13,7 +13,8 @@ import type { Mode } from '../lib/protocol/index.js';
 import type { Security } from '../lib/net/index.js';
 import type { Tracer } from '../lib/trace/index.js';
 import type { TlsUse } from '../lib/config/secrets.js';
-import { securityFor, serve, tracerFor, userStateDir, type Opts, type Runner } from './process.js';
+import { WILDCARD_HOSTS } from '../lib/config/options.js';
+import { exitWith, securityFor, serve, tracerFor, userStateDir, type Opts, type Runner } from './process.js';
 
 /** What every component takes alike. */
 interface Common {
@@ -33,6 +34,21 @@ function runMember(o: Opts, name: string, who: string, use: TlsUse, build: (comm
   const tracer = tracerFor(name, o);
   const security = securityFor(who, o, use, tracer);
   return serve(build({ host: o.host as string, port: o.port as number, security, tracer }));
+}
+
+/**
+ * The host a server or an LFD tells its peers to reach it at: --advertise, else --host. A
+ * wildcard says nothing peers could use, so it is refused (exit 2) rather than sent.
+ */
+function advertised(o: Opts, who: string): string {
+  const advertise = o.advertise as string | undefined;
+  if (advertise !== undefined) {
+    if (WILDCARD_HOSTS.has(advertise)) exitWith(2, who, `--advertise ${advertise} is not an address peers can reach: give this machine's address`);
+    return advertise;
+  }
+  const host = o.host as string;
+  if (WILDCARD_HOSTS.has(host)) exitWith(2, who, `--host ${host} listens on every address, so peers need to be told one: add --advertise <this machine's address> (advertise = in the .ini)`);
+  return host;
 }
 
 /** The command line that started this process, so an LFD can start it again. */
@@ -63,6 +79,7 @@ export const lfd: Runner = (o, [name]) =>
       ...common,
       onRefused,
       name: name!,
+      advertise: advertised(o, name!),
       gfd: o.gfd as string,
       heartbeatFreq: o.heartbeatFreq as number,
       timeout: o.timeout as number | undefined,
@@ -77,6 +94,7 @@ export const server: Runner = (o, [name]) =>
       ...common,
       onRefused,
       name: name!,
+      advertise: advertised(o, name!),
       lfd: o.lfd as string,
       app: o.app as AppName,
       checkpointFreq: o.checkpointFreq as number,

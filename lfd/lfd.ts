@@ -17,6 +17,8 @@ import { Launcher, templateCommand } from './launcher.js';
 export interface LfdOptions {
   name: string;
   host?: string;
+  /** The host the GFD is told this machine is at (default: host). */
+  advertise?: string;
   port?: number;
   gfd: string;
   heartbeatFreq?: number;
@@ -236,7 +238,7 @@ export class Lfd extends Component {
 
   private onGfdUp(conn: Connection): void {
     conn.on('message', (msg) => this.fromGfd(conn, msg));
-    conn.send({ type: 'lfdRegister', lfd: this.name, host: this.options.host ?? DEFAULT_HOST });
+    conn.send({ type: 'lfdRegister', lfd: this.name, host: this.options.advertise ?? this.options.host ?? DEFAULT_HOST });
     for (const entry of this.servers) {
       if (entry.added) conn.send({ type: 'membership', from: this.name, server: entry.name, action: 'add', addr: entry.addr });
     }

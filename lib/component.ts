@@ -5,6 +5,7 @@
  */
 import { ProtocolError, UnexpectedMessageError, type Message, type MessageOf } from './protocol/index.js';
 import { Link, Listener, NO_SECURITY, exponentialBackoff, type Connection, type Security } from './net/index.js';
+import { formatAddress } from './net/address.js';
 import { DEFAULT_HOST } from './config/options.js';
 import { Tracer } from './trace/index.js';
 
@@ -145,4 +146,9 @@ export function describeMembers(names: Iterable<string>): string {
   const sorted = [...names].sort(byName);
   const noun = sorted.length === 1 ? 'member' : 'members';
   return sorted.length ? `${sorted.length} ${noun}: ${sorted.join(', ')}` : `0 ${noun}`;
+}
+
+/** `host:port` as peers must dial it: the advertised host (else the listening one) and the port listened on. */
+export function advertisedAddress(o: { host?: string; advertise?: string }, port: number): string {
+  return formatAddress({ host: o.advertise ?? o.host ?? DEFAULT_HOST, port });
 }

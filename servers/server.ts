@@ -5,7 +5,7 @@
  * connections for the core, runs its timers, and carries out the commands the core leaves,
  * asking it to flush once at the end of each I/O batch.
  */
-import { Component } from '../lib/component.js';
+import { Component, advertisedAddress } from '../lib/component.js';
 import type { Connection, Link, Listener, Security } from '../lib/net/index.js';
 import { UnexpectedMessageError, encodeForEach, type Message } from '../lib/protocol/index.js';
 import { Tracer } from '../lib/trace/index.js';
@@ -25,6 +25,8 @@ export function faultFromEnv(env: NodeJS.ProcessEnv = process.env): Fault | unde
 export interface ServerOptions {
   name: string;
   host?: string;
+  /** The host peers and clients are told to reach it at (default: host). */
+  advertise?: string;
   port?: number;
   /** The LFD on this machine, host:port. */
   lfd: string;
@@ -101,10 +103,16 @@ export class Server extends Component {
     return this.listener.address;
   }
 
+  /** The address it registers with, which the RM gives clients and peers: the advertised host, on the port it listens on. */
+  get advertisedAddress(): string {
+    return advertisedAddress(this.options, this.listener.port);
+  }
+
   async start(): Promise<void> {
     this.setState('starting');
     await this.listener.listen();
-    this.trace('listening', 'info', `${this.name} listening on ${this.address} (app ${this.options.app ?? 'status'})`, { addr: this.address });
+    const adv = this.advertisedAddress === this.address ? '' : `, advertised as ${this.advertisedAddress}`;
+    this.trace('listening', 'info', `${this.name} listening on ${this.address}${adv} (app ${this.options.app ?? 'status'})`, { addr: this.address, advertised: this.advertisedAddress });
     this.traceSecurity(this.address);
     this.lfdLink.start();
     this.setState('running');
@@ -127,7 +135,7 @@ export class Server extends Component {
       type: 'serverRegister',
       server: this.name,
       lfd: this.lfdName,
-      addr: this.address,
+      addr: this.advertisedAddress,
       pid: process.pid,
       command: JSON.stringify(this.options.command ?? []),
     });

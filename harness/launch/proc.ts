@@ -19,6 +19,17 @@ export const FTKIT_BIN = join(PACKAGE_ROOT, 'dist/bin/ftkit.js');
 
 export type EventMatch = (e: TraceEvent) => boolean;
 
+export interface ProcOptions {
+  env?: NodeJS.ProcessEnv;
+  /** The process reads stdin itself (it does not watch a parent pipe). */
+  stdin?: boolean;
+  /**
+   * A command that runs `node ftkit.js …` for us and becomes it (it must exec, not fork, so the
+   * pid and signals are the component's): e.g. `ip netns exec <ns>` to run it on a namespace host.
+   */
+  prefix?: string[];
+}
+
 export class Proc extends EventEmitter<{ event: [TraceEvent]; line: [string]; exit: [number | null, NodeJS.Signals | null] }> {
   readonly child: ChildProcess;
   readonly events: TraceEvent[] = [];
@@ -30,12 +41,13 @@ export class Proc extends EventEmitter<{ event: [TraceEvent]; line: [string]; ex
   constructor(
     readonly name: string,
     readonly args: string[],
-    options: { env?: NodeJS.ProcessEnv; stdin?: boolean } = {},
+    options: ProcOptions = {},
   ) {
     super();
     // Without a stdin of its own to feed, the child watches a pipe from us and stops when it
     // closes: so it never outlives its parent, even one killed with SIGKILL.
-    this.child = spawn(process.execPath, [FTKIT_BIN, ...args], {
+    const [command, ...rest] = [...(options.prefix ?? []), process.execPath, FTKIT_BIN, ...args] as [string, ...string[]];
+    this.child = spawn(command, rest, {
       stdio: ['pipe', 'pipe', 'pipe'],
       env: { ...process.env, ...(options.stdin ? {} : { [PARENT_PIPE_ENV]: '1' }), ...options.env },
     });
@@ -135,7 +147,7 @@ export class Proc extends EventEmitter<{ event: [TraceEvent]; line: [string]; ex
 export class ProcGroup extends EventEmitter<{ spawned: [Proc] }> {
   readonly procs = new Map<string, Proc>();
 
-  spawn(name: string, args: string[], options?: { env?: NodeJS.ProcessEnv; stdin?: boolean }): Proc {
+  spawn(name: string, args: string[], options?: ProcOptions): Proc {
     const proc = new Proc(name, args, options);
     this.procs.set(name, proc);
     this.emit('spawned', proc);

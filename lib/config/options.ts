@@ -39,6 +39,15 @@ const spec = <T>(s: OptionSpec<T>): OptionSpec => s as OptionSpec;
 
 export const hostOption = (what: string) =>
   spec({ key: 'host', flag: '--host <host>', description: `address ${what} listens on`, default: DEFAULT_HOST, parse: v.host });
+/** The wildcard addresses: listening on every interface says nothing about which one peers should use. */
+export const WILDCARD_HOSTS: ReadonlySet<string> = new Set(['0.0.0.0', '::', '[::]', '0:0:0:0:0:0:0:0']);
+export const advertiseOption = (what: string) =>
+  spec({
+    key: 'advertise',
+    flag: '--advertise <host>',
+    description: `address ${what} tells its peers to use (default: --host; required when --host is 0.0.0.0 or ::)`,
+    parse: v.host,
+  });
 export const portOption = (def: number) =>
   spec({ key: 'port', flag: '--port <port>', description: 'TCP port to listen on (0: any free port)', default: def, parse: v.port });
 
@@ -101,6 +110,7 @@ export const GFD_OPTIONS: OptionSpec[] = [
 
 export const LFD_OPTIONS: OptionSpec[] = [
   hostOption('the LFD'),
+  advertiseOption('the LFD'),
   portOption(DEFAULT_LFD_PORT),
   spec({ key: 'gfd', flag: '--gfd <host:port>', description: 'the Global Fault Detector', default: `${DEFAULT_HOST}:${DEFAULT_GFD_PORT}`, parse: v.address }),
   heartbeatFreq('LFD → server'),
@@ -117,6 +127,7 @@ export const LFD_OPTIONS: OptionSpec[] = [
 
 export const SERVER_OPTIONS: OptionSpec[] = [
   hostOption('the server'),
+  advertiseOption('the server'),
   portOption(DEFAULT_SERVER_PORT),
   spec({ key: 'lfd', flag: '--lfd <host:port>', description: 'the LFD on this machine', default: `${DEFAULT_HOST}:${DEFAULT_LFD_PORT}`, parse: v.address }),
   spec({ key: 'app', flag: '--app <app>', description: 'the replicated application: status, counter or log', default: DEFAULT_APP, parse: v.oneOf('status', 'counter', 'log') }),

@@ -186,7 +186,18 @@ t.test('a bad --config file: exit 2, one line naming file, key and reason', asyn
 
   line = usageError(t, ftkit('server', 'S4', '--config', join(ROOT, 'config', 'deployment.ini')), 'no section [S4]');
   t.match(line, /no section \[S4\]/);
-  t.match(line, /sections: ctl, rm, gfd, LFD1, LFD2, LFD3, S1, S2, S3/);
+  t.match(line, /sections: ctl, rm, gfd, C1, C2, C3, LFD1, S1, LFD2, S2, LFD3, S3/);
+});
+
+t.test('a server or LFD listening on a wildcard address must be told what to advertise: exit 2, one line', async (t) => {
+  for (const [cmd, name, host] of [['server', 'S1', '0.0.0.0'], ['lfd', 'LFD1', '::']] as const) {
+    const line = usageError(t, ftkit(cmd, name, '--host', host, '--port', '0'), `${cmd} --host ${host}`);
+    t.match(line, new RegExp(`^ftkit ${name}: --host ${host.replace(/\./g, '\\.')} listens on every address, so peers need to be told one: add --advertise`), line);
+  }
+  const line = usageError(t, ftkit('server', 'S1', '--host', '0.0.0.0', '--advertise', '0.0.0.0'), '--advertise 0.0.0.0');
+  t.match(line, /--advertise 0\.0\.0\.0 is not an address peers can reach/);
+  const ini = join(t.testdir({ 'a.ini': '[S1]\nhost = 0.0.0.0\n' }), 'a.ini');
+  t.match(usageError(t, ftkit('server', 'S1', '--config', ini), 'host = 0.0.0.0 in the .ini'), /advertise = in the \.ini/);
 });
 
 t.test('a missing --config file: exit 2, one line naming the file', async (t) => {

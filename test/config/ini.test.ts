@@ -58,18 +58,22 @@ t.test('shipped client files c1/c2/c3.ini load with CLIENT_OPTIONS', async (t) =
 t.test('shipped deployment.ini: every section loads with its component specs', async (t) => {
   const file = shipped('deployment.ini');
   const sections: [string, OptionSpec[], Record<string, unknown>][] = [
-    ['rm', RM_OPTIONS, { host: '10.0.0.1', port: 7000, mode: 'passive' }],
-    ['gfd', GFD_OPTIONS, { host: '10.0.0.1', port: 7001, rm: '10.0.0.1:7000', heartbeatFreq: 1 }],
-    ['LFD1', LFD_OPTIONS, { host: '10.0.0.1', port: 7101, gfd: '10.0.0.1:7001', heartbeatFreq: 1 }],
-    ['LFD2', LFD_OPTIONS, { host: '10.0.0.2', port: 7101, gfd: '10.0.0.1:7001', heartbeatFreq: 1 }],
-    ['LFD3', LFD_OPTIONS, { host: '10.0.0.3', port: 7101, gfd: '10.0.0.1:7001', heartbeatFreq: 1 }],
+    ['rm', RM_OPTIONS, { host: '10.0.0.4', port: 7000, mode: 'passive' }],
+    ['gfd', GFD_OPTIONS, { host: '10.0.0.4', port: 7001, rm: '10.0.0.4:7000', heartbeatFreq: 1 }],
+    ['C1', CLIENT_OPTIONS, { rm: '10.0.0.4:7000', message: 'hello_from_C1', interval: 1 }],
+    ['C2', CLIENT_OPTIONS, { rm: '10.0.0.4:7000', message: 'hello_from_C2', interval: 1 }],
+    ['C3', CLIENT_OPTIONS, { rm: '10.0.0.4:7000', message: 'hello_from_C3', interval: 1 }],
+    ['LFD1', LFD_OPTIONS, { host: '10.0.0.1', port: 7101, gfd: '10.0.0.4:7001', heartbeatFreq: 1 }],
+    ['LFD2', LFD_OPTIONS, { host: '10.0.0.2', port: 7101, gfd: '10.0.0.4:7001', heartbeatFreq: 1 }],
+    ['LFD3', LFD_OPTIONS, { host: '10.0.0.3', port: 7101, gfd: '10.0.0.4:7001', heartbeatFreq: 1 }],
     ['S1', SERVER_OPTIONS, { host: '10.0.0.1', port: 7201, lfd: '10.0.0.1:7101', app: 'status', checkpointFreq: 5 }],
     ['S2', SERVER_OPTIONS, { host: '10.0.0.2', port: 7201, lfd: '10.0.0.2:7101', app: 'status', checkpointFreq: 5 }],
     ['S3', SERVER_OPTIONS, { host: '10.0.0.3', port: 7201, lfd: '10.0.0.3:7101', app: 'status', checkpointFreq: 5 }],
   ];
   const secretFile = shipped('ftkit.secret');
-  for (const [section, specs, want] of sections) t.strictSame(loadIni(file, specs, section), { secretFile, ...want }, `[${section}]`);
-  t.strictSame(loadIni(file, CTL_OPTIONS, 'ctl', true), { secretFile, rm: '10.0.0.1:7000' }, '[ctl]');
+  // clients take no deployment secret: the top-level secret_file is not theirs
+  for (const [section, specs, want] of sections) t.strictSame(loadIni(file, specs, section), specs === CLIENT_OPTIONS ? want : { secretFile, ...want }, `[${section}]`);
+  t.strictSame(loadIni(file, CTL_OPTIONS, 'ctl', true), { secretFile, rm: '10.0.0.4:7000' }, '[ctl]');
 });
 
 t.test('key styles heartbeat_freq, heartbeat-freq and heartbeatFreq name the same option', async (t) => {
@@ -185,7 +189,7 @@ t.test('missing section: the message lists the sections the file has', async (t)
   const err = configError(t, () => loadIni(file, SERVER_OPTIONS, 'S4'), 'missing section');
   t.ok(err?.message.includes(file), 'names the file');
   t.match(err?.message, /no section \[S4\]/);
-  t.match(err?.message, /sections: ctl, rm, gfd, LFD1, LFD2, LFD3, S1, S2, S3/);
+  t.match(err?.message, /sections: ctl, rm, gfd, C1, C2, C3, LFD1, S1, LFD2, S2, LFD3, S3/);
 
   const flat = iniFile(t, 'port = 1\n');
   const err2 = configError(t, () => loadIni(flat, SERVER_OPTIONS, 'S1'), 'file without sections');
