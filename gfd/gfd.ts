@@ -49,7 +49,7 @@ export class Gfd extends Component {
 
   constructor(readonly options: GfdOptions) {
     super(GFD_NAME, options.tracer ?? new Tracer(GFD_NAME), options.security);
-    this.lfds = new Children({ me: this.name, role: 'lfd', tracer: this.tracer, heartbeatFreq: options.heartbeatFreq, timeout: options.timeout, frequencyKey: 'gfd-heartbeat-freq' });
+    this.lfds = new Children({ me: this.name, role: 'lfd', tracer: this.tracer, heartbeatFreq: options.heartbeatFreq, timeout: options.timeout, frequencyKey: 'gfd-heartbeat-freq', tellFrequency: true });
     this.listener = this.createListener({
       host: options.host,
       port: options.port,

@@ -10,6 +10,9 @@ import type { Security } from '../lib/net/index.js';
 import { UnexpectedMessageError, type Message, type MessageOf } from '../lib/protocol/index.js';
 import { Tracer } from '../lib/trace/index.js';
 import { DEFAULT_HOST } from '../lib/config/options.js';
+
+/** An LFD drops its GFD connection after this many heartbeat periods without one. */
+export const GFD_SILENCE_PERIODS = 4;
 import { CommandStore } from './commands.js';
 import { Fencer, isLocalPeer } from './fence.js';
 import { Launcher, templateCommand } from './launcher.js';
@@ -55,6 +58,8 @@ interface ServerEntry extends Child {
 export class Lfd extends Component {
   private readonly listener: Listener;
   private readonly gfdLink: Link;
+  /** Fires when the GFD has been silent for GFD_SILENCE_PERIODS of its heartbeat period (known once the GFD tells it). */
+  private gfdSilence: NodeJS.Timeout | undefined;
   /** The servers registered here, each heartbeated; the RM's properties for servers are relayed to them. */
   private readonly servers: Children<ServerEntry>;
   /** The command line each server registered with, kept after it dies so it can be relaunched. */
@@ -97,6 +102,7 @@ export class Lfd extends Component {
   async stop(): Promise<void> {
     if (this.lifecycle === 'stopping' || this.lifecycle === 'stopped') return;
     this.setState('stopping');
+    clearTimeout(this.gfdSilence);
     this.gfdLink.stop();
     this.servers.stopAll();
     await Promise.all([this.listener.close(), this.launcher.stopAll()]);
@@ -245,6 +251,24 @@ export class Lfd extends Component {
     this.trace('register_sent', 'membership', `${this.name} registering with GFD at ${this.gfdLink.target}`);
   }
 
+  /**
+   * The GFD says how often it heartbeats us. If it then goes silent for GFD_SILENCE_PERIODS
+   * periods (our machine cut off the network: TCP says nothing for a long while), drop the
+   * connection and dial again, so that we register again as soon as the network lets us.
+   */
+  private watchGfd(conn: Connection, value: string): void {
+    const seconds = Number(value);
+    if (!(seconds > 0)) return this.trace('property_rejected', 'fault', `${this.name}: gfd-heartbeat-freq ${JSON.stringify(value)} is not a number of seconds`);
+    clearTimeout(this.gfdSilence);
+    const ms = seconds * 1000 * GFD_SILENCE_PERIODS;
+    this.gfdSilence = setTimeout(() => {
+      if (this.gfdLink.connection !== conn) return;
+      this.trace('gfd_silent', 'fault', `${this.name}: no heartbeat from the GFD for ${ms / 1000} s; dropping the connection and dialling again`, { ms });
+      conn.destroy();
+    }, ms);
+    this.gfdSilence.unref();
+  }
+
   private fromGfd(conn: Connection, msg: Message): void {
     switch (msg.type) {
       case 'welcome':
@@ -253,8 +277,10 @@ export class Lfd extends Component {
       case 'refused':
         return msg.to === this.name ? this.refused(msg.reason) : this.serverRefused(msg);
       case 'heartbeat':
+        this.gfdSilence?.refresh();
         return this.answerHeartbeat(conn, msg, 'gfd_heartbeat');
       case 'set':
+        if (msg.key === 'gfd-heartbeat-freq') return this.watchGfd(conn, msg.value);
         return this.servers.relay(msg);
       case 'role':
       case 'query':

@@ -98,3 +98,19 @@ t.test('heartbeat frequencies change at run time through the RM', async (t) => {
   await t.rejects(sys.ctl({ op: 'set', key: 'lfd-heartbeat-freq', value: 'abc' }), /expected seconds/);
   await t.rejects(sys.ctl({ op: 'set', key: 'nonsense', value: '1' }), /unknown property "nonsense"/);
 });
+
+t.test('an LFD whose GFD goes silent (a frozen GFD, a machine cut off) drops the connection and registers again', async (t) => {
+  const sys = new System({ heartbeat: 0.1, heartbeatTimeout: 1, autoRestart: false });
+  t.teardown(() => sys.stop());
+  await sys.start();
+  await sys.rm.waitFor(members('RM', '3 members: S1, S2, S3'));
+  const lfd1 = sys.proc('LFD1');
+  const gfdMark = sys.gfd.events.length;
+  sys.gfd.kill('SIGSTOP');
+  const silent = await lfd1.waitFor((e) => e.type === 'gfd_silent', 5_000);
+  t.equal(silent.text, 'LFD1: no heartbeat from the GFD for 0.4 s; dropping the connection and dialling again', 'four heartbeat periods of silence');
+  sys.gfd.kill('SIGCONT');
+  await sys.gfd.waitFor((e) => e.type === 'lfd_registered' && /LFD1/.test(e.text), 10_000, gfdMark);
+  await sys.rm.waitFor(members('RM', '3 members: S1, S2, S3'), 10_000);
+  t.pass('LFD1 registers again once the GFD answers, and the RM has three members');
+});
