@@ -100,10 +100,10 @@ t.test('checkpoint-freq changes at run time', async (t) => {
   const answer = await sys.ctl({ op: 'set', key: 'checkpoint-freq', value: '0.3' });
   t.equal(answer, 'checkpoint-freq = 0.3');
   for (const s of ['S1', 'S2', 'S3']) {
-    const e = await sys.proc(s).waitFor((ev) => ev.type === 'property_set', 5000);
+    const e = await sys.proc(s).waitFor((ev) => ev.type === 'property_set' && /checkpoint_freq/.test(ev.text), 5000);
     t.equal(e.text, `${s}: checkpoint_freq = 0.3 s`, `${s} traced the new checkpoint_freq`);
   }
-  const set = p.events.findIndex((e) => e.type === 'property_set');
+  const set = p.events.findIndex((e) => e.type === 'property_set' && /checkpoint_freq/.test(e.text));
   await p.waitFor(() => sentAfter(set).length >= 6, 10_000);
   const fast = gaps(sentAfter(set));
   t.comment(`intervals at 1 s: ${slow.join(', ')} ms; at 0.3 s: ${fast.join(', ')} ms`);
