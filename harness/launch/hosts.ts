@@ -9,25 +9,26 @@
  * - `cutLink(a, b)`: nothing passes between a and b, either way (a partial partition);
  * - `cutOneWay(from, to)`: packets from `from` to `to` are lost, the other way passes;
  * - `loss(a, b, pct)`: each packet between a and b is lost with that probability, both ways;
- * - `delay(a, b, ms)`: each packet between a and b waits `ms` more, both ways (tc netem).
+ * - `delay(a, b, ms)`: each packet between a and b waits `ms` more, both ways.
  *
  * Every fault returns a handle to heal it; `heal()` heals them all; `destroy()` stops every
  * process started on the hosts, then removes the namespaces (the bridge and the links go with
  * them). Cuts and loss are nftables rules in the switch's bridge `forward` chain (IPv4 only: ARP
- * keeps working, so no neighbour entry fails and no socket gets EHOSTUNREACH); delay is an htb
- * class with a netem qdisc on the switch port towards the receiver, chosen by a u32 filter on
- * the sender's address. The switch being a namespace rather than the root one, the hosts'
+ * keeps working, so no neighbour entry fails and no socket gets EHOSTUNREACH); delay diverts the
+ * packets through a delay line in the switch (delay-line.ts; the kernels here have no netem
+ * qdisc). The switch being a namespace rather than the root one, the hosts'
  * subnet can be anything (the course's 10.0.0.x) without touching this machine's own routes,
  * and parallel networks with the same addresses do not meet.
  *
  * Names are `ftkh<creator pid>-<n>-<host>`: unique per process and network. Creating a network
  * first removes namespaces of this prefix whose creator is gone (a test killed half way), and
  * ends the processes still inside them. Needs root, `ip` (iproute2), `nft` (nftables) and, for
- * delay, `tc` with the kernel's netem qdisc.
+ * delay, `tc` (iproute2) and python3.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { ProcGroup, type Proc, type ProcOptions } from './proc.js';
+import { DELAY_LINE } from './delay-line.js';
 
 /** A network namespace name this helper made: `ftkh<pid base 36>-<n base 36>-<label>`. */
 const NAME = /^ftkh([0-9a-z]+)-([0-9a-z]+)-/;
@@ -43,7 +44,8 @@ export class HostsError extends Error {
 function tool(name: string): string {
   const dirs = [...(process.env.PATH ?? '').split(':'), '/usr/sbin', '/sbin', '/usr/bin', '/bin'];
   for (const d of dirs) if (d && existsSync(`${d}/${name}`)) return `${d}/${name}`;
-  throw new HostsError(`${name} not found (install ${name === 'nft' ? 'nftables' : 'iproute2'}: apt-get install -y ${name === 'nft' ? 'nftables' : 'iproute2'})`);
+  const pkg = { nft: 'nftables', python3: 'python3' }[name] ?? 'iproute2';
+  throw new HostsError(`${name} not found (install it: apt-get install -y ${pkg})`);
 }
 
 /** Run a command; reject with its stderr. */
@@ -157,8 +159,8 @@ export class Hosts {
   readonly hosts = new Map<string, Host>();
   readonly ip = tool('ip');
   private readonly faults = new Set<Fault>();
-  private nextClass = 10;
-  private readonly htbPorts = new Set<string>();
+  private nextLine = 0;
+  private readonly clsactPorts = new Set<string>();
   private destroyed = false;
 
   private constructor(
@@ -299,31 +301,35 @@ export class Hosts {
   }
 
   /**
-   * Each packet between `a` and `b` waits `ms` more, each way (a round trip takes 2 × ms more).
-   * Needs the kernel's netem qdisc (sch_netem); without it this rejects saying so.
+   * Each IPv4 packet between `a` and `b` waits `ms` more, each way (a round trip takes 2 × ms
+   * more), on the connections already open as on new ones. A delay line (delay-line.ts) in the
+   * switch holds the packets; the fault's heal stops diverting them, lets the line send what it
+   * holds, and unplugs it.
    */
   async delay(a: Host | string, b: Host | string, ms: number): Promise<Fault> {
     if (!(ms >= 0 && ms <= 60_000)) throw new HostsError(`delay: ${ms} ms is out of range`);
     const [x, y] = [this.the(a), this.the(b)];
-    const undo: Array<() => Promise<void>> = [];
+    const n = this.nextLine++;
+    const [plug, line] = [`dl${n}a`, `dl${n}b`];
+    const undo: Array<() => Promise<unknown>> = [];
     const remove = async () => {
       for (const u of undo.splice(0).reverse()) await u().catch(() => undefined);
     };
     try {
-      // packets from x leave the switch on y's port, and those from y on x's
+      const sw = this.switchNs;
+      await sh([this.ip, '-n', sw, 'link', 'add', plug, 'type', 'veth', 'peer', 'name', line]);
+      undo.push(() => sh([this.ip, '-n', sw, 'link', 'del', plug]));
+      await sh([this.ip, '-n', sw, 'link', 'set', plug, 'master', 'br0']);
+      await sh([this.ip, '-n', sw, 'link', 'set', plug, 'type', 'bridge_slave', 'learning', 'off', 'flood', 'off', 'mcast_flood', 'off', 'bcast_flood', 'off']);
+      await sh([this.ip, '-n', sw, 'link', 'set', plug, 'up']);
+      await sh([this.ip, '-n', sw, 'link', 'set', line, 'up']);
+      const stopLine = await this.startDelayLine(line, ms);
+      undo.push(stopLine);
       for (const [from, to] of [[x, y], [y, x]] as const) {
-        await this.ensureHtb(to.port);
-        const n = this.nextClass++;
-        const classid = `1:${n.toString(16)}`;
-        await this.tcIn(['class', 'add', 'dev', to.port, 'parent', '1:', 'classid', classid, 'htb', 'rate', '10gbit']);
-        undo.push(() => this.tcIn(['class', 'del', 'dev', to.port, 'classid', classid]).then(() => undefined));
-        await this.tcIn(['qdisc', 'add', 'dev', to.port, 'parent', classid, 'handle', `${n.toString(16)}:`, 'netem', 'delay', `${ms}ms`]).catch((err: Error) => {
-          throw /unknown/i.test(err.message)
-            ? new HostsError(`delay needs the kernel's netem qdisc (sch_netem, CONFIG_NET_SCH_NETEM), which this kernel (${osRelease()}) does not have: ${err.message}`)
-            : err;
-        });
-        await this.tcIn(['filter', 'add', 'dev', to.port, 'parent', '1:', 'protocol', 'ip', 'prio', String(n), 'u32', 'match', 'ip', 'src', `${from.addr}/32`, 'flowid', classid]);
-        undo.push(() => this.tcIn(['filter', 'del', 'dev', to.port, 'parent', '1:', 'prio', String(n)]).then(() => undefined));
+        await this.ensureClsact(from.port);
+        const prio = String(10 + n);
+        await this.tcIn(['filter', 'add', 'dev', from.port, 'ingress', 'protocol', 'ip', 'prio', prio, 'u32', 'match', 'ip', 'src', `${from.addr}/32`, 'match', 'ip', 'dst', `${to.addr}/32`, 'action', 'mirred', 'egress', 'redirect', 'dev', plug]);
+        undo.push(() => this.tcIn(['filter', 'del', 'dev', from.port, 'ingress', 'protocol', 'ip', 'prio', prio]));
       }
     } catch (err) {
       await remove();
@@ -332,12 +338,31 @@ export class Hosts {
     return this.track(`${x.label} <-${ms} ms-> ${y.label}`, remove);
   }
 
-  /** The root htb on a switch port: everything in a default class, unlimited, until a delay picks packets out. */
-  private async ensureHtb(port: string): Promise<void> {
-    if (this.htbPorts.has(port)) return;
-    await this.tcIn(['qdisc', 'add', 'dev', port, 'root', 'handle', '1:', 'htb', 'default', '1']);
-    await this.tcIn(['class', 'add', 'dev', port, 'parent', '1:', 'classid', '1:1', 'htb', 'rate', '10gbit']);
-    this.htbPorts.add(port);
+  /** Start a delay line on `dev` in the switch; resolves once it listens, with a function that drains and stops it. */
+  private startDelayLine(dev: string, ms: number): Promise<() => Promise<void>> {
+    const child = spawn(this.ip, ['netns', 'exec', this.switchNs, tool('python3'), '-c', DELAY_LINE, dev, String(ms)], { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.commands.add(child);
+    const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
+    void exited.then(() => this.commands.delete(child));
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    return new Promise((resolve, reject) => {
+      child.once('error', (err) => reject(new HostsError(`delay line: ${err.message}`)));
+      child.stdout!.once('data', () =>
+        resolve(async () => {
+          child.stdin!.end();
+          await exited;
+        }),
+      );
+      void exited.then(() => reject(new HostsError(`delay line on ${dev} ended before it was ready: ${stderr.trim() || `exit ${child.exitCode}`}`)));
+    });
+  }
+
+  /** The clsact qdisc on a switch port, where a delay's filters pick packets out as they arrive. */
+  private async ensureClsact(port: string): Promise<void> {
+    if (this.clsactPorts.has(port)) return;
+    await this.tcIn(['qdisc', 'add', 'dev', port, 'clsact']);
+    this.clsactPorts.add(port);
   }
 
   /** The faults in place. */
@@ -360,13 +385,5 @@ export class Hosts {
     for (const h of this.hosts.values()) await removeNamespace(this.ip, h.ns);
     await removeNamespace(this.ip, this.switchNs);
     live.delete(this.prefix);
-  }
-}
-
-function osRelease(): string {
-  try {
-    return readFileSync('/proc/sys/kernel/osrelease', 'utf8').trim();
-  } catch {
-    return 'unknown';
   }
 }

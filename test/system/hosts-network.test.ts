@@ -2,8 +2,8 @@
  * The namespace hosts' network faults (harness/launch/hosts.ts), checked with plain node:net and
  * node:dgram sockets run on the hosts: a cut drops traffic silently (a connect neither succeeds
  * nor fails), between exactly the hosts it names and in the directions it names; loss drops a
- * share of the packets; delay adds measurable time (or, on a kernel without netem, is refused
- * saying so); heal restores everything; destroy leaves no namespace.
+ * share of the packets; delay adds measurable time, on open connections as on new ones, and
+ * carries large segments whole; heal restores everything; destroy leaves no namespace.
  *
  * Absence is shown by order, not by waiting: a datagram sent while a path is cut would, if it
  * passed, arrive before a marker sent on the same path after the heal.
@@ -26,7 +26,11 @@ u.bind(9001, addr, ready);
 process.stdin.on('end', () => process.exit(0)).resume();
 `;
 
-/** argv: mode target. `udp <to> <tag> [n]`: send n datagrams tag-0…; `connect <to> <ms>`: ok/timeout/error code; `rtt <to> <n>`: median echo round trip, ms. */
+/**
+ * argv: mode target. `udp <to> <tag> [n]`: send n datagrams tag-0…; `connect <to> <ms>`: ok/timeout/error code;
+ * `rtt <to> <n>`: median echo round trip, ms; `held <to> <n>`: one connection kept open, the median of n round
+ * trips on it printed for each line read on stdin; `bulk <to> <bytes>`: echo that many bytes, print `ok`.
+ */
 const PROBE = `
 const net = require('node:net'), dgram = require('node:dgram');
 const [mode, to, a, b] = process.argv.slice(1);
@@ -40,21 +44,26 @@ if (mode === 'udp') {
   const timer = setTimeout(() => { console.log('timeout'); process.exit(0); }, Number(a));
   s.on('connect', () => { console.log('ok'); process.exit(0); });
   s.on('error', (e) => { console.log(e.code); process.exit(0); });
-} else if (mode === 'rtt') {
+} else if (mode === 'rtt' || mode === 'held') {
   const s = net.connect(9000, to, () => {
-    const times = [];
-    let t0;
+    let times, t0;
     const ping = () => { t0 = process.hrtime.bigint(); s.write('x'); };
+    const round = () => { times = []; ping(); };
     s.on('data', () => {
       times.push(Number(process.hrtime.bigint() - t0) / 1e6);
       if (times.length < Number(a)) return ping();
       times.sort((x, y) => x - y);
       console.log(times[Math.floor(times.length / 2)].toFixed(2));
-      process.exit(0);
+      if (mode === 'rtt') process.exit(0);
     });
-    ping();
+    if (mode === 'rtt') round();
+    else require('node:readline').createInterface({ input: process.stdin }).on('line', round).on('close', () => process.exit(0));
   });
   s.setNoDelay(true);
+} else if (mode === 'bulk') {
+  const s = net.connect(9000, to, () => s.end(Buffer.alloc(Number(a), 7)));
+  let got = 0;
+  s.on('data', (d) => { got += d.length; if (got === Number(a)) { console.log('ok'); process.exit(0); } });
 }
 `;
 
@@ -185,25 +194,35 @@ t.test('namespace hosts: cuts, one-way cuts, loss, delay and heal between real s
     t.equal(received.get('c')!.filter((l) => l.startsWith(`${ADDRS.a} clean-`) && l !== `${ADDRS.a} clean-after`).length, 50, 'all 50 arrived at c');
   });
 
-  await t.test('delay(a, b, 40): a round trip between a and b takes 80 ms more, a to c nothing more', async (t) => {
-    const before = await rtt('a', 'b');
-    let fault;
-    try {
-      fault = await net.delay('a', 'b', 40);
-    } catch (err) {
-      // This kernel has no netem qdisc: the helper must say exactly that, and leave nothing behind.
-      t.match((err as Error).message, /^delay needs the kernel's netem qdisc \(sch_netem, CONFIG_NET_SCH_NETEM\), which this kernel \(.*\) does not have/, 'refused, saying why');
-      t.same(net.active, [], 'no fault left in place');
-      t.ok((await rtt('a', 'b')) < before + 20, 'a <-> b is as fast as before');
-      return;
-    }
-    const slow = await rtt('a', 'b');
+  await t.test('delay(a, b, 40): round trips between a and b take 80 ms more, on open and new connections; a to c nothing more', async (t) => {
+    // a connection opened before the fault, asked for a median of 10 round trips per line
+    const held = host('a').command([process.execPath, '-e', PROBE, 'held', ADDRS.b, '10']);
+    const heldLines = createInterface({ input: held.stdout! });
+    const heldRtt = () =>
+      new Promise<number>((resolve, reject) => {
+        held.once('exit', () => reject(new Error('held probe exited')));
+        heldLines.once('line', (l) => resolve(Number(l)));
+        held.stdin!.write('go\n');
+      });
+    t.teardown(() => held.stdin!.end());
+    const before = await heldRtt();
+    const fault = await net.delay('a', 'b', 40);
+    t.same(net.active, ['a <-40 ms-> b']);
+    const open = await heldRtt();
+    const fresh = await rtt('a', 'b');
     const side = await rtt('a', 'c');
-    t.ok(slow >= before + 75, `round trip a <-> b ${before} ms -> ${slow} ms`);
+    t.ok(open >= before + 75 && open < before + 200, `round trip on the open connection ${before} ms -> ${open} ms`);
+    t.ok(fresh >= 75 && fresh < 200, `round trip on a new connection ${fresh} ms`);
     t.ok(side < 40, `a <-> c stays ${side} ms`);
+    t.equal(await probe('a', ['bulk', ADDRS.b, String(4 << 20)]), 'ok', '4 MiB echoed whole through the delay (large segments pass)');
+    const cut = await net.cutOneWay('b', 'a');
+    t.equal(await connect('a', 'b', 1000), 'timeout', 'a cut on the delayed path still applies');
+    await cut.heal();
     await fault.heal();
-    const after = await rtt('a', 'b');
-    t.ok(after < 40, `after heal ${after} ms`);
+    t.same(net.active, [], 'healed');
+    const after = await heldRtt();
+    t.ok(after < 40, `after heal the open connection's round trip is ${after} ms`);
+    t.ok((await rtt('a', 'b')) < 40, 'and a new one is as fast as before');
   });
 
   await t.test('destroy() stops what runs on the hosts and removes every namespace', async (t) => {
