@@ -27,7 +27,7 @@ export interface Progress {
   syncAsked: boolean;
   /** Its answer to the sync: its last sequence number (undefined: none yet). */
   synced: number | undefined;
-  /** The lag watch: the sequence number it must acknowledge by a later check, and the checks it has missed since. */
+  /** The lag watch: the sequence number it has let wait a lag timeout, and the checks in a row that found it behind. */
   lagMark: number;
   lagChecks: number;
 }
@@ -38,6 +38,8 @@ export class Tracker {
   private feedMembers: Member[] = [];
   private group: Progress[] = [];
   private dirty = true;
+  /** The lag watch: what we held at the start of the watch and at each check since, oldest first. */
+  private readonly lagMarks: number[] = [];
 
   constructor(private readonly me: string) {}
 
@@ -95,6 +97,7 @@ export class Tracker {
   /** A new leader counts acknowledgements afresh. */
   forgetAcks(): void {
     for (const p of this.all.values()) p.acked = p.lagMark = p.lagChecks = 0;
+    this.lagMarks.length = 0;
   }
 
   private rebuild(): void {
@@ -144,20 +147,32 @@ export class Tracker {
     return false;
   }
 
+  /** A commit waits again: the lag watch starts afresh from what we hold now. */
+  lagStart(mine: number): void {
+    this.lagMarks.length = 0;
+    this.lagMarks.push(mine);
+    for (const p of this.all.values()) p.lagChecks = 0;
+  }
+
   /**
-   * One lag check. A ready follower that acknowledged the mark set at an earlier check gets a new
-   * mark (`mine`, what we hold now); one that did not has missed this check. Returns the followers
-   * that have now missed `limit` checks in a row, and again every `limit` checks after that while
-   * they stay behind (an answer from the RM may be lost).
+   * One lag check, `checks` of which make a lag timeout. Each check remembers what we hold; a
+   * ready follower that has not acknowledged what we held `checks` checks ago has let an entry
+   * wait a whole lag timeout (found within one check more). Returns those followers on the first
+   * check that finds them behind, and again every `checks` checks while they stay behind (an
+   * answer from the RM may be lost).
    */
-  laggards(mine: number, limit: number): Progress[] {
+  laggards(mine: number, checks: number): Progress[] {
     this.rebuild();
+    this.lagMarks.push(mine);
+    if (this.lagMarks.length <= checks) return [];
+    const due = this.lagMarks.shift()!;
     const out: Progress[] = [];
     for (const p of this.group) {
-      if (p.acked >= p.lagMark) {
-        p.lagMark = mine;
-        p.lagChecks = 0;
-      } else if (++p.lagChecks % limit === 0) out.push(p);
+      if (p.acked >= due) p.lagChecks = 0;
+      else if (p.lagChecks++ % checks === 0) {
+        p.lagMark = due;
+        out.push(p);
+      }
     }
     return out;
   }

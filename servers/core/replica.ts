@@ -311,7 +311,9 @@ export class ReplicaCore extends Outbox {
 
   // ---- the lag watch: a follower that holds every commit up is reported to the RM ------
 
-  armLag(): void {
+  /** Arm the next lag check; a fresh watch (a commit waits where none did) starts from what we hold now. */
+  armLag(fresh = true): void {
+    if (fresh) this.progress.lagStart(this.state.seq);
     this.lagArmed = true;
     this.emit({ type: 'setTimer', timer: 'lag', ms: this.lagMs / LAG_CHECKS, repeat: false });
   }
@@ -334,12 +336,12 @@ export class ReplicaCore extends Outbox {
     const mine = this.state.seq;
     for (const p of this.progress.laggards(mine, LAG_CHECKS)) {
       this.emit({ type: 'toLfd', msg: { type: 'lagging', server: this.name, follower: p.name, epoch: this.epoch, seq: p.lagMark, acked: p.acked } });
-      if (p.lagChecks === LAG_CHECKS) {
+      if (p.lagChecks === 1) {
         const s = this.lagMs / 1000;
         this.trace('follower_lagging', 'fault', `${this.name}: ${p.name} has not acknowledged seq ${p.lagMark} for over ${s} s (it holds ${p.acked}); asking the RM to take it out of the group`, { follower: p.name, seq: p.lagMark, acked: p.acked, lagTimeout: s });
       }
     }
-    if (this.progress.waiting(mine)) this.armLag();
+    if (this.progress.waiting(mine)) this.armLag(false);
   }
 
   /** Tell everyone waiting for a reply here to look elsewhere. */

@@ -105,7 +105,7 @@ export const AHEAD_LIMIT = 4096;
 export const DEFAULT_LAG_MS = 4000;
 /** The lag timeout follows the LFD's heartbeat period: this many periods (twice its default heartbeat timeout). */
 export const LAG_PER_HEARTBEAT = 4;
-/** A leader checks its followers this many times per lag timeout (so a laggard is found within 1¼ of it). */
-export const LAG_CHECKS = 4;
+/** A leader checks its followers this many times per lag timeout (so a laggard is found within 1⅛ of it). */
+export const LAG_CHECKS = 8;
 /** How many checkpoint orders for a role still on its way are kept. */
 export const EARLY_ORDERS_LIMIT = 64;

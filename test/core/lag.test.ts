@@ -58,7 +58,7 @@ for (const mode of ['passive', 'active'] as Mode[]) {
       t.ok(c.node('S1').timers.has('lag'), 'the lag check is armed while a commit waits');
       t.equal(c.node('S1').timers.get('lag')!.ms, c.core('S1').lagMs / LAG_CHECKS);
 
-      t.equal(fireLag(c, 'S1', LAG_CHECKS), LAG_CHECKS);
+      t.equal(fireLag(c, 'S1', LAG_CHECKS - 1), LAG_CHECKS - 1);
       t.same(lagging(c, 'S1'), [], 'not before a whole lag timeout');
       fireLag(c, 'S1', 1);
       t.match(lagging(c, 'S1'), [{ type: 'lagging', server: 'S1', follower: 'S3', epoch: 1, seq: 2, acked: 1 }], 'reported after the lag timeout');
@@ -108,6 +108,35 @@ for (const mode of ['passive', 'active'] as Mode[]) {
     t.same(lagging(c, 'S1'), [], 'slow but useful: kept');
     t.equal(c.answers('C1').length, 3 * LAG_CHECKS, 'every request answered');
   });
+
+  for (const [held, reported] of [
+    [LAG_CHECKS - 1, false],
+    [LAG_CHECKS, true],
+  ] as const) {
+    t.test(`${mode}: a follower whose every acknowledgement takes ${held} of the ${LAG_CHECKS} checks of a lag timeout is ${reported ? '' : 'not '}reported`, async (t) => {
+      const c = new Cluster(ALL, { app: 'counter' });
+      c.group(mode, 1, 'S1', ALL);
+      const acks: Array<{ to: string; event: ReplicaEvent }> = [];
+      c.filter = (to, e) => {
+        if (to === 'S1' && e.type === 'follower' && e.peer === 'S3') return void acks.push({ to, event: e }), false;
+        return true;
+      };
+      // One client at a time, as a slow link makes it: each request waits for S3's late acknowledgement.
+      for (let n = 1; n <= 3 && lagging(c, 'S1').length === 0; n++) {
+        c.request('S1', 'C1', n, 'add 1');
+        c.pump();
+        fireLag(c, 'S1', held);
+        for (const { to, event } of acks.splice(0)) c.step(to, event);
+        c.pump();
+        fireLag(c, 'S1', 1);
+      }
+      if (reported) t.match(lagging(c, 'S1'), [{ follower: 'S3', seq: 1, acked: 0 }], 'a link this slow is useless: reported on the first request');
+      else {
+        t.same(lagging(c, 'S1'), [], 'slow but within the lag timeout: kept');
+        t.equal(c.answers('C1').length, 3, 'every request answered');
+      }
+    });
+  }
 
   t.test(`${mode}: the lag timeout follows the LFD's heartbeat period unless fixed`, async (t) => {
     const c = new Cluster(['S1']);
