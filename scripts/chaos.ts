@@ -11,7 +11,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { runChaos } from '../harness/chaos/runner.js';
 import { Interrupted, runChaosOnHosts } from '../harness/chaos/onhosts.js';
 import { compactReport, formatRun, formatTotals, totals, type RunReport } from '../harness/chaos/report.js';
-import { FAULT_HELP, FAULT_KINDS, isFaultKind, isHostFault, type FaultKind } from '../harness/chaos/schedule.js';
+import { FAULT_HELP, FAULT_KINDS, LOOPBACK_FAULT_KINDS, isFaultKind, isHostFault, type FaultKind } from '../harness/chaos/schedule.js';
 import { DEFAULT_FRAMES, formatFuzz, runFuzz } from '../harness/chaos/fuzz.js';
 import type { Mode } from '../lib/protocol/index.js';
 
@@ -34,12 +34,22 @@ function chance(raw: string): number {
   return n;
 }
 
-function faultList(raw: string): FaultKind[] {
-  if (raw === 'all') return []; // the schedule's default: every kind the run can inject
-  const list = raw.split(',').map((s) => s.trim()).filter(Boolean);
-  const bad = list.filter((k) => !isFaultKind(k));
-  if (bad.length > 0 || list.length === 0) throw new InvalidArgumentError(`unknown fault kind ${bad.join(', ') || '(none)'}; known: ${FAULT_KINDS.join(', ')}`);
-  return list as FaultKind[];
+/** `--faults`: kinds to draw from, `all`, or `-kind` to leave a kind out (of those listed, or else of every kind the run can inject). */
+function faultList(raw: string): string[] {
+  if (raw === 'all') return [];
+  const list = raw.split(',').map((s) => s.trim()).filter((s) => s && s !== 'all');
+  const bad = list.filter((k) => !isFaultKind(k.replace(/^-/, '')));
+  if (bad.length > 0 || (list.length === 0 && raw.trim() !== 'all')) throw new InvalidArgumentError(`unknown fault kind ${bad.join(', ') || '(none)'}; known: ${FAULT_KINDS.join(', ')}`);
+  return list;
+}
+
+/** The kinds a run draws from: `--faults` resolved against the run's default (undefined: the default). */
+function resolveFaults(list: string[] | undefined, hosts: boolean): FaultKind[] | undefined {
+  if (!list || list.length === 0) return undefined;
+  const out = list.filter((k) => k.startsWith('-')).map((k) => k.slice(1));
+  const named = list.filter((k) => !k.startsWith('-')) as FaultKind[];
+  const base = named.length > 0 ? named : hosts ? [...FAULT_KINDS] : [...LOOPBACK_FAULT_KINDS];
+  return base.filter((k) => !out.includes(k));
 }
 
 interface Opts {
@@ -49,7 +59,7 @@ interface Opts {
   duration: number;
   clients: number;
   staleClients: number;
-  faults?: FaultKind[];
+  faults?: string[];
   double: number;
   fuzz: boolean;
   frames: number;
@@ -69,7 +79,7 @@ async function main(): Promise<number> {
     .option('--duration <seconds>', 'seconds of load and faults per run', seconds, 10)
     .option('--clients <n>', 'concurrent load clients', integer('--clients', 1), 4)
     .option('--stale-clients <n>', 'stale-view clients: each talks to one replica (the leader when pointed), never asks the RM; 0 turns them off', integer('--stale-clients', 0), 1)
-    .option('--faults <list>', `comma-separated fault kinds, or all (default all): ${FAULT_KINDS.join(', ')}`, faultList)
+    .option('--faults <list>', `comma-separated fault kinds, or all (default all; -kind leaves one out, e.g. -link-delay): ${FAULT_KINDS.join(', ')}`, faultList)
     .option('--double <chance>', 'chance that a replica fault gets a second replica fault overlapping it', chance, 0.15)
     .option('--hosts', 'run on four network-namespace hosts (the course deployment; needs root, iproute2, nftables), with network faults between them', false)
     .option('--fuzz', 'fuzz every kind of listener with random and mutated frames instead', false)
@@ -90,7 +100,12 @@ async function main(): Promise<number> {
     for (const k of FAULT_KINDS) process.stdout.write(`${k.padEnd(15)} ${FAULT_HELP[k]}\n`);
     return 0;
   }
-  const hostOnly = (o.faults ?? []).filter(isHostFault);
+  const faults = resolveFaults(o.faults, o.hosts);
+  if (faults && faults.length === 0) {
+    process.stderr.write('chaos: --faults leaves no fault kind\n');
+    return 2;
+  }
+  const hostOnly = (faults ?? []).filter(isHostFault);
   if (!o.hosts && hostOnly.length > 0) {
     process.stderr.write(`chaos: ${hostOnly.join(', ')} need namespace hosts: add --hosts\n`);
     return 2;
@@ -133,7 +148,7 @@ async function main(): Promise<number> {
       const seed = base + i;
       let report: RunReport;
       try {
-        const options = { mode, seed, durationS: o.duration, clients: o.clients, staleClients: o.staleClients, faults: o.faults, double: o.double, log: progress };
+        const options = { mode, seed, durationS: o.duration, clients: o.clients, staleClients: o.staleClients, faults, double: o.double, log: progress };
         report = o.hosts ? await runChaosOnHosts(options, interrupt.signal) : await runChaos(options);
       } catch (err) {
         if (err instanceof Interrupted) {
