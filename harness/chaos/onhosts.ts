@@ -62,6 +62,7 @@ export async function runChaosOnHosts(options: Omit<ChaosOptions, 'hosts'>, sign
   try {
     net = await Hosts.create({ hosts: { ...COURSE_MACHINES } });
     info.prefix = net.prefix;
+    log?.(`hosts: ${Object.entries(COURSE_MACHINES).map(([m, a]) => `${m} ${a}`).join(', ')}: namespaces ${net.prefix}-m1..m4, switch ${net.switchNs}; run folder ${dir}`);
     const spec: InnerSpec = { prefix: net.prefix, dir, options: rest, progress: !!log };
     const child = spawn(net.host('m4').prefix[0]!, [...net.host('m4').prefix.slice(1), process.execPath, INNER_ENTRY, JSON.stringify(spec)], {
       stdio: ['pipe', 'pipe', 'pipe'],
