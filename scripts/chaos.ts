@@ -6,7 +6,8 @@
  * `--fuzz` instead throws random and mutated frames at every kind of listener.
  * See docs/CHAOS.md.
  */
-import { appendFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { runChaos } from '../harness/chaos/runner.js';
 import { Interrupted, runChaosOnHosts } from '../harness/chaos/onhosts.js';
@@ -68,6 +69,7 @@ interface Opts {
   quiet: boolean;
   listFaults: boolean;
   hosts: boolean;
+  traces?: string;
 }
 
 async function main(): Promise<number> {
@@ -85,6 +87,7 @@ async function main(): Promise<number> {
     .option('--fuzz', 'fuzz every kind of listener with random and mutated frames instead', false)
     .option('--frames <n>', 'fuzz: frames per listener', integer('--frames', 1), DEFAULT_FRAMES)
     .option('--forge', 'fuzz: also send well-formed frames that impersonate peers (see docs/CHAOS.md)', false)
+    .option('--traces <dir>', 'write each run\'s component trace events (steady traffic left out) to <dir>/<mode>-<seed>.log')
     .option('--report <file>', 'also write each run\'s report, history included, as one JSON line')
     .option('--quiet', 'print only the reports, not progress', false)
     .option('--list-faults', 'describe the fault kinds and exit', false)
@@ -132,6 +135,7 @@ async function main(): Promise<number> {
   const where = o.hosts ? ' --hosts' : '';
   say(`chaos: ${of} run(s)${o.hosts ? ' on namespace hosts' : ''}, base seed ${base}, ${o.duration} s each, ${o.clients} clients + ${o.staleClients} stale-view; reproduce one with --mode M --seed S --runs 1 --duration ${o.duration}${where}`);
   if (o.report) writeFileSync(o.report, '');
+  if (o.traces) mkdirSync(o.traces, { recursive: true });
   // On hosts, an interrupt stops the run and removes its processes and namespaces before exiting.
   const interrupt = new AbortController();
   if (o.hosts) {
@@ -148,7 +152,8 @@ async function main(): Promise<number> {
       const seed = base + i;
       let report: RunReport;
       try {
-        const options = { mode, seed, durationS: o.duration, clients: o.clients, staleClients: o.staleClients, faults, double: o.double, log: progress };
+        const tracesFile = o.traces ? join(resolve(o.traces), `${mode}-${seed}.log`) : undefined;
+        const options = { tracesFile, mode, seed, durationS: o.duration, clients: o.clients, staleClients: o.staleClients, faults, double: o.double, log: progress };
         report = o.hosts ? await runChaosOnHosts(options, interrupt.signal) : await runChaos(options);
       } catch (err) {
         if (err instanceof Interrupted) {

@@ -14,6 +14,7 @@
  * leader just before each fault aimed at the leader (so the deposed leader, once it
  * runs again, finds their requests queued in its sockets). They never ask the RM.
  */
+import { writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { System } from '../launch/system.js';
@@ -77,6 +78,8 @@ export interface ChaosOptions {
    * m4 (onhosts.ts); the schedule then also draws network faults between the machines.
    */
   hosts?: { net: Hosts; dir: string };
+  /** Write every component's trace events of the run (steady traffic left out) to this file, on one timeline. */
+  tracesFile?: string;
 }
 
 export function runChaos(options: ChaosOptions): Promise<RunReport> {
@@ -227,6 +230,8 @@ class ChaosRun {
     const result = check(ops, final);
     const { traces: log } = this.observer;
     const traces = result.anomalies.slice(0, 3).map((a) => ({ title: `traces around: ${a.kind}: ${a.message}`, lines: log.around(a.ops) }));
+    for (const s of this.observer.suspicions.slice(0, 2)) traces.push({ title: `traces around a false suspicion: ${s.text}`, lines: log.aroundTime(s.at) });
+    if (this.o.tracesFile) writeFileSync(this.o.tracesFile, log.all().join('\n') + '\n');
     for (const name of this.notReadyAtEnd) {
       const p = this.sys.group.procs.get(name);
       traces.push({ title: `${name} was not ready at the end: its last events`, lines: log.last(p) });
