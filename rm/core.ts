@@ -57,6 +57,14 @@ export class ReplicationCore {
   private electing: string | undefined;
   /** Replicas asked what they hold since the last choice: each is asked once per election. */
   private readonly asked = new Set<string>();
+  /**
+   * No ready replica is left and none of those left holds the current epoch's state: the choice
+   * waits for the election deadline, so that a replica of the current epoch that was only
+   * suspected can register again and be asked (it holds what was acknowledged).
+   */
+  private waitingForCurrent = false;
+  /** The election deadline passed since the last choice. */
+  private deadlinePassed = false;
 
   constructor(
     readonly mode: Mode,
@@ -115,7 +123,7 @@ export class ReplicationCore {
   }
 
   private get deciding(): boolean {
-    return this.awaiting.size === 0;
+    return this.awaiting.size === 0 && !this.waitingForCurrent;
   }
 
   /** The GFD's full list, on every (re)connection: reconcile with what we hold. */
@@ -181,6 +189,8 @@ export class ReplicationCore {
     if (!m) return [];
     this.holds.set(r.server, { epoch: r.held, seq: r.seq });
     if (this.awaiting.delete(r.server)) {
+      // A replica back from a false suspicion with the current epoch's state: no need to wait for more.
+      if (this.waitingForCurrent && r.held >= this.epoch) this.waitingForCurrent = false;
       if (r.epoch > this.epoch) {
         // A higher epoch makes any leader picked from earlier reports out of date.
         this.epoch = r.epoch;
@@ -251,7 +261,11 @@ export class ReplicationCore {
     if (this.deciding) return [];
     const missing = [...this.awaiting];
     this.awaiting.clear();
-    return [{ type: 'trace', category: 'fault', text: `RM: no report from ${missing.join(', ')}; deciding without them` }, ...this.resume()];
+    this.deadlinePassed = true;
+    const waited = this.waitingForCurrent;
+    this.waitingForCurrent = false;
+    const text = missing.length > 0 ? `RM: no report from ${missing.join(', ')}; deciding without them` : waited ? `RM: no replica holding the state of epoch ${this.epoch} registered again in time; deciding with those left` : '';
+    return [...(text ? [{ type: 'trace', category: 'fault', text } as const] : []), ...this.resume()];
   }
 
   /**
@@ -319,6 +333,17 @@ export class ReplicationCore {
       const unknown = [...this.members.values()].filter((m) => !this.holds.has(m.name) && !this.asked.has(m.name));
       if (this.epoch > 0 && unknown.length > 0) return this.askBeforeChoosing(why, unknown);
       chosen = this.mostRecent([...this.members.values()]);
+      if (this.epoch > 0 && !this.deadlinePassed && (this.holds.get(chosen.name)?.epoch ?? -1) < this.epoch) {
+        // None of those left holds the state of the current epoch: whoever held what was
+        // acknowledged in it is gone, perhaps only suspected (a stall, a busy machine) and about
+        // to register again. Continuing now would throw its state away: wait for the deadline.
+        this.electing = why;
+        this.waitingForCurrent = true;
+        return [
+          { type: 'trace', category: 'fault', text: `RM: ${why}; no replica left holds the state of epoch ${this.epoch}: waiting for one to register again before choosing` },
+          { type: 'awaitReports', why: 'election' },
+        ];
+      }
       chosen.ready = true;
       if (this.epoch > 0) {
         const h = this.holds.get(chosen.name);
@@ -328,6 +353,7 @@ export class ReplicationCore {
     }
     this.leader = chosen?.name;
     this.asked.clear();
+    this.deadlinePassed = false;
     if (!chosen) {
       return [{ type: 'trace', category: 'fault', text: `RM: ${why}; no replica left to take over` }, { type: 'views' }];
     }

@@ -1,16 +1,18 @@
 /**
- * `npm run chaos -- [--mode active|passive] [--seed N] [--runs N] [--duration S]`
+ * `npm run chaos -- [--mode active|passive] [--seed N] [--runs N] [--duration S] [--hosts]`
  *
  * Runs seeded chaos runs (seed = base seed + run index) and prints a report per run;
  * exits 1 if any run found an anomaly, 2 on a usage or harness error.
  * `--fuzz` instead throws random and mutated frames at every kind of listener.
  * See docs/CHAOS.md.
  */
-import { appendFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { runChaos } from '../harness/chaos/runner.js';
+import { Interrupted, runChaosOnHosts } from '../harness/chaos/onhosts.js';
 import { compactReport, formatRun, formatTotals, totals, type RunReport } from '../harness/chaos/report.js';
-import { FAULT_HELP, FAULT_KINDS, isFaultKind, type FaultKind } from '../harness/chaos/schedule.js';
+import { FAULT_HELP, FAULT_KINDS, LOOPBACK_FAULT_KINDS, isFaultKind, isHostFault, type FaultKind } from '../harness/chaos/schedule.js';
 import { DEFAULT_FRAMES, formatFuzz, runFuzz } from '../harness/chaos/fuzz.js';
 import type { Mode } from '../lib/protocol/index.js';
 
@@ -33,12 +35,22 @@ function chance(raw: string): number {
   return n;
 }
 
-function faultList(raw: string): FaultKind[] {
-  if (raw === 'all') return [...FAULT_KINDS];
-  const list = raw.split(',').map((s) => s.trim()).filter(Boolean);
-  const bad = list.filter((k) => !isFaultKind(k));
-  if (bad.length > 0 || list.length === 0) throw new InvalidArgumentError(`unknown fault kind ${bad.join(', ') || '(none)'}; known: ${FAULT_KINDS.join(', ')}`);
-  return list as FaultKind[];
+/** `--faults`: kinds to draw from, `all`, or `-kind` to leave a kind out (of those listed, or else of every kind the run can inject). */
+function faultList(raw: string): string[] {
+  if (raw === 'all') return [];
+  const list = raw.split(',').map((s) => s.trim()).filter((s) => s && s !== 'all');
+  const bad = list.filter((k) => !isFaultKind(k.replace(/^-/, '')));
+  if (bad.length > 0 || (list.length === 0 && raw.trim() !== 'all')) throw new InvalidArgumentError(`unknown fault kind ${bad.join(', ') || '(none)'}; known: ${FAULT_KINDS.join(', ')}`);
+  return list;
+}
+
+/** The kinds a run draws from: `--faults` resolved against the run's default (undefined: the default). */
+function resolveFaults(list: string[] | undefined, hosts: boolean): FaultKind[] | undefined {
+  if (!list || list.length === 0) return undefined;
+  const out = list.filter((k) => k.startsWith('-')).map((k) => k.slice(1));
+  const named = list.filter((k) => !k.startsWith('-')) as FaultKind[];
+  const base = named.length > 0 ? named : hosts ? [...FAULT_KINDS] : [...LOOPBACK_FAULT_KINDS];
+  return base.filter((k) => !out.includes(k));
 }
 
 interface Opts {
@@ -48,7 +60,7 @@ interface Opts {
   duration: number;
   clients: number;
   staleClients: number;
-  faults?: FaultKind[];
+  faults?: string[];
   double: number;
   fuzz: boolean;
   frames: number;
@@ -56,6 +68,8 @@ interface Opts {
   report?: string;
   quiet: boolean;
   listFaults: boolean;
+  hosts: boolean;
+  traces?: string;
 }
 
 async function main(): Promise<number> {
@@ -67,11 +81,13 @@ async function main(): Promise<number> {
     .option('--duration <seconds>', 'seconds of load and faults per run', seconds, 10)
     .option('--clients <n>', 'concurrent load clients', integer('--clients', 1), 4)
     .option('--stale-clients <n>', 'stale-view clients: each talks to one replica (the leader when pointed), never asks the RM; 0 turns them off', integer('--stale-clients', 0), 1)
-    .option('--faults <list>', `comma-separated fault kinds, or all (default all): ${FAULT_KINDS.join(', ')}`, faultList)
+    .option('--faults <list>', `comma-separated fault kinds, or all (default all; -kind leaves one out, e.g. -link-delay): ${FAULT_KINDS.join(', ')}`, faultList)
     .option('--double <chance>', 'chance that a replica fault gets a second replica fault overlapping it', chance, 0.15)
+    .option('--hosts', 'run on four network-namespace hosts (the course deployment; needs root, iproute2, nftables), with network faults between them', false)
     .option('--fuzz', 'fuzz every kind of listener with random and mutated frames instead', false)
     .option('--frames <n>', 'fuzz: frames per listener', integer('--frames', 1), DEFAULT_FRAMES)
     .option('--forge', 'fuzz: also send well-formed frames that impersonate peers (see docs/CHAOS.md)', false)
+    .option('--traces <dir>', 'write each run\'s component trace events (steady traffic left out) to <dir>/<mode>-<seed>.log')
     .option('--report <file>', 'also write each run\'s report, history included, as one JSON line')
     .option('--quiet', 'print only the reports, not progress', false)
     .option('--list-faults', 'describe the fault kinds and exit', false)
@@ -86,6 +102,20 @@ async function main(): Promise<number> {
   if (o.listFaults) {
     for (const k of FAULT_KINDS) process.stdout.write(`${k.padEnd(15)} ${FAULT_HELP[k]}\n`);
     return 0;
+  }
+  const faults = resolveFaults(o.faults, o.hosts);
+  if (faults && faults.length === 0) {
+    process.stderr.write('chaos: --faults leaves no fault kind\n');
+    return 2;
+  }
+  const hostOnly = (faults ?? []).filter(isHostFault);
+  if (!o.hosts && hostOnly.length > 0) {
+    process.stderr.write(`chaos: ${hostOnly.join(', ')} need namespace hosts: add --hosts\n`);
+    return 2;
+  }
+  if (o.hosts && o.fuzz) {
+    process.stderr.write('chaos: --fuzz runs on 127.0.0.1 only\n');
+    return 2;
   }
   const base = o.seed ?? Date.now() % 1_000_000;
   const say = (line: string) => process.stdout.write(line + '\n');
@@ -102,15 +132,34 @@ async function main(): Promise<number> {
   const modes: Mode[] = o.mode === 'both' ? ['passive', 'active'] : [o.mode];
   const reports: RunReport[] = [];
   const of = o.runs * modes.length;
-  say(`chaos: ${of} run(s), base seed ${base}, ${o.duration} s each, ${o.clients} clients + ${o.staleClients} stale-view; reproduce one with --mode M --seed S --runs 1 --duration ${o.duration}`);
+  const where = o.hosts ? ' --hosts' : '';
+  say(`chaos: ${of} run(s)${o.hosts ? ' on namespace hosts' : ''}, base seed ${base}, ${o.duration} s each, ${o.clients} clients + ${o.staleClients} stale-view; reproduce one with --mode M --seed S --runs 1 --duration ${o.duration}${where}`);
   if (o.report) writeFileSync(o.report, '');
+  if (o.traces) mkdirSync(o.traces, { recursive: true });
+  // On hosts, an interrupt stops the run and removes its processes and namespaces before exiting.
+  const interrupt = new AbortController();
+  if (o.hosts) {
+    for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+      process.on(sig, () => {
+        if (!interrupt.signal.aborted) say(`chaos: ${sig}: stopping the run and removing its hosts`);
+        interrupt.abort();
+      });
+    }
+  }
+  const started = Date.now();
   for (let i = 0; i < o.runs; i++) {
     for (const mode of modes) {
       const seed = base + i;
       let report: RunReport;
       try {
-        report = await runChaos({ mode, seed, durationS: o.duration, clients: o.clients, staleClients: o.staleClients, faults: o.faults, double: o.double, log: progress });
+        const tracesFile = o.traces ? join(resolve(o.traces), `${mode}-${seed}.log`) : undefined;
+        const options = { tracesFile, mode, seed, durationS: o.duration, clients: o.clients, staleClients: o.staleClients, faults, double: o.double, log: progress };
+        report = o.hosts ? await runChaosOnHosts(options, interrupt.signal) : await runChaos(options);
       } catch (err) {
+        if (err instanceof Interrupted) {
+          say('chaos: interrupted; every process and namespace of the run is gone');
+          return 130;
+        }
         say(`chaos: run with mode ${mode}, seed ${seed} could not run: ${(err as Error).stack ?? String(err)}`);
         return 2;
       }
@@ -125,6 +174,7 @@ async function main(): Promise<number> {
   }
   const t = totals(reports);
   say(formatTotals(t));
+  say(`time: ${((Date.now() - started) / 1000).toFixed(0)} s in all, ${((Date.now() - started) / 1000 / Math.max(1, reports.length)).toFixed(1)} s per run`);
   return t.anomalies > 0 ? 1 : 0;
 }
 

@@ -51,12 +51,22 @@ export class TraceLog {
     return `[${((e.time - this.wall0) / 1000).toFixed(3).padStart(8)}s] ${p.name.padEnd(4)} ${e.text.split('\n')[0]}`;
   }
 
-  private collect(keep: (e: TraceEvent) => boolean): string[] {
+  private collect(keep: (e: TraceEvent) => boolean, max = MAX_TRACE_LINES): string[] {
     const lines: Array<[number, string]> = [];
     for (const p of this.procs) for (const e of p.events) if (keep(e)) lines.push([e.time, this.line(p, e)]);
     lines.sort((a, b) => a[0] - b[0]);
     const out = lines.map(([, l]) => l);
-    return out.length > MAX_TRACE_LINES ? [...out.slice(0, MAX_TRACE_LINES), `… ${out.length - MAX_TRACE_LINES} more lines`] : out;
+    return out.length > max ? [...out.slice(0, max), `… ${out.length - max} more lines`] : out;
+  }
+
+  /** Every component's events but the steady traffic, on one timeline (for `--traces`). */
+  all(): string[] {
+    return this.collect((e) => !QUIET_EVENTS.has(e.type), Infinity);
+  }
+
+  /** Context and readiness events from a second before wall-clock time `at` to two seconds after (a surprise such as a false suspicion). */
+  aroundTime(at: number): string[] {
+    return this.collect((e) => READINESS_EVENTS.has(e.type) && e.time >= at - 1000 && e.time <= at + 2000);
   }
 
   /** Events about these operations' requests, and context events from a second before the first to a second after the last. */

@@ -3,8 +3,9 @@
  * (kill -9, SIGSTOP, a whole machine, the GFD or RM, the client links through the proxies),
  * heals it, and waits for the system to be whole again. Role-based targets (the leader, a
  * follower) are resolved against the RM's status at the moment of the fault. A lost machine
- * comes back where it was: its LFD on its old port, then its server. If the system is not whole
- * after a step, the run is degraded: only network faults follow.
+ * comes back where it was: its LFD on its old port, then its server. On namespace hosts it also
+ * cuts, slows and thins the network between the replicas' machines (`hostFault`). If the system
+ * is not whole after a step, the run is degraded: only client-link faults (net-*) follow.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { System } from '../launch/system.js';
@@ -12,7 +13,7 @@ import type { Proc } from '../launch/proc.js';
 import type { Mode } from '../../lib/protocol/index.js';
 import { exponentialBackoff, parseAddress } from '../../lib/net/index.js';
 import { PASS, type ProxyMode, type ProxyPool } from './proxy.js';
-import { describeFault, type Fault, type FaultKind, type Step } from './schedule.js';
+import { describeFault, type Fault, type FaultKind, type HostFaultKind, type Step } from './schedule.js';
 import type { RmStatus, StatusTracker } from './status.js';
 import type { RunObserver } from './observer.js';
 
@@ -51,6 +52,11 @@ export interface NemesisOptions {
   recoverMs: number;
   /** Point the stale-view clients at `name` (called just before a fault aimed at the leader). */
   pointStale: (s: RmStatus | undefined, name: string) => void;
+  /**
+   * On namespace hosts: put a network fault in place between the machines of `replicas` (the
+   * one replica's for cut-machine, else the leader's and a follower's); it stays until healed.
+   */
+  hostFault?: (fault: Fault & { kind: HostFaultKind }, replicas: string[]) => Promise<{ what: string; heal(): Promise<void> }>;
 }
 
 export class Nemesis {
@@ -58,6 +64,8 @@ export class Nemesis {
   /** The system was not whole after a fault: inject no more replica or control-plane faults. */
   degraded = false;
   private readonly paused = new Set<Proc>();
+  /** Network faults between hosts in place. */
+  private readonly netFaults = new Set<{ heal(): Promise<void> }>();
   private readonly sys: System;
   private readonly observer: RunObserver;
 
@@ -71,11 +79,14 @@ export class Nemesis {
     return this.injected.filter((f) => !f.skipped).length;
   }
 
-  /** Heal whatever is still faulted: every proxy passes, every paused process runs. */
-  healAll(): void {
+  /** Heal whatever is still faulted: every proxy passes, every paused process runs, every network fault between hosts is gone. */
+  async healAll(): Promise<void> {
     this.o.pool.healAll();
     for (const p of this.paused) p.kill('SIGCONT');
     this.paused.clear();
+    const faults = [...this.netFaults];
+    this.netFaults.clear();
+    await Promise.all(faults.map((f) => f.heal()));
   }
 
   /** Inject one step of the schedule (with its overlapping fault, if any), then wait until the system is whole. */
@@ -179,11 +190,36 @@ export class Nemesis {
         said(`kill -9 ${name}`);
         await this.kill(gfd ? this.sys.gfd : this.sys.rm);
         await sleep(fault.holdMs);
-        const args = gfd
-          ? ['gfd', '--port', port, '--rm', this.sys.rmAddr, '--heartbeat-freq', String(this.o.heartbeat), '--json']
-          : ['rm', '--port', port, '--mode', this.o.mode, '--no-auto-restart', ...(this.sys.options.rmArgs ?? []), '--json'];
-        await this.respawn(name, args);
+        await this.respawn(name, () => (gfd ? this.sys.startGfd(port) : this.sys.startRm(port)));
         said(`${name} restarted on port ${port}`);
+        break;
+      }
+      case 'cut-machine':
+      case 'cut-link':
+      case 'cut-one-way':
+      case 'link-loss':
+      case 'link-delay': {
+        if (!this.o.hostFault) return skip('network faults between machines need namespace hosts (--hosts)');
+        const names = this.hostTargets(status, fault, busy);
+        if (!Array.isArray(names)) return skip(names.why);
+        const lfds = fault.kind === 'cut-machine' ? names.map(lfdOf) : [];
+        rec.target = names.map((n) => `${n} (${roleOf(status, n)})`).join(fault.kind === 'cut-machine' ? '' : ' and ') + (lfds.length ? ` with ${lfds.join('')}` : '');
+        for (const n of [...names, ...lfds]) this.observer.faulting(n);
+        let net: { what: string; heal(): Promise<void> };
+        try {
+          net = await this.o.hostFault(fault as Fault & { kind: HostFaultKind }, names);
+        } catch (err) {
+          for (const n of [...names, ...lfds]) this.observer.healed(n);
+          this.observer.warn(`could not inject ${rec.description}: ${(err as Error).message.split('\n')[0]}`);
+          return skip(`could not inject: ${(err as Error).message.split('\n')[0]}`);
+        }
+        this.netFaults.add(net);
+        said(`${net.what} (${rec.target})`);
+        await sleep(fault.holdMs);
+        this.netFaults.delete(net);
+        await net.heal();
+        said(`healed ${net.what}`);
+        for (const n of [...names, ...lfds]) this.observer.healed(n);
         break;
       }
       case 'net-drop':
@@ -221,6 +257,20 @@ export class Nemesis {
     return name;
   }
 
+  /** The replicas a network fault between hosts touches: the one whose machine is cut off, or the leader and a follower. */
+  private hostTargets(s: RmStatus | undefined, fault: Fault, busy: Set<string>): string[] | { why: string } {
+    if (fault.kind === 'cut-machine') {
+      const one = this.target(s, fault.target === 'leader' ? 'leader' : 'follower', fault.pick, busy);
+      return typeof one === 'string' ? [one] : one;
+    }
+    const leader = this.target(s, 'leader', fault.pick, busy);
+    if (typeof leader !== 'string') return leader;
+    const other = this.target(s, 'follower', fault.pick, busy);
+    if (typeof other === 'string') return [leader, other];
+    busy.delete(leader);
+    return other;
+  }
+
   private netTargets(s: RmStatus | undefined, fault: Fault): string[] {
     if (fault.target === 'all') return (s?.members ?? []).map((m) => m.name);
     const one = fault.target === 'leader' ? s?.leader ?? undefined : follower(s, fault.pick);
@@ -256,16 +306,15 @@ export class Nemesis {
     }
   }
 
-  /** Start the GFD or RM again on its old port. */
-  private async respawn(name: 'GFD' | 'RM', args: string[]): Promise<void> {
+  /** Start the GFD or RM again on its old port (`start` spawns it and resolves when it listens). */
+  private async respawn(name: 'GFD' | 'RM', start: () => Promise<Proc>): Promise<void> {
     await this.retry(name, async () => {
-      const proc = this.sys.group.spawn(name, [...args, ...this.sys.securityArgs()]);
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${name} did not listen within ${START_WAIT_MS} ms`)), START_WAIT_MS)));
       try {
-        return await proc.address(START_WAIT_MS);
-      } catch (err) {
-        this.observer.killing(proc);
-        proc.kill('SIGKILL');
-        throw err;
+        await Promise.race([start(), late]);
+      } finally {
+        clearTimeout(timer);
       }
     });
   }

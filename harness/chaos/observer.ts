@@ -26,6 +26,8 @@ export class RunObserver {
   /** Components the harness is faulting, and until when (ms) a failure report about them is expected. */
   private readonly faultedUntil = new Map<string, number>();
   private falseSuspicions = 0;
+  /** When (wall clock) each false suspicion warned about was reported, and what it said. */
+  readonly suspicions: Array<{ at: number; text: string }> = [];
   private readonly internalErrors = new Map<string, number>();
 
   constructor(
@@ -81,6 +83,7 @@ export class RunObserver {
       if ((e.type === 'heartbeat_failed' && p.name.startsWith('LFD')) || (e.type === 'lfd_lost' && p.name === 'GFD')) {
         const who = String((e.data as { server?: unknown; lfd?: unknown } | undefined)?.server ?? (e.data as { lfd?: unknown } | undefined)?.lfd ?? '?');
         if (!this.isFaulted(who) && !this.stopping && ++this.falseSuspicions <= MAX_FALSE_SUSPICIONS) {
+          this.suspicions.push({ at: e.time, text: `${p.name}: ${e.text}` });
           this.warn(`false suspicion: ${p.name} declared ${who} failed though the harness had not faulted it: ${e.text}`);
         }
       }

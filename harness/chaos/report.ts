@@ -129,10 +129,12 @@ export interface Totals {
   anomalies: number;
   warnings: number;
   failedSeeds: number[];
+  /** Faults injected (not skipped), by kind. */
+  byKind: Record<string, number>;
 }
 
 export function totals(reports: readonly RunReport[]): Totals {
-  const t: Totals = { runs: reports.length, faults: 0, operations: 0, acknowledged: 0, anomalies: 0, warnings: 0, failedSeeds: [] };
+  const t: Totals = { runs: reports.length, faults: 0, operations: 0, acknowledged: 0, anomalies: 0, warnings: 0, failedSeeds: [], byKind: {} };
   for (const r of reports) {
     const s = r.stats;
     t.faults += s.faults;
@@ -142,11 +144,13 @@ export function totals(reports: readonly RunReport[]): Totals {
     t.anomalies += n;
     t.warnings += r.warnings.length;
     if (n > 0) t.failedSeeds.push(r.seed);
+    for (const f of r.injected) if (!f.skipped) t.byKind[f.kind] = (t.byKind[f.kind] ?? 0) + 1;
   }
   return t;
 }
 
 export function formatTotals(t: Totals): string {
   const failed = t.failedSeeds.length ? `; anomalies in seed(s) ${t.failedSeeds.join(', ')}` : '';
-  return `totals: ${t.runs} runs, ${t.faults} faults, ${t.operations} operations (${t.acknowledged} acknowledged), ${t.anomalies} anomalies, ${t.warnings} warnings${failed}`;
+  const kinds = Object.entries(t.byKind).sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k} ${n}`).join(', ');
+  return `totals: ${t.runs} runs, ${t.faults} faults, ${t.operations} operations (${t.acknowledged} acknowledged), ${t.anomalies} anomalies, ${t.warnings} warnings${failed}\nfaults by kind: ${kinds || 'none'}`;
 }

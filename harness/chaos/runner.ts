@@ -1,6 +1,6 @@
 /**
- * One chaos run: start a whole ftkit system (real processes on 127.0.0.1, the `log`
- * app), drive in-process clients through fault-injecting proxies, inject a seeded
+ * One chaos run: start a whole ftkit system (real processes on 127.0.0.1, or on the course's
+ * four namespace hosts with `hosts`: see onhosts.ts; the `log` app), drive in-process clients through fault-injecting proxies, inject a seeded
  * schedule of faults (nemesis.ts), heal everything, read the final state from every ready
  * replica (final.ts), and check the history (checker.ts). Every wait is bounded, so a run
  * ends in about its duration plus a few seconds of recovery and checking, whatever the
@@ -14,9 +14,12 @@
  * leader just before each fault aimed at the leader (so the deposed leader, once it
  * runs again, finds their requests queued in its sockets). They never ask the RM.
  */
+import { writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { System } from '../launch/system.js';
+import { HostsSystem, injectHostFault } from '../launch/hosts-system.js';
+import type { Hosts } from '../launch/hosts.js';
 import { HarnessError } from '../../lib/errors.js';
 import type { Mode } from '../../lib/protocol/index.js';
 import { ChaosClient, STALE_CLIENT_PREFIX } from './client.js';
@@ -69,6 +72,14 @@ export interface ChaosOptions {
   serverEnv?: NodeJS.ProcessEnv;
   /** Progress lines as the run goes (faults injected, healed). */
   log?: (line: string) => void;
+  /**
+   * Run on namespace hosts (the course's four machines, COURSE_MACHINES) instead of 127.0.0.1:
+   * the network, and the folder for the deployment file and state. The run must execute inside
+   * m4 (onhosts.ts); the schedule then also draws network faults between the machines.
+   */
+  hosts?: { net: Hosts; dir: string };
+  /** Write every component's trace events of the run (steady traffic left out) to this file, on one timeline. */
+  tracesFile?: string;
 }
 
 export function runChaos(options: ChaosOptions): Promise<RunReport> {
@@ -93,7 +104,9 @@ class ChaosRun {
     const replicas = o.replicas ?? DEFAULT_REPLICAS;
     const heartbeat = o.heartbeat ?? DEFAULT_HEARTBEAT_S;
     this.observer = new RunObserver(this.clock, o.log ?? (() => {}));
-    this.sys = new System({ mode: o.mode, app: 'log', heartbeat, checkpointFreq: o.checkpointFreq ?? DEFAULT_CHECKPOINT_FREQ_S, replicas, autoRestart: false, serverEnv: o.serverEnv });
+    const sysOptions = { mode: o.mode, app: 'log', heartbeat, checkpointFreq: o.checkpointFreq ?? DEFAULT_CHECKPOINT_FREQ_S, replicas, autoRestart: false, serverEnv: o.serverEnv } as const;
+    const hosts = o.hosts;
+    this.sys = hosts ? new HostsSystem(hosts.net, hosts.dir, sysOptions) : new System(sysOptions);
     this.sys.group.on('spawned', (p) => this.observer.watch(p));
     this.status = new StatusTracker(this.sys, replicas);
     this.nemesis = new Nemesis({
@@ -106,13 +119,14 @@ class ChaosRun {
       clock: this.clock,
       recoverMs: this.recoverMs,
       pointStale: (s, name) => this.pointStale(s, name),
+      hostFault: hosts ? (fault, names) => injectHostFault(hosts.net, fault, names) : undefined,
     });
   }
 
   async run(): Promise<RunReport> {
     const { seed } = this.o;
     const durationMs = this.o.durationS * 1000;
-    const schedule = makeSchedule({ seed, durationMs, kinds: this.o.faults, double: this.o.double });
+    const schedule = makeSchedule({ seed, durationMs, kinds: this.o.faults, double: this.o.double, hosts: !!this.o.hosts });
     let final: FinalState = { replicas: [] };
     try {
       await this.sys.start();
@@ -130,7 +144,7 @@ class ChaosRun {
       if (rest > 0) await sleep(rest);
 
       // Heal everything, and wait for the system to be whole and the clients to make progress.
-      this.nemesis.healAll();
+      await this.nemesis.healAll();
       const healed = this.clock();
       const whole = await this.status.waitWhole(this.recoverMs);
       if (!whole) this.observer.warn(`the system was not whole ${this.recoverMs} ms after the last fault: ${this.status.describe()}`);
@@ -151,7 +165,7 @@ class ChaosRun {
       this.observer.stopping = true;
       for (const c of this.clients) c.abort();
       this.recorder.closeAll();
-      this.nemesis.healAll();
+      await this.nemesis.healAll().catch((err: Error) => this.observer.warn(`could not heal every fault: ${err.message}`));
       await this.pool.close();
       await this.sys.stop();
     }
@@ -216,6 +230,8 @@ class ChaosRun {
     const result = check(ops, final);
     const { traces: log } = this.observer;
     const traces = result.anomalies.slice(0, 3).map((a) => ({ title: `traces around: ${a.kind}: ${a.message}`, lines: log.around(a.ops) }));
+    for (const s of this.observer.suspicions.slice(0, 2)) traces.push({ title: `traces around a false suspicion: ${s.text}`, lines: log.aroundTime(s.at) });
+    if (this.o.tracesFile) writeFileSync(this.o.tracesFile, log.all().join('\n') + '\n');
     for (const name of this.notReadyAtEnd) {
       const p = this.sys.group.procs.get(name);
       traces.push({ title: `${name} was not ready at the end: its last events`, lines: log.last(p) });

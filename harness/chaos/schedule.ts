@@ -12,7 +12,8 @@
  */
 import { mulberry32, randInt, weighted, type Rng } from './rng.js';
 
-export const FAULT_KINDS = [
+/** The kinds a run on 127.0.0.1 draws from (the default schedule; adding kinds must not change it). */
+export const LOOPBACK_FAULT_KINDS = [
   'kill-leader',
   'kill-follower',
   'pause-leader',
@@ -27,7 +28,11 @@ export const FAULT_KINDS = [
   'net-delay',
   'net-blackhole',
 ] as const;
+/** Network faults between namespace hosts (--hosts only): in the switch, between the replicas' machines. */
+export const HOST_FAULT_KINDS = ['cut-machine', 'cut-link', 'cut-one-way', 'link-loss', 'link-delay'] as const;
+export const FAULT_KINDS = [...LOOPBACK_FAULT_KINDS, ...HOST_FAULT_KINDS] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
+export type HostFaultKind = (typeof HOST_FAULT_KINDS)[number];
 
 export const FAULT_HELP: Record<FaultKind, string> = {
   'kill-leader': 'kill -9 the primary (passive) or sequencer (active); restart it by hand after a while',
@@ -43,9 +48,16 @@ export const FAULT_HELP: Record<FaultKind, string> = {
   'net-drop': 'reset every client connection to a replica and refuse new ones for a while',
   'net-delay': 'delay client <-> replica traffic by tens to hundreds of ms for a while',
   'net-blackhole': 'swallow client <-> replica traffic for a while, then reset those connections',
+  'cut-machine': "--hosts: the leader's or a follower's machine cut off the network (nothing in or out), then back",
+  'cut-link': "--hosts: a partial partition: nothing passes between the leader's machine and one follower's, either way; both still reach the rest",
+  'cut-one-way': "--hosts: packets from the leader's machine to one follower's are lost (or the other way round), the other direction passes",
+  'link-loss': "--hosts: 5-30 % of the packets between the leader's machine and one follower's are lost, both ways",
+  'link-delay': "--hosts: every packet between the leader's machine and one follower's waits 100-600 ms more, both ways",
 };
 
 export type FaultTarget = 'leader' | 'follower' | 'all';
+/** cut-one-way: which way packets are lost, between the leader's machine and a follower's. */
+export type Direction = 'to-follower' | 'to-leader';
 
 export interface Fault {
   kind: FaultKind;
@@ -55,8 +67,12 @@ export interface Fault {
   pick: number;
   /** How long the fault lasts before it is healed: down time, pause, or network fault, in ms. */
   holdMs: number;
-  /** net-delay: latency added to each chunk, ms. */
+  /** net-delay: latency added to each chunk; link-delay: to each packet, each way; ms. */
   delayMs?: number;
+  /** link-loss: the share of packets lost, %. */
+  lossPct?: number;
+  /** cut-one-way: the direction cut. */
+  direction?: Direction;
 }
 
 export interface Step {
@@ -76,6 +92,8 @@ export interface ScheduleOptions {
   overlap?: number;
   /** Chance that a replica fault gets a second replica fault, on another replica, overlapping it (default 0.15). */
   double?: number;
+  /** The run is on namespace hosts: the default kinds include the network faults between hosts. */
+  hosts?: boolean;
 }
 
 const WEIGHTS: Record<FaultKind, number> = {
@@ -92,9 +110,20 @@ const WEIGHTS: Record<FaultKind, number> = {
   'net-drop': 2,
   'net-delay': 2,
   'net-blackhole': 2,
+  'cut-machine': 2,
+  'cut-link': 2,
+  'cut-one-way': 2,
+  'link-loss': 2,
+  'link-delay': 2,
 };
 
-const REPLICA_FAULTS: readonly FaultKind[] = ['kill-leader', 'kill-follower', 'pause-leader', 'pause-follower', 'stall-leader', 'stall-follower', 'kill-machine', 'pause-machine'];
+/**
+ * Faults on replicas: each touches one or two replicas (a network fault between hosts touches
+ * the replicas on the machines it names), may get a second fault overlapping it, and is
+ * followed by a wait until the system is whole. The host kinds come last, so a loopback
+ * schedule draws exactly as it did before they existed.
+ */
+const REPLICA_FAULTS: readonly FaultKind[] = ['kill-leader', 'kill-follower', 'pause-leader', 'pause-follower', 'stall-leader', 'stall-follower', 'kill-machine', 'pause-machine', ...HOST_FAULT_KINDS];
 /** Faults that may overlap a replica fault. */
 const OVERLAPPING: readonly FaultKind[] = ['restart-gfd', 'restart-rm', 'net-drop', 'net-delay', 'net-blackhole'];
 /** A bound on the schedule's length whatever the duration. */
@@ -108,6 +137,10 @@ export function isReplicaFault(kind: FaultKind): boolean {
 
 export function isFaultKind(s: string): s is FaultKind {
   return (FAULT_KINDS as readonly string[]).includes(s);
+}
+
+export function isHostFault(kind: FaultKind): kind is HostFaultKind {
+  return (HOST_FAULT_KINDS as readonly string[]).includes(kind);
 }
 
 function makeFault(rng: Rng, kind: FaultKind): Fault {
@@ -138,6 +171,18 @@ function makeFault(rng: Rng, kind: FaultKind): Fault {
       return { kind, target: netTarget(rng), pick, holdMs: randInt(rng, 500, 2000), delayMs: randInt(rng, 20, 400) };
     case 'net-blackhole':
       return { kind, target: netTarget(rng), pick, holdMs: randInt(rng, 300, 1500) };
+    case 'cut-machine':
+      // The GFD declares a silent LFD failed after 2 × heartbeat: hold well past it.
+      return { kind, target: rng() < 0.6 ? 'leader' : 'follower', pick, holdMs: randInt(rng, 500, 2500) };
+    case 'cut-link':
+      // Past the leader's lag timeout (4 × heartbeat), so the follower leaves the group and rejoins.
+      return { kind, pick, holdMs: randInt(rng, 500, 2500) };
+    case 'cut-one-way':
+      return { kind, pick, holdMs: randInt(rng, 500, 2500), direction: rng() < 0.5 ? 'to-follower' : 'to-leader' };
+    case 'link-loss':
+      return { kind, pick, holdMs: randInt(rng, 1000, 3000), lossPct: randInt(rng, 5, 30) };
+    case 'link-delay':
+      return { kind, pick, holdMs: randInt(rng, 1000, 3000), delayMs: randInt(rng, 100, 600) };
   }
 }
 
@@ -151,7 +196,9 @@ function netTarget(rng: Rng): FaultTarget {
 
 export function makeSchedule(options: ScheduleOptions): Step[] {
   const rng = mulberry32(options.seed);
-  const kinds = options.kinds && options.kinds.length > 0 ? options.kinds : FAULT_KINDS;
+  const kinds = options.kinds && options.kinds.length > 0 ? options.kinds : options.hosts ? FAULT_KINDS : LOOPBACK_FAULT_KINDS;
+  const hostOnly = kinds.filter(isHostFault);
+  if (!options.hosts && hostOnly.length > 0) throw new Error(`${hostOnly.join(', ')}: only on namespace hosts (--hosts)`);
   const overlapChance = options.overlap ?? 0.25;
   const doubleChance = options.double ?? 0.15;
   const overlapping = OVERLAPPING.filter((k) => kinds.includes(k));
@@ -196,6 +243,16 @@ export function describeFault(f: Fault): string {
       return `${f.kind} (down ${secs(f.holdMs)})`;
     case 'net-delay':
       return `net-delay${on} +${f.delayMs} ms (for ${secs(f.holdMs)})`;
+    case 'cut-machine':
+      return `cut-machine${on} (cut off ${secs(f.holdMs)})`;
+    case 'cut-link':
+      return `cut-link leader-follower (for ${secs(f.holdMs)})`;
+    case 'cut-one-way':
+      return `cut-one-way ${f.direction === 'to-leader' ? 'follower->leader' : 'leader->follower'} (for ${secs(f.holdMs)})`;
+    case 'link-loss':
+      return `link-loss leader-follower ${f.lossPct}% (for ${secs(f.holdMs)})`;
+    case 'link-delay':
+      return `link-delay leader-follower +${f.delayMs} ms (for ${secs(f.holdMs)})`;
     default:
       return `${f.kind}${on} (for ${secs(f.holdMs)})`;
   }

@@ -162,6 +162,8 @@ export class Hosts {
   private nextLine = 0;
   private readonly clsactPorts = new Set<string>();
   private destroyed = false;
+  /** Made by another process (attach()): destroy() leaves the namespaces to it. */
+  private attached = false;
 
   private constructor(
     /** The names of this network's namespaces start with it. */
@@ -216,6 +218,20 @@ export class Hosts {
       await net.destroy();
       throw err;
     }
+    return net;
+  }
+
+  /**
+   * A network another process made with create() (its `prefix` and the same options), e.g. from
+   * a process that runs inside one of its hosts: faults and spawns work as on the creator's;
+   * destroy() heals this process's faults and stops its processes, and leaves the namespaces
+   * to their creator.
+   */
+  static attach(prefix: string, options: HostsOptions): Hosts {
+    if (!NAME.test(`${prefix}-`)) throw new HostsError(`${JSON.stringify(prefix)} is not the prefix of a namespace hosts network`);
+    const net = new Hosts(prefix, tool('nft'));
+    net.attached = true;
+    Object.entries(options.hosts).forEach(([label, addr], i) => net.hosts.set(label, new Host(net, label, addr, `${prefix}-${label}`, `p${i}`)));
     return net;
   }
 
@@ -379,8 +395,10 @@ export class Hosts {
   async destroy(): Promise<void> {
     if (this.destroyed) return;
     this.destroyed = true;
+    if (this.attached) await this.heal();
     await this.group.stopAll();
     for (const child of this.commands) child.kill('SIGKILL');
+    if (this.attached) return;
     // anything still inside (a server an LFD launched and did not stop) is ours: removeNamespace ends it
     for (const h of this.hosts.values()) await removeNamespace(this.ip, h.ns);
     await removeNamespace(this.ip, this.switchNs);

@@ -156,16 +156,18 @@ export class System {
     return this.group.get(name);
   }
 
-  async startRm(): Promise<Proc> {
-    const args = ['rm', '--port', this.port('RM'), '--mode', this.options.mode ?? 'passive', ...(this.options.autoRestart === false ? ['--no-auto-restart'] : []), ...(this.options.rmArgs ?? []), ...this.common];
+  /** Start the RM (on `port`, e.g. to restart it where it was; else the system's choice). */
+  async startRm(port = this.port('RM')): Promise<Proc> {
+    const args = ['rm', '--port', port, '--mode', this.options.mode ?? 'passive', ...(this.options.autoRestart === false ? ['--no-auto-restart'] : []), ...(this.options.rmArgs ?? []), ...this.common];
     const rm = this.group.spawn('RM', args);
     this.rmAddr = await rm.address();
     return rm;
   }
 
-  async startGfd(): Promise<Proc> {
+  /** Start the GFD (on `port`, e.g. to restart it where it was; else the system's choice). */
+  async startGfd(port = this.port('GFD')): Promise<Proc> {
     const hb = String(this.options.heartbeat ?? 0.1);
-    const gfd = this.group.spawn('GFD', ['gfd', '--port', this.port('GFD'), '--rm', this.rmAddr, '--heartbeat-freq', hb, ...this.timeoutArgs, ...this.common]);
+    const gfd = this.group.spawn('GFD', ['gfd', '--port', port, '--rm', this.rmAddr, '--heartbeat-freq', hb, ...this.timeoutArgs, ...this.common]);
     this.gfdAddr = await gfd.address();
     return gfd;
   }

@@ -6,7 +6,7 @@ import t, { type Test } from 'tap';
 import net from 'node:net';
 import { once } from 'node:events';
 import { ChaosProxy, PASS } from '../../harness/chaos/proxy.js';
-import { FAULT_KINDS, formatSchedule, makeSchedule } from '../../harness/chaos/schedule.js';
+import { LOOPBACK_FAULT_KINDS, formatSchedule, makeSchedule } from '../../harness/chaos/schedule.js';
 import { parseAddress } from '../../lib/net/index.js';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
@@ -134,7 +134,7 @@ t.test('the schedule is a function of the seed', async (t) => {
   const onlyKills = makeSchedule({ seed: 1, durationMs: 20_000, kinds: ['kill-leader'] });
   t.ok(onlyKills.every((s) => s.fault.kind === 'kill-leader' && !s.overlap), 'restricted to the given kinds');
   const many = Array.from({ length: 50 }, (_, i) => makeSchedule({ seed: i, durationMs: 30_000 })).flat();
-  for (const kind of FAULT_KINDS) t.ok(many.some((s) => s.fault.kind === kind || s.overlap?.fault.kind === kind), `${kind} occurs`);
+  for (const kind of LOOPBACK_FAULT_KINDS) t.ok(many.some((s) => s.fault.kind === kind || s.overlap?.fault.kind === kind), `${kind} occurs`);
   for (const s of many) {
     if (s.fault.kind.startsWith('pause')) t.ok(s.fault.holdMs >= 500, 'pauses outlast the 0.2 s detection timeout');
   }

@@ -266,6 +266,50 @@ for (const mode of ['passive', 'active'] as const) {
     t.match(traces(out).join('\n'), /S3 continues with the most recent state \(epoch 2, seq 35\)/);
   });
 
+  /**
+   * Chaos on namespace hosts, active seed 7010 on a loaded machine: S3 left the group under a
+   * new epoch (a cut link), then S2 and S1, which held everything acknowledged in that epoch,
+   * were both falsely suspected; the RM continued from S3's older state at once, S1 and S2
+   * installed its checkpoint when they came back, and the appends acknowledged in the new epoch
+   * were lost. The RM now waits for the election deadline for one of them to register again.
+   */
+  const leftBehind = () => {
+    const core = running(mode, ['S1', 'S2', 'S3']);
+    // S1 waited its lag timeout for S3: S3 leaves the group under epoch 2, holding epoch 1's state.
+    core.handle({ type: 'lagging', lagging: { type: 'lagging', server: 'S1', follower: 'S3', epoch: 1, seq: 36, acked: 35 } });
+    core.handle(report('S3', { mode, epoch: 2, ready: false, seq: 35, held: 1 }));
+    // S1 and S2 go on at epoch 2; then both are suspected, S2 first.
+    core.handle(deleted('S2'));
+    return core;
+  };
+
+  t.test(`${mode}: no ready replica left, and those left hold an older epoch: a suspected replica of the current epoch that registers again carries on`, async (t) => {
+    const core = leftBehind();
+    t.equal(core.epoch, 2, 'S3 left the group under epoch 2');
+    const out = core.handle(deleted('S1'));
+    t.equal(core.leader, undefined, 'S3 is not chosen at once: it holds epoch 1, the group is at epoch 2');
+    t.same(out.filter((c) => c.type === 'awaitReports'), [{ type: 'awaitReports', why: 'election' }], 'the RM waits for the election deadline');
+    t.match(traces(out).join('\n'), /no replica left holds the state of epoch 2: waiting for one to register again before choosing/);
+    t.same(queries(core.handle(added('S2'))), ['S2'], 'S2, back from its false suspicion, is asked what it holds');
+    const chosen = core.handle(report('S2', { mode, epoch: 2, ready: false, seq: 60, held: 2 }));
+    t.equal(core.leader, 'S2', 'S2 holds the state of epoch 2 (everything acknowledged): it carries on, without waiting for the deadline');
+    t.equal(core.epoch, 3);
+    t.match(traces(chosen).join('\n'), /no ready replica survived; S2 continues with the most recent state \(epoch 2, seq 60\)/);
+    t.same(checkpoints(chosen).map((c) => c.target.name), ['S3'], 'S3 starts again from its checkpoint');
+    t.same(core.handle({ type: 'reportDeadline' }), [], 'the deadline, once passed, changes nothing');
+  });
+
+  t.test(`${mode}: no ready replica left, those left hold an older epoch, and nobody comes back: the deadline decides with them`, async (t) => {
+    const core = leftBehind();
+    core.handle(deleted('S1'));
+    t.equal(core.leader, undefined);
+    const out = core.handle({ type: 'reportDeadline' });
+    t.equal(core.leader, 'S3', 'after the deadline, the most recent state left carries on');
+    t.match(traces(out).join('\n'), /no replica holding the state of epoch 2 registered again in time; deciding with those left[\s\S]*no ready replica survived; S3 continues with the most recent state \(epoch 1, seq 35\)/);
+    // The next failure waits again if it has to.
+    t.equal(core.epoch, 3);
+  });
+
   t.test(`${mode}: a report from a replica that joined again is forgotten with its old process`, async (t) => {
     const core = running(mode, ['S1']);
     core.handle(added('S2'));
