@@ -4,7 +4,7 @@
  * timers: links go up when a test pumps, timers fire when a test says so, and the end of an
  * I/O batch comes after every round of deliveries. Tests drive roles the way the RM would.
  */
-import { ReplicaCore, createApp, type AppName, type Command, type ConnId, type Fault, type ReplicaEvent, type TimerName } from '../../servers/core/index.js';
+import { ReplicaCore, createApp, type AppName, type Command, type ConnId, type Fault, type PassiveStyle, type ReplicaEvent, type TimerName } from '../../servers/core/index.js';
 import type { Member, Message, MessageOf, Mode, Role } from '../../lib/protocol/index.js';
 
 export interface Trace {
@@ -46,13 +46,13 @@ export class Cluster {
 
   constructor(
     names: string[],
-    private readonly options: { app?: AppName; checkpointMs?: number; fault?: Fault; quiet?: boolean } = {},
+    private readonly options: { app?: AppName; checkpointMs?: number; fault?: Fault; quiet?: boolean; passive?: PassiveStyle; static?: boolean } = {},
   ) {
     for (const name of names) this.add(name);
   }
 
   add(name: string): Node {
-    const core = new ReplicaCore({ name, app: createApp(this.options.app ?? 'counter'), checkpointMs: this.options.checkpointMs ?? 1000, fault: this.options.fault, wants: () => !this.options.quiet });
+    const core = new ReplicaCore({ name, app: createApp(this.options.app ?? 'counter'), checkpointMs: this.options.checkpointMs ?? 1000, fault: this.options.fault, passive: this.options.passive, static: this.options.static, wants: () => !this.options.quiet });
     const node: Node = { name, core, alive: true, traces: [], toLfd: [], timers: new Map(), links: new Map(), wantsFlush: false };
     this.nodes.set(name, node);
     return node;
