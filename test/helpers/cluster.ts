@@ -6,6 +6,7 @@
  */
 import { ReplicaCore, createApp, type AppName, type Command, type ConnId, type Fault, type PassiveStyle, type ReplicaEvent, type TimerName } from '../../servers/core/index.js';
 import type { Member, Message, MessageOf, Mode, Role } from '../../lib/protocol/index.js';
+import { StaticControl, type StaticOutput } from '../../servers/static.js';
 
 export interface Trace {
   event: string;
@@ -43,6 +44,8 @@ export class Cluster {
   filter: (to: string, event: ReplicaEvent) => boolean = () => true;
   /** Links to these nodes do not come up (the peer is unreachable). */
   readonly unreachable = new Set<string>();
+  /** Nodes run without an RM: what stands in for it on each (servers/static.ts). */
+  readonly statics = new Map<string, StaticControl>();
 
   constructor(
     names: string[],
@@ -71,7 +74,29 @@ export class Cluster {
     const node = this.node(name);
     if (!node.alive) return;
     node.core.step(event);
-    for (const cmd of node.core.drain()) this.execute(node, cmd);
+    const fixed = this.statics.get(name);
+    if (fixed) this.obey(node, fixed.after(event));
+    for (let cmds = node.core.drain(); cmds.length > 0; cmds = node.core.drain()) for (const cmd of cmds) this.execute(node, cmd);
+  }
+
+  /** Start `names` (default: every node) as a group without an RM, as `ftkit server --group` does, then settle. */
+  startStatic(mode: Mode, leader: string, names: string[] = [...this.nodes.keys()], group: string[] = names): void {
+    for (const name of names) {
+      const fixed = new StaticControl(name, { mode, leader, members: members(...group) });
+      this.statics.set(name, fixed);
+      const node = this.node(name);
+      this.obey(node, fixed.start());
+      for (let cmds = node.core.drain(); cmds.length > 0; cmds = node.core.drain()) for (const cmd of cmds) this.execute(node, cmd);
+    }
+    this.pump();
+  }
+
+  /** What a node's static control returns: control messages for its core, traces. */
+  private obey(node: Node, outs: StaticOutput[]): void {
+    for (const out of outs) {
+      if (out.type === 'trace') node.traces.push({ event: out.event, text: out.text, data: out.data });
+      else node.core.step({ type: 'control', msg: out.msg });
+    }
   }
 
   /** Deliver everything queued, in rounds; each round ends an I/O batch (flush). */
@@ -167,6 +192,7 @@ export class Cluster {
   /** A relaunched process under the same name: a fresh core, nothing held. */
   restart(name: string): Node {
     if (this.node(name).alive) this.kill(name);
+    this.statics.delete(name);
     return this.add(name);
   }
 
@@ -239,8 +265,12 @@ export class Cluster {
         for (const id of node.links.values()) if (id !== undefined) this.closeLink(this.conns.get(id)!);
         node.links.clear();
         return;
-      case 'toLfd':
-        return void node.toLfd.push(cmd.msg);
+      case 'toLfd': {
+        node.toLfd.push(cmd.msg);
+        const fixed = this.statics.get(node.name);
+        if (fixed) this.obey(node, fixed.upward(cmd.msg));
+        return;
+      }
       case 'setTimer':
         return void node.timers.set(cmd.timer, { ms: cmd.ms, repeat: cmd.repeat });
       case 'clearTimer':
