@@ -23,6 +23,7 @@ export function addOptions(cmd: Command, specs: readonly OptionSpec[]): Command 
       if (s.default !== undefined) opt.default(s.default);
     }
     cmd.addOption(opt);
+    if (s.negation) cmd.addOption(new Option(`--no-${opt.attributeName().replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`, s.negation));
   }
   return cmd;
 }

@@ -80,6 +80,8 @@ interface Pending {
   num: number;
   targets: Set<string>;
   failed: Set<string>;
+  /** A copy went out: the wait for a reply starts. */
+  sent(): void;
   finish(r: { server: string; result: string } | string): void;
 }
 
@@ -265,11 +267,15 @@ export class Session extends EventEmitter<SessionEvents> {
     const targets = this.follower.targets();
     if (targets.length === 0) return 'no replica is ready';
     return new Promise((resolve) => {
-      const timer = setTimeout(() => p.finish(`no reply within ${timeoutMs} ms`), timeoutMs);
+      // The wait for a reply starts with the first copy sent (connecting has its own deadline).
+      let timer: NodeJS.Timeout | undefined;
       const p: Pending = {
         num,
         targets: new Set(targets.map((m) => m.name)),
         failed: new Set(),
+        sent: () => {
+          timer ??= setTimeout(() => p.finish(`no reply within ${timeoutMs} ms`), timeoutMs);
+        },
         finish: (r) => {
           if (this.pending !== p) return;
           clearTimeout(timer);
@@ -291,6 +297,7 @@ export class Session extends EventEmitter<SessionEvents> {
     if (!conn?.isOpen) return this.failTarget(server, 'no replica reachable');
     if (!conn.send({ type: 'request', client: this.name, server, num: p.num, payload })) return this.failTarget(server, `connection to ${server} closed`);
     this.lastSent = true;
+    p.sent();
     if (this.tracer) this.trace('request_sent', 'request', `Sent <${this.name}, ${server}, ${p.num}, request>`, { server, num: p.num, payload });
   }
 

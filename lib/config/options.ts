@@ -17,6 +17,11 @@ export interface OptionSpec<T = unknown> {
   ini?: boolean;
   /** A file path: in an .ini file, relative to the file's folder. */
   path?: boolean;
+  /**
+   * The option may also be turned off, `--no-<name>` on the command line (`<name> = none` in an
+   * .ini file; the parser then gives false): this describes that flag.
+   */
+  negation?: string;
 }
 
 export const DEFAULT_HOST = '127.0.0.1';
@@ -103,8 +108,7 @@ export const RM_OPTIONS: OptionSpec[] = [
 export const GFD_OPTIONS: OptionSpec[] = [
   hostOption('the GFD'),
   portOption(DEFAULT_GFD_PORT),
-  spec({ key: 'rm', flag: '--rm <host:port>', description: 'the Replication Manager', default: `${DEFAULT_HOST}:${DEFAULT_RM_PORT}`, parse: v.addressOrNone }),
-  spec({ key: 'rm', flag: '--no-rm', description: 'run without an RM (milestone 2): keep the membership and print it, report to no one (rm = none in an .ini)', parse: v.bool, ini: false }),
+  spec({ key: 'rm', flag: '--rm <host:port>', description: 'the Replication Manager', default: `${DEFAULT_HOST}:${DEFAULT_RM_PORT}`, parse: v.addressOrNone, negation: 'run without an RM (milestone 2): keep the membership and print it, report to no one (rm = none in an .ini)' }),
   heartbeatFreq('GFD → LFD'),
   heartbeatTimeout('an LFD'),
   ...SECURITY_OPTIONS,
@@ -114,8 +118,7 @@ export const LFD_OPTIONS: OptionSpec[] = [
   hostOption('the LFD'),
   advertiseOption('the LFD'),
   portOption(DEFAULT_LFD_PORT),
-  spec({ key: 'gfd', flag: '--gfd <host:port>', description: 'the Global Fault Detector', default: `${DEFAULT_HOST}:${DEFAULT_GFD_PORT}`, parse: v.addressOrNone }),
-  spec({ key: 'gfd', flag: '--no-gfd', description: 'run without a GFD (milestone 1): heartbeat the servers and print it, report to no one (gfd = none in an .ini)', parse: v.bool, ini: false }),
+  spec({ key: 'gfd', flag: '--gfd <host:port>', description: 'the Global Fault Detector', default: `${DEFAULT_HOST}:${DEFAULT_GFD_PORT}`, parse: v.addressOrNone, negation: 'run without a GFD (milestone 1): heartbeat the servers and print it, report to no one (gfd = none in an .ini)' }),
   heartbeatFreq('LFD → server'),
   heartbeatTimeout('a server'),
   spec({
@@ -132,8 +135,7 @@ export const SERVER_OPTIONS: OptionSpec[] = [
   hostOption('the server'),
   advertiseOption('the server'),
   portOption(DEFAULT_SERVER_PORT),
-  spec({ key: 'lfd', flag: '--lfd <host:port>', description: 'the LFD on this machine', default: `${DEFAULT_HOST}:${DEFAULT_LFD_PORT}`, parse: v.addressOrNone }),
-  spec({ key: 'lfd', flag: '--no-lfd', description: 'with --static only: run without an LFD (lfd = none in an .ini)', parse: v.bool, ini: false }),
+  spec({ key: 'lfd', flag: '--lfd <host:port>', description: 'the LFD on this machine', default: `${DEFAULT_HOST}:${DEFAULT_LFD_PORT}`, parse: v.addressOrNone, negation: 'with --static only: run without an LFD (lfd = none in an .ini)' }),
   spec({
     key: 'static',
     flag: '--static',
