@@ -1,7 +1,10 @@
 /** `ftkit client [name]`: send requests until done (exit 0) or given up (exit 1). */
 import { createInterface } from 'node:readline';
 import { Client } from '../clients/client.js';
-import { securityFor, serve, tracerFor, type Runner } from './process.js';
+import { exitWith, securityFor, serve, tracerFor, type Runner } from './process.js';
+import { givenKeys } from './options.js';
+import { fixedView, type FixedView } from '../lib/config/fixed.js';
+import type { Member, Mode } from '../lib/protocol/index.js';
 
 export const client: Runner = async (o, [arg]) => {
   const name = arg ?? (o.name as string | undefined);
@@ -10,11 +13,18 @@ export const client: Runner = async (o, [arg]) => {
     process.stderr.write('error: name the client: ftkit client C1 (or name = C1 in --config)\n');
     process.exit(2);
   }
+  let fixed: FixedView | undefined;
+  try {
+    fixed = fixedView({ servers: o.servers as Member[] | undefined, mode: o.mode as Mode | undefined, primary: o.primary as string | undefined, rmGiven: givenKeys(o).has('rm') });
+  } catch (err) {
+    exitWith(2, name, (err as Error).message);
+  }
   const tracer = tracerFor(name, o);
   const client = new Client({
     name,
     security: securityFor(name, o, { listens: false, dials: true }, tracer),
-    rm: o.rm as string,
+    rm: fixed ? undefined : (o.rm as string),
+    fixed,
     message: o.message as string,
     interval: o.interval as number,
     count: o.count as number,

@@ -14,6 +14,10 @@ import type { Security } from '../lib/net/index.js';
 import type { Tracer } from '../lib/trace/index.js';
 import type { TlsUse } from '../lib/config/secrets.js';
 import { WILDCARD_HOSTS } from '../lib/config/options.js';
+import { fixedGroup, type FixedGroup } from '../lib/config/fixed.js';
+import { formatAddress } from '../lib/net/address.js';
+import type { Member } from '../lib/protocol/index.js';
+import type { PassiveStyle } from '../servers/core/index.js';
 import { exitWith, securityFor, serve, tracerFor, userStateDir, type Opts, type Runner } from './process.js';
 
 /** What every component takes alike. */
@@ -70,7 +74,7 @@ export const rm: Runner = (o) =>
 
 export const gfd: Runner = (o) =>
   runMember(o, 'GFD', 'gfd', LISTENS_AND_DIALS, (common) =>
-    new Gfd({ ...common, onRefused, rm: o.rm as string, heartbeatFreq: o.heartbeatFreq as number, timeout: o.timeout as number | undefined }),
+    new Gfd({ ...common, onRefused, rm: (o.rm as string | false) || undefined, heartbeatFreq: o.heartbeatFreq as number, timeout: o.timeout as number | undefined }),
   );
 
 export const lfd: Runner = (o, [name]) =>
@@ -80,7 +84,7 @@ export const lfd: Runner = (o, [name]) =>
       onRefused,
       name: name!,
       advertise: advertised(o, name!),
-      gfd: o.gfd as string,
+      gfd: (o.gfd as string | false) || undefined,
       heartbeatFreq: o.heartbeatFreq as number,
       timeout: o.timeout as number | undefined,
       stateDir: (o.stateDir as string | undefined) ?? userStateDir(),
@@ -88,14 +92,37 @@ export const lfd: Runner = (o, [name]) =>
     }),
   );
 
-export const server: Runner = (o, [name]) =>
-  runMember(o, name!, name!, LISTENS_AND_DIALS, (common) =>
+/** The group a server runs in without an RM (--static, --group), checked once; undefined with an RM. */
+function groupOf(o: Opts, name: string, advertise: string): FixedGroup | undefined {
+  try {
+    return fixedGroup({
+      name,
+      static: o.static === true,
+      group: o.group as Member[] | undefined,
+      mode: o.mode as Mode | undefined,
+      primary: o.primary as string | undefined,
+      passive: o.passive as string,
+      lfd: o.lfd as string | false,
+      self: formatAddress({ host: advertise, port: o.port as number }),
+      port: o.port as number,
+    });
+  } catch (err) {
+    exitWith(2, name, (err as Error).message);
+  }
+}
+
+export const server: Runner = (o, [name]) => {
+  const advertise = advertised(o, name!);
+  const group = groupOf(o, name!, advertise);
+  return runMember(o, name!, name!, LISTENS_AND_DIALS, (common) =>
     new Server({
       ...common,
       onRefused,
       name: name!,
-      advertise: advertised(o, name!),
-      lfd: o.lfd as string,
+      advertise,
+      lfd: (o.lfd as string | false) || undefined,
+      group,
+      passive: o.passive as PassiveStyle,
       app: o.app as AppName,
       checkpointFreq: o.checkpointFreq as number,
       lagTimeout: o.lagTimeout as number | undefined,
@@ -103,3 +130,4 @@ export const server: Runner = (o, [name]) =>
       onRetire: () => process.exit(0),
     }),
   );
+};

@@ -11,12 +11,16 @@ import { Tracer } from '../lib/trace/index.js';
 import { DEFAULT_CLIENT_INTERVAL_S, DEFAULT_GIVE_UP_S, DEFAULT_REQUEST_TIMEOUT_S } from '../lib/config/options.js';
 import { SessionStoppedError } from '../lib/errors.js';
 import { Session } from './session.js';
+import type { Member, Mode } from '../lib/protocol/index.js';
 
 export const REQUEST_NUM_PLACEHOLDER = '{n}';
 
 export interface ClientOptions {
   name: string;
-  rm: string;
+  /** The RM, which says where to send; or, without one, `fixed`. */
+  rm?: string;
+  /** No RM: send to these replicas, as `mode` says (passive: the first is the primary). */
+  fixed?: { mode: Mode; replicas: Member[] };
   /** Payload template; `{n}` is replaced by the request number. */
   message?: string;
   interval?: number;
@@ -45,6 +49,7 @@ export class Client extends Component {
     this.session = new Session({
       name: this.name,
       rm: options.rm,
+      fixed: options.fixed,
       security: this.security,
       attemptTimeoutMs: (options.timeout ?? DEFAULT_REQUEST_TIMEOUT_S) * 1000,
       giveUpMs: (options.giveUp ?? DEFAULT_GIVE_UP_S) * 1000,

@@ -5,7 +5,8 @@
  *
  * - It follows the RM's view (clients/view.ts): it asks the RM where to send, and the RM
  *   pushes the view again whenever it changes. A stale-view session never asks the RM:
- *   it talks to the one replica it was pointed at (`pointAt`).
+ *   it talks to the one replica it was pointed at (`pointAt`). A fixed view (no RM) is the
+ *   replicas it was given; one that is down is tried again with each attempt.
  * - Passive mode: each request goes to the primary only. Active mode: to every ready
  *   replica; the first reply wins and later ones are counted (and traced) as duplicates.
  * - A request keeps its request_num across retries (a reject, a closed connection, a
@@ -79,6 +80,8 @@ interface Pending {
   num: number;
   targets: Set<string>;
   failed: Set<string>;
+  /** A copy went out: the wait for a reply starts. */
+  sent(): void;
   finish(r: { server: string; result: string } | string): void;
 }
 
@@ -103,6 +106,8 @@ export class Session extends EventEmitter<SessionEvents> {
   private refusal: RefusedError | undefined;
   /** Whether the last attempt sent anything. */
   private lastSent = false;
+  /** Replicas whose last connection attempts failed, and how many in a row. */
+  private readonly unreachable = new Map<string, number>();
   /** Waits that end early on a changed view, a stop or a refusal. */
   private readonly wakers = new Set<() => void>();
   private readonly tracer: Tracer | undefined;
@@ -250,23 +255,27 @@ export class Session extends EventEmitter<SessionEvents> {
     return outcome;
   }
 
-  /** One attempt at request `num`: the reply, or why there was none. */
+  /**
+   * One attempt at request `num`: the reply, or why there was none. The request goes to each
+   * target as soon as its connection is open, so a replica that is slow to answer a connect (a
+   * machine that is down, still in a view given by hand) delays no one.
+   */
   private async attempt(num: number, payload: string): Promise<{ server: string; result: string } | string> {
     this.lastSent = false;
     const timeoutMs = this.options.attemptTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_S * 1000;
     if (!(await this.ready(timeoutMs))) return this.isStopped ? 'the session stopped' : 'no replica is ready';
     const targets = this.follower.targets();
-    const conns = (await Promise.all(targets.map(async (m) => [m.name, await this.connection(m)] as const))).filter(
-      (pair): pair is readonly [string, Connection] => pair[1] !== undefined && pair[1].isOpen,
-    );
-    if (this.isStopped || this.refusal) return 'the session stopped';
-    if (conns.length === 0) return 'no replica reachable';
+    if (targets.length === 0) return 'no replica is ready';
     return new Promise((resolve) => {
-      const timer = setTimeout(() => p.finish(`no reply within ${timeoutMs} ms`), timeoutMs);
+      // The wait for a reply starts with the first copy sent (connecting has its own deadline).
+      let timer: NodeJS.Timeout | undefined;
       const p: Pending = {
         num,
-        targets: new Set(conns.map(([server]) => server)),
+        targets: new Set(targets.map((m) => m.name)),
         failed: new Set(),
+        sent: () => {
+          timer ??= setTimeout(() => p.finish(`no reply within ${timeoutMs} ms`), timeoutMs);
+        },
         finish: (r) => {
           if (this.pending !== p) return;
           clearTimeout(timer);
@@ -275,15 +284,21 @@ export class Session extends EventEmitter<SessionEvents> {
         },
       };
       this.pending = p;
-      for (const [server, conn] of conns) {
-        if (!conn.send({ type: 'request', client: this.name, server, num, payload })) {
-          this.failTarget(server, `connection to ${server} closed`);
-          continue;
-        }
-        this.lastSent = true;
-        if (this.tracer) this.trace('request_sent', 'request', `Sent <${this.name}, ${server}, ${num}, request>`, { server, num, payload });
-      }
+      for (const m of targets) void this.sendTo(p, m, payload);
     });
+  }
+
+  /** Send the open attempt's request to `member` once connected (if the attempt is still open then). */
+  private async sendTo(p: Pending, member: Member, payload: string): Promise<void> {
+    const conn = await this.connection(member);
+    if (this.pending !== p) return;
+    if (this.isStopped || this.refusal) return p.finish('the session stopped');
+    const server = member.name;
+    if (!conn?.isOpen) return this.failTarget(server, 'no replica reachable');
+    if (!conn.send({ type: 'request', client: this.name, server, num: p.num, payload })) return this.failTarget(server, `connection to ${server} closed`);
+    this.lastSent = true;
+    p.sent();
+    if (this.tracer) this.trace('request_sent', 'request', `Sent <${this.name}, ${server}, ${p.num}, request>`, { server, num: p.num, payload });
   }
 
   /** One target of the open attempt will not answer; the attempt fails when none is left. */
@@ -349,10 +364,18 @@ export class Session extends EventEmitter<SessionEvents> {
 
   private async connection(member: Member): Promise<Connection | undefined> {
     try {
-      return await this.conns.get(member);
+      const conn = await this.conns.get(member);
+      this.unreachable.delete(member.name);
+      return conn;
     } catch (err) {
       if (err instanceof RefusedError) return void this.refused(err);
-      this.trace('connect_failed', 'fault', `${this.name}: cannot reach ${member.name} at ${member.addr}: ${(err as Error).message}`);
+      // A replica that stays down (one given by hand, without an RM to drop it) is said once, then every tenth try.
+      const failures = (this.unreachable.get(member.name) ?? 0) + 1;
+      this.unreachable.set(member.name, failures);
+      if (failures === 1 || failures % 10 === 0) {
+        const again = failures === 1 ? '' : ` (${failures} tries in a row)`;
+        this.trace('connect_failed', 'fault', `${this.name}: cannot reach ${member.name} at ${member.addr}: ${(err as Error).message}${again}`, { server: member.name, failures });
+      }
       return undefined;
     }
   }

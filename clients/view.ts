@@ -3,7 +3,8 @@
  * (`<C1, client>`) over a link that reconnects with back-off; the RM answers with the
  * mode and the ready replicas and pushes the view again whenever it changes. A stale-view
  * follower never asks the RM: its view is the one replica it was pointed at (`pointAt`),
- * as for a client that missed a view push, or one configured with a fixed server.
+ * as for a client that missed a view push. A fixed view (`ftkit client --servers`, no RM)
+ * is the replicas and the mode the client was given, for good.
  */
 import { EventEmitter } from 'node:events';
 import { Link, RefusedError, exponentialBackoff, type ReconnectPolicy, type Security } from '../lib/net/index.js';
@@ -17,6 +18,8 @@ export interface ViewOptions {
   rm?: string;
   /** A stale-view follower: no RM; the view is the replica given to pointAt(). */
   stale?: boolean;
+  /** No RM: the view is these replicas, used as `mode` says (passive: the first is the primary). */
+  fixed?: { mode: Mode; replicas: Member[] };
   /** The client secret (if the deployment requires one) and the TLS CA (if it runs TLS). */
   security?: Security;
   /** Reconnecting to the RM. */
@@ -41,6 +44,12 @@ export class ViewFollower extends EventEmitter<ViewEvents> {
   constructor(private readonly options: ViewOptions) {
     super();
     if (options.stale) return;
+    if (options.fixed) {
+      this.mode = options.fixed.mode;
+      this.replicas = options.fixed.replicas;
+      this.version++;
+      return;
+    }
     const { name, rm } = options;
     if (!rm) throw new Error(`${name}: a client follows the RM's views, so it needs the RM's address (or a stale view)`);
     this.rmLink = new Link({ me: name, addr: rm, security: options.security, standing: 'client', policy: options.rmPolicy ?? exponentialBackoff({ baseMs: 50, capMs: 1000 }) });
@@ -59,6 +68,8 @@ export class ViewFollower extends EventEmitter<ViewEvents> {
 
   start(): void {
     this.rmLink?.start();
+    const fixed = this.options.fixed;
+    if (fixed) this.trace('view', 'state', `${this.options.name}: ${describe(fixed.mode, fixed.replicas)} (given: no RM)`, { mode: fixed.mode, replicas: fixed.replicas, fixed: true });
   }
 
   stop(): void {
@@ -93,12 +104,17 @@ export class ViewFollower extends EventEmitter<ViewEvents> {
     this.mode = msg.mode;
     this.replicas = msg.replicas;
     this.version++;
-    const list = msg.replicas.map((m) => m.name).join(', ') || 'none';
-    this.trace('view', 'state', `${name}: ${msg.mode} replication; ${msg.mode === 'passive' ? 'primary' : 'replicas'}: ${list}`, { mode: msg.mode, replicas: msg.replicas });
+    this.trace('view', 'state', `${name}: ${describe(msg.mode, msg.replicas)}`, { mode: msg.mode, replicas: msg.replicas });
     this.emit('view', msg.mode, msg.replicas);
   }
 
   private trace(type: string, category: Category, text: string, data?: Record<string, unknown>): void {
     this.options.tracer?.emitEvent(type, category, text, data);
   }
+}
+
+/** `passive replication; primary: S2` / `active replication; replicas: S1, S2, S3` */
+function describe(mode: Mode, replicas: readonly Member[]): string {
+  const list = (mode === 'passive' ? replicas.slice(0, 1) : replicas).map((m) => m.name).join(', ') || 'none';
+  return `${mode} replication; ${mode === 'passive' ? 'primary' : 'replicas'}: ${list}`;
 }

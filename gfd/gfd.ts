@@ -3,6 +3,8 @@
  * membership (a lost LFD is a lost machine: all its servers go), and reports every
  * change to the RM, with the full list on every (re)connection. It routes the RM's
  * orders to the LFD of the server they name.
+ *
+ * Without an RM (the course's milestone 2) it keeps and traces the membership only.
  */
 import { Component, describeMembers } from '../lib/component.js';
 import { Children, type Child } from '../lib/children.js';
@@ -23,7 +25,8 @@ export const DEFAULT_SETTLE_MS = 1500;
 export interface GfdOptions {
   host?: string;
   port?: number;
-  rm: string;
+  /** The RM, host:port; undefined: none (keep the membership, report it to no one). */
+  rm?: string;
   heartbeatFreq?: number;
   timeout?: number;
   /** See DEFAULT_SETTLE_MS. */
@@ -41,7 +44,7 @@ interface LfdEntry extends Child {
 
 export class Gfd extends Component {
   private readonly listener: Listener;
-  private readonly rmLink: Link;
+  private readonly rmLink: Link | undefined;
   /** The LFDs registered here, each heartbeated; the RM's properties for LFDs and servers are relayed to them. */
   private readonly lfds: Children<LfdEntry>;
   readonly membership = new Membership();
@@ -56,7 +59,7 @@ export class Gfd extends Component {
       identify: (conn, first) => this.identify(conn, first),
       onClose: (conn) => this.lfdConnectionClosed(conn),
     });
-    this.rmLink = this.createUpstream('RM', options.rm, (conn) => this.onRmUp(conn), (reason) => this.stopRefused(reason, options.onRefused));
+    if (options.rm !== undefined) this.rmLink = this.createUpstream('RM', options.rm, (conn) => this.onRmUp(conn), (reason) => this.stopRefused(reason, options.onRefused));
   }
 
   get address(): string {
@@ -70,14 +73,16 @@ export class Gfd extends Component {
     this.traceSecurity(this.address);
     this.traceMembers();
     const settle = this.options.settleMs ?? DEFAULT_SETTLE_MS;
-    this.settleTimer = setTimeout(() => this.rmLink.start(), settle);
+    const rm = this.rmLink;
+    if (rm) this.settleTimer = setTimeout(() => rm.start(), settle);
+    else this.trace('no_rm', 'info', 'GFD: no RM: keeping the membership, reporting it to no one');
     this.setState('running');
   }
 
   async stop(): Promise<void> {
     this.setState('stopping');
     clearTimeout(this.settleTimer);
-    this.rmLink.stop();
+    this.rmLink?.stop();
     this.lfds.stopAll();
     await this.listener.close();
     this.setState('stopped');
@@ -117,7 +122,7 @@ export class Gfd extends Component {
     };
     this.lfds.admit(entry, () => {
       this.trace('lfd_registered', 'membership', `GFD: ${first.lfd} registered (host ${first.host})`, { lfd: first.lfd, host: first.host });
-      this.rmLink.connection?.send({ type: 'machine', from: this.name, lfd: first.lfd, state: 'up' });
+      this.rmLink?.connection?.send({ type: 'machine', from: this.name, lfd: first.lfd, state: 'up' });
     });
     return (msg) => this.fromLfd(entry, msg);
   }
@@ -133,7 +138,7 @@ export class Gfd extends Component {
       case 'report':
       case 'lagging':
       case 'launchFailed':
-        this.rmLink.connection?.send(msg);
+        this.rmLink?.connection?.send(msg);
         return;
       default:
         throw this.unexpected(entry.conn, msg);
@@ -161,13 +166,13 @@ export class Gfd extends Component {
     const lost = this.membership.serversOn(lfd);
     this.trace('lfd_lost', 'fault', `GFD: lost ${lfd} (${why}): machine down${lost.length ? `, deleting ${lost.join(', ')}` : ''}`, { lfd, servers: lost });
     this.apply(this.membership.dropLfd(lfd));
-    this.rmLink.connection?.send({ type: 'machine', from: this.name, lfd, state: 'down' });
+    this.rmLink?.connection?.send({ type: 'machine', from: this.name, lfd, state: 'down' });
   }
 
   /** Report membership changes to the RM and trace the new membership. */
   private apply(changes: Change[]): void {
     if (changes.length === 0) return;
-    for (const c of changes) this.rmLink.connection?.send({ type: 'membership', from: c.lfd, server: c.server, action: c.action, addr: c.addr });
+    for (const c of changes) this.rmLink?.connection?.send({ type: 'membership', from: c.lfd, server: c.server, action: c.action, addr: c.addr });
     this.traceMembers();
   }
 
@@ -182,7 +187,7 @@ export class Gfd extends Component {
     for (const m of this.membership.list()) {
       conn.send({ type: 'membership', from: this.membership.lfdOf(m.name)!, server: m.name, action: 'add', addr: m.addr });
     }
-    this.trace('register_sent', 'membership', `GFD registering with RM at ${this.rmLink.target}`);
+    this.trace('register_sent', 'membership', `GFD registering with RM at ${this.rmLink!.target}`);
   }
 
   private fromRm(conn: Connection, msg: Message): void {

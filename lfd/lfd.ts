@@ -2,6 +2,8 @@
  * Local Fault Detector: one per machine. Servers on the machine register with it;
  * it heartbeats each of them, tells the GFD when one is added or deleted, answers
  * the GFD's heartbeats, and passes the RM's orders down to its servers.
+ *
+ * Without a GFD (the course's milestone 1) it only heartbeats its servers and traces it.
  */
 import { Component } from '../lib/component.js';
 import { Children, type Child } from '../lib/children.js';
@@ -23,7 +25,8 @@ export interface LfdOptions {
   /** The host the GFD is told this machine is at (default: host). */
   advertise?: string;
   port?: number;
-  gfd: string;
+  /** The GFD, host:port; undefined: none (heartbeat the servers, report to no one). */
+  gfd?: string;
   heartbeatFreq?: number;
   /** Seconds to wait for a heartbeat answer (default 2 × heartbeatFreq). */
   timeout?: number;
@@ -57,7 +60,7 @@ interface ServerEntry extends Child {
 
 export class Lfd extends Component {
   private readonly listener: Listener;
-  private readonly gfdLink: Link;
+  private readonly gfdLink: Link | undefined;
   /** Fires when the GFD has been silent for GFD_SILENCE_PERIODS of its heartbeat period (known once the GFD tells it). */
   private gfdSilence: NodeJS.Timeout | undefined;
   /** The servers registered here, each heartbeated; the RM's properties for servers are relayed to them. */
@@ -71,14 +74,15 @@ export class Lfd extends Component {
     super(options.name, options.tracer ?? new Tracer(options.name), options.security);
     this.servers = new Children({ me: this.name, role: 'server', tracer: this.tracer, heartbeatFreq: options.heartbeatFreq, timeout: options.timeout, frequencyKey: 'lfd-heartbeat-freq', tellFrequency: true });
     this.launcher = new Launcher(this.tracer);
-    this.commands = new CommandStore(options.stateDir, { gfd: options.gfd, lfd: options.name });
+    // Command lines are kept for the RM's relaunches: without a GFD there is no RM to ask for one.
+    this.commands = new CommandStore(options.gfd === undefined ? undefined : options.stateDir, { gfd: options.gfd ?? 'none', lfd: options.name });
     this.listener = this.createListener({
       host: options.host,
       port: options.port,
       identify: (conn, first) => this.identify(conn, first),
       onClose: (conn) => this.serverConnectionClosed(conn),
     });
-    this.gfdLink = this.createUpstream('GFD', options.gfd, (conn) => this.onGfdUp(conn), (reason) => this.stopRefused(reason, options.onRefused));
+    if (options.gfd !== undefined) this.gfdLink = this.createUpstream('GFD', options.gfd, (conn) => this.onGfdUp(conn), (reason) => this.stopRefused(reason, options.onRefused));
   }
 
   get address(): string {
@@ -95,7 +99,8 @@ export class Lfd extends Component {
     this.trace('listening', 'info', `${this.name} listening on ${this.address}; heartbeat every ${this.heartbeatFreq} s`, { addr: this.address });
     this.traceSecurity(this.address);
     this.loadCommands();
-    this.gfdLink.start();
+    if (this.gfdLink) this.gfdLink.start();
+    else this.trace('no_gfd', 'info', `${this.name}: no GFD: heartbeating my servers, reporting to no one`);
     this.setState('running');
   }
 
@@ -103,7 +108,7 @@ export class Lfd extends Component {
     if (this.lifecycle === 'stopping' || this.lifecycle === 'stopped') return;
     this.setState('stopping');
     clearTimeout(this.gfdSilence);
-    this.gfdLink.stop();
+    this.gfdLink?.stop();
     this.servers.stopAll();
     await Promise.all([this.listener.close(), this.launcher.stopAll()]);
     this.setState('stopped');
@@ -181,12 +186,12 @@ export class Lfd extends Component {
       case 'heartbeat':
         return this.servers.answered(entry, msg.num);
       case 'report':
-        this.gfdLink.connection?.send(msg);
+        this.gfdLink?.connection?.send(msg);
         return;
       case 'lagging':
         // Only a server speaks for itself: another's name on this connection is bad input.
         if (msg.server !== entry.name) throw new UnexpectedMessageError(`${entry.name} reports a lagging follower as ${msg.server}`);
-        this.gfdLink.connection?.send(msg);
+        this.gfdLink?.connection?.send(msg);
         return;
       default:
         throw this.unexpected(entry.conn, msg);
@@ -198,7 +203,7 @@ export class Lfd extends Component {
     if (!entry || entry.added) return;
     entry.added = true;
     this.trace('replica_added', 'membership', `${this.name}: add replica ${server}`, { server, addr: entry.addr });
-    this.gfdLink.connection?.send({ type: 'membership', from: this.name, server, action: 'add', addr: entry.addr });
+    this.gfdLink?.connection?.send({ type: 'membership', from: this.name, server, action: 'add', addr: entry.addr });
   }
 
   /**
@@ -232,7 +237,7 @@ export class Lfd extends Component {
   private reportDeleted(entry: ServerEntry): void {
     if (!entry.added || this.lifecycle !== 'running') return;
     this.trace('replica_deleted', 'membership', `${this.name}: delete replica ${entry.name}`, { server: entry.name, addr: entry.addr });
-    this.gfdLink.connection?.send({ type: 'membership', from: this.name, server: entry.name, action: 'delete', addr: entry.addr });
+    this.gfdLink?.connection?.send({ type: 'membership', from: this.name, server: entry.name, action: 'delete', addr: entry.addr });
   }
 
   private serverConnectionClosed(conn: Connection): void {
@@ -248,7 +253,7 @@ export class Lfd extends Component {
     for (const entry of this.servers) {
       if (entry.added) conn.send({ type: 'membership', from: this.name, server: entry.name, action: 'add', addr: entry.addr });
     }
-    this.trace('register_sent', 'membership', `${this.name} registering with GFD at ${this.gfdLink.target}`);
+    this.trace('register_sent', 'membership', `${this.name} registering with GFD at ${this.gfdLink!.target}`);
   }
 
   /**
@@ -262,7 +267,7 @@ export class Lfd extends Component {
     clearTimeout(this.gfdSilence);
     const ms = seconds * 1000 * GFD_SILENCE_PERIODS;
     this.gfdSilence = setTimeout(() => {
-      if (this.gfdLink.connection !== conn) return;
+      if (this.gfdLink?.connection !== conn) return;
       this.trace('gfd_silent', 'fault', `${this.name}: no heartbeat from the GFD for ${ms / 1000} s; dropping the connection and dialling again`, { ms });
       conn.destroy();
     }, ms);
@@ -336,7 +341,7 @@ export class Lfd extends Component {
   private launch(name: string): void {
     const fail = (reason: string) => {
       this.trace('launch_failed', 'fault', `${this.name}: cannot launch ${name}: ${reason}`, { server: name, reason });
-      this.gfdLink.connection?.send({ type: 'launchFailed', lfd: this.name, server: name, reason });
+      this.gfdLink?.connection?.send({ type: 'launchFailed', lfd: this.name, server: name, reason });
     };
     if (this.lifecycle !== 'running') return;
     if (this.servers.get(name)?.conn.isOpen) return fail(`${name} is already running here`);

@@ -4,14 +4,18 @@
  * and answers its heartbeats, keeps the links to the peers it feeds (peers.ts), numbers the
  * connections for the core, runs its timers, and carries out the commands the core leaves,
  * asking it to flush once at the end of each I/O batch.
+ *
+ * Without an RM (`group`), a StaticControl (static.ts) gives the core what the RM would have
+ * sent, and the LFD is optional: it only heartbeats the server.
  */
 import { Component, advertisedAddress } from '../lib/component.js';
 import type { Connection, Link, Listener, Security } from '../lib/net/index.js';
 import { UnexpectedMessageError, encodeForEach, type Message } from '../lib/protocol/index.js';
 import { Tracer } from '../lib/trace/index.js';
 import { DEFAULT_CHECKPOINT_FREQ_S } from '../lib/config/options.js';
-import { ReplicaCore, createApp, isPeerMessage, type AppName, type Command, type ConnId, type Fault, type ReplicaEvent, type TimerName } from './core/index.js';
+import { ReplicaCore, createApp, isPeerMessage, type AppName, type Command, type ConnId, type Fault, type PassiveStyle, type ReplicaEvent, type TimerName } from './core/index.js';
 import { PEER_MAX_FRAME_BYTES, Peers } from './peers.js';
+import { StaticControl, type StaticGroup, type StaticOutput } from './static.js';
 
 /** Environment variable that turns on a deliberate fault, for testing the chaos checker. */
 export const FAULT_ENV = 'FTKIT_FAULT';
@@ -28,10 +32,17 @@ export interface ServerOptions {
   /** The host peers and clients are told to reach it at (default: host). */
   advertise?: string;
   port?: number;
-  /** The LFD on this machine, host:port. */
-  lfd: string;
+  /** The LFD on this machine, host:port. Without an RM (`group`) it is optional. */
+  lfd?: string;
+  /**
+   * No RM: the group, its mode and its leader, fixed at start (static.ts). The group lists this
+   * server too; a group of one serves alone.
+   */
+  group?: StaticGroup;
   app?: AppName;
   checkpointFreq?: number;
+  /** What this server does as passive primary before it replies (default `log`). */
+  passive?: PassiveStyle;
   /** Seconds a leader waits for a ready follower's acknowledgement before asking the RM to remove it (default: 4 LFD heartbeat periods). */
   lagTimeout?: number;
   /** The command line that started this server, so its LFD can relaunch it (empty: cannot). */
@@ -55,7 +66,9 @@ const UNKNOWN_LFD = 'LFD';
 
 export class Server extends Component {
   private readonly listener: Listener;
-  private readonly lfdLink: Link;
+  private readonly lfdLink: Link | undefined;
+  /** Without an RM: what stands in for it. */
+  private readonly fixed: StaticControl | undefined;
   private lfdName = UNKNOWN_LFD;
   readonly core: ReplicaCore;
   private readonly peers: Peers;
@@ -75,9 +88,13 @@ export class Server extends Component {
       app: createApp(options.app ?? 'status'),
       checkpointMs: (options.checkpointFreq ?? DEFAULT_CHECKPOINT_FREQ_S) * 1000,
       lagMs: options.lagTimeout === undefined ? undefined : options.lagTimeout * 1000,
+      passive: options.passive,
+      static: options.group !== undefined,
       fault: options.fault ?? faultFromEnv(),
       wants: (category) => this.tracer.wants(category),
     });
+    if (options.group) this.fixed = new StaticControl(this.name, options.group);
+    else if (options.lfd === undefined) throw new Error(`${this.name}: a server needs its LFD unless it runs without an RM (a static group)`);
     this.peers = new Peers(this.name, this.security, {
       onUp: (peer) => this.run({ type: 'linkUp', peer }),
       onDown: (peer) => this.run({ type: 'linkDown', peer }),
@@ -95,8 +112,11 @@ export class Server extends Component {
         if (id !== undefined) this.run({ type: 'ended', conn: id });
       },
     });
-    this.lfdLink = this.createUpstream(UNKNOWN_LFD, options.lfd, (conn) => this.onLfdUp(conn), (reason) => this.stopRefused(reason, options.onRefused));
-    this.lfdLink.on('down', () => this.run({ type: 'detached' }));
+    if (options.lfd !== undefined) {
+      this.lfdLink = this.createUpstream(UNKNOWN_LFD, options.lfd, (conn) => this.onLfdUp(conn), (reason) => this.stopRefused(reason, options.onRefused));
+      // With an RM, losing the LFD means the RM will act on our death; without one, the LFD only heartbeats us.
+      if (!this.fixed) this.lfdLink.on('down', () => this.run({ type: 'detached' }));
+    }
   }
 
   get address(): string {
@@ -114,13 +134,14 @@ export class Server extends Component {
     const adv = this.advertisedAddress === this.address ? '' : `, advertised as ${this.advertisedAddress}`;
     this.trace('listening', 'info', `${this.name} listening on ${this.address}${adv} (app ${this.options.app ?? 'status'})`, { addr: this.address, advertised: this.advertisedAddress });
     this.traceSecurity(this.address);
-    this.lfdLink.start();
+    this.lfdLink?.start();
     this.setState('running');
+    if (this.fixed) this.runStatic(this.fixed.start());
   }
 
   async stop(): Promise<void> {
     this.setState('stopping');
-    this.lfdLink.stop();
+    this.lfdLink?.stop();
     for (const timer of this.timers.values()) clearTimeout(timer);
     this.timers.clear();
     this.peers.closeAll();
@@ -139,7 +160,7 @@ export class Server extends Component {
       pid: process.pid,
       command: JSON.stringify(this.options.command ?? []),
     });
-    this.trace('register_sent', 'membership', `${this.name} registering with ${this.lfdName} at ${this.lfdLink.target}`);
+    this.trace('register_sent', 'membership', `${this.name} registering with ${this.lfdName} at ${this.lfdLink!.target}`);
   }
 
   /** Messages from the LFD: heartbeats, and the RM's orders routed through GFD and LFD. */
@@ -154,12 +175,12 @@ export class Server extends Component {
       case 'role':
       case 'sendCheckpoint':
       case 'query':
+      case 'retire':
+        if (this.fixed) return this.trace('rm_ignored', 'fault', `${this.name}: ignoring ${msg.type} from an RM: this server runs without one (its group is fixed)`, { type: msg.type });
+        if (msg.type === 'retire') return this.retire();
+        return this.run({ type: 'control', msg });
       case 'set':
         return this.run({ type: 'control', msg });
-      case 'retire':
-        this.trace('retiring', 'membership', `${this.name}: retiring at the RM's request`);
-        void this.stop().then(() => this.options.onRetire?.());
-        return;
       case 'refused':
         if (this.lifecycle !== 'running') return;
         this.trace('refused', 'fault', `${this.name}: registration refused by ${msg.from}: ${msg.reason}; exiting`, { by: msg.from, reason: msg.reason });
@@ -171,6 +192,11 @@ export class Server extends Component {
       default:
         throw this.unexpected(conn, msg);
     }
+  }
+
+  private retire(): void {
+    this.trace('retiring', 'membership', `${this.name}: retiring at the RM's request`);
+    void this.stop().then(() => this.options.onRetire?.());
   }
 
   /**
@@ -223,6 +249,25 @@ export class Server extends Component {
   private run(event: ReplicaEvent): void {
     if (this.lifecycle === 'stopped') return;
     this.core.step(event);
+    if (this.fixed) this.obey(this.fixed.after(event));
+    this.drain();
+  }
+
+  /** Without an RM: give the core what the RM would have sent, and carry out what it asks for. */
+  private runStatic(outs: StaticOutput[]): void {
+    if (this.lifecycle === 'stopped') return;
+    this.obey(outs);
+    this.drain();
+  }
+
+  private obey(outs: StaticOutput[]): void {
+    for (const out of outs) {
+      if (out.type === 'trace') this.trace(out.event, out.category, out.text, out.data);
+      else this.core.step({ type: 'control', msg: out.msg });
+    }
+  }
+
+  private drain(): void {
     if (this.executing) return;
     this.executing = true;
     try {
@@ -247,7 +292,9 @@ export class Server extends Component {
       case 'closePeers':
         return this.peers.closeAll();
       case 'toLfd':
-        return void this.lfdLink.connection?.send(cmd.msg);
+        // Without an RM, what the core tells the RM goes to what stands in for it.
+        if (this.fixed) return this.obey(this.fixed.upward(cmd.msg));
+        return void this.lfdLink?.connection?.send(cmd.msg);
       case 'setTimer': {
         clearTimeout(this.timers.get(cmd.timer));
         const fire = () => this.run({ type: 'timer', timer: cmd.timer });

@@ -17,6 +17,11 @@ export interface OptionSpec<T = unknown> {
   ini?: boolean;
   /** A file path: in an .ini file, relative to the file's folder. */
   path?: boolean;
+  /**
+   * The option may also be turned off, `--no-<name>` on the command line (`<name> = none` in an
+   * .ini file; the parser then gives false): this describes that flag.
+   */
+  negation?: string;
 }
 
 export const DEFAULT_HOST = '127.0.0.1';
@@ -34,6 +39,7 @@ export const DEFAULT_REQUEST_TIMEOUT_S = 2;
 export const DEFAULT_GIVE_UP_S = 30;
 export const DEFAULT_RESTART_BUDGET = 5;
 export const DEFAULT_RESTART_WINDOW_S = 60;
+export const DEFAULT_PASSIVE_STYLE = 'log';
 
 const spec = <T>(s: OptionSpec<T>): OptionSpec => s as OptionSpec;
 
@@ -102,7 +108,7 @@ export const RM_OPTIONS: OptionSpec[] = [
 export const GFD_OPTIONS: OptionSpec[] = [
   hostOption('the GFD'),
   portOption(DEFAULT_GFD_PORT),
-  spec({ key: 'rm', flag: '--rm <host:port>', description: 'the Replication Manager', default: `${DEFAULT_HOST}:${DEFAULT_RM_PORT}`, parse: v.address }),
+  spec({ key: 'rm', flag: '--rm <host:port>', description: 'the Replication Manager', default: `${DEFAULT_HOST}:${DEFAULT_RM_PORT}`, parse: v.addressOrNone, negation: 'run without an RM (milestone 2): keep the membership and print it, report to no one (rm = none in an .ini)' }),
   heartbeatFreq('GFD → LFD'),
   heartbeatTimeout('an LFD'),
   ...SECURITY_OPTIONS,
@@ -112,7 +118,7 @@ export const LFD_OPTIONS: OptionSpec[] = [
   hostOption('the LFD'),
   advertiseOption('the LFD'),
   portOption(DEFAULT_LFD_PORT),
-  spec({ key: 'gfd', flag: '--gfd <host:port>', description: 'the Global Fault Detector', default: `${DEFAULT_HOST}:${DEFAULT_GFD_PORT}`, parse: v.address }),
+  spec({ key: 'gfd', flag: '--gfd <host:port>', description: 'the Global Fault Detector', default: `${DEFAULT_HOST}:${DEFAULT_GFD_PORT}`, parse: v.addressOrNone, negation: 'run without a GFD (milestone 1): heartbeat the servers and print it, report to no one (gfd = none in an .ini)' }),
   heartbeatFreq('LFD → server'),
   heartbeatTimeout('a server'),
   spec({
@@ -129,7 +135,29 @@ export const SERVER_OPTIONS: OptionSpec[] = [
   hostOption('the server'),
   advertiseOption('the server'),
   portOption(DEFAULT_SERVER_PORT),
-  spec({ key: 'lfd', flag: '--lfd <host:port>', description: 'the LFD on this machine', default: `${DEFAULT_HOST}:${DEFAULT_LFD_PORT}`, parse: v.address }),
+  spec({ key: 'lfd', flag: '--lfd <host:port>', description: 'the LFD on this machine', default: `${DEFAULT_HOST}:${DEFAULT_LFD_PORT}`, parse: v.addressOrNone, negation: 'with --static only: run without an LFD (lfd = none in an .ini)' }),
+  spec({
+    key: 'static',
+    flag: '--static',
+    description: 'run without an RM (milestones 1-3): alone, or in the fixed --group; no failover, no relaunch (README, Running without an RM)',
+    default: false,
+    parse: v.bool,
+  }),
+  spec({
+    key: 'group',
+    flag: '--group <members>',
+    description: 'without an RM: every replica of the group, this one too, as S1=host:port,S2=host:port,… (implies --static)',
+    parse: v.members,
+  }),
+  spec({ key: 'mode', flag: '--mode <mode>', description: 'without an RM: active or passive (required with a --group of more than one)', parse: v.oneOf('active', 'passive') }),
+  spec({ key: 'primary', flag: '--primary <server>', description: 'without an RM: the primary (passive) or the sequencer that orders every request (active); default: the first in --group', parse: v.name }),
+  spec({
+    key: 'passive',
+    flag: '--passive <style>',
+    description: 'as passive primary: log (each request is logged at every backup before the reply) or checkpoint-only (reply at once; backups change only through checkpoints)',
+    default: DEFAULT_PASSIVE_STYLE,
+    parse: v.oneOf('log', 'checkpoint-only'),
+  }),
   spec({ key: 'app', flag: '--app <app>', description: 'the replicated application: status, counter or log', default: DEFAULT_APP, parse: v.oneOf('status', 'counter', 'log') }),
   spec({ key: 'checkpointFreq', flag: '--checkpoint-freq <seconds>', description: 'seconds between checkpoints (passive primary)', default: DEFAULT_CHECKPOINT_FREQ_S, parse: v.seconds }),
   spec({
@@ -144,6 +172,14 @@ export const SERVER_OPTIONS: OptionSpec[] = [
 export const CLIENT_OPTIONS: OptionSpec[] = [
   spec({ key: 'name', flag: '--name <name>', description: 'client name (usually the argument)', parse: v.name }),
   spec({ key: 'rm', flag: '--rm <host:port>', description: 'the Replication Manager', default: `${DEFAULT_HOST}:${DEFAULT_RM_PORT}`, parse: v.address }),
+  spec({
+    key: 'servers',
+    flag: '--servers <members>',
+    description: 'no RM: send to these replicas, S1=host:port[,S2=host:port,…], instead of asking the RM',
+    parse: v.members,
+  }),
+  spec({ key: 'mode', flag: '--mode <mode>', description: 'with --servers: passive (send to the primary only) or active (send to every replica; first reply wins); required for more than one', parse: v.oneOf('active', 'passive') }),
+  spec({ key: 'primary', flag: '--primary <server>', description: 'with --servers --mode passive: the primary (default: the first listed)', parse: v.name }),
   spec({ key: 'message', flag: '--message <text>', description: 'request payload; {n} is replaced by the request number (e.g. "add 1", "append C1-{n}")', default: DEFAULT_CLIENT_MESSAGE, parse: v.text }),
   spec({ key: 'interval', flag: '--interval <seconds>', description: 'seconds between requests', default: DEFAULT_CLIENT_INTERVAL_S, parse: v.seconds }),
   spec({ key: 'count', flag: '--count <n>', description: 'stop after n replies (0: run until stopped)', default: 0, parse: v.count }),

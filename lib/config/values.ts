@@ -75,3 +75,27 @@ export function oneOf<T extends string>(...choices: T[]): Parser<T> {
     return raw as T;
   };
 }
+
+/** The word that says "no such peer" where an address is expected: `--gfd none` (`gfd = none` in an .ini), as `--no-gfd`. */
+export const NONE = 'none';
+
+/** An address, or `none` (false): run without that peer. */
+export const addressOrNone: Parser<string | false> = (raw) => (raw.trim().toLowerCase() === NONE ? false : address(raw));
+
+/**
+ * Replicas given by hand: `S1=host:port,S2=host:port` (`;` separates too, as on the wire), in
+ * the order given. Each name once.
+ */
+export const members: Parser<Array<{ name: string; addr: string }>> = (raw) => {
+  const parts = raw.split(/[,;]/).map((p) => p.trim());
+  if (parts.every((p) => p === '')) throw new ValueError(`expected NAME=host:port[,NAME=host:port…], got ${JSON.stringify(raw)}`);
+  const out: Array<{ name: string; addr: string }> = [];
+  for (const part of parts) {
+    const eq = part.indexOf('=');
+    if (eq <= 0) throw new ValueError(`expected NAME=host:port, got ${JSON.stringify(part)} in ${JSON.stringify(raw)}`);
+    const member = { name: name(part.slice(0, eq).trim()), addr: address(part.slice(eq + 1)) };
+    if (out.some((m) => m.name === member.name)) throw new ValueError(`${member.name} is listed twice in ${JSON.stringify(raw)}`);
+    out.push(member);
+  }
+  return out;
+};

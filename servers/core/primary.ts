@@ -3,6 +3,9 @@
  * `log` entry (one encoding for all), and replies once every ready backup holds it. Every
  * checkpoint-freq it sends its state to the backups, which then drop the entries it covers.
  * A backup promoted to primary first replays its log past the last checkpoint.
+ *
+ * Checkpoint-only (`--passive checkpoint-only`): no log entries; the primary replies once it has
+ * executed, and the backups change only through the checkpoints.
  */
 import type { MessageOf } from '../../lib/protocol/index.js';
 import { Leader } from './leader.js';
@@ -18,6 +21,9 @@ export class Primary extends Leader {
     const r = this.r;
     r.checkpointTimer = true;
     r.emit({ type: 'setTimer', timer: 'checkpoint', ms: r.checkpointMs, repeat: true });
+    if (r.checkpointOnly) {
+      r.trace('checkpoint_only', 'state', `${r.name}: checkpoint-only passive replication: replying without logging; backups change only through checkpoints (every ${r.checkpointMs / 1000} s)`, { checkpointMs: r.checkpointMs });
+    }
   }
 
   override request(conn: ConnId, req: MessageOf<'request'>): void {
@@ -25,7 +31,8 @@ export class Primary extends Leader {
     const seq = r.state.seq + 1;
     const result = r.apply(req.client, req.num, req.payload, seq);
     const feeds = r.progress.feeds();
-    if (feeds.length > 0) {
+    // Checkpoint-only: the backups learn of it at the next checkpoint.
+    if (feeds.length > 0 && !r.checkpointOnly) {
       r.emit({ type: 'broadcast', peers: feeds, msg: { type: 'log', from: r.name, to: '', seq, client: req.client, num: req.num, payload: req.payload, epoch: r.epoch } });
     }
     r.replies.add({ seq, client: req.client, num: req.num, payload: req.payload, result, conn, more: undefined });

@@ -29,7 +29,7 @@ import { Sequencer } from './sequencer.js';
 import { Member as MemberRole } from './member.js';
 import { Newcomer } from './newcomer.js';
 import { Outbox } from './outbox.js';
-import { DEFAULT_LAG_MS, LAG_CHECKS, NO_CONN, type ConnId, type CoreConfig, type Entry, type Fault, type ReplicaEvent } from './types.js';
+import { DEFAULT_LAG_MS, LAG_CHECKS, NO_CONN, type ConnId, type CoreConfig, type Entry, type Fault, type PassiveStyle, type ReplicaEvent } from './types.js';
 
 /** What the RM's `role` says about us. */
 export interface RoleFields {
@@ -45,6 +45,10 @@ export class ReplicaCore extends Outbox {
   readonly name: string;
   readonly state: ServiceState;
   readonly fault: Fault | undefined;
+  /** What a passive primary does before it replies: log to every backup first, or nothing (checkpoint-only). */
+  readonly passiveStyle: PassiveStyle;
+  /** No RM: the shell stands in for it (servers/static.ts). */
+  readonly isStatic: boolean;
   readonly wants: (category: Category) => boolean;
   checkpointMs: number;
   /** How long a leader waits for a ready follower's acknowledgement before asking the RM to remove it. */
@@ -114,11 +118,18 @@ export class ReplicaCore extends Outbox {
     this.lagMs = config.lagMs ?? DEFAULT_LAG_MS;
     this.lagFixed = config.lagMs !== undefined;
     this.fault = config.fault;
+    this.passiveStyle = config.passive ?? 'log';
+    this.isStatic = config.static ?? false;
     this.wants = config.wants ?? (() => true);
     this.progress = new Tracker(config.name);
     this.door = new Door(this);
     this.roles = { primary: new Primary(this), backup: new Backup(this), sequencer: new Sequencer(this), member: new MemberRole(this), newcomer: new Newcomer(this) };
     this.handler = this.roles.newcomer;
+  }
+
+  /** A passive replica whose primary replies without logging: backups change only through checkpoints. */
+  get checkpointOnly(): boolean {
+    return this.mode === 'passive' && this.passiveStyle === 'checkpoint-only';
   }
 
   get isLeader(): boolean {
@@ -303,8 +314,12 @@ export class ReplicaCore extends Outbox {
     this.requestFlush();
   }
 
-  /** Leader: everything every other ready member holds is committed (everything we hold, alone). */
+  /**
+   * Leader: everything every other ready member holds is committed (everything we hold, alone).
+   * A checkpoint-only primary waits for no one: what it executed is committed.
+   */
   leaderCommit(): void {
+    if (this.checkpointOnly) return this.commitTo(this.state.seq);
     this.commitTo(this.progress.heldByAll(this.state.seq));
     if (!this.lagArmed && this.commitSeq < this.state.seq) this.armLag();
   }
@@ -313,6 +328,8 @@ export class ReplicaCore extends Outbox {
 
   /** Arm the next lag check; a fresh watch (a commit waits where none did) starts from what we hold now. */
   armLag(fresh = true): void {
+    // A checkpoint-only primary waits for no follower: there is nothing to watch.
+    if (this.checkpointOnly) return;
     if (fresh) this.progress.lagStart(this.state.seq);
     this.lagArmed = true;
     this.emit({ type: 'setTimer', timer: 'lag', ms: this.lagMs / LAG_CHECKS, repeat: false });
@@ -338,7 +355,8 @@ export class ReplicaCore extends Outbox {
       this.emit({ type: 'toLfd', msg: { type: 'lagging', server: this.name, follower: p.name, epoch: this.epoch, seq: p.lagMark, acked: p.acked } });
       if (p.lagChecks === 1) {
         const s = this.lagMs / 1000;
-        this.trace('follower_lagging', 'fault', `${this.name}: ${p.name} has not acknowledged seq ${p.lagMark} for over ${s} s (it holds ${p.acked}); asking the RM to take it out of the group`, { follower: p.name, seq: p.lagMark, acked: p.acked, lagTimeout: s });
+        const asking = this.isStatic ? 'taking it out of my group' : 'asking the RM to take it out of the group';
+        this.trace('follower_lagging', 'fault', `${this.name}: ${p.name} has not acknowledged seq ${p.lagMark} for over ${s} s (it holds ${p.acked}); ${asking}`, { follower: p.name, seq: p.lagMark, acked: p.acked, lagTimeout: s });
       }
     }
     if (this.progress.waiting(mine)) this.armLag(false);

@@ -14,6 +14,14 @@ export const NO_CONN: ConnId = -1;
 
 export type TimerName = 'checkpoint' | 'sync' | 'lag';
 
+/**
+ * What a passive primary does with a request before it replies (`--passive`): `log` sends it to
+ * every ready backup as a log entry and replies once they all hold it (nothing acknowledged is lost
+ * on failover); `checkpoint-only` replies at once and backups change only through checkpoints (a
+ * failover loses what was acknowledged since the last one).
+ */
+export type PassiveStyle = 'log' | 'checkpoint-only';
+
 /** A deliberately broken build, for showing that the chaos checker catches what it should (FTKIT_FAULT). */
 export type Fault = 'early-reply' | 'skip-log-replay';
 
@@ -90,6 +98,10 @@ export interface CoreConfig {
    * LFD's heartbeat period, once the LFD has said it (DEFAULT_LAG_MS until then).
    */
   lagMs?: number;
+  /** What a passive primary does before it replies (default `log`). */
+  passive?: PassiveStyle;
+  /** No RM: the shell stands in for it (servers/static.ts); only the wording of some traces changes. */
+  static?: boolean;
   fault?: Fault;
   /** Whether anyone sees a trace of this category (Tracer.wants); per-request traces are not built otherwise. */
   wants?: (category: Category) => boolean;

@@ -227,3 +227,45 @@ t.test('ftkit secret FILE makes a secret a component accepts; bad secret files e
     t.equal(r.stderr.trim().split('\n').length, 1);
   }
 });
+
+t.test('running without an RM: contradictions exit 2 with one line saying what to change', async (t) => {
+  const g = 'S1=127.0.0.1:7201,S2=127.0.0.1:7202';
+  const cases: [string[], RegExp][] = [
+    [['server', 'S1', '--mode', 'active'], /^ftkit S1: --mode and --primary describe a group without an RM: add --static or --group/],
+    [['server', 'S1', '--no-lfd'], /^ftkit S1: --no-lfd needs --static or --group/],
+    [['server', 'S1', '--group', g], /^ftkit S1: a --group of 2 replicas needs --mode active or --mode passive$/],
+    [['server', 'S3', '--group', g, '--mode', 'passive'], /^ftkit S3: --group must list S3 itself/],
+    [['server', 'S2', '--group', g, '--mode', 'passive'], /^ftkit S2: --group gives S2=127\.0\.0\.1:7202, but S2 listens on port 7201 \(--port\)/],
+    [['server', 'S1', '--group', g, '--mode', 'passive', '--primary', 'S9'], /^ftkit S1: --primary S9 is not in the group \(S1, S2\)$/],
+    [['server', 'S1', '--group', g, '--mode', 'active', '--passive', 'checkpoint-only'], /^ftkit S1: --passive checkpoint-only is for passive replication, not --mode active$/],
+    [['server', 'S1', '--static', '--passive', 'sometimes'], /--passive.*expected one of log, checkpoint-only, got "sometimes"/],
+    [['server', 'S1', '--group', 'S1=127.0.0.1:7201,S1=127.0.0.1:7202', '--mode', 'active'], /S1 is listed twice/],
+    [['server', 'S1', '--group', 'S1:7201'], /expected NAME=host:port, got "S1:7201"/],
+    [['client', 'C1', '--servers', g], /^ftkit C1: --servers lists 2 replicas: add --mode active \(send to all of them\) or --mode passive/],
+    [['client', 'C1', '--servers', g, '--rm', '127.0.0.1:7000', '--mode', 'active'], /^ftkit C1: give --rm or --servers, not both/],
+    [['client', 'C1', '--mode', 'active'], /^ftkit C1: --mode and --primary go with --servers/],
+    [['client', 'C1', '--servers', g, '--mode', 'active', '--primary', 'S2'], /^ftkit C1: --primary is for --mode passive/],
+    [['client', 'C1', '--servers', g, '--mode', 'passive', '--primary', 'S3'], /^ftkit C1: --primary S3 is not in --servers \(S1, S2\)$/],
+    [['lfd', 'LFD1', '--gfd', 'nowhere'], /--gfd.*expected host:port/],
+  ];
+  for (const [args, pattern] of cases) {
+    const what = `ftkit ${args.join(' ')}`;
+    t.match(usageError(t, ftkit(...args), what), pattern, what);
+  }
+  const dir = t.testdir({
+    'client.ini': '[C1]\nrm = 127.0.0.1:7000\nservers = S1=127.0.0.1:7201\n',
+    'server.ini': '[S2]\nport = 7202\nlfd = none\ngroup = S1=127.0.0.1:7201,S2=127.0.0.1:7202\n',
+  });
+  t.match(usageError(t, ftkit('client', 'C1', '--config', join(dir, 'client.ini')), 'rm = and servers = in one section'), /give --rm or --servers, not both/);
+  t.match(usageError(t, ftkit('server', 'S2', '--config', join(dir, 'server.ini')), 'group = without mode ='), /a --group of 2 replicas needs --mode/);
+});
+
+t.test('help explains the options for running without an RM', async (t) => {
+  const server = helpOptions(ftkit('server', '--help').stdout);
+  t.match(server.get('--static'), /without an RM/);
+  t.match(server.get('--no-lfd'), /run without an LFD/);
+  t.match(server.get('--passive <style>'), /checkpoint-only.*\(default: "log"\)$/);
+  t.match(helpOptions(ftkit('lfd', '--help').stdout).get('--no-gfd'), /run without a GFD/);
+  t.match(helpOptions(ftkit('gfd', '--help').stdout).get('--no-rm'), /run without an RM/);
+  t.match(helpOptions(ftkit('client', '--help').stdout).get('--servers <members>'), /instead of asking the RM/);
+});

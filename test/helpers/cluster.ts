@@ -4,8 +4,9 @@
  * timers: links go up when a test pumps, timers fire when a test says so, and the end of an
  * I/O batch comes after every round of deliveries. Tests drive roles the way the RM would.
  */
-import { ReplicaCore, createApp, type AppName, type Command, type ConnId, type Fault, type ReplicaEvent, type TimerName } from '../../servers/core/index.js';
+import { ReplicaCore, createApp, type AppName, type Command, type ConnId, type Fault, type PassiveStyle, type ReplicaEvent, type TimerName } from '../../servers/core/index.js';
 import type { Member, Message, MessageOf, Mode, Role } from '../../lib/protocol/index.js';
+import { StaticControl, type StaticOutput } from '../../servers/static.js';
 
 export interface Trace {
   event: string;
@@ -43,16 +44,18 @@ export class Cluster {
   filter: (to: string, event: ReplicaEvent) => boolean = () => true;
   /** Links to these nodes do not come up (the peer is unreachable). */
   readonly unreachable = new Set<string>();
+  /** Nodes run without an RM: what stands in for it on each (servers/static.ts). */
+  readonly statics = new Map<string, StaticControl>();
 
   constructor(
     names: string[],
-    private readonly options: { app?: AppName; checkpointMs?: number; fault?: Fault; quiet?: boolean } = {},
+    private readonly options: { app?: AppName; checkpointMs?: number; fault?: Fault; quiet?: boolean; passive?: PassiveStyle; static?: boolean } = {},
   ) {
     for (const name of names) this.add(name);
   }
 
   add(name: string): Node {
-    const core = new ReplicaCore({ name, app: createApp(this.options.app ?? 'counter'), checkpointMs: this.options.checkpointMs ?? 1000, fault: this.options.fault, wants: () => !this.options.quiet });
+    const core = new ReplicaCore({ name, app: createApp(this.options.app ?? 'counter'), checkpointMs: this.options.checkpointMs ?? 1000, fault: this.options.fault, passive: this.options.passive, static: this.options.static, wants: () => !this.options.quiet });
     const node: Node = { name, core, alive: true, traces: [], toLfd: [], timers: new Map(), links: new Map(), wantsFlush: false };
     this.nodes.set(name, node);
     return node;
@@ -71,7 +74,29 @@ export class Cluster {
     const node = this.node(name);
     if (!node.alive) return;
     node.core.step(event);
-    for (const cmd of node.core.drain()) this.execute(node, cmd);
+    const fixed = this.statics.get(name);
+    if (fixed) this.obey(node, fixed.after(event));
+    for (let cmds = node.core.drain(); cmds.length > 0; cmds = node.core.drain()) for (const cmd of cmds) this.execute(node, cmd);
+  }
+
+  /** Start `names` (default: every node) as a group without an RM, as `ftkit server --group` does, then settle. */
+  startStatic(mode: Mode, leader: string, names: string[] = [...this.nodes.keys()], group: string[] = names): void {
+    for (const name of names) {
+      const fixed = new StaticControl(name, { mode, leader, members: members(...group) });
+      this.statics.set(name, fixed);
+      const node = this.node(name);
+      this.obey(node, fixed.start());
+      for (let cmds = node.core.drain(); cmds.length > 0; cmds = node.core.drain()) for (const cmd of cmds) this.execute(node, cmd);
+    }
+    this.pump();
+  }
+
+  /** What a node's static control returns: control messages for its core, traces. */
+  private obey(node: Node, outs: StaticOutput[]): void {
+    for (const out of outs) {
+      if (out.type === 'trace') node.traces.push({ event: out.event, text: out.text, data: out.data });
+      else node.core.step({ type: 'control', msg: out.msg });
+    }
   }
 
   /** Deliver everything queued, in rounds; each round ends an I/O batch (flush). */
@@ -167,6 +192,7 @@ export class Cluster {
   /** A relaunched process under the same name: a fresh core, nothing held. */
   restart(name: string): Node {
     if (this.node(name).alive) this.kill(name);
+    this.statics.delete(name);
     return this.add(name);
   }
 
@@ -239,8 +265,12 @@ export class Cluster {
         for (const id of node.links.values()) if (id !== undefined) this.closeLink(this.conns.get(id)!);
         node.links.clear();
         return;
-      case 'toLfd':
-        return void node.toLfd.push(cmd.msg);
+      case 'toLfd': {
+        node.toLfd.push(cmd.msg);
+        const fixed = this.statics.get(node.name);
+        if (fixed) this.obey(node, fixed.upward(cmd.msg));
+        return;
+      }
       case 'setTimer':
         return void node.timers.set(cmd.timer, { ms: cmd.ms, repeat: cmd.repeat });
       case 'clearTimer':
