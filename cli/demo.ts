@@ -1,51 +1,76 @@
 /** `ftkit demo`: the whole system on 127.0.0.1, with keys to inject faults, a scripted scenario, or tmux panes. */
 import { join } from 'node:path';
-import { Demo, type DemoOptions } from '../harness/demo/demo.js';
+import { Demo, lastDemoPort, type DemoOptions } from '../harness/demo/demo.js';
+import { enableKeys } from '../harness/demo/keys.js';
 import { formatSummary, runScenarioM5 } from '../harness/demo/scenario.js';
-import { runTmux } from '../harness/demo/tmux.js';
+import { runTmux, tmuxController, TMUX_CONTROLLER_ENV } from '../harness/demo/tmux.js';
 import type { AppName } from '../servers/core/apps.js';
 import type { Mode } from '../lib/protocol/index.js';
 import { SECRET_FILE_NAME } from '../lib/config/secrets.js';
 import { exitWith, userStateDir, type Opts, type Runner } from './process.js';
 
 export const demo: Runner = async (o) => {
+  const base = o.basePort as number;
+  if (base === 0 || lastDemoPort(base) > 65535) {
+    exitWith(2, 'demo', `--base-port ${base} does not fit: the demo takes ports base, base+1, base+101–103 and base+201–203, so the base must be 1–${65535 - (lastDemoPort(0))}`);
+  }
   const options: DemoOptions = {
     mode: o.mode as Mode,
     app: (o.scenario ? 'log' : o.app) as AppName,
     heartbeatFreq: o.heartbeatFreq as number,
     checkpointFreq: o.checkpointFreq as number,
-    basePort: o.basePort as number,
+    basePort: base,
     color: o.color === false ? false : undefined,
+    json: o.json === true,
+    quiet: o.quiet === true,
+    heartbeats: o.heartbeats === true && o.quietHeartbeats !== true,
+    verbose: o.verbose === true,
+    autoRestart: o.autoRestart !== false,
     // Secure by default: the demo's components prove a secret kept in the user's state folder.
     secretFile: join(userStateDir(), SECRET_FILE_NAME),
     tls: o.tlsCert || o.tlsKey || o.tlsCa ? demoTls(o) : undefined,
   };
+  const controller = process.env[TMUX_CONTROLLER_ENV];
+  if (o.tmux && !controller) process.exit(await runTmux(options, process.argv.slice(2)));
+  if (controller) options.view = await tmuxController(controller, options);
+
   const demo = new Demo(options);
-  if (o.tmux) process.exit(await runTmux(options, (text) => demo.say(text)));
-  const quit = () => void demo.stop().then(() => process.exit(o.scenario ? 1 : 0));
-  process.once('SIGINT', quit);
-  process.once('SIGTERM', quit);
-  process.once('SIGHUP', quit);
+  let status = 0;
+  const quit = (why: string) => void demo.stop(why).then(() => process.exit(status));
+  process.once('SIGINT', () => quit('Ctrl-C'));
+  process.once('SIGTERM', () => quit('SIGTERM'));
+  process.once('SIGHUP', () => quit('SIGHUP'));
   if (o.scenario) {
+    status = 1;
     try {
-      const summary = await runScenarioM5(demo);
-      await demo.stop();
-      for (const line of formatSummary(summary, options.mode).split('\n')) demo.say(line);
+      const summary = await runScenarioM5(demo, { seed: o.seed as number | undefined });
+      if (demo.isStopping) return;
+      await demo.stop('the scenario is over');
+      for (const line of formatSummary(summary, options.mode).split('\n')) demo.say(line, summary.ok ? 'info' : 'fault', line.startsWith('milestone-5') ? { summary } : undefined);
       process.exit(summary.ok ? 0 : 1);
     } catch (err) {
-      demo.say(`scenario failed: ${(err as Error).message}`);
-      await demo.stop();
+      if (demo.isStopping) return;
+      demo.say(`scenario failed: ${(err as Error).message}`, 'fault');
+      await demo.stop('the scenario failed');
       process.exit(1);
     }
   }
   try {
     await demo.start();
   } catch (err) {
-    demo.say(`cannot start: ${(err as Error).message}`);
-    await demo.stop();
+    if (demo.isStopping) return;
+    demo.say(`cannot start: ${(err as Error).message}`, 'fault');
+    status = 1;
+    await demo.stop('it could not start');
     process.exit(1);
   }
-  if (!demo.enableKeys()) demo.say('no terminal: keys are off; stop with Ctrl-C or SIGTERM');
+  // Keys only for the interactive demo: the scenario runs unattended (Ctrl-C still stops it).
+  if (!enableKeys(demo, () => quit('q'))) demo.say('no terminal: keys are off; stop with Ctrl-C or SIGTERM');
+  const duration = o.duration as number | undefined;
+  if (duration !== undefined) {
+    demo.say(`stopping in ${duration} s (--duration)`);
+    setTimeout(() => quit('--duration ended'), duration * 1000);
+  }
 };
 
 /** The demo's TLS files: all three, or none. */

@@ -4,7 +4,8 @@
  */
 import { homedir, tmpdir } from 'node:os';
 import { Tracer, consoleSink } from '../lib/trace/index.js';
-import { PARENT_PIPE_ENV } from '../lib/detect/parent.js';
+import { createInterface } from 'node:readline';
+import { PARENT_PIPE_ENV, SYSTEM_STOPPING_LINE } from '../lib/detect/parent.js';
 import { loadSecurity, type SecurityFiles, type TlsUse } from '../lib/config/secrets.js';
 import type { Component } from '../lib/component.js';
 import type { Security } from '../lib/net/index.js';
@@ -61,7 +62,8 @@ export async function serve(component: Component): Promise<void> {
   process.once('SIGTERM', shutdown);
   if (process.env[PARENT_PIPE_ENV]) {
     // Started by a harness (demo, tests): its pipe closing means it is gone, so we go too.
-    process.stdin.on('close', shutdown).on('end', shutdown).resume();
+    process.stdin.on('close', shutdown).on('end', shutdown);
+    createInterface({ input: process.stdin }).on('line', (line) => line.trim() === SYSTEM_STOPPING_LINE && component.expectSystemStop());
   }
 }
 

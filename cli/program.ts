@@ -14,6 +14,15 @@ import { name as parseName } from '../lib/config/values.js';
 import { ConfigError, ValueError } from '../lib/errors.js';
 import { addOptions, resolveOptions } from './options.js';
 import type { Runner } from './process.js';
+import { KEYS_HELP } from '../harness/demo/keys.js';
+
+const DEMO_HELP = `
+On a terminal:
+${KEYS_HELP.map((l) => '  ' + l.replace(/^keys: /, '').replace(/^      /, '')).join('\n')}
+q, Ctrl-C, SIGTERM and the end of --duration stop in order: every component is told the system is
+stopping, then the clients stop, then the RM, then the rest; nothing of the stop is a fault.
+--scenario m5 kills by role, from the RM's status: passive, the primary, the recovered replica again,
+then another backup; active, replicas drawn from a seed (printed; --seed N repeats it).`;
 
 /**
  * A subcommand's runner, loaded when it runs: a process loads only its own component (a server
@@ -49,7 +58,7 @@ function nameArg(cmd: Command, raw: string): string {
  * A subcommand that runs something: its flags from the specs (and the common ones), its options
  * resolved from flags and the .ini `section` its arguments name, then `run`.
  */
-function runCommand(program: Command, sub: string, args: string, summary: string, specs: OptionSpec[], section: (args: string[]) => string, run: Runner): void {
+function runCommand(program: Command, sub: string, args: string, summary: string, specs: OptionSpec[], section: (args: string[]) => string, run: Runner): Command {
   const all = [...specs, ...COMMON_OPTIONS];
   const cmd = program.command(`${sub}${args ? ' ' + args : ''}`).description(summary);
   addOptions(cmd, all);
@@ -65,6 +74,7 @@ function runCommand(program: Command, sub: string, args: string, summary: string
     }
     await run(opts, names);
   });
+  return cmd;
 }
 
 export function buildProgram(): Command {
@@ -78,7 +88,7 @@ export function buildProgram(): Command {
   runCommand(program, 'lfd', '<name>', 'run a Local Fault Detector, e.g. LFD1', LFD_OPTIONS, ([n]) => n!, lfd);
   runCommand(program, 'server', '<name>', 'run a replica server, e.g. S1', SERVER_OPTIONS, ([n]) => n!, server);
   runCommand(program, 'client', '[name]', 'run a client, e.g. C1 (or name it in --config)', CLIENT_OPTIONS, ([n]) => n ?? 'client', client);
-  runCommand(program, 'demo', '', 'run the whole system on 127.0.0.1 with keys to inject faults', DEMO_OPTIONS, () => 'demo', demo);
+  runCommand(program, 'demo', '', 'run the whole system on 127.0.0.1 with keys to inject faults', DEMO_OPTIONS, () => 'demo', demo).addHelpText('after', DEMO_HELP);
 
   const ctlCmd = program.command('ctl').description('ask the RM for status or change a property while the system runs');
   addOptions(ctlCmd, CTL_OPTIONS);

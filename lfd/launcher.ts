@@ -46,6 +46,15 @@ export class Launcher {
     });
   }
 
+  /** Write `line` on the parent pipe of every server launched that still runs. */
+  tell(line: string): void {
+    for (const child of this.children.values()) {
+      if (child.exitCode !== null || child.signalCode !== null || !child.stdin?.writable) continue;
+      child.stdin.once('error', () => {}); // it exited meanwhile: nothing to tell
+      child.stdin.write(line + '\n');
+    }
+  }
+
   /** Server `name` registered: it is launched. */
   registered(name: string): void {
     this.launching.delete(name);

@@ -12,6 +12,7 @@ import type { Security } from '../lib/net/index.js';
 import { UnexpectedMessageError, type Message, type MessageOf } from '../lib/protocol/index.js';
 import { Tracer } from '../lib/trace/index.js';
 import { DEFAULT_HOST } from '../lib/config/options.js';
+import { SYSTEM_STOPPING_LINE } from '../lib/detect/parent.js';
 
 /** An LFD drops its GFD connection after this many heartbeat periods without one. */
 export const GFD_SILENCE_PERIODS = 4;
@@ -112,6 +113,12 @@ export class Lfd extends Component {
     this.servers.stopAll();
     await Promise.all([this.listener.close(), this.launcher.stopAll()]);
     this.setState('stopped');
+  }
+
+  /** The servers this LFD launched are told too (they hear only us). */
+  override expectSystemStop(): void {
+    super.expectSystemStop();
+    this.launcher.tell(SYSTEM_STOPPING_LINE);
   }
 
   // ---- servers ---------------------------------------------------------------

@@ -13,6 +13,7 @@ export type Lifecycle = 'idle' | 'starting' | 'running' | 'stopping' | 'stopped'
 
 export abstract class Component {
   protected lifecycle: Lifecycle = 'idle';
+  private systemStopping = false;
 
   constructor(
     readonly name: string,
@@ -30,6 +31,19 @@ export abstract class Component {
     if (old === next) return;
     this.lifecycle = next;
     this.trace('lifecycle', 'state', `${this.name}: ${old} -> ${next}`, { from: old, to: next });
+  }
+
+  /**
+   * The whole system is stopping in order (its parent said so on the parent pipe): the peers that
+   * go away from now on leave on purpose. The component says so once, then drops its fault,
+   * membership, checkpoint and role lines (a peer's departure and its consequences); its lifecycle
+   * still traces. Nothing else changes: it is stopped as usual right after.
+   */
+  expectSystemStop(): void {
+    if (this.systemStopping) return;
+    this.systemStopping = true;
+    this.trace('system_stopping', 'info', `${this.name}: the system is stopping in order; peers leaving now are not faults`);
+    this.tracer.hush((type, category) => type !== 'lifecycle' && (category === 'fault' || category === 'membership' || category === 'checkpoint' || category === 'state'));
   }
 
   protected trace(type: string, category: Parameters<Tracer['emitEvent']>[1], text: string, data?: Record<string, unknown>): void {

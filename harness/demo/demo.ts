@@ -1,35 +1,55 @@
 /**
  * `ftkit demo` (= `npm start`): the whole system on 127.0.0.1 as separate processes
- * (RM, GFD, LFD1–3, S1–3, C1–3), every line prefixed with a fixed-width, coloured
- * process name. On a terminal, keys inject faults: 1/2/3 kill S1/S2/S3 (SIGKILL),
- * p pauses or resumes a replica (SIGSTOP/SIGCONT), s prints the status, q quits.
+ * (RM, GFD, LFD1–3, S1–3, C1–3), every line shown behind its process's name (view.ts), with
+ * keys to inject faults (keys.ts) and an orderly stop. A set-up is what `start()` launches;
+ * the scenario (scenario.ts) and the tmux layout (tmux.ts) drive the same Demo.
  */
-import { Chalk, type ChalkInstance } from 'chalk';
 import { System, type SystemTls } from '../launch/system.js';
 import type { Proc } from '../launch/proc.js';
-import { colorEnabled, formatText } from '../../lib/trace/index.js';
-import type { TraceEvent } from '../../lib/trace/index.js';
+import { SYSTEM_STOPPING_LINE } from '../../lib/detect/parent.js';
+import type { Category, TraceEvent } from '../../lib/trace/index.js';
 import { formatStatus } from '../../clients/ctl.js';
 import type { Mode } from '../../lib/protocol/index.js';
+import { PlainView, shown, type DemoView, type ShowOptions } from './view.js';
 
-export interface DemoOptions {
+export interface DemoOptions extends ShowOptions {
   mode: Mode;
   app: 'status' | 'counter' | 'log';
   heartbeatFreq: number;
   checkpointFreq: number;
   basePort: number;
   color?: boolean;
+  /** One JSON trace event per line, from every component and the demo. */
+  json?: boolean;
   /** The deployment secret (made if missing); undefined: the demo runs open. */
   secretFile?: string;
   /** Every link over TLS with these files. */
   tls?: SystemTls;
-  /** Show heartbeat lines (they are many). */
-  heartbeats?: boolean;
-  write?: (line: string) => void;
+  /** The RM relaunches replicas that die (default true). */
+  autoRestart?: boolean;
+  /** Where lines go (default: prefixed lines on stdout). */
+  view?: DemoView;
 }
 
-const PREFIX_COLORS = ['cyan', 'magenta', 'yellow', 'green', 'blue', 'red', 'white', 'gray'] as const;
-const KEYS_HELP = 'keys: 1/2/3 kill S1/S2/S3 · p pause/resume a replica · s status · q quit';
+export const SERVERS = ['S1', 'S2', 'S3'];
+export const CLIENTS = ['C1', 'C2', 'C3'];
+/** The control plane's processes, which keys may kill and start again. */
+export const CONTROL = ['RM', 'GFD', 'LFD1', 'LFD2', 'LFD3'];
+/** How long an orderly stop waits for every component to acknowledge that the system is stopping. */
+const STOP_NOTICE_MS = 3000;
+
+/** The demo's ports from its base: RM base, GFD base+1, LFDi base+100+i, Si base+200+i. */
+export function demoPorts(base: number): Record<string, number> {
+  const ports: Record<string, number> = { RM: base, GFD: base + 1 };
+  for (const i of [1, 2, 3]) {
+    ports[`LFD${i}`] = base + 100 + i;
+    ports[`S${i}`] = base + 200 + i;
+  }
+  return ports;
+}
+
+/** The highest port the demo uses from `base`. */
+export const lastDemoPort = (base: number) => Math.max(...Object.values(demoPorts(base)));
 
 /** The payload template that suits each app, so every client request does something visible. */
 export function demoMessage(app: DemoOptions['app'], client: string): string {
@@ -40,11 +60,14 @@ export function demoMessage(app: DemoOptions['app'], client: string): string {
 
 export class Demo {
   readonly system: System;
-  private readonly chalk: ChalkInstance;
-  private readonly write: (line: string) => void;
-  private readonly prefixes = new Map<string, string>();
-  private paused: { server: string; pid: number } | undefined;
+  readonly view: DemoView;
+  /** Processes whose per-request lines are left out (the scenario's final read of the whole log). */
+  readonly digestOnly = new Set<string>();
+  /** Replicas paused with SIGSTOP, by name: their pids. */
+  private readonly paused = new Map<string, number>();
   private stopping: Promise<void> | undefined;
+  /** Run when an orderly stop begins (the keys give the terminal back). */
+  onStopping: (() => void) | undefined;
 
   constructor(readonly options: DemoOptions) {
     this.system = new System({
@@ -55,40 +78,40 @@ export class Demo {
       basePort: options.basePort,
       secretFile: options.secretFile ?? false,
       tls: options.tls,
+      autoRestart: options.autoRestart,
+      // What is not shown is not built: heartbeat and per-request lines cost the components work.
+      quietHeartbeats: !options.heartbeats,
+      serverArgs: options.quiet ? ['--quiet'] : [],
+      // A terminal's Ctrl-C reaches the demo alone, which stops the others in order.
+      detached: true,
     });
-    this.chalk = new Chalk({ level: colorEnabled(options.color) ? 1 : 0 });
-    this.write = options.write ?? ((line) => process.stdout.write(line + '\n'));
+    this.view = options.view ?? new PlainView({ json: options.json, color: options.color });
     this.system.group.on('spawned', (proc) => this.follow(proc));
   }
 
-  say(text: string): void {
-    this.write(`${this.chalk.bold('demo'.padEnd(5))} │ ${text}`);
+  say(text: string, category?: Category, data?: Record<string, unknown>): void {
+    this.view.say(text, category, data);
   }
 
-  /** A fixed-width, coloured name; each process keeps its colour (a relaunched one too). */
-  private prefix(name: string): string {
-    let p = this.prefixes.get(name);
-    if (!p) {
-      p = this.chalk[PREFIX_COLORS[this.prefixes.size % PREFIX_COLORS.length]!](name.padEnd(5)) + ' │ ';
-      this.prefixes.set(name, p);
-    }
-    return p;
+  get isStopping(): boolean {
+    return this.stopping !== undefined;
   }
 
   private follow(proc: Proc): void {
     // Events carry their component: a server relaunched by an LFD speaks through the LFD's output.
     proc.on('event', (e: TraceEvent) => {
-      if (e.category === 'heartbeat' && !this.options.heartbeats) return;
-      if (e.type === 'lifecycle') return;
-      this.write(this.prefix(e.component) + formatText(e, this.chalk));
+      if (!shown(e, this.options)) return;
+      if (this.digestOnly.has(e.component) && (e.category === 'request' || e.category === 'reply')) return;
+      this.view.event(e);
     });
-    proc.on('line', (line) => this.write(this.prefix(proc.name) + line));
+    proc.on('line', (line) => this.view.line(proc.name, line));
     proc.on('exit', (code, signal) => {
-      if (!this.stopping) this.write(this.prefix(proc.name) + this.chalk.red(`exited (${signal ?? `status ${code}`})`));
+      if (this.stopping) return;
+      this.view.event({ time: Date.now(), component: proc.name, type: 'exited', category: 'fault', text: `exited (${signal ?? `status ${code}`})` });
     });
   }
 
-  /** Start RM, GFD, LFD1–3 and S1–3, then clients C1–C3. */
+  /** The set-up: RM, GFD, LFD1–3 and S1–3, then clients C1–C3. */
   async start(): Promise<void> {
     this.say(`starting ${this.options.mode} replication on 127.0.0.1 (RM port ${this.options.basePort}, app ${this.options.app})`);
     const secret = this.system.secretFile;
@@ -97,7 +120,7 @@ export class Demo {
       this.say(`every component proves the secret in ${secret}${this.options.tls ? ', over TLS' : ''}; administer with: ftkit ctl --rm 127.0.0.1:${this.options.basePort} --secret-file ${secret}${tls} status`);
     }
     await this.system.start();
-    for (const c of ['C1', 'C2', 'C3']) this.startClient(c);
+    for (const c of CLIENTS) this.startClient(c);
   }
 
   startClient(name: string, extra: string[] = []): Proc {
@@ -133,17 +156,18 @@ export class Demo {
       this.say(`${server} is not running`);
       return undefined;
     }
-    this.say(this.chalk.red(`${signal === 'SIGKILL' ? 'kill -9' : signal} ${server} (pid ${pid})`));
+    this.say(`${signal === 'SIGKILL' ? 'kill -9' : signal} ${server} (pid ${pid})`, 'fault', { signal, target: server, pid });
     process.kill(pid, signal);
     return pid;
   }
 
-  togglePause(): void {
-    if (this.paused) {
-      const { server, pid } = this.paused;
-      this.paused = undefined;
+  /** Pause `server` (SIGSTOP), or resume it (SIGCONT) if the demo paused it. */
+  togglePause(server: string): void {
+    const pid = this.paused.get(server);
+    if (pid !== undefined) {
+      this.paused.delete(server);
       if (alive(pid)) {
-        this.say(this.chalk.red(`SIGCONT ${server} (pid ${pid})`));
+        this.say(`SIGCONT ${server} (pid ${pid})`, 'fault', { signal: 'SIGCONT', target: server, pid });
         process.kill(pid, 'SIGCONT');
         return;
       }
@@ -151,55 +175,90 @@ export class Demo {
       this.say(`${server} (pid ${pid}) is gone: its LFD killed it when it stopped answering${now === undefined ? '' : `; ${server} runs again as pid ${now}`}`);
       return;
     }
-    const target = ['S1', 'S2', 'S3'].find((s) => this.serverPid(s) !== undefined);
-    if (!target) return this.say('no replica running to pause');
-    const pid = this.kill(target, 'SIGSTOP');
-    if (pid === undefined) return;
-    this.paused = { server: target, pid };
-    this.say('press p again to resume it');
+    const paused = this.kill(server, 'SIGSTOP');
+    if (paused === undefined) return;
+    this.paused.set(server, paused);
+    this.say(`press p then ${server.slice(1)} again to resume it`);
+  }
+
+  /** Kill a control-plane process (SIGKILL); if it is down, start it again where it was. */
+  async killOrStart(name: string): Promise<void> {
+    const proc = this.system.group.procs.get(name);
+    if (proc?.running) {
+      this.say(`kill -9 ${name} (pid ${proc.pid}); press the same key again to start it again`, 'fault', { signal: 'SIGKILL', target: name, pid: proc.pid });
+      proc.kill('SIGKILL');
+      return;
+    }
+    this.say(`starting ${name} again`);
+    try {
+      if (name === 'RM') await this.system.startRm();
+      else if (name === 'GFD') await this.system.startGfd();
+      else await this.system.startLfd(name);
+    } catch (err) {
+      this.say(`cannot start ${name}: ${(err as Error).message}`, 'fault');
+    }
   }
 
   async status(): Promise<void> {
     try {
-      this.write(formatStatus(await this.system.ctl({ op: 'status' })));
+      const json = await this.system.ctl({ op: 'status' });
+      if (this.options.json) this.say('status', 'info', JSON.parse(json) as Record<string, unknown>);
+      else for (const line of formatStatus(json).split('\n')) this.say(line);
     } catch (err) {
-      this.say(`status: ${(err as Error).message}`);
+      this.say(`status: ${(err as Error).message}`, 'fault');
     }
   }
 
-  /** Keys act on the system when stdin is a terminal. */
-  enableKeys(): boolean {
-    if (!process.stdin.isTTY) return false;
-    process.stdin.setRawMode(true);
-    process.stdin.setEncoding('utf8');
-    process.stdin.on('data', (key: string) => {
-      if (key === '1' || key === '2' || key === '3') this.kill(`S${key}`);
-      else if (key === 'p') this.togglePause();
-      else if (key === 's') void this.status();
-      else if (key === 'q' || key === '\u0003') void this.stop().then(() => process.exit(0));
-      else this.say(KEYS_HELP);
-    });
-    this.say(KEYS_HELP);
-    return true;
-  }
-
-  /** Stop every process the demo started (resuming a paused one first so it can exit). */
-  stop(): Promise<void> {
-    if (!this.stopping) {
-      this.stopping = (async () => {
-        this.say('stopping every process');
-        // A stopped process ignores SIGTERM until it is continued.
-        if (this.paused && alive(this.paused.pid)) process.kill(this.paused.pid, 'SIGCONT');
-        if (process.stdin.isTTY) process.stdin.setRawMode(false);
-        process.stdin.pause();
-        await this.system.stop();
-      })();
-    }
+  /**
+   * The orderly stop (q, Ctrl-C, SIGTERM, the end of --duration): every component is told that
+   * the system is stopping, so what its peers do next is no fault; then the clients stop (each
+   * says how many replies it had), then the RM (so nothing is elected or relaunched), then the
+   * rest. A paused replica is resumed first, so it can hear and exit.
+   */
+  stop(why: string): Promise<void> {
+    this.stopping ??= (async () => {
+      this.onStopping?.();
+      this.say(`stopping in order (${why}): the clients, then the RM, then the GFD, the LFDs and the replicas; what they print now is no fault`);
+      for (const pid of this.paused.values()) if (alive(pid)) process.kill(pid, 'SIGCONT');
+      const running = [...this.system.group.procs.values()].filter((p) => p.running);
+      const isClient = (p: Proc) => p.args[0] === 'client';
+      await this.announceStop(running.filter((p) => !isClient(p)));
+      await Promise.all(running.filter(isClient).map((p) => p.stop()));
+      await this.system.group.procs.get('RM')?.stop();
+      await this.system.stop();
+      this.say('stopped: every process the demo started has exited');
+      this.view.close?.();
+    })();
     return this.stopping;
+  }
+
+  /** Tell every component the system is stopping; resolves when each said it heard (or after a while). */
+  private announceStop(procs: Proc[]): Promise<void> {
+    const expected = new Set(procs.map((p) => p.name));
+    // A relaunched replica hears it from its LFD, and answers through the LFD's output.
+    for (const s of SERVERS) if (this.serverPid(s) !== undefined) expected.add(s);
+    const heard = new Set<string>();
+    return new Promise((resolve) => {
+      const onEvent = (e: TraceEvent) => {
+        if (e.type !== 'system_stopping') return;
+        heard.add(e.component);
+        if ([...expected].every((n) => heard.has(n))) done();
+      };
+      const done = () => {
+        clearTimeout(timer);
+        for (const p of procs) p.off('event', onEvent);
+        resolve();
+      };
+      const timer = setTimeout(done, STOP_NOTICE_MS);
+      for (const p of procs) {
+        p.on('event', onEvent);
+        p.tell(SYSTEM_STOPPING_LINE);
+      }
+    });
   }
 }
 
-function alive(pid: number): boolean {
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -28,6 +28,11 @@ export interface ProcOptions {
    * pid and signals are the component's): e.g. `ip netns exec <ns>` to run it on a namespace host.
    */
   prefix?: string[];
+  /**
+   * In a session of its own: a terminal's Ctrl-C reaches only the parent (the demo), which then
+   * stops its children in order. It still stops when the parent pipe closes.
+   */
+  detached?: boolean;
 }
 
 export class Proc extends EventEmitter<{ event: [TraceEvent]; line: [string]; exit: [number | null, NodeJS.Signals | null] }> {
@@ -49,6 +54,7 @@ export class Proc extends EventEmitter<{ event: [TraceEvent]; line: [string]; ex
     const [command, ...rest] = [...(options.prefix ?? []), process.execPath, FTKIT_BIN, ...args] as [string, ...string[]];
     this.child = spawn(command, rest, {
       stdio: ['pipe', 'pipe', 'pipe'],
+      detached: options.detached,
       env: { ...process.env, ...(options.stdin ? {} : { [PARENT_PIPE_ENV]: '1' }), ...options.env },
     });
     const onLine = (line: string) => {
@@ -123,6 +129,14 @@ export class Proc extends EventEmitter<{ event: [TraceEvent]; line: [string]; ex
     return (e.data as { addr: string }).addr;
   }
 
+  /** Write `line` on the child's stdin (the parent pipe), if it still runs. */
+  tell(line: string): void {
+    const stdin = this.child.stdin;
+    if (!this.running || !stdin?.writable) return;
+    stdin.once('error', () => {}); // it exited meanwhile: nothing to tell
+    stdin.write(line + '\n');
+  }
+
   kill(signal: NodeJS.Signals = 'SIGKILL'): void {
     if (this.running) this.child.kill(signal);
   }
@@ -147,8 +161,13 @@ export class Proc extends EventEmitter<{ event: [TraceEvent]; line: [string]; ex
 export class ProcGroup extends EventEmitter<{ spawned: [Proc] }> {
   readonly procs = new Map<string, Proc>();
 
+  /** `defaults`: options for every process of the group (a spawn's own override them). */
+  constructor(private readonly defaults: ProcOptions = {}) {
+    super();
+  }
+
   spawn(name: string, args: string[], options?: ProcOptions): Proc {
-    const proc = new Proc(name, args, options);
+    const proc = new Proc(name, args, { ...this.defaults, ...options });
     this.procs.set(name, proc);
     this.emit('spawned', proc);
     return proc;

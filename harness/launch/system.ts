@@ -43,6 +43,10 @@ export interface SystemOptions {
   serverEnv?: NodeJS.ProcessEnv;
   /** Extra flags for every server (e.g. ['--quiet']). */
   serverArgs?: string[];
+  /** Every component leaves out heartbeat lines (`--quiet-heartbeats`; a failed one still prints). */
+  quietHeartbeats?: boolean;
+  /** Every process in a session of its own (see ProcOptions.detached): the demo. */
+  detached?: boolean;
   /** Every component leaves out per-request and heartbeat lines (`--quiet --quiet-heartbeats`), as a production deployment would run. */
   quiet?: boolean;
   /** The LFDs' --state-dir (default: a fresh temp folder, removed by stop()). */
@@ -66,7 +70,7 @@ export interface SystemOptions {
 }
 
 export class System {
-  readonly group = new ProcGroup();
+  readonly group: ProcGroup;
   rmAddr = '';
   gfdAddr = '';
   readonly lfdAddrs = new Map<string, string>();
@@ -76,7 +80,9 @@ export class System {
   /** The secret file, made once (every spawned component is given it). */
   private ownSecretFile: string | undefined;
 
-  constructor(readonly options: SystemOptions = {}) {}
+  constructor(readonly options: SystemOptions = {}) {
+    this.group = new ProcGroup({ detached: options.detached });
+  }
 
   /** The LFDs' state folder: the one given, or this system's own, made when the first LFD starts and removed when it stops. */
   get stateDir(): string {
@@ -143,7 +149,7 @@ export class System {
   }
 
   private get common(): string[] {
-    return [...(this.options.json === false ? ['--no-color'] : ['--json']), ...(this.options.quiet ? ['--quiet', '--quiet-heartbeats'] : []), ...this.securityArgs()];
+    return [...(this.options.json === false ? ['--no-color'] : ['--json']), ...(this.options.quiet ? ['--quiet', '--quiet-heartbeats'] : this.options.quietHeartbeats ? ['--quiet-heartbeats'] : []), ...this.securityArgs()];
   }
 
   get rm(): Proc {

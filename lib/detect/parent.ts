@@ -5,3 +5,10 @@
  * killed with SIGKILL.
  */
 export const PARENT_PIPE_ENV = 'FTKIT_EXIT_WITH_PARENT';
+
+/**
+ * The line a parent writes on that pipe before an orderly stop of the whole system (the demo's
+ * `q`): the child stops tracing its peers' departures as faults, says so (`system_stopping`), and
+ * passes the line on to the processes it started. The parent then stops it as usual.
+ */
+export const SYSTEM_STOPPING_LINE = 'system stopping';

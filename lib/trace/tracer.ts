@@ -34,7 +34,12 @@ export interface TraceEvent {
 /** Where events go; `skips` names the categories it drops unseen (so they need not be built). */
 export type Sink = ((event: TraceEvent) => void) & { readonly skips?: ReadonlySet<Category> };
 
+/** Which events a hushed tracer drops: emitted by nobody, printed by no sink. */
+export type Hush = (type: string, category: Category) => boolean;
+
 export class Tracer extends EventEmitter<{ event: [TraceEvent] }> {
+  private hushed: Hush | undefined;
+
   constructor(
     readonly component: string,
     private readonly sink?: Sink,
@@ -54,9 +59,22 @@ export class Tracer extends EventEmitter<{ event: [TraceEvent] }> {
     return false;
   }
 
+  /** From now on, drop the events `hush` matches (from this tracer and its children). */
+  hush(hush: Hush): void {
+    this.hushed = hush;
+  }
+
+  /** Whether an event of this type and category is dropped now. */
+  isHushed(type: string, category: Category): boolean {
+    for (let t: Tracer | undefined = this; t; t = t.parent) if (t.hushed?.(type, category)) return true;
+    return false;
+  }
+
+  /** Emit an event (a hushed one is built and returned, but nobody sees it). */
   emitEvent(type: string, category: Category, text: string, data?: Record<string, unknown>): TraceEvent {
     const event: TraceEvent = { time: this.now(), component: this.component, type, category, text };
     if (data) event.data = data;
+    if (this.isHushed(type, category)) return event;
     this.sink?.(event);
     for (let t: Tracer | undefined = this; t; t = t.parent) t.emit('event', event);
     return event;

@@ -4,71 +4,28 @@
  * need a terminal: it runs under script(1), which gives it one, and the test types the keys.
  */
 import t, { type Test } from 'tap';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FTKIT_BIN } from '../../harness/launch/proc.js';
+import { killSurvivors, startPtyDemo, survivors, type PtyDemo } from '../helpers/demo.js';
 
 // The demo keeps its secret in the user's state folder: here, a folder of the test's own.
 const stateHome = mkdtempSync(join(tmpdir(), 'ftkit-demo-state-'));
 t.teardown(() => rmSync(stateHome, { recursive: true, force: true }));
 
 
-/** ftkit processes still running whose command line mentions `marker`. */
-function survivors(marker: string): string[] {
-  const ps = spawnSync('ps', ['-eo', 'pid,stat,args'], { encoding: 'utf8' }).stdout;
-  return ps.split('\n').filter((l) => l.includes(FTKIT_BIN) && l.includes(marker));
-}
-
-/** Whatever a failed run left behind (stopped processes included) is killed: a test stops all it started. */
-function killSurvivors(base: number): void {
-  for (const marker of [`127.0.0.1:${base}`, `127.0.0.1:${base + 1}`, ...[1, 2, 3].map((i) => `127.0.0.1:${base + 100 + i}`)]) {
-    for (const line of survivors(marker)) {
-      try {
-        process.kill(Number(line.trim().split(/\s+/)[0]), 'SIGKILL');
-      } catch {
-        // gone already
-      }
-    }
-  }
-}
-
-/** The demo on a terminal of its own; `until` resolves when its output after the previous match matches. */
-function startDemo(base: number): { child: ChildProcess; output: () => string; until: (re: RegExp, ms?: number) => Promise<void>; key: (k: string) => void } {
-  const cmd = `exec ${process.execPath} ${FTKIT_BIN} demo --mode passive --base-port ${base} --heartbeat-freq 0.1 --checkpoint-freq 0.5 --no-color`;
-  const child = spawn('script', ['-qfec', cmd, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1', XDG_STATE_HOME: stateHome } });
-  let out = '';
-  let cursor = 0;
-  const waiters: Array<() => void> = [];
-  const onData = (d: Buffer) => {
-    out += d.toString().replace(/\r/g, '');
-    for (const w of [...waiters]) w();
-  };
-  child.stdout!.on('data', onData);
-  child.stderr!.on('data', onData);
-  const until = (re: RegExp, ms = 30_000) =>
-    new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no ${re} within ${ms} ms; output ends:\n${out.split('\n').slice(-20).join('\n')}`)), ms);
-      const check = () => {
-        const m = re.exec(out.slice(cursor));
-        if (!m) return;
-        cursor += m.index + m[0].length;
-        clearTimeout(timer);
-        waiters.splice(waiters.indexOf(check), 1);
-        resolve();
-      };
-      waiters.push(check);
-      check();
-    });
-  return { child, output: () => out, until, key: (k) => child.stdin!.write(k) };
+/** The demo on a terminal of its own. */
+function startDemo(base: number): PtyDemo {
+  return startPtyDemo(['--mode', 'passive', '--base-port', String(base), '--heartbeat-freq', '0.1', '--checkpoint-freq', '0.5', '--no-color'], stateHome);
 }
 
 let port = 14000 + (process.pid % 40) * 400;
 
 /** Kill S1 (its LFD relaunches it as the LFD's child), then pause the relaunched S1 until its LFD acts. */
-async function pauseRelaunched(t: Test, demo: ReturnType<typeof startDemo>): Promise<void> {
+async function pauseRelaunched(t: Test, demo: PtyDemo): Promise<void> {
   await demo.until(/C3\s+│ .*C3: request_num \d+ answered by S\d/);
   demo.key('1');
   await demo.until(/LFD1\s+│ .*LFD1: launched S1 \(pid (\d+)\)/);
@@ -76,12 +33,14 @@ async function pauseRelaunched(t: Test, demo: ReturnType<typeof startDemo>): Pro
   await demo.until(/RM\s+│ .*RM: ready replicas: S1, S2, S3/);
   t.match(demo.output(), /^S1\s+│ \[\d\d:\d\d:\d\d\.\d{3}\] S1 registered with LFD1$/m, "the relaunched S1's lines carry S1's prefix");
   demo.key('p');
+  await demo.until(/pause or resume which replica\? 1, 2 or 3/);
+  demo.key('1');
   await demo.until(/demo\s+│ SIGSTOP S1 \(pid \d+\)/);
   await demo.until(/LFD1\s+│ .*LFD1: heartbeat to S1 failed: timed out/, 10_000);
   await demo.until(/LFD1\s+│ .*LFD1: launched S1 \(pid (\d+)\)/, 10_000);
 }
 
-function checkAfter(t: Test, demo: ReturnType<typeof startDemo>, base: number): void {
+function checkAfter(t: Test, demo: PtyDemo, base: number): void {
   t.match(demo.output(), /LFD1\s+│ .*LFD1: killed S1 \(pid \d+, SIGKILL\)/, 'the LFD killed the paused S1');
   t.notMatch(demo.output(), /EADDRINUSE|giving up/, 'no relaunch failed');
   t.same(survivors(`127.0.0.1:${base}`), [], 'no process of the demo survives it');
@@ -89,7 +48,7 @@ function checkAfter(t: Test, demo: ReturnType<typeof startDemo>, base: number): 
 }
 
 /** A demo on its own ports, with a relaunched replica paused; it and whatever it left are killed in teardown. */
-async function demoWithPausedReplica(t: Test): Promise<{ base: number; demo: ReturnType<typeof startDemo> }> {
+async function demoWithPausedReplica(t: Test): Promise<{ base: number; demo: PtyDemo }> {
   const base = (port += 400);
   const demo = startDemo(base);
   t.teardown(() => {

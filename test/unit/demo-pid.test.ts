@@ -6,6 +6,7 @@
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
 import { Demo } from '../../harness/demo/demo.js';
+import { PlainView } from '../../harness/demo/view.js';
 import type { Proc } from '../../harness/launch/proc.js';
 import type { TraceEvent } from '../../lib/trace/index.js';
 
@@ -16,7 +17,7 @@ const second = process.ppid;
 const dead = spawnSync(process.execPath, ['-e', '']).pid!;
 
 function demoWithLfdEvents(events: Array<Pick<TraceEvent, 'type' | 'time' | 'data'>>): Demo {
-  const demo = new Demo({ mode: 'passive', app: 'log', heartbeatFreq: 0.1, checkpointFreq: 1, basePort: 7000, write: () => {} });
+  const demo = new Demo({ mode: 'passive', app: 'log', heartbeatFreq: 0.1, checkpointFreq: 1, basePort: 7000, view: new PlainView({ write: () => {} }) });
   // Only the LFD's events matter here; no process is started.
   demo.system.group.procs.set('LFD1', { events, running: false } as unknown as Proc);
   return demo;
