@@ -17,7 +17,8 @@
  * - `loop()` runs requests one after another (clients/loop.ts), with a think time.
  *
  * With a tracer, the session traces in the course's notation (`Sent <C1, S1, 101, request>`,
- * `request_num 101: Discarded duplicate reply from S3`); without one it builds no trace.
+ * `Received <C1, S1, 101, reply>`, `request_num 101: Discarded duplicate reply from S3`), and the
+ * result on a line of its own (`C1: request_num 101 answered by S1: <result>`); without one it builds no trace.
  */
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
@@ -204,7 +205,7 @@ export class Session extends EventEmitter<SessionEvents> {
       if (typeof r !== 'string') {
         this.stats.replies++;
         if (this.options.keepResults) this.results.push(r.result);
-        if (this.tracer) this.trace('request_done', 'reply', `${this.name}: request_num ${num} answered by ${r.server}`, { server: r.server, num, result: r.result });
+        if (this.tracer) this.trace('request_done', 'reply', `${this.name}: request_num ${num} answered by ${r.server}${r.result === '' ? '' : `: ${r.result}`}`, { server: r.server, num, result: r.result });
         return this.complete({ status: 'ok', server: r.server, result: r.result, num, payload, sentAt, at: now(), attempts });
       }
       sent ||= this.lastSent;
@@ -297,7 +298,7 @@ export class Session extends EventEmitter<SessionEvents> {
   private fromReplica(server: string, msg: Message): void {
     if (msg.type === 'refused') return this.refused(new RefusedError(server, msg.reason));
     if (msg.type === 'reply' && msg.client === this.name) {
-      if (this.tracer) this.trace('reply_received', 'reply', `Received <${this.name}, ${server}, ${msg.num}, reply>: ${msg.result}`, { server, num: msg.num, result: msg.result });
+      if (this.tracer) this.trace('reply_received', 'reply', `Received <${this.name}, ${server}, ${msg.num}, reply>`, { server, num: msg.num, result: msg.result });
       const counts = this.countsOf(server);
       const p = this.pending;
       if (p?.num === msg.num) {
