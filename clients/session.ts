@@ -216,7 +216,10 @@ export class Session extends EventEmitter<SessionEvents> {
       failures++;
       const elapsed = now() - sentAt;
       const delay = elapsed > giveUpMs ? false : policy(failures, new Error(r));
-      if (delay === false) return end(sent ? 'unknown' : 'fail', new GiveUpError(this.name, elapsed > giveUpMs ? giveUpMs / 1000 : Math.round(elapsed) / 1000, { cause: r }));
+      if (delay === false) {
+        const seconds = elapsed > giveUpMs ? giveUpMs / 1000 : Math.round(elapsed) / 1000;
+        return end(sent ? 'unknown' : 'fail', new GiveUpError(this.name, seconds, r === this.follower.rmProblem ? r : undefined, { cause: r }));
+      }
       this.stats.retries++;
       this.trace('retry', 'fault', `${this.name}: request_num ${num} not answered (${r}); retrying in ${delay} ms`, { num, why: r, delay });
       this.follower.rediscover();
@@ -255,7 +258,7 @@ export class Session extends EventEmitter<SessionEvents> {
   private async attempt(num: number, payload: string): Promise<{ server: string; result: string } | string> {
     this.lastSent = false;
     const timeoutMs = this.options.attemptTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_S * 1000;
-    if (!(await this.ready(timeoutMs))) return this.isStopped ? 'the session stopped' : 'no replica is ready';
+    if (!(await this.ready(timeoutMs))) return this.isStopped ? 'the session stopped' : (this.follower.rmProblem ?? 'no replica is ready');
     const targets = this.follower.targets();
     const conns = (await Promise.all(targets.map(async (m) => [m.name, await this.connection(m)] as const))).filter(
       (pair): pair is readonly [string, Connection] => pair[1] !== undefined && pair[1].isOpen,
