@@ -18,7 +18,8 @@
  * - `loop()` runs requests one after another (clients/loop.ts), with a think time.
  *
  * With a tracer, the session traces in the course's notation (`Sent <C1, S1, 101, request>`,
- * `request_num 101: Discarded duplicate reply from S3`); without one it builds no trace.
+ * `Received <C1, S1, 101, reply>`, `request_num 101: Discarded duplicate reply from S3`), and the
+ * result on a line of its own (`C1: request_num 101 answered by S1: <result>`); without one it builds no trace.
  */
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
@@ -209,7 +210,7 @@ export class Session extends EventEmitter<SessionEvents> {
       if (typeof r !== 'string') {
         this.stats.replies++;
         if (this.options.keepResults) this.results.push(r.result);
-        if (this.tracer) this.trace('request_done', 'reply', `${this.name}: request_num ${num} answered by ${r.server}`, { server: r.server, num, result: r.result });
+        if (this.tracer) this.trace('request_done', 'reply', `${this.name}: request_num ${num} answered by ${r.server}${r.result === '' ? '' : `: ${r.result}`}`, { server: r.server, num, result: r.result });
         return this.complete({ status: 'ok', server: r.server, result: r.result, num, payload, sentAt, at: now(), attempts });
       }
       sent ||= this.lastSent;
@@ -220,7 +221,10 @@ export class Session extends EventEmitter<SessionEvents> {
       failures++;
       const elapsed = now() - sentAt;
       const delay = elapsed > giveUpMs ? false : policy(failures, new Error(r));
-      if (delay === false) return end(sent ? 'unknown' : 'fail', new GiveUpError(this.name, elapsed > giveUpMs ? giveUpMs / 1000 : Math.round(elapsed) / 1000, { cause: r }));
+      if (delay === false) {
+        const seconds = elapsed > giveUpMs ? giveUpMs / 1000 : Math.round(elapsed) / 1000;
+        return end(sent ? 'unknown' : 'fail', new GiveUpError(this.name, seconds, r === this.follower.rmProblem ? r : undefined, { cause: r }));
+      }
       this.stats.retries++;
       this.trace('retry', 'fault', `${this.name}: request_num ${num} not answered (${r}); retrying in ${delay} ms`, { num, why: r, delay });
       this.follower.rediscover();
@@ -263,7 +267,7 @@ export class Session extends EventEmitter<SessionEvents> {
   private async attempt(num: number, payload: string): Promise<{ server: string; result: string } | string> {
     this.lastSent = false;
     const timeoutMs = this.options.attemptTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_S * 1000;
-    if (!(await this.ready(timeoutMs))) return this.isStopped ? 'the session stopped' : 'no replica is ready';
+    if (!(await this.ready(timeoutMs))) return this.isStopped ? 'the session stopped' : (this.follower.rmProblem ?? 'no replica is ready');
     const targets = this.follower.targets();
     if (targets.length === 0) return 'no replica is ready';
     return new Promise((resolve) => {
@@ -312,7 +316,7 @@ export class Session extends EventEmitter<SessionEvents> {
   private fromReplica(server: string, msg: Message): void {
     if (msg.type === 'refused') return this.refused(new RefusedError(server, msg.reason));
     if (msg.type === 'reply' && msg.client === this.name) {
-      if (this.tracer) this.trace('reply_received', 'reply', `Received <${this.name}, ${server}, ${msg.num}, reply>: ${msg.result}`, { server, num: msg.num, result: msg.result });
+      if (this.tracer) this.trace('reply_received', 'reply', `Received <${this.name}, ${server}, ${msg.num}, reply>`, { server, num: msg.num, result: msg.result });
       const counts = this.countsOf(server);
       const p = this.pending;
       if (p?.num === msg.num) {

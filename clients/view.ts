@@ -39,6 +39,8 @@ export class ViewFollower extends EventEmitter<ViewEvents> {
   replicas: Member[] = [];
   /** Bumped on every change of view. */
   version = 0;
+  /** Why the RM cannot be reached, while it cannot (`RM at 10.0.0.4:7000 unreachable (…)`); undefined while connected. */
+  rmProblem: string | undefined;
   private readonly rmLink: Link | undefined;
 
   constructor(private readonly options: ViewOptions) {
@@ -55,14 +57,20 @@ export class ViewFollower extends EventEmitter<ViewEvents> {
     this.rmLink = new Link({ me: name, addr: rm, security: options.security, standing: 'client', policy: options.rmPolicy ?? exponentialBackoff({ baseMs: 50, capMs: 1000 }) });
     this.rmLink.on('refused', (err) => this.emit('refused', err));
     this.rmLink.on('up', (conn) => {
+      this.rmProblem = undefined;
       conn.peer = 'RM';
       conn.on('message', (msg) => this.fromRm(msg));
       conn.send({ type: 'client', client: name });
     });
-    this.rmLink.on('down', () => this.trace('rm_lost', 'fault', `${name}: connection to RM lost; reconnecting`));
-    // Say why the RM cannot be reached (refused, or a TLS certificate we do not trust); otherwise we only ever say that no replica is ready.
+    this.rmLink.on('down', () => {
+      this.rmProblem = `connection to the RM at ${rm} lost`;
+      this.trace('rm_lost', 'fault', `${name}: connection to RM lost; reconnecting`);
+    });
+    // Say why the RM cannot be reached (refused, or a TLS certificate we do not trust), here and in each
+    // request's retries (session.ts), rather than only that no replica is ready.
     this.rmLink.on('retry', (err, attempt, delay) => {
-      if (attempt === 1 || attempt % 10 === 0) this.trace('rm_unreachable', 'fault', `${name}: RM at ${rm} unreachable (${err.message}); retry ${attempt} in ${delay} ms`);
+      this.rmProblem = `RM at ${rm} unreachable (${err.message})`;
+      if (attempt === 1 || attempt % 10 === 0) this.trace('rm_unreachable', 'fault', `${name}: ${this.rmProblem}; retry ${attempt} in ${delay} ms`, { rm, attempt });
     });
   }
 

@@ -141,8 +141,9 @@ export class UnexpectedMessageError extends ProtocolError {
 /** No replica answered a request within the give-up time (or the retry policy gave up). */
 export class GiveUpError extends Error {
   override name = 'GiveUpError';
-  constructor(readonly client: string, readonly seconds: number, options?: ErrorOptions) {
-    super(`${client}: no replica answered for ${seconds} s; giving up`, options);
+  /** `rmProblem`: the RM could not be reached meanwhile (`RM at host:port unreachable (…)`), which is then what the message blames. */
+  constructor(readonly client: string, readonly seconds: number, readonly rmProblem?: string, options?: ErrorOptions) {
+    super(rmProblem ? `${client}: ${rmProblem}, so no replica to send to for ${seconds} s; giving up` : `${client}: no replica answered for ${seconds} s; giving up`, options);
   }
 }
 

@@ -135,7 +135,8 @@ export class Rm extends Component {
   private fromGfd(conn: Connection, msg: Message): void {
     switch (msg.type) {
       case 'members':
-        return this.dispatch({ type: 'members', members: msg.members });
+        // The GFD (re)registered: the membership is printed again, `RM: 0 members` included.
+        return this.dispatch({ type: 'members', members: msg.members }, true);
       case 'membership':
         if (msg.from !== 'GFD') this.homeHints.set(msg.server, msg.from);
         if (msg.action === 'delete') return this.dispatch({ type: 'deleted', name: msg.server });
@@ -158,10 +159,10 @@ export class Rm extends Component {
   }
 
   /** Feed the core one event and carry out its commands; membership changes go on to the supervisor. */
-  private dispatch(event: RmEvent): void {
+  private dispatch(event: RmEvent, printMembers = false): void {
     const before = new Set(this.core.members.keys());
     for (const cmd of this.core.handle(event)) this.execute(cmd);
-    this.traceMembers();
+    this.traceMembers(printMembers);
     this.traceReady();
     const now = Date.now();
     for (const name of before) if (!this.core.members.has(name)) this.supervise({ type: 'deleted', name, now });

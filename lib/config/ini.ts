@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import ini from 'ini';
-import { ConfigError, ValueError } from '../errors.js';
+import { ConfigError, ValueError, quote } from '../errors.js';
 import { SHARED_KEYS, type OptionSpec } from './options.js';
 import { dirname, resolve } from 'node:path';
 
@@ -23,7 +23,7 @@ export function readIni(file: string): Record<string, unknown> {
   } catch (err) {
     throw new ConfigError(`${file}: cannot read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
   }
-  rejectDuplicateKeys(file, text);
+  checkSyntax(file, text);
   return ini.parse(text) as Record<string, unknown>;
 }
 
@@ -32,24 +32,38 @@ export function camelToKebab(key: string): string {
   return key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 }
 
-/** A key written twice in one section is a mistake the ini parser would hide (the last one wins). */
-function rejectDuplicateKeys(file: string, text: string): void {
+/** A section header: `[name]`, the name as ftkit names components (letters, digits, _ . -). */
+const HEADER = /^\[\s*([A-Za-z0-9_.-]+)\s*\]$/;
+/** A key, on its own (a flag set to true) or before `=`; `key[]` is the parser's list syntax. */
+const KEY = /^[A-Za-z0-9_.-]+(\[\])?$/;
+
+/**
+ * What the ini parser would take silently: it reads `[broken` as a key set to true and keeps the
+ * last of a key written twice. Every line must be blank, a comment (`;` or `#`), a section header
+ * `[name]`, or `key = value` (or a key alone); each error names the file and the line.
+ */
+function checkSyntax(file: string, text: string): void {
   let section = '';
   const seen = new Set<string>();
-  for (const raw of text.split(/\r?\n/)) {
-    const line = raw.trim();
+  const lines = text.split(/\r?\n/);
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!.trim();
+    const at = `${file}:${i + 1}`;
     if (line === '' || line.startsWith(';') || line.startsWith('#')) continue;
-    const header = /^\[(.*)\]$/.exec(line);
-    if (header) {
+    if (line.startsWith('[')) {
+      const header = HEADER.exec(line);
+      if (!header) throw new ConfigError(`${at}: syntax error: ${quote(line)} is not a section header; write [name] (letters, digits, _ . -)`);
       section = header[1]!;
       seen.clear();
       continue;
     }
     const eq = line.indexOf('=');
-    const key = keyToCamel(eq === -1 ? line : line.slice(0, eq));
-    if (seen.has(key)) {
-      throw new ConfigError(`${file}${section ? ` [${section}]` : ''}: key "${(eq === -1 ? line : line.slice(0, eq)).trim()}": given more than once`);
+    const written = (eq === -1 ? line : line.slice(0, eq)).trim();
+    if (!KEY.test(written)) {
+      throw new ConfigError(`${at}: syntax error: ${quote(line)} is neither a section header [name] nor key = value`);
     }
+    const key = keyToCamel(written);
+    if (seen.has(key)) throw new ConfigError(`${at}${section ? ` [${section}]` : ''}: key "${written}": given more than once`);
     seen.add(key);
   }
 }

@@ -69,8 +69,12 @@ export function deliverInOrder(r: ReplicaCore, entry: Entry): void {
 export function deliver(r: ReplicaCore, e: Entry): void {
   let result: string;
   const seen = r.state.lookup(e.client, e.num);
-  if (seen.kind === 'new') result = r.apply(e.client, e.num, e.payload, e.seq);
-  else {
+  const w = r.waiters.take(e.client, e.num);
+  if (seen.kind === 'new') {
+    // No client waits here: the order (or a member's forward) brought the request before the client's own copy.
+    if (!w) r.receivedInOrder(e.client, e.num);
+    result = r.apply(e.client, e.num, e.payload, e.seq);
+  } else {
     r.state.seq = e.seq;
     r.heldEpoch = r.epoch;
     result = seen.kind === 'duplicate' ? seen.result : '';
@@ -78,7 +82,6 @@ export function deliver(r: ReplicaCore, e: Entry): void {
   r.log.push(e);
   // Trim in chunks, so keeping the recent orders costs O(1) per order.
   if (r.log.length >= 2 * ORDER_LOG_LIMIT) r.log.splice(0, r.log.length - ORDER_LOG_LIMIT);
-  const w = r.waiters.take(e.client, e.num);
   if (w && hasAnyone(w) && r.ready && seen.kind !== 'stale') {
     r.replies.add({ seq: e.seq, client: e.client, num: e.num, payload: e.payload, result, conn: w.conn, more: w.more });
     r.replyCommitted();

@@ -50,6 +50,8 @@ export class ReplicaCore extends Outbox {
   /** No RM: the shell stands in for it (servers/static.ts). */
   readonly isStatic: boolean;
   readonly wants: (category: Category) => boolean;
+  /** Active, while tracing requests: per client, the request whose Received line an order printed before the client's copy came. */
+  private readonly receivedEarly = new Map<string, number>();
   checkpointMs: number;
   /** How long a leader waits for a ready follower's acknowledgement before asking the RM to remove it. */
   lagMs: number;
@@ -230,12 +232,30 @@ export class ReplicaCore extends Outbox {
 
   /** The dedup decisions: a stale request is refused, a duplicate answered from the table, a new one handed to the role. */
   private onRequest(conn: ConnId, req: MessageOf<'request'>): void {
-    if (this.wants('request')) this.trace('request_received', 'request', `Received <${req.client}, ${this.name}, ${req.num}, request>`, { client: req.client, num: req.num });
+    if (this.wants('request')) {
+      if (this.receivedEarly.get(req.client) === req.num) this.receivedEarly.delete(req.client);
+      else this.traceReceived(req.client, req.num);
+    }
     if (!this.ready) return this.handler.request(conn, req);
     const seen = this.state.lookup(req.client, req.num);
     if (seen.kind === 'stale') return this.reject(conn, req.client, req.num, `stale: request_num ${seen.latest} already answered`);
     if (seen.kind === 'duplicate') return this.handler.duplicate(conn, req, seen.seq, seen.result);
     this.handler.request(conn, req);
+  }
+
+  /**
+   * Active: a request reached us in an order (or a member's forward) before the client's own copy:
+   * it is received now, so its line comes before `my_state … before processing`, and not again
+   * when the client's copy arrives.
+   */
+  receivedInOrder(client: string, num: number): void {
+    if (!this.wants('request')) return;
+    this.receivedEarly.set(client, num);
+    this.trace('request_received', 'request', `Received <${client}, ${this.name}, ${num}, request>`, { client, num, inOrder: true });
+  }
+
+  private traceReceived(client: string, num: number): void {
+    this.trace('request_received', 'request', `Received <${client}, ${this.name}, ${num}, request>`, { client, num });
   }
 
   reply(conn: ConnId, client: string, num: number, result: string): void {

@@ -189,6 +189,14 @@ t.test('a bad --config file: exit 2, one line naming file, key and reason', asyn
   t.match(line, /sections: ctl, rm, gfd, C1, C2, C3, LFD1, S1, LFD2, S2, LFD3, S3/);
 });
 
+t.test('a malformed .ini line: exit 2, one line with the file and the line number', async (t) => {
+  const file = join(t.testdir({ 'broken.ini': '[S1]\nport = 7201\n\n[broken\napp = log\n' }), 'broken.ini');
+  for (const args of [['server', 'S1', '--config', file], ['client', '--config', file], ['ctl', '--config', file, 'status']]) {
+    const line = usageError(t, ftkit(...args), `ftkit ${args[0]} with [broken`);
+    t.ok(line.includes(`${file}:4: syntax error: "[broken" is not a section header`), `ftkit ${args[0]}: ${line}`);
+  }
+});
+
 t.test('a server or LFD listening on a wildcard address must be told what to advertise: exit 2, one line', async (t) => {
   for (const [cmd, name, host] of [['server', 'S1', '0.0.0.0'], ['lfd', 'LFD1', '::']] as const) {
     const line = usageError(t, ftkit(cmd, name, '--host', host, '--port', '0'), `${cmd} --host ${host}`);

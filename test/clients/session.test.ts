@@ -172,7 +172,9 @@ t.test('active: fan out to every replica, the first reply wins, the rest are tra
   const lines = events.filter((e) => e.type === 'duplicate_reply').map((e) => e.text);
   t.same(lines.sort(), dups.map((d) => `request_num 1: Discarded duplicate reply from ${d.split(':')[0]}`).sort());
   t.ok(events.some((e) => e.type === 'request_sent' && e.text === 'Sent <C1, S2, 1, request>'), 'requests traced in the course notation');
-  t.ok(events.some((e) => e.type === 'request_done' && e.text === `C1: request_num 1 answered by ${winner}`));
+  t.ok(events.some((e) => e.type === 'reply_received' && e.text === `Received <C1, ${winner}, 1, reply>`), 'the reply in the course notation, exactly');
+  const result = (out as Extract<Outcome, { status: 'ok' }>).result;
+  t.ok(events.some((e) => e.type === 'request_done' && e.text === `C1: request_num 1 answered by ${winner}: ${result}`), 'the result on a line of its own');
 });
 
 t.test('a rejected request is retried with the same number, and the reject is counted', async (t) => {

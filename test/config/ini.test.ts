@@ -146,6 +146,27 @@ t.test('errors name the file, the section, the key and the reason', async (t) =>
   }
 });
 
+t.test('a malformed line is a syntax error naming the file and the line', async (t) => {
+  const cases: { what: string; text: string; line: number; shows: string }[] = [
+    { what: 'an unclosed section header', text: '; comment\n\n[broken\nport = 7201\n', line: 3, shows: '"[broken"' },
+    { what: 'a header with spaces in its name', text: '[S1]\nport = 7201\n[my server]\n', line: 3, shows: '"[my server]"' },
+    { what: 'text after a header', text: '[S1] port = 7201\n', line: 1, shows: '"[S1] port = 7201"' },
+    { what: 'a line without a key', text: '[S1]\n= 7201\n', line: 2, shows: '"= 7201"' },
+    { what: 'a sentence', text: '[S1]\nport = 7201\nthis is not a setting\n', line: 3, shows: '"this is not a setting"' },
+  ];
+  for (const c of cases) {
+    const file = iniFile(t, c.text);
+    const err = configError(t, () => loadIni(file, SERVER_OPTIONS, 'S1'), c.what);
+    t.match(err?.message, new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}:${c.line}: syntax error: `), `${c.what}: file and line ${c.line}`);
+    t.ok(err?.message.includes(c.shows), `${c.what}: quotes the line (${err?.message})`);
+  }
+  const dup = configError(t, () => loadIni(iniFile(t, '[S1]\nport = 1\n\nport = 2\n'), SERVER_OPTIONS, 'S1'), 'a key given twice');
+  t.match(dup?.message, /:4 \[S1\]: key "port": given more than once$/, 'a repeated key names the line of the repeat');
+  // what the syntax allows: comments, blank lines, a key alone (true), spaces around names
+  t.strictSame(loadIni(iniFile(t, '# c\n; c\n[ S1 ]\n  port=7201  \n'), SERVER_OPTIONS, 'S1'), { port: 7201 });
+  t.strictSame(loadIni(iniFile(t, 'interactive\n'), CLIENT_OPTIONS), { interactive: true });
+});
+
 t.test('unknown key: the message lists the known keys', async (t) => {
   const file = iniFile(t, '[LFD1]\nheartbeat = 1\n');
   const err = configError(t, () => loadIni(file, LFD_OPTIONS, 'LFD1'), 'unknown key');

@@ -51,7 +51,7 @@ t.test('a request sent to one non-sequencer replica only is applied by every rep
     t.equal(after.text, `my_state_${s} = [2 entries, last "lonely"] after processing <C9, ${s}, 1, request>`, `${s} applied it`);
     t.equal(data<{ seq: number }>(after).seq, 2, `${s} applied it at seq 2`);
   }
-  const forwarded = sys.proc(sequencer).events.filter((e) => e.type === 'request_received' && data<{ client: string }>(e).client === 'C9');
+  const forwarded = sys.proc(sequencer).events.filter((e) => e.type === 'request_received' && data<{ client: string; inOrder?: boolean }>(e).client === 'C9' && !data<{ inOrder?: boolean }>(e).inOrder);
   t.same(forwarded, [], `the sequencer ${sequencer} never got the request from a client`);
 
   const logs = await readEverywhere(sys, 'R1');
@@ -105,4 +105,27 @@ t.test('lonely requests to both non-sequencers, amid ordinary traffic, keep the 
     t.same(mine, [1, 2, 3].map((n) => `L${i}-${n}`), `L${i}'s appends are in its sending order`);
   }
   t.equal(new Set(reference).size, reference.length, 'no entry twice');
+});
+
+t.test('every replica prints Received <…, request> before my_state … before processing, once per request', async (t) => {
+  const sys = new System({ mode: 'active', heartbeat: 0.1, heartbeatTimeout: 1 });
+  t.teardown(() => sys.stop());
+  await sys.start();
+  await sys.rm.waitFor((e) => e.type === 'view_changed' && data<View>(e).view.length === 3, 10_000);
+  const N = 20;
+  const client = sys.startClient('C1', ['--count', String(N), '--interval', '0.01', '--timeout', '1']);
+  t.equal((await client.exited).code, 0, `C1 got ${N} replies`);
+  for (const s of SERVERS) {
+    // every replica applies request N; its lines for the earlier ones are in by then
+    await sys.proc(s).waitFor((e) => e.type === 'state_after' && data<{ client: string; num: number }>(e).client === 'C1' && data<{ num: number }>(e).num === N, 10_000);
+    const lines = sys.proc(s).events.filter((e) => data<{ client?: string }>(e)?.client === 'C1').map((e) => e.text);
+    const misplaced: number[] = [];
+    for (let num = 1; num <= N; num++) {
+      const brief = `<C1, ${s}, ${num}, request>`;
+      const received = lines.filter((l) => l === `Received ${brief}`);
+      const before = lines.findIndex((l) => l.endsWith(`before processing ${brief}`));
+      if (received.length !== 1 || before < 0 || lines.indexOf(`Received ${brief}`) > before) misplaced.push(num);
+    }
+    t.same(misplaced, [], `${s}: one Received line per request, before its my_state … before processing`);
+  }
 });

@@ -8,6 +8,24 @@ import type { TraceEvent } from '../../lib/trace/index.js';
 
 const members = (who: 'RM' | 'GFD', list: string) => (e: TraceEvent) => e.type === 'membership_changed' && e.text === `${who}: ${list}`;
 
+t.test('the course notation: RM: 0 members again when the GFD registers with none; 1 member in the singular', async (t) => {
+  const sys = new System({ heartbeat: 0.1, heartbeatTimeout: 1, autoRestart: false, replicas: 1 });
+  t.teardown(() => sys.stop());
+  await sys.startRm();
+  await sys.rm.waitFor(members('RM', '0 members'));
+  await sys.startGfd();
+  await sys.gfd.waitFor(members('GFD', '0 members'));
+  const registered = await sys.rm.waitFor((e) => e.type === 'gfd_registered');
+  const again = await sys.rm.waitFor(members('RM', '0 members'), 10_000, sys.rm.events.indexOf(registered));
+  t.ok(again.time >= registered.time, 'the RM prints RM: 0 members again once the GFD registered with none');
+  t.equal(sys.rm.events.filter(members('RM', '0 members')).length, 2, 'at start and at the registration');
+  await sys.startLfd('LFD1');
+  await sys.startServer('S1');
+  await sys.gfd.waitFor(members('GFD', '1 member: S1'));
+  await sys.rm.waitFor(members('RM', '1 member: S1'));
+  t.pass('GFD: 1 member: S1 and RM: 1 member: S1');
+});
+
 t.test('membership follows server, machine and GFD failures', async (t) => {
   const sys = new System({ heartbeat: 0.1, heartbeatTimeout: 1, autoRestart: false });
   t.teardown(() => sys.stop());
