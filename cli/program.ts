@@ -77,6 +77,27 @@ function runCommand(program: Command, sub: string, args: string, summary: string
   return cmd;
 }
 
+/** How to run each component without an RM (the course's milestones 1–3), after its options in --help. */
+const WITHOUT_RM: Record<string, string> = {
+  gfd: ['Without an RM (milestone 2):', '  ftkit gfd --no-rm            keep the membership and print it (GFD: 2 members: S1, S2)'].join('\n'),
+  lfd: ['Without a GFD (milestone 1):', '  ftkit lfd LFD1 --no-gfd      heartbeat the servers and print it, and a failed heartbeat'].join('\n'),
+  server: [
+    'Without an RM (milestones 1-3; README, Running without an RM):',
+    '  ftkit server S1 --static                      a group of one: serves alone',
+    '  ftkit server S2 --port 7202 --group S1=10.0.0.1:7201,S2=10.0.0.2:7202,S3=10.0.0.3:7203 --mode passive',
+    '                                                a fixed group (give every server the same --group); the first',
+    '                                                listed leads (or --primary); the others get its state by checkpoint',
+    "  ... --mode passive --passive checkpoint-only  the guide's milestone 3: backups change only through checkpoints",
+    'No failover and no relaunch: while the leader is down nobody serves; started again, it starts empty.',
+  ].join('\n'),
+  client: [
+    'Without an RM (milestones 1-3):',
+    '  ftkit client C1 --servers S1=10.0.0.1:7201                  one server',
+    '  ftkit client C1 --servers S1=…,S2=…,S3=… --mode active      every request to every server; first reply wins',
+    '  ftkit client C1 --servers S1=…,S2=…,S3=… --mode passive     to the primary only (the first, or --primary)',
+  ].join('\n'),
+};
+
 export function buildProgram(): Command {
   const program = new Command('ftkit')
     .description('ftkit: fault-tolerant replicated TCP service (RM, GFD, LFDs, servers, clients)')
@@ -84,10 +105,10 @@ export function buildProgram(): Command {
   program.configureHelp({ showGlobalOptions: false });
 
   runCommand(program, 'rm', '', 'run the Replication Manager', RM_OPTIONS, () => 'rm', rm);
-  runCommand(program, 'gfd', '', 'run the Global Fault Detector', GFD_OPTIONS, () => 'gfd', gfd);
-  runCommand(program, 'lfd', '<name>', 'run a Local Fault Detector, e.g. LFD1', LFD_OPTIONS, ([n]) => n!, lfd);
-  runCommand(program, 'server', '<name>', 'run a replica server, e.g. S1', SERVER_OPTIONS, ([n]) => n!, server);
-  runCommand(program, 'client', '[name]', 'run a client, e.g. C1 (or name it in --config)', CLIENT_OPTIONS, ([n]) => n ?? 'client', client);
+  runCommand(program, 'gfd', '', 'run the Global Fault Detector', GFD_OPTIONS, () => 'gfd', gfd).addHelpText('after', `\n${WITHOUT_RM.gfd}`);
+  runCommand(program, 'lfd', '<name>', 'run a Local Fault Detector, e.g. LFD1', LFD_OPTIONS, ([n]) => n!, lfd).addHelpText('after', `\n${WITHOUT_RM.lfd}`);
+  runCommand(program, 'server', '<name>', 'run a replica server, e.g. S1', SERVER_OPTIONS, ([n]) => n!, server).addHelpText('after', `\n${WITHOUT_RM.server}`);
+  runCommand(program, 'client', '[name]', 'run a client, e.g. C1 (or name it in --config)', CLIENT_OPTIONS, ([n]) => n ?? 'client', client).addHelpText('after', `\n${WITHOUT_RM.client}`);
   runCommand(program, 'demo', '', 'run the whole system on 127.0.0.1 with keys to inject faults', DEMO_OPTIONS, () => 'demo', demo).addHelpText('after', DEMO_HELP);
 
   const ctlCmd = program.command('ctl').description('ask the RM for status or change a property while the system runs');

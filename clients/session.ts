@@ -5,8 +5,7 @@
  *
  * - It follows the RM's view (clients/view.ts): it asks the RM where to send, and the RM
  *   pushes the view again whenever it changes. A stale-view session never asks the RM:
- *   it talks to the one replica it was pointed at (`pointAt`). A fixed view (no RM) is the
- *   replicas it was given; one that is down is tried again with each attempt.
+ *   it talks to the one replica it was pointed at (`pointAt`); a fixed view (no RM), to those it was given.
  * - Passive mode: each request goes to the primary only. Active mode: to every ready
  *   replica; the first reply wins and later ones are counted (and traced) as duplicates.
  * - A request keeps its request_num across retries (a reject, a closed connection, a
@@ -81,8 +80,7 @@ interface Pending {
   num: number;
   targets: Set<string>;
   failed: Set<string>;
-  /** A copy went out: the wait for a reply starts. */
-  sent(): void;
+  sent(): void; // a copy went out: the wait for a reply starts
   finish(r: { server: string; result: string } | string): void;
 }
 
@@ -107,7 +105,7 @@ export class Session extends EventEmitter<SessionEvents> {
   private refusal: RefusedError | undefined;
   /** Whether the last attempt sent anything. */
   private lastSent = false;
-  /** Replicas whose last connection attempts failed, and how many in a row. */
+  /** How many connection attempts in a row failed, per replica. */
   private readonly unreachable = new Map<string, number>();
   /** Waits that end early on a changed view, a stop or a refusal. */
   private readonly wakers = new Set<() => void>();
@@ -259,11 +257,7 @@ export class Session extends EventEmitter<SessionEvents> {
     return outcome;
   }
 
-  /**
-   * One attempt at request `num`: the reply, or why there was none. The request goes to each
-   * target as soon as its connection is open, so a replica that is slow to answer a connect (a
-   * machine that is down, still in a view given by hand) delays no one.
-   */
+  /** One attempt at request `num`: the reply, or why there was none. Each copy goes out once its connection is open (a down replica delays no one). */
   private async attempt(num: number, payload: string): Promise<{ server: string; result: string } | string> {
     this.lastSent = false;
     const timeoutMs = this.options.attemptTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_S * 1000;
@@ -271,8 +265,7 @@ export class Session extends EventEmitter<SessionEvents> {
     const targets = this.follower.targets();
     if (targets.length === 0) return 'no replica is ready';
     return new Promise((resolve) => {
-      // The wait for a reply starts with the first copy sent (connecting has its own deadline).
-      let timer: NodeJS.Timeout | undefined;
+      let timer: NodeJS.Timeout | undefined; // set by the first copy sent (connecting has its own deadline)
       const p: Pending = {
         num,
         targets: new Set(targets.map((m) => m.name)),
@@ -292,7 +285,7 @@ export class Session extends EventEmitter<SessionEvents> {
     });
   }
 
-  /** Send the open attempt's request to `member` once connected (if the attempt is still open then). */
+  /** Send the open attempt's request to `member` once connected, if the attempt is still open. */
   private async sendTo(p: Pending, member: Member, payload: string): Promise<void> {
     const conn = await this.connection(member);
     if (this.pending !== p) return;
@@ -376,10 +369,8 @@ export class Session extends EventEmitter<SessionEvents> {
       // A replica that stays down (one given by hand, without an RM to drop it) is said once, then every tenth try.
       const failures = (this.unreachable.get(member.name) ?? 0) + 1;
       this.unreachable.set(member.name, failures);
-      if (failures === 1 || failures % 10 === 0) {
-        const again = failures === 1 ? '' : ` (${failures} tries in a row)`;
-        this.trace('connect_failed', 'fault', `${this.name}: cannot reach ${member.name} at ${member.addr}: ${(err as Error).message}${again}`, { server: member.name, failures });
-      }
+      const again = failures === 1 ? '' : ` (${failures} tries in a row)`;
+      if (failures === 1 || failures % 10 === 0) this.trace('connect_failed', 'fault', `${this.name}: cannot reach ${member.name} at ${member.addr}: ${(err as Error).message}${again}`, { server: member.name, failures });
       return undefined;
     }
   }
