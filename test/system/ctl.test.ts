@@ -19,7 +19,7 @@ t.test('ctl set: bad values exit 2, a primary that is no replica is refused; sta
     t.equal(r.status, 2, `ctl set ${args.join(' ')}: exit 2`);
     t.equal(r.stdout, '', `ctl set ${args.join(' ')}: nothing on stdout`);
     t.equal(r.stderr.trim().split('\n').length, 1, `ctl set ${args.join(' ')}: one line`);
-    t.match(r.stderr, reason, `ctl set ${args.join(' ')}: ${r.stderr.trim()}`);
+    t.match(r.stderr.trim(), reason, `ctl set ${args.join(' ')}: ${r.stderr.trim()}`);
   };
   refused(['lfd-heartbeat-freq', 'abc'], /^ftkit ctl: lfd-heartbeat-freq: expected seconds/);
   refused(['gfd-heartbeat-freq', '0'], /^ftkit ctl: gfd-heartbeat-freq: expected seconds, a number > 0/);
@@ -31,7 +31,8 @@ t.test('ctl set: bad values exit 2, a primary that is no replica is refused; sta
   refused(['colour', 'red'], /^ftkit ctl: unknown property "colour"/);
   // only the RM knows which replicas exist
   refused(['primary', 'S9'], /^ftkit ctl: primary: no replica S9 \(replicas: S1, S2\)$/);
-  t.ok(sys.rm.events.some((e) => e.type === 'property_refused' && /primary = S9/.test(e.text)), 'the RM says what it refused');
+  const said = await sys.rm.waitFor((e) => e.type === 'property_refused', 5000);
+  t.equal(said.text, 'RM: refused primary = S9 (from admin): primary: no replica S9 (replicas: S1, S2)', 'the RM says what it refused');
 
   const set = ctl('set', 'checkpoint-freq', '2');
   t.equal(set.status, 0, set.stderr);
