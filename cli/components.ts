@@ -13,6 +13,7 @@ import type { Mode } from '../lib/protocol/index.js';
 import type { Security } from '../lib/net/index.js';
 import type { Tracer } from '../lib/trace/index.js';
 import type { TlsUse } from '../lib/config/secrets.js';
+import type { PortRange } from '../lib/config/values.js';
 import { WILDCARD_HOSTS } from '../lib/config/options.js';
 import { fixedGroup, type FixedGroup } from '../lib/config/fixed.js';
 import { formatAddress } from '../lib/net/address.js';
@@ -89,6 +90,7 @@ export const lfd: Runner = (o, [name]) =>
       timeout: o.timeout as number | undefined,
       stateDir: (o.stateDir as string | undefined) ?? userStateDir(),
       fence: o.fence !== false,
+      replicaPorts: o.replicaPorts as PortRange | undefined,
     }),
   );
 

@@ -7,7 +7,9 @@ import {
   GFD_OPTIONS,
   LFD_OPTIONS,
   RM_OPTIONS,
+  SECTION_OPTION,
   SERVER_OPTIONS,
+  UP_OPTIONS,
   type OptionSpec,
 } from '../lib/config/options.js';
 import { name as parseName } from '../lib/config/values.js';
@@ -40,6 +42,7 @@ const client = lazy(async () => (await import('./client.js')).client);
 const demo = lazy(async () => (await import('./demo.js')).demo);
 const ctl = lazy(async () => (await import('./ctl.js')).ctl);
 const secret = lazy(async () => (await import('./secret.js')).secret);
+const up = lazy(async () => (await import('./up.js')).up);
 
 function usageFail(cmd: Command, err: unknown): never {
   if (err instanceof ConfigError || err instanceof ValueError) cmd.error(`error: ${err.message}`, { exitCode: 2 });
@@ -68,7 +71,7 @@ function runCommand(program: Command, sub: string, args: string, summary: string
     const names = (self.args as string[]).map((a) => nameArg(self, a));
     let opts: Record<string, unknown>;
     try {
-      opts = resolveOptions(self, all, section(names));
+      opts = resolveOptions(self, all, (self.opts().section as string | undefined) ?? section(names));
     } catch (err) {
       usageFail(self, err);
     }
@@ -104,12 +107,18 @@ export function buildProgram(): Command {
     .exitOverride();
   program.configureHelp({ showGlobalOptions: false });
 
-  runCommand(program, 'rm', '', 'run the Replication Manager', RM_OPTIONS, () => 'rm', rm);
-  runCommand(program, 'gfd', '', 'run the Global Fault Detector', GFD_OPTIONS, () => 'gfd', gfd).addHelpText('after', `\n${WITHOUT_RM.gfd}`);
-  runCommand(program, 'lfd', '<name>', 'run a Local Fault Detector, e.g. LFD1', LFD_OPTIONS, ([n]) => n!, lfd).addHelpText('after', `\n${WITHOUT_RM.lfd}`);
-  runCommand(program, 'server', '<name>', 'run a replica server, e.g. S1', SERVER_OPTIONS, ([n]) => n!, server).addHelpText('after', `\n${WITHOUT_RM.server}`);
-  runCommand(program, 'client', '[name]', 'run a client, e.g. C1 (or name it in --config)', CLIENT_OPTIONS, ([n]) => n ?? 'client', client).addHelpText('after', `\n${WITHOUT_RM.client}`);
+  runCommand(program, 'rm', '', 'run the Replication Manager', [...RM_OPTIONS, SECTION_OPTION], () => 'rm', rm);
+  runCommand(program, 'gfd', '', 'run the Global Fault Detector', [...GFD_OPTIONS, SECTION_OPTION], () => 'gfd', gfd).addHelpText('after', `\n${WITHOUT_RM.gfd}`);
+  runCommand(program, 'lfd', '<name>', 'run a Local Fault Detector, e.g. LFD1', [...LFD_OPTIONS, SECTION_OPTION], ([n]) => n!, lfd).addHelpText('after', `\n${WITHOUT_RM.lfd}`);
+  runCommand(program, 'server', '<name>', 'run a replica server, e.g. S1', [...SERVER_OPTIONS, SECTION_OPTION], ([n]) => n!, server).addHelpText('after', `\n${WITHOUT_RM.server}`);
+  runCommand(program, 'client', '[name]', 'run a client, e.g. C1 (or name it in --config)', [...CLIENT_OPTIONS, SECTION_OPTION], ([n]) => n ?? 'client', client).addHelpText('after', `\n${WITHOUT_RM.client}`);
   runCommand(program, 'demo', '', 'run the whole system on 127.0.0.1 with keys to inject faults', DEMO_OPTIONS, () => 'demo', demo).addHelpText('after', DEMO_HELP);
+
+  // `up` reads its --config whole (every section), so its options are its flags alone.
+  const upCmd = program.command('up').description("start this machine's components of a deployment file (ftkit up --config deployment.ini); Ctrl-C stops them");
+  addOptions(upCmd, [...UP_OPTIONS, ...COMMON_OPTIONS]);
+  upCmd.addOption(new Option('--no-color', 'plain text (NO_COLOR is honoured too)'));
+  upCmd.action(async (_o, self: Command) => up(self.opts(), []));
 
   const ctlCmd = program.command('ctl').description('ask the RM for status or change a property while the system runs');
   addOptions(ctlCmd, CTL_OPTIONS);

@@ -1,6 +1,8 @@
 /** `ftkit ctl`: one request to the RM (status or set), one answer. */
 import { connect, ConnectionClosedError, DeadlineError, type Security } from '../lib/net/index.js';
 import { UnexpectedMessageError, type Message } from '../lib/protocol/index.js';
+import { AdminRefusedError } from '../lib/errors.js';
+import { PROPERTIES, isPropertyKey } from '../lib/config/properties.js';
 
 export const ADMIN_NAME = 'admin';
 export const DEFAULT_CTL_TIMEOUT_MS = 5000;
@@ -20,7 +22,8 @@ export async function ctlRequest(rm: string, req: CtlRequest, { security, timeou
       conn.on('message', (m) => {
         clearTimeout(timer);
         if (m.type === 'ok') resolve(m.text);
-        else if (m.type === 'error' || m.type === 'refused') reject(new Error(m.reason));
+        else if (m.type === 'error') reject(new AdminRefusedError(rm, m.reason));
+        else if (m.type === 'refused') reject(new Error(m.reason));
         else reject(new UnexpectedMessageError(`unexpected answer from the RM: ${m.type}`));
       });
       conn.on('close', () => {
@@ -51,6 +54,7 @@ export function formatStatus(json: string): string {
     members: StatusMember[];
     clients: string[];
     properties: Record<string, string>;
+    inForce?: Record<string, string | null>;
     target?: number | null;
     supervision?: Record<string, { state: string; restarts: number; home: string | null }>;
   };
@@ -64,7 +68,8 @@ export function formatStatus(json: string): string {
       .map(([name, v]) => `  ${name.padEnd(6)} ${'-'.padEnd(22)} ${'-'.padEnd(10)} ${v.state}${v.home ? ` (on ${v.home})` : ''}, restarts ${v.restarts}`),
     `clients: ${s.clients.join(', ') || '-'}`,
     ...(s.target ? [`target replicas: ${s.target}`] : []),
-    `properties: ${Object.entries(s.properties).map(([k, v]) => `${k}=${v}`).join(', ') || '(as each component was started)'}`,
+    'properties in force:',
+    ...Object.entries(s.inForce ?? s.properties).map(([k, v]) => `  ${k.padEnd(20)} ${v ?? (isPropertyKey(k) ? PROPERTIES[k].until : '-')}`),
   ];
   return lines.join('\n');
 }

@@ -105,6 +105,11 @@ export class CommandStore {
     return (this.learned.get(name) ?? this.loaded.get(name))?.command;
   }
 
+  /** Every command line kept, learned or loaded. */
+  all(): string[][] {
+    return [...this.loaded.values(), ...this.learned.values()].map((saved) => saved.command);
+  }
+
   /** A command line of a server registered since this LFD started (a template for a new server). */
   template(): string[] | undefined {
     return [...this.learned.values()][0]?.command;

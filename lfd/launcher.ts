@@ -4,9 +4,11 @@
  * names, and that count as launching until they register.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 import { PARENT_PIPE_ENV } from '../lib/detect/parent.js';
 import { Tracer, writeStdout } from '../lib/trace/index.js';
+import type { PortRange } from '../lib/config/values.js';
 
 /** How long a stopping LFD gives the servers it launched to exit before it kills them. */
 const CHILD_STOP_GRACE_MS = 2000;
@@ -87,16 +89,52 @@ function isTraceLine(line: string): boolean {
   return line.startsWith('{') || /^\[\d\d:\d\d:\d\d\.\d{3}\]/.test(line) || /^\u001b\[[\d;]*m\[\d\d:/.test(line);
 }
 
-/** A sibling's command line turned into one for `name`: its name replaced, on any free port. */
-export function templateCommand(sibling: string[] | undefined, name: string): string[] | undefined {
+/**
+ * A sibling's command line turned into one for `name`: its name replaced, on `port` (0: any free
+ * port). A sibling configured by a file reads the sibling's section, its own name having none.
+ */
+export function templateCommand(sibling: string[] | undefined, name: string, port = 0): string[] | undefined {
   if (!sibling) return undefined;
   const cmd = [...sibling];
   const sub = cmd.indexOf('server');
   if (sub === -1 || sub + 1 >= cmd.length) return undefined;
+  const siblingName = cmd[sub + 1]!;
   cmd[sub + 1] = name;
-  const port = cmd.findIndex((a) => a === '--port' || a.startsWith('--port='));
-  if (port === -1) cmd.push('--port', '0');
-  else if (cmd[port] === '--port') cmd[port + 1] = '0';
-  else cmd[port] = '--port=0';
+  setFlag(cmd, '--port', String(port));
+  const given = (flag: string) => cmd.some((a) => a === flag || a.startsWith(`${flag}=`));
+  if (given('--config') && !given('--section')) cmd.push('--section', siblingName);
   return cmd;
+}
+
+/** Give `flag` the value `value`: replace it where it is (`--flag v` or `--flag=v`), else append it. */
+function setFlag(cmd: string[], flag: string, value: string): void {
+  const at = cmd.findIndex((a) => a === flag || a.startsWith(`${flag}=`));
+  if (at === -1) cmd.push(flag, value);
+  else if (cmd[at] === flag) cmd[at + 1] = value;
+  else cmd[at] = `${flag}=${value}`;
+}
+
+/** The port a command line gives with `--port`, if any. */
+export function portOf(cmd: readonly string[]): number | undefined {
+  const at = cmd.findIndex((a) => a === '--port' || a.startsWith('--port='));
+  if (at === -1) return undefined;
+  const value = Number(cmd[at] === '--port' ? cmd[at + 1] : cmd[at]!.slice('--port='.length));
+  return Number.isInteger(value) && value > 0 ? value : undefined;
+}
+
+/** Whether nothing listens on `port` on any address of this machine: a listen on the wildcard fails if anything does. */
+export function portIsFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = createServer();
+    probe.once('error', () => resolve(false));
+    probe.listen({ port, host: '0.0.0.0', exclusive: true }, () => probe.close(() => resolve(true)));
+  });
+}
+
+/** The first port of `range` that `taken` does not hold and `isFree` finds free; undefined when none is left. */
+export async function choosePort(range: PortRange, taken: ReadonlySet<number>, isFree: (port: number) => Promise<boolean> = portIsFree): Promise<number | undefined> {
+  for (let port = range.first; port <= range.last; port++) {
+    if (!taken.has(port) && (await isFree(port))) return port;
+  }
+  return undefined;
 }

@@ -18,7 +18,9 @@ import { SYSTEM_STOPPING_LINE } from '../lib/detect/parent.js';
 export const GFD_SILENCE_PERIODS = 4;
 import { CommandStore } from './commands.js';
 import { Fencer, isLocalPeer } from './fence.js';
-import { Launcher, templateCommand } from './launcher.js';
+import { Launcher, choosePort, portOf, templateCommand } from './launcher.js';
+import type { PortRange } from '../lib/config/values.js';
+import { parseAddress } from '../lib/net/address.js';
 
 export interface LfdOptions {
   name: string;
@@ -39,6 +41,8 @@ export interface LfdOptions {
   stateDir?: string;
   /** Kill a server that times out before reporting it failed (default true). */
   fence?: boolean;
+  /** Ports for the new servers it starts (a server it never ran); default: any free port. */
+  replicaPorts?: PortRange;
   /** Secrets and TLS files (default: open). */
   security?: Security;
   tracer?: Tracer;
@@ -70,6 +74,8 @@ export class Lfd extends Component {
   private readonly commands: CommandStore;
   private readonly launcher: Launcher;
   private readonly fencer = new Fencer();
+  /** New servers being started on a port of --replica-ports, until they register (0: the port is being chosen). */
+  private readonly newPorts = new Map<string, number>();
 
   constructor(readonly options: LfdOptions) {
     super(options.name, options.tracer ?? new Tracer(options.name), options.security);
@@ -170,6 +176,7 @@ export class Lfd extends Component {
       lastAnswer: Date.now(),
     };
     this.launcher.registered(first.server);
+    this.newPorts.delete(first.server);
     this.servers.admit(entry, () =>
       this.trace('server_registered', 'membership', `${this.name}: ${first.server} registered from ${first.addr} (pid ${first.pid})`, {
         server: first.server,
@@ -301,7 +308,7 @@ export class Lfd extends Component {
       case 'sendCheckpoint':
         return this.toServer(msg.server, msg);
       case 'launch':
-        return this.launch(msg.server);
+        return void this.launch(msg.server);
       case 'retire':
         return this.toServer(msg.server, msg);
       case 'error':
@@ -343,21 +350,47 @@ export class Lfd extends Component {
 
   /**
    * Start server `name` with the command it registered with; a server this LFD never ran
-   * starts with a sibling's command, under its own name and on any free port.
+   * starts with a sibling's command, under its own name, on a port of --replica-ports (else any free port).
    */
-  private launch(name: string): void {
+  private async launch(name: string): Promise<void> {
     const fail = (reason: string) => {
       this.trace('launch_failed', 'fault', `${this.name}: cannot launch ${name}: ${reason}`, { server: name, reason });
       this.gfdLink?.connection?.send({ type: 'launchFailed', lfd: this.name, server: name, reason });
     };
     if (this.lifecycle !== 'running') return;
-    if (this.servers.get(name)?.conn.isOpen) return fail(`${name} is already running here`);
-    const command = this.commands.get(name) ?? templateCommand(this.commands.template(), name);
-    if (!command) return fail('no server has registered here, so there is no command line to start it with');
+    if (this.servers.get(name)?.conn.isOpen || this.newPorts.has(name)) return fail(`${name} is already running here`);
+    let command = this.commands.get(name);
+    if (!command) {
+      const template = this.commands.template();
+      if (!template) return fail('no server has registered here, so there is no command line to start it with');
+      const range = this.options.replicaPorts;
+      const taken = this.portsInUse();
+      this.newPorts.set(name, 0);
+      const port = range ? await choosePort(range, taken) : 0;
+      this.newPorts.delete(name);
+      if (port === undefined) return fail(`no free port left in --replica-ports ${range!.first}-${range!.last}`);
+      if (this.lifecycle !== 'running') return;
+      command = templateCommand(template, name, port)!;
+      if (port) this.newPorts.set(name, port);
+    }
     this.launcher.launch(name, command, {
-      launched: (pid) => this.trace('launched', 'membership', `${this.name}: launched ${name} (pid ${pid})`, { server: name, pid }),
-      failed: fail,
+      launched: (pid) => this.trace('launched', 'membership', `${this.name}: launched ${name} (pid ${pid})`, { server: name, pid, port: portOf(command) }),
+      failed: (reason) => {
+        this.newPorts.delete(name);
+        fail(reason);
+      },
     });
+  }
+
+  /** Ports this LFD's servers hold or will hold: registered, being started, or in a kept command line. */
+  private portsInUse(): Set<number> {
+    const ports = new Set<number>(this.newPorts.values());
+    for (const s of this.servers) ports.add(parseAddress(s.addr).port);
+    for (const cmd of this.commands.all()) {
+      const port = portOf(cmd);
+      if (port !== undefined) ports.add(port);
+    }
+    return ports;
   }
 
   private loadCommands(): void {

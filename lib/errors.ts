@@ -136,6 +136,16 @@ export class UnexpectedMessageError extends ProtocolError {
   override name = 'UnexpectedMessageError';
 }
 
+// Administration.
+
+/** The RM refused an administrative request (`ftkit ctl set primary S9` with no replica S9); retrying cannot help. */
+export class AdminRefusedError extends Error {
+  override name = 'AdminRefusedError';
+  constructor(readonly rm: string, readonly reason: string, options?: ErrorOptions) {
+    super(reason, options);
+  }
+}
+
 // The client session.
 
 /** No replica answered a request within the give-up time (or the retry policy gave up). */

@@ -10,7 +10,7 @@ import type { Security } from '../lib/net/index.js';
 import { UnexpectedMessageError, type Message, type MessageOf, type Mode } from '../lib/protocol/index.js';
 import { Tracer } from '../lib/trace/index.js';
 import { DEFAULT_MODE } from '../lib/config/options.js';
-import { parseProperty } from '../lib/config/properties.js';
+import { PROPERTIES, parseProperty } from '../lib/config/properties.js';
 import { ReplicationCore, type RmCommand, type RmEvent } from './core.js';
 import { Supervisor, type SupCommand, type SupEvent } from './supervisor.js';
 import { DEFAULT_RESTART_BUDGET, DEFAULT_RESTART_WINDOW_S } from '../lib/config/options.js';
@@ -255,10 +255,12 @@ export class Rm extends Component {
   }
 
   private onSet(conn: Connection, msg: MessageOf<'set'>): void {
-    try {
-      parseProperty(msg.key, msg.value);
-    } catch (err) {
-      throw new UnexpectedMessageError((err as Error).message);
+    const refusal = this.refusal(msg.key, msg.value);
+    if (refusal !== undefined) {
+      // A bad value is the administrator's mistake, not a protocol error: say why and keep the connection.
+      this.trace('property_refused', 'fault', `RM: refused ${msg.key} = ${msg.value} (from ${msg.from}): ${refusal}`, { key: msg.key, value: msg.value, reason: refusal });
+      conn.send({ type: 'error', from: this.name, to: msg.from, reason: refusal });
+      return;
     }
     this.properties.set(msg.key, msg.value);
     this.trace('property_set', 'state', `RM: ${msg.key} = ${msg.value} (from ${msg.from})`, { key: msg.key, value: msg.value });
@@ -270,6 +272,33 @@ export class Rm extends Component {
       this.trace('route_failed', 'fault', `RM: ${msg.key} recorded; it reaches the GFD when one registers`);
     }
     conn.send({ type: 'ok', from: this.name, to: msg.from, text: `${msg.key} = ${msg.value}` });
+  }
+
+  /**
+   * Each run-time property as it is now: the leader and the replica count (the RM's own), and what
+   * ctl set (relayed to every component, and to each that registers later); null for a property
+   * never set, which each component still takes from its own flags.
+   */
+  private inForce(): Record<string, string | null> {
+    const out: Record<string, string | null> = {};
+    for (const key of Object.keys(PROPERTIES)) out[key] = this.properties.get(key) ?? null;
+    out.primary = this.core.leader ?? null;
+    out.replicas = String(this.supervisor.target ?? this.core.members.size);
+    return out;
+  }
+
+  /** Why `ctl set key value` cannot be done, or undefined. */
+  private refusal(key: string, value: string): string | undefined {
+    try {
+      parseProperty(key, value);
+    } catch (err) {
+      return (err as Error).message;
+    }
+    if (key === 'primary' && !this.core.members.has(value)) {
+      const names = this.core.names();
+      return `primary: no replica ${value} (replicas: ${names.join(', ') || 'none'})`;
+    }
+    return undefined;
   }
 
   status(): Record<string, unknown> {
@@ -284,6 +313,7 @@ export class Rm extends Component {
       }),
       clients: [...this.clients.keys()],
       properties: Object.fromEntries(this.properties),
+      inForce: this.inForce(),
       target: this.supervisor.target ?? null,
       supervision: this.supervisor.status(Date.now()),
     };

@@ -38,6 +38,8 @@ export class Supervisor {
   private readonly homes = new Map<string, string>();
   private readonly machines = new Set<string>();
   private readonly policy: RestartPolicy;
+  /** Relaunches of each replica since the RM started: only ever grows (the budget counts those within its window). */
+  private readonly relaunches = new Map<string, number>();
   target: number | undefined;
 
   constructor(readonly options: SupervisorOptions) {
@@ -64,13 +66,13 @@ export class Supervisor {
   }
 
   /** Per replica: what the supervisor is doing about it (for `ftkit ctl status`). */
-  status(now: number): Record<string, { state: string; home: string | null; restarts: number }> {
-    const out: Record<string, { state: string; home: string | null; restarts: number }> = {};
+  status(now: number): Record<string, { state: string; home: string | null; restarts: number; recent: number }> {
+    const out: Record<string, { state: string; home: string | null; restarts: number; recent: number }> = {};
     for (const name of [...this.phase.keys()].sort(byName)) {
       const phase = this.phase.get(name)!;
       const home = this.homes.get(name) ?? null;
       const state = phase === 'waiting' ? `waiting for ${home}` : phase === 'gaveUp' ? 'gave up' : phase;
-      out[name] = { state, home, restarts: this.policy.recent(name, now).length };
+      out[name] = { state, home, restarts: this.relaunches.get(name) ?? 0, recent: this.policy.recent(name, now).length };
     }
     return out;
   }
@@ -136,6 +138,7 @@ export class Supervisor {
       return [{ type: 'trace', category: 'state', text: `RM: ${name}'s machine ${lfd ?? '(unknown)'} is down; ${name} will be relaunched when it returns` }];
     }
     this.policy.record(name, now);
+    this.relaunches.set(name, (this.relaunches.get(name) ?? 0) + 1);
     this.phase.set(name, 'launching');
     return [
       { type: 'send', msg: { type: 'launch', server: name, lfd } },

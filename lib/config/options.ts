@@ -57,6 +57,15 @@ export const advertiseOption = (what: string) =>
 export const portOption = (def: number) =>
   spec({ key: 'port', flag: '--port <port>', description: 'TCP port to listen on (0: any free port)', default: def, parse: v.port });
 
+/** The .ini section a component reads, when it is not its own name (a replica started like another: `ftkit server S4 --config f.ini --section S1`). */
+export const SECTION_OPTION = spec({
+  key: 'section',
+  flag: '--section <name>',
+  description: "the --config file's section to read (default: the component's name)",
+  parse: v.name,
+  ini: false,
+});
+
 export const COMMON_OPTIONS: OptionSpec[] = [
   spec({ key: 'config', flag: '--config <file>', description: 'read options from this .ini file (flags override it)', parse: v.text, ini: false }),
   spec({ key: 'json', flag: '--json', description: 'print one JSON trace event per line', default: false, parse: v.bool }),
@@ -126,6 +135,12 @@ export const LFD_OPTIONS: OptionSpec[] = [
     flag: '--state-dir <dir>',
     description: "where the LFD keeps its servers' command lines for relaunching them (default: $XDG_STATE_HOME/ftkit, else ~/.local/state/ftkit)",
     parse: v.text,
+  }),
+  spec({
+    key: 'replicaPorts',
+    flag: '--replica-ports <first-last>',
+    description: 'ports for the new replicas this LFD starts (ctl set replicas), e.g. 7210-7299, for machines whose firewall opens only those (default: any free port)',
+    parse: v.portRange,
   }),
   spec({ key: 'fence', flag: '--no-fence', description: 'do not kill a server that stops answering before reporting it failed', default: true, parse: v.bool }),
   ...SECURITY_OPTIONS,
@@ -197,6 +212,13 @@ export const CTL_OPTIONS: OptionSpec[] = [
   secretFile,
   adminSecretFile,
   tlsCa,
+];
+
+/** `ftkit up`: its --config is the deployment file itself, read whole (one section per component). */
+export const UP_OPTIONS: OptionSpec[] = [
+  spec({ key: 'machine', flag: '--machine <address>', description: "start the components whose host is this address (default: any of this machine's addresses)", parse: v.host }),
+  spec({ key: 'clients', flag: '--clients', description: "also start the file's clients (sections with rm = , or named Cn)", default: false, parse: v.bool }),
+  spec({ key: 'dryRun', flag: '--dry-run', description: 'print the command lines it would run, and start nothing', default: false, parse: v.bool }),
 ];
 
 export const DEMO_OPTIONS: OptionSpec[] = [

@@ -9,13 +9,14 @@ import * as v from './values.js';
 /** The most replicas `ctl set replicas` may ask for: each one is a process on some machine. */
 export const MAX_REPLICAS = 64;
 
+/** Each property: its parser, its help, and (`until`) what is in force until ctl sets it, when the RM cannot know the value itself. */
 export const PROPERTIES = {
-  'lfd-heartbeat-freq': { parse: v.seconds, help: 'seconds between LFD → server heartbeats' },
-  'gfd-heartbeat-freq': { parse: v.seconds, help: 'seconds between GFD → LFD heartbeats' },
-  'checkpoint-freq': { parse: v.seconds, help: 'seconds between checkpoints' },
-  'lag-timeout': { parse: v.seconds, help: 'seconds a leader waits for a ready follower to acknowledge before the RM takes it out of the group' },
-  primary: { parse: v.name, help: 'passive mode: make this replica the primary' },
-  replicas: { parse: v.bounded(v.positiveCount, MAX_REPLICAS), help: `target number of replicas (1 to ${MAX_REPLICAS})` },
+  'lfd-heartbeat-freq': { parse: v.seconds, help: 'seconds between LFD → server heartbeats', until: "each LFD's --heartbeat-freq" },
+  'gfd-heartbeat-freq': { parse: v.seconds, help: 'seconds between GFD → LFD heartbeats', until: "the GFD's --heartbeat-freq" },
+  'checkpoint-freq': { parse: v.seconds, help: 'seconds between checkpoints', until: "each server's --checkpoint-freq" },
+  'lag-timeout': { parse: v.seconds, help: 'seconds a leader waits for a ready follower to acknowledge before the RM takes it out of the group', until: "each server's --lag-timeout" },
+  primary: { parse: v.name, help: 'passive mode: make this replica the primary', until: 'none yet' },
+  replicas: { parse: v.bounded(v.positiveCount, MAX_REPLICAS), help: `target number of replicas (1 to ${MAX_REPLICAS})`, until: 'as many as run' },
 } as const;
 
 export type PropertyKey = keyof typeof PROPERTIES;

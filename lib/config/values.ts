@@ -12,6 +12,23 @@ export const port: Parser<number> = (raw) => {
   return Number(raw);
 };
 
+/** Ports first to last, both included. */
+export interface PortRange {
+  first: number;
+  last: number;
+}
+
+/** `7210-7299` (or one port, `7210`): ports 1–65535, the first not above the last. */
+export const portRange: Parser<PortRange> = (raw) => {
+  const m = /^\s*(\d{1,5})\s*(?:-\s*(\d{1,5})\s*)?$/.exec(raw);
+  const first = Number(m?.[1]);
+  const last = m?.[2] === undefined ? first : Number(m[2]);
+  if (!m || first < 1 || last > 65535 || first > last) {
+    throw new ValueError(`expected a port range FIRST-LAST within 1–65535, the first not above the last (e.g. 7210-7299), got ${JSON.stringify(raw)}`);
+  }
+  return { first, last };
+};
+
 /** A duration or frequency in seconds; fractions allowed (0.05). */
 export const seconds: Parser<number> = (raw) => {
   const n = Number(raw);

@@ -82,13 +82,13 @@ function usageError(t: Test, r: Run, what: string): string {
   return lines[0] ?? '';
 }
 
-t.test('--help exits 0 and lists the seven subcommands', async (t) => {
+t.test('--help exits 0 and lists the subcommands', async (t) => {
   const r = ftkit('--help');
   t.equal(r.status, 0);
   t.equal(r.stderr, '');
   const commands = r.stdout.split(/^Commands:\s*$/m)[1] ?? '';
   const names = [...commands.matchAll(/^ {2}(\w+)\b/gm)].map((m) => m[1]);
-  for (const sub of ['rm', 'gfd', 'lfd', 'server', 'client', 'demo', 'ctl']) {
+  for (const sub of ['rm', 'gfd', 'lfd', 'server', 'client', 'demo', 'ctl', 'up']) {
     t.ok(names.includes(sub), `lists ${sub} (commands: ${names.join(', ')})`);
   }
 });
@@ -151,6 +151,8 @@ t.test('bad values exit 2 with one line on stderr naming the problem', async (t)
     [['server', 'S 1'], [/"S 1"/, /expected a name/]],
     [['rm', '--mode', 'both'], [/--mode/, /both/, /expected one of active, passive/]],
     [['client', 'C1', '--count', '-1'], [/--count/, /-1/]],
+    [['lfd', 'LFD1', '--replica-ports', '7300-7200'], [/--replica-ports/, /"7300-7200"/, /the first not above the last/]],
+    [['lfd', 'LFD1', '--replica-ports', '7200-70000'], [/--replica-ports/, /expected a port range FIRST-LAST within 1.65535/]],
   ];
   for (const [args, patterns] of cases) {
     const what = `ftkit ${args.map((a) => (/\s/.test(a) ? `'${a}'` : a)).join(' ')}`;

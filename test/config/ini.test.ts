@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { loadIni, keyToCamel } from '../../lib/config/ini.js';
 import { ConfigError, ValueError } from '../../lib/errors.js';
@@ -44,15 +44,30 @@ function iniFile(t: Test, text: string | Buffer, fileName = `f${++fileNo}.ini`):
   return file;
 }
 
-t.test('shipped client files c1/c2/c3.ini load with CLIENT_OPTIONS', async (t) => {
+t.test('shipped client files local/c1/c2/c3.ini load with CLIENT_OPTIONS; each names itself and numbers its requests', async (t) => {
   const expected: Record<string, Record<string, unknown>> = {
-    'c1.ini': { name: 'C1', rm: '127.0.0.1:7000', message: 'hello_from_C1', interval: 1, count: 0 },
-    'c2.ini': { name: 'C2', rm: '127.0.0.1:7000', message: 'hello_from_C2', interval: 1.5, count: 0 },
-    'c3.ini': { name: 'C3', rm: '127.0.0.1:7000', message: 'hello_from_C3', interval: 2, count: 0 },
+    'local/c1.ini': { name: 'C1', rm: '127.0.0.1:7000', message: 'hello_from_C1_{n}', interval: 1, count: 0 },
+    'local/c2.ini': { name: 'C2', rm: '127.0.0.1:7000', message: 'hello_from_C2_{n}', interval: 1.5, count: 0 },
+    'local/c3.ini': { name: 'C3', rm: '127.0.0.1:7000', message: 'hello_from_C3_{n}', interval: 2, count: 0 },
   };
   for (const [file, want] of Object.entries(expected)) {
     t.strictSame(loadIni(shipped(file), CLIENT_OPTIONS), want, file);
+    t.match(readFileSync(shipped(file), 'utf8'), new RegExp(`^; .*ftkit client --config config/${file}$`, 'm'), `${file}: its comment names ${file}`);
   }
+});
+
+t.test('shipped local/deployment.ini: one machine, 127.0.0.1, ports below 32768, no secret needed', async (t) => {
+  const file = shipped('local/deployment.ini');
+  const lfd = (n: number, first: number) => ['LFD' + n, LFD_OPTIONS, { host: '127.0.0.1', port: 7100 + n, gfd: '127.0.0.1:7001', heartbeatFreq: 1, replicaPorts: { first, last: first + 29 } }] as const;
+  const server = (n: number) => ['S' + n, SERVER_OPTIONS, { host: '127.0.0.1', port: 7200 + n, lfd: `127.0.0.1:${7100 + n}`, app: 'status', checkpointFreq: 5 }] as const;
+  const client = (n: number) => ['C' + n, CLIENT_OPTIONS, { rm: '127.0.0.1:7000', message: `hello_from_C${n}_{n}`, interval: 1 }] as const;
+  const sections: (readonly [string, OptionSpec[], Record<string, unknown>])[] = [
+    ['rm', RM_OPTIONS, { host: '127.0.0.1', port: 7000, mode: 'passive' }],
+    ['gfd', GFD_OPTIONS, { host: '127.0.0.1', port: 7001, rm: '127.0.0.1:7000', heartbeatFreq: 1 }],
+    lfd(1, 7210), lfd(2, 7240), lfd(3, 7270), server(1), server(2), server(3), client(1), client(2), client(3),
+  ];
+  for (const [section, specs, want] of sections) t.strictSame(loadIni(file, specs, section), want, `[${section}]`);
+  t.strictSame(loadIni(file, CTL_OPTIONS, 'ctl', true), { rm: '127.0.0.1:7000' }, '[ctl]');
 });
 
 t.test('shipped deployment.ini: every section loads with its component specs', async (t) => {
@@ -60,12 +75,12 @@ t.test('shipped deployment.ini: every section loads with its component specs', a
   const sections: [string, OptionSpec[], Record<string, unknown>][] = [
     ['rm', RM_OPTIONS, { host: '10.0.0.4', port: 7000, mode: 'passive' }],
     ['gfd', GFD_OPTIONS, { host: '10.0.0.4', port: 7001, rm: '10.0.0.4:7000', heartbeatFreq: 1 }],
-    ['C1', CLIENT_OPTIONS, { rm: '10.0.0.4:7000', message: 'hello_from_C1', interval: 1 }],
-    ['C2', CLIENT_OPTIONS, { rm: '10.0.0.4:7000', message: 'hello_from_C2', interval: 1 }],
-    ['C3', CLIENT_OPTIONS, { rm: '10.0.0.4:7000', message: 'hello_from_C3', interval: 1 }],
-    ['LFD1', LFD_OPTIONS, { host: '10.0.0.1', port: 7101, gfd: '10.0.0.4:7001', heartbeatFreq: 1 }],
-    ['LFD2', LFD_OPTIONS, { host: '10.0.0.2', port: 7101, gfd: '10.0.0.4:7001', heartbeatFreq: 1 }],
-    ['LFD3', LFD_OPTIONS, { host: '10.0.0.3', port: 7101, gfd: '10.0.0.4:7001', heartbeatFreq: 1 }],
+    ['C1', CLIENT_OPTIONS, { rm: '10.0.0.4:7000', message: 'hello_from_C1_{n}', interval: 1 }],
+    ['C2', CLIENT_OPTIONS, { rm: '10.0.0.4:7000', message: 'hello_from_C2_{n}', interval: 1 }],
+    ['C3', CLIENT_OPTIONS, { rm: '10.0.0.4:7000', message: 'hello_from_C3_{n}', interval: 1 }],
+    ['LFD1', LFD_OPTIONS, { host: '10.0.0.1', port: 7101, gfd: '10.0.0.4:7001', heartbeatFreq: 1, replicaPorts: { first: 7202, last: 7299 } }],
+    ['LFD2', LFD_OPTIONS, { host: '10.0.0.2', port: 7101, gfd: '10.0.0.4:7001', heartbeatFreq: 1, replicaPorts: { first: 7202, last: 7299 } }],
+    ['LFD3', LFD_OPTIONS, { host: '10.0.0.3', port: 7101, gfd: '10.0.0.4:7001', heartbeatFreq: 1, replicaPorts: { first: 7202, last: 7299 } }],
     ['S1', SERVER_OPTIONS, { host: '10.0.0.1', port: 7201, lfd: '10.0.0.1:7101', app: 'status', checkpointFreq: 5 }],
     ['S2', SERVER_OPTIONS, { host: '10.0.0.2', port: 7201, lfd: '10.0.0.2:7101', app: 'status', checkpointFreq: 5 }],
     ['S3', SERVER_OPTIONS, { host: '10.0.0.3', port: 7201, lfd: '10.0.0.3:7101', app: 'status', checkpointFreq: 5 }],
