@@ -64,9 +64,9 @@ export class TraceLog {
     return this.collect((e) => !QUIET_EVENTS.has(e.type), Infinity);
   }
 
-  /** Context and readiness events from a second before wall-clock time `at` to two seconds after (a surprise such as a false suspicion). */
+  /** Context events (checkpoints left out) from half a second before wall-clock time `at` to a second after (a surprise such as a false suspicion); at most 40 lines. */
   aroundTime(at: number): string[] {
-    return this.collect((e) => READINESS_EVENTS.has(e.type) && e.time >= at - 1000 && e.time <= at + 2000);
+    return this.collect((e) => CONTEXT_EVENTS.has(e.type) && e.type !== 'checkpoint_received' && e.time >= at - 500 && e.time <= at + 1000, 40);
   }
 
   /** Events about these operations' requests, and context events from a second before the first to a second after the last. */
