@@ -77,6 +77,12 @@ export abstract class Follower extends Role {
     r.early.clear();
     if (r.wants('checkpoint')) {
       r.trace('checkpoint_received', 'checkpoint', `[${msg.count}] [my_state=${r.state.app.describe()}] ${r.name} receives checkpoint from ${msg.from}`, { from: msg.from, count: msg.count, seq: msg.seq, digest: digest(msg.state) });
+      if (!r.ready) {
+        // A newcomer says where each client stands: the requests it will answer from the table, and those it will execute.
+        const marks = r.state.highWatermarks();
+        const list = Object.entries(marks).map(([c, n]) => `${c} ${n}`).join(', ') || 'none yet';
+        r.trace('high_watermarks', 'checkpoint', `${r.name}: high-watermark request numbers: ${list}`, { watermarks: marks });
+      }
     }
     r.emit({ type: 'send', conn, msg: { type: 'installed', from: r.name, to: msg.from, count: msg.count, seq: msg.seq, epoch: r.epoch } });
     // Replies held for entries the checkpoint replaced are looked up again; waiters it

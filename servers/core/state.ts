@@ -45,6 +45,13 @@ export class ServiceState {
     return { kind: 'stale', latest: had.num };
   }
 
+  /** The highest request_num executed for each client, by client name: what a newcomer's checkpoint brought. */
+  highWatermarks(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const client of [...this.table.keys()].sort()) out[client] = this.table.get(client)!.num;
+    return out;
+  }
+
   /** Apply a new request (the caller checked lookup) and record it. */
   execute(client: string, num: number, payload: string, seq: number): string {
     let result: string;

@@ -19,6 +19,7 @@ t.test('a passive newcomer installs the checkpoint the RM orders, reports, and i
   c.sendCheckpoint('S1', 'S3', 1);
   c.pump();
   t.same(c.texts('S3', 'checkpoint_received'), ['[2] [my_state=5] S3 receives checkpoint from S1']);
+  t.same(c.texts('S3', 'high_watermarks'), ['S3: high-watermark request numbers: C1 1'], 'and where each client stands');
   t.match(c.reports('S3').at(-1), { ready: true, checkpoint: 2, seq: 1 }, 'it tells the RM it has caught up');
   // Requests meanwhile reach the newcomer as log entries past its checkpoint.
   c.request('S1', 'C1', 2, 'add 1');
@@ -26,6 +27,10 @@ t.test('a passive newcomer installs the checkpoint the RM orders, reports, and i
   t.same(c.answers('C1'), ['S1:reply:1:5', 'S1:reply:2:6'], 'committed without waiting for the newcomer');
   t.same(c.core('S3').log.map((e) => e.seq), [2], 'the newcomer holds the entry past its checkpoint');
   c.group('passive', 1, 'S1', ALL);
+  c.step('S1', { type: 'timer', timer: 'checkpoint' });
+  c.pump();
+  t.equal(c.texts('S3', 'checkpoint_received').length, 2, 'a periodic checkpoint reaches the ready backup');
+  t.equal(c.texts('S3', 'high_watermarks').length, 1, 'which prints no high-watermark line: only a newcomer does');
   t.same(c.texts('S3', 'role_changed'), ['S3: none (not ready) at epoch 0 -> backup (not ready) at epoch 1', 'S3: backup (not ready) at epoch 1 -> backup at epoch 1']);
 });
 
