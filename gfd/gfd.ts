@@ -52,7 +52,7 @@ export class Gfd extends Component {
 
   constructor(readonly options: GfdOptions) {
     super(GFD_NAME, options.tracer ?? new Tracer(GFD_NAME), options.security);
-    this.lfds = new Children({ me: this.name, role: 'lfd', tracer: this.tracer, heartbeatFreq: options.heartbeatFreq, timeout: options.timeout, frequencyKey: 'gfd-heartbeat-freq', tellFrequency: true });
+    this.lfds = new Children({ me: this.name, role: 'lfd', tracer: this.tracer, heartbeatFreq: options.heartbeatFreq, timeout: options.timeout, frequencyKey: 'gfd-heartbeat-freq', tellFrequency: true, onFrequency: () => this.rmLink?.connection?.send(this.lfds.ownInForce()) });
     this.listener = this.createListener({
       host: options.host,
       port: options.port,
@@ -140,6 +140,12 @@ export class Gfd extends Component {
       case 'launchFailed':
         this.rmLink?.connection?.send(msg);
         return;
+      case 'inForce':
+        // An LFD tells its own values and its servers'.
+        if (msg.from !== entry.name && this.membership.lfdOf(msg.from) !== entry.name) throw new UnexpectedMessageError(`${entry.name} tells a property of ${msg.from}, which is not on it`);
+        this.lfds.keepInForce(msg);
+        this.rmLink?.connection?.send(msg);
+        return;
       default:
         throw this.unexpected(entry.conn, msg);
     }
@@ -187,6 +193,7 @@ export class Gfd extends Component {
     for (const m of this.membership.list()) {
       conn.send({ type: 'membership', from: this.membership.lfdOf(m.name)!, server: m.name, action: 'add', addr: m.addr });
     }
+    for (const msg of this.lfds.inForceToTell((who) => !!this.lfds.get(who) || this.membership.lfdOf(who) !== undefined)) conn.send(msg);
     this.trace('register_sent', 'membership', `GFD registering with RM at ${this.rmLink!.target}`);
   }
 

@@ -79,7 +79,7 @@ export class Lfd extends Component {
 
   constructor(readonly options: LfdOptions) {
     super(options.name, options.tracer ?? new Tracer(options.name), options.security);
-    this.servers = new Children({ me: this.name, role: 'server', tracer: this.tracer, heartbeatFreq: options.heartbeatFreq, timeout: options.timeout, frequencyKey: 'lfd-heartbeat-freq', tellFrequency: true });
+    this.servers = new Children({ me: this.name, role: 'server', tracer: this.tracer, heartbeatFreq: options.heartbeatFreq, timeout: options.timeout, frequencyKey: 'lfd-heartbeat-freq', tellFrequency: true, onFrequency: () => this.gfdLink?.connection?.send(this.servers.ownInForce()) });
     this.launcher = new Launcher(this.tracer);
     // Command lines are kept for the RM's relaunches: without a GFD there is no RM to ask for one.
     this.commands = new CommandStore(options.gfd === undefined ? undefined : options.stateDir, { gfd: options.gfd ?? 'none', lfd: options.name });
@@ -207,6 +207,11 @@ export class Lfd extends Component {
         if (msg.server !== entry.name) throw new UnexpectedMessageError(`${entry.name} reports a lagging follower as ${msg.server}`);
         this.gfdLink?.connection?.send(msg);
         return;
+      case 'inForce':
+        if (msg.from !== entry.name) throw new UnexpectedMessageError(`${entry.name} tells a property as ${msg.from}`);
+        this.servers.keepInForce(msg);
+        this.gfdLink?.connection?.send(msg);
+        return;
       default:
         throw this.unexpected(entry.conn, msg);
     }
@@ -267,6 +272,8 @@ export class Lfd extends Component {
     for (const entry of this.servers) {
       if (entry.added) conn.send({ type: 'membership', from: this.name, server: entry.name, action: 'add', addr: entry.addr });
     }
+    // The properties in force here: our heartbeat frequency, and what our servers told.
+    for (const msg of this.servers.inForceToTell((s) => !!this.servers.get(s)?.added)) conn.send(msg);
     this.trace('register_sent', 'membership', `${this.name} registering with GFD at ${this.gfdLink!.target}`);
   }
 

@@ -36,6 +36,8 @@ export interface ChildrenOptions {
    * whenever it changes: the LFD's servers time their own watch of each other by it.
    */
   tellFrequency?: boolean;
+  /** The heartbeat frequency changed: tell upstream (an `in_force` of `frequencyKey`). */
+  onFrequency?: () => void;
 }
 
 /** Send each property as a `set` from `from`: what a component replays to one below it that (re)registers. */
@@ -48,6 +50,8 @@ export class Children<C extends Child> implements Iterable<C> {
   private readonly byName = new Map<string, C>();
   /** Properties set from upstream for those below, in the order they were first set. */
   private readonly relayed = new Map<string, string>();
+  /** Values in force that those below told upward (`in_force`), by teller and key: replayed to a new upstream. */
+  private readonly toldUp = new Map<string, MessageOf<'inForce'>>();
 
   constructor(private readonly o: ChildrenOptions) {
     this.timing = new HeartbeatTiming(o.heartbeatFreq, o.timeout);
@@ -135,6 +139,27 @@ export class Children<C extends Child> implements Iterable<C> {
       if (this.o.tellFrequency) this.tellFrequency(child);
     }
     this.o.tracer.emitEvent('property_set', 'state', `${this.o.me}: heartbeat_freq = ${seconds} s`, { key: this.o.frequencyKey, value: seconds });
+    this.o.onFrequency?.();
+  }
+
+  /** Our own heartbeat frequency as we tell it upward. */
+  ownInForce(): MessageOf<'inForce'> {
+    return { type: 'inForce', from: this.o.me, key: this.o.frequencyKey, value: String(this.timing.periodMs / 1000) };
+  }
+
+  /** A value in force told from below: kept, to be told again to an upstream that (re)registers. */
+  keepInForce(msg: MessageOf<'inForce'>): void {
+    this.toldUp.set(`${msg.from}\0${msg.key}`, msg);
+  }
+
+  /** What to tell an upstream that (re)registers: our own frequency, then what those below told, while `stillThere(teller)`. */
+  inForceToTell(stillThere: (teller: string) => boolean): Array<MessageOf<'inForce'>> {
+    const out = [this.ownInForce()];
+    for (const [k, msg] of this.toldUp) {
+      if (stillThere(msg.from)) out.push(msg);
+      else this.toldUp.delete(k);
+    }
+    return out;
   }
 
   private tellFrequency(child: C): void {

@@ -49,6 +49,8 @@ export class Rm extends Component {
   private readonly clients = new Map<string, Connection>();
   /** Run-time properties set with `ftkit ctl set`, replayed to a GFD that (re)registers. */
   readonly properties = new Map<string, string>();
+  /** What each component told it runs with (`in_force`): by key, by component. */
+  private readonly told = new Map<string, Map<string, string>>();
   private reportTimer: NodeJS.Timeout | undefined;
   private lastMembers = '';
   private lastView = '';
@@ -148,6 +150,12 @@ export class Rm extends Component {
         return this.dispatch({ type: 'report', report: msg });
       case 'lagging':
         return this.dispatch({ type: 'lagging', lagging: msg });
+      case 'inForce': {
+        let byComponent = this.told.get(msg.key);
+        if (!byComponent) this.told.set(msg.key, (byComponent = new Map()));
+        byComponent.set(msg.from, msg.value);
+        return;
+      }
       case 'machine':
         return this.supervise({ type: 'machine', lfd: msg.lfd, up: msg.state === 'up', now: Date.now() });
       case 'launchFailed':
@@ -281,10 +289,28 @@ export class Rm extends Component {
    */
   private inForce(): Record<string, string | null> {
     const out: Record<string, string | null> = {};
-    for (const key of Object.keys(PROPERTIES)) out[key] = this.properties.get(key) ?? null;
+    for (const key of Object.keys(PROPERTIES)) out[key] = this.toldSummary(key) ?? this.properties.get(key) ?? null;
     out.primary = this.core.leader ?? null;
     out.replicas = String(this.supervisor.target ?? this.core.members.size);
     return out;
+  }
+
+  /**
+   * What the components that are still there told of `key`, by value: `1 (LFD1, LFD2, LFD3)`, or
+   * `1 (LFD1, LFD2); 0.5 (LFD3)` when they differ. Replicas that left and LFDs of machines that are
+   * down no longer count.
+   */
+  private toldSummary(key: string): string | undefined {
+    const byValue = new Map<string, string[]>();
+    for (const [who, value] of this.toldNow(key)) byValue.set(value, [...(byValue.get(value) ?? []), who]);
+    if (byValue.size === 0) return undefined;
+    return [...byValue].map(([value, who]) => `${value} (${who.sort().join(', ')})`).join('; ');
+  }
+
+  private toldNow(key: string): Array<[string, string]> {
+    const byComponent = this.told.get(key) ?? new Map<string, string>();
+    const there = (who: string) => who === 'GFD' || this.core.members.has(who) || this.supervisor.isUp(who);
+    return [...byComponent].filter(([who]) => there(who));
   }
 
   /** Why `ctl set key value` cannot be done, or undefined. */
@@ -314,6 +340,7 @@ export class Rm extends Component {
       clients: [...this.clients.keys()],
       properties: Object.fromEntries(this.properties),
       inForce: this.inForce(),
+      reported: Object.fromEntries([...this.told.keys()].map((k) => [k, Object.fromEntries(this.toldNow(k))])),
       target: this.supervisor.target ?? null,
       supervision: this.supervisor.status(Date.now()),
     };

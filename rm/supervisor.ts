@@ -147,6 +147,11 @@ export class Supervisor {
     ];
   }
 
+  /** Whether the machine of LFD `lfd` is up. */
+  isUp(lfd: string): boolean {
+    return this.machines.has(lfd);
+  }
+
   /** Reach `count` replicas: launch new ones on the least loaded machines, or retire some. */
   private onTarget(count: number, leader: string | undefined): SupCommand[] {
     this.target = count;

@@ -169,7 +169,7 @@ export class Server extends Component {
       case 'welcome':
         this.lfdName = conn.peer = msg.from;
         this.trace('registered', 'membership', `${this.name} registered with ${msg.from}`, { lfd: msg.from });
-        return;
+        return this.run({ type: 'registered' });
       case 'heartbeat':
         return this.answerHeartbeat(conn, msg);
       case 'role':

@@ -55,6 +55,7 @@ export type Message =
   | { type: 'query'; server: string }
   | { type: 'report'; server: string; mode: Mode | 'none'; role: Role; epoch: number; ready: boolean; checkpoint: number; seq: number; held: number }
   | { type: 'lagging'; server: string; follower: string; epoch: number; seq: number; acked: number }
+  | { type: 'inForce'; from: string; key: string; value: string }
   // server <-> server
   | { type: 'checkpoint'; from: string; to: string; count: number; state: string; table: string; epoch: number; seq: number }
   | { type: 'log'; from: string; to: string; seq: number; client: string; num: number; payload: string; epoch: number }
@@ -147,6 +148,7 @@ const SPECS: Spec[] = [
     ],
   },
   { type: 'lagging', kind: 'lagging', fields: [['server', 'name'], ['follower', 'name'], ['epoch', 'int'], ['seq', 'int'], ['acked', 'int']] },
+  { type: 'inForce', kind: 'in_force', fields: [['from', 'name'], ['key', 'name'], ['value', 'text']] },
   {
     type: 'checkpoint',
     kind: 'checkpoint',

@@ -82,6 +82,7 @@ function onSet(r: ReplicaCore, msg: MessageOf<'set'>): void {
     r.checkpointMs = seconds * 1000;
     r.trace('property_set', 'state', `${r.name}: checkpoint_freq = ${msg.value} s`, { key: msg.key, value: seconds });
     if (r.checkpointTimer) r.emit({ type: 'setTimer', timer: 'checkpoint', ms: r.checkpointMs, repeat: true });
+    tellInForce(r, 'checkpoint-freq');
     return;
   }
   if (msg.key === 'lfd-heartbeat-freq' && r.lagFixed) return;
@@ -90,6 +91,15 @@ function onSet(r: ReplicaCore, msg: MessageOf<'set'>): void {
   if (lagMs === r.lagMs) return;
   r.lagMs = lagMs;
   r.trace('property_set', 'state', `${r.name}: lag_timeout = ${lagMs / 1000} s${msg.key === 'lag-timeout' ? '' : ` (${LAG_PER_HEARTBEAT} heartbeats of ${msg.from})`}`, { key: 'lag-timeout', value: lagMs / 1000 });
+  tellInForce(r, 'lag-timeout');
+}
+
+/** Tell the RM (through the LFD) what a property of ours is now: every one when we register, one when it changes. */
+export function tellInForce(r: ReplicaCore, key?: 'checkpoint-freq' | 'lag-timeout'): void {
+  const values = { 'checkpoint-freq': r.checkpointMs / 1000, 'lag-timeout': r.lagMs / 1000 };
+  for (const k of key ? [key] : (Object.keys(values) as Array<keyof typeof values>)) {
+    r.emit({ type: 'toLfd', msg: { type: 'inForce', from: r.name, key: k, value: String(values[k]) } });
+  }
 }
 
 /**

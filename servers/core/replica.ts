@@ -21,7 +21,7 @@ import { Tracker } from './progress.js';
 import { Replies, forEachOwed, isOwed, type Owed, type Pending } from './replies.js';
 import { Door } from './door.js';
 import { Waiters } from './active.js';
-import { control, detach } from './control.js';
+import { control, detach, tellInForce } from './control.js';
 import type { Role } from './role.js';
 import { Primary } from './primary.js';
 import { Backup } from './backup.js';
@@ -164,6 +164,8 @@ export class ReplicaCore extends Outbox {
         return control(this, e.msg);
       case 'detached':
         return detach(this);
+      case 'registered':
+        return tellInForce(this);
       case 'closed':
         return this.connectionClosed(e.conn);
       case 'ended':

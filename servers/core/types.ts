@@ -62,6 +62,8 @@ export type ReplicaEvent =
   | { type: 'control'; msg: ControlMessage }
   /** The link to our LFD dropped: the LFD has declared us dead, or is dead itself. */
   | { type: 'detached' }
+  /** Our LFD accepted our registration: tell the RM the properties we run with. */
+  | { type: 'registered' }
   | { type: 'closed'; conn: ConnId }
   /** The peer finished sending (a half-close); it is still owed its replies. */
   | { type: 'ended'; conn: ConnId }

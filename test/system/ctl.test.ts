@@ -37,12 +37,31 @@ t.test('ctl set: bad values exit 2, a primary that is no replica is refused; sta
   const set = ctl('set', 'checkpoint-freq', '2');
   t.equal(set.status, 0, set.stderr);
   t.equal(set.stdout, 'checkpoint-freq = 2\n');
+  // Each replica applies it and tells the RM (through its LFD and the GFD): ask until both have.
+  type Status = { leader: string; inForce: Record<string, string | null>; reported: Record<string, Record<string, string>> };
+  let json: Status | undefined;
+  for (let i = 0; i < 50; i++) {
+    json = JSON.parse(ctl('--json', 'status').stdout) as Status;
+    if (json.inForce['checkpoint-freq'] === '2 (S1, S2)') break;
+  }
+  t.same(
+    json!.inForce,
+    { 'lfd-heartbeat-freq': '0.2 (LFD1, LFD2)', 'gfd-heartbeat-freq': '0.2 (GFD)', 'checkpoint-freq': '2 (S1, S2)', 'lag-timeout': '0.8 (S1, S2)', primary: json!.leader, replicas: '2' },
+    'the values each component told it runs with',
+  );
+  t.same(json!.reported['lag-timeout'], { S1: '0.8', S2: '0.8' }, 'and in --json, by component');
   const status = ctl('status');
   t.equal(status.status, 0, status.stderr);
-  const json = JSON.parse(ctl('--json', 'status').stdout) as { leader: string; inForce: Record<string, string | null> };
-  t.same(json.inForce, { 'lfd-heartbeat-freq': null, 'gfd-heartbeat-freq': null, 'checkpoint-freq': '2', 'lag-timeout': null, primary: json.leader, replicas: '2' });
-  t.match(status.stdout, new RegExp(`^properties in force:$\\n^  lfd-heartbeat-freq +each LFD's --heartbeat-freq$`, 'm'));
-  t.match(status.stdout, /^ {2}checkpoint-freq +2$/m);
+  t.match(status.stdout, /^properties in force:$\n^ {2}lfd-heartbeat-freq +0\.2 \(LFD1, LFD2\)$/m);
+  t.match(status.stdout, /^ {2}checkpoint-freq +2 \(S1, S2\)$/m);
+  // A change of the LFDs' heartbeat period changes it there, and the lag timeout that follows it.
+  t.equal(ctl('set', 'lfd-heartbeat-freq', '0.25').status, 0);
+  for (let i = 0; i < 50; i++) {
+    json = JSON.parse(ctl('--json', 'status').stdout) as Status;
+    if (json.inForce['lag-timeout'] === '1 (S1, S2)' && json.inForce['lfd-heartbeat-freq'] === '0.25 (LFD1, LFD2)') break;
+  }
+  t.equal(json!.inForce['lfd-heartbeat-freq'], '0.25 (LFD1, LFD2)', 'the LFDs run with the new period');
+  t.equal(json!.inForce['lag-timeout'], '1 (S1, S2)', 'and the replicas with the lag timeout that follows it');
   t.match(status.stdout, new RegExp(`^  primary +${json.leader}$`, 'm'));
   t.match(status.stdout, /^ {2}replicas +2$/m);
   t.notMatch(status.stdout, /as each component was started/);
