@@ -30,6 +30,7 @@ import { ViewFollower, type ViewOptions } from './view.js';
 import { ClosedLoop, type LoopOptions } from './loop.js';
 import { GiveUpError, SessionStoppedError } from '../lib/errors.js';
 import type { Outcome } from './outcome.js';
+import { Attempt, type AttemptResult } from './attempt.js';
 
 export type { Outcome } from './outcome.js';
 export type { LoopOptions } from './loop.js';
@@ -75,15 +76,6 @@ interface SessionEvents {
   stopped: [];
 }
 
-/** The open attempt at the current request. */
-interface Pending {
-  num: number;
-  targets: Set<string>;
-  failed: Set<string>;
-  sent(): void; // a copy went out: the wait for a reply starts
-  finish(r: { server: string; result: string } | string): void;
-}
-
 const READY = Promise.resolve(true);
 const now = (): number => performance.timeOrigin + performance.now();
 
@@ -96,7 +88,8 @@ export class Session extends EventEmitter<SessionEvents> {
   readonly results: string[] = [];
   private readonly conns: ReplicaConnections;
   private readonly follower: ViewFollower;
-  private pending: Pending | undefined;
+  /** The open attempt at the current request. */
+  private pending: Attempt | undefined;
   /** The request (if any) between invoke and complete. */
   private open: number | undefined;
   /** The last request answered: replies to it (or to older ones) are duplicates. */
@@ -258,52 +251,33 @@ export class Session extends EventEmitter<SessionEvents> {
   }
 
   /** One attempt at request `num`: the reply, or why there was none. Each copy goes out once its connection is open (a down replica delays no one). */
-  private async attempt(num: number, payload: string): Promise<{ server: string; result: string } | string> {
+  private async attempt(num: number, payload: string): Promise<AttemptResult> {
     this.lastSent = false;
     const timeoutMs = this.options.attemptTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_S * 1000;
     if (!(await this.ready(timeoutMs))) return this.isStopped ? 'the session stopped' : (this.follower.rmProblem ?? 'no replica is ready');
     const targets = this.follower.targets();
     if (targets.length === 0) return 'no replica is ready';
     return new Promise((resolve) => {
-      let timer: NodeJS.Timeout | undefined; // set by the first copy sent (connecting has its own deadline)
-      const p: Pending = {
-        num,
-        targets: new Set(targets.map((m) => m.name)),
-        failed: new Set(),
-        sent: () => {
-          timer ??= setTimeout(() => p.finish(`no reply within ${timeoutMs} ms`), timeoutMs);
-        },
-        finish: (r) => {
-          if (this.pending !== p) return;
-          clearTimeout(timer);
-          this.pending = undefined;
-          resolve(r);
-        },
-      };
+      const p = new Attempt(num, targets, timeoutMs, (r) => {
+        this.pending = undefined;
+        resolve(r);
+      });
       this.pending = p;
       for (const m of targets) void this.sendTo(p, m, payload);
     });
   }
 
   /** Send the open attempt's request to `member` once connected, if the attempt is still open. */
-  private async sendTo(p: Pending, member: Member, payload: string): Promise<void> {
+  private async sendTo(p: Attempt, member: Member, payload: string): Promise<void> {
     const conn = await this.connection(member);
     if (this.pending !== p) return;
     if (this.isStopped || this.refusal) return p.finish('the session stopped');
     const server = member.name;
-    if (!conn?.isOpen) return this.failTarget(server, 'no replica reachable');
-    if (!conn.send({ type: 'request', client: this.name, server, num: p.num, payload })) return this.failTarget(server, `connection to ${server} closed`);
+    if (!conn?.isOpen) return p.fail(server, 'no replica reachable');
+    if (!conn.send({ type: 'request', client: this.name, server, num: p.num, payload })) return p.fail(server, `connection to ${server} closed`);
     this.lastSent = true;
     p.sent();
     if (this.tracer) this.trace('request_sent', 'request', `Sent <${this.name}, ${server}, ${p.num}, request>`, { server, num: p.num, payload });
-  }
-
-  /** One target of the open attempt will not answer; the attempt fails when none is left. */
-  private failTarget(server: string, why: string): void {
-    const p = this.pending;
-    if (!p || !p.targets.has(server)) return;
-    p.failed.add(server);
-    if (p.failed.size >= p.targets.size) p.finish(why);
   }
 
   private fromReplica(server: string, msg: Message): void {
@@ -333,14 +307,14 @@ export class Session extends EventEmitter<SessionEvents> {
         this.trace('renumber', 'fault', `${this.name}: ${server} has answered up to request_num ${stale[1]}; continuing at ${this.num}`);
       }
       this.trace('rejected', 'fault', `${this.name}: ${server} rejected request_num ${msg.num}: ${msg.reason}`, { server, num: msg.num, reason: msg.reason });
-      this.failTarget(server, `${server}: ${msg.reason}`);
+      this.pending?.fail(server, `${server}: ${msg.reason}`);
     }
   }
 
   private closed(server: string): void {
     if (this.isStopped) return;
     this.countsOf(server).closed++;
-    this.failTarget(server, `connection to ${server} closed`);
+    this.pending?.fail(server, `connection to ${server} closed`);
   }
 
   private countsOf(server: string): ReplicaCounts {

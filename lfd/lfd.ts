@@ -16,11 +16,9 @@ import { SYSTEM_STOPPING_LINE } from '../lib/detect/parent.js';
 
 /** An LFD drops its GFD connection after this many heartbeat periods without one. */
 export const GFD_SILENCE_PERIODS = 4;
-import { CommandStore } from './commands.js';
 import { Fencer, isLocalPeer } from './fence.js';
-import { Launcher, choosePort, portOf, templateCommand } from './launcher.js';
+import { Relauncher } from './relaunch.js';
 import type { PortRange } from '../lib/config/values.js';
-import { parseAddress } from '../lib/net/address.js';
 
 export interface LfdOptions {
   name: string;
@@ -70,19 +68,23 @@ export class Lfd extends Component {
   private gfdSilence: NodeJS.Timeout | undefined;
   /** The servers registered here, each heartbeated; the RM's properties for servers are relayed to them. */
   private readonly servers: Children<ServerEntry>;
-  /** The command line each server registered with, kept after it dies so it can be relaunched. */
-  private readonly commands: CommandStore;
-  private readonly launcher: Launcher;
+  /** The command lines kept and the servers launched on the RM's order. */
+  private readonly relauncher: Relauncher;
   private readonly fencer = new Fencer();
-  /** New servers being started on a port of --replica-ports, until they register (0: the port is being chosen). */
-  private readonly newPorts = new Map<string, number>();
 
   constructor(readonly options: LfdOptions) {
     super(options.name, options.tracer ?? new Tracer(options.name), options.security);
     this.servers = new Children({ me: this.name, role: 'server', tracer: this.tracer, heartbeatFreq: options.heartbeatFreq, timeout: options.timeout, frequencyKey: 'lfd-heartbeat-freq', tellFrequency: true, onFrequency: () => this.gfdLink?.connection?.send(this.servers.ownInForce()) });
-    this.launcher = new Launcher(this.tracer);
+    const host = {
+      name: this.name,
+      tracer: this.tracer,
+      running: () => this.lifecycle === 'running',
+      connected: (server: string) => !!this.servers.get(server)?.conn.isOpen,
+      addresses: () => [...this.servers].map((s) => s.addr),
+      toGfd: (msg: Message) => void this.gfdLink?.connection?.send(msg),
+    };
     // Command lines are kept for the RM's relaunches: without a GFD there is no RM to ask for one.
-    this.commands = new CommandStore(options.gfd === undefined ? undefined : options.stateDir, { gfd: options.gfd ?? 'none', lfd: options.name });
+    this.relauncher = new Relauncher(host, options.gfd === undefined ? undefined : options.stateDir, options.replicaPorts, { gfd: options.gfd ?? 'none', lfd: options.name });
     this.listener = this.createListener({
       host: options.host,
       port: options.port,
@@ -105,7 +107,7 @@ export class Lfd extends Component {
     await this.listener.listen();
     this.trace('listening', 'info', `${this.name} listening on ${this.address}; heartbeat every ${this.heartbeatFreq} s`, { addr: this.address });
     this.traceSecurity(this.address);
-    this.loadCommands();
+    this.relauncher.load();
     if (this.gfdLink) this.gfdLink.start();
     else this.trace('no_gfd', 'info', `${this.name}: no GFD: heartbeating my servers, reporting to no one`);
     this.setState('running');
@@ -117,14 +119,14 @@ export class Lfd extends Component {
     clearTimeout(this.gfdSilence);
     this.gfdLink?.stop();
     this.servers.stopAll();
-    await Promise.all([this.listener.close(), this.launcher.stopAll()]);
+    await Promise.all([this.listener.close(), this.relauncher.stopAll()]);
     this.setState('stopped');
   }
 
   /** The servers this LFD launched are told too (they hear only us). */
   override expectSystemStop(): void {
     super.expectSystemStop();
-    this.launcher.tell(SYSTEM_STOPPING_LINE);
+    this.relauncher.tell(SYSTEM_STOPPING_LINE);
   }
 
   // ---- servers ---------------------------------------------------------------
@@ -175,8 +177,7 @@ export class Lfd extends Component {
       watch,
       lastAnswer: Date.now(),
     };
-    this.launcher.registered(first.server);
-    this.newPorts.delete(first.server);
+    this.relauncher.registered(first.server);
     this.servers.admit(entry, () =>
       this.trace('server_registered', 'membership', `${this.name}: ${first.server} registered from ${first.addr} (pid ${first.pid})`, {
         server: first.server,
@@ -315,7 +316,7 @@ export class Lfd extends Component {
       case 'sendCheckpoint':
         return this.toServer(msg.server, msg);
       case 'launch':
-        return void this.launch(msg.server);
+        return void this.relauncher.launch(msg.server);
       case 'retire':
         return this.toServer(msg.server, msg);
       case 'error':
@@ -346,63 +347,7 @@ export class Lfd extends Component {
     const entry = this.servers.get(server);
     if (!entry || entry.accepted) return;
     entry.accepted = true;
-    try {
-      if (this.commands.learn(server, entry.command)) {
-        this.trace('command_learned', 'info', `${this.name}: keeps ${server}'s command line to relaunch it${this.commands.file ? ` (in ${this.commands.file})` : ''}`, { server });
-      }
-    } catch (err) {
-      this.trace('commands_unsaved', 'fault', `${this.name}: cannot save command lines to ${this.commands.file}: ${(err as Error).message}`);
-    }
-  }
-
-  /**
-   * Start server `name` with the command it registered with; a server this LFD never ran
-   * starts with a sibling's command, under its own name, on a port of --replica-ports (else any free port).
-   */
-  private async launch(name: string): Promise<void> {
-    const fail = (reason: string) => {
-      this.trace('launch_failed', 'fault', `${this.name}: cannot launch ${name}: ${reason}`, { server: name, reason });
-      this.gfdLink?.connection?.send({ type: 'launchFailed', lfd: this.name, server: name, reason });
-    };
-    if (this.lifecycle !== 'running') return;
-    if (this.servers.get(name)?.conn.isOpen || this.newPorts.has(name)) return fail(`${name} is already running here`);
-    let command = this.commands.get(name);
-    if (!command) {
-      const template = this.commands.template();
-      if (!template) return fail('no server has registered here, so there is no command line to start it with');
-      const range = this.options.replicaPorts;
-      const taken = this.portsInUse();
-      this.newPorts.set(name, 0);
-      const port = range ? await choosePort(range, taken) : 0;
-      this.newPorts.delete(name);
-      if (port === undefined) return fail(`no free port left in --replica-ports ${range!.first}-${range!.last}`);
-      if (this.lifecycle !== 'running') return;
-      command = templateCommand(template, name, port)!;
-      if (port) this.newPorts.set(name, port);
-    }
-    this.launcher.launch(name, command, {
-      launched: (pid) => this.trace('launched', 'membership', `${this.name}: launched ${name} (pid ${pid})`, { server: name, pid, port: portOf(command) }),
-      failed: (reason) => {
-        this.newPorts.delete(name);
-        fail(reason);
-      },
-    });
-  }
-
-  /** Ports this LFD's servers hold or will hold: registered, being started, or in a kept command line. */
-  private portsInUse(): Set<number> {
-    const ports = new Set<number>(this.newPorts.values());
-    for (const s of this.servers) ports.add(parseAddress(s.addr).port);
-    for (const cmd of this.commands.all()) {
-      const port = portOf(cmd);
-      if (port !== undefined) ports.add(port);
-    }
-    return ports;
-  }
-
-  private loadCommands(): void {
-    const names = this.commands.load();
-    if (names.length) this.trace('commands_loaded', 'info', `${this.name}: can relaunch ${names.join(', ')} (from ${this.commands.file})`);
+    this.relauncher.learn(server, entry.command);
   }
 
   private toServer(server: string, msg: Message): void {

@@ -15,6 +15,8 @@
  */
 import type { Member, Message, MessageOf, Mode, Role } from '../lib/protocol/index.js';
 import { byName } from '../lib/component.js';
+import { checkpointOrder, roleFor, rolesToAll } from './orders.js';
+import { mostRecent, type Holding } from './ranking.js';
 
 export interface ReplicaState {
   name: string;
@@ -52,7 +54,7 @@ export class ReplicationCore {
   /** The epoch each replica reported after an RM restart. */
   private readonly reportedEpoch = new Map<string, number>();
   /** What each replica last said it holds: the epoch of its state (not of its role) and the last sequence number. */
-  private readonly holds = new Map<string, { epoch: number; seq: number }>();
+  private readonly holds = new Map<string, Holding>();
   /** While the ready replicas are asked what they hold after the leader failed: why it is replaced. */
   private electing: string | undefined;
   /** Replicas asked what they hold since the last choice: each is asked once per election. */
@@ -167,7 +169,7 @@ export class ReplicationCore {
     }
     if (!this.leader) return [...out, ...this.elect(`${name} joined and there is no ${this.leaderRole}`)];
     // Roles first: a leader whose role was lost (the GFD was away) learns it before the checkpoint order.
-    return [...out, ...this.rolesToAll(false), this.checkpointOrder(name)];
+    return [...out, ...rolesToAll(this, false), checkpointOrder(this, name)];
   }
 
   private onDeleted(name: string): RmCommand[] {
@@ -181,7 +183,7 @@ export class ReplicationCore {
     if (!this.deciding) return [];
     if (wasAwaited) return this.resume();
     if (name === this.leader) return this.replaceLeader(`${this.leaderRole} ${name} failed`);
-    return had.ready ? this.rolesToAll(true) : [];
+    return had.ready ? rolesToAll(this, true) : [];
   }
 
   private onReport(r: MessageOf<'report'>): RmCommand[] {
@@ -204,13 +206,13 @@ export class ReplicationCore {
     if (!this.deciding) return [];
     if (m.ready && !r.ready) {
       // Of the current epoch: it lost its state. Of an older one: it has not seen its latest role yet.
-      return r.epoch >= this.epoch ? this.onLostReadiness(r.server) : [this.roleFor(r.server)];
+      return r.epoch >= this.epoch ? this.onLostReadiness(r.server) : [roleFor(this, r.server)];
     }
     if (m.ready && (r.epoch < this.epoch || r.role !== this.roleOf(r.server))) {
       // Ready, but its role was lost on the way (sent while the GFD was away): send it again, and
       // a leader that did not know it leads also gets the checkpoint orders it missed.
-      const out: RmCommand[] = [{ type: 'trace', category: 'state', text: `RM: ${r.server} reports ${r.role} at epoch ${r.epoch}; telling it again: ${this.roleOf(r.server)} at epoch ${this.epoch}` }, this.roleFor(r.server)];
-      if (r.server === this.leader) for (const other of this.members.values()) if (!other.ready) out.push(this.checkpointOrder(other.name));
+      const out: RmCommand[] = [{ type: 'trace', category: 'state', text: `RM: ${r.server} reports ${r.role} at epoch ${r.epoch}; telling it again: ${this.roleOf(r.server)} at epoch ${this.epoch}` }, roleFor(this, r.server)];
+      if (r.server === this.leader) for (const other of this.members.values()) if (!other.ready) out.push(checkpointOrder(this, other.name));
       return out;
     }
     if (m.ready || !r.ready) return [];
@@ -220,7 +222,7 @@ export class ReplicationCore {
     const out: RmCommand[] = [{ type: 'trace', category: 'state', text: `RM: ${r.server} caught up (checkpoint ${r.checkpoint}): ready` }];
     // A designated leader takes over as soon as it can (it was not there when the first leader was chosen).
     if (r.server === this.preferred && r.server !== this.leader) return [...out, ...this.elect(`${r.server} is ready and designated as ${this.leaderRole}`)];
-    return [...out, ...this.rolesToAll(true)];
+    return [...out, ...rolesToAll(this, true)];
   }
 
   /**
@@ -246,7 +248,7 @@ export class ReplicationCore {
         text: `RM: ${m.server} has waited its lag timeout for ${f.name} (acknowledged seq ${m.acked}, not ${m.seq}) though its LFD vouches for it: ${f.name} leaves the group (epoch ${this.epoch}) and rejoins through a checkpoint`,
       },
     ];
-    return [...out, ...this.rolesToAll(true), this.checkpointOrder(f.name)];
+    return [...out, ...rolesToAll(this, true), checkpointOrder(this, f.name)];
   }
 
   /** A replica we count as ready says it is not (it lost its LFD and came back): it catches up again. */
@@ -254,7 +256,7 @@ export class ReplicationCore {
     this.members.get(name)!.ready = false;
     const out: RmCommand[] = [{ type: 'trace', category: 'fault', text: `RM: ${name} reports that it is not ready any more; it must catch up again` }];
     if (name === this.leader) return [...out, ...this.replaceLeader(`${this.leaderRole} ${name} lost its state`)];
-    return [...out, ...this.rolesToAll(true), this.checkpointOrder(name)];
+    return [...out, ...rolesToAll(this, true), checkpointOrder(this, name)];
   }
 
   private onReportDeadline(): RmCommand[] {
@@ -302,8 +304,8 @@ export class ReplicationCore {
     this.reportedEpoch.clear();
     if (this.leader) {
       const out: RmCommand[] = [{ type: 'trace', category: 'state', text: `RM: ${this.leader} is ${this.leaderRole} at epoch ${this.epoch}` }];
-      for (const m of this.members.values()) if (!m.ready) out.push(this.checkpointOrder(m.name));
-      return [...out, ...this.rolesToAll(true)];
+      for (const m of this.members.values()) if (!m.ready) out.push(checkpointOrder(this, m.name));
+      return [...out, ...rolesToAll(this, true)];
     }
     const why = this.electing ?? 'no replica reported itself as leader';
     this.electing = undefined;
@@ -325,14 +327,14 @@ export class ReplicationCore {
   private elect(why: string, byRecency = false): RmCommand[] {
     const ready = this.ready();
     const out: RmCommand[] = [];
-    let chosen = byRecency && ready.length > 0 ? this.mostRecent(ready) : (ready.find((m) => m.name === this.preferred) ?? ready[0]);
+    let chosen = byRecency && ready.length > 0 ? mostRecent(ready, this.holds, this.preferred) : (ready.find((m) => m.name === this.preferred) ?? ready[0]);
     if (!chosen && this.members.size > 0) {
       // No ready replica is left. Continue from the replica that holds the most recent state
       // (a ready replica that was falsely suspected and came back holds everything acknowledged):
       // first ask those whose holdings we do not know, unless they were asked already.
       const unknown = [...this.members.values()].filter((m) => !this.holds.has(m.name) && !this.asked.has(m.name));
       if (this.epoch > 0 && unknown.length > 0) return this.askBeforeChoosing(why, unknown);
-      chosen = this.mostRecent([...this.members.values()]);
+      chosen = mostRecent([...this.members.values()], this.holds, this.preferred);
       if (this.epoch > 0 && !this.deadlinePassed && (this.holds.get(chosen.name)?.epoch ?? -1) < this.epoch) {
         // None of those left holds the state of the current epoch: whoever held what was
         // acknowledged in it is gone, perhaps only suspected (a stall, a busy machine) and about
@@ -361,50 +363,8 @@ export class ReplicationCore {
     const h = byRecency && ready.length > 1 ? this.holds.get(chosen.name) : undefined;
     const holding = h ? `, holding the most recent state (epoch ${h.epoch}, seq ${h.seq})` : '';
     out.push({ type: 'trace', category: 'state', text: `RM: ${why}; ${chosen.name} is ${this.leaderRole} (epoch ${this.epoch})${holding}` });
-    out.push(...this.rolesToAll(true));
-    for (const m of this.members.values()) if (!m.ready) out.push(this.checkpointOrder(m.name));
+    out.push(...rolesToAll(this, true));
+    for (const m of this.members.values()) if (!m.ready) out.push(checkpointOrder(this, m.name));
     return out;
-  }
-
-  /** Of `among`, the one with the highest reported (epoch, seq); the preferred one, then name order, on ties. */
-  private mostRecent(among: ReplicaState[]): ReplicaState {
-    const rank = (name: string): [number, number, number] => {
-      const h = this.holds.get(name);
-      return [h?.epoch ?? -1, h?.seq ?? -1, name === this.preferred ? 1 : 0];
-    };
-    const names = among.map((m) => m.name).sort(byName);
-    let best = names[0]!;
-    for (const name of names) {
-      const [a, b] = [rank(name), rank(best)];
-      if (a[0] > b[0] || (a[0] === b[0] && (a[1] > b[1] || (a[1] === b[1] && a[2] > b[2])))) best = name;
-    }
-    return this.members.get(best)!;
-  }
-
-  private roleFor(name: string): RmCommand {
-    const m = this.members.get(name)!;
-    return {
-      type: 'send',
-      msg: {
-        type: 'role',
-        server: name,
-        mode: this.mode,
-        role: this.roleOf(name),
-        epoch: this.epoch,
-        ready: m.ready,
-        leader: this.leader ?? '',
-        group: this.ready().map(({ name: n, addr }) => ({ name: n, addr })),
-      },
-    };
-  }
-
-  private rolesToAll(viewsChanged: boolean): RmCommand[] {
-    const out = this.names().map((n) => this.roleFor(n));
-    return viewsChanged ? [...out, { type: 'views' }] : out;
-  }
-
-  private checkpointOrder(target: string): RmCommand {
-    const t = this.members.get(target)!;
-    return { type: 'send', msg: { type: 'sendCheckpoint', server: this.leader!, target: { name: t.name, addr: t.addr }, epoch: this.epoch } };
   }
 }

@@ -85,18 +85,18 @@ function onSet(r: ReplicaCore, msg: MessageOf<'set'>): void {
     tellInForce(r, 'checkpoint-freq');
     return;
   }
-  if (msg.key === 'lfd-heartbeat-freq' && r.lagFixed) return;
-  r.lagFixed ||= msg.key === 'lag-timeout';
+  if (msg.key === 'lfd-heartbeat-freq' && r.lag.fixed) return;
+  r.lag.fixed ||= msg.key === 'lag-timeout';
   const lagMs = msg.key === 'lag-timeout' ? seconds * 1000 : seconds * 1000 * LAG_PER_HEARTBEAT;
-  if (lagMs === r.lagMs) return;
-  r.lagMs = lagMs;
+  if (lagMs === r.lag.ms) return;
+  r.lag.ms = lagMs;
   r.trace('property_set', 'state', `${r.name}: lag_timeout = ${lagMs / 1000} s${msg.key === 'lag-timeout' ? '' : ` (${LAG_PER_HEARTBEAT} heartbeats of ${msg.from})`}`, { key: 'lag-timeout', value: lagMs / 1000 });
   tellInForce(r, 'lag-timeout');
 }
 
 /** Tell the RM (through the LFD) what a property of ours is now: every one when we register, one when it changes. */
 export function tellInForce(r: ReplicaCore, key?: 'checkpoint-freq' | 'lag-timeout'): void {
-  const values = { 'checkpoint-freq': r.checkpointMs / 1000, 'lag-timeout': r.lagMs / 1000 };
+  const values = { 'checkpoint-freq': r.checkpointMs / 1000, 'lag-timeout': r.lag.ms / 1000 };
   for (const k of key ? [key] : (Object.keys(values) as Array<keyof typeof values>)) {
     r.emit({ type: 'toLfd', msg: { type: 'inForce', from: r.name, key: k, value: String(values[k]) } });
   }

@@ -27,7 +27,7 @@ export abstract class Leader extends Role {
     const r = this.r;
     r.progress.forgetAcks();
     for (const name of r.progress.upFeeds()) this.sendCheckpointTo(r.progress.get(name)!);
-    if (r.progress.waiting(r.state.seq) && !r.lagArmed) r.armLag();
+    if (r.progress.waiting(r.state.seq) && !r.lag.armed) r.lag.arm();
   }
 
   /** Stop acting as leader (we were one): nothing pending may be answered from here any more. */
@@ -36,7 +36,7 @@ export abstract class Leader extends Role {
     r.trace('step_down', 'fault', `${r.name}: stepping down as leader: ${why}`);
     if (r.checkpointTimer) r.emit({ type: 'clearTimer', timer: 'checkpoint' });
     r.checkpointTimer = false;
-    r.disarmLag();
+    r.lag.disarm();
     r.rejectPending(r.notHere);
     for (const h of r.held.splice(0)) if (h.conn >= 0) r.reject(h.conn, h.client, h.num, 'not_ready');
     r.progress.reset();

@@ -29,7 +29,8 @@ import { Sequencer } from './sequencer.js';
 import { Member as MemberRole } from './member.js';
 import { Newcomer } from './newcomer.js';
 import { Outbox } from './outbox.js';
-import { DEFAULT_LAG_MS, LAG_CHECKS, NO_CONN, type ConnId, type CoreConfig, type Entry, type Fault, type PassiveStyle, type ReplicaEvent } from './types.js';
+import { LagWatch } from './lag.js';
+import { NO_CONN, type ConnId, type CoreConfig, type Entry, type Fault, type PassiveStyle, type ReplicaEvent } from './types.js';
 
 /** What the RM's `role` says about us. */
 export interface RoleFields {
@@ -53,12 +54,8 @@ export class ReplicaCore extends Outbox {
   /** Active, while tracing requests: per client, the request whose Received line an order printed before the client's copy came. */
   private readonly receivedEarly = new Map<string, number>();
   checkpointMs: number;
-  /** How long a leader waits for a ready follower's acknowledgement before asking the RM to remove it. */
-  lagMs: number;
-  /** Set by `--lag-timeout` or `ctl set lag-timeout`: the LFD's heartbeat period no longer changes it. */
-  lagFixed: boolean;
-  /** Whether the leader's lag check is armed (it runs only while a commit waits for someone). */
-  lagArmed = false;
+  /** The leader's watch for a ready follower that holds every commit up (lag.ts). */
+  readonly lag: LagWatch;
 
   mode: Mode | 'none' = 'none';
   role: RoleOnWire = 'none';
@@ -117,8 +114,7 @@ export class ReplicaCore extends Outbox {
     this.name = config.name;
     this.state = new ServiceState(config.app);
     this.checkpointMs = config.checkpointMs;
-    this.lagMs = config.lagMs ?? DEFAULT_LAG_MS;
-    this.lagFixed = config.lagMs !== undefined;
+    this.lag = new LagWatch(this, config.lagMs);
     this.fault = config.fault;
     this.passiveStyle = config.passive ?? 'log';
     this.isStatic = config.static ?? false;
@@ -172,7 +168,7 @@ export class ReplicaCore extends Outbox {
         this.ending.add(e.conn);
         return this.closeIfDone(e.conn);
       case 'timer':
-        if (e.timer === 'lag') return this.checkLag();
+        if (e.timer === 'lag') return this.lag.check();
         return this.handler.timer(e.timer);
       case 'flush':
         return this.flush();
@@ -343,45 +339,7 @@ export class ReplicaCore extends Outbox {
   leaderCommit(): void {
     if (this.checkpointOnly) return this.commitTo(this.state.seq);
     this.commitTo(this.progress.heldByAll(this.state.seq));
-    if (!this.lagArmed && this.commitSeq < this.state.seq) this.armLag();
-  }
-
-  // ---- the lag watch: a follower that holds every commit up is reported to the RM ------
-
-  /** Arm the next lag check; a fresh watch (a commit waits where none did) starts from what we hold now. */
-  armLag(fresh = true): void {
-    // A checkpoint-only primary waits for no follower: there is nothing to watch.
-    if (this.checkpointOnly) return;
-    if (fresh) this.progress.lagStart(this.state.seq);
-    this.lagArmed = true;
-    this.emit({ type: 'setTimer', timer: 'lag', ms: this.lagMs / LAG_CHECKS, repeat: false });
-  }
-
-  disarmLag(): void {
-    if (!this.lagArmed) return;
-    this.lagArmed = false;
-    this.emit({ type: 'clearTimer', timer: 'lag' });
-  }
-
-  /**
-   * A ready follower that has not acknowledged an entry for a whole lag timeout holds every
-   * commit up, though its LFD still vouches for it (a cut link, a one-way cut, a link too slow to
-   * use): ask the RM, through the LFD, to take it out of the group. The RM decides; until its role
-   * comes, we wait. The check runs only while a commit waits for someone.
-   */
-  private checkLag(): void {
-    this.lagArmed = false;
-    if (!this.isLeader) return;
-    const mine = this.state.seq;
-    for (const p of this.progress.laggards(mine, LAG_CHECKS)) {
-      this.emit({ type: 'toLfd', msg: { type: 'lagging', server: this.name, follower: p.name, epoch: this.epoch, seq: p.lagMark, acked: p.acked } });
-      if (p.lagChecks === 1) {
-        const s = this.lagMs / 1000;
-        const asking = this.isStatic ? 'taking it out of my group' : 'asking the RM to take it out of the group';
-        this.trace('follower_lagging', 'fault', `${this.name}: ${p.name} has not acknowledged seq ${p.lagMark} for over ${s} s (it holds ${p.acked}); ${asking}`, { follower: p.name, seq: p.lagMark, acked: p.acked, lagTimeout: s });
-      }
-    }
-    if (this.progress.waiting(mine)) this.armLag(false);
+    if (!this.lag.armed && this.commitSeq < this.state.seq) this.lag.arm();
   }
 
   /** Tell everyone waiting for a reply here to look elsewhere. */

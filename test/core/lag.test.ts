@@ -56,7 +56,7 @@ for (const mode of ['passive', 'active'] as Mode[]) {
       c.pump();
       t.same(c.answers('C1').length, 1, 'the commit waits for S3');
       t.ok(c.node('S1').timers.has('lag'), 'the lag check is armed while a commit waits');
-      t.equal(c.node('S1').timers.get('lag')!.ms, c.core('S1').lagMs / LAG_CHECKS);
+      t.equal(c.node('S1').timers.get('lag')!.ms, c.core('S1').lag.ms / LAG_CHECKS);
 
       t.equal(fireLag(c, 'S1', LAG_CHECKS - 1), LAG_CHECKS - 1);
       t.same(lagging(c, 'S1'), [], 'not before a whole lag timeout');
@@ -142,11 +142,11 @@ for (const mode of ['passive', 'active'] as Mode[]) {
     const c = new Cluster(['S1']);
     const set = (key: string, value: string) => c.step('S1', { type: 'control', msg: { type: 'set', from: 'LFD1', key, value } });
     set('lfd-heartbeat-freq', '0.2');
-    t.equal(c.core('S1').lagMs, 800, 'four heartbeat periods');
+    t.equal(c.core('S1').lag.ms, 800, 'four heartbeat periods');
     set('lag-timeout', '1.5');
-    t.equal(c.core('S1').lagMs, 1500);
+    t.equal(c.core('S1').lag.ms, 1500);
     set('lfd-heartbeat-freq', '0.1');
-    t.equal(c.core('S1').lagMs, 1500, 'a lag timeout set explicitly stays');
+    t.equal(c.core('S1').lag.ms, 1500, 'a lag timeout set explicitly stays');
     set('lag-timeout', 'soon');
     t.match(c.texts('S1', 'property_rejected'), [/lag-timeout/]);
   });
