@@ -141,8 +141,8 @@ export class Gfd extends Component {
         this.rmLink?.connection?.send(msg);
         return;
       case 'inForce':
-        // An LFD tells its own values and its servers'.
-        if (msg.from !== entry.name && this.membership.lfdOf(msg.from) !== entry.name) throw new UnexpectedMessageError(`${entry.name} tells a property of ${msg.from}, which is not on it`);
+        // An LFD tells its own values and its servers'; of a server not on it (refused, or gone) nothing is kept.
+        if (msg.from !== entry.name && this.membership.lfdOf(msg.from) !== entry.name) return;
         this.lfds.keepInForce(msg);
         this.rmLink?.connection?.send(msg);
         return;

@@ -211,7 +211,8 @@ export class Lfd extends Component {
       case 'inForce':
         if (msg.from !== entry.name) throw new UnexpectedMessageError(`${entry.name} tells a property as ${msg.from}`);
         this.servers.keepInForce(msg);
-        this.gfdLink?.connection?.send(msg);
+        // Told upward once the GFD has heard of the server (addReplica), never before its add.
+        if (entry.added) this.gfdLink?.connection?.send(msg);
         return;
       default:
         throw this.unexpected(entry.conn, msg);
@@ -224,6 +225,7 @@ export class Lfd extends Component {
     entry.added = true;
     this.trace('replica_added', 'membership', `${this.name}: add replica ${server}`, { server, addr: entry.addr });
     this.gfdLink?.connection?.send({ type: 'membership', from: this.name, server, action: 'add', addr: entry.addr });
+    for (const msg of this.servers.inForceToldBy(server)) this.gfdLink?.connection?.send(msg);
   }
 
   /**

@@ -152,6 +152,11 @@ export class Children<C extends Child> implements Iterable<C> {
     this.toldUp.set(`${msg.from}\0${msg.key}`, msg);
   }
 
+  /** What `teller` told that is kept. */
+  inForceToldBy(teller: string): Array<MessageOf<'inForce'>> {
+    return [...this.toldUp.values()].filter((m) => m.from === teller);
+  }
+
   /** What to tell an upstream that (re)registers: our own frequency, then what those below told, while `stillThere(teller)`. */
   inForceToTell(stillThere: (teller: string) => boolean): Array<MessageOf<'inForce'>> {
     const out = [this.ownInForce()];
