@@ -10,7 +10,7 @@ import { demoEnv, runCli } from '../helpers/cli.js';
 import { after, indexOf, nothingLeft, noLineOf, of, parseDemo } from '../helpers/milestones.js';
 
 const { env } = demoEnv(t);
-// Fixed ports below the ephemeral range; slots 0–1 here, 2–3 in milestones-3-4.test.ts, 4 in milestone-5.test.ts.
+// Fixed ports below the ephemeral range; slots 0–1 here, 2–3 in milestones-3-4.test.ts, 4 in milestone-5.test.ts, 5–6 in milestones-keys.test.ts.
 const base = (k: number) => 20000 + (process.pid % 8) * 1500 + k * 300;
 const NO_RM = [/\bno RM\b/];
 
