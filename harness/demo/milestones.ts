@@ -129,10 +129,18 @@ function script(demo: Demo, n: Milestone): Step[] {
 
 /**
  * Milestone `n`'s script over `durationS` seconds from now: each step at its fraction of the
- * duration, in order (a late step runs at once); nothing once the demo stops.
+ * duration, in order (a late step runs at once), the first not before every client has had a
+ * reply (so the fault interrupts a running service); nothing once the demo stops.
  */
 export async function runMilestoneScript(demo: Demo, n: Milestone, durationS: number): Promise<void> {
   const from = Date.now();
+  const clients = [...demo.system.group.procs.values()].filter((p) => p.args[0] === 'client');
+  try {
+    await Promise.all(clients.map((c) => c.waitFor((e) => e.type === 'request_done', durationS * 1000)));
+  } catch {
+    if (demo.isStopping) return;
+    demo.say('not every client had a reply yet; the script goes on');
+  }
   for (const [at, what, act] of script(demo, n)) {
     const wait = from + at * durationS * 1000 - Date.now();
     if (wait > 0) await new Promise((r) => setTimeout(r, wait));

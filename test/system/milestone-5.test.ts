@@ -12,7 +12,7 @@ const { env } = demoEnv(t);
 const port = 20000 + (process.pid % 8) * 1500 + 4 * 300;
 
 t.test('milestone 5: kill -9 the primary; the RM elects another and relaunches the dead one', async (t) => {
-  const { code, out } = await runCli(t, ['demo', '--milestone', '5', '--duration', '14', '--no-color', '--base-port', String(port), '--checkpoint-freq', '1'], 90_000, env);
+  const { code, out } = await runCli(t, ['demo', '--milestone', '5', '--duration', '12', '--no-color', '--base-port', String(port), '--checkpoint-freq', '1'], 90_000, env);
   const lines = parseDemo(out);
   t.equal(code, 0, `exit 0; output ends:\n${out.split('\n').slice(-12).join('\n')}`);
   t.equal(of(lines, 'demo', /^RM: ftkit rm --port \d+ --mode passive$/).length, 1, 'the RM relaunches (no --no-auto-restart)');

@@ -21,7 +21,7 @@ async function milestone(n: number, duration: number, slot: number, extra: strin
 }
 
 t.test('milestone 1: S1 and LFD1 heartbeat each other; kill -9 S1, the clients retry; S1 started again by hand answers them', async (t) => {
-  const { code, out, lines, port } = await milestone(1, 10, 0);
+  const { code, out, lines, port } = await milestone(1, 9, 0);
   t.equal(code, 0, `exit 0; output ends:\n${out.split('\n').slice(-12).join('\n')}`);
   t.ok(of(lines, 'demo', /^S1: ftkit server S1 --port \d+ --lfd 127\.0\.0\.1:\d+ .*--static/).length >= 2, 'S1 started with --static, then again by hand');
   t.ok(of(lines, 'demo', /^LFD1: ftkit lfd LFD1 .*--no-gfd/).length === 1, 'LFD1 started with --no-gfd');
@@ -50,7 +50,7 @@ t.test('milestone 1: S1 and LFD1 heartbeat each other; kill -9 S1, the clients r
 });
 
 t.test('milestone 2: active, every request to all three; duplicates discarded; the GFD prints each membership change; no RM', async (t) => {
-  const { code, out, lines, port } = await milestone(2, 10, 1);
+  const { code, out, lines, port } = await milestone(2, 9, 1);
   t.equal(code, 0, `exit 0; output ends:\n${out.split('\n').slice(-12).join('\n')}`);
   const group = `S1=127.0.0.1:${port + 201},S2=127.0.0.1:${port + 202},S3=127.0.0.1:${port + 203}`;
   t.equal(of(lines, 'demo', /^GFD: ftkit gfd .*--no-rm/).length, 1, 'the GFD runs --no-rm');

@@ -21,7 +21,7 @@ async function milestone(n: number, duration: number, slot: number, extra: strin
 }
 
 t.test('milestone 3: S1 primary, checkpoint-only backups; checkpoints counted from 1 at both ends; a backup started again receives the next', async (t) => {
-  const { code, out, lines, port } = await milestone(3, 12, 2, ['--checkpoint-freq', '1']);
+  const { code, out, lines, port } = await milestone(3, 10, 2, ['--checkpoint-freq', '1']);
   t.equal(code, 0, `exit 0; output ends:\n${out.split('\n').slice(-12).join('\n')}`);
   for (const s of ['S1', 'S2', 'S3']) t.ok(of(lines, 'demo', new RegExp(`^${s}: ftkit server ${s} .*--mode passive .*--passive checkpoint-only`)).length >= 1, `${s}: passive, checkpoint-only`);
   const count = (name: string, re: RegExp) => of(lines, name, re).map((l) => Number(/\] \[(\d+)\] \[my_state=/.exec(l.text)![1]));
@@ -52,7 +52,7 @@ t.test('milestone 3: S1 primary, checkpoint-only backups; checkpoints counted fr
 
 
 t.test('milestone 4: a backup killed is not relaunched; started again by hand, it is not ready until its checkpoint, prints its high-watermarks, then the RM makes it ready', async (t) => {
-  const { code, out, lines, port } = await milestone(4, 14, 3, ['--checkpoint-freq', '1']);
+  const { code, out, lines, port } = await milestone(4, 12, 3, ['--checkpoint-freq', '1']);
   t.equal(code, 0, `exit 0; output ends:\n${out.split('\n').slice(-12).join('\n')}`);
   t.equal(of(lines, 'demo', /^RM: ftkit rm --port \d+ --mode passive --no-auto-restart$/).length, 1, 'the RM runs --no-auto-restart');
   const kill = /^kill -9 (S\d) \(pid \d+\)$/.exec(lines.find((l) => l.name === 'demo' && /^kill -9 S\d/.test(l.text))?.text ?? '');
