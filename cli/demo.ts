@@ -42,6 +42,7 @@ export const demo: Runner = async (o) => {
       checkpointFreq: given.has('checkpointFreq') ? (o.checkpointFreq as number) : undefined,
       heartbeats: o.heartbeats === true,
       quietHeartbeats: o.quietHeartbeats === true,
+      noAutoRestart: o.autoRestart === false,
     };
     const conflict = milestoneConflict(milestone, choices);
     if (conflict) exitWith(2, 'demo', conflict);

@@ -24,6 +24,8 @@ export interface MilestoneChoices {
   heartbeats: boolean;
   /** `--quiet-heartbeats` given (none shown, even in milestones 1 and 2). */
   quietHeartbeats: boolean;
+  /** `--no-auto-restart` given (what milestone 4 is; milestone 5 is the opposite). */
+  noAutoRestart?: boolean;
 }
 
 /** Why a choice does not fit milestone `n`, or undefined. */
@@ -31,6 +33,7 @@ export function milestoneConflict(n: Milestone, c: MilestoneChoices): string | u
   if (c.mode !== undefined && n <= 3) {
     return `--mode does not apply to milestone ${n} (${n === 1 ? 'one replica' : n === 2 ? 'active replication' : 'passive replication'}); it chooses the mode of milestones 4 and 5`;
   }
+  if (c.noAutoRestart && n === 5) return 'milestone 5 is automatic recovery: --no-auto-restart is milestone 4';
   return undefined;
 }
 

@@ -5,13 +5,12 @@
  */
 import t from 'tap';
 import { demoEnv, runCli } from '../helpers/cli.js';
-import { after, indexOf, nothingLeft, of, parseDemo } from '../helpers/milestones.js';
+import { after, freeDemoBase, indexOf, nothingLeft, of, parseDemo } from '../helpers/milestones.js';
 
 const { env } = demoEnv(t);
-// Fixed ports below the ephemeral range; slot 4 (see milestones-1-2.test.ts).
-const port = 20000 + (process.pid % 8) * 1500 + 4 * 300;
 
 t.test('milestone 5: kill -9 the primary; the RM elects another and relaunches the dead one', async (t) => {
+  const port = await freeDemoBase(4); // the demo's layout, free now (slots: see milestones-1-2.test.ts)
   const { code, out } = await runCli(t, ['demo', '--milestone', '5', '--duration', '12', '--no-color', '--base-port', String(port), '--checkpoint-freq', '1'], 90_000, env);
   const lines = parseDemo(out);
   t.equal(code, 0, `exit 0; output ends:\n${out.split('\n').slice(-12).join('\n')}`);

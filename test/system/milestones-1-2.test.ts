@@ -7,15 +7,15 @@
  */
 import t from 'tap';
 import { demoEnv, runCli } from '../helpers/cli.js';
-import { after, indexOf, nothingLeft, noLineOf, of, parseDemo } from '../helpers/milestones.js';
+import { after, freeDemoBase, indexOf, nothingLeft, noLineOf, of, parseDemo } from '../helpers/milestones.js';
 
 const { env } = demoEnv(t);
-// Fixed ports below the ephemeral range; slots 0–1 here, 2–3 in milestones-3-4.test.ts, 4 in milestone-5.test.ts, 5–6 in milestones-keys.test.ts.
-const base = (k: number) => 20000 + (process.pid % 8) * 1500 + k * 300;
+// Fixed ports (the demo's layout) below the ephemeral range, free when the run starts: slots 0–1 in
+// milestones-1-2.test.ts, 2–3 in milestones-3-4.test.ts, 4 in milestone-5.test.ts, 5–6 in milestones-keys.test.ts.
 const NO_RM = [/\bno RM\b/];
 
 async function milestone(n: number, duration: number, slot: number, extra: string[] = []) {
-  const port = base(slot);
+  const port = await freeDemoBase(slot);
   const { code, out } = await runCli(t, ['demo', '--milestone', String(n), '--duration', String(duration), '--no-color', '--base-port', String(port), ...extra], 90_000, env);
   return { code, out, lines: parseDemo(out), port };
 }
@@ -80,7 +80,7 @@ t.test('--milestone refuses what does not fit, in one line, exit 2', async (t) =
     [['--milestone', '2', '--scenario', 'm5'], /^ftkit demo: --milestone and --scenario are two different runs/],
     [['--milestone', '3', '--mode', 'active'], /^ftkit demo: --mode does not apply to milestone 3/],
   ] as Array<[string[], RegExp]>) {
-    const { code, out } = await runCli(t, ['demo', ...args, '--base-port', String(base(0))], 20_000, env);
+    const { code, out } = await runCli(t, ['demo', ...args, '--base-port', '7000'], 20_000, env);
     t.equal(code, 2, `${args.join(' ')}: exit 2`);
     t.equal(out.trim().split('\n').length, 1, 'one line');
     t.match(out.trim(), re);

@@ -7,15 +7,15 @@
  */
 import t from 'tap';
 import { demoEnv, runCli } from '../helpers/cli.js';
-import { after, indexOf, nothingLeft, noLineOf, of, parseDemo } from '../helpers/milestones.js';
+import { after, freeDemoBase, indexOf, nothingLeft, noLineOf, of, parseDemo } from '../helpers/milestones.js';
 
 const { env } = demoEnv(t);
-// Fixed ports below the ephemeral range; slots 2–3 here (see milestones-1-2.test.ts).
-const base = (k: number) => 20000 + (process.pid % 8) * 1500 + k * 300;
+// Fixed ports (the demo's layout) below the ephemeral range, free when the run starts: slots 0–1 in
+// milestones-1-2.test.ts, 2–3 in milestones-3-4.test.ts, 4 in milestone-5.test.ts, 5–6 in milestones-keys.test.ts.
 const NO_RM = [/\bno RM\b/];
 
 async function milestone(n: number, duration: number, slot: number, extra: string[] = []) {
-  const port = base(slot);
+  const port = await freeDemoBase(slot);
   const { code, out } = await runCli(t, ['demo', '--milestone', String(n), '--duration', String(duration), '--no-color', '--base-port', String(port), ...extra], 90_000, env);
   return { code, out, lines: parseDemo(out), port };
 }

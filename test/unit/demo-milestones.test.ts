@@ -34,6 +34,8 @@ t.test('--mode is refused for milestones 1–3, taken for 4 and 5', async (t) =>
   t.match(milestoneConflict(1, { ...none, mode: 'active' }), /milestone 1 \(one replica\)/);
   t.equal(milestoneConflict(4, { ...none, mode: 'active' }), undefined);
   t.equal(milestoneConflict(3, none), undefined);
+  t.match(milestoneConflict(5, { ...none, noAutoRestart: true }), /^milestone 5 is automatic recovery: --no-auto-restart is milestone 4$/);
+  t.equal(milestoneConflict(4, { ...none, noAutoRestart: true }), undefined);
 });
 
 t.test('userCommand: what a user types, without the flags the demo adds for itself', async (t) => {
