@@ -2,19 +2,25 @@
 import { join } from 'node:path';
 import { Demo, lastDemoPort, type DemoOptions } from '../harness/demo/demo.js';
 import { enableKeys } from '../harness/demo/keys.js';
+import { milestoneConflict, milestoneOptions, runMilestoneScript, type Milestone } from '../harness/demo/milestones.js';
 import { formatSummary, runScenarioM5 } from '../harness/demo/scenario.js';
 import { runTmux, tmuxController, TMUX_CONTROLLER_ENV } from '../harness/demo/tmux.js';
 import type { AppName } from '../servers/core/apps.js';
 import type { Mode } from '../lib/protocol/index.js';
 import { SECRET_FILE_NAME } from '../lib/config/secrets.js';
 import { exitWith, userStateDir, type Opts, type Runner } from './process.js';
+import { givenKeys } from './options.js';
 
 export const demo: Runner = async (o) => {
   const base = o.basePort as number;
   if (base === 0 || lastDemoPort(base) > 65535) {
     exitWith(2, 'demo', `--base-port ${base} does not fit: the demo takes ports base, base+1, base+101–103 and base+201–203, so the base must be 1–${65535 - (lastDemoPort(0))}`);
   }
-  const options: DemoOptions = {
+  const milestone = o.milestone as Milestone | undefined;
+  if (milestone !== undefined && o.scenario) exitWith(2, 'demo', `--milestone and --scenario are two different runs: --milestone ${milestone} --duration S runs its own short script, --scenario m5 the full milestone-5 one`);
+  if (milestone !== undefined && o.tmux) exitWith(2, 'demo', '--milestone runs in one terminal, not with --tmux');
+  const given = givenKeys(o);
+  let options: DemoOptions = {
     mode: o.mode as Mode,
     app: (o.scenario ? 'log' : o.app) as AppName,
     heartbeatFreq: o.heartbeatFreq as number,
@@ -30,6 +36,18 @@ export const demo: Runner = async (o) => {
     secretFile: join(userStateDir(), SECRET_FILE_NAME),
     tls: o.tlsCert || o.tlsKey || o.tlsCa ? demoTls(o) : undefined,
   };
+  if (milestone !== undefined) {
+    const choices = {
+      mode: given.has('mode') ? (o.mode as Mode) : undefined,
+      checkpointFreq: given.has('checkpointFreq') ? (o.checkpointFreq as number) : undefined,
+      heartbeats: o.heartbeats === true,
+      quietHeartbeats: o.quietHeartbeats === true,
+      noAutoRestart: o.autoRestart === false,
+    };
+    const conflict = milestoneConflict(milestone, choices);
+    if (conflict) exitWith(2, 'demo', conflict);
+    options = milestoneOptions(milestone, options, choices);
+  }
   const controller = process.env[TMUX_CONTROLLER_ENV];
   if (o.tmux && !controller) process.exit(await runTmux(options, process.argv.slice(2)));
   if (controller) options.view = await tmuxController(controller, options);
@@ -70,6 +88,13 @@ export const demo: Runner = async (o) => {
   if (duration !== undefined) {
     demo.say(`stopping in ${duration} s (--duration)`);
     setTimeout(() => quit('--duration ended'), duration * 1000);
+    if (milestone !== undefined) {
+      runMilestoneScript(demo, milestone, duration).catch((err: Error) => {
+        if (demo.isStopping) return;
+        status = 1;
+        demo.say(`milestone ${milestone} script failed: ${err.message}`, 'fault');
+      });
+    }
   }
 };
 

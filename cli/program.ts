@@ -24,7 +24,9 @@ ${KEYS_HELP.map((l) => '  ' + l.replace(/^keys: /, '').replace(/^      /, '')).j
 q, Ctrl-C, SIGTERM and the end of --duration stop in order: every component is told the system is
 stopping, then the clients stop, then the RM, then the rest; nothing of the stop is a fault.
 --scenario m5 kills by role, from the RM's status: passive, the primary, the recovered replica again,
-then another backup; active, replicas drawn from a seed (printed; --seed N repeats it).`;
+then another backup; active, replicas drawn from a seed (printed; --seed N repeats it).
+--milestone N runs the course's milestone N (1-3 without an RM, 1 without a GFD, 4 relaunching by hand,
+5 automatic); with --duration S a short script shows its rubric (docs/MILESTONES.md).`;
 
 /**
  * A subcommand's runner, loaded when it runs: a process loads only its own component (a server

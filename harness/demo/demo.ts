@@ -11,6 +11,7 @@ import type { Category, TraceEvent } from '../../lib/trace/index.js';
 import { formatStatus } from '../../clients/ctl.js';
 import type { Mode } from '../../lib/protocol/index.js';
 import { PlainView, shown, type DemoView, type ShowOptions } from './view.js';
+import type { KeySetUp } from './keys.js';
 
 export interface DemoOptions extends ShowOptions {
   mode: Mode;
@@ -29,6 +30,18 @@ export interface DemoOptions extends ShowOptions {
   autoRestart?: boolean;
   /** Where lines go (default: prefixed lines on stdout). */
   view?: DemoView;
+  /** An RM (default true); without one, the set-up of the course's milestones 1–3 (System's `rm`). */
+  rm?: boolean;
+  /** A GFD (default true; milestone 1 has none). */
+  gfd?: boolean;
+  /** How many replicas, S1…Sn (default 3). */
+  replicas?: number;
+  /** Extra flags for every server (e.g. `--passive checkpoint-only`). */
+  serverArgs?: string[];
+  /** The first line the demo says (default: the mode, the RM's port and the app). */
+  intro?: string;
+  /** Say each command line the demo runs, as a user would type it on that machine (the milestones). */
+  showCommands?: boolean;
 }
 
 export const SERVERS = ['S1', 'S2', 'S3'];
@@ -79,9 +92,12 @@ export class Demo {
       secretFile: options.secretFile ?? false,
       tls: options.tls,
       autoRestart: options.autoRestart,
+      rm: options.rm,
+      gfd: options.gfd,
+      replicas: options.replicas,
       // What is not shown is not built: heartbeat and per-request lines cost the components work.
       quietHeartbeats: !options.heartbeats,
-      serverArgs: options.quiet ? ['--quiet'] : [],
+      serverArgs: [...(options.serverArgs ?? []), ...(options.quiet ? ['--quiet'] : [])],
       // A terminal's Ctrl-C reaches the demo alone, which stops the others in order.
       detached: true,
     });
@@ -97,7 +113,14 @@ export class Demo {
     return this.stopping !== undefined;
   }
 
+  /** What this set-up has, for the keys and their help. */
+  get setUp(): KeySetUp {
+    const sys = this.system;
+    return { replicas: sys.servers.length, gfd: sys.hasGfd, rm: sys.hasRm, byHand: !sys.hasRm || this.options.autoRestart === false };
+  }
+
   private follow(proc: Proc): void {
+    if (this.options.showCommands) this.say(`${proc.name}: ${userCommand(proc.args)}`);
     // Events carry their component: a server relaunched by an LFD speaks through the LFD's output.
     proc.on('event', (e: TraceEvent) => {
       if (!shown(e, this.options)) return;
@@ -113,11 +136,12 @@ export class Demo {
 
   /** The set-up: RM, GFD, LFD1–3 and S1–3, then clients C1–C3. */
   async start(): Promise<void> {
-    this.say(`starting ${this.options.mode} replication on 127.0.0.1 (RM port ${this.options.basePort}, app ${this.options.app})`);
+    this.say(this.options.intro ?? `starting ${this.options.mode} replication on 127.0.0.1 (RM port ${this.options.basePort}, app ${this.options.app})`);
     const secret = this.system.secretFile;
     if (secret) {
       const tls = this.options.tls ? ` --tls-ca ${this.options.tls.ca}` : '';
-      this.say(`every component proves the secret in ${secret}${this.options.tls ? ', over TLS' : ''}; administer with: ftkit ctl --rm 127.0.0.1:${this.options.basePort} --secret-file ${secret}${tls} status`);
+      const ctl = this.system.hasRm ? `; administer with: ftkit ctl --rm 127.0.0.1:${this.options.basePort} --secret-file ${secret}${tls} status` : '';
+      this.say(`every component proves the secret in ${secret}${this.options.tls ? ', over TLS' : ''}${ctl}`);
     }
     await this.system.start();
     for (const c of CLIENTS) this.startClient(c);
@@ -159,6 +183,18 @@ export class Demo {
     this.say(`${signal === 'SIGKILL' ? 'kill -9' : signal} ${server} (pid ${pid})`, 'fault', { signal, target: server, pid });
     process.kill(pid, signal);
     return pid;
+  }
+
+  /** Start `server` again by hand, where it ran, as its machine's user would (where nothing relaunches it). */
+  async relaunch(server: string): Promise<void> {
+    const pid = this.serverPid(server);
+    if (pid !== undefined) return this.say(`${server} is running (pid ${pid})`);
+    this.say(`starting ${server} again by hand`, 'info', { relaunch: server });
+    try {
+      await this.system.startServer(server);
+    } catch (err) {
+      this.say(`cannot start ${server}: ${(err as Error).message}`, 'fault');
+    }
   }
 
   /** Pause `server` (SIGSTOP), or resume it (SIGCONT) if the demo paused it. */
@@ -218,7 +254,10 @@ export class Demo {
   stop(why: string): Promise<void> {
     this.stopping ??= (async () => {
       this.onStopping?.();
-      this.say(`stopping in order (${why}): the clients, then the RM, then the GFD, the LFDs and the replicas; what they print now is no fault`);
+      const one = this.system.servers.length === 1;
+      const rest = [...(this.system.hasGfd ? ['the GFD'] : []), one ? 'the LFD' : 'the LFDs'].join(', ');
+      const order = ['the clients', ...(this.system.hasRm ? ['the RM'] : []), `${rest} and ${one ? 'the replica' : 'the replicas'}`];
+      this.say(`stopping in order (${why}): ${order.join(', then ')}; what they print now is no fault`);
       for (const pid of this.paused.values()) if (alive(pid)) process.kill(pid, 'SIGCONT');
       const running = [...this.system.group.procs.values()].filter((p) => p.running);
       const isClient = (p: Proc) => p.args[0] === 'client';
@@ -236,7 +275,7 @@ export class Demo {
   private announceStop(procs: Proc[]): Promise<void> {
     const expected = new Set(procs.map((p) => p.name));
     // A relaunched replica hears it from its LFD, and answers through the LFD's output.
-    for (const s of SERVERS) if (this.serverPid(s) !== undefined) expected.add(s);
+    for (const s of this.system.servers) if (this.serverPid(s) !== undefined) expected.add(s);
     const heard = new Set<string>();
     return new Promise((resolve) => {
       const onEvent = (e: TraceEvent) => {
@@ -256,6 +295,20 @@ export class Demo {
       }
     });
   }
+}
+
+/** Flags the demo adds for itself (its output format, its secret, its state folder): not what a user types. */
+const HARNESS_FLAGS = new Set(['--json', '--no-color', '--quiet-heartbeats']);
+const HARNESS_VALUES = new Set(['--secret-file', '--state-dir', '--tls-cert', '--tls-key', '--tls-ca', '--give-up', '--interval', '--message']);
+
+/** `ftkit server S1 --port 7201 …`: a command line as a user would type it on its machine. */
+export function userCommand(args: readonly string[]): string {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    if (HARNESS_VALUES.has(args[i]!)) i++;
+    else if (!HARNESS_FLAGS.has(args[i]!)) out.push(args[i]!);
+  }
+  return ['ftkit', ...out].join(' ');
 }
 
 export function alive(pid: number): boolean {

@@ -1,14 +1,34 @@
 /**
  * The demo's keys, on a terminal: faults to inject into a running demo, its status, its help.
- * `p` and `l` take a replica's or a machine's number as the next key.
+ * `p` and `l` take a replica's or a machine's number as the next key. Where nothing relaunches a
+ * replica (no RM, or --no-auto-restart), its number key starts it again by hand once it is down.
  */
 import type { Demo } from './demo.js';
 
-export const KEYS_HELP = [
-  'keys: 1/2/3 kill S1/S2/S3 (SIGKILL) · p then 1/2/3 pause or resume S1/S2/S3 (SIGSTOP/SIGCONT)',
-  '      l then 1/2/3 kill LFD1/LFD2/LFD3 · g kill the GFD · r kill the RM (the same key again starts it again)',
-  '      s status · h or ? this help · q quit (stops everything in order; Ctrl-C too)',
-];
+/** What a set-up has, for the keys: how many replicas, a GFD, an RM; whether replicas are relaunched by hand. */
+export interface KeySetUp {
+  replicas: number;
+  gfd: boolean;
+  rm: boolean;
+  byHand: boolean;
+}
+
+export const FULL_SET_UP: KeySetUp = { replicas: 3, gfd: true, rm: true, byHand: false };
+
+/** The key help for a set-up (the full demo's by default). */
+export function keysHelp(s: KeySetUp = FULL_SET_UP): string[] {
+  const nums = Array.from({ length: s.replicas }, (_, i) => String(i + 1));
+  const each = (prefix: string) => nums.map((n) => prefix + n).join('/');
+  const again = s.byHand ? ', or start it again by hand once it is down' : '';
+  const control = [`l then ${nums.join('/')} kill ${each('LFD')}`, ...(s.gfd ? ['g kill the GFD'] : []), ...(s.rm ? ['r kill the RM'] : [])];
+  return [
+    `keys: ${nums.join('/')} kill ${each('S')} (SIGKILL)${again} · p then ${nums.join('/')} pause or resume ${each('S')} (SIGSTOP/SIGCONT)`,
+    `      ${control.join(' · ')} (the same key again starts it again)`,
+    `      ${s.rm ? 's status · ' : ''}h or ? this help · q quit (stops everything in order; Ctrl-C too)`,
+  ];
+}
+
+export const KEYS_HELP = keysHelp();
 
 /** What a key does; `pending` is the key waiting for a number (`p`, `l`). */
 export class Keys {
@@ -20,7 +40,13 @@ export class Keys {
   ) {}
 
   help(): void {
-    for (const line of KEYS_HELP) this.demo.say(line);
+    for (const line of keysHelp(this.demo.setUp)) this.demo.say(line);
+  }
+
+  /** A replica's number key: kill it; where replicas are relaunched by hand and it is down, start it again. */
+  private replica(server: string): void {
+    if (this.demo.setUp.byHand && this.demo.serverPid(server) === undefined) return void this.demo.relaunch(server);
+    this.demo.kill(server);
   }
 
   /** One chunk typed (a terminal sends an escape sequence, e.g. an arrow key, as one chunk). */
@@ -33,13 +59,16 @@ export class Keys {
     if (this.demo.isStopping) return;
     const pending = this.pending;
     this.pending = undefined;
+    const { replicas, gfd, rm } = this.demo.setUp;
+    const choices = replicas === 1 ? '1' : Array.from({ length: replicas }, (_, i) => i + 1).join(', ').replace(/, (\d+)$/, ' or $1');
     if (pending) {
       if (key === '1' || key === '2' || key === '3') {
+        if (Number(key) > replicas) return this.demo.say(`${pending} takes ${choices}: there is no machine ${key} in this set-up`);
         if (pending === 'p') return this.demo.togglePause(`S${key}`);
         return void this.demo.killOrStart(`LFD${key}`);
       }
       if (key === '\u001b') return this.demo.say(`${pending}: cancelled`);
-      this.demo.say(`${pending} takes 1, 2 or 3 next, not ${describe(key)}`);
+      this.demo.say(`${pending} takes ${choices} next, not ${describe(key)}`);
       // Fall through: the key still does what it does on its own (q still quits).
       if (key !== 'q' && key !== '\u0003') return;
     }
@@ -47,19 +76,22 @@ export class Keys {
       case '1':
       case '2':
       case '3':
-        this.demo.kill(`S${key}`);
-        return;
+        if (Number(key) > replicas) return this.demo.say(`there is no S${key} in this set-up; h for help`);
+        return this.replica(`S${key}`);
       case 'p':
         this.pending = 'p';
-        return this.demo.say('pause or resume which replica? 1, 2 or 3');
+        return this.demo.say(`pause or resume which replica? ${choices}`);
       case 'l':
         this.pending = 'l';
-        return this.demo.say('kill (or start again) which LFD? 1, 2 or 3');
+        return this.demo.say(`kill (or start again) which LFD? ${choices}`);
       case 'g':
+        if (!gfd) return this.demo.say('there is no GFD in this set-up; h for help');
         return void this.demo.killOrStart('GFD');
       case 'r':
+        if (!rm) return this.demo.say('there is no RM in this set-up; h for help');
         return void this.demo.killOrStart('RM');
       case 's':
+        if (!rm) return this.demo.say('s asks the RM for its status, and there is no RM in this set-up; h for help');
         return void this.demo.status();
       case 'h':
       case '?':

@@ -1,7 +1,8 @@
 /**
  * Start a whole ftkit system on 127.0.0.1 as real processes on ephemeral ports:
  * RM, GFD, one LFD per machine and one server per LFD. Every listener takes port 0
- * and the harness reads the real address from its `listening` event.
+ * and the harness reads the real address from its `listening` event. Without an RM (the
+ * course's milestones 1–3) the servers and clients are given the group instead, on fixed ports.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -67,6 +68,14 @@ export interface SystemOptions {
   clientSecretFile?: string;
   /** Run every link over TLS with these files. */
   tls?: SystemTls;
+  /**
+   * An RM (default true). Without one (milestones 1–3) the servers are told their group at start
+   * (`--static` for one, else `--group S1=…,… --mode`), the clients are given it (`--servers`),
+   * and the GFD runs `--no-rm`; this needs `basePort`, since every address is known in advance.
+   */
+  rm?: boolean;
+  /** A GFD (default true); without one (milestone 1) the LFDs run `--no-gfd`. */
+  gfd?: boolean;
 }
 
 export class System {
@@ -81,7 +90,35 @@ export class System {
   private ownSecretFile: string | undefined;
 
   constructor(readonly options: SystemOptions = {}) {
+    if (options.rm === false && options.basePort === undefined) throw new Error('a system without an RM needs fixed ports (basePort): its members are given their addresses');
+    if (options.gfd === false && options.rm !== false) throw new Error('a system with an RM needs a GFD');
     this.group = new ProcGroup({ detached: options.detached });
+  }
+
+  get hasRm(): boolean {
+    return this.options.rm !== false;
+  }
+
+  get hasGfd(): boolean {
+    return this.options.gfd !== false;
+  }
+
+  /** The replicas' names: S1…Sn. */
+  get servers(): string[] {
+    return Array.from({ length: this.options.replicas ?? 3 }, (_, i) => `S${i + 1}`);
+  }
+
+  /** Without an RM: the group every server and client is given, `S1=127.0.0.1:7201,…`. */
+  get members(): string {
+    return this.servers.map((s) => `${s}=127.0.0.1:${this.port(s)}`).join(',');
+  }
+
+  /** Without an RM: what a server is told instead (its group and mode), or a client (whom to send to). */
+  private staticArgs(use: 'server' | 'client'): string[] {
+    if (this.hasRm) return [];
+    const mode = this.options.mode ?? 'passive';
+    if (this.servers.length === 1) return use === 'server' ? ['--static'] : ['--servers', this.members];
+    return [use === 'server' ? '--group' : '--servers', this.members, '--mode', mode];
   }
 
   /** The LFDs' state folder: the one given, or this system's own, made when the first LFD starts and removed when it stops. */
@@ -141,7 +178,7 @@ export class System {
   }
 
   private get fencing(): boolean {
-    return this.options.fence ?? this.options.autoRestart !== false;
+    return this.options.fence ?? (this.hasRm && this.options.autoRestart !== false);
   }
 
   private get timeoutArgs(): string[] {
@@ -173,7 +210,8 @@ export class System {
   /** Start the GFD (on `port`, e.g. to restart it where it was; else the system's choice). */
   async startGfd(port = this.port('GFD')): Promise<Proc> {
     const hb = String(this.options.heartbeat ?? 0.1);
-    const gfd = this.group.spawn('GFD', ['gfd', '--port', port, '--rm', this.rmAddr, '--heartbeat-freq', hb, ...this.timeoutArgs, ...this.common]);
+    const rm = this.hasRm ? ['--rm', this.rmAddr] : ['--no-rm'];
+    const gfd = this.group.spawn('GFD', ['gfd', '--port', port, ...rm, '--heartbeat-freq', hb, ...this.timeoutArgs, ...this.common]);
     this.gfdAddr = await gfd.address();
     return gfd;
   }
@@ -181,23 +219,25 @@ export class System {
   /** Start LFD `name` (on `port`, e.g. to restart it where it was; else the system's choice). */
   async startLfd(name: string, port = this.port(name)): Promise<Proc> {
     const hb = String(this.options.heartbeat ?? 0.1);
-    const lfd = this.group.spawn(name, ['lfd', name, '--port', port, '--gfd', this.gfdAddr, '--heartbeat-freq', hb, '--state-dir', this.stateDir, ...(this.fencing ? [] : ['--no-fence']), ...this.timeoutArgs, ...this.common]);
+    const gfd = this.hasGfd ? ['--gfd', this.gfdAddr] : ['--no-gfd'];
+    const lfd = this.group.spawn(name, ['lfd', name, '--port', port, ...gfd, '--heartbeat-freq', hb, '--state-dir', this.stateDir, ...(this.fencing ? [] : ['--no-fence']), ...this.timeoutArgs, ...this.common]);
     this.lfdAddrs.set(name, await lfd.address());
     return lfd;
   }
 
   /** Start server `name` registering with `lfd` (the LFD with the same number by default). */
   async startServer(name: string, lfd = `LFD${name.replace(/^\D+/, '')}`, extra: string[] = []): Promise<Proc> {
-    const args = ['server', name, '--port', this.port(name), '--lfd', this.lfdAddrs.get(lfd)!, '--app', this.options.app ?? 'status', ...extra];
+    const args = ['server', name, '--port', this.port(name), '--lfd', this.lfdAddrs.get(lfd)!, '--app', this.options.app ?? 'status', ...this.staticArgs('server'), ...extra];
     args.push('--checkpoint-freq', String(this.options.checkpointFreq ?? 1), ...(this.options.serverArgs ?? []), ...this.common);
     const server = this.group.spawn(name, args, { env: this.options.serverEnv });
     this.serverAddrs.set(name, await server.address());
     return server;
   }
 
-  /** Start client `name` against the RM; extra flags e.g. ['--message', 'append {n}']. */
+  /** Start client `name` against the RM (or given the replicas, without one); extra flags e.g. ['--message', 'append {n}']. */
   startClient(name: string, args: string[] = []): Proc {
-    return this.group.spawn(name, ['client', name, '--rm', this.rmAddr, ...args, ...(this.options.json === false ? ['--no-color'] : ['--json']), ...this.securityArgs('client')]);
+    const to = this.hasRm ? ['--rm', this.rmAddr] : this.staticArgs('client');
+    return this.group.spawn(name, ['client', name, ...to, ...args, ...(this.options.json === false ? ['--no-color'] : ['--json']), ...this.securityArgs('client')]);
   }
 
   /** Run a one-shot client that sends `payload` once and resolves with the result. */
@@ -208,14 +248,23 @@ export class System {
     return done.data as { server: string; result: string };
   }
 
-  /** RM, GFD, LFD1..n and S1..n; resolves when the RM reports all n members. */
+  /**
+   * RM, GFD, LFD1..n and S1..n; resolves when the RM reports all n members (without an RM, the
+   * GFD; without a GFD either, when every server listens).
+   */
   async start(): Promise<this> {
     const n = this.options.replicas ?? 3;
-    await this.startRm();
-    await this.startGfd();
+    if (this.hasRm) await this.startRm();
+    if (this.hasGfd) await this.startGfd();
     for (let i = 1; i <= n; i++) await this.startLfd(`LFD${i}`);
     for (let i = 1; i <= n; i++) await this.startServer(`S${i}`);
-    await this.rm.waitFor((e) => e.type === 'membership_changed' && (e.data as { count: number }).count === n);
+    // The RM's report counts its members; the GFD's lists them.
+    const counts = (e: { type: string; data?: unknown }) => {
+      const d = e.data as { count?: number; members?: string[] } | undefined;
+      return e.type === 'membership_changed' && (d?.count ?? d?.members?.length) === n;
+    };
+    if (this.hasRm) await this.rm.waitFor(counts);
+    else if (this.hasGfd) await this.gfd.waitFor(counts);
     return this;
   }
 

@@ -225,6 +225,12 @@ export const DEMO_OPTIONS: OptionSpec[] = [
   spec({ key: 'mode', flag: '--mode <mode>', description: 'replication style: active or passive', default: DEFAULT_MODE, parse: v.oneOf('active', 'passive') }),
   spec({ key: 'app', flag: '--app <app>', description: 'the replicated application: status, counter or log', default: DEFAULT_APP, parse: v.oneOf('status', 'counter', 'log') }),
   spec({ key: 'scenario', flag: '--scenario <name>', description: 'run a scripted fault scenario unattended (m5)', parse: v.oneOf('m5') }),
+  spec({
+    key: 'milestone',
+    flag: '--milestone <n>',
+    description: "the course's milestone n (1–5) as its set-up launches it: 1–3 without an RM (1 also without a GFD), 4 with manual recovery, 5 automatic (docs/MILESTONES.md)",
+    parse: (raw) => Number(v.oneOf('1', '2', '3', '4', '5')(raw.trim())),
+  }),
   spec({ key: 'heartbeatFreq', flag: '--heartbeat-freq <seconds>', description: 'LFD and GFD heartbeat frequency', default: DEFAULT_HEARTBEAT_FREQ_S, parse: v.seconds }),
   spec({ key: 'checkpointFreq', flag: '--checkpoint-freq <seconds>', description: 'checkpoint frequency', default: DEFAULT_CHECKPOINT_FREQ_S, parse: v.seconds }),
   spec({
