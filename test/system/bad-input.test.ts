@@ -52,7 +52,13 @@ t.test('garbage, unknown kinds, bad field counts and bad registers on every list
   await expectError(t, lfd1, '<S9, LFD1, 127.0.0.1:9, 1, not json, register>', 'LFD1', /not a JSON list/);
   await expectRefused(t, sys.gfdAddr, '<LFD1, 127.0.0.1, register>', 'GFD', /LFD1 is already running: registered with the GFD from 127\.0\.0\.1:\d+/);
   await expectError(t, sys.rmAddr, '<GFD, register>', 'RM', /a GFD is already registered/);
-  await expectError(t, sys.rmAddr, '<admin, replicas, lots, set>', 'RM', /replicas: expected a whole number/);
+  // A value the RM refuses is no protocol error: the administrator's connection stays open for the next command.
+  const admin1 = await rawConnect(port(sys.rmAddr));
+  admin1.send('<admin, replicas, lots, set>');
+  t.match(decode(await admin1.waitFor(/<[^<>]*, error>/)), { type: 'error', from: 'RM', reason: /replicas: expected a whole number/ }, 'RM refuses a bad value');
+  admin1.send('<admin, status>');
+  t.match(decode(await admin1.waitFor(/<RM, admin, [^<>]*, ok>/)), { type: 'ok' }, 'and answers the next command on that connection');
+  admin1.end();
 
   // every component is still running and serves a well-behaved peer
   for (const name of ['RM', 'GFD', 'LFD1', 'S1']) t.ok(sys.proc(name).running, `${name} still running`);
