@@ -52,6 +52,8 @@ t.test('keys on a terminal', async (t) => {
   demo.key('2');
   await demo.until(/demo\s+│ kill -9 LFD2 \(pid \d+\)/);
   await demo.until(/GFD\s+│ .*GFD: lost LFD2 \(.*\): machine down/);
+  // The key starts it again only once the demo has seen it exit (the GFD may notice first).
+  await demo.until(/LFD2\s+│ exited \(SIGKILL\)/);
   demo.key('l');
   demo.key('2');
   await demo.until(/demo\s+│ starting LFD2 again/);
