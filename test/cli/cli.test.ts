@@ -2,7 +2,8 @@
  * The `ftkit` command as a user runs it: `node dist/bin/ftkit.js …` (npm test builds dist/ first).
  */
 import t, { type Test } from 'tap';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import { statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
@@ -35,15 +36,43 @@ interface Run {
   stderr: string;
 }
 
-function ftkit(...args: string[]): Run {
-  const r = spawnSync(process.execPath, [CLI, ...args], {
-    cwd: ROOT,
-    encoding: 'utf8',
-    timeout: 20_000,
-    env: { ...process.env, NO_COLOR: '1' },
-  });
-  if (r.error) throw r.error;
-  return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
+/**
+ * Run `ftkit …` to completion. Runs go at most a few at a time, so a subtest can start all its
+ * cases at once (each is its own process, as a user runs it) and check them in order.
+ */
+let running = 0;
+const queue: Array<() => void> = [];
+const MAX_RUNNING = Math.max(2, availableParallelism() * 2);
+
+async function ftkit(...args: string[]): Promise<Run> {
+  if (running >= MAX_RUNNING) await new Promise<void>((r) => queue.push(r));
+  running++;
+  try {
+    return await new Promise<Run>((resolve, reject) => {
+      const child = spawn(process.execPath, [CLI, ...args], {
+        cwd: ROOT,
+        stdio: ['ignore', 'pipe', 'pipe'],
+        timeout: 20_000,
+        env: { ...process.env, NO_COLOR: '1' },
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+      child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+      child.on('error', reject);
+      child.on('close', (status, signal) => resolve({ status, signal, stdout, stderr }));
+    });
+  } finally {
+    running--;
+    queue.shift()?.();
+  }
+}
+
+/** `ftkit <sub> --help`, run once per subcommand for every test that reads it. */
+const helpRuns = new Map<string, Promise<Run>>();
+function help(sub: string): Promise<Run> {
+  if (!helpRuns.has(sub)) helpRuns.set(sub, ftkit(sub, '--help'));
+  return helpRuns.get(sub)!;
 }
 
 /**
@@ -83,7 +112,7 @@ function usageError(t: Test, r: Run, what: string): string {
 }
 
 t.test('--help exits 0 and lists the subcommands', async (t) => {
-  const r = ftkit('--help');
+  const r = await ftkit('--help');
   t.equal(r.status, 0);
   t.equal(r.stderr, '');
   const commands = r.stdout.split(/^Commands:\s*$/m)[1] ?? '';
@@ -103,9 +132,10 @@ t.test('<sub> --help lists every option with its default', async (t) => {
     ['demo', DEMO_OPTIONS],
   ];
   const helps = new Map<string, Map<string, string>>();
+  const runs = new Map(subs.map(([sub]) => [sub, help(sub)]));
   for (const [sub, specs] of subs) {
     t.test(sub, async (t) => {
-      const r = ftkit(sub, '--help');
+      const r = await runs.get(sub)!;
       t.equal(r.status, 0, 'exit 0');
       t.equal(r.stderr, '', 'nothing on stderr');
       t.match(r.stdout, new RegExp(`^Usage: ftkit ${sub} `), 'usage line');
@@ -154,9 +184,10 @@ t.test('bad values exit 2 with one line on stderr naming the problem', async (t)
     [['lfd', 'LFD1', '--replica-ports', '7300-7200'], [/--replica-ports/, /"7300-7200"/, /the first not above the last/]],
     [['lfd', 'LFD1', '--replica-ports', '7200-70000'], [/--replica-ports/, /expected a port range FIRST-LAST within 1.65535/]],
   ];
-  for (const [args, patterns] of cases) {
+  const runs = cases.map(([args]) => ftkit(...args));
+  for (const [i, [args, patterns]] of cases.entries()) {
     const what = `ftkit ${args.map((a) => (/\s/.test(a) ? `'${a}'` : a)).join(' ')}`;
-    const line = usageError(t, ftkit(...args), what);
+    const line = usageError(t, await runs[i]!, what);
     for (const p of patterns) t.match(line, p, `${what}: ${p}`);
   }
 });
@@ -169,49 +200,61 @@ t.test('a bad --config file: exit 2, one line naming file, key and reason', asyn
   });
 
   const badPort = join(dir, 'bad-port.ini');
-  let line = usageError(t, ftkit('server', 'S1', '--config', badPort), 'port = 99999');
+  const badSection = join(dir, 'bad-section.ini');
+  const unknown = join(dir, 'unknown.ini');
+  const [rPort, rSection, rUnknown, rS4] = [
+    ftkit('server', 'S1', '--config', badPort),
+    ftkit('server', 'S1', '--config', badSection),
+    ftkit('server', 'S1', '--config', unknown),
+    ftkit('server', 'S4', '--config', join(ROOT, 'config', 'deployment.ini')),
+  ];
+  let line = usageError(t, await rPort, 'port = 99999');
   t.ok(line.includes(badPort), `names the file: ${line}`);
   t.match(line, /key "port"/, 'names the key');
   t.match(line, /port must be an integer 0.65535, got "99999"/, 'gives the reason');
 
-  const badSection = join(dir, 'bad-section.ini');
-  line = usageError(t, ftkit('server', 'S1', '--config', badSection), 'app = spreadsheet in [S1]');
+  line = usageError(t, await rSection, 'app = spreadsheet in [S1]');
   t.ok(line.includes(badSection), 'names the file');
   t.match(line, /\[S1\]/, 'names the section');
   t.match(line, /key "app"/, 'names the key');
   t.match(line, /expected one of status, counter, log, got "spreadsheet"/, 'gives the reason');
 
-  const unknown = join(dir, 'unknown.ini');
-  line = usageError(t, ftkit('server', 'S1', '--config', unknown), 'unknown key');
+  line = usageError(t, await rUnknown, 'unknown key');
   t.ok(line.includes(unknown), 'names the file');
   t.match(line, /key "colour": unknown key/);
 
-  line = usageError(t, ftkit('server', 'S4', '--config', join(ROOT, 'config', 'deployment.ini')), 'no section [S4]');
+  line = usageError(t, await rS4, 'no section [S4]');
   t.match(line, /no section \[S4\]/);
   t.match(line, /sections: ctl, rm, gfd, C1, C2, C3, LFD1, S1, LFD2, S2, LFD3, S3/);
 });
 
 t.test('a malformed .ini line: exit 2, one line with the file and the line number', async (t) => {
   const file = join(t.testdir({ 'broken.ini': '[S1]\nport = 7201\n\n[broken\napp = log\n' }), 'broken.ini');
-  for (const args of [['server', 'S1', '--config', file], ['client', '--config', file], ['ctl', '--config', file, 'status']]) {
-    const line = usageError(t, ftkit(...args), `ftkit ${args[0]} with [broken`);
+  const cases = [['server', 'S1', '--config', file], ['client', '--config', file], ['ctl', '--config', file, 'status']];
+  const runs = cases.map((args) => ftkit(...args));
+  for (const [i, args] of cases.entries()) {
+    const line = usageError(t, await runs[i]!, `ftkit ${args[0]} with [broken`);
     t.ok(line.includes(`${file}:4: syntax error: "[broken" is not a section header`), `ftkit ${args[0]}: ${line}`);
   }
 });
 
 t.test('a server or LFD listening on a wildcard address must be told what to advertise: exit 2, one line', async (t) => {
-  for (const [cmd, name, host] of [['server', 'S1', '0.0.0.0'], ['lfd', 'LFD1', '::']] as const) {
-    const line = usageError(t, ftkit(cmd, name, '--host', host, '--port', '0'), `${cmd} --host ${host}`);
+  const wildcards = [['server', 'S1', '0.0.0.0'], ['lfd', 'LFD1', '::']] as const;
+  const ini = join(t.testdir({ 'a.ini': '[S1]\nhost = 0.0.0.0\n' }), 'a.ini');
+  const runs = wildcards.map(([cmd, name, host]) => ftkit(cmd, name, '--host', host, '--port', '0'));
+  const advertise = ftkit('server', 'S1', '--host', '0.0.0.0', '--advertise', '0.0.0.0');
+  const fromIni = ftkit('server', 'S1', '--config', ini);
+  for (const [i, [cmd, name, host]] of wildcards.entries()) {
+    const line = usageError(t, await runs[i]!, `${cmd} --host ${host}`);
     t.match(line, new RegExp(`^ftkit ${name}: --host ${host.replace(/\./g, '\\.')} listens on every address, so peers need to be told one: add --advertise`), line);
   }
-  const line = usageError(t, ftkit('server', 'S1', '--host', '0.0.0.0', '--advertise', '0.0.0.0'), '--advertise 0.0.0.0');
+  const line = usageError(t, await advertise, '--advertise 0.0.0.0');
   t.match(line, /--advertise 0\.0\.0\.0 is not an address peers can reach/);
-  const ini = join(t.testdir({ 'a.ini': '[S1]\nhost = 0.0.0.0\n' }), 'a.ini');
-  t.match(usageError(t, ftkit('server', 'S1', '--config', ini), 'host = 0.0.0.0 in the .ini'), /advertise = in the \.ini/);
+  t.match(usageError(t, await fromIni, 'host = 0.0.0.0 in the .ini'), /advertise = in the \.ini/);
 });
 
 t.test('a missing --config file: exit 2, one line naming the file', async (t) => {
-  const line = usageError(t, ftkit('server', 'S1', '--config', '/nonexistent.ini'), '--config /nonexistent.ini');
+  const line = usageError(t, await ftkit('server', 'S1', '--config', '/nonexistent.ini'), '--config /nonexistent.ini');
   t.match(line, /\/nonexistent\.ini/, 'names the file');
   t.match(line, /cannot read: ENOENT/, 'says why');
 });
@@ -219,19 +262,21 @@ t.test('a missing --config file: exit 2, one line naming the file', async (t) =>
 t.test('ftkit secret FILE makes a secret a component accepts; bad secret files end a component with one line', async (t) => {
   const dir = t.testdir({ short: 'abc\n' });
   const file = join(dir, 'deploy.secret');
-  const made = ftkit('secret', file);
+  const made = await ftkit('secret', file);
   t.equal(made.status, 0, made.stderr);
   t.match(made.stdout, /wrote a new secret to .*deploy\.secret \(readable only by you\)/);
-  const again = ftkit('secret', file);
+  const again = await ftkit('secret', file);
   t.equal(again.status, 1);
   t.match(again.stderr, /^ftkit secret: .*already exists; not overwriting it\n$/);
-  for (const [args, reason] of [
+  const refusals = [
     [['gfd', '--port', '0', '--secret-file', join(dir, 'missing')], /^ftkit gfd: secret file .*missing: cannot read: ENOENT\n$/],
     [['rm', '--port', '0', '--secret-file', join(dir, 'short')], /^ftkit rm: secret file .*short: too short \(3 bytes; at least 16\)/],
     [['server', 'S1', '--port', '0', '--tls-ca', file], /^ftkit S1: TLS needs --tls-cert and --tls-key here/],
     [['ctl', '--secret-file', join(dir, 'missing'), 'status'], /^ftkit ctl: secret file .*missing: cannot read/],
-  ] as const) {
-    const r = ftkit(...args);
+  ] as const;
+  const runs = refusals.map(([args]) => ftkit(...args));
+  for (const [i, [args, reason]] of refusals.entries()) {
+    const r = await runs[i]!;
     t.equal(r.status, 2, `${args.join(' ')}: exit 2`);
     t.match(r.stderr, reason, `${args.join(' ')}: one clear line`);
     t.equal(r.stderr.trim().split('\n').length, 1);
@@ -258,24 +303,26 @@ t.test('running without an RM: contradictions exit 2 with one line saying what t
     [['client', 'C1', '--servers', g, '--mode', 'passive', '--primary', 'S3'], /^ftkit C1: --primary S3 is not in --servers \(S1, S2\)$/],
     [['lfd', 'LFD1', '--gfd', 'nowhere'], /--gfd.*expected host:port/],
   ];
-  for (const [args, pattern] of cases) {
+  const runs = cases.map(([args]) => ftkit(...args));
+  for (const [i, [args, pattern]] of cases.entries()) {
     const what = `ftkit ${args.join(' ')}`;
-    t.match(usageError(t, ftkit(...args), what), pattern, what);
+    t.match(usageError(t, await runs[i]!, what), pattern, what);
   }
   const dir = t.testdir({
     'client.ini': '[C1]\nrm = 127.0.0.1:7000\nservers = S1=127.0.0.1:7201\n',
     'server.ini': '[S2]\nport = 7202\nlfd = none\ngroup = S1=127.0.0.1:7201,S2=127.0.0.1:7202\n',
   });
-  t.match(usageError(t, ftkit('client', 'C1', '--config', join(dir, 'client.ini')), 'rm = and servers = in one section'), /give --rm or --servers, not both/);
-  t.match(usageError(t, ftkit('server', 'S2', '--config', join(dir, 'server.ini')), 'group = without mode ='), /a --group of 2 replicas needs --mode/);
+  const [client, server] = [ftkit('client', 'C1', '--config', join(dir, 'client.ini')), ftkit('server', 'S2', '--config', join(dir, 'server.ini'))];
+  t.match(usageError(t, await client, 'rm = and servers = in one section'), /give --rm or --servers, not both/);
+  t.match(usageError(t, await server, 'group = without mode ='), /a --group of 2 replicas needs --mode/);
 });
 
 t.test('help explains the options for running without an RM', async (t) => {
-  const server = helpOptions(ftkit('server', '--help').stdout);
+  const [server, lfd, gfd, client] = (await Promise.all(['server', 'lfd', 'gfd', 'client'].map(help))).map((r) => helpOptions(r.stdout));
   t.match(server.get('--static'), /without an RM/);
   t.match(server.get('--no-lfd'), /run without an LFD/);
   t.match(server.get('--passive <style>'), /checkpoint-only.*\(default: "log"\)$/);
-  t.match(helpOptions(ftkit('lfd', '--help').stdout).get('--no-gfd'), /run without a GFD/);
-  t.match(helpOptions(ftkit('gfd', '--help').stdout).get('--no-rm'), /run without an RM/);
-  t.match(helpOptions(ftkit('client', '--help').stdout).get('--servers <members>'), /instead of asking the RM/);
+  t.match(lfd.get('--no-gfd'), /run without a GFD/);
+  t.match(gfd.get('--no-rm'), /run without an RM/);
+  t.match(client.get('--servers <members>'), /instead of asking the RM/);
 });

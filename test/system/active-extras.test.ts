@@ -3,16 +3,23 @@
  * is still applied by every replica, once, in the same place of the total order.
  */
 import t from 'tap';
-import { System } from '../../harness/launch/system.js';
+import type { System } from '../../harness/launch/system.js';
 import type { TraceEvent } from '../../lib/trace/index.js';
 import { decode } from '../../lib/protocol/index.js';
 import { parseAddress } from '../../lib/net/index.js';
 import { rawConnect } from '../helpers/socket.js';
+import { systemsAhead } from '../helpers/systems.js';
 
 const data = <T>(e: TraceEvent) => e.data as T;
 const port = (addr: string) => parseAddress(addr).port;
 const SERVERS = ['S1', 'S2', 'S3'];
 type View = { view: Array<{ name: string }>; leader: string };
+// One system per subtest, each started while the subtest before it runs.
+const systems = systemsAhead(t, [
+  { mode: 'active', app: 'log', heartbeat: 0.1, heartbeatTimeout: 1 },
+  { mode: 'active', app: 'log', heartbeat: 0.1, heartbeatTimeout: 1 },
+  { mode: 'active', heartbeat: 0.1, heartbeatTimeout: 1 },
+]);
 
 /** Send `read` as client `reader` and collect the answer each replica sent. */
 async function readEverywhere(sys: System, reader: string): Promise<Map<string, string[]>> {
@@ -26,9 +33,8 @@ async function readEverywhere(sys: System, reader: string): Promise<Map<string, 
 }
 
 t.test('a request sent to one non-sequencer replica only is applied by every replica', async (t) => {
-  const sys = new System({ mode: 'active', app: 'log', heartbeat: 0.1, heartbeatTimeout: 1 });
+  const sys = await systems.next();
   t.teardown(() => sys.stop());
-  await sys.start();
   // all three ready and announced to clients
   const view = await sys.rm.waitFor((e) => e.type === 'view_changed' && data<View>(e).view.length === 3, 10_000);
   const sequencer = data<View>(view).leader;
@@ -72,9 +78,8 @@ t.test('a request sent to one non-sequencer replica only is applied by every rep
 });
 
 t.test('lonely requests to both non-sequencers, amid ordinary traffic, keep the replicas identical', async (t) => {
-  const sys = new System({ mode: 'active', app: 'log', heartbeat: 0.1, heartbeatTimeout: 1 });
+  const sys = await systems.next();
   t.teardown(() => sys.stop());
-  await sys.start();
   const view = await sys.rm.waitFor((e) => e.type === 'view_changed' && data<View>(e).view.length === 3, 10_000);
   const followers = SERVERS.filter((s) => s !== data<View>(view).leader);
   const writer = sys.startClient('C1', ['--message', 'append C1-{n}', '--interval', '0.01', '--timeout', '1']);
@@ -108,9 +113,8 @@ t.test('lonely requests to both non-sequencers, amid ordinary traffic, keep the 
 });
 
 t.test('every replica prints Received <…, request> before my_state … before processing, once per request', async (t) => {
-  const sys = new System({ mode: 'active', heartbeat: 0.1, heartbeatTimeout: 1 });
+  const sys = await systems.next();
   t.teardown(() => sys.stop());
-  await sys.start();
   await sys.rm.waitFor((e) => e.type === 'view_changed' && data<View>(e).view.length === 3, 10_000);
   const N = 20;
   const client = sys.startClient('C1', ['--count', String(N), '--interval', '0.01', '--timeout', '1']);

@@ -26,9 +26,18 @@ const CASCADE = /machine down|stepping down|connection to \S+ lost|heartbeat to 
 
 const scenarioArgs = (mode: string, base: string) => ['demo', '--scenario', 'm5', '--mode', mode, '--heartbeat-freq', '0.1', '--checkpoint-freq', '0.5', '--base-port', base];
 
-t.test('milestone-5 scenario in passive mode, --json --quiet: the third fault kills a backup, not the primary of that moment', async (t) => {
+// The two scenarios start now and run side by side (and beside the tests after them), each on its
+// own ports and in a state folder of its own (two demos making one secret at once could race).
+const scenario = (mode: string, extra: string[]) => {
   const base = String((port += 400));
-  const { code, out } = await run([...scenarioArgs('passive', base), '--json', '--quiet'], 150_000);
+  return { base, result: runCli(t, [...scenarioArgs(mode, base), ...extra], 150_000, demoEnv(t).env) };
+};
+const passive = scenario('passive', ['--json', '--quiet']);
+const active = scenario('active', ['--seed', '7']);
+
+t.test('milestone-5 scenario in passive mode, --json --quiet: the third fault kills a backup, not the primary of that moment', async (t) => {
+  const { base } = passive;
+  const { code, out } = await passive.result;
   const lines = out.split('\n').filter((l) => l !== '');
   const events: TraceEvent[] = [];
   for (const line of lines) {
@@ -64,8 +73,8 @@ t.test('milestone-5 scenario in passive mode, --json --quiet: the third fault ki
 });
 
 t.test('milestone-5 scenario in active mode: victims drawn from a printed seed', async (t) => {
-  const base = String((port += 400));
-  const { code, out } = await run([...scenarioArgs('active', base), '--seed', '7'], 150_000);
+  const { base } = active;
+  const { code, out } = await active.result;
   t.equal(code, 0, `exit status 0; output ends:\n${out.split('\n').slice(-16).join('\n')}`);
   t.match(out, 'milestone-5 scenario, active mode: PASSED');
   t.match(out, 'seed 7: the victims are drawn from it (repeat them with --seed 7)');

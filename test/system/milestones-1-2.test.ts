@@ -16,12 +16,16 @@ const NO_RM = [/\bno RM\b/];
 
 async function milestone(n: number, duration: number, slot: number, extra: string[] = []) {
   const port = await freeDemoBase(slot);
-  const { code, out } = await runCli(t, ['demo', '--milestone', String(n), '--duration', String(duration), '--no-color', '--base-port', String(port), ...extra], 90_000, env);
+  // Each run its own state folder: two demos making the secret in one folder at once could race.
+  const { code, out } = await runCli(t, ['demo', '--milestone', String(n), '--duration', String(duration), '--no-color', '--base-port', String(port), ...extra], 90_000, demoEnv(t).env);
   return { code, out, lines: parseDemo(out), port };
 }
 
+// The two runs use different ports and go on at the same time; each subtest checks its own.
+const runs = { 1: milestone(1, 9, 0), 2: milestone(2, 9, 1) };
+
 t.test('milestone 1: S1 and LFD1 heartbeat each other; kill -9 S1, the clients retry; S1 started again by hand answers them', async (t) => {
-  const { code, out, lines, port } = await milestone(1, 9, 0);
+  const { code, out, lines, port } = await runs[1];
   t.equal(code, 0, `exit 0; output ends:\n${out.split('\n').slice(-12).join('\n')}`);
   t.ok(of(lines, 'demo', /^S1: ftkit server S1 --port \d+ --lfd 127\.0\.0\.1:\d+ .*--static/).length >= 2, 'S1 started with --static, then again by hand');
   t.ok(of(lines, 'demo', /^LFD1: ftkit lfd LFD1 .*--no-gfd/).length === 1, 'LFD1 started with --no-gfd');
@@ -50,7 +54,7 @@ t.test('milestone 1: S1 and LFD1 heartbeat each other; kill -9 S1, the clients r
 });
 
 t.test('milestone 2: active, every request to all three; duplicates discarded; the GFD prints each membership change; no RM', async (t) => {
-  const { code, out, lines, port } = await milestone(2, 9, 1);
+  const { code, out, lines, port } = await runs[2];
   t.equal(code, 0, `exit 0; output ends:\n${out.split('\n').slice(-12).join('\n')}`);
   const group = `S1=127.0.0.1:${port + 201},S2=127.0.0.1:${port + 202},S3=127.0.0.1:${port + 203}`;
   t.equal(of(lines, 'demo', /^GFD: ftkit gfd .*--no-rm/).length, 1, 'the GFD runs --no-rm');
@@ -75,12 +79,14 @@ t.test('milestone 2: active, every request to all three; duplicates discarded; t
 });
 
 t.test('--milestone refuses what does not fit, in one line, exit 2', async (t) => {
-  for (const [args, re] of [
+  const refusals: Array<[string[], RegExp]> = [
     [['--milestone', '6'], /expected one of 1, 2, 3, 4, 5, got "6"/],
     [['--milestone', '2', '--scenario', 'm5'], /^ftkit demo: --milestone and --scenario are two different runs/],
     [['--milestone', '3', '--mode', 'active'], /^ftkit demo: --mode does not apply to milestone 3/],
-  ] as Array<[string[], RegExp]>) {
-    const { code, out } = await runCli(t, ['demo', ...args, '--base-port', '7000'], 20_000, env);
+  ];
+  const results = refusals.map(([args]) => runCli(t, ['demo', ...args, '--base-port', '7000'], 20_000, env));
+  for (const [i, [args, re]] of refusals.entries()) {
+    const { code, out } = await results[i]!;
     t.equal(code, 2, `${args.join(' ')}: exit 2`);
     t.equal(out.trim().split('\n').length, 1, 'one line');
     t.match(out.trim(), re);

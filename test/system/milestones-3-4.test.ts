@@ -9,19 +9,22 @@ import t from 'tap';
 import { demoEnv, runCli } from '../helpers/cli.js';
 import { after, freeDemoBase, indexOf, nothingLeft, noLineOf, of, parseDemo } from '../helpers/milestones.js';
 
-const { env } = demoEnv(t);
 // Fixed ports (the demo's layout) below the ephemeral range, free when the run starts: slots 0–1 in
 // milestones-1-2.test.ts, 2–3 in milestones-3-4.test.ts, 4 in milestone-5.test.ts, 5–6 in milestones-keys.test.ts.
 const NO_RM = [/\bno RM\b/];
 
 async function milestone(n: number, duration: number, slot: number, extra: string[] = []) {
   const port = await freeDemoBase(slot);
-  const { code, out } = await runCli(t, ['demo', '--milestone', String(n), '--duration', String(duration), '--no-color', '--base-port', String(port), ...extra], 90_000, env);
+  // Each run its own state folder: two demos making the secret in one folder at once could race.
+  const { code, out } = await runCli(t, ['demo', '--milestone', String(n), '--duration', String(duration), '--no-color', '--base-port', String(port), ...extra], 90_000, demoEnv(t).env);
   return { code, out, lines: parseDemo(out), port };
 }
 
+// The two runs use different ports and go on at the same time; each subtest checks its own.
+const runs = { 3: milestone(3, 10, 2, ['--checkpoint-freq', '1']), 4: milestone(4, 12, 3, ['--checkpoint-freq', '1']) };
+
 t.test('milestone 3: S1 primary, checkpoint-only backups; checkpoints counted from 1 at both ends; a backup started again receives the next', async (t) => {
-  const { code, out, lines, port } = await milestone(3, 10, 2, ['--checkpoint-freq', '1']);
+  const { code, out, lines, port } = await runs[3];
   t.equal(code, 0, `exit 0; output ends:\n${out.split('\n').slice(-12).join('\n')}`);
   for (const s of ['S1', 'S2', 'S3']) t.ok(of(lines, 'demo', new RegExp(`^${s}: ftkit server ${s} .*--mode passive .*--passive checkpoint-only`)).length >= 1, `${s}: passive, checkpoint-only`);
   const count = (name: string, re: RegExp) => of(lines, name, re).map((l) => Number(/\] \[(\d+)\] \[my_state=/.exec(l.text)![1]));
@@ -52,7 +55,7 @@ t.test('milestone 3: S1 primary, checkpoint-only backups; checkpoints counted fr
 
 
 t.test('milestone 4: a backup killed is not relaunched; started again by hand, it is not ready until its checkpoint, prints its high-watermarks, then the RM makes it ready', async (t) => {
-  const { code, out, lines, port } = await milestone(4, 12, 3, ['--checkpoint-freq', '1']);
+  const { code, out, lines, port } = await runs[4];
   t.equal(code, 0, `exit 0; output ends:\n${out.split('\n').slice(-12).join('\n')}`);
   t.equal(of(lines, 'demo', /^RM: ftkit rm --port \d+ --mode passive --no-auto-restart$/).length, 1, 'the RM runs --no-auto-restart');
   const kill = /^kill -9 (S\d) \(pid \d+\)$/.exec(lines.find((l) => l.name === 'demo' && /^kill -9 S\d/.test(l.text))?.text ?? '');
