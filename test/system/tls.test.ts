@@ -40,15 +40,24 @@ const demoPort = 4050 + (process.pid % 12) * 400;
 t.setTimeout(600_000);
 
 // The scenario runs in active mode only: the system below runs passive mode over TLS (serving,
-// failover, ctl), and demo.test.ts runs the scenario in both modes over plain TCP. It runs
-// alongside the system's tests (most of it is timed steady phases); its own test, the last,
-// reads its output.
+// failover, ctl), and demo.test.ts runs the scenario in both modes over plain TCP.
 const mode = 'active';
-const base = String(demoPort + 400);
-const tls = ['--tls-cert', files.cert, '--tls-key', files.key, '--tls-ca', files.ca];
-// Heartbeats every 0.5 s (a 1 s timeout): what is tested here is TLS, and a shorter timeout
-// lets a loaded machine's scheduling hiccups pass for failures (kills are seen at once anyway).
-const scenario = run(t, ['demo', '--scenario', 'm5', '--mode', mode, '--heartbeat-freq', '0.5', '--checkpoint-freq', '0.5', '--base-port', base, ...tls], 200_000);
+t.test(`milestone-5 scenario in ${mode} mode over TLS`, async (t) => {
+  const base = String(demoPort + 400);
+  const tls = ['--tls-cert', files.cert, '--tls-key', files.key, '--tls-ca', files.ca];
+  // Heartbeats every 0.5 s (a 1 s timeout): what is tested here is TLS, and a shorter timeout
+  // lets a loaded machine's scheduling hiccups pass for failures (kills are seen at once anyway).
+  const { code, out } = await run(t, ['demo', '--scenario', 'm5', '--mode', mode, '--heartbeat-freq', '0.5', '--checkpoint-freq', '0.5', '--base-port', base, ...tls], 200_000);
+  t.equal(code, 0, `exit status 0; output ends:\n${out.split('\n').slice(-14).join('\n')}`);
+  t.match(out, `milestone-5 scenario, ${mode} mode: PASSED`);
+  for (const name of ['RM', 'GFD', 'LFD1', 'S1']) t.match(out, new RegExp(`^${name}\\s+│ .*${name}: members prove the deployment secret.*; links over TLS$`, 'm'), `${name} runs over TLS`);
+  t.notMatch(out, /links over plain TCP/);
+  t.notMatch(out, /internal error|refused /, 'no component refused another or had an internal error');
+  t.equal(Number(/acknowledged requests lost\s+(\d+)/.exec(out)?.[1]), 0);
+  t.equal(Number(/requests executed twice\s+(\d+)/.exec(out)?.[1]), 0);
+  t.match(out, /all three replicas back and ready\s+yes/);
+  t.same(survivors(`--port ${base}`), [], 'no process of the demo survives it');
+});
 
 t.test('a system over TLS with the default secret', async (t) => {
   const sys = new System({ mode: 'passive', app: 'counter', heartbeat: 0.1, heartbeatTimeout: 1, autoRestart: false, tls: files });
@@ -162,17 +171,4 @@ t.test('a system over TLS with the default secret', async (t) => {
     t.not(server, primary, `answered by ${server}`);
     t.equal(result, '10', 'nothing acknowledged was lost');
   });
-});
-
-t.test(`milestone-5 scenario in ${mode} mode over TLS`, async (t) => {
-  const { code, out } = await scenario;
-  t.equal(code, 0, `exit status 0; output ends:\n${out.split('\n').slice(-14).join('\n')}`);
-  t.match(out, `milestone-5 scenario, ${mode} mode: PASSED`);
-  for (const name of ['RM', 'GFD', 'LFD1', 'S1']) t.match(out, new RegExp(`^${name}\\s+│ .*${name}: members prove the deployment secret.*; links over TLS$`, 'm'), `${name} runs over TLS`);
-  t.notMatch(out, /links over plain TCP/);
-  t.notMatch(out, /internal error|refused /, 'no component refused another or had an internal error');
-  t.equal(Number(/acknowledged requests lost\s+(\d+)/.exec(out)?.[1]), 0);
-  t.equal(Number(/requests executed twice\s+(\d+)/.exec(out)?.[1]), 0);
-  t.match(out, /all three replicas back and ready\s+yes/);
-  t.same(survivors(`--port ${base}`), [], 'no process of the demo survives it');
 });
