@@ -1,7 +1,7 @@
 /**
  * Issue 6 acceptance: the RM relaunches dead replicas through their LFD, within a
  * restart budget; replicas on a lost machine wait for it; the replica count follows
- * a run-time target.
+ * a run-time target. The two passive cases share one system.
  */
 import t from 'tap';
 import { writeFileSync } from 'node:fs';
@@ -15,27 +15,47 @@ interface Status {
 }
 const status = async (sys: System) => JSON.parse(await sys.ctl({ op: 'status' })) as Status;
 
-t.test('a killed replica is relaunched by its LFD and comes back as a backup', async (t) => {
+// Both passive cases share one system: a replica killed alone, then a whole machine lost.
+t.test('passive: relaunching a replica, and waiting for its lost machine', async (t) => {
   const sys = new System({ mode: 'passive', app: 'counter', heartbeat: 0.1, heartbeatTimeout: 1 });
   t.teardown(() => sys.stop());
   await sys.start();
-  const client = sys.startClient('C1', ['--message', 'add 1', '--interval', '0.05']);
-  await client.waitFor((e) => e.type === 'request_done');
-  const oldPid = sys.proc('S2').pid;
-  const mark = sys.rm.events.length;
-  sys.proc('S2').kill('SIGKILL');
-  const launched = await sys.proc('LFD2').waitFor((e) => e.type === 'launched' && data<{ server: string }>(e).server === 'S2', 10_000);
-  const newPid = data<{ pid: number }>(launched).pid;
-  t.not(newPid, oldPid, `S2 relaunched with a new pid (${oldPid} -> ${newPid})`);
-  await sys.rm.waitForText('RM: 3 members: S1, S2, S3', 10_000, mark);
-  // the relaunched server's traces continue in its LFD's output
-  const ready = await sys.proc('LFD2').waitFor((e) => e.component === 'S2' && e.type === 'role_changed' && data<{ ready: boolean }>(e).ready, 10_000);
-  t.equal(data<{ role: string }>(ready).role, 'backup', 'it is a ready backup again');
-  const s = await status(sys);
-  t.match(s.supervision.S2, { state: 'alive', home: 'LFD2', restarts: 1 });
-  t.same(s.members.map((m) => [m.name, m.ready]), [['S1', true], ['S2', true], ['S3', true]]);
-  const before = client.events.filter((e) => e.type === 'request_done').length;
-  await client.waitFor(() => client.events.filter((e) => e.type === 'request_done').length > before + 5);
+
+  t.test('a killed replica is relaunched by its LFD and comes back as a backup', async (t) => {
+    const client = sys.startClient('C1', ['--message', 'add 1', '--interval', '0.05']);
+    await client.waitFor((e) => e.type === 'request_done');
+    const oldPid = sys.proc('S2').pid;
+    const mark = sys.rm.events.length;
+    sys.proc('S2').kill('SIGKILL');
+    const launched = await sys.proc('LFD2').waitFor((e) => e.type === 'launched' && data<{ server: string }>(e).server === 'S2', 10_000);
+    const newPid = data<{ pid: number }>(launched).pid;
+    t.not(newPid, oldPid, `S2 relaunched with a new pid (${oldPid} -> ${newPid})`);
+    await sys.rm.waitForText('RM: 3 members: S1, S2, S3', 10_000, mark);
+    // the relaunched server's traces continue in its LFD's output
+    const ready = await sys.proc('LFD2').waitFor((e) => e.component === 'S2' && e.type === 'role_changed' && data<{ ready: boolean }>(e).ready, 10_000);
+    t.equal(data<{ role: string }>(ready).role, 'backup', 'it is a ready backup again');
+    const s = await status(sys);
+    t.match(s.supervision.S2, { state: 'alive', home: 'LFD2', restarts: 1 });
+    t.same(s.members.map((m) => [m.name, m.ready]), [['S1', true], ['S2', true], ['S3', true]]);
+    const before = client.events.filter((e) => e.type === 'request_done').length;
+    await client.waitFor(() => client.events.filter((e) => e.type === 'request_done').length > before + 5);
+  });
+
+  t.test('a replica on a lost machine is relaunched only when its LFD returns', async (t) => {
+    const lfd3Port = sys.lfdAddrs.get('LFD3')!.split(':')[1]!;
+    // LFD3 keeps S3's command line once the system has accepted S3 (the RM addressed it)
+    await sys.proc('LFD3').waitFor((e) => e.type === 'command_learned' && data<{ server: string }>(e).server === 'S3');
+    // the machine goes down: its LFD and its server die together
+    sys.proc('LFD3').kill('SIGKILL');
+    sys.proc('S3').kill('SIGKILL');
+    await sys.rm.waitFor((e) => e.type === 'supervision' && e.text === "RM: S3's machine LFD3 is down; S3 will be relaunched when it returns", 10_000);
+    t.notOk(sys.rm.events.some((e) => e.text === 'RM: asking LFD3 to launch S3'), 'no launch while LFD3 is gone');
+    const mark = sys.rm.events.length;
+    const lfd3 = await sys.startLfd('LFD3', lfd3Port);
+    await lfd3.waitFor((e) => e.type === 'launched' && data<{ server: string }>(e).server === 'S3', 10_000);
+    await sys.rm.waitForText('RM: 3 members: S1, S2, S3', 10_000, mark);
+    t.pass('S3 relaunched on LFD3 once it returned');
+  });
 });
 
 t.test('a replica that crashes at start-up exhausts its restart budget and the RM says so', async (t) => {
@@ -60,25 +80,6 @@ t.test('a replica that crashes at start-up exhausts its restart budget and the R
   const s = await status(sys);
   t.match(s.supervision.S2, { state: 'gave up', restarts: 3 });
   t.same(s.members.map((m) => m.name), ['S1']);
-});
-
-t.test('a replica on a lost machine is relaunched only when its LFD returns', async (t) => {
-  const sys = new System({ mode: 'passive', heartbeat: 0.1, heartbeatTimeout: 1 });
-  t.teardown(() => sys.stop());
-  await sys.start();
-  const lfd3Port = sys.lfdAddrs.get('LFD3')!.split(':')[1]!;
-  // LFD3 keeps S3's command line once the system has accepted S3 (the RM addressed it)
-  await sys.proc('LFD3').waitFor((e) => e.type === 'command_learned' && data<{ server: string }>(e).server === 'S3');
-  // the machine goes down: its LFD and its server die together
-  sys.proc('LFD3').kill('SIGKILL');
-  sys.proc('S3').kill('SIGKILL');
-  await sys.rm.waitFor((e) => e.type === 'supervision' && e.text === "RM: S3's machine LFD3 is down; S3 will be relaunched when it returns", 10_000);
-  t.notOk(sys.rm.events.some((e) => e.text === 'RM: asking LFD3 to launch S3'), 'no launch while LFD3 is gone');
-  const mark = sys.rm.events.length;
-  const lfd3 = await sys.startLfd('LFD3', lfd3Port);
-  await lfd3.waitFor((e) => e.type === 'launched' && data<{ server: string }>(e).server === 'S3', 10_000);
-  await sys.rm.waitForText('RM: 3 members: S1, S2, S3', 10_000, mark);
-  t.pass('S3 relaunched on LFD3 once it returned');
 });
 
 t.test('the replica count follows a run-time target', async (t) => {
