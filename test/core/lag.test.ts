@@ -25,6 +25,16 @@ function cut(c: Cluster, oneWay?: 'S1->S3' | 'S3->S1'): void {
 
 const lagging = (c: Cluster, name: string) => c.node(name).toLfd.filter((m): m is MessageOf<'lagging'> => m.type === 'lagging');
 
+/** Hold back what S3 sends S1 (its acknowledgements); the test delivers them when it chooses. */
+function holdAcks(c: Cluster): Array<{ to: string; event: ReplicaEvent }> {
+  const acks: Array<{ to: string; event: ReplicaEvent }> = [];
+  c.filter = (to, e) => {
+    if (to === 'S1' && e.type === 'follower' && e.peer === 'S3') return void acks.push({ to, event: e }), false;
+    return true;
+  };
+  return acks;
+}
+
 /** Fire the leader's lag check as its timer would, while it is armed; at most `max` times. */
 function fireLag(c: Cluster, leader: string, max: number): number {
   let fired = 0;
@@ -91,12 +101,8 @@ for (const mode of ['passive', 'active'] as Mode[]) {
   t.test(`${mode}: a follower that acknowledges late but within the lag timeout is not reported`, async (t) => {
     const c = new Cluster(ALL, { app: 'counter' });
     c.group(mode, 1, 'S1', ALL);
-    const acks: Array<{ to: string; event: ReplicaEvent }> = [];
     // S3's acknowledgements are held back one lag check.
-    c.filter = (to, e) => {
-      if (to === 'S1' && e.type === 'follower' && e.peer === 'S3') return void acks.push({ to, event: e }), false;
-      return true;
-    };
+    const acks = holdAcks(c);
     for (let n = 1; n <= 3 * LAG_CHECKS; n++) {
       c.request('S1', 'C1', n, 'add 1');
       c.pump();
@@ -116,11 +122,7 @@ for (const mode of ['passive', 'active'] as Mode[]) {
     t.test(`${mode}: a follower whose every acknowledgement takes ${held} of the ${LAG_CHECKS} checks of a lag timeout is ${reported ? '' : 'not '}reported`, async (t) => {
       const c = new Cluster(ALL, { app: 'counter' });
       c.group(mode, 1, 'S1', ALL);
-      const acks: Array<{ to: string; event: ReplicaEvent }> = [];
-      c.filter = (to, e) => {
-        if (to === 'S1' && e.type === 'follower' && e.peer === 'S3') return void acks.push({ to, event: e }), false;
-        return true;
-      };
+      const acks = holdAcks(c);
       // One client at a time, as a slow link makes it: each request waits for S3's late acknowledgement.
       for (let n = 1; n <= 3 && lagging(c, 'S1').length === 0; n++) {
         c.request('S1', 'C1', n, 'add 1');
