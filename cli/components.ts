@@ -100,7 +100,7 @@ function groupOf(o: Opts, name: string, advertise: string): FixedGroup | undefin
     return fixedGroup({
       name,
       static: o.static === true,
-      group: o.group as Member[] | undefined,
+      group: Array.isArray(o.group) ? (o.group as Member[]) : undefined,
       mode: o.mode as Mode | undefined,
       primary: o.primary as string | undefined,
       passive: o.passive as string,
@@ -124,6 +124,7 @@ export const server: Runner = (o, [name]) => {
       advertise,
       lfd: (o.lfd as string | false) || undefined,
       group,
+      groupName: typeof o.group === 'string' ? o.group : undefined,
       passive: o.passive as PassiveStyle,
       app: o.app as AppName,
       checkpointFreq: o.checkpointFreq as number,

@@ -134,7 +134,7 @@ export class Gfd extends Component {
       case 'membership':
         if (msg.from !== entry.name) throw new UnexpectedMessageError(`${entry.name} sent membership for another LFD (${msg.from})`);
         if (msg.action === 'delete') return this.apply(this.membership.delete(entry.name, msg.server));
-        return this.add(entry, msg.server, msg.addr);
+        return this.add(entry, msg.server, msg.addr, msg.group);
       case 'report':
       case 'lagging':
       case 'launchFailed':
@@ -152,8 +152,8 @@ export class Gfd extends Component {
   }
 
   /** A server joined on an LFD; refused for good if its name is live on another LFD. */
-  private add(entry: LfdEntry, server: string, addr: string): void {
-    const result = this.membership.add(entry.name, server, addr);
+  private add(entry: LfdEntry, server: string, addr: string, group: string | undefined): void {
+    const result = this.membership.add(entry.name, server, addr, group);
     if ('refused' in result) {
       this.trace('registration_refused', 'fault', `GFD: refused ${server} on ${entry.name} (${addr}): ${result.refused}`, { server, lfd: entry.name, addr, reason: result.refused });
       entry.conn.send({ type: 'refused', from: this.name, to: server, reason: result.refused });
@@ -178,7 +178,7 @@ export class Gfd extends Component {
   /** Report membership changes to the RM and trace the new membership. */
   private apply(changes: Change[]): void {
     if (changes.length === 0) return;
-    for (const c of changes) this.rmLink?.connection?.send({ type: 'membership', from: c.lfd, server: c.server, action: c.action, addr: c.addr });
+    for (const c of changes) this.rmLink?.connection?.send({ type: 'membership', from: c.lfd, server: c.server, action: c.action, addr: c.addr, group: c.group });
     this.traceMembers();
   }
 
@@ -187,11 +187,11 @@ export class Gfd extends Component {
   private onRmUp(conn: Connection): void {
     conn.on('message', (msg) => this.fromRm(conn, msg));
     conn.send({ type: 'gfdRegister', gfd: this.name });
-    conn.send({ type: 'members', from: this.name, members: this.membership.list() });
+    conn.send({ type: 'members', from: this.name, members: this.membership.list(), groups: this.membership.groups() });
     // Then which machine each server is on (the RM relaunches a replica on its own machine).
     for (const { name: lfd } of this.lfds) conn.send({ type: 'machine', from: this.name, lfd, state: 'up' });
     for (const m of this.membership.list()) {
-      conn.send({ type: 'membership', from: this.membership.lfdOf(m.name)!, server: m.name, action: 'add', addr: m.addr });
+      conn.send({ type: 'membership', from: this.membership.lfdOf(m.name)!, server: m.name, action: 'add', addr: m.addr, group: this.membership.groupOf(m.name) });
     }
     for (const msg of this.lfds.inForceToTell((who) => !!this.lfds.get(who) || this.membership.lfdOf(who) !== undefined)) conn.send(msg);
     this.trace('register_sent', 'membership', `GFD registering with RM at ${this.rmLink!.target}`);

@@ -3,7 +3,7 @@
  * which LFD (machine). Every operation returns the changes it made, which the
  * shell traces and reports to the RM.
  */
-import type { Member } from '../lib/protocol/index.js';
+import { DEFAULT_GROUP, type Member } from '../lib/protocol/index.js';
 import { byName } from '../lib/component.js';
 
 export interface Change {
@@ -11,10 +11,11 @@ export interface Change {
   server: string;
   addr: string;
   lfd: string;
+  group: string;
 }
 
 export class Membership {
-  private readonly members = new Map<string, { lfd: string; addr: string }>();
+  private readonly members = new Map<string, { lfd: string; addr: string; group: string }>();
   /** The LFD each server was last seen on, kept after it dies so it can be relaunched there. */
   private readonly homes = new Map<string, string>();
 
@@ -22,14 +23,14 @@ export class Membership {
    * `server` joined on `lfd`. A name is an identity: while it is live on another LFD, the add is
    * refused (and nothing changes). On its own LFD, a new address replaces the old one.
    */
-  add(lfd: string, server: string, addr: string): Change[] | { refused: string } {
+  add(lfd: string, server: string, addr: string, group = DEFAULT_GROUP): Change[] | { refused: string } {
     const had = this.members.get(server);
-    if (had && had.lfd === lfd && had.addr === addr) return [];
+    if (had && had.lfd === lfd && had.addr === addr && had.group === group) return [];
     if (had && had.lfd !== lfd) return { refused: `${server} is already running on ${had.lfd} at ${had.addr}` };
     const changes: Change[] = had ? [{ action: 'delete', server, ...had }] : [];
-    this.members.set(server, { lfd, addr });
+    this.members.set(server, { lfd, addr, group });
     this.homes.set(server, lfd);
-    return [...changes, { action: 'add', server, addr, lfd }];
+    return [...changes, { action: 'add', server, addr, lfd, group }];
   }
 
   delete(lfd: string, server: string): Change[] {
@@ -58,5 +59,17 @@ export class Membership {
 
   list(): Member[] {
     return this.names().map((name) => ({ name, addr: this.members.get(name)!.addr }));
+  }
+
+  groupOf(server: string): string {
+    return this.members.get(server)?.group ?? DEFAULT_GROUP;
+  }
+
+  /** The servers not in the default group, as the `members` message carries them (`S4=g2;S6=g2`). */
+  groups(): string {
+    return this.names()
+      .filter((name) => this.members.get(name)!.group !== DEFAULT_GROUP)
+      .map((name) => `${name}=${this.members.get(name)!.group}`)
+      .join(';');
   }
 }

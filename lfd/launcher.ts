@@ -9,6 +9,7 @@ import { createInterface } from 'node:readline';
 import { PARENT_PIPE_ENV } from '../lib/detect/parent.js';
 import { Tracer, writeStdout } from '../lib/trace/index.js';
 import type { PortRange } from '../lib/config/values.js';
+import { DEFAULT_GROUP } from '../lib/protocol/index.js';
 
 /** How long a stopping LFD gives the servers it launched to exit before it kills them. */
 const CHILD_STOP_GRACE_MS = 2000;
@@ -91,9 +92,9 @@ function isTraceLine(line: string): boolean {
 
 /**
  * A sibling's command line turned into one for `name`: its name replaced, on `port` (0: any free
- * port). A sibling configured by a file reads the sibling's section, its own name having none.
+ * port), in replica group `group`. A sibling configured by a file reads the sibling's section, its own name having none.
  */
-export function templateCommand(sibling: string[] | undefined, name: string, port = 0): string[] | undefined {
+export function templateCommand(sibling: string[] | undefined, name: string, port = 0, group = DEFAULT_GROUP): string[] | undefined {
   if (!sibling) return undefined;
   const cmd = [...sibling];
   const sub = cmd.indexOf('server');
@@ -103,6 +104,7 @@ export function templateCommand(sibling: string[] | undefined, name: string, por
   setFlag(cmd, '--port', String(port));
   const given = (flag: string) => cmd.some((a) => a === flag || a.startsWith(`${flag}=`));
   if (given('--config') && !given('--section')) cmd.push('--section', siblingName);
+  if (group !== DEFAULT_GROUP || given('--group')) setFlag(cmd, '--group', group);
   return cmd;
 }
 

@@ -9,7 +9,7 @@ import { Component } from '../lib/component.js';
 import { Children, type Child } from '../lib/children.js';
 import type { Connection, Link, Listener } from '../lib/net/index.js';
 import type { Security } from '../lib/net/index.js';
-import { UnexpectedMessageError, type Message, type MessageOf } from '../lib/protocol/index.js';
+import { DEFAULT_GROUP, UnexpectedMessageError, type Message, type MessageOf } from '../lib/protocol/index.js';
 import { Tracer } from '../lib/trace/index.js';
 import { DEFAULT_HOST } from '../lib/config/options.js';
 import { SYSTEM_STOPPING_LINE } from '../lib/detect/parent.js';
@@ -56,6 +56,8 @@ interface ServerEntry extends Child {
   /** It registered from this machine. */
   local: boolean;
   command: string[];
+  /** The replica group it serves. */
+  group: string;
   added: boolean;
   /** The system accepted it (the RM addressed it): its command line may be kept for relaunches. */
   accepted: boolean;
@@ -171,6 +173,7 @@ export class Lfd extends Component {
       startTime: local ? this.fencer.startTime(first.pid) : undefined,
       local,
       command,
+      group: first.group ?? DEFAULT_GROUP,
       conn,
       added: false,
       accepted: false,
@@ -224,7 +227,7 @@ export class Lfd extends Component {
     if (!entry || entry.added) return;
     entry.added = true;
     this.trace('replica_added', 'membership', `${this.name}: add replica ${server}`, { server, addr: entry.addr });
-    this.gfdLink?.connection?.send({ type: 'membership', from: this.name, server, action: 'add', addr: entry.addr });
+    this.gfdLink?.connection?.send({ type: 'membership', from: this.name, server, action: 'add', addr: entry.addr, group: entry.group });
     for (const msg of this.servers.inForceToldBy(server)) this.gfdLink?.connection?.send(msg);
   }
 
@@ -273,7 +276,7 @@ export class Lfd extends Component {
     conn.on('message', (msg) => this.fromGfd(conn, msg));
     conn.send({ type: 'lfdRegister', lfd: this.name, host: this.options.advertise ?? this.options.host ?? DEFAULT_HOST });
     for (const entry of this.servers) {
-      if (entry.added) conn.send({ type: 'membership', from: this.name, server: entry.name, action: 'add', addr: entry.addr });
+      if (entry.added) conn.send({ type: 'membership', from: this.name, server: entry.name, action: 'add', addr: entry.addr, group: entry.group });
     }
     // The properties in force here: our heartbeat frequency, and what our servers told.
     for (const msg of this.servers.inForceToTell((s) => !!this.servers.get(s)?.added)) conn.send(msg);
@@ -318,7 +321,7 @@ export class Lfd extends Component {
       case 'sendCheckpoint':
         return this.toServer(msg.server, msg);
       case 'launch':
-        return void this.relauncher.launch(msg.server);
+        return void this.relauncher.launch(msg.server, msg.group ?? DEFAULT_GROUP);
       case 'retire':
         return this.toServer(msg.server, msg);
       case 'error':

@@ -79,9 +79,9 @@ export class Relauncher {
 
   /**
    * Start server `name` with the command it registered with; a server this LFD never ran
-   * starts with a sibling's command, under its own name, on a port of --replica-ports (else any free port).
+   * starts with a sibling's command, under its own name and in `group`, on a port of --replica-ports (else any free port).
    */
-  async launch(name: string): Promise<void> {
+  async launch(name: string, group: string): Promise<void> {
     const lfd = this.lfd;
     const fail = (reason: string) => {
       this.trace('launch_failed', 'fault', `${lfd.name}: cannot launch ${name}: ${reason}`, { server: name, reason });
@@ -100,7 +100,7 @@ export class Relauncher {
       this.newPorts.delete(name);
       if (port === undefined) return fail(`no free port left in --replica-ports ${range!.first}-${range!.last}`);
       if (!lfd.running()) return;
-      command = templateCommand(template, name, port)!;
+      command = templateCommand(template, name, port, group)!;
       if (port) this.newPorts.set(name, port);
     }
     this.launcher.launch(name, command, {

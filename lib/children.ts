@@ -45,11 +45,16 @@ export function sendProperties(conn: Connection, from: string, properties: Itera
   for (const [key, value] of properties) conn.send({ type: 'set', from, key, value });
 }
 
+/** The key a property is kept under: per group when it was set for one group. */
+export function propertySlot(msg: { key: string; group?: string }): string {
+  return msg.group ? `${msg.group}|${msg.key}` : msg.key;
+}
+
 export class Children<C extends Child> implements Iterable<C> {
   readonly timing: HeartbeatTiming;
   private readonly byName = new Map<string, C>();
   /** Properties set from upstream for those below, in the order they were first set. */
-  private readonly relayed = new Map<string, string>();
+  private readonly relayed = new Map<string, MessageOf<'set'>>();
   /** Values in force that those below told upward (`in_force`), by teller and key: replayed to a new upstream. */
   private readonly toldUp = new Map<string, MessageOf<'inForce'>>();
 
@@ -67,7 +72,7 @@ export class Children<C extends Child> implements Iterable<C> {
 
   /** The properties relayed so far (key, value), in the order they were first set. */
   get properties(): ReadonlyMap<string, string> {
-    return this.relayed;
+    return new Map([...this.relayed].map(([slot, msg]) => [slot, msg.value]));
   }
 
   /** A heartbeat watch on a new child's connection; admit() starts it. */
@@ -92,7 +97,7 @@ export class Children<C extends Child> implements Iterable<C> {
     this.byName.set(child.name, child);
     child.conn.send({ type: 'welcome', from: this.o.me, to: child.name });
     if (this.o.tellFrequency) this.tellFrequency(child);
-    sendProperties(child.conn, this.o.me, this.relayed);
+    for (const msg of this.relayed.values()) child.conn.send({ ...msg, from: this.o.me });
     announce?.();
     child.watch.start();
   }
@@ -185,7 +190,7 @@ export class Children<C extends Child> implements Iterable<C> {
       return;
     }
     if (msg.key === this.o.frequencyKey) return this.setFrequency(value as number);
-    this.relayed.set(msg.key, msg.value);
+    this.relayed.set(propertySlot(msg), msg);
     for (const child of this.byName.values()) child.conn.send({ ...msg, from: this.o.me });
   }
 }

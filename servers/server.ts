@@ -10,7 +10,7 @@
  */
 import { Component, advertisedAddress } from '../lib/component.js';
 import type { Connection, Link, Listener, Security } from '../lib/net/index.js';
-import { UnexpectedMessageError, encodeForEach, type Message } from '../lib/protocol/index.js';
+import { DEFAULT_GROUP, UnexpectedMessageError, encodeForEach, type Message } from '../lib/protocol/index.js';
 import { Tracer } from '../lib/trace/index.js';
 import { DEFAULT_CHECKPOINT_FREQ_S } from '../lib/config/options.js';
 import { ReplicaCore, createApp, isPeerMessage, type AppName, type Command, type ConnId, type Fault, type PassiveStyle, type ReplicaEvent, type TimerName } from './core/index.js';
@@ -39,6 +39,8 @@ export interface ServerOptions {
    * server too; a group of one serves alone.
    */
   group?: StaticGroup;
+  /** With an RM: the replica group this server joins (default g1). */
+  groupName?: string;
   app?: AppName;
   checkpointFreq?: number;
   /** What this server does as passive primary before it replies (default `log`). */
@@ -124,6 +126,11 @@ export class Server extends Component {
   }
 
   /** The address it registers with, which the RM gives clients and peers: the advertised host, on the port it listens on. */
+  /** The replica group this server serves in. */
+  get groupName(): string {
+    return this.options.groupName ?? DEFAULT_GROUP;
+  }
+
   get advertisedAddress(): string {
     return advertisedAddress(this.options, this.listener.port);
   }
@@ -159,6 +166,7 @@ export class Server extends Component {
       addr: this.advertisedAddress,
       pid: process.pid,
       command: JSON.stringify(this.options.command ?? []),
+      group: this.groupName,
     });
     this.trace('register_sent', 'membership', `${this.name} registering with ${this.lfdName} at ${this.lfdLink!.target}`);
   }
@@ -180,6 +188,8 @@ export class Server extends Component {
         if (msg.type === 'retire') return this.retire();
         return this.run({ type: 'control', msg });
       case 'set':
+        // A property set for one replica group reaches every server of the machine: it is another group's.
+        if (msg.group && msg.group !== this.groupName) return;
         return this.run({ type: 'control', msg });
       case 'refused':
         if (this.lifecycle !== 'running') return;

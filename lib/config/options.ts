@@ -160,9 +160,9 @@ export const SERVER_OPTIONS: OptionSpec[] = [
   }),
   spec({
     key: 'group',
-    flag: '--group <members>',
-    description: 'without an RM: every replica of the group, this one too, as S1=host:port,S2=host:port,… (implies --static)',
-    parse: v.members,
+    flag: '--group <group>',
+    description: 'the replica group this server joins, by name (default g1); or, without an RM, every replica of its fixed group, this one too, as S1=host:port,S2=host:port,… (implies --static)',
+    parse: v.groupOrMembers,
   }),
   spec({ key: 'mode', flag: '--mode <mode>', description: 'without an RM: active or passive (required with a --group of more than one)', parse: v.oneOf('active', 'passive') }),
   spec({ key: 'primary', flag: '--primary <server>', description: 'without an RM: the primary (passive) or the sequencer that orders every request (active); default: the first in --group', parse: v.name }),

@@ -103,6 +103,12 @@ export const addressOrNone: Parser<string | false> = (raw) => (raw.trim().toLowe
  * Replicas given by hand: `S1=host:port,S2=host:port` (`;` separates too, as on the wire), in
  * the order given. Each name once.
  */
+/**
+ * A server's `--group`: with an RM, the name of the replica group it joins (`g2`); without one, the
+ * fixed group as `S1=host:port,…` (see members). Told apart by the `=`.
+ */
+export const groupOrMembers: Parser<string | Array<{ name: string; addr: string }>> = (raw) => (raw.includes('=') ? members(raw) : name(raw.trim()));
+
 export const members: Parser<Array<{ name: string; addr: string }>> = (raw) => {
   const parts = raw.split(/[,;]/).map((p) => p.trim());
   if (parts.every((p) => p === '')) throw new ValueError(`expected NAME=host:port[,NAME=host:port…], got ${JSON.stringify(raw)}`);

@@ -29,26 +29,26 @@ export type Message =
   | { type: 'authProof'; from: string; to: string; proof: string }
   | { type: 'authOk'; from: string; to: string; standing: Standing }
   // client <-> RM
-  | { type: 'client'; client: string }
-  | { type: 'view'; client: string; mode: Mode; replicas: Member[] }
+  | { type: 'client'; client: string; key?: string }
+  | { type: 'view'; client: string; mode: Mode; replicas: Member[]; group?: string }
   // client <-> server
   | { type: 'request'; client: string; server: string; num: number; payload: string }
   | { type: 'reply'; client: string; server: string; num: number; result: string }
   | { type: 'reject'; client: string; server: string; num: number; reason: string }
   // registration
-  | { type: 'serverRegister'; server: string; lfd: string; addr: string; pid: number; command: string }
+  | { type: 'serverRegister'; server: string; lfd: string; addr: string; pid: number; command: string; group?: string }
   | { type: 'lfdRegister'; lfd: string; host: string }
   | { type: 'gfdRegister'; gfd: string }
   | { type: 'welcome'; from: string; to: string }
   | { type: 'refused'; from: string; to: string; reason: string }
   // detection and membership
   | { type: 'heartbeat'; from: string; to: string; num: number }
-  | { type: 'membership'; from: string; server: string; action: MembershipAction; addr: string }
-  | { type: 'members'; from: string; members: Member[] }
+  | { type: 'membership'; from: string; server: string; action: MembershipAction; addr: string; group?: string }
+  | { type: 'members'; from: string; members: Member[]; groups?: string }
   // RM -> GFD -> LFD -> server, and back
   | { type: 'role'; server: string; mode: Mode; role: Role; epoch: number; ready: boolean; leader: string; group: Member[] }
   | { type: 'sendCheckpoint'; server: string; target: Member; epoch: number }
-  | { type: 'launch'; server: string; lfd: string }
+  | { type: 'launch'; server: string; lfd: string; group?: string }
   | { type: 'launchFailed'; lfd: string; server: string; reason: string }
   | { type: 'retire'; server: string }
   | { type: 'machine'; from: string; lfd: string; state: 'up' | 'down' }
@@ -68,21 +68,34 @@ export type Message =
   | { type: 'sync'; from: string; to: string; seq: number; epoch: number }
   | { type: 'forward'; from: string; to: string; client: string; num: number; payload: string }
   // administration
-  | { type: 'set'; from: string; key: string; value: string }
+  | { type: 'set'; from: string; key: string; value: string; group?: string }
   | { type: 'status'; from: string }
   | { type: 'ok'; from: string; to: string; text: string };
 
 export type MessageType = Message['type'];
 export type MessageOf<T extends MessageType> = Extract<Message, { type: T }>;
 
-type FieldType = 'name' | 'text' | 'int' | 'addr' | 'bool' | 'hex' | 'member' | 'members' | `enum:${string}`;
+type FieldType = 'name' | 'text' | 'int' | 'addr' | 'bool' | 'hex' | 'member' | 'members' | 'key' | 'groups' | `enum:${string}`;
+
+/** The group a server belongs to, and a client is served by, when none is named. */
+export const DEFAULT_GROUP = 'g1';
 interface Spec {
   type: MessageType;
   kind: string;
   fields: Array<[string, FieldType]>;
+  /**
+   * Fields appended in a later version, after `fields`, each with the value it has when absent.
+   * They are written only up to the last one that differs from its default, so a frame that
+   * needs none of them is exactly what earlier versions wrote; a reader accepts any prefix.
+   */
+  optional?: Array<[string, FieldType, string]>;
 }
 
 const NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+/** A name, or nothing (an optional name left empty). */
+const KEY = /^[A-Za-z0-9_.-]{0,64}$/;
+/** Which group each server is in, for those not in the default group: `S4=g2;S6=g2`. */
+const GROUPS = /^(?:[A-Za-z0-9_.-]{1,64}=[A-Za-z0-9_.-]{1,64}(?:;[A-Za-z0-9_.-]{1,64}=[A-Za-z0-9_.-]{1,64})*)?$/;
 const ADDR = /^[A-Za-z0-9_.:-]{1,253}:(\d{1,5})$/;
 /** Nonces and proofs: 16 to 64 bytes, lower-case hex. */
 const HEX = /^(?:[0-9a-f]{2}){16,64}$/;
@@ -93,8 +106,8 @@ const SPECS: Spec[] = [
   { type: 'authChallenge', kind: 'auth_challenge', fields: [['from', 'name'], ['to', 'name'], ['nonce', 'hex'], ['proof', 'hex']] },
   { type: 'authProof', kind: 'auth_proof', fields: [['from', 'name'], ['to', 'name'], ['proof', 'hex']] },
   { type: 'authOk', kind: 'auth_ok', fields: [['from', 'name'], ['to', 'name'], ['standing', 'enum:client|member|admin']] },
-  { type: 'client', kind: 'client', fields: [['client', 'name']] },
-  { type: 'view', kind: 'ready', fields: [['client', 'name'], ['mode', 'enum:active|passive'], ['replicas', 'members']] },
+  { type: 'client', kind: 'client', fields: [['client', 'name']], optional: [['key', 'key', '']] },
+  { type: 'view', kind: 'ready', fields: [['client', 'name'], ['mode', 'enum:active|passive'], ['replicas', 'members']], optional: [['group', 'key', '']] },
   { type: 'request', kind: 'request', fields: [['client', 'name'], ['server', 'name'], ['num', 'int'], ['payload', 'text']] },
   { type: 'reply', kind: 'reply', fields: [['client', 'name'], ['server', 'name'], ['num', 'int'], ['result', 'text']] },
   { type: 'reject', kind: 'reject', fields: [['client', 'name'], ['server', 'name'], ['num', 'int'], ['reason', 'text']] },
@@ -102,6 +115,7 @@ const SPECS: Spec[] = [
     type: 'serverRegister',
     kind: 'register',
     fields: [['server', 'name'], ['lfd', 'name'], ['addr', 'addr'], ['pid', 'int'], ['command', 'text']],
+    optional: [['group', 'name', DEFAULT_GROUP]],
   },
   { type: 'lfdRegister', kind: 'register', fields: [['lfd', 'name'], ['host', 'text']] },
   { type: 'gfdRegister', kind: 'register', fields: [['gfd', 'name']] },
@@ -112,8 +126,9 @@ const SPECS: Spec[] = [
     type: 'membership',
     kind: 'membership',
     fields: [['from', 'name'], ['server', 'name'], ['action', 'enum:add|delete'], ['addr', 'addr']],
+    optional: [['group', 'name', DEFAULT_GROUP]],
   },
-  { type: 'members', kind: 'members', fields: [['from', 'name'], ['members', 'members']] },
+  { type: 'members', kind: 'members', fields: [['from', 'name'], ['members', 'members']], optional: [['groups', 'groups', '']] },
   {
     type: 'role',
     kind: 'role',
@@ -128,7 +143,7 @@ const SPECS: Spec[] = [
     ],
   },
   { type: 'sendCheckpoint', kind: 'send_checkpoint', fields: [['server', 'name'], ['target', 'member'], ['epoch', 'int']] },
-  { type: 'launch', kind: 'launch', fields: [['server', 'name'], ['lfd', 'name']] },
+  { type: 'launch', kind: 'launch', fields: [['server', 'name'], ['lfd', 'name']], optional: [['group', 'name', DEFAULT_GROUP]] },
   { type: 'launchFailed', kind: 'launch_failed', fields: [['lfd', 'name'], ['server', 'name'], ['reason', 'text']] },
   { type: 'retire', kind: 'retire', fields: [['server', 'name']] },
   { type: 'machine', kind: 'machine', fields: [['from', 'name'], ['lfd', 'name'], ['state', 'enum:up|down']] },
@@ -172,7 +187,7 @@ const SPECS: Spec[] = [
     kind: 'forward',
     fields: [['from', 'name'], ['to', 'name'], ['client', 'name'], ['num', 'int'], ['payload', 'text']],
   },
-  { type: 'set', kind: 'set', fields: [['from', 'name'], ['key', 'name'], ['value', 'text']] },
+  { type: 'set', kind: 'set', fields: [['from', 'name'], ['key', 'name'], ['value', 'text']], optional: [['group', 'key', '']] },
   { type: 'status', kind: 'status', fields: [['from', 'name']] },
   { type: 'ok', kind: 'ok', fields: [['from', 'name'], ['to', 'name'], ['text', 'text']] },
 ];
@@ -204,6 +219,12 @@ function parseField(kind: string, [field, ftype]: [string, FieldType], value: st
       return value;
     case 'name':
       if (!NAME.test(value)) throw new FieldValueError(kind, field, value, 'is not a name (letters, digits, _ . -)');
+      return value;
+    case 'key':
+      if (!KEY.test(value)) throw new FieldValueError(kind, field, value, 'is not a name (letters, digits, _ . -) or empty');
+      return value;
+    case 'groups':
+      if (!GROUPS.test(value)) throw new FieldValueError(kind, field, value, 'is not SERVER=GROUP;…');
       return value;
     case 'int':
       if (!/^\d{1,15}$/.test(value)) throw new FieldValueError(kind, field, value, 'is not a non-negative integer');
@@ -248,6 +269,23 @@ function formatField(ftype: FieldType, value: unknown): string {
   }
 }
 
+/** The fields `msg` is written with: the required ones, then optional ones up to the last that is not at its default. */
+function fieldsOf(spec: Spec, record: Record<string, unknown>): Array<[string, FieldType]> {
+  const optional = spec.optional ?? [];
+  let last = optional.length;
+  while (last > 0) {
+    const [name, , dflt] = optional[last - 1]!;
+    const value = record[name];
+    if (value !== undefined && value !== dflt) break;
+    last--;
+  }
+  if (last === 0) return spec.fields;
+  return [...spec.fields, ...optional.slice(0, last).map(([name, ftype, dflt]): [string, FieldType] => {
+    if (record[name] === undefined) record[name] = dflt;
+    return [name, ftype];
+  })];
+}
+
 /** The wire kind of a message type (`serverRegister` travels as `register`). */
 export function wireKind(type: MessageType): string {
   return BY_TYPE.get(type)!.kind;
@@ -256,16 +294,21 @@ export function wireKind(type: MessageType): string {
 /** Fields of a message in wire order, kind last. */
 export function toFields(msg: Message): string[] {
   const spec = BY_TYPE.get(msg.type)!;
-  const record = msg as unknown as Record<string, unknown>;
-  return [...spec.fields.map(([name, ftype]) => formatField(ftype, record[name])), spec.kind];
+  const record = { ...msg } as unknown as Record<string, unknown>;
+  return [...fieldsOf(spec, record).map(([name, ftype]) => formatField(ftype, record[name])), spec.kind];
 }
 
 /** Encode a message as one frame: `encodeFrame(toFields(msg))`, without the arrays (it runs for every message sent). */
 export function encode(msg: Message): string {
   const spec = BY_TYPE.get(msg.type)!;
-  const record = msg as unknown as Record<string, unknown>;
+  let record = msg as unknown as Record<string, unknown>;
+  let fields = spec.fields;
+  if (spec.optional) {
+    record = { ...record };
+    fields = fieldsOf(spec, record);
+  }
   let out = '<';
-  for (const [name, ftype] of spec.fields) out += `${encodeField(formatField(ftype, record[name]))}, `;
+  for (const [name, ftype] of fields) out += `${encodeField(formatField(ftype, record[name]))}, `;
   return `${out}${encodeField(spec.kind)}>`;
 }
 
@@ -280,11 +323,11 @@ export type Addressed = Extract<Message, { to: string }>;
 export function encodeForEach(msg: Addressed, recipients: readonly string[], each: (to: string, frame: string) => void): void {
   if (recipients.length === 0) return;
   const spec = BY_TYPE.get(msg.type)!;
-  const record = msg as unknown as Record<string, unknown>;
+  const record = { ...msg } as unknown as Record<string, unknown>;
   let head = '<';
   let tail = '';
   let seen = false;
-  for (const [name, ftype] of spec.fields) {
+  for (const [name, ftype] of fieldsOf(spec, record)) {
     if (name === 'to') {
       seen = true;
       continue;
@@ -304,11 +347,20 @@ export function fromFields(fields: string[], frame = fields.join(', ')): Message
   const specs = BY_KIND.get(kind);
   if (!specs) throw new UnknownKindError(kind);
   const values = fields.slice(0, -1);
-  const spec = specs.find((s) => s.fields.length === values.length);
-  if (!spec) throw new FieldCountError(kind, specs.map((s) => s.fields.length), values.length, frame);
+  const spec = specs.find((s) => values.length >= s.fields.length && values.length <= s.fields.length + (s.optional?.length ?? 0));
+  if (!spec) throw new FieldCountError(kind, specs.flatMap(countsOf), values.length, frame);
   const msg: Record<string, unknown> = { type: spec.type };
   spec.fields.forEach((f, i) => (msg[f[0]] = parseField(kind, f, values[i]!)));
+  (spec.optional ?? []).forEach(([name, ftype], i) => {
+    const value = values[spec.fields.length + i];
+    if (value !== undefined) msg[name] = parseField(kind, [name, ftype], value);
+  });
   return msg as unknown as Message;
+}
+
+/** The field counts a spec accepts. */
+function countsOf(spec: Spec): number[] {
+  return Array.from({ length: (spec.optional?.length ?? 0) + 1 }, (_, i) => spec.fields.length + i);
 }
 
 /** Decode one whole frame into a typed message. Throws a ProtocolError subclass. */
