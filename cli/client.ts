@@ -24,6 +24,7 @@ export const client: Runner = async (o, [arg]) => {
     name,
     security: securityFor(name, o, { listens: false, dials: true }, tracer),
     rm: fixed ? undefined : (o.rm as string),
+    key: o.key as string | undefined,
     fixed,
     message: o.message as string,
     interval: o.interval as number,

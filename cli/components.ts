@@ -4,6 +4,7 @@
  * upstream exit (status 1) if the peer refuses them.
  */
 import { Rm } from '../rm/rm.js';
+import type { RouteRule } from '../rm/routing.js';
 import { Gfd } from '../gfd/gfd.js';
 import { Lfd } from '../lfd/lfd.js';
 import { Server } from '../servers/server.js';
@@ -70,6 +71,8 @@ export const rm: Runner = (o) =>
       autoRestart: o.autoRestart !== false,
       restartBudget: o.restartBudget as number,
       restartWindow: o.restartWindow as number,
+      route: o.route as RouteRule,
+      fallback: o.fallback === true,
     }),
   );
 

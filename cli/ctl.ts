@@ -15,7 +15,7 @@ export const ctl: Runner = async (o, [op, key, value]) => {
   }
   const security = securityFor('ctl', o, { listens: false, dials: true });
   try {
-    const text = await ctlRequest(o.rm as string, op === 'status' ? { op: 'status' } : { op: 'set', key: key!, value: value! }, { security });
+    const text = await ctlRequest(o.rm as string, op === 'status' ? { op: 'status' } : { op: 'set', key: key!, value: value!, group: o.group as string | undefined }, { security });
     process.stdout.write((op === 'status' && !o.json ? formatStatus(text) : text) + '\n');
   } catch (err) {
     // The RM refused the request (a value only it can check: `primary S9` with no replica S9): a bad argument too.

@@ -19,6 +19,8 @@ export interface ClientOptions {
   name: string;
   /** The RM, which says where to send; or, without one, `fixed`. */
   rm?: string;
+  /** The routing key: the RM serves this client from the replica group the key routes to. */
+  key?: string;
   /** No RM: send to these replicas, as `mode` says (passive: the first is the primary). */
   fixed?: { mode: Mode; replicas: Member[] };
   /** Payload template; `{n}` is replaced by the request number. */
@@ -49,6 +51,7 @@ export class Client extends Component {
     this.session = new Session({
       name: this.name,
       rm: options.rm,
+      key: options.key,
       fixed: options.fixed,
       security: this.security,
       attemptTimeoutMs: (options.timeout ?? DEFAULT_REQUEST_TIMEOUT_S) * 1000,

@@ -7,7 +7,7 @@ import { PROPERTIES, isPropertyKey } from '../lib/config/properties.js';
 export const ADMIN_NAME = 'admin';
 export const DEFAULT_CTL_TIMEOUT_MS = 5000;
 
-export type CtlRequest = { op: 'status' } | { op: 'set'; key: string; value: string };
+export type CtlRequest = { op: 'status' } | { op: 'set'; key: string; value: string; group?: string };
 
 /**
  * Send one admin request to the RM; resolves with the RM's answer text, rejects with its error.
@@ -15,7 +15,7 @@ export type CtlRequest = { op: 'status' } | { op: 'set'; key: string; value: str
  */
 export async function ctlRequest(rm: string, req: CtlRequest, { security, timeoutMs = DEFAULT_CTL_TIMEOUT_MS }: { security?: Security; timeoutMs?: number } = {}): Promise<string> {
   const conn = await connect(rm, { me: ADMIN_NAME, timeoutMs, security, standing: 'admin' });
-  const msg: Message = req.op === 'status' ? { type: 'status', from: ADMIN_NAME } : { type: 'set', from: ADMIN_NAME, key: req.key, value: req.value };
+  const msg: Message = req.op === 'status' ? { type: 'status', from: ADMIN_NAME } : { type: 'set', from: ADMIN_NAME, key: req.key, value: req.value, group: req.group };
   try {
     return await new Promise<string>((resolve, reject) => {
       const timer = setTimeout(() => reject(new DeadlineError(`an answer from the RM at ${rm}`, timeoutMs)), timeoutMs);
@@ -44,6 +44,17 @@ interface StatusMember {
   ready: boolean;
 }
 
+interface StatusGroup {
+  name: string;
+  mode: string;
+  epoch: number;
+  leader: string | null;
+  ready: string[];
+  members: StatusMember[];
+  clients: string[];
+  target: number | null;
+}
+
 /** Render the RM's status JSON for people. */
 export function formatStatus(json: string): string {
   const s = JSON.parse(json) as {
@@ -56,18 +67,32 @@ export function formatStatus(json: string): string {
     properties: Record<string, string>;
     inForce?: Record<string, string | null>;
     target?: number | null;
-    supervision?: Record<string, { state: string; restarts: number; home: string | null }>;
+    supervision?: Record<string, { state: string; restarts: number; home: string | null; group?: string }>;
+    groups?: StatusGroup[];
   };
   const sup = s.supervision ?? {};
-  const lines = [
-    `mode: ${s.mode}   epoch: ${s.epoch}   leader: ${s.leader ?? '-'}   GFD: ${s.gfd}`,
-    `members (${s.members.length}):`,
-    ...s.members.map((m) => `  ${m.name.padEnd(6)} ${m.addr.padEnd(22)} ${m.role.padEnd(10)} ${(m.ready ? 'ready' : 'not ready').padEnd(10)} ${sup[m.name] ? `restarts ${sup[m.name]!.restarts}` : ''}`),
+  const memberLines = (members: StatusMember[], group?: string) => [
+    ...members.map((m) => `  ${m.name.padEnd(6)} ${m.addr.padEnd(22)} ${m.role.padEnd(10)} ${(m.ready ? 'ready' : 'not ready').padEnd(10)} ${sup[m.name] ? `restarts ${sup[m.name]!.restarts}` : ''}`),
     ...Object.entries(sup)
-      .filter(([name]) => !s.members.some((m) => m.name === name))
+      .filter(([name, v]) => !members.some((m) => m.name === name) && (group === undefined || (v.group ?? 'g1') === group))
       .map(([name, v]) => `  ${name.padEnd(6)} ${'-'.padEnd(22)} ${'-'.padEnd(10)} ${v.state}${v.home ? ` (on ${v.home})` : ''}, restarts ${v.restarts}`),
+  ];
+  const groups = s.groups ?? [];
+  const head =
+    groups.length > 1
+      ? [
+          `GFD: ${s.gfd}`,
+          ...groups.flatMap((g) => [
+            `group ${g.name}: ${g.mode}   epoch: ${g.epoch}   leader: ${g.leader ?? '-'}   members (${g.members.length}), ready: ${g.ready.join(', ') || '-'}${g.target ? `   target ${g.target}` : ''}`,
+            ...memberLines(g.members, g.name),
+            `  clients: ${g.clients.join(', ') || '-'}`,
+          ]),
+        ]
+      : [`mode: ${s.mode}   epoch: ${s.epoch}   leader: ${s.leader ?? '-'}   GFD: ${s.gfd}`, `members (${s.members.length}):`, ...memberLines(s.members)];
+  const lines = [
+    ...head,
     `clients: ${s.clients.join(', ') || '-'}`,
-    ...(s.target ? [`target replicas: ${s.target}`] : []),
+    ...(s.target && groups.length <= 1 ? [`target replicas: ${s.target}`] : []),
     'properties in force:',
     ...Object.entries(s.inForce ?? s.properties).map(([k, v]) => `  ${k.padEnd(20)} ${v ?? (isPropertyKey(k) ? PROPERTIES[k].until : '-')}`),
   ];

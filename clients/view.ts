@@ -20,6 +20,8 @@ export interface ViewOptions {
   stale?: boolean;
   /** No RM: the view is these replicas, used as `mode` says (passive: the first is the primary). */
   fixed?: { mode: Mode; replicas: Member[] };
+  /** The routing key the RM routes this client by to a replica group (`--key`); none: the default group. */
+  key?: string;
   /** The client secret (if the deployment requires one) and the TLS CA (if it runs TLS). */
   security?: Security;
   /** Reconnecting to the RM. */
@@ -37,6 +39,8 @@ interface ViewEvents {
 export class ViewFollower extends EventEmitter<ViewEvents> {
   mode: Mode | undefined;
   replicas: Member[] = [];
+  /** The replica group serving this client, when the RM runs more than one. */
+  group: string | undefined;
   /** Bumped on every change of view. */
   version = 0;
   /** Why the RM cannot be reached, while it cannot (`RM at 10.0.0.4:7000 unreachable (…)`); undefined while connected. */
@@ -60,7 +64,7 @@ export class ViewFollower extends EventEmitter<ViewEvents> {
       this.rmProblem = undefined;
       conn.peer = 'RM';
       conn.on('message', (msg) => this.fromRm(msg));
-      conn.send({ type: 'client', client: name });
+      conn.send({ type: 'client', client: name, key: options.key });
     });
     this.rmLink.on('down', () => {
       this.rmProblem = `connection to the RM at ${rm} lost`;
@@ -91,7 +95,7 @@ export class ViewFollower extends EventEmitter<ViewEvents> {
 
   /** Ask the RM again where to send (it answers with the view, changed or not). */
   rediscover(): void {
-    this.rmLink?.connection?.send({ type: 'client', client: this.options.name });
+    this.rmLink?.connection?.send({ type: 'client', client: this.options.name, key: this.options.key });
   }
 
   /** Stale view: from now on the view is `member` alone. */
@@ -108,11 +112,13 @@ export class ViewFollower extends EventEmitter<ViewEvents> {
     if (msg.type === 'refused') return void this.emit('refused', new RefusedError(`the RM at ${this.options.rm}`, msg.reason));
     if (msg.type !== 'view' || msg.client !== name) return;
     const names = (v: Member[]) => v.map((m) => `${m.name}=${m.addr}`).join(';');
-    if (msg.mode === this.mode && names(msg.replicas) === names(this.replicas)) return;
+    if (msg.mode === this.mode && names(msg.replicas) === names(this.replicas) && (msg.group || undefined) === this.group) return;
     this.mode = msg.mode;
     this.replicas = msg.replicas;
+    this.group = msg.group || undefined;
     this.version++;
-    this.trace('view', 'state', `${name}: ${describe(msg.mode, msg.replicas)}`, { mode: msg.mode, replicas: msg.replicas });
+    const served = this.group ? `served by ${this.group}: ` : '';
+    this.trace('view', 'state', `${name}: ${served}${describe(msg.mode, msg.replicas)}`, { mode: msg.mode, replicas: msg.replicas, ...(this.group ? { group: this.group } : {}) });
     this.emit('view', msg.mode, msg.replicas);
   }
 

@@ -68,9 +68,15 @@ export class ReplicationCore {
   /** The election deadline passed since the last choice. */
   private deadlinePassed = false;
 
+  /**
+   * @param leaderLoad With several replica groups: how many other groups' leaders run on the
+   *   machine of a replica. Of the ready replicas none of which is preferred, one on the machine
+   *   with the fewest leaders is elected, so leaders spread over machines (name order on ties).
+   */
   constructor(
     readonly mode: Mode,
     preferred?: string,
+    private readonly leaderLoad: (name: string) => number = () => 0,
   ) {
     this.preferred = preferred;
   }
@@ -319,6 +325,17 @@ export class ReplicationCore {
     return this.elect(`${name} designated as ${this.leaderRole}`);
   }
 
+  /** Of `among` (in name order), the first on a machine with the fewest other groups' leaders. */
+  private leastLoaded(among: ReplicaState[]): ReplicaState | undefined {
+    let best: ReplicaState | undefined;
+    let least = Infinity;
+    for (const m of among) {
+      const load = this.leaderLoad(m.name);
+      if (load < least) [best, least] = [m, load];
+    }
+    return best;
+  }
+
   /**
    * Choose a leader among ready replicas: after they were asked what they hold, the most
    * up-to-date (the preferred one, then name order, on ties); otherwise the preferred one
@@ -327,14 +344,14 @@ export class ReplicationCore {
   private elect(why: string, byRecency = false): RmCommand[] {
     const ready = this.ready();
     const out: RmCommand[] = [];
-    let chosen = byRecency && ready.length > 0 ? mostRecent(ready, this.holds, this.preferred) : (ready.find((m) => m.name === this.preferred) ?? ready[0]);
+    let chosen = byRecency && ready.length > 0 ? mostRecent(ready, this.holds, this.preferred, this.leaderLoad) : (ready.find((m) => m.name === this.preferred) ?? this.leastLoaded(ready));
     if (!chosen && this.members.size > 0) {
       // No ready replica is left. Continue from the replica that holds the most recent state
       // (a ready replica that was falsely suspected and came back holds everything acknowledged):
       // first ask those whose holdings we do not know, unless they were asked already.
       const unknown = [...this.members.values()].filter((m) => !this.holds.has(m.name) && !this.asked.has(m.name));
       if (this.epoch > 0 && unknown.length > 0) return this.askBeforeChoosing(why, unknown);
-      chosen = mostRecent([...this.members.values()], this.holds, this.preferred);
+      chosen = mostRecent([...this.members.values()], this.holds, this.preferred, this.leaderLoad);
       if (this.epoch > 0 && !this.deadlinePassed && (this.holds.get(chosen.name)?.epoch ?? -1) < this.epoch) {
         // None of those left holds the state of the current epoch: whoever held what was
         // acknowledged in it is gone, perhaps only suspected (a stall, a busy machine) and about

@@ -10,17 +10,22 @@ export interface Holding {
   seq: number;
 }
 
-/** Of `among`, the one with the highest reported (epoch, seq); the preferred one, then name order, on ties. */
-export function mostRecent<T extends { name: string }>(among: readonly T[], holds: ReadonlyMap<string, Holding>, preferred: string | undefined): T {
-  const rank = (name: string): [number, number, number] => {
+/**
+ * Of `among`, the one with the highest reported (epoch, seq); on ties the preferred one, then the
+ * one on a machine with the fewest other groups' leaders (`leaderLoad`), then name order.
+ */
+export function mostRecent<T extends { name: string }>(among: readonly T[], holds: ReadonlyMap<string, Holding>, preferred: string | undefined, leaderLoad: (name: string) => number = () => 0): T {
+  const rank = (name: string): number[] => {
     const h = holds.get(name);
-    return [h?.epoch ?? -1, h?.seq ?? -1, name === preferred ? 1 : 0];
+    return [h?.epoch ?? -1, h?.seq ?? -1, name === preferred ? 1 : 0, -leaderLoad(name)];
   };
   const names = among.map((m) => m.name).sort(byName);
   let best = names[0]!;
+  let bestRank = rank(best);
   for (const name of names) {
-    const [a, b] = [rank(name), rank(best)];
-    if (a[0] > b[0] || (a[0] === b[0] && (a[1] > b[1] || (a[1] === b[1] && a[2] > b[2])))) best = name;
+    const r = rank(name);
+    const i = r.findIndex((x, k) => x !== bestRank[k]);
+    if (i !== -1 && r[i]! > bestRank[i]!) [best, bestRank] = [name, r];
   }
   return among.find((m) => m.name === best)!;
 }

@@ -7,11 +7,15 @@ import { Component, describeMembers } from '../lib/component.js';
 import { sendProperties } from '../lib/children.js';
 import type { Connection, Listener } from '../lib/net/index.js';
 import type { Security } from '../lib/net/index.js';
-import { UnexpectedMessageError, type Message, type MessageOf, type Mode } from '../lib/protocol/index.js';
+import { DEFAULT_GROUP, UnexpectedMessageError, type Message, type MessageOf, type Mode } from '../lib/protocol/index.js';
 import { Tracer } from '../lib/trace/index.js';
 import { DEFAULT_MODE } from '../lib/config/options.js';
 import { PROPERTIES, parseProperty } from '../lib/config/properties.js';
-import { ReplicationCore, type RmCommand, type RmEvent } from './core.js';
+import type { RmCommand, RmEvent } from './core.js';
+import { Group, inOrder, splitByGroup } from './group.js';
+import { ClientTable } from './clients.js';
+import { Router, type RouteRule } from './routing.js';
+import { ToldTable } from './told.js';
 import { Supervisor, type SupCommand, type SupEvent } from './supervisor.js';
 import { DEFAULT_RESTART_BUDGET, DEFAULT_RESTART_WINDOW_S } from '../lib/config/options.js';
 
@@ -22,6 +26,8 @@ export const REPORT_DEADLINE_MS = 2000;
 export const ELECTION_DEADLINE_MS = 500;
 /** Properties the RM acts on itself; every other one is relayed down to the GFD. */
 const RM_ONLY_PROPERTIES = new Set(['primary', 'replicas']);
+/** Properties that apply to every group at once (the detectors'), never to one group. */
+const SYSTEM_PROPERTIES = new Set(['lfd-heartbeat-freq', 'gfd-heartbeat-freq']);
 
 export interface RmOptions {
   host?: string;
@@ -33,37 +39,44 @@ export interface RmOptions {
   restartBudget?: number;
   /** Seconds. */
   restartWindow?: number;
+  /** How clients are routed to replica groups by their key (default mod). */
+  route?: RouteRule;
+  /** Route a key whose group has no ready replica to the first group that has one. */
+  fallback?: boolean;
   /** Secrets and TLS files (default: open). */
   security?: Security;
   tracer?: Tracer;
+  /** Tie-breaks of least-loaded routing (default Math.random). */
+  random?: () => number;
 }
 
 export class Rm extends Component {
   private readonly listener: Listener;
-  readonly core: ReplicationCore;
+  /** The replica groups, by name; the default group is always there. */
+  private readonly groups = new Map<string, Group>();
+  /** The group each server joined, as the GFD reported it. */
+  private readonly groupOfServer = new Map<string, string>();
   readonly supervisor: Supervisor;
+  private readonly clients: ClientTable;
   private readonly timers = new Map<string, NodeJS.Timeout>();
   /** The LFD each server was last reported from. */
   private readonly homeHints = new Map<string, string>();
   private gfd: Connection | undefined;
-  private readonly clients = new Map<string, Connection>();
   /** Run-time properties set with `ftkit ctl set`, replayed to a GFD that (re)registers. */
   readonly properties = new Map<string, string>();
-  /** What each component told it runs with (`in_force`): by key, by component. */
-  private readonly told = new Map<string, Map<string, string>>();
-  private reportTimer: NodeJS.Timeout | undefined;
-  private lastMembers = '';
-  private lastView = '';
-  private lastReady = '';
+  /** What each component told it runs with (`in_force`). */
+  private readonly told = new ToldTable((who) => who === 'GFD' || [...this.groups.values()].some((g) => g.core.members.has(who)) || this.supervisor.isUp(who));
 
   constructor(readonly options: RmOptions = {}) {
     super(RM_NAME, options.tracer ?? new Tracer(RM_NAME), options.security);
-    this.core = new ReplicationCore(options.mode ?? (DEFAULT_MODE as Mode), options.primary);
+    this.group(DEFAULT_GROUP);
     this.supervisor = new Supervisor({
       autoRestart: options.autoRestart ?? true,
       budget: options.restartBudget ?? DEFAULT_RESTART_BUDGET,
       windowMs: (options.restartWindow ?? DEFAULT_RESTART_WINDOW_S) * 1000,
     });
+    const router = new Router(options.route ?? 'mod', options.fallback ?? false, this.mode === 'active', options.random);
+    this.clients = new ClientTable(router, () => inOrder(this.groups.values()), this.mode);
     this.listener = this.createListener({
       host: options.host,
       port: options.port,
@@ -76,18 +89,59 @@ export class Rm extends Component {
     return this.listener.address;
   }
 
+  get mode(): Mode {
+    return this.options.mode ?? (DEFAULT_MODE as Mode);
+  }
+
+  /** The default group's core (the only one in a single-group system). */
+  get core() {
+    return this.group(DEFAULT_GROUP).core;
+  }
+
+  /** The group named `name`, made when first met. */
+  private group(name: string): Group {
+    let g = this.groups.get(name);
+    if (!g) {
+      g = new Group(name, this.mode, this.options.primary, (server) => this.leadersOnMachineOf(server, name));
+      this.groups.set(name, g);
+      if (this.groups.size > 1) this.trace('group_added', 'membership', `RM: replica group ${name} (${this.mode} replication)`, { group: name });
+    }
+    return g;
+  }
+
+  /** With more than one group, traces of a group name it. */
+  private label(g: Group): string {
+    return this.groups.size > 1 ? `${g.name}: ` : '';
+  }
+
+  /** How many groups other than `group` have their leader on the machine `server` runs on. */
+  private leadersOnMachineOf(server: string, group: string): number {
+    const home = this.supervisor.homeOf(server) ?? this.homeHints.get(server);
+    if (home === undefined) return 0;
+    let n = 0;
+    for (const g of this.groups.values()) {
+      const leader = g.core.leader;
+      if (g.name !== group && leader && (this.supervisor.homeOf(leader) ?? this.homeHints.get(leader)) === home) n++;
+    }
+    return n;
+  }
+
+  private groupOf(server: string): Group {
+    return this.group(this.groupOfServer.get(server) ?? DEFAULT_GROUP);
+  }
+
   async start(): Promise<void> {
     this.setState('starting');
     await this.listener.listen();
-    this.trace('listening', 'info', `RM listening on ${this.address}; ${this.core.mode} replication`, { addr: this.address, mode: this.core.mode });
+    this.trace('listening', 'info', `RM listening on ${this.address}; ${this.mode} replication`, { addr: this.address, mode: this.mode });
     this.traceSecurity(this.address);
-    this.traceMembers(true);
+    this.traceMembers(this.group(DEFAULT_GROUP), true);
     this.setState('running');
   }
 
   async stop(): Promise<void> {
     this.setState('stopping');
-    clearTimeout(this.reportTimer);
+    for (const g of this.groups.values()) clearTimeout(g.reportTimer);
     for (const t of this.timers.values()) clearTimeout(t);
     await this.listener.close();
     this.setState('stopped');
@@ -101,6 +155,9 @@ export class Rm extends Component {
         this.gfd = conn;
         conn.send({ type: 'welcome', from: this.name, to: first.gfd });
         sendProperties(conn, this.name, [...this.properties].filter(([key]) => !RM_ONLY_PROPERTIES.has(key)));
+        for (const g of inOrder(this.groups.values())) {
+          for (const [key, value] of g.properties) if (!RM_ONLY_PROPERTIES.has(key)) conn.send({ type: 'set', from: this.name, key, value, group: g.name });
+        }
         this.trace('gfd_registered', 'membership', `RM: ${first.gfd} registered`);
         return (msg) => this.fromGfd(conn, msg);
       }
@@ -108,8 +165,7 @@ export class Rm extends Component {
         conn.peer = first.client;
         const handle = (msg: Message) => {
           if (msg.type !== 'client' || msg.client !== first.client) throw this.unexpected(conn, msg);
-          this.clients.set(msg.client, conn);
-          this.sendView(conn, msg.client);
+          this.clients.asked(msg.client, conn, msg.key || undefined);
         };
         handle(first);
         return handle;
@@ -131,31 +187,39 @@ export class Rm extends Component {
       this.gfd = undefined;
       this.trace('gfd_lost', 'fault', `RM: connection to GFD lost; keeping the last known membership until it reconnects`);
     }
-    if (this.clients.get(conn.peer) === conn) this.clients.delete(conn.peer);
+    this.clients.closed(conn);
   }
 
   private fromGfd(conn: Connection, msg: Message): void {
     switch (msg.type) {
-      case 'members':
+      case 'members': {
         // The GFD (re)registered: the membership is printed again, `RM: 0 members` included.
-        return this.dispatch({ type: 'members', members: msg.members }, true);
-      case 'membership':
-        if (msg.from !== 'GFD') this.homeHints.set(msg.server, msg.from);
-        if (msg.action === 'delete') return this.dispatch({ type: 'deleted', name: msg.server });
-        this.dispatch({ type: 'added', name: msg.server, addr: msg.addr });
-        // A repeated add (after a GFD reconnect) changes nothing in the core but tells where the server runs.
-        if (this.core.members.has(msg.server)) this.supervise({ type: 'added', name: msg.server, lfd: msg.from, now: Date.now() });
-        return;
-      case 'report':
-        return this.dispatch({ type: 'report', report: msg });
-      case 'lagging':
-        return this.dispatch({ type: 'lagging', lagging: msg });
-      case 'inForce': {
-        let byComponent = this.told.get(msg.key);
-        if (!byComponent) this.told.set(msg.key, (byComponent = new Map()));
-        byComponent.set(msg.from, msg.value);
+        const byGroup = splitByGroup(msg.members, msg.groups, DEFAULT_GROUP);
+        for (const [group, members] of byGroup) for (const m of members) this.groupOfServer.set(m.name, group);
+        for (const name of byGroup.keys()) this.group(name);
+        for (const g of inOrder(this.groups.values())) this.dispatch(g, { type: 'members', members: byGroup.get(g.name) ?? [] }, true);
         return;
       }
+      case 'membership': {
+        if (msg.from !== 'GFD') this.homeHints.set(msg.server, msg.from);
+        if (msg.action === 'delete') return this.dispatch(this.groupOf(msg.server), { type: 'deleted', name: msg.server });
+        const group = msg.group ?? DEFAULT_GROUP;
+        const was = this.groupOfServer.get(msg.server);
+        // A name that comes back in another group leaves its old one first.
+        if (was !== undefined && was !== group) this.dispatch(this.group(was), { type: 'deleted', name: msg.server });
+        this.groupOfServer.set(msg.server, group);
+        const g = this.group(group);
+        this.dispatch(g, { type: 'added', name: msg.server, addr: msg.addr });
+        // A repeated add (after a GFD reconnect) changes nothing in the core but tells where the server runs.
+        if (g.core.members.has(msg.server)) this.supervise({ type: 'added', name: msg.server, lfd: msg.from, group, now: Date.now() });
+        return;
+      }
+      case 'report':
+        return this.dispatch(this.groupOf(msg.server), { type: 'report', report: msg });
+      case 'lagging':
+        return this.dispatch(this.groupOf(msg.server), { type: 'lagging', lagging: msg });
+      case 'inForce':
+        return this.told.record(msg);
       case 'machine':
         return this.supervise({ type: 'machine', lfd: msg.lfd, up: msg.state === 'up', now: Date.now() });
       case 'launchFailed':
@@ -166,15 +230,16 @@ export class Rm extends Component {
     }
   }
 
-  /** Feed the core one event and carry out its commands; membership changes go on to the supervisor. */
-  private dispatch(event: RmEvent, printMembers = false): void {
-    const before = new Set(this.core.members.keys());
-    for (const cmd of this.core.handle(event)) this.execute(cmd);
-    this.traceMembers(printMembers);
-    this.traceReady();
+  /** Feed a group's core one event and carry out its commands; membership changes go on to the supervisor. */
+  private dispatch(g: Group, event: RmEvent, printMembers = false): void {
+    const core = g.core;
+    const before = new Set(core.members.keys());
+    for (const cmd of core.handle(event)) this.execute(g, cmd);
+    this.traceMembers(g, printMembers);
+    this.traceReady(g);
     const now = Date.now();
-    for (const name of before) if (!this.core.members.has(name)) this.supervise({ type: 'deleted', name, now });
-    for (const name of this.core.members.keys()) if (!before.has(name)) this.supervise({ type: 'added', name, lfd: this.homeHints.get(name), now });
+    for (const name of before) if (!core.members.has(name)) this.supervise({ type: 'deleted', name, now });
+    for (const name of core.members.keys()) if (!before.has(name)) this.supervise({ type: 'added', name, lfd: this.homeHints.get(name), group: g.name, now });
   }
 
   private supervise(event: SupEvent): void {
@@ -184,7 +249,8 @@ export class Rm extends Component {
   private carryOut(cmd: SupCommand): void {
     switch (cmd.type) {
       case 'send':
-        return this.execute(cmd);
+        if (!this.gfd?.send(cmd.msg)) this.trace('route_failed', 'fault', `RM: cannot send ${cmd.msg.type} (no GFD connected)`);
+        return;
       case 'trace':
         return this.trace('supervision', cmd.category, cmd.text);
       case 'timer': {
@@ -201,51 +267,51 @@ export class Rm extends Component {
     }
   }
 
-  private execute(cmd: RmCommand): void {
+  private execute(g: Group, cmd: RmCommand): void {
+    const core = g.core;
     switch (cmd.type) {
       case 'send':
         if (!this.gfd?.send(cmd.msg)) this.trace('route_failed', 'fault', `RM: cannot send ${cmd.msg.type} (no GFD connected)`);
         return;
       case 'views': {
-        const view = JSON.stringify(this.core.view());
-        if (view === this.lastView) return;
-        this.lastView = view;
-        for (const [client, conn] of this.clients) this.sendView(conn, client);
-        this.trace('view_changed', 'state', `RM: clients now use ${this.core.view().map((m) => m.name).join(', ') || 'no replica'}`, {
-          view: this.core.view(),
-          leader: this.core.leader,
-          epoch: this.core.epoch,
-        });
+        const view = JSON.stringify(core.view());
+        if (view === g.lastView) return;
+        g.lastView = view;
+        this.clients.pushAll();
+        const data = { view: core.view(), leader: core.leader, epoch: core.epoch, ...this.groupData(g) };
+        this.trace('view_changed', 'state', `RM: ${this.label(g)}clients now use ${core.view().map((m) => m.name).join(', ') || 'no replica'}`, data);
         return;
       }
       case 'trace':
-        this.trace('decision', cmd.category, cmd.text, { leader: this.core.leader, epoch: this.core.epoch });
+        this.trace('decision', cmd.category, cmd.text.replace(/^RM: /, `RM: ${this.label(g)}`), { leader: core.leader, epoch: core.epoch, ...this.groupData(g) });
         return;
       case 'awaitReports':
-        clearTimeout(this.reportTimer);
-        this.reportTimer = setTimeout(() => this.dispatch({ type: 'reportDeadline' }), cmd.why === 'restart' ? REPORT_DEADLINE_MS : ELECTION_DEADLINE_MS);
+        clearTimeout(g.reportTimer);
+        g.reportTimer = setTimeout(() => this.dispatch(g, { type: 'reportDeadline' }), cmd.why === 'restart' ? REPORT_DEADLINE_MS : ELECTION_DEADLINE_MS);
         return;
     }
   }
 
-  private traceMembers(force = false): void {
-    const names = this.core.names();
+  /** The group in a trace's data, when there is more than one. */
+  private groupData(g: Group): { group?: string } {
+    return this.groups.size > 1 ? { group: g.name } : {};
+  }
+
+  private traceMembers(g: Group, force = false): void {
+    const names = g.core.names();
     const text = describeMembers(names);
-    if (!force && text === this.lastMembers) return;
-    this.lastMembers = text;
-    this.trace('membership_changed', 'membership', `RM: ${text}`, { members: names, count: names.length });
+    if (!force && text === g.lastMembers) return;
+    g.lastMembers = text;
+    this.trace('membership_changed', 'membership', `RM: ${this.label(g)}${text}`, { members: names, count: names.length, ...this.groupData(g) });
   }
 
-  private traceReady(): void {
-    const ready = this.core.ready().map((m) => m.name);
+  private traceReady(g: Group): void {
+    const core = g.core;
+    const ready = core.ready().map((m) => m.name);
     const text = ready.join(', ');
-    if (text === this.lastReady) return;
-    this.lastReady = text;
-    this.trace('ready_changed', 'state', `RM: ready replicas: ${text || 'none'}`, { ready, leader: this.core.leader, epoch: this.core.epoch });
-  }
-
-  private sendView(conn: Connection, client: string): void {
-    conn.send({ type: 'view', client, mode: this.core.mode, replicas: this.core.view() });
+    if (text === g.lastReady) return;
+    g.lastReady = text;
+    this.trace('ready_changed', 'state', `RM: ${this.label(g)}ready replicas: ${text || 'none'}`, { ready, leader: core.leader, epoch: core.epoch, ...this.groupData(g) });
   }
 
   // ---- administration (ftkit ctl) ---------------------------------------------
@@ -263,86 +329,90 @@ export class Rm extends Component {
   }
 
   private onSet(conn: Connection, msg: MessageOf<'set'>): void {
-    const refusal = this.refusal(msg.key, msg.value);
+    const refusal = this.refusal(msg);
+    const what = `${msg.key} = ${msg.value}${msg.group ? ` in ${msg.group}` : ''}`;
     if (refusal !== undefined) {
       // A bad value is the administrator's mistake, not a protocol error: say why and keep the connection.
-      this.trace('property_refused', 'fault', `RM: refused ${msg.key} = ${msg.value} (from ${msg.from}): ${refusal}`, { key: msg.key, value: msg.value, reason: refusal });
+      this.trace('property_refused', 'fault', `RM: refused ${what} (from ${msg.from}): ${refusal}`, { key: msg.key, value: msg.value, group: msg.group, reason: refusal });
       conn.send({ type: 'error', from: this.name, to: msg.from, reason: refusal });
       return;
     }
-    this.properties.set(msg.key, msg.value);
-    this.trace('property_set', 'state', `RM: ${msg.key} = ${msg.value} (from ${msg.from})`, { key: msg.key, value: msg.value });
+    const g = msg.group ? this.group(msg.group) : undefined;
+    (g?.properties ?? this.properties).set(msg.key, msg.value);
+    this.trace('property_set', 'state', `RM: ${what} (from ${msg.from})`, { key: msg.key, value: msg.value, ...(g ? { group: g.name } : {}) });
     if (msg.key === 'primary') {
-      this.dispatch({ type: 'designate', name: msg.value });
+      this.dispatch(this.groupOf(msg.value), { type: 'designate', name: msg.value });
     } else if (msg.key === 'replicas') {
-      this.supervise({ type: 'target', count: Number(msg.value), leader: this.core.leader, now: Date.now() });
-    } else if (!this.gfd?.send({ type: 'set', from: this.name, key: msg.key, value: msg.value })) {
+      const target = g ?? this.group(DEFAULT_GROUP);
+      this.supervise({ type: 'target', count: Number(msg.value), leader: target.core.leader, group: target.name, now: Date.now() });
+    } else if (!this.gfd?.send({ type: 'set', from: this.name, key: msg.key, value: msg.value, group: msg.group })) {
       this.trace('route_failed', 'fault', `RM: ${msg.key} recorded; it reaches the GFD when one registers`);
     }
-    conn.send({ type: 'ok', from: this.name, to: msg.from, text: `${msg.key} = ${msg.value}` });
+    conn.send({ type: 'ok', from: this.name, to: msg.from, text: what });
   }
 
   /**
-   * Each run-time property as it is now: the leader and the replica count (the RM's own), and what
-   * ctl set (relayed to every component, and to each that registers later); null for a property
-   * never set, which each component still takes from its own flags.
+   * Each run-time property as it is now: the leader and the replica count (the RM's own, of the
+   * default group), and what ctl set (relayed to every component, and to each that registers
+   * later); null for a property never set, which each component still takes from its own flags.
    */
   private inForce(): Record<string, string | null> {
     const out: Record<string, string | null> = {};
-    for (const key of Object.keys(PROPERTIES)) out[key] = this.toldSummary(key) ?? this.properties.get(key) ?? null;
+    for (const key of Object.keys(PROPERTIES)) out[key] = this.told.summary(key) ?? this.properties.get(key) ?? null;
     out.primary = this.core.leader ?? null;
     out.replicas = String(this.supervisor.target ?? this.core.members.size);
     return out;
   }
 
-  /**
-   * What the components that are still there told of `key`, by value: `1 (LFD1, LFD2, LFD3)`, or
-   * `1 (LFD1, LFD2); 0.5 (LFD3)` when they differ. Replicas that left and LFDs of machines that are
-   * down no longer count.
-   */
-  private toldSummary(key: string): string | undefined {
-    const byValue = new Map<string, string[]>();
-    for (const [who, value] of this.toldNow(key)) byValue.set(value, [...(byValue.get(value) ?? []), who]);
-    if (byValue.size === 0) return undefined;
-    return [...byValue].map(([value, who]) => `${value} (${who.sort().join(', ')})`).join('; ');
-  }
-
-  private toldNow(key: string): Array<[string, string]> {
-    const byComponent = this.told.get(key) ?? new Map<string, string>();
-    const there = (who: string) => who === 'GFD' || this.core.members.has(who) || this.supervisor.isUp(who);
-    return [...byComponent].filter(([who]) => there(who));
-  }
-
-  /** Why `ctl set key value` cannot be done, or undefined. */
-  private refusal(key: string, value: string): string | undefined {
+  /** Why `ctl set key value [--group g]` cannot be done, or undefined. */
+  private refusal({ key, value, group }: MessageOf<'set'>): string | undefined {
     try {
       parseProperty(key, value);
     } catch (err) {
       return (err as Error).message;
     }
-    if (key === 'primary' && !this.core.members.has(value)) {
-      const names = this.core.names();
-      return `primary: no replica ${value} (replicas: ${names.join(', ') || 'none'})`;
+    const names = () => inOrder(this.groups.values()).map((g) => g.name).join(', ');
+    if (group && SYSTEM_PROPERTIES.has(key)) return `${key} applies to every group: set it without --group`;
+    // `replicas` may start a group that has no replica yet; anything else needs one that exists.
+    if (group && key !== 'replicas' && !this.groups.has(group)) return `no replica group ${group} (groups: ${names()})`;
+    if (key === 'primary') {
+      const of = this.groupOfServer.get(value);
+      if (!of || !this.group(of).core.members.has(value)) {
+        const all = [...this.groups.values()].flatMap((g) => g.core.names());
+        return `primary: no replica ${value} (replicas: ${all.join(', ') || 'none'})`;
+      }
+      if (group && of !== group) return `primary: ${value} is in group ${of}, not ${group}`;
     }
     return undefined;
   }
 
   status(): Record<string, unknown> {
+    const groups = inOrder(this.groups.values());
+    const byGroup = this.clients.byGroup();
     return {
       mode: this.core.mode,
       epoch: this.core.epoch,
       leader: this.core.leader ?? null,
       gfd: this.gfd?.isOpen ? 'connected' : 'disconnected',
-      members: this.core.names().map((n) => {
-        const m = this.core.members.get(n)!;
-        return { name: n, addr: m.addr, role: this.core.roleOf(n), ready: m.ready };
-      }),
-      clients: [...this.clients.keys()],
+      members: groups.flatMap((g) => g.members()),
+      clients: this.clients.names(),
       properties: Object.fromEntries(this.properties),
       inForce: this.inForce(),
-      reported: Object.fromEntries([...this.told.keys()].map((k) => [k, Object.fromEntries(this.toldNow(k))])),
+      reported: this.told.reported(),
       target: this.supervisor.target ?? null,
       supervision: this.supervisor.status(Date.now()),
+      groups: groups.map((g) => ({
+        name: g.name,
+        mode: g.core.mode,
+        epoch: g.core.epoch,
+        leader: g.core.leader ?? null,
+        ready: g.core.ready().map((m) => m.name),
+        members: g.members().map(({ group: _, ...m }) => m),
+        clients: byGroup.get(g.name) ?? [],
+        target: this.supervisor.targetOf(g.name) ?? null,
+        properties: Object.fromEntries(g.properties),
+      })),
+      route: { rule: this.options.route ?? 'mod', fallback: this.options.fallback ?? false },
     };
   }
 }

@@ -3,7 +3,7 @@
  * relaunch, when, on which LFD, and when to give up; how to reach a target number
  * of replicas. The RM shell owns the timers and carries out the commands.
  */
-import type { Message } from '../lib/protocol/index.js';
+import { DEFAULT_GROUP, type Message } from '../lib/protocol/index.js';
 import { byName } from '../lib/component.js';
 import { RestartPolicy, type RestartOptions } from './restart.js';
 
@@ -14,12 +14,12 @@ export const MACHINE_RETURN_GRACE_MS = 1000;
 
 export type SupEvent =
   | { type: 'machine'; lfd: string; up: boolean; now: number }
-  | { type: 'added'; name: string; lfd: string | undefined; now: number }
+  | { type: 'added'; name: string; lfd: string | undefined; group?: string; now: number }
   | { type: 'deleted'; name: string; now: number }
   | { type: 'launchDue'; name: string; now: number }
   | { type: 'launchFailed'; name: string; reason: string; now: number }
   | { type: 'launchDeadline'; name: string; now: number }
-  | { type: 'target'; count: number; leader: string | undefined; now: number };
+  | { type: 'target'; count: number; leader: string | undefined; group?: string; now: number };
 
 export type SupCommand =
   | { type: 'send'; msg: Message }
@@ -40,7 +40,28 @@ export class Supervisor {
   private readonly policy: RestartPolicy;
   /** Relaunches of each replica since the RM started: only ever grows (the budget counts those within its window). */
   private readonly relaunches = new Map<string, number>();
-  target: number | undefined;
+  /** The replica group of each replica. */
+  private readonly groups = new Map<string, string>();
+  /** The number of replicas asked for, per group (`ctl set replicas N [--group G]`). */
+  private readonly targets = new Map<string, number>();
+
+  /** The target of the default group (or undefined: none set). */
+  get target(): number | undefined {
+    return this.targets.get(DEFAULT_GROUP);
+  }
+
+  targetOf(group: string): number | undefined {
+    return this.targets.get(group);
+  }
+
+  groupOf(name: string): string {
+    return this.groups.get(name) ?? DEFAULT_GROUP;
+  }
+
+  /** The LFD `name` runs (or last ran) on. */
+  homeOf(name: string): string | undefined {
+    return this.homes.get(name);
+  }
 
   constructor(readonly options: SupervisorOptions) {
     this.policy = new RestartPolicy(options);
@@ -51,7 +72,7 @@ export class Supervisor {
       case 'machine':
         return this.onMachine(e.lfd, e.up);
       case 'added':
-        return this.onAdded(e.name, e.lfd);
+        return this.onAdded(e.name, e.lfd, e.group);
       case 'deleted':
         return this.onDeath(e.name, 'died', e.now);
       case 'launchDue':
@@ -61,18 +82,18 @@ export class Supervisor {
       case 'launchDeadline':
         return this.phase.get(e.name) === 'launching' ? this.onDeath(e.name, `did not register within ${LAUNCH_DEADLINE_MS / 1000} s of its launch`, e.now) : [];
       case 'target':
-        return this.onTarget(e.count, e.leader);
+        return this.onTarget(e.group ?? DEFAULT_GROUP, e.count, e.leader);
     }
   }
 
   /** Per replica: what the supervisor is doing about it (for `ftkit ctl status`). */
-  status(now: number): Record<string, { state: string; home: string | null; restarts: number; recent: number }> {
-    const out: Record<string, { state: string; home: string | null; restarts: number; recent: number }> = {};
+  status(now: number): Record<string, { state: string; home: string | null; group: string; restarts: number; recent: number }> {
+    const out: Record<string, { state: string; home: string | null; group: string; restarts: number; recent: number }> = {};
     for (const name of [...this.phase.keys()].sort(byName)) {
       const phase = this.phase.get(name)!;
       const home = this.homes.get(name) ?? null;
       const state = phase === 'waiting' ? `waiting for ${home}` : phase === 'gaveUp' ? 'gave up' : phase;
-      out[name] = { state, home, restarts: this.relaunches.get(name) ?? 0, recent: this.policy.recent(name, now).length };
+      out[name] = { state, home, group: this.groupOf(name), restarts: this.relaunches.get(name) ?? 0, recent: this.policy.recent(name, now).length };
     }
     return out;
   }
@@ -97,8 +118,9 @@ export class Supervisor {
     return out;
   }
 
-  private onAdded(name: string, lfd: string | undefined): SupCommand[] {
+  private onAdded(name: string, lfd: string | undefined, group: string | undefined): SupCommand[] {
     if (lfd) this.homes.set(name, lfd);
+    if (group) this.groups.set(name, group);
     const was = this.phase.get(name);
     this.phase.set(name, was === 'retiring' ? 'retiring' : 'alive');
     if (was === 'gaveUp') this.policy.forget(name);
@@ -141,7 +163,7 @@ export class Supervisor {
     this.relaunches.set(name, (this.relaunches.get(name) ?? 0) + 1);
     this.phase.set(name, 'launching');
     return [
-      { type: 'send', msg: { type: 'launch', server: name, lfd } },
+      { type: 'send', msg: { type: 'launch', server: name, lfd, group: this.groupOf(name) } },
       { type: 'trace', category: 'state', text: `RM: asking ${lfd} to launch ${name}` },
       { type: 'timer', name, event: 'launchDeadline', ms: LAUNCH_DEADLINE_MS },
     ];
@@ -152,44 +174,55 @@ export class Supervisor {
     return this.machines.has(lfd);
   }
 
-  /** Reach `count` replicas: launch new ones on the least loaded machines, or retire some. */
-  private onTarget(count: number, leader: string | undefined): SupCommand[] {
-    this.target = count;
-    const live = [...this.phase].filter(([, p]) => p !== 'gaveUp' && p !== 'retiring').map(([n]) => n);
+  /** Reach `count` replicas in `group`: launch new ones on the machines the placement rule picks, or retire some. */
+  private onTarget(group: string, count: number, leader: string | undefined): SupCommand[] {
+    this.targets.set(group, count);
+    const inGroup = (n: string) => this.groupOf(n) === group;
+    const live = [...this.phase].filter(([n, p]) => p !== 'gaveUp' && p !== 'retiring' && inGroup(n)).map(([n]) => n);
     const out: SupCommand[] = [];
+    const which = group === DEFAULT_GROUP && [...this.groups.values()].every((g) => g === DEFAULT_GROUP) ? '' : `${group}: `;
     if (count > live.length) {
       let next = Math.max(0, ...[...this.phase.keys(), ...this.homes.keys()].map((n) => Number(/(\d+)$/.exec(n)?.[1] ?? 0))) + 1;
       for (let i = live.length; i < count; i++) {
-        const lfd = this.leastLoaded(live);
+        const lfd = this.placeFor(group);
         if (!lfd) return [...out, { type: 'trace', category: 'fault', text: `RM: no machine is up to start a new replica on` }];
         const name = `S${next++}`;
         this.homes.set(name, lfd);
+        this.groups.set(name, group);
         this.phase.set(name, 'launching');
         live.push(name);
         out.push(
-          { type: 'send', msg: { type: 'launch', server: name, lfd } },
-          { type: 'trace', category: 'state', text: `RM: target ${count} replicas: asking ${lfd} to start ${name}` },
+          { type: 'send', msg: { type: 'launch', server: name, lfd, group } },
+          { type: 'trace', category: 'state', text: `RM: ${which}target ${count} replicas: asking ${lfd} to start ${name}` },
           { type: 'timer', name, event: 'launchDeadline', ms: LAUNCH_DEADLINE_MS },
         );
       }
     }
     if (count < live.length) {
       // Retire followers, newest names first; never the leader.
-      const candidates = this.alive().filter((n) => n !== leader).sort(byName).reverse();
+      const candidates = this.alive().filter((n) => n !== leader && inGroup(n)).sort(byName).reverse();
       for (const name of candidates.slice(0, live.length - count)) {
         this.phase.set(name, 'retiring');
-        out.push({ type: 'send', msg: { type: 'retire', server: name } }, { type: 'trace', category: 'membership', text: `RM: target ${count} replicas: retiring ${name}` });
+        out.push({ type: 'send', msg: { type: 'retire', server: name } }, { type: 'trace', category: 'membership', text: `RM: ${which}target ${count} replicas: retiring ${name}` });
       }
     }
     return out;
   }
 
-  private leastLoaded(live: string[]): string | undefined {
-    const load = new Map([...this.machines].map((m) => [m, 0]));
-    for (const n of live) {
+  /**
+   * The machine (LFD) for a new replica of `group`: of the machines up, the one with the fewest
+   * replicas of that group (so a group's replicas go to different machines while there are
+   * enough), then the fewest replicas of any group, then name order.
+   */
+  private placeFor(group: string): string | undefined {
+    const load = new Map([...this.machines].map((m) => [m, { group: 0, all: 0 }]));
+    for (const [n, p] of this.phase) {
       const home = this.homes.get(n);
-      if (home && load.has(home)) load.set(home, load.get(home)! + 1);
+      if (p === 'gaveUp' || p === 'retiring' || !home || !load.has(home)) continue;
+      const l = load.get(home)!;
+      l.all++;
+      if (this.groupOf(n) === group) l.group++;
     }
-    return [...load].sort((a, b) => a[1] - b[1] || byName(a[0], b[0]))[0]?.[0];
+    return [...load].sort(([a, x], [b, y]) => x.group - y.group || x.all - y.all || byName(a, b))[0]?.[0];
   }
 }

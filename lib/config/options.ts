@@ -111,6 +111,8 @@ export const RM_OPTIONS: OptionSpec[] = [
   spec({ key: 'restartBudget', flag: '--restart-budget <n>', description: 'relaunches allowed per replica within --restart-window', default: DEFAULT_RESTART_BUDGET, parse: v.count }),
   spec({ key: 'restartWindow', flag: '--restart-window <seconds>', description: 'window of the restart budget', default: DEFAULT_RESTART_WINDOW_S, parse: v.seconds }),
   spec({ key: 'autoRestart', flag: '--no-auto-restart', description: 'do not relaunch replicas that die', default: true, parse: v.bool }),
+  spec({ key: 'route', flag: '--route <rule>', description: "how clients' keys map to replica groups: mod (group ((key - 1) mod N) + 1), hash (stable: adding a group moves few keys) or least-loaded (fewest clients)", default: 'mod', parse: v.oneOf('mod', 'hash', 'least-loaded') }),
+  spec({ key: 'fallback', flag: '--fallback', description: 'serve a key whose group has no ready replica from the first group that has one (and move it back when its group recovers)', default: false, parse: v.bool }),
   ...SECURITY_OPTIONS,
 ];
 
@@ -195,6 +197,7 @@ export const CLIENT_OPTIONS: OptionSpec[] = [
   }),
   spec({ key: 'mode', flag: '--mode <mode>', description: 'with --servers: passive (send to the primary only) or active (send to every replica; first reply wins); required for more than one', parse: v.oneOf('active', 'passive') }),
   spec({ key: 'primary', flag: '--primary <server>', description: 'with --servers --mode passive: the primary (default: the first listed)', parse: v.name }),
+  spec({ key: 'key', flag: '--key <key>', description: 'routing key: the RM serves this client from the replica group the key maps to (default: group g1)', parse: v.name }),
   spec({ key: 'message', flag: '--message <text>', description: 'request payload; {n} is replaced by the request number (e.g. "add 1", "append C1-{n}")', default: DEFAULT_CLIENT_MESSAGE, parse: v.text }),
   spec({ key: 'interval', flag: '--interval <seconds>', description: 'seconds between requests', default: DEFAULT_CLIENT_INTERVAL_S, parse: v.seconds }),
   spec({ key: 'count', flag: '--count <n>', description: 'stop after n replies (0: run until stopped)', default: 0, parse: v.count }),
@@ -208,6 +211,7 @@ export const CLIENT_OPTIONS: OptionSpec[] = [
 export const CTL_OPTIONS: OptionSpec[] = [
   spec({ key: 'rm', flag: '--rm <host:port>', description: 'the Replication Manager', default: `${DEFAULT_HOST}:${DEFAULT_RM_PORT}`, parse: v.address }),
   spec({ key: 'json', flag: '--json', description: 'print the raw JSON answer', default: false, parse: v.bool }),
+  spec({ key: 'group', flag: '--group <group>', description: 'set: the replica group the property is for (replicas, primary, checkpoint-freq, lag-timeout); default: g1, or every group for the others', parse: v.name }),
   spec({ key: 'config', flag: '--config <file>', description: 'read the rm address and the secret files from this .ini file (its [ctl] section, else its top level)', parse: v.text, ini: false }),
   secretFile,
   adminSecretFile,
