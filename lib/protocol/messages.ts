@@ -351,9 +351,10 @@ export function fromFields(fields: string[], frame = fields.join(', ')): Message
   if (!spec) throw new FieldCountError(kind, specs.flatMap(countsOf), values.length, frame);
   const msg: Record<string, unknown> = { type: spec.type };
   spec.fields.forEach((f, i) => (msg[f[0]] = parseField(kind, f, values[i]!)));
-  (spec.optional ?? []).forEach(([name, ftype], i) => {
+  (spec.optional ?? []).forEach(([name, ftype, dflt], i) => {
     const value = values[spec.fields.length + i];
-    if (value !== undefined) msg[name] = parseField(kind, [name, ftype], value);
+    // Given at its default, an optional field reads as absent: the message is the same either way.
+    if (value !== undefined && value !== dflt) msg[name] = parseField(kind, [name, ftype], value);
   });
   return msg as unknown as Message;
 }

@@ -208,11 +208,12 @@ t.test('a wrong field count throws FieldCountError', async (t) => {
     ['<request>', 'request', [4], 0],
     ['<status>', 'status', [1], 0],
     ['<admin, x, status>', 'status', [1], 2],
-    ['<a, b, c, d, e, f, register>', 'register', [1, 2, 5], 6],
-    ['<a, b, c, register>', 'register', [1, 2, 5], 3],
-    ['<register>', 'register', [1, 2, 5], 0],
+    ['<a, b, c, d, e, f, g, register>', 'register', [1, 2, 5, 6], 7],
+    ['<a, b, c, register>', 'register', [1, 2, 5, 6], 3],
+    ['<register>', 'register', [1, 2, 5, 6], 0],
     ['<S1, passive, primary, 3, 1, S1, role>', 'role', [7], 6],
-    ['<C1, passive, ready>', 'ready', [3], 2],
+    ['<C1, passive, ready>', 'ready', [3, 4], 2],
+    ['<C1, passive, S1=127.0.0.1:1, g2, x, ready>', 'ready', [3, 4], 5],
     ['<a, b, error>', 'error', [3], 2],
   ];
   for (const [frame, kind, expected, got] of cases) {

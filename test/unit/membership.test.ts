@@ -10,7 +10,7 @@ const A2 = '10.0.0.2:7201';
 
 t.test('add returns an add change', async (t) => {
   const m = new Membership();
-  t.same(m.add('LFD1', 'S1', A1), [{ action: 'add', server: 'S1', addr: A1, lfd: 'LFD1' }]);
+  t.same(m.add('LFD1', 'S1', A1), [{ action: 'add', server: 'S1', addr: A1, lfd: 'LFD1', group: 'g1' }]);
   t.same(m.names(), ['S1']);
   t.equal(m.lfdOf('S1'), 'LFD1');
   t.same(m.serversOn('LFD1'), ['S1']);
@@ -27,8 +27,8 @@ t.test('re-adding with a new address yields delete + add', async (t) => {
   const m = new Membership();
   m.add('LFD1', 'S1', A1);
   t.same(m.add('LFD1', 'S1', '10.0.0.1:7301'), [
-    { action: 'delete', server: 'S1', addr: A1, lfd: 'LFD1' },
-    { action: 'add', server: 'S1', addr: '10.0.0.1:7301', lfd: 'LFD1' },
+    { action: 'delete', server: 'S1', addr: A1, lfd: 'LFD1', group: 'g1' },
+    { action: 'add', server: 'S1', addr: '10.0.0.1:7301', lfd: 'LFD1', group: 'g1' },
   ]);
   t.same(m.list(), [{ name: 'S1', addr: '10.0.0.1:7301' }]);
 });
@@ -47,16 +47,16 @@ t.test('once it is gone from its LFD, the name may join on another LFD', async (
   const m = new Membership();
   m.add('LFD1', 'S1', A1);
   m.delete('LFD1', 'S1');
-  t.same(m.add('LFD2', 'S1', A2), [{ action: 'add', server: 'S1', addr: A2, lfd: 'LFD2' }]);
+  t.same(m.add('LFD2', 'S1', A2), [{ action: 'add', server: 'S1', addr: A2, lfd: 'LFD2', group: 'g1' }]);
   t.equal(m.lfdOf('S1'), 'LFD2');
   m.dropLfd('LFD2');
-  t.same(m.add('LFD3', 'S1', A1), [{ action: 'add', server: 'S1', addr: A1, lfd: 'LFD3' }], 'also after its machine was lost');
+  t.same(m.add('LFD3', 'S1', A1), [{ action: 'add', server: 'S1', addr: A1, lfd: 'LFD3', group: 'g1' }], 'also after its machine was lost');
 });
 
 t.test('delete by the owning LFD returns a delete change', async (t) => {
   const m = new Membership();
   m.add('LFD1', 'S1', A1);
-  t.same(m.delete('LFD1', 'S1'), [{ action: 'delete', server: 'S1', addr: A1, lfd: 'LFD1' }]);
+  t.same(m.delete('LFD1', 'S1'), [{ action: 'delete', server: 'S1', addr: A1, lfd: 'LFD1', group: 'g1' }]);
   t.same(m.names(), []);
   t.same(m.list(), []);
   t.same(m.delete('LFD1', 'S1'), [], 'deleting twice is a no-op');
@@ -81,8 +81,8 @@ t.test("dropLfd deletes exactly that LFD's servers", async (t) => {
   t.same(
     [...changes].sort((a, b) => a.server.localeCompare(b.server)),
     [
-      { action: 'delete', server: 'S1', addr: A1, lfd: 'LFD1' },
-      { action: 'delete', server: 'S3', addr: '10.0.0.1:7203', lfd: 'LFD1' },
+      { action: 'delete', server: 'S1', addr: A1, lfd: 'LFD1', group: 'g1' },
+      { action: 'delete', server: 'S3', addr: '10.0.0.1:7203', lfd: 'LFD1', group: 'g1' },
     ],
   );
   t.same(m.names(), ['S2', 'S4']);
@@ -122,4 +122,17 @@ t.test('list() gives name and addr, in name order', async (t) => {
     { name: 'S10', addr: '10.0.0.2:7210' },
   ]);
   for (const entry of m.list()) t.same(Object.keys(entry).sort(), ['addr', 'name'], 'only name and addr');
+});
+
+t.test('a member keeps its replica group; the members message lists those outside the default group', async (t) => {
+  const m = new Membership();
+  t.same(m.add('LFD1', 'S4', A1, 'g2'), [{ action: 'add', server: 'S4', addr: A1, lfd: 'LFD1', group: 'g2' }]);
+  m.add('LFD2', 'S1', A2);
+  t.equal(m.groupOf('S4'), 'g2');
+  t.equal(m.groupOf('S1'), 'g1');
+  t.equal(m.groups(), 'S4=g2');
+  t.same(m.add('LFD1', 'S4', A1, 'g3'), [
+    { action: 'delete', server: 'S4', lfd: 'LFD1', addr: A1, group: 'g2' },
+    { action: 'add', server: 'S4', addr: A1, lfd: 'LFD1', group: 'g3' },
+  ], 'the same server re-registering in another group leaves the old one');
 });
