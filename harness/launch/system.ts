@@ -32,7 +32,15 @@ export interface SystemOptions {
    */
   heartbeatTimeout?: number;
   checkpointFreq?: number;
+  /** Replicas per group (default 3). */
   replicas?: number;
+  /**
+   * Replica groups (default 1): g1 is S1…Sn, g2 the next n, and so on, over `machines` LFDs; the
+   * first replica of group gk is on LFDk (mod machines), so their leaders start on different machines.
+   */
+  groups?: number;
+  /** LFDs (machines) when there are several groups (default: replicas per group). */
+  machines?: number;
   /** Extra flags for the RM. */
   rmArgs?: string[];
   /** The RM relaunches dead replicas (default true); false for tests that restart them by hand. */
@@ -103,9 +111,44 @@ export class System {
     return this.options.gfd !== false;
   }
 
-  /** The replicas' names: S1…Sn. */
+  /** The replicas' names: S1…Sn (every group's, in group order). */
   get servers(): string[] {
-    return Array.from({ length: this.options.replicas ?? 3 }, (_, i) => `S${i + 1}`);
+    return Array.from({ length: (this.options.replicas ?? 3) * this.groupCount }, (_, i) => `S${i + 1}`);
+  }
+
+  get groupCount(): number {
+    return this.options.groups ?? 1;
+  }
+
+  /** The LFDs: LFD1…LFDm. */
+  get machines(): string[] {
+    const m = this.groupCount > 1 ? (this.options.machines ?? this.options.replicas ?? 3) : (this.options.replicas ?? 3);
+    return Array.from({ length: m }, (_, i) => `LFD${i + 1}`);
+  }
+
+  /** The group names: g1…gk. */
+  get groupNames(): string[] {
+    return Array.from({ length: this.groupCount }, (_, i) => `g${i + 1}`);
+  }
+
+  /** The group of server `name` (S1…). */
+  groupOf(name: string): string {
+    const k = Number(name.replace(/^\D+/, ''));
+    return `g${Math.floor((k - 1) / (this.options.replicas ?? 3)) + 1}`;
+  }
+
+  /** The servers of group `group`. */
+  serversOf(group: string): string[] {
+    return this.servers.filter((s) => this.groupOf(s) === group);
+  }
+
+  /** The LFD server `name` starts on: its own number with one group; rotated by group with several. */
+  homeOf(name: string): string {
+    if (this.groupCount === 1) return `LFD${name.replace(/^\D+/, '')}`;
+    const k = Number(name.replace(/^\D+/, '')) - 1;
+    const n = this.options.replicas ?? 3;
+    const g = Math.floor(k / n);
+    return this.machines[((k % n) + g) % this.machines.length]!;
   }
 
   /** Without an RM: the group every server and client is given, `S1=127.0.0.1:7201,…`. */
@@ -226,8 +269,9 @@ export class System {
   }
 
   /** Start server `name` registering with `lfd` (the LFD with the same number by default). */
-  async startServer(name: string, lfd = `LFD${name.replace(/^\D+/, '')}`, extra: string[] = []): Promise<Proc> {
-    const args = ['server', name, '--port', this.port(name), '--lfd', this.lfdAddrs.get(lfd)!, '--app', this.options.app ?? 'status', ...this.staticArgs('server'), ...extra];
+  async startServer(name: string, lfd = this.homeOf(name), extra: string[] = []): Promise<Proc> {
+    const group = this.groupCount > 1 ? ['--group', this.groupOf(name)] : [];
+    const args = ['server', name, '--port', this.port(name), '--lfd', this.lfdAddrs.get(lfd)!, '--app', this.options.app ?? 'status', ...this.staticArgs('server'), ...group, ...extra];
     args.push('--checkpoint-freq', String(this.options.checkpointFreq ?? 1), ...(this.options.serverArgs ?? []), ...this.common);
     const server = this.group.spawn(name, args, { env: this.options.serverEnv });
     this.serverAddrs.set(name, await server.address());
@@ -256,15 +300,16 @@ export class System {
     const n = this.options.replicas ?? 3;
     if (this.hasRm) await this.startRm();
     if (this.hasGfd) await this.startGfd();
-    for (let i = 1; i <= n; i++) await this.startLfd(`LFD${i}`);
-    for (let i = 1; i <= n; i++) await this.startServer(`S${i}`);
-    // The RM's report counts its members; the GFD's lists them.
-    const counts = (e: { type: string; data?: unknown }) => {
-      const d = e.data as { count?: number; members?: string[] } | undefined;
-      return e.type === 'membership_changed' && (d?.count ?? d?.members?.length) === n;
+    for (const lfd of this.machines) await this.startLfd(lfd);
+    for (const s of this.servers) await this.startServer(s);
+    // The RM's report counts its members (per group, with several); the GFD's lists them.
+    const counts = (group?: string) => (e: { type: string; data?: unknown }) => {
+      const d = e.data as { count?: number; members?: string[]; group?: string } | undefined;
+      return e.type === 'membership_changed' && (d?.count ?? d?.members?.length) === n && d?.group === group;
     };
-    if (this.hasRm) await this.rm.waitFor(counts);
-    else if (this.hasGfd) await this.gfd.waitFor(counts);
+    if (this.hasRm && this.groupCount > 1) for (const g of this.groupNames) await this.rm.waitFor(counts(g), 20_000);
+    else if (this.hasRm) await this.rm.waitFor(counts());
+    else if (this.hasGfd) await this.gfd.waitFor(counts());
     return this;
   }
 
