@@ -4,7 +4,7 @@
  * traced of it, so that each change is traced once. A fault in one group changes nothing in
  * another: each has its own core, election deadline and epoch.
  */
-import type { Member, Mode } from '../lib/protocol/index.js';
+import { DEFAULT_GROUP, type Member, type Mode } from '../lib/protocol/index.js';
 import { byName } from '../lib/component.js';
 import { ReplicationCore } from './core.js';
 
@@ -33,6 +33,93 @@ export class Group {
       const m = this.core.members.get(n)!;
       return { name: n, addr: m.addr, role: this.core.roleOf(n), ready: m.ready, group: this.name };
     });
+  }
+}
+
+/**
+ * Every group the RM knows, by name (the default group is always there), and the group each
+ * server joined. Groups are made when first met and kept: a group whose replicas are all gone
+ * is still there, with no one to serve.
+ */
+export class GroupTable implements Iterable<Group> {
+  private readonly byName = new Map<string, Group>();
+  private readonly groupOfServer = new Map<string, string>();
+
+  constructor(
+    private readonly mode: Mode,
+    private readonly preferred: string | undefined,
+    /** The machine (LFD) a server runs on, if known. */
+    private readonly homeOf: (server: string) => string | undefined,
+    /** A group was made (not called for the default group). */
+    private readonly added: (g: Group) => void,
+  ) {
+    this.get(DEFAULT_GROUP);
+  }
+
+  [Symbol.iterator](): Iterator<Group> {
+    return this.inOrder()[Symbol.iterator]();
+  }
+
+  get size(): number {
+    return this.byName.size;
+  }
+
+  has(name: string): boolean {
+    return this.byName.has(name);
+  }
+
+  /** The group named `name`, made when first met. */
+  get(name: string): Group {
+    let g = this.byName.get(name);
+    if (!g) {
+      g = new Group(name, this.mode, this.preferred, (server) => this.leadersOnMachineOf(server, name));
+      this.byName.set(name, g);
+      if (name !== DEFAULT_GROUP || this.byName.size > 1) this.added(g);
+    }
+    return g;
+  }
+
+  /** The group `server` joined (the default group if none is known). */
+  of(server: string): Group {
+    return this.get(this.groupOfServer.get(server) ?? DEFAULT_GROUP);
+  }
+
+  /** `server` joined `group`; returns the group it was in before, if another. */
+  join(server: string, group: string): Group | undefined {
+    const was = this.groupOfServer.get(server);
+    this.groupOfServer.set(server, group);
+    return was !== undefined && was !== group ? this.get(was) : undefined;
+  }
+
+  /** Whether any group counts `server` as a member. */
+  hasMember(server: string): boolean {
+    return [...this.byName.values()].some((g) => g.core.members.has(server));
+  }
+
+  inOrder(): Group[] {
+    return inOrder(this.byName.values());
+  }
+
+  /** With more than one group, traces of a group name it: `g2: `. */
+  label(g: Group): string {
+    return this.byName.size > 1 ? `${g.name}: ` : '';
+  }
+
+  /** The group in a trace's data, when there is more than one. */
+  data(g: Group): { group?: string } {
+    return this.byName.size > 1 ? { group: g.name } : {};
+  }
+
+  /** How many groups other than `group` have their leader on the machine `server` runs on. */
+  private leadersOnMachineOf(server: string, group: string): number {
+    const home = this.homeOf(server);
+    if (home === undefined) return 0;
+    let n = 0;
+    for (const g of this.byName.values()) {
+      const leader = g.core.leader;
+      if (g.name !== group && leader && this.homeOf(leader) === home) n++;
+    }
+    return n;
   }
 }
 

@@ -12,7 +12,7 @@ import { Tracer } from '../lib/trace/index.js';
 import { DEFAULT_MODE } from '../lib/config/options.js';
 import { PROPERTIES, parseProperty } from '../lib/config/properties.js';
 import type { RmCommand, RmEvent } from './core.js';
-import { Group, inOrder, splitByGroup } from './group.js';
+import { GroupTable, splitByGroup, type Group } from './group.js';
 import { ClientTable } from './clients.js';
 import { Router, type RouteRule } from './routing.js';
 import { ToldTable } from './told.js';
@@ -52,10 +52,8 @@ export interface RmOptions {
 
 export class Rm extends Component {
   private readonly listener: Listener;
-  /** The replica groups, by name; the default group is always there. */
-  private readonly groups = new Map<string, Group>();
-  /** The group each server joined, as the GFD reported it. */
-  private readonly groupOfServer = new Map<string, string>();
+  /** The replica groups, and the group each server joined. */
+  private readonly groups: GroupTable;
   readonly supervisor: Supervisor;
   private readonly clients: ClientTable;
   private readonly timers = new Map<string, NodeJS.Timeout>();
@@ -65,18 +63,21 @@ export class Rm extends Component {
   /** Run-time properties set with `ftkit ctl set`, replayed to a GFD that (re)registers. */
   readonly properties = new Map<string, string>();
   /** What each component told it runs with (`in_force`). */
-  private readonly told = new ToldTable((who) => who === 'GFD' || [...this.groups.values()].some((g) => g.core.members.has(who)) || this.supervisor.isUp(who));
+  private readonly told = new ToldTable((who) => who === 'GFD' || this.groups.hasMember(who) || this.supervisor.isUp(who));
 
   constructor(readonly options: RmOptions = {}) {
     super(RM_NAME, options.tracer ?? new Tracer(RM_NAME), options.security);
-    this.group(DEFAULT_GROUP);
+    const homeOf = (server: string) => this.supervisor.homeOf(server) ?? this.homeHints.get(server);
+    this.groups = new GroupTable(this.mode, options.primary, homeOf, (g) =>
+      this.trace('group_added', 'membership', `RM: replica group ${g.name} (${this.mode} replication)`, { group: g.name }),
+    );
     this.supervisor = new Supervisor({
       autoRestart: options.autoRestart ?? true,
       budget: options.restartBudget ?? DEFAULT_RESTART_BUDGET,
       windowMs: (options.restartWindow ?? DEFAULT_RESTART_WINDOW_S) * 1000,
     });
     const router = new Router(options.route ?? 'mod', options.fallback ?? false, this.mode === 'active', options.random);
-    this.clients = new ClientTable(router, () => inOrder(this.groups.values()), this.mode);
+    this.clients = new ClientTable(router, () => this.groups.inOrder(), this.mode);
     this.listener = this.createListener({
       host: options.host,
       port: options.port,
@@ -95,53 +96,22 @@ export class Rm extends Component {
 
   /** The default group's core (the only one in a single-group system). */
   get core() {
-    return this.group(DEFAULT_GROUP).core;
+    return this.groups.get(DEFAULT_GROUP).core;
   }
 
-  /** The group named `name`, made when first met. */
-  private group(name: string): Group {
-    let g = this.groups.get(name);
-    if (!g) {
-      g = new Group(name, this.mode, this.options.primary, (server) => this.leadersOnMachineOf(server, name));
-      this.groups.set(name, g);
-      if (this.groups.size > 1) this.trace('group_added', 'membership', `RM: replica group ${name} (${this.mode} replication)`, { group: name });
-    }
-    return g;
-  }
-
-  /** With more than one group, traces of a group name it. */
-  private label(g: Group): string {
-    return this.groups.size > 1 ? `${g.name}: ` : '';
-  }
-
-  /** How many groups other than `group` have their leader on the machine `server` runs on. */
-  private leadersOnMachineOf(server: string, group: string): number {
-    const home = this.supervisor.homeOf(server) ?? this.homeHints.get(server);
-    if (home === undefined) return 0;
-    let n = 0;
-    for (const g of this.groups.values()) {
-      const leader = g.core.leader;
-      if (g.name !== group && leader && (this.supervisor.homeOf(leader) ?? this.homeHints.get(leader)) === home) n++;
-    }
-    return n;
-  }
-
-  private groupOf(server: string): Group {
-    return this.group(this.groupOfServer.get(server) ?? DEFAULT_GROUP);
-  }
 
   async start(): Promise<void> {
     this.setState('starting');
     await this.listener.listen();
     this.trace('listening', 'info', `RM listening on ${this.address}; ${this.mode} replication`, { addr: this.address, mode: this.mode });
     this.traceSecurity(this.address);
-    this.traceMembers(this.group(DEFAULT_GROUP), true);
+    this.traceMembers(this.groups.get(DEFAULT_GROUP), true);
     this.setState('running');
   }
 
   async stop(): Promise<void> {
     this.setState('stopping');
-    for (const g of this.groups.values()) clearTimeout(g.reportTimer);
+    for (const g of this.groups) clearTimeout(g.reportTimer);
     for (const t of this.timers.values()) clearTimeout(t);
     await this.listener.close();
     this.setState('stopped');
@@ -155,7 +125,7 @@ export class Rm extends Component {
         this.gfd = conn;
         conn.send({ type: 'welcome', from: this.name, to: first.gfd });
         sendProperties(conn, this.name, [...this.properties].filter(([key]) => !RM_ONLY_PROPERTIES.has(key)));
-        for (const g of inOrder(this.groups.values())) {
+        for (const g of this.groups) {
           for (const [key, value] of g.properties) if (!RM_ONLY_PROPERTIES.has(key)) conn.send({ type: 'set', from: this.name, key, value, group: g.name });
         }
         this.trace('gfd_registered', 'membership', `RM: ${first.gfd} registered`);
@@ -195,29 +165,28 @@ export class Rm extends Component {
       case 'members': {
         // The GFD (re)registered: the membership is printed again, `RM: 0 members` included.
         const byGroup = splitByGroup(msg.members, msg.groups, DEFAULT_GROUP);
-        for (const [group, members] of byGroup) for (const m of members) this.groupOfServer.set(m.name, group);
-        for (const name of byGroup.keys()) this.group(name);
-        for (const g of inOrder(this.groups.values())) this.dispatch(g, { type: 'members', members: byGroup.get(g.name) ?? [] }, true);
+        for (const [group, members] of byGroup) for (const m of members) this.groups.join(m.name, group);
+        for (const name of byGroup.keys()) this.groups.get(name);
+        for (const g of this.groups) this.dispatch(g, { type: 'members', members: byGroup.get(g.name) ?? [] }, true);
         return;
       }
       case 'membership': {
         if (msg.from !== 'GFD') this.homeHints.set(msg.server, msg.from);
-        if (msg.action === 'delete') return this.dispatch(this.groupOf(msg.server), { type: 'deleted', name: msg.server });
+        if (msg.action === 'delete') return this.dispatch(this.groups.of(msg.server), { type: 'deleted', name: msg.server });
         const group = msg.group ?? DEFAULT_GROUP;
-        const was = this.groupOfServer.get(msg.server);
         // A name that comes back in another group leaves its old one first.
-        if (was !== undefined && was !== group) this.dispatch(this.group(was), { type: 'deleted', name: msg.server });
-        this.groupOfServer.set(msg.server, group);
-        const g = this.group(group);
+        const was = this.groups.join(msg.server, group);
+        if (was) this.dispatch(was, { type: 'deleted', name: msg.server });
+        const g = this.groups.get(group);
         this.dispatch(g, { type: 'added', name: msg.server, addr: msg.addr });
         // A repeated add (after a GFD reconnect) changes nothing in the core but tells where the server runs.
         if (g.core.members.has(msg.server)) this.supervise({ type: 'added', name: msg.server, lfd: msg.from, group, now: Date.now() });
         return;
       }
       case 'report':
-        return this.dispatch(this.groupOf(msg.server), { type: 'report', report: msg });
+        return this.dispatch(this.groups.of(msg.server), { type: 'report', report: msg });
       case 'lagging':
-        return this.dispatch(this.groupOf(msg.server), { type: 'lagging', lagging: msg });
+        return this.dispatch(this.groups.of(msg.server), { type: 'lagging', lagging: msg });
       case 'inForce':
         return this.told.record(msg);
       case 'machine':
@@ -278,12 +247,12 @@ export class Rm extends Component {
         if (view === g.lastView) return;
         g.lastView = view;
         this.clients.pushAll();
-        const data = { view: core.view(), leader: core.leader, epoch: core.epoch, ...this.groupData(g) };
-        this.trace('view_changed', 'state', `RM: ${this.label(g)}clients now use ${core.view().map((m) => m.name).join(', ') || 'no replica'}`, data);
+        const data = { view: core.view(), leader: core.leader, epoch: core.epoch, ...this.groups.data(g) };
+        this.trace('view_changed', 'state', `RM: ${this.groups.label(g)}clients now use ${core.view().map((m) => m.name).join(', ') || 'no replica'}`, data);
         return;
       }
       case 'trace':
-        this.trace('decision', cmd.category, cmd.text.replace(/^RM: /, `RM: ${this.label(g)}`), { leader: core.leader, epoch: core.epoch, ...this.groupData(g) });
+        this.trace('decision', cmd.category, cmd.text.replace(/^RM: /, `RM: ${this.groups.label(g)}`), { leader: core.leader, epoch: core.epoch, ...this.groups.data(g) });
         return;
       case 'awaitReports':
         clearTimeout(g.reportTimer);
@@ -292,17 +261,12 @@ export class Rm extends Component {
     }
   }
 
-  /** The group in a trace's data, when there is more than one. */
-  private groupData(g: Group): { group?: string } {
-    return this.groups.size > 1 ? { group: g.name } : {};
-  }
-
   private traceMembers(g: Group, force = false): void {
     const names = g.core.names();
     const text = describeMembers(names);
     if (!force && text === g.lastMembers) return;
     g.lastMembers = text;
-    this.trace('membership_changed', 'membership', `RM: ${this.label(g)}${text}`, { members: names, count: names.length, ...this.groupData(g) });
+    this.trace('membership_changed', 'membership', `RM: ${this.groups.label(g)}${text}`, { members: names, count: names.length, ...this.groups.data(g) });
   }
 
   private traceReady(g: Group): void {
@@ -311,7 +275,7 @@ export class Rm extends Component {
     const text = ready.join(', ');
     if (text === g.lastReady) return;
     g.lastReady = text;
-    this.trace('ready_changed', 'state', `RM: ${this.label(g)}ready replicas: ${text || 'none'}`, { ready, leader: core.leader, epoch: core.epoch, ...this.groupData(g) });
+    this.trace('ready_changed', 'state', `RM: ${this.groups.label(g)}ready replicas: ${text || 'none'}`, { ready, leader: core.leader, epoch: core.epoch, ...this.groups.data(g) });
   }
 
   // ---- administration (ftkit ctl) ---------------------------------------------
@@ -337,13 +301,13 @@ export class Rm extends Component {
       conn.send({ type: 'error', from: this.name, to: msg.from, reason: refusal });
       return;
     }
-    const g = msg.group ? this.group(msg.group) : undefined;
+    const g = msg.group ? this.groups.get(msg.group) : undefined;
     (g?.properties ?? this.properties).set(msg.key, msg.value);
     this.trace('property_set', 'state', `RM: ${what} (from ${msg.from})`, { key: msg.key, value: msg.value, ...(g ? { group: g.name } : {}) });
     if (msg.key === 'primary') {
-      this.dispatch(this.groupOf(msg.value), { type: 'designate', name: msg.value });
+      this.dispatch(this.groups.of(msg.value), { type: 'designate', name: msg.value });
     } else if (msg.key === 'replicas') {
-      const target = g ?? this.group(DEFAULT_GROUP);
+      const target = g ?? this.groups.get(DEFAULT_GROUP);
       this.supervise({ type: 'target', count: Number(msg.value), leader: target.core.leader, group: target.name, now: Date.now() });
     } else if (!this.gfd?.send({ type: 'set', from: this.name, key: msg.key, value: msg.value, group: msg.group })) {
       this.trace('route_failed', 'fault', `RM: ${msg.key} recorded; it reaches the GFD when one registers`);
@@ -371,23 +335,23 @@ export class Rm extends Component {
     } catch (err) {
       return (err as Error).message;
     }
-    const names = () => inOrder(this.groups.values()).map((g) => g.name).join(', ');
+    const names = () => this.groups.inOrder().map((g) => g.name).join(', ');
     if (group && SYSTEM_PROPERTIES.has(key)) return `${key} applies to every group: set it without --group`;
     // `replicas` may start a group that has no replica yet; anything else needs one that exists.
     if (group && key !== 'replicas' && !this.groups.has(group)) return `no replica group ${group} (groups: ${names()})`;
     if (key === 'primary') {
-      const of = this.groupOfServer.get(value);
-      if (!of || !this.group(of).core.members.has(value)) {
-        const all = [...this.groups.values()].flatMap((g) => g.core.names());
+      const of = this.groups.of(value);
+      if (!of.core.members.has(value)) {
+        const all = this.groups.inOrder().flatMap((g) => g.core.names());
         return `primary: no replica ${value} (replicas: ${all.join(', ') || 'none'})`;
       }
-      if (group && of !== group) return `primary: ${value} is in group ${of}, not ${group}`;
+      if (group && of.name !== group) return `primary: ${value} is in group ${of.name}, not ${group}`;
     }
     return undefined;
   }
 
   status(): Record<string, unknown> {
-    const groups = inOrder(this.groups.values());
+    const groups = this.groups.inOrder();
     const byGroup = this.clients.byGroup();
     return {
       mode: this.core.mode,

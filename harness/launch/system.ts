@@ -305,7 +305,7 @@ export class System {
     // The RM's report counts its members (per group, with several); the GFD's lists them.
     const counts = (group?: string) => (e: { type: string; data?: unknown }) => {
       const d = e.data as { count?: number; members?: string[]; group?: string } | undefined;
-      return e.type === 'membership_changed' && (d?.count ?? d?.members?.length) === n && d?.group === group;
+      return e.type === 'membership_changed' && (d?.count ?? d?.members?.length) === n && (group === undefined ? d?.group === undefined : (d?.group ?? 'g1') === group);
     };
     if (this.hasRm && this.groupCount > 1) for (const g of this.groupNames) await this.rm.waitFor(counts(g), 20_000);
     else if (this.hasRm) await this.rm.waitFor(counts());
