@@ -5,6 +5,8 @@
  * left hands its keys to the first group that has one, and takes them back when it recovers.
  */
 import t from 'tap';
+import { once } from 'node:events';
+import { ViewFollower } from '../../clients/view.js';
 import { System } from '../../harness/launch/system.js';
 import type { Proc } from '../../harness/launch/proc.js';
 import type { TraceEvent } from '../../lib/trace/index.js';
@@ -115,4 +117,29 @@ t.test('three groups behind one RM: routing by key, independent failover, fallba
   t.equal(end.get('g2')!.epoch, after.get('g2')!.epoch, "g3's loss did not change g2's epoch");
   t.equal(sys.rm.events.slice(mark).filter((e) => e.type === 'decision' && /is primary \(epoch/.test(e.text) && data<{ group?: string }>(e).group !== 'g3').length, 0, 'only g3 elected during its loss');
   await Promise.all(clients.map((c) => c.stop()));
+});
+
+t.test('least-loaded: 30 clients over three groups, no group more than one client above another', async (t) => {
+  const sys = new System({ mode: 'active', groups: 3, replicas: 1, machines: 3, quiet: true, rmArgs: ['--route', 'least-loaded'] });
+  t.teardown(() => sys.stop());
+  await sys.start();
+  await Promise.all(sys.groupNames.map((g) => sys.rm.waitFor((e) => e.type === 'ready_changed' && (data<{ group?: string }>(e).group ?? 'g1') === g && data<{ ready: string[] }>(e).ready.length === 1, 20_000)));
+  // Thirty clients that only ask the RM where to send, each with its own key, in this process.
+  const followers = Array.from({ length: 30 }, (_, i) => new ViewFollower({ name: `C${i + 1}`, rm: sys.rmAddr, key: String(i + 1), security: sys.security }));
+  t.teardown(() => followers.forEach((f) => f.stop()));
+  await Promise.all(
+    followers.map((f) => {
+      const viewed = once(f, 'view');
+      f.start();
+      return viewed;
+    }),
+  );
+  const status = (await groups(sys)).values();
+  const counts = [...status].map((g) => g.clients.length);
+  t.equal(counts.reduce((a, b) => a + b, 0), 30, 'the RM routed all 30');
+  t.ok(Math.max(...counts) - Math.min(...counts) <= 1, `clients per group: ${counts.join(', ')}`);
+  t.ok(followers.every((f) => f.replicas.length === 1 && sys.groupOf(f.replicas[0]!.name) === f.group), 'each was handed one replica of its group');
+  const byGroup = new Map<string, number>();
+  for (const f of followers) byGroup.set(f.group!, (byGroup.get(f.group!) ?? 0) + 1);
+  t.same([...byGroup.values()].sort(), [...counts].sort(), 'each client was told the group the RM counts it in');
 });
