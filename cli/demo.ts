@@ -13,12 +13,16 @@ import { givenKeys } from './options.js';
 
 export const demo: Runner = async (o) => {
   const base = o.basePort as number;
-  if (base === 0 || lastDemoPort(base) > 65535) {
-    exitWith(2, 'demo', `--base-port ${base} does not fit: the demo takes ports base, base+1, base+101–103 and base+201–203, so the base must be 1–${65535 - (lastDemoPort(0))}`);
+  const groups = (o.groups as number | undefined) ?? 1;
+  const servers = 3 * groups;
+  if (base === 0 || lastDemoPort(base, servers) > 65535) {
+    exitWith(2, 'demo', `--base-port ${base} does not fit: the demo takes ports base, base+1, base+101–103 and base+201–${200 + servers}, so the base must be 1–${65535 - lastDemoPort(0, servers)}`);
   }
+  if (groups > 1 && (o.milestone !== undefined || o.scenario)) exitWith(2, 'demo', '--groups runs the full system with several replica groups; --milestone and --scenario run one group');
   const milestone = o.milestone as Milestone | undefined;
   if (milestone !== undefined && o.scenario) exitWith(2, 'demo', `--milestone and --scenario are two different runs: --milestone ${milestone} --duration S runs its own short script, --scenario m5 the full milestone-5 one`);
   if (milestone !== undefined && o.tmux) exitWith(2, 'demo', '--milestone runs in one terminal, not with --tmux');
+  if (o.groups !== undefined && (o.groups as number) > 1 && o.tmux) exitWith(2, 'demo', '--groups runs in one terminal, not with --tmux');
   const given = givenKeys(o);
   let options: DemoOptions = {
     mode: o.mode as Mode,
@@ -35,6 +39,7 @@ export const demo: Runner = async (o) => {
     // Secure by default: the demo's components prove a secret kept in the user's state folder.
     secretFile: join(userStateDir(), SECRET_FILE_NAME),
     tls: o.tlsCert || o.tlsKey || o.tlsCa ? demoTls(o) : undefined,
+    groups: groups > 1 ? groups : undefined,
   };
   if (milestone !== undefined) {
     const choices = {

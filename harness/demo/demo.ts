@@ -34,8 +34,14 @@ export interface DemoOptions extends ShowOptions {
   rm?: boolean;
   /** A GFD (default true; milestone 1 has none). */
   gfd?: boolean;
-  /** How many replicas, S1…Sn (default 3). */
+  /** How many replicas, S1…Sn (default 3); per group with several groups. */
   replicas?: number;
+  /**
+   * Replica groups (default 1): g1 = S1–S3, g2 = S4–S6, g3 = S7–S9 over LFD1–3, the first replica
+   * of group k on LFDk so the leaders start on different machines; client Ck has key k, and the
+   * RM routes by key with fallback (`--route mod --fallback`).
+   */
+  groups?: number;
   /** Extra flags for every server (e.g. `--passive checkpoint-only`). */
   serverArgs?: string[];
   /** The first line the demo says (default: the mode, the RM's port and the app). */
@@ -51,18 +57,19 @@ export const CONTROL = ['RM', 'GFD', 'LFD1', 'LFD2', 'LFD3'];
 /** How long an orderly stop waits for every component to acknowledge that the system is stopping. */
 const STOP_NOTICE_MS = 3000;
 
-/** The demo's ports from its base: RM base, GFD base+1, LFDi base+100+i, Si base+200+i. */
-export function demoPorts(base: number): Record<string, number> {
+/** The most replica groups the demo runs: its keys 1–9 kill S1–S9. */
+export const MAX_DEMO_GROUPS = 3;
+
+/** The demo's ports from its base: RM base, GFD base+1, LFDi base+100+i, Si base+200+i (S1–S3, or S1–S9 with groups). */
+export function demoPorts(base: number, servers = 3): Record<string, number> {
   const ports: Record<string, number> = { RM: base, GFD: base + 1 };
-  for (const i of [1, 2, 3]) {
-    ports[`LFD${i}`] = base + 100 + i;
-    ports[`S${i}`] = base + 200 + i;
-  }
+  for (const i of [1, 2, 3]) ports[`LFD${i}`] = base + 100 + i;
+  for (let i = 1; i <= servers; i++) ports[`S${i}`] = base + 200 + i;
   return ports;
 }
 
 /** The highest port the demo uses from `base`. */
-export const lastDemoPort = (base: number) => Math.max(...Object.values(demoPorts(base)));
+export const lastDemoPort = (base: number, servers = 3) => Math.max(...Object.values(demoPorts(base, servers)));
 
 /** The payload template that suits each app, so every client request does something visible. */
 export function demoMessage(app: DemoOptions['app'], client: string): string {
@@ -95,6 +102,9 @@ export class Demo {
       rm: options.rm,
       gfd: options.gfd,
       replicas: options.replicas,
+      groups: options.groups,
+      machines: options.groups && options.groups > 1 ? 3 : undefined,
+      rmArgs: options.groups && options.groups > 1 ? ['--route', 'mod', '--fallback'] : undefined,
       // What is not shown is not built: heartbeat and per-request lines cost the components work.
       quietHeartbeats: !options.heartbeats,
       serverArgs: [...(options.serverArgs ?? []), ...(options.quiet ? ['--quiet'] : [])],
@@ -116,7 +126,7 @@ export class Demo {
   /** What this set-up has, for the keys and their help. */
   get setUp(): KeySetUp {
     const sys = this.system;
-    return { replicas: sys.servers.length, gfd: sys.hasGfd, rm: sys.hasRm, byHand: !sys.hasRm || this.options.autoRestart === false };
+    return { replicas: sys.servers.length, machines: sys.machines.length, gfd: sys.hasGfd, rm: sys.hasRm, byHand: !sys.hasRm || this.options.autoRestart === false };
   }
 
   private follow(proc: Proc): void {
@@ -144,7 +154,14 @@ export class Demo {
       this.say(`every component proves the secret in ${secret}${this.options.tls ? ', over TLS' : ''}${ctl}`);
     }
     await this.system.start();
-    for (const c of CLIENTS) this.startClient(c);
+    const groups = this.system.groupCount;
+    if (groups > 1) this.say(`${groups} replica groups: ${this.system.groupNames.map((g) => `${g} ${this.system.serversOf(g).join(', ')}`).join(' · ')}; client Ck has key k, routed to group ((k - 1) mod ${groups}) + 1, or to the first group with a ready replica while its own has none`);
+    for (const c of this.clientNames) this.startClient(c, groups > 1 ? ['--key', c.slice(1)] : []);
+  }
+
+  /** C1–C3, or one client per group. */
+  get clientNames(): string[] {
+    return this.system.groupCount > 1 ? this.system.groupNames.map((_, i) => `C${i + 1}`) : CLIENTS;
   }
 
   startClient(name: string, extra: string[] = []): Proc {

@@ -8,6 +8,8 @@ import type { Demo } from './demo.js';
 /** What a set-up has, for the keys: how many replicas, a GFD, an RM; whether replicas are relaunched by hand. */
 export interface KeySetUp {
   replicas: number;
+  /** Machines (LFDs), when not one per replica. */
+  machines?: number;
   gfd: boolean;
   rm: boolean;
   byHand: boolean;
@@ -17,12 +19,15 @@ export const FULL_SET_UP: KeySetUp = { replicas: 3, gfd: true, rm: true, byHand:
 
 /** The key help for a set-up (the full demo's by default). */
 export function keysHelp(s: KeySetUp = FULL_SET_UP): string[] {
-  const nums = Array.from({ length: s.replicas }, (_, i) => String(i + 1));
-  const each = (prefix: string) => nums.map((n) => prefix + n).join('/');
+  const numbers = (n: number) => Array.from({ length: n }, (_, i) => String(i + 1));
+  const nums = numbers(s.replicas);
+  const machines = numbers(s.machines ?? s.replicas);
+  const each = (prefix: string, of = nums) => (of.length > 3 ? `${prefix}${of[0]}…${prefix}${of[of.length - 1]}` : of.map((n) => prefix + n).join('/'));
+  const keys = (of: string[]) => (of.length > 3 ? `${of[0]}…${of[of.length - 1]}` : of.join('/'));
   const again = s.byHand ? ', or start it again by hand once it is down' : '';
-  const control = [`l then ${nums.join('/')} kill ${each('LFD')}`, ...(s.gfd ? ['g kill the GFD'] : []), ...(s.rm ? ['r kill the RM'] : [])];
+  const control = [`l then ${keys(machines)} kill ${each('LFD', machines)}`, ...(s.gfd ? ['g kill the GFD'] : []), ...(s.rm ? ['r kill the RM'] : [])];
   return [
-    `keys: ${nums.join('/')} kill ${each('S')} (SIGKILL)${again} · p then ${nums.join('/')} pause or resume ${each('S')} (SIGSTOP/SIGCONT)`,
+    `keys: ${keys(nums)} kill ${each('S')} (SIGKILL)${again} · p then ${keys(nums)} pause or resume ${each('S')} (SIGSTOP/SIGCONT)`,
     `      ${control.join(' · ')} (the same key again starts it again)`,
     `      ${s.rm ? 's status · ' : ''}h or ? this help · q quit (stops everything in order; Ctrl-C too)`,
   ];
@@ -60,10 +65,12 @@ export class Keys {
     const pending = this.pending;
     this.pending = undefined;
     const { replicas, gfd, rm } = this.demo.setUp;
-    const choices = replicas === 1 ? '1' : Array.from({ length: replicas }, (_, i) => i + 1).join(', ').replace(/, (\d+)$/, ' or $1');
+    const machines = this.demo.setUp.machines ?? replicas;
+    const listOf = (n: number) => (n === 1 ? '1' : Array.from({ length: n }, (_, i) => i + 1).join(', ').replace(/, (\d+)$/, ' or $1'));
+    const choices = listOf(pending === 'l' ? machines : replicas);
     if (pending) {
-      if (key === '1' || key === '2' || key === '3') {
-        if (Number(key) > replicas) return this.demo.say(`${pending} takes ${choices}: there is no machine ${key} in this set-up`);
+      if (/^[1-9]$/.test(key)) {
+        if (Number(key) > (pending === 'p' ? replicas : machines)) return this.demo.say(`${pending} takes ${choices}: there is no machine ${key} in this set-up`);
         if (pending === 'p') return this.demo.togglePause(`S${key}`);
         return void this.demo.killOrStart(`LFD${key}`);
       }
@@ -76,6 +83,12 @@ export class Keys {
       case '1':
       case '2':
       case '3':
+      case '4':
+      case '5':
+      case '6':
+      case '7':
+      case '8':
+      case '9':
         if (Number(key) > replicas) return this.demo.say(`there is no S${key} in this set-up; h for help`);
         return this.replica(`S${key}`);
       case 'p':
@@ -83,7 +96,7 @@ export class Keys {
         return this.demo.say(`pause or resume which replica? ${choices}`);
       case 'l':
         this.pending = 'l';
-        return this.demo.say(`kill (or start again) which LFD? ${choices}`);
+        return this.demo.say(`kill (or start again) which LFD? ${listOf(machines)}`);
       case 'g':
         if (!gfd) return this.demo.say('there is no GFD in this set-up; h for help');
         return void this.demo.killOrStart('GFD');

@@ -244,6 +244,12 @@ export const DEMO_OPTIONS: OptionSpec[] = [
     default: DEFAULT_RM_PORT,
     parse: v.port,
   }),
+  spec({
+    key: 'groups',
+    flag: '--groups <n>',
+    description: `replica groups of three (1–3): g1 = S1–S3, g2 = S4–S6, g3 = S7–S9 over LFD1–3, leaders on different machines; client Ck has key k (RM --route mod --fallback)`,
+    parse: (raw) => Number(v.oneOf('1', '2', '3')(raw.trim())),
+  }),
   spec({ key: 'tmux', flag: '--tmux', description: 'one tmux pane per process (a new window when run inside tmux), keys in the first pane', default: false, parse: v.bool }),
   spec({ key: 'heartbeats', flag: '--heartbeats', description: 'show the heartbeat lines (LFDs and GFD sending, servers and LFDs answering)', default: false, parse: v.bool }),
   spec({ key: 'verbose', flag: '--verbose', description: 'also show each component\'s lifecycle (RM: idle -> starting)', default: false, parse: v.bool }),
