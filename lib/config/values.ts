@@ -105,9 +105,9 @@ export const addressOrNone: Parser<string | false> = (raw) => (raw.trim().toLowe
  */
 /**
  * A server's `--group`: with an RM, the name of the replica group it joins (`g2`); without one, the
- * fixed group as `S1=host:port,…` (see members). Told apart by the `=`.
+ * fixed group as `S1=host:port,…` (see members). Told apart by `=`, `:`, `,` or `;`, which no group name has.
  */
-export const groupOrMembers: Parser<string | Array<{ name: string; addr: string }>> = (raw) => (raw.includes('=') ? members(raw) : name(raw.trim()));
+export const groupOrMembers: Parser<string | Array<{ name: string; addr: string }>> = (raw) => (/[=:,;]/.test(raw) ? members(raw) : name(raw.trim()));
 
 export const members: Parser<Array<{ name: string; addr: string }>> = (raw) => {
   const parts = raw.split(/[,;]/).map((p) => p.trim());
