@@ -138,7 +138,7 @@ export function buildProgram(): Command {
     .action(async (_o, self: Command) => ctl(ctlOptions(self), ['status']));
   ctlCmd
     .command('set <key> <value>')
-    .description('set a run-time property: lfd-heartbeat-freq, gfd-heartbeat-freq, checkpoint-freq, primary, replicas')
+    .description('set a run-time property: lfd-heartbeat-freq, gfd-heartbeat-freq, checkpoint-freq, lag-timeout, primary, replicas, restart-budget (--group G: for one replica group)')
     .action(async (key: string, value: string, _o, self: Command) => ctl(ctlOptions(self), ['set', key, value]));
 
   program

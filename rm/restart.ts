@@ -33,9 +33,9 @@ export class RestartPolicy {
   }
 
   /** `name` died (or its relaunch failed) at `now`: relaunch after a delay, or give up. */
-  next(name: string, now: number): RestartDecision {
+  next(name: string, now: number, budget = this.options.budget): RestartDecision {
     const recent = this.recent(name, now);
-    if (recent.length >= this.options.budget) {
+    if (recent.length >= budget) {
       this.exhausted.add(name);
       return { relaunch: false, attempts: recent.length };
     }

@@ -25,7 +25,7 @@ export const REPORT_DEADLINE_MS = 2000;
 /** How long the RM waits for the ready replicas to say what they hold before electing a new leader without the silent ones. */
 export const ELECTION_DEADLINE_MS = 500;
 /** Properties the RM acts on itself; every other one is relayed down to the GFD. */
-const RM_ONLY_PROPERTIES = new Set(['primary', 'replicas']);
+const RM_ONLY_PROPERTIES = new Set(['primary', 'replicas', 'restart-budget']);
 /** Properties that apply to every group at once (the detectors'), never to one group. */
 const SYSTEM_PROPERTIES = new Set(['lfd-heartbeat-freq', 'gfd-heartbeat-freq']);
 
@@ -306,6 +306,8 @@ export class Rm extends Component {
     this.trace('property_set', 'state', `RM: ${what} (from ${msg.from})`, { key: msg.key, value: msg.value, ...(g ? { group: g.name } : {}) });
     if (msg.key === 'primary') {
       this.dispatch(this.groups.of(msg.value), { type: 'designate', name: msg.value });
+    } else if (msg.key === 'restart-budget') {
+      this.supervisor.setBudget(Number(msg.value), g?.name);
     } else if (msg.key === 'replicas') {
       const target = g ?? this.groups.get(DEFAULT_GROUP);
       this.supervise({ type: 'target', count: Number(msg.value), leader: target.core.leader, group: target.name, now: Date.now() });
@@ -322,9 +324,11 @@ export class Rm extends Component {
    */
   private inForce(): Record<string, string | null> {
     const out: Record<string, string | null> = {};
-    for (const key of Object.keys(PROPERTIES)) out[key] = this.told.summary(key) ?? this.properties.get(key) ?? null;
+    for (const key of Object.keys(PROPERTIES)) if (!RM_ONLY_PROPERTIES.has(key)) out[key] = this.told.summary(key) ?? this.properties.get(key) ?? null;
     out.primary = this.core.leader ?? null;
     out.replicas = String(this.supervisor.target ?? this.core.members.size);
+    // The RM's own --restart-budget is on its command line; shown here once ctl changed it.
+    if (this.properties.has('restart-budget')) out['restart-budget'] = String(this.supervisor.budgetOf(DEFAULT_GROUP));
     return out;
   }
 
@@ -374,6 +378,7 @@ export class Rm extends Component {
         members: g.members().map(({ group: _, ...m }) => m),
         clients: byGroup.get(g.name) ?? [],
         target: this.supervisor.targetOf(g.name) ?? null,
+        restartBudget: this.supervisor.budgetOf(g.name),
         properties: Object.fromEntries(g.properties),
       })),
       route: { rule: this.options.route ?? 'mod', fallback: this.options.fallback ?? false },

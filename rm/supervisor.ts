@@ -44,6 +44,20 @@ export class Supervisor {
   private readonly groups = new Map<string, string>();
   /** The number of replicas asked for, per group (`ctl set replicas N [--group G]`). */
   private readonly targets = new Map<string, number>();
+  /** Restart budgets set per group (`ctl set restart-budget N --group G`); others have the RM's --restart-budget. */
+  private readonly budgets = new Map<string, number>();
+
+  /** The restart budget of `group`'s replicas; without a group, the RM's default for every group. */
+  setBudget(budget: number, group?: string): void {
+    if (group === undefined) {
+      this.options.budget = budget;
+      this.budgets.clear();
+    } else this.budgets.set(group, budget);
+  }
+
+  budgetOf(group: string): number {
+    return this.budgets.get(group) ?? this.options.budget;
+  }
 
   /** The target of the default group (or undefined: none set). */
   get target(): number | undefined {
@@ -139,7 +153,8 @@ export class Supervisor {
       this.phase.delete(name);
       return [];
     }
-    const decision = this.policy.next(name, now);
+    const budget = this.budgetOf(this.groupOf(name));
+    const decision = this.policy.next(name, now, budget);
     if (!decision.relaunch) {
       this.phase.set(name, 'gaveUp');
       const window = this.options.windowMs / 1000;
@@ -147,7 +162,7 @@ export class Supervisor {
     }
     this.phase.set(name, 'scheduled');
     return [
-      { type: 'trace', category: 'fault', text: `RM: ${name} ${why}; relaunching it in ${decision.delayMs} ms (attempt ${decision.attempt} of ${this.options.budget})` },
+      { type: 'trace', category: 'fault', text: `RM: ${name} ${why}; relaunching it in ${decision.delayMs} ms (attempt ${decision.attempt} of ${budget})` },
       { type: 'timer', name, event: 'launchDue', ms: decision.delayMs },
     ];
   }

@@ -17,6 +17,7 @@ export const PROPERTIES = {
   'lag-timeout': { parse: v.seconds, help: 'seconds a leader waits for a ready follower to acknowledge before the RM takes it out of the group', until: "each server's --lag-timeout" },
   primary: { parse: v.name, help: 'passive mode: make this replica the primary', until: 'none yet' },
   replicas: { parse: v.bounded(v.positiveCount, MAX_REPLICAS), help: `target number of replicas (1 to ${MAX_REPLICAS})`, until: 'as many as run' },
+  'restart-budget': { parse: v.count, help: 'relaunches the RM allows each replica within its restart window', until: "the RM's --restart-budget" },
 } as const;
 
 export type PropertyKey = keyof typeof PROPERTIES;

@@ -140,3 +140,25 @@ t.test("splitByGroup: the GFD's list by group; servers not named are in the defa
   t.same(split.get('g2')!.map((x) => x.name), ['S4', 'S5']);
   t.same([...splitByGroup([m('S1')], '', 'g1').keys()], ['g1']);
 });
+
+t.test('restart budget per group: a group given its own budget gives up after it, the others keep the default', async (t) => {
+  const sup = new Supervisor({ autoRestart: true, budget: 3, windowMs: 60_000 });
+  sup.handle({ type: 'machine', lfd: 'LFD1', up: true, now: 0 });
+  sup.handle({ type: 'added', name: 'S1', lfd: 'LFD1', group: 'g1', now: 0 });
+  sup.handle({ type: 'added', name: 'S4', lfd: 'LFD1', group: 'g2', now: 0 });
+  sup.setBudget(1, 'g2');
+  t.equal(sup.budgetOf('g2'), 1);
+  t.equal(sup.budgetOf('g1'), 3);
+  const cycle = (name: string, at: number) => {
+    const out = sup.handle({ type: 'deleted', name, now: at });
+    sup.handle({ type: 'launchDue', name, now: at + 1 });
+    sup.handle({ type: 'added', name, lfd: 'LFD1', now: at + 2 });
+    return out.flatMap((c) => (c.type === 'trace' ? [c.text] : []));
+  };
+  t.match(cycle('S4', 10), [/relaunching it in \d+ ms \(attempt 1 of 1\)/]);
+  t.match(cycle('S4', 20), [/giving up on it/], 'g2 gives up after one relaunch');
+  t.match(cycle('S1', 30), [/attempt 1 of 3/]);
+  t.match(cycle('S1', 40), [/attempt 2 of 3/], 'g1 keeps the RM-wide budget');
+  sup.setBudget(5);
+  t.equal(sup.budgetOf('g2'), 5, 'a budget set without a group applies to every group again');
+});
