@@ -87,7 +87,7 @@ export class Server extends Component {
     super(options.name, options.tracer ?? new Tracer(options.name), options.security);
     this.core = new ReplicaCore({
       name: this.name,
-      app: createApp(options.app ?? 'status'),
+      app: createApp(options.app ?? 'status', options.groupName),
       checkpointMs: (options.checkpointFreq ?? DEFAULT_CHECKPOINT_FREQ_S) * 1000,
       lagMs: options.lagTimeout === undefined ? undefined : options.lagTimeout * 1000,
       passive: options.passive,
@@ -212,7 +212,7 @@ export class Server extends Component {
   /**
    * The first message on an inbound connection says who the peer is. `welcome` opens a peer
    * replica's connection: every message on it must be a replica message from the name it gave.
-   * Anything else is a client's connection, which may send only requests.
+   * Anything else is a client's connection, which may send only requests and subscriptions.
    */
   private identify(conn: Connection, first: Message): (msg: Message) => void {
     if (first.type === 'welcome') {
@@ -231,7 +231,11 @@ export class Server extends Component {
     }
     const id = this.register(conn);
     const client = (msg: Message) => {
-      if (msg.type !== 'request') throw new UnexpectedMessageError(`${this.name} does not accept ${msg.type} from ${conn.peer}: only requests, unless a replica says welcome first`);
+      if (msg.type === 'subscribe') {
+        conn.peer = msg.client;
+        return this.run({ type: 'subscribe', conn: id, msg });
+      }
+      if (msg.type !== 'request') throw new UnexpectedMessageError(`${this.name} does not accept ${msg.type} from ${conn.peer}: only requests and subscriptions, unless a replica says welcome first`);
       conn.peer = msg.client;
       this.run({ type: 'request', conn: id, msg });
     };

@@ -10,12 +10,13 @@ import { SYSTEM_STOPPING_LINE } from '../../lib/detect/parent.js';
 import type { Category, TraceEvent } from '../../lib/trace/index.js';
 import { formatStatus } from '../../clients/ctl.js';
 import type { Mode } from '../../lib/protocol/index.js';
+import type { AppName } from '../../servers/core/apps.js';
 import { PlainView, shown, type DemoView, type ShowOptions } from './view.js';
 import type { KeySetUp } from './keys.js';
 
 export interface DemoOptions extends ShowOptions {
   mode: Mode;
-  app: 'status' | 'counter' | 'log';
+  app: AppName;
   heartbeatFreq: number;
   checkpointFreq: number;
   basePort: number;

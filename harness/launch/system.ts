@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Mode } from '../../lib/protocol/index.js';
+import type { AppName } from '../../servers/core/apps.js';
 import type { Security } from '../../lib/net/index.js';
 import { ensureSecret, loadSecurity, SECRET_FILE_NAME } from '../../lib/config/secrets.js';
 import { ctlRequest, type CtlRequest } from '../../clients/ctl.js';
@@ -22,7 +23,7 @@ export interface SystemTls {
 
 export interface SystemOptions {
   mode?: Mode;
-  app?: 'status' | 'counter' | 'log';
+  app?: AppName;
   /** Seconds, for both LFD and GFD heartbeats. */
   heartbeat?: number;
   /**

@@ -175,7 +175,7 @@ export const SERVER_OPTIONS: OptionSpec[] = [
     default: DEFAULT_PASSIVE_STYLE,
     parse: v.oneOf('log', 'checkpoint-only'),
   }),
-  spec({ key: 'app', flag: '--app <app>', description: 'the replicated application: status, counter or log', default: DEFAULT_APP, parse: v.oneOf('status', 'counter', 'log') }),
+  spec({ key: 'app', flag: '--app <app>', description: 'the replicated application: status, counter, log or sns (the social network: ftkit sns)', default: DEFAULT_APP, parse: v.oneOf('status', 'counter', 'log', 'sns') }),
   spec({ key: 'checkpointFreq', flag: '--checkpoint-freq <seconds>', description: 'seconds between checkpoints (passive primary)', default: DEFAULT_CHECKPOINT_FREQ_S, parse: v.seconds }),
   spec({
     key: 'lagTimeout',

@@ -35,6 +35,9 @@ export type Message =
   | { type: 'request'; client: string; server: string; num: number; payload: string }
   | { type: 'reply'; client: string; server: string; num: number; result: string }
   | { type: 'reject'; client: string; server: string; num: number; reason: string }
+  // client <-> server: watching the replicated state (a subscription), and what it pushes
+  | { type: 'subscribe'; client: string; server: string; topic: string; from: number }
+  | { type: 'event'; client: string; server: string; rev: number; topic: string; text: string }
   // registration
   | { type: 'serverRegister'; server: string; lfd: string; addr: string; pid: number; command: string; group?: string }
   | { type: 'lfdRegister'; lfd: string; host: string }
@@ -111,6 +114,8 @@ const SPECS: Spec[] = [
   { type: 'request', kind: 'request', fields: [['client', 'name'], ['server', 'name'], ['num', 'int'], ['payload', 'text']] },
   { type: 'reply', kind: 'reply', fields: [['client', 'name'], ['server', 'name'], ['num', 'int'], ['result', 'text']] },
   { type: 'reject', kind: 'reject', fields: [['client', 'name'], ['server', 'name'], ['num', 'int'], ['reason', 'text']] },
+  { type: 'subscribe', kind: 'subscribe', fields: [['client', 'name'], ['server', 'name'], ['topic', 'text'], ['from', 'int']] },
+  { type: 'event', kind: 'event', fields: [['client', 'name'], ['server', 'name'], ['rev', 'int'], ['topic', 'text'], ['text', 'text']] },
   {
     type: 'serverRegister',
     kind: 'register',

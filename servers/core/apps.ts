@@ -1,10 +1,33 @@
+import { SnsApp } from './sns.js';
+
 /**
  * The replicated application: a deterministic state machine. Every replica applies
  * the same requests in the same order and so reaches the same state.
  */
 
+/** One change of an app's state that subscribers may watch: numbered across the app (`rev`), under a topic. */
+export interface AppEvent {
+  rev: number;
+  topic: string;
+  text: string;
+}
+
+/**
+ * An app whose changes can be watched (`subscribe`, docs/PROTOCOL.md): each change that matters to
+ * someone is an event with the next revision number, kept in the app's state (so every replica
+ * numbers it alike, and a checkpoint carries it).
+ */
+export interface Watchable {
+  /** The revision of the latest event (0: none yet). */
+  lastRev(): number;
+  /** Events of `topic` with after < rev ≤ upTo, oldest first. */
+  since(topic: string, after: number, upTo: number): AppEvent[];
+}
+
 export interface App {
   readonly name: string;
+  /** Present when the app's changes can be watched. */
+  readonly watch?: Watchable;
   /** Apply one request and return its result. Must be deterministic; bad input returns `error: …`. */
   apply(payload: string): string;
   /** my_state as the course's traces show it. */
@@ -13,7 +36,7 @@ export interface App {
   restore(snapshot: string): void;
 }
 
-export type AppName = 'status' | 'counter' | 'log';
+export type AppName = 'status' | 'counter' | 'log' | 'sns';
 
 /** `status`: the payload becomes my_state; the reply is my_state. */
 export class StatusApp implements App {
@@ -82,8 +105,11 @@ export class LogApp implements App {
   }
 }
 
-export function createApp(name: AppName): App {
+/** The app `name`; `group` is the replica group the server serves in (the sns app needs it). */
+export function createApp(name: AppName, group = 'g1'): App {
   switch (name) {
+    case 'sns':
+      return new SnsApp(group);
     case 'status':
       return new StatusApp();
     case 'counter':

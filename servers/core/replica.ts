@@ -30,6 +30,7 @@ import { Member as MemberRole } from './member.js';
 import { Newcomer } from './newcomer.js';
 import { Outbox } from './outbox.js';
 import { LagWatch } from './lag.js';
+import { Watchers } from './watchers.js';
 import { NO_CONN, type ConnId, type CoreConfig, type Entry, type Fault, type PassiveStyle, type ReplicaEvent } from './types.js';
 
 /** What the RM's `role` says about us. */
@@ -72,6 +73,8 @@ export class ReplicaCore extends Outbox {
   readonly replies = new Replies();
   /** Active: clients waiting for a request to be ordered. */
   readonly waiters = new Waiters();
+  /** Clients watching the state (subscriptions). */
+  readonly watchers: Watchers = new Watchers(this);
   readonly door: Door;
   /** Passive backup: entries held past the last checkpoint. Active: recent applied orders. */
   log: Entry[] = [];
@@ -138,6 +141,8 @@ export class ReplicaCore extends Outbox {
     switch (e.type) {
       case 'request':
         return this.onRequest(e.conn, e.msg);
+      case 'subscribe':
+        return this.watchers.subscribe(e.conn, e.msg);
       case 'peer':
         if (e.msg.type === 'forward') return this.handler.forward(e.msg);
         return this.door.enter(e.conn, e.peer, e.msg);
@@ -201,11 +206,13 @@ export class ReplicaCore extends Outbox {
     const after = this.describeRole();
     if (before !== after) this.trace('role_changed', 'state', `${this.name}: ${before} -> ${after}`, { role: this.role, epoch: this.epoch, ready: this.ready, leader: this.leader });
     const handler = this.pickRole();
-    if (handler === this.handler) return;
-    const old = this.handler;
-    this.handler = handler;
-    old.leave(why);
-    handler.enter();
+    if (handler !== this.handler) {
+      const old = this.handler;
+      this.handler = handler;
+      old.leave(why);
+      handler.enter();
+    }
+    this.watchers.update();
   }
 
   /** Why a replica that does not serve refuses a client. */
@@ -275,6 +282,7 @@ export class ReplicaCore extends Outbox {
     this.acksDue.delete(conn);
     this.replies.forget(conn);
     this.waiters.forget(conn);
+    this.watchers.forget(conn);
   }
 
   /** A half-closed client connection is closed once the last reply it is owed has gone out. */
@@ -322,6 +330,7 @@ export class ReplicaCore extends Outbox {
     if (seq <= this.commitSeq) return;
     this.commitSeq = seq;
     this.replyCommitted();
+    this.watchers.update();
     this.announce();
   }
 

@@ -36,7 +36,24 @@ export class ServiceState {
   seq = 0;
   checkpointCount = 0;
 
+  /** The app's revision after each sequence number that changed it, oldest first (watchable apps only): what is committed at a commit point. */
+  private revs: Array<{ seq: number; rev: number }> = [];
+
   constructor(readonly app: App) {}
+
+  /** The app's revision as of sequence number `seq` (a commit point): events up to it may be pushed. */
+  revAt(seq: number): number {
+    let rev = 0;
+    let keep = 0;
+    for (const [i, r] of this.revs.entries()) {
+      if (r.seq > seq) break;
+      rev = r.rev;
+      keep = i;
+    }
+    // What is committed is never asked for again before it: keep only the last committed entry.
+    if (keep > 0) this.revs = this.revs.slice(keep);
+    return rev;
+  }
 
   lookup(client: string, num: number): Lookup {
     const had = this.table.get(client);
@@ -63,6 +80,8 @@ export class ServiceState {
     }
     this.table.set(client, { num, result, seq });
     this.seq = seq;
+    const rev = this.app.watch?.lastRev();
+    if (rev !== undefined && rev !== (this.revs.at(-1)?.rev ?? 0)) this.revs.push({ seq, rev });
     return result;
   }
 
@@ -86,6 +105,8 @@ export class ServiceState {
     this.app.restore(cp.state);
     this.table = table;
     this.seq = cp.seq;
+    const rev = this.app.watch?.lastRev();
+    this.revs = rev ? [{ seq: cp.seq, rev }] : [];
     this.checkpointCount = cp.count;
   }
 }

@@ -49,6 +49,8 @@ export interface Entry {
 export type ReplicaEvent =
   /** A client's request on an inbound connection. */
   | { type: 'request'; conn: ConnId; msg: MessageOf<'request'> }
+  /** A client's subscription (watchers.ts) on an inbound connection. */
+  | { type: 'subscribe'; conn: ConnId; msg: MessageOf<'subscribe'> }
   /** A peer replica's message on a connection it opened (after `welcome` as `peer`; `msg.from` is `peer`). */
   | { type: 'peer'; conn: ConnId; peer: string; msg: PeerMessage }
   /** A message from a follower on our link to it. */

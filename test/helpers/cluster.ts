@@ -150,6 +150,24 @@ export class Cluster {
     return id;
   }
 
+  /** A client's subscription on its connection to `node` (the same connection as its requests there). */
+  subscribe(node: string, client: string, topic: string, from: number): ConnId {
+    const key = `${client}@${node}`;
+    let id = this.clientConns.get(key);
+    if (id === undefined || this.conns.get(id)!.closed) {
+      id = this.nextId++;
+      this.conns.set(id, { kind: 'client', id, client, node, closed: false });
+      this.clientConns.set(key, id);
+    }
+    this.queue.push({ to: node, event: { type: 'subscribe', conn: id, msg: { type: 'subscribe', client, server: node, topic, from } } });
+    return id;
+  }
+
+  /** Events a client was pushed, as `S1:rev:text`. */
+  events(client: string): string[] {
+    return (this.inbox.get(client) ?? []).flatMap((m) => (m.type === 'event' ? [`${m.server}:${m.rev}:${m.text}`] : []));
+  }
+
   /** Replies and rejects a client got, as `S1:reply:101:result` / `S1:reject:101:reason`. */
   answers(client: string): string[] {
     return (this.inbox.get(client) ?? []).map((m) => (m.type === 'reply' ? `${m.server}:reply:${m.num}:${m.result}` : m.type === 'reject' ? `${m.server}:reject:${m.num}:${m.reason}` : m.type));

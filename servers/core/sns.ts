@@ -1,0 +1,247 @@
+/**
+ * `sns`: the social network's state in one replica group, as a deterministic state machine.
+ *
+ * Users live in the group their id routes to (they log in there). Each group keeps its own
+ * users (whom they follow, who follows them, their timeline) and a directory of every user of
+ * every group. What another group must learn (a new user, a follow of one of its users, a post
+ * its users follow) goes into the **outbox**, which is part of the replicated state: events of
+ * topic `outbox`, each naming the group it is for (`*`: every other group). `ftkit sync` watches
+ * every group's outbox and carries each entry to its group as an ordinary request,
+ * `sync <json>`, under the client name `sync.<source group>` and the entry's revision as its
+ * request number: the receiving group's dedup table makes delivery exactly-once.
+ *
+ * Time is stamped by the client and carried in the request: no replica reads a clock. FOLLOW
+ * counts only posts made after the follow reached the author's group. A timeline holds the
+ * posts of followed users; each one is an event of topic `timeline/<user>`, so a client in
+ * TIMELINE mode subscribes to it and sees new posts as they are made.
+ *
+ * Requests (fields separated by spaces, the text last):
+ *   login U SESSION TIME · logout U SESSION · follow U V · unfollow U V · list U · timeline U
+ *   post U TIME TEXT · sync JSON
+ * Replies: `ok`, `exists` (following oneself, or twice), `invalid` (no such user),
+ * `not-follower`, `elsewhere` (logged in by another session), JSON for list and timeline,
+ * `error: …` for a request it cannot parse.
+ */
+import type { App, AppEvent, Watchable } from './apps.js';
+
+/** How long a session holds its user after it was last seen (ms of the clients' clocks). */
+export const SESSION_HOLD_MS = 30_000;
+/** Posts a timeline read returns. */
+export const TIMELINE_LENGTH = 20;
+export const OUTBOX_TOPIC = 'outbox';
+export const timelineTopic = (user: string) => `timeline/${user}`;
+
+interface LocalUser {
+  following: string[];
+  followers: string[];
+  session?: { id: string; seen: number };
+}
+
+/** What goes to another group: the op, for the group named in `to` (`*`: every other). */
+export type OutboxEntry =
+  | { to: string; from: string; op: 'user'; user: string; home: string }
+  | { to: string; from: string; op: 'follow' | 'unfollow'; user: string; follower: string }
+  | { to: string; from: string; op: 'deliver'; author: string; time: number; text: string; users: string[] };
+
+export interface Post {
+  author: string;
+  time: number;
+  text: string;
+}
+
+interface SnsState {
+  rev: number;
+  /** Every user known, local or not: the group each lives in. */
+  directory: Record<string, string>;
+  local: Record<string, LocalUser>;
+  events: AppEvent[];
+}
+
+const ID = /^[A-Za-z0-9_.-]{1,64}$/;
+const byId = (a: string, b: string) => a.localeCompare(b, 'en', { numeric: true });
+
+export class SnsApp implements App, Watchable {
+  readonly name = 'sns';
+  readonly watch: Watchable = this;
+  private s: SnsState = { rev: 0, directory: {}, local: {}, events: [] };
+
+  constructor(readonly group: string) {}
+
+  apply(payload: string): string {
+    const [op = '', ...args] = payload.split(' ');
+    const [u = '', b = '', c = ''] = args;
+    switch (op) {
+      case 'login':
+        return ID.test(u) && /^\d+$/.test(c) ? this.login(u, b, Number(c)) : bad(payload);
+      case 'logout':
+        return this.logout(u, b);
+      case 'follow':
+      case 'unfollow':
+        return ID.test(u) && ID.test(b) ? this.follow(op, u, b) : bad(payload);
+      case 'list':
+        return this.list(u);
+      case 'timeline':
+        return this.timeline(u);
+      case 'post': {
+        const text = args.slice(2).join(' ');
+        return ID.test(u) && /^\d+$/.test(b) ? this.post(u, Number(b), text) : bad(payload);
+      }
+      case 'sync':
+        return this.sync(payload.slice('sync '.length));
+      default:
+        return bad(payload);
+    }
+  }
+
+  private login(u: string, session: string, time: number): string {
+    let user = this.s.local[u];
+    if (!user) {
+      user = this.s.local[u] = { following: [], followers: [] };
+      this.s.directory[u] = this.group;
+      this.outbox({ to: '*', from: this.group, op: 'user', user: u, home: this.group });
+    }
+    const held = user.session;
+    if (held && held.id !== session && time - held.seen < SESSION_HOLD_MS) return 'elsewhere';
+    user.session = { id: session, seen: time };
+    return 'ok';
+  }
+
+  private logout(u: string, session: string): string {
+    const user = this.s.local[u];
+    if (user?.session?.id === session) delete user.session;
+    return 'ok';
+  }
+
+  private follow(op: 'follow' | 'unfollow', u: string, v: string): string {
+    const user = this.s.local[u];
+    if (!user) return 'invalid';
+    const follows = user.following.includes(v);
+    if (op === 'follow') {
+      if (u === v || follows) return 'exists';
+      if (!this.s.directory[v]) return 'invalid';
+      user.following.push(v);
+    } else {
+      if (!follows) return 'not-follower';
+      user.following = user.following.filter((x) => x !== v);
+    }
+    const other = this.s.local[v];
+    if (other) other.followers = op === 'follow' ? [...other.followers, u] : other.followers.filter((x) => x !== u);
+    else this.outbox({ to: this.s.directory[v]!, from: this.group, op, user: v, follower: u });
+    return 'ok';
+  }
+
+  private list(u: string): string {
+    const user = this.s.local[u];
+    if (!user) return 'invalid';
+    return JSON.stringify({ users: Object.keys(this.s.directory).sort(byId), followers: [...user.followers].sort(byId) });
+  }
+
+  /** The last posts of u's timeline, newest first, and the revision to watch it from. */
+  private timeline(u: string): string {
+    if (!this.s.local[u]) return 'invalid';
+    const topic = timelineTopic(u);
+    const posts: Post[] = [];
+    for (let i = this.s.events.length - 1; i >= 0 && posts.length < TIMELINE_LENGTH; i--) {
+      const e = this.s.events[i]!;
+      if (e.topic === topic) posts.push(JSON.parse(e.text) as Post);
+    }
+    return JSON.stringify({ rev: this.s.rev, posts });
+  }
+
+  private post(u: string, time: number, text: string): string {
+    const user = this.s.local[u];
+    if (!user) return 'invalid';
+    const elsewhere = new Map<string, string[]>();
+    for (const f of user.followers) {
+      if (this.s.local[f]) this.deliver(f, { author: u, time, text });
+      else {
+        const home = this.s.directory[f] ?? '';
+        elsewhere.set(home, [...(elsewhere.get(home) ?? []), f]);
+      }
+    }
+    for (const [to, users] of [...elsewhere].sort(([a], [b]) => byId(a, b))) this.outbox({ to, from: this.group, op: 'deliver', author: u, time, text, users });
+    return 'ok';
+  }
+
+  /** An entry of another group's outbox, carried here by the synchronizer. */
+  private sync(json: string): string {
+    let e: OutboxEntry;
+    try {
+      e = JSON.parse(json) as OutboxEntry;
+    } catch {
+      return bad(`sync ${json}`);
+    }
+    switch (e.op) {
+      case 'user':
+        this.s.directory[e.user] = e.home;
+        return 'ok';
+      case 'follow':
+      case 'unfollow': {
+        const user = this.s.local[e.user];
+        if (!user) return 'invalid';
+        user.followers = user.followers.filter((x) => x !== e.follower);
+        if (e.op === 'follow') user.followers.push(e.follower);
+        return 'ok';
+      }
+      case 'deliver':
+        // Only to those who still follow the author when the post arrives.
+        for (const f of e.users) if (this.s.local[f]?.following.includes(e.author)) this.deliver(f, { author: e.author, time: e.time, text: e.text });
+        return 'ok';
+      default:
+        return bad(`sync ${json}`);
+    }
+  }
+
+  private deliver(user: string, post: Post): void {
+    this.event(timelineTopic(user), JSON.stringify(post));
+  }
+
+  private outbox(entry: OutboxEntry): void {
+    this.event(OUTBOX_TOPIC, JSON.stringify(entry));
+  }
+
+  private event(topic: string, text: string): void {
+    this.s.events.push({ rev: ++this.s.rev, topic, text });
+  }
+
+  // ---- Watchable ----------------------------------------------------------------------
+
+  lastRev(): number {
+    return this.s.rev;
+  }
+
+  since(topic: string, after: number, upTo: number): AppEvent[] {
+    // Events are in revision order: find the first after `after` by binary search.
+    const ev = this.s.events;
+    let lo = 0;
+    let hi = ev.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (ev[mid]!.rev <= after) lo = mid + 1;
+      else hi = mid;
+    }
+    const out: AppEvent[] = [];
+    for (let i = lo; i < ev.length && ev[i]!.rev <= upTo; i++) if (ev[i]!.topic === topic) out.push(ev[i]!);
+    return out;
+  }
+
+  // ---- App ----------------------------------------------------------------------------
+
+  describe(): string {
+    return `[${Object.keys(this.s.local).length} users here, ${Object.keys(this.s.directory).length} in all, rev ${this.s.rev}]`;
+  }
+
+  snapshot(): string {
+    return JSON.stringify(this.s);
+  }
+
+  restore(snapshot: string): void {
+    const parsed = JSON.parse(snapshot || '{}') as Partial<SnsState>;
+    if (typeof parsed !== 'object' || parsed === null) throw new Error('sns snapshot is not an object');
+    this.s = { rev: parsed.rev ?? 0, directory: parsed.directory ?? {}, local: parsed.local ?? {}, events: parsed.events ?? [] };
+  }
+}
+
+function bad(payload: string): string {
+  return `error: sns cannot parse ${JSON.stringify(payload.slice(0, 60))}`;
+}

@@ -1,0 +1,111 @@
+/**
+ * The social network's state machine (servers/core/sns.ts): users, follows, posts and
+ * timelines in one group, and what goes to other groups through the outbox, applied there as
+ * `sync` requests.
+ */
+import t from 'tap';
+import { SnsApp, OUTBOX_TOPIC, TIMELINE_LENGTH, timelineTopic, type OutboxEntry } from '../../servers/core/sns.js';
+
+const timeline = (app: SnsApp, u: string) => JSON.parse(app.apply(`timeline ${u}`)) as { rev: number; posts: Array<{ author: string; time: number; text: string }> };
+const outbox = (app: SnsApp, after = 0) => app.since(OUTBOX_TOPIC, after, app.lastRev()).map((e) => JSON.parse(e.text) as OutboxEntry);
+
+/** Carry every outbox entry of `from` (after `after`) meant for `to` into it, as the synchronizer does. */
+function carry(from: SnsApp, to: SnsApp, after = 0): number {
+  let n = 0;
+  for (const e of from.since(OUTBOX_TOPIC, after, from.lastRev())) {
+    const entry = JSON.parse(e.text) as OutboxEntry;
+    if (entry.to !== '*' && entry.to !== to.group) continue;
+    t.equal(to.apply(`sync ${e.text}`), 'ok', `${to.group} applies ${entry.op}`);
+    n++;
+  }
+  return n;
+}
+
+t.test('one group: login, follow, list, posts and the timeline', async (t) => {
+  const g = new SnsApp('g1');
+  t.equal(g.apply('login 1 a 1000'), 'ok');
+  t.equal(g.apply('login 4 b 1000'), 'ok');
+  t.equal(g.apply('login 1 c 2000'), 'elsewhere', 'another session within the hold time');
+  t.equal(g.apply('login 1 a 2500'), 'ok', 'the same session again');
+  t.equal(g.apply('logout 1 a'), 'ok');
+  t.equal(g.apply('login 1 c 2600'), 'ok', 'after a logout another session may log in');
+  t.equal(g.apply('login 4 z 40000'), 'ok', 'a session not seen for the hold time gives way');
+  t.equal(g.apply('follow 1 1'), 'exists', 'following oneself');
+  t.equal(g.apply('follow 1 9'), 'invalid', 'no such user');
+  t.equal(g.apply('follow 9 1'), 'invalid', 'nor a follower that never logged in');
+  t.equal(g.apply('unfollow 1 4'), 'not-follower');
+  t.equal(g.apply('post 4 3000 before'), 'ok');
+  t.equal(g.apply('follow 1 4'), 'ok');
+  t.equal(g.apply('follow 1 4'), 'exists', 'following twice');
+  t.same(JSON.parse(g.apply('list 4')), { users: ['1', '4'], followers: ['1'] });
+  for (let i = 1; i <= TIMELINE_LENGTH + 2; i++) t.equal(g.apply(`post 4 ${4000 + i} p${i}`), 'ok');
+  const tl = timeline(g, '1');
+  t.equal(tl.posts.length, TIMELINE_LENGTH, `the last ${TIMELINE_LENGTH}`);
+  t.equal(tl.posts[0]!.text, `p${TIMELINE_LENGTH + 2}`, 'newest first');
+  t.notOk(tl.posts.some((p) => p.text === 'before'), 'a post made before the follow is not in the timeline');
+  t.equal(tl.rev, g.lastRev(), 'the timeline says the revision to watch from');
+  t.equal(g.apply('unfollow 1 4'), 'ok');
+  g.apply('post 4 9000 after-unfollow');
+  t.equal(timeline(g, '1').posts[0]!.text, `p${TIMELINE_LENGTH + 2}`, 'nothing after an unfollow');
+  t.match(g.apply('post x'), /^error: sns cannot parse/);
+  t.match(g.apply('frobnicate'), /^error: /);
+});
+
+t.test('three groups: users, follows and posts cross through the outbox exactly as applied', async (t) => {
+  const [g1, g2, g3] = ['g1', 'g2', 'g3'].map((n) => new SnsApp(n)) as [SnsApp, SnsApp, SnsApp];
+  g1.apply('login 1 a 1000');
+  g2.apply('login 2 b 1000');
+  g3.apply('login 3 c 1000');
+  t.same(outbox(g1), [{ to: '*', from: 'g1', op: 'user', user: '1', home: 'g1' }], 'a new user goes to every other group');
+  for (const [a, b] of [[g1, g2], [g1, g3], [g2, g1], [g2, g3], [g3, g1], [g3, g2]] as const) carry(a, b);
+  t.same(JSON.parse(g2.apply('list 2')).users, ['1', '2', '3'], 'every group knows every user');
+
+  const mark1 = g1.lastRev();
+  t.equal(g1.apply('follow 1 2'), 'ok', 'a follow of a user in another group');
+  t.same(outbox(g1, mark1), [{ to: 'g2', from: 'g1', op: 'follow', user: '2', follower: '1' }]);
+  const mark3 = g3.lastRev();
+  t.equal(g3.apply('follow 3 2'), 'ok');
+  carry(g1, g2, mark1);
+  carry(g3, g2, mark3);
+  t.same(JSON.parse(g2.apply('list 2')).followers, ['1', '3'], "2's followers, in two other groups");
+
+  const mark2 = g2.lastRev();
+  g2.apply('post 2 5000 hello');
+  t.same(
+    outbox(g2, mark2).map((e) => [e.to, e.op, 'users' in e ? e.users : []]),
+    [
+      ['g1', 'deliver', ['1']],
+      ['g3', 'deliver', ['3']],
+    ],
+    'one delivery per group, naming its followers',
+  );
+  carry(g2, g1, mark2);
+  carry(g2, g3, mark2);
+  t.same(timeline(g1, '1').posts.map((p) => p.text), ['hello']);
+  t.same(timeline(g3, '3').posts.map((p) => p.text), ['hello']);
+  t.equal(g1.since(timelineTopic('1'), 0, g1.lastRev()).length, 1, 'one timeline event for the post');
+
+  // An unfollow that reaches the author's group after a post was sent: the follower's group drops it.
+  const m1 = g1.lastRev();
+  t.equal(g1.apply('unfollow 1 2'), 'ok');
+  const m2 = g2.lastRev();
+  g2.apply('post 2 6000 late');
+  carry(g2, g1, m2);
+  t.same(timeline(g1, '1').posts.map((p) => p.text), ['hello'], 'a post for someone who no longer follows is not delivered');
+  carry(g1, g2, m1);
+  t.same(JSON.parse(g2.apply('list 2')).followers, ['3']);
+});
+
+t.test('the state survives a snapshot: another replica restored from it answers alike', async (t) => {
+  const a = new SnsApp('g1');
+  a.apply('login 1 a 1000');
+  a.apply('login 4 b 1000');
+  a.apply('follow 4 1');
+  a.apply('post 1 2000 x');
+  const b = new SnsApp('g1');
+  b.restore(a.snapshot());
+  t.equal(b.snapshot(), a.snapshot());
+  t.equal(b.lastRev(), a.lastRev());
+  t.same(b.apply('timeline 4'), a.apply('timeline 4'));
+  t.same(b.since(timelineTopic('4'), 0, b.lastRev()), a.since(timelineTopic('4'), 0, a.lastRev()));
+});
