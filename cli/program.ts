@@ -9,6 +9,8 @@ import {
   RM_OPTIONS,
   SECTION_OPTION,
   SERVER_OPTIONS,
+  SNS_OPTIONS,
+  SYNC_OPTIONS,
   UP_OPTIONS,
   type OptionSpec,
 } from '../lib/config/options.js';
@@ -45,6 +47,8 @@ const demo = lazy(async () => (await import('./demo.js')).demo);
 const ctl = lazy(async () => (await import('./ctl.js')).ctl);
 const secret = lazy(async () => (await import('./secret.js')).secret);
 const up = lazy(async () => (await import('./up.js')).up);
+const sync = lazy(async () => (await import('./sync.js')).sync);
+const sns = lazy(async () => (await import('./sns.js')).sns);
 
 function usageFail(cmd: Command, err: unknown): never {
   if (err instanceof ConfigError || err instanceof ValueError) cmd.error(`error: ${err.message}`, { exitCode: 2 });
@@ -114,6 +118,8 @@ export function buildProgram(): Command {
   runCommand(program, 'lfd', '<name>', 'run a Local Fault Detector, e.g. LFD1', [...LFD_OPTIONS, SECTION_OPTION], ([n]) => n!, lfd).addHelpText('after', `\n${WITHOUT_RM.lfd}`);
   runCommand(program, 'server', '<name>', 'run a replica server, e.g. S1', [...SERVER_OPTIONS, SECTION_OPTION], ([n]) => n!, server).addHelpText('after', `\n${WITHOUT_RM.server}`);
   runCommand(program, 'client', '[name]', 'run a client, e.g. C1 (or name it in --config)', [...CLIENT_OPTIONS, SECTION_OPTION], ([n]) => n ?? 'client', client).addHelpText('after', `\n${WITHOUT_RM.client}`);
+  runCommand(program, 'sync', '', 'carry the sns app\'s outboxes between replica groups, exactly once (ftkit server --app sns)', [...SYNC_OPTIONS, SECTION_OPTION], () => 'sync', sync);
+  runCommand(program, 'sns', '', 'the social network\'s client: ftkit sns -u <id> (FOLLOW, UNFOLLOW, LIST, TIMELINE)', [...SNS_OPTIONS, SECTION_OPTION], () => 'sns', sns);
   runCommand(program, 'demo', '', 'run the whole system on 127.0.0.1 with keys to inject faults', DEMO_OPTIONS, () => 'demo', demo).addHelpText('after', DEMO_HELP);
 
   // `up` reads its --config whole (every section), so its options are its flags alone.

@@ -57,6 +57,12 @@ export interface SessionOptions extends ViewOptions {
   firstNum?: number;
   /** Keep every reply's result in `results` (the bench's checks). */
   keepResults?: boolean;
+  /**
+   * The caller numbers its requests (request(payload, num)): a `stale` reject (the service has
+   * answered a higher number) ends the request as answered before, instead of renumbering it and
+   * sending it again. For a sender whose numbers name what it sends (ftkit sync).
+   */
+  ownNumbers?: boolean;
 }
 
 export interface ReplicaCounts {
@@ -174,7 +180,8 @@ export class Session extends EventEmitter<SessionEvents> {
   // ---- requests ---------------------------------------------------------------------
 
   /** Send one request until a replica answers it, the give-up time passes or the session stops. */
-  async request(payload: string): Promise<Outcome> {
+  async request(payload: string, given?: number): Promise<Outcome> {
+    if (given !== undefined) this.num = given;
     let num = this.num;
     this.open = num;
     this.stats.requests++;
@@ -302,6 +309,8 @@ export class Session extends EventEmitter<SessionEvents> {
       this.countsOf(server).rejects++;
       if (msg.num !== this.pending?.num) return;
       const stale = /^stale: request_num (\d+) already answered/.exec(msg.reason);
+      // A sender that numbers its own requests: a higher number answered means this one was too.
+      if (stale && this.options.ownNumbers) return this.pending?.finish({ server, result: msg.reason });
       if (stale && Number(stale[1]) + 1 > this.num) {
         this.num = Number(stale[1]) + 1;
         this.trace('renumber', 'fault', `${this.name}: ${server} has answered up to request_num ${stale[1]}; continuing at ${this.num}`);

@@ -12,7 +12,8 @@
  *
  * With fallback, a client whose group has no ready replica is served by the first group (name
  * order) that has one, and goes back as soon as its own group has a ready replica again.
- * A client without a key is served by the default group (g1), or by the first group there is.
+ * A client without a key is served by the default group (g1), or by the first group there is; a
+ * key that is a group's name (`g2`) is served by that group, whatever the rule.
  */
 import { createHash } from 'node:crypto';
 import { DEFAULT_GROUP } from '../lib/protocol/index.js';
@@ -80,6 +81,9 @@ export class Router {
     let replica: string | undefined;
     if (!key) {
       home = byGroup.has(DEFAULT_GROUP) ? DEFAULT_GROUP : names[0]!;
+    } else if (byGroup.has(key)) {
+      // A key that names a group routes to it (what ftkit sync uses to reach each group).
+      home = key;
     } else if (this.rule === 'least-loaded') {
       [home, replica] = this.leastLoaded(client, byGroup, names, clients);
     } else {

@@ -26,7 +26,7 @@ export const SAMPLE_MESSAGES: Message[] = [
   { type: 'request', client: 'C2', server: 'S1', num: 7, payload: 'read' },
   { type: 'reply', client: 'C1', server: 'S1', num: 101, result: '1' },
   { type: 'reject', client: 'C1', server: 'S1', num: 101, reason: 'not_ready' },
-  { type: 'subscribe', client: 'C1', server: 'S1', topic: 'timeline/1', from: 0 },
+  { type: 'subscribe', client: 'C1', server: 'S1', topic: 'timeline/1', since: 0 },
   { type: 'event', client: 'C1', server: 'S1', rev: 3, topic: 'timeline/1', text: '{"author":"2","time":0,"text":"x"}' },
   { type: 'serverRegister', server: 'S1', lfd: 'LFD1', addr: A1, pid: 4242, command: '["server","S1"]' },
   { type: 'lfdRegister', lfd: 'LFD1', host: 'machine-1' },

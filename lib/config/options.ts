@@ -208,6 +208,20 @@ export const CLIENT_OPTIONS: OptionSpec[] = [
   tlsCa,
 ];
 
+export const SYNC_OPTIONS: OptionSpec[] = [
+  spec({ key: 'rm', flag: '--rm <host:port>', description: 'the Replication Manager', default: `${DEFAULT_HOST}:${DEFAULT_RM_PORT}`, parse: v.address }),
+  spec({ key: 'groups', flag: '--groups <names>', description: 'the replica groups to carry outboxes between, e.g. g1,g2,g3 (default)', default: ['g1', 'g2', 'g3'], parse: v.nameList }),
+  clientSecretFile,
+  tlsCa,
+];
+
+export const SNS_OPTIONS: OptionSpec[] = [
+  spec({ key: 'user', flag: '-u, --user <id>', description: 'your user id (the RM routes you to the group it maps to)', parse: v.name }),
+  spec({ key: 'rm', flag: '--rm <host:port>', description: 'the Replication Manager', default: `${DEFAULT_HOST}:${DEFAULT_RM_PORT}`, parse: v.address }),
+  clientSecretFile,
+  tlsCa,
+];
+
 export const CTL_OPTIONS: OptionSpec[] = [
   spec({ key: 'rm', flag: '--rm <host:port>', description: 'the Replication Manager', default: `${DEFAULT_HOST}:${DEFAULT_RM_PORT}`, parse: v.address }),
   spec({ key: 'json', flag: '--json', description: 'print the raw JSON answer', default: false, parse: v.bool }),

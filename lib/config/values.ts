@@ -109,6 +109,13 @@ export const addressOrNone: Parser<string | false> = (raw) => (raw.trim().toLowe
  */
 export const groupOrMembers: Parser<string | Array<{ name: string; addr: string }>> = (raw) => (/[=:,;]/.test(raw) ? members(raw) : name(raw.trim()));
 
+/** Names separated by commas: `g1,g2,g3`, each once. */
+export const nameList: Parser<string[]> = (raw) => {
+  const out = raw.split(',').map((p) => name(p.trim()));
+  if (new Set(out).size !== out.length) throw new ValueError(`a name is listed twice in ${JSON.stringify(raw)}`);
+  return out;
+};
+
 export const members: Parser<Array<{ name: string; addr: string }>> = (raw) => {
   const parts = raw.split(/[,;]/).map((p) => p.trim());
   if (parts.every((p) => p === '')) throw new ValueError(`expected NAME=host:port[,NAME=host:port…], got ${JSON.stringify(raw)}`);

@@ -231,6 +231,7 @@ export class Listener {
 
 /** The name a message's sender gives itself, for the `to` of a refusal ('-' if none). */
 function claimedName(msg: Message): string {
-  const m = msg as Partial<Record<'from' | 'lfd' | 'server' | 'gfd' | 'client', string>>;
-  return m.from ?? m.lfd ?? m.server ?? m.gfd ?? m.client ?? '-';
+  const m = msg as Partial<Record<'from' | 'lfd' | 'server' | 'gfd' | 'client', unknown>>;
+  const name = [m.from, m.lfd, m.server, m.gfd, m.client].find((v) => typeof v === 'string');
+  return (name as string | undefined) ?? '-';
 }

@@ -12,3 +12,4 @@ export {
 export * from './codec.js';
 export * from './framer.js';
 export * from './messages.js';
+export * from './topics.js';

@@ -36,7 +36,7 @@ export type Message =
   | { type: 'reply'; client: string; server: string; num: number; result: string }
   | { type: 'reject'; client: string; server: string; num: number; reason: string }
   // client <-> server: watching the replicated state (a subscription), and what it pushes
-  | { type: 'subscribe'; client: string; server: string; topic: string; from: number }
+  | { type: 'subscribe'; client: string; server: string; topic: string; since: number }
   | { type: 'event'; client: string; server: string; rev: number; topic: string; text: string }
   // registration
   | { type: 'serverRegister'; server: string; lfd: string; addr: string; pid: number; command: string; group?: string }
@@ -114,7 +114,7 @@ const SPECS: Spec[] = [
   { type: 'request', kind: 'request', fields: [['client', 'name'], ['server', 'name'], ['num', 'int'], ['payload', 'text']] },
   { type: 'reply', kind: 'reply', fields: [['client', 'name'], ['server', 'name'], ['num', 'int'], ['result', 'text']] },
   { type: 'reject', kind: 'reject', fields: [['client', 'name'], ['server', 'name'], ['num', 'int'], ['reason', 'text']] },
-  { type: 'subscribe', kind: 'subscribe', fields: [['client', 'name'], ['server', 'name'], ['topic', 'text'], ['from', 'int']] },
+  { type: 'subscribe', kind: 'subscribe', fields: [['client', 'name'], ['server', 'name'], ['topic', 'text'], ['since', 'int']] },
   { type: 'event', kind: 'event', fields: [['client', 'name'], ['server', 'name'], ['rev', 'int'], ['topic', 'text'], ['text', 'text']] },
   {
     type: 'serverRegister',

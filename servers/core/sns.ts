@@ -23,13 +23,14 @@
  * `error: …` for a request it cannot parse.
  */
 import type { App, AppEvent, Watchable } from './apps.js';
+import { OUTBOX_TOPIC, timelineTopic, type Post } from '../../lib/protocol/topics.js';
+
+export { OUTBOX_TOPIC, timelineTopic, type Post };
 
 /** How long a session holds its user after it was last seen (ms of the clients' clocks). */
 export const SESSION_HOLD_MS = 30_000;
 /** Posts a timeline read returns. */
 export const TIMELINE_LENGTH = 20;
-export const OUTBOX_TOPIC = 'outbox';
-export const timelineTopic = (user: string) => `timeline/${user}`;
 
 interface LocalUser {
   following: string[];
@@ -42,12 +43,6 @@ export type OutboxEntry =
   | { to: string; from: string; op: 'user'; user: string; home: string }
   | { to: string; from: string; op: 'follow' | 'unfollow'; user: string; follower: string }
   | { to: string; from: string; op: 'deliver'; author: string; time: number; text: string; users: string[] };
-
-export interface Post {
-  author: string;
-  time: number;
-  text: string;
-}
 
 interface SnsState {
   rev: number;

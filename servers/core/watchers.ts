@@ -1,7 +1,7 @@
 /**
  * Subscriptions (pure): clients watching the replicated state. A client sends
- * `<C1, S1, topic, from, subscribe>`; a replica that serves it pushes every event of that topic
- * with a revision above `from`, oldest first, as `<C1, S1, rev, topic, text, event>`, and then
+ * `<C1, S1, topic, since, subscribe>`; a replica that serves it pushes every event of that topic
+ * with a revision above `since`, oldest first, as `<C1, S1, rev, topic, text, event>`, and then
  * each new one, but only once it is committed: what no failover can lose. Revisions are part of
  * the replicated state, so after a failover the client subscribes again, at the new leader, from
  * the last revision it saw, and sees nothing twice and misses nothing.
@@ -42,12 +42,12 @@ export class Watchers {
 
   subscribe(conn: ConnId, msg: MessageOf<'subscribe'>): void {
     const r = this.r;
-    if (!r.state.app.watch) return r.reject(conn, msg.client, msg.from, `app ${r.state.app.name} has nothing to subscribe to`);
-    if (!this.serves) return r.reject(conn, msg.client, msg.from, r.notHere);
+    if (!r.state.app.watch) return r.reject(conn, msg.client, msg.since, `app ${r.state.app.name} has nothing to subscribe to`);
+    if (!this.serves) return r.reject(conn, msg.client, msg.since, r.notHere);
     if (this.byConn.size === 0) this.epoch = r.epoch;
-    const w: Watcher = { conn, client: msg.client, topic: msg.topic, rev: msg.from };
+    const w: Watcher = { conn, client: msg.client, topic: msg.topic, rev: msg.since };
     this.byConn.set(conn, [...(this.byConn.get(conn) ?? []).filter((x) => x.topic !== msg.topic), w]);
-    r.trace('subscribed', 'request', `${r.name}: ${msg.client} watches ${JSON.stringify(msg.topic)} from revision ${msg.from}`, { client: msg.client, topic: msg.topic, from: msg.from });
+    r.trace('subscribed', 'request', `${r.name}: ${msg.client} watches ${JSON.stringify(msg.topic)} from revision ${msg.since}`, { client: msg.client, topic: msg.topic, since: msg.since });
     this.push(w, r.state.revAt(r.commitSeq));
   }
 

@@ -1,0 +1,118 @@
+/**
+ * `ftkit sync`: the synchronizer between replica groups. It watches every group's `outbox`
+ * (a topic of the replicated state, docs/PROTOCOL.md §6.6a) and carries each entry to the group
+ * it names (`*`: every other group) as an ordinary request, `sync <entry>`, under the client
+ * name `sync.<source group>` and the entry's revision as its request number. Entries for one
+ * group go one at a time, in revision order, so the receiving group's dedup table (per client,
+ * the highest number executed) makes delivery exactly-once: an entry sent again (after a
+ * failover, or after this process restarted and read the outbox from the start) is answered from
+ * the table, or refused as stale, and not applied twice.
+ *
+ * It is a component of its own, not part of the leaders: it speaks only the public protocol
+ * (views, requests, subscriptions), so a group's replicas stay what they are, it survives the
+ * death of any leader by following the views like any client, and its own death loses nothing
+ * (the outboxes are replicated; a relaunched sync starts over and the dedup tables absorb it).
+ */
+import { Component } from '../lib/component.js';
+import type { Security } from '../lib/net/index.js';
+import { Tracer } from '../lib/trace/index.js';
+import { Session } from '../clients/session.js';
+import { Watch } from '../clients/watch.js';
+import { exponentialBackoff } from '../lib/net/backoff.js';
+import { OUTBOX_TOPIC } from '../lib/protocol/index.js';
+
+export interface SyncOptions {
+  rm: string;
+  /** The groups to connect, by name (their outboxes are read; entries for `*` go to all the others). */
+  groups: string[];
+  security?: Security;
+  tracer?: Tracer;
+}
+
+/** What goes from one group to another, in revision order. */
+class Link {
+  readonly queue: Array<{ rev: number; text: string }> = [];
+  busy = false;
+  /** The last revision delivered. */
+  delivered = 0;
+  constructor(
+    readonly from: string,
+    readonly to: string,
+    readonly session: Session,
+  ) {}
+}
+
+export class Sync extends Component {
+  private readonly watches: Watch[] = [];
+  private readonly watchSessions: Session[] = [];
+  private readonly links = new Map<string, Link>();
+
+  constructor(readonly options: SyncOptions) {
+    super('sync', options.tracer ?? new Tracer('sync'), options.security);
+  }
+
+  async start(): Promise<void> {
+    this.setState('starting');
+    const { groups, rm } = this.options;
+    for (const from of groups) {
+      for (const to of groups) {
+        if (to === from) continue;
+        // Requests to group `to` under one name per source: its dedup table counts each source's entries.
+        const session = new Session({ name: `sync.${from}`, rm, key: to, security: this.security, ownNumbers: true, giveUpMs: 24 * 3600_000, retryPolicy: exponentialBackoff({ baseMs: 50, capMs: 500 }), attemptTimeoutMs: 1000 });
+        session.start();
+        this.links.set(`${from}>${to}`, new Link(from, to, session));
+      }
+      const viewer = new Session({ name: `sync.watch.${from}`, rm, key: from, security: this.security });
+      viewer.start();
+      this.watchSessions.push(viewer);
+      const watch = new Watch({ name: `sync.watch.${from}`, topic: OUTBOX_TOPIC, from: 0, session: viewer, security: this.security, tracer: this.tracer });
+      watch.on('event', (text, rev) => this.entry(from, rev, text));
+      watch.start();
+      this.watches.push(watch);
+    }
+    this.trace('listening', 'info', `sync: carrying the outboxes of ${groups.join(', ')} between them (RM ${rm})`, { groups });
+    this.setState('running');
+  }
+
+  async stop(): Promise<void> {
+    this.setState('stopping');
+    for (const w of this.watches) w.stop();
+    for (const s of this.watchSessions) s.stop();
+    for (const l of this.links.values()) l.session.stop();
+    this.setState('stopped');
+  }
+
+  /** What is still to deliver, per link (`g1>g2`). */
+  backlog(): Record<string, number> {
+    return Object.fromEntries([...this.links].map(([k, l]) => [k, l.queue.length + (l.busy ? 1 : 0)]));
+  }
+
+  private entry(from: string, rev: number, text: string): void {
+    let to: string;
+    try {
+      to = (JSON.parse(text) as { to: string }).to;
+    } catch {
+      return this.trace('bad_entry', 'fault', `sync: ${from}'s outbox entry ${rev} is not JSON; skipped`, { from, rev });
+    }
+    for (const link of this.links.values()) {
+      if (link.from !== from || (to !== '*' && to !== link.to) || rev <= link.delivered) continue;
+      link.queue.push({ rev, text });
+      void this.drain(link);
+    }
+  }
+
+  /** Deliver a link's entries one at a time, in order: each until the other group answers it. */
+  private async drain(link: Link): Promise<void> {
+    if (link.busy) return;
+    link.busy = true;
+    while (link.queue.length > 0 && this.lifecycle === 'running') {
+      const { rev, text } = link.queue[0]!;
+      const outcome = await link.session.request(`sync ${text}`, rev);
+      if (outcome.status !== 'ok') continue;
+      link.queue.shift();
+      link.delivered = rev;
+      this.trace('delivered', 'request', `sync: ${link.from} → ${link.to}: entry ${rev} delivered (${outcome.result})`, { from: link.from, to: link.to, rev, result: outcome.result });
+    }
+    link.busy = false;
+  }
+}
