@@ -1,0 +1,75 @@
+/** Driving `ftkit sns -u <id>` through its prompt, as a user would, from system tests. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { FTKIT_BIN } from '../../harness/launch/proc.js';
+import type { System } from '../../harness/launch/system.js';
+
+export interface SnsUser {
+  child: ChildProcess;
+  output: () => string;
+  /** Resolves with the match when the output after the previous match matches `re`. */
+  until: (re: RegExp, ms?: number) => Promise<RegExpExecArray>;
+  /** Type a line (Enter included). */
+  type: (line: string) => void;
+  /** Type `line` and wait for the next prompt; resolves with what was printed before it. */
+  command: (line: string, ms?: number) => Promise<string>;
+  /** Ctrl-D; resolves with the exit code. */
+  quit: () => Promise<number | null>;
+}
+
+export function startSnsUser(sys: System, id: string): SnsUser {
+  const child = spawn(process.execPath, [FTKIT_BIN, 'sns', '-u', id, '--rm', sys.rmAddr, ...sys.securityArgs('client')], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  let cursor = 0;
+  const waiters: Array<() => void> = [];
+  const onData = (d: Buffer) => {
+    out += d.toString();
+    for (const w of [...waiters]) w();
+  };
+  child.stdout!.on('data', onData);
+  child.stderr!.on('data', onData);
+  const until = (re: RegExp, ms = 20_000) =>
+    new Promise<RegExpExecArray>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        waiters.splice(waiters.indexOf(check), 1);
+        reject(new Error(`user ${id}: no ${re} within ${ms} ms; output since the last match:\n${out.slice(cursor)}`));
+      }, ms);
+      const check = () => {
+        const m = re.exec(out.slice(cursor));
+        if (!m) return;
+        cursor += m.index + m[0].length;
+        clearTimeout(timer);
+        waiters.splice(waiters.indexOf(check), 1);
+        resolve(m);
+      };
+      waiters.push(check);
+      check();
+    });
+  const type = (line: string) => void child.stdin!.write(`${line}\n`);
+  const command = async (line: string, ms?: number) => {
+    type(line);
+    const [, printed] = await until(/([\s\S]*?)Cmd> /, ms);
+    return printed!;
+  };
+  const quit = async () => {
+    if (child.exitCode !== null) return child.exitCode;
+    child.stdin!.end();
+    const [code] = (await once(child, 'exit')) as [number | null];
+    return code;
+  };
+  return { child, output: () => out, until, type, command, quit };
+}
+
+/**
+ * Ask LIST until its answer includes `want` (the directory and the followers reach a group
+ * through ftkit sync, within a second or so); resolves with that answer. Bounded: each try is
+ * one request round trip.
+ */
+export async function listUntil(u: SnsUser, want: string, tries = 500): Promise<string> {
+  let last = '';
+  for (let i = 0; i < tries; i++) {
+    last = await u.command('LIST');
+    if (last.includes(want)) return last;
+  }
+  throw new Error(`LIST never showed ${JSON.stringify(want)}; last:\n${last}`);
+}

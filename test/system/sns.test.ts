@@ -1,0 +1,74 @@
+/**
+ * Issue 17, the social network: three replica groups running the sns app, ftkit sync between
+ * them, and real `ftkit sns` clients driven through their prompt. The course's cases: sanity
+ * (login, bad input, LIST, TIMELINE), users in one group following each other, users in three
+ * groups following each other and seeing each other's posts live, each post exactly once.
+ */
+import t from 'tap';
+import { System } from '../../harness/launch/system.js';
+import type { TraceEvent } from '../../lib/trace/index.js';
+import { listUntil, startSnsUser, type SnsUser } from '../helpers/sns.js';
+
+const BANNER = /===== TINY SNS CLIENT =====\nCommand Lists and Format:\nFOLLOW <username>\nUNFOLLOW <username>\nLIST\nTIMELINE\n=====\nCmd> /;
+const data = <T>(e: TraceEvent) => e.data as T;
+const count = (u: SnsUser, re: RegExp) => u.output().match(new RegExp(re.source, 'g'))?.length ?? 0;
+
+t.test('tiny SNS over three groups: prompts, follows across groups, live timelines', async (t) => {
+  const sys = new System({ mode: 'passive', app: 'sns', groups: 3, replicas: 2, machines: 3, heartbeat: 0.2, heartbeatTimeout: 1, quiet: true });
+  const users: SnsUser[] = [];
+  t.teardown(async () => {
+    for (const u of users) u.child.kill('SIGKILL');
+    await sys.stop();
+  });
+  await sys.start();
+  await Promise.all(sys.groupNames.map((g) => sys.rm.waitFor((e) => e.type === 'ready_changed' && (data<{ group?: string }>(e).group ?? 'g1') === g && data<{ ready: string[] }>(e).ready.length === 2, 20_000)));
+  sys.group.spawn('sync', ['sync', '--rm', sys.rmAddr, '--groups', sys.groupNames.join(','), ...sys.securityArgs('client'), '--json']);
+
+  const [u1, u2, u3, u4] = ['1', '2', '3', '4'].map((id) => startSnsUser(sys, id)) as [SnsUser, SnsUser, SnsUser, SnsUser];
+  users.push(u1, u2, u3, u4);
+  await Promise.all(users.map((u) => u.until(BANNER)));
+  t.pass('every user logged in and got the banner and the prompt');
+
+  // (a) bad input, and the answers the course's client gives
+  t.equal(await u1.command('LIST x'), 'Invalid Input -- Only FOLLOW and UNFOLLOW commands have Arguments\n');
+  t.equal(await u1.command('FOLLOW'), 'Invalid Input -- No Arguments Given\n');
+  t.equal(await u1.command('HELLO'), 'Invalid Command\n');
+  t.equal(await u1.command('follow 1'), 'Input username already exists, command failed\n', 'following oneself (commands are case-insensitive)');
+  t.equal(await u1.command('FOLLOW 99'), 'Command failed with invalid username\n');
+  t.equal(await u1.command('UNFOLLOW 4'), 'Command failed with not a follower\n');
+
+  // every group learns every user through ftkit sync
+  for (const u of [u1, u2, u3]) await listUntil(u, 'All users: 1, 2, 3, 4\n');
+  t.pass('LIST shows all users of all groups, from g1, g2 and g3');
+
+  // (d) 1 and 4 (both g1) follow each other; (e) 1, 2, 3 (three groups) all follow each other
+  const follows: Array<[SnsUser, string]> = [[u1, '4'], [u4, '1'], [u1, '2'], [u1, '3'], [u2, '1'], [u2, '3'], [u3, '1'], [u3, '2']];
+  for (const [u, whom] of follows) t.equal(await u.command(`FOLLOW ${whom}`), 'Command completed successfully\n', `FOLLOW ${whom}`);
+  t.equal(await u1.command('FOLLOW 4'), 'Input username already exists, command failed\n', 'following twice');
+  const list1 = await listUntil(u1, 'Followers: 2, 3, 4\n');
+  t.match(list1, /^All users: 1, 2, 3, 4\nFollowers: 2, 3, 4\n$/, "1's followers, from its own group and two others");
+  await listUntil(u2, 'Followers: 1, 3\n');
+  await listUntil(u3, 'Followers: 1, 2\n');
+
+  for (const u of users) u.type('TIMELINE');
+  await Promise.all(users.map((u) => u.until(/Now you are in the timeline\n/)));
+  u2.type('p2 from two');
+  u3.type('p3 from three');
+  u4.type('p4 from four');
+  u1.type('p1 from one');
+  const post = (author: string, text: string) => new RegExp(`${author} \\((?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) [A-Z][a-z]{2} [ \\d]\\d \\d{2}:\\d{2}:\\d{2} \\d{4}\\) >> ${text}\\n`);
+  const expected: Array<[SnsUser, string, string]> = [
+    [u1, '2', 'p2 from two'],
+    [u1, '3', 'p3 from three'],
+    [u1, '4', 'p4 from four'],
+    [u2, '1', 'p1 from one'],
+    [u2, '3', 'p3 from three'],
+    [u3, '1', 'p1 from one'],
+    [u3, '2', 'p2 from two'],
+    [u4, '1', 'p1 from one'],
+  ];
+  for (const [u, author, text] of expected) await u.until(post(author, text), 20_000).catch(() => undefined);
+  for (const [u, author, text] of expected) t.equal(count(u, post(author, text)), 1, `${text} appears once at a follower (${author}'s post)`);
+  t.equal(count(u4, post('2', 'p2 from two')), 0, '4 does not follow 2: nothing of 2 in its timeline');
+  for (const u of users) t.equal(await u.quit(), 0, 'Ctrl-D leaves, exit 0');
+});
