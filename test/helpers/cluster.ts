@@ -139,6 +139,13 @@ export class Cluster {
 
   /** A client's request on its connection to `node` (one connection per client and node). */
   request(node: string, client: string, num: number, payload: string): ConnId {
+    const id = this.clientConn(node, client);
+    this.queue.push({ to: node, event: { type: 'request', conn: id, msg: { type: 'request', client, server: node, num, payload } } });
+    return id;
+  }
+
+  /** The client's open connection to `node`, made on first use (one per client and node). */
+  private clientConn(node: string, client: string): ConnId {
     const key = `${client}@${node}`;
     let id = this.clientConns.get(key);
     if (id === undefined || this.conns.get(id)!.closed) {
@@ -146,7 +153,6 @@ export class Cluster {
       this.conns.set(id, { kind: 'client', id, client, node, closed: false });
       this.clientConns.set(key, id);
     }
-    this.queue.push({ to: node, event: { type: 'request', conn: id, msg: { type: 'request', client, server: node, num, payload } } });
     return id;
   }
 

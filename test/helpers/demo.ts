@@ -1,6 +1,7 @@
 /** Driving `ftkit demo` on a terminal of its own (script(1) gives it one), as a user would, from system tests. */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { FTKIT_BIN } from '../../harness/launch/proc.js';
+import { followOutput } from './output.js';
 
 export interface PtyDemo {
   child: ChildProcess;
@@ -33,28 +34,6 @@ export function killSurvivors(base: number): void {
 export function startPtyDemo(args: string[], stateHome: string): PtyDemo {
   const cmd = `exec ${process.execPath} ${FTKIT_BIN} demo ${args.join(' ')}`;
   const child = spawn('script', ['-qfec', cmd, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, NO_COLOR: '1', XDG_STATE_HOME: stateHome } });
-  let out = '';
-  let cursor = 0;
-  const waiters: Array<() => void> = [];
-  const onData = (d: Buffer) => {
-    out += d.toString().replace(/\r/g, '');
-    for (const w of [...waiters]) w();
-  };
-  child.stdout!.on('data', onData);
-  child.stderr!.on('data', onData);
-  const until = (re: RegExp, ms = 30_000) =>
-    new Promise<RegExpExecArray>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no ${re} within ${ms} ms; output ends:\n${out.split('\n').slice(-20).join('\n')}`)), ms);
-      const check = () => {
-        const m = re.exec(out.slice(cursor));
-        if (!m) return;
-        cursor += m.index + m[0].length;
-        clearTimeout(timer);
-        waiters.splice(waiters.indexOf(check), 1);
-        resolve(m);
-      };
-      waiters.push(check);
-      check();
-    });
-  return { child, output: () => out, until, key: (k) => child.stdin!.write(k) };
+  const { output, until } = followOutput(child, 'demo');
+  return { child, output, until, key: (k) => child.stdin!.write(k) };
 }

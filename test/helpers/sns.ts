@@ -3,6 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { FTKIT_BIN } from '../../harness/launch/proc.js';
 import type { System } from '../../harness/launch/system.js';
+import { followOutput } from './output.js';
 
 export interface SnsUser {
   child: ChildProcess;
@@ -19,32 +20,7 @@ export interface SnsUser {
 
 export function startSnsUser(sys: System, id: string): SnsUser {
   const child = spawn(process.execPath, [FTKIT_BIN, 'sns', '-u', id, '--rm', sys.rmAddr, ...sys.securityArgs('client')], { stdio: ['pipe', 'pipe', 'pipe'] });
-  let out = '';
-  let cursor = 0;
-  const waiters: Array<() => void> = [];
-  const onData = (d: Buffer) => {
-    out += d.toString();
-    for (const w of [...waiters]) w();
-  };
-  child.stdout!.on('data', onData);
-  child.stderr!.on('data', onData);
-  const until = (re: RegExp, ms = 20_000) =>
-    new Promise<RegExpExecArray>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        waiters.splice(waiters.indexOf(check), 1);
-        reject(new Error(`user ${id}: no ${re} within ${ms} ms; output since the last match:\n${out.slice(cursor)}`));
-      }, ms);
-      const check = () => {
-        const m = re.exec(out.slice(cursor));
-        if (!m) return;
-        cursor += m.index + m[0].length;
-        clearTimeout(timer);
-        waiters.splice(waiters.indexOf(check), 1);
-        resolve(m);
-      };
-      waiters.push(check);
-      check();
-    });
+  const { output, until } = followOutput(child, `user ${id}`, 20_000);
   const type = (line: string) => void child.stdin!.write(`${line}\n`);
   const command = async (line: string, ms?: number) => {
     type(line);
@@ -57,7 +33,7 @@ export function startSnsUser(sys: System, id: string): SnsUser {
     const [code] = (await once(child, 'exit')) as [number | null];
     return code;
   };
-  return { child, output: () => out, until, type, command, quit };
+  return { child, output, until, type, command, quit };
 }
 
 /**
