@@ -22,7 +22,8 @@ t.test('three groups in the demo: keys 1-9, status per group, one group fails ov
     demo.child.kill('SIGKILL');
     killSurvivors(base);
   });
-  await demo.until(/demo\s+│ 3 replica groups: g1 S1, S2, S3 · g2 S4, S5, S6 · g3 S7, S8, S9/);
+  // Nine replicas start one after another: on a busy machine that takes a while.
+  await demo.until(/demo\s+│ 3 replica groups: g1 S1, S2, S3 · g2 S4, S5, S6 · g3 S7, S8, S9/, 60_000);
   await demo.until(/demo\s+│ keys: 1…9 kill S1…S9 \(SIGKILL\) · p then 1…9 pause or resume S1…S9 \(SIGSTOP\/SIGCONT\)\n.*l then 1\/2\/3 kill LFD1\/LFD2\/LFD3/);
   // The three clients' first views come in any order.
   await demo.until(/(?:C\d\s+│ .*C\d: served by g\d: passive replication; primary: S\d\n[\s\S]*?){2}C\d\s+│ .*C\d: served by g\d: passive replication; primary: S\d\n/);
