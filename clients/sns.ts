@@ -86,6 +86,17 @@ export class SnsClient {
     this.session.stop();
   }
 
+  /**
+   * A request made as the logged-in user: if the group no longer knows the user (every replica
+   * of it was lost and it started empty), log in again and ask once more.
+   */
+  private async asUser(payload: string): Promise<string | undefined> {
+    const r = await this.call(payload);
+    if (r !== 'unknown-user') return r;
+    const login = await this.call(`login ${this.o.user} ${this.token} ${Date.now()}`);
+    return login === 'ok' ? this.call(payload) : undefined;
+  }
+
   /** One request, after the ones before it; its result, or undefined when the group could not be reached. */
   private call(payload: string, giveUpMs?: number): Promise<string | undefined> {
     const next = this.queue.then(async () => {
@@ -103,7 +114,7 @@ export class SnsClient {
     if (this.inTimeline) {
       const text = input.trim();
       if (!text) return;
-      const r = await this.call(`post ${this.o.user} ${Date.now()} ${text}`);
+      const r = await this.asUser(`post ${this.o.user} ${Date.now()} ${text}`);
       if (r !== 'ok') this.o.io.print('Command failed');
       return;
     }
@@ -121,18 +132,18 @@ export class SnsClient {
     if (!takesArg && args.length > 0) return io.print('Invalid Input -- Only FOLLOW and UNFOLLOW commands have Arguments');
     if (takesArg) {
       if (!/^[A-Za-z0-9_.-]{1,64}$/.test(args[0]!)) return io.print('Command failed with invalid username');
-      const r = await this.call(`${cmd.toLowerCase()} ${this.o.user} ${args[0]}`);
+      const r = await this.asUser(`${cmd.toLowerCase()} ${this.o.user} ${args[0]}`);
       return io.print(r === undefined ? 'Command failed' : (RESULTS[r] ?? 'Command failed with unknown reason'));
     }
     if (cmd === 'LIST') {
-      const r = await this.call(`list ${this.o.user}`);
-      if (r === undefined || r.startsWith('error') || r === 'invalid') return io.print('Command failed');
+      const r = await this.asUser(`list ${this.o.user}`);
+      if (r === undefined || !r.startsWith('{')) return io.print('Command failed');
       const { users, followers } = JSON.parse(r) as { users: string[]; followers: string[] };
       io.print(`All users: ${users.join(', ')}`);
       return io.print(`Followers: ${followers.join(', ')}`);
     }
-    const r = await this.call(`timeline ${this.o.user}`);
-    if (r === undefined || r.startsWith('error') || r === 'invalid') return io.print('Command failed');
+    const r = await this.asUser(`timeline ${this.o.user}`);
+    if (r === undefined || !r.startsWith('{')) return io.print('Command failed');
     const { rev, posts } = JSON.parse(r) as { rev: number; posts: Post[] };
     this.inTimeline = true;
     io.print('Now you are in the timeline');

@@ -19,7 +19,8 @@
  *   login U SESSION TIME · logout U SESSION · follow U V · unfollow U V · list U · timeline U
  *   post U TIME TEXT · sync JSON
  * Replies: `ok`, `exists` (following oneself, or twice), `invalid` (no such user),
- * `not-follower`, `elsewhere` (logged in by another session), JSON for list and timeline,
+ * `not-follower`, `elsewhere` (logged in by another session), `unknown-user` (the user making the
+ * request never logged in here: its client logs in again), JSON for list and timeline,
  * `error: …` for a request it cannot parse.
  */
 import type { App, AppEvent, Watchable } from './apps.js';
@@ -109,7 +110,7 @@ export class SnsApp implements App, Watchable {
 
   private follow(op: 'follow' | 'unfollow', u: string, v: string): string {
     const user = this.s.local[u];
-    if (!user) return 'invalid';
+    if (!user) return 'unknown-user';
     const follows = user.following.includes(v);
     if (op === 'follow') {
       if (u === v || follows) return 'exists';
@@ -127,13 +128,13 @@ export class SnsApp implements App, Watchable {
 
   private list(u: string): string {
     const user = this.s.local[u];
-    if (!user) return 'invalid';
+    if (!user) return 'unknown-user';
     return JSON.stringify({ users: Object.keys(this.s.directory).sort(byId), followers: [...user.followers].sort(byId) });
   }
 
   /** The last posts of u's timeline, newest first, and the revision to watch it from. */
   private timeline(u: string): string {
-    if (!this.s.local[u]) return 'invalid';
+    if (!this.s.local[u]) return 'unknown-user';
     const topic = timelineTopic(u);
     const posts: Post[] = [];
     for (let i = this.s.events.length - 1; i >= 0 && posts.length < TIMELINE_LENGTH; i--) {
@@ -145,7 +146,7 @@ export class SnsApp implements App, Watchable {
 
   private post(u: string, time: number, text: string): string {
     const user = this.s.local[u];
-    if (!user) return 'invalid';
+    if (!user) return 'unknown-user';
     const elsewhere = new Map<string, string[]>();
     for (const f of user.followers) {
       if (this.s.local[f]) this.deliver(f, { author: u, time, text });

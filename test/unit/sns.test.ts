@@ -32,7 +32,10 @@ t.test('one group: login, follow, list, posts and the timeline', async (t) => {
   t.equal(g.apply('login 4 z 40000'), 'ok', 'a session not seen for the hold time gives way');
   t.equal(g.apply('follow 1 1'), 'exists', 'following oneself');
   t.equal(g.apply('follow 1 9'), 'invalid', 'no such user');
-  t.equal(g.apply('follow 9 1'), 'invalid', 'nor a follower that never logged in');
+  t.equal(g.apply('follow 9 1'), 'unknown-user', 'a follower that never logged in here is told so (its client logs in again)');
+  t.equal(g.apply('list 9'), 'unknown-user');
+  t.equal(g.apply('timeline 9'), 'unknown-user');
+  t.equal(g.apply('post 9 1 x'), 'unknown-user');
   t.equal(g.apply('unfollow 1 4'), 'not-follower');
   t.equal(g.apply('post 4 3000 before'), 'ok');
   t.equal(g.apply('follow 1 4'), 'ok');
