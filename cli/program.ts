@@ -10,6 +10,7 @@ import {
   SECTION_OPTION,
   SERVER_OPTIONS,
   SNS_OPTIONS,
+  CHAT_OPTIONS,
   SYNC_OPTIONS,
   UP_OPTIONS,
   type OptionSpec,
@@ -49,6 +50,7 @@ const secret = lazy(async () => (await import('./secret.js')).secret);
 const up = lazy(async () => (await import('./up.js')).up);
 const sync = lazy(async () => (await import('./sync.js')).sync);
 const sns = lazy(async () => (await import('./sns.js')).sns);
+const chat = lazy(async () => (await import('./chat.js')).chat);
 
 function usageFail(cmd: Command, err: unknown): never {
   if (err instanceof ConfigError || err instanceof ValueError) cmd.error(`error: ${err.message}`, { exitCode: 2 });
@@ -120,6 +122,7 @@ export function buildProgram(): Command {
   runCommand(program, 'client', '[name]', 'run a client, e.g. C1 (or name it in --config)', [...CLIENT_OPTIONS, SECTION_OPTION], ([n]) => n ?? 'client', client).addHelpText('after', `\n${WITHOUT_RM.client}`);
   runCommand(program, 'sync', '', 'carry the sns app\'s outboxes between replica groups, exactly once (ftkit server --app sns)', [...SYNC_OPTIONS, SECTION_OPTION], () => 'sync', sync);
   runCommand(program, 'sns', '', 'the social network\'s client: ftkit sns -u <id> (FOLLOW, UNFOLLOW, LIST, TIMELINE)', [...SNS_OPTIONS, SECTION_OPTION], () => 'sns', sns);
+  runCommand(program, 'chat', '<user>', 'the chat rooms\' client: ftkit chat <user> (JOIN, LEAVE, LIST, CHAT; ftkit server --app chat)', [...CHAT_OPTIONS, SECTION_OPTION], () => 'chat', chat);
   runCommand(program, 'demo', '', 'run the whole system on 127.0.0.1 with keys to inject faults', DEMO_OPTIONS, () => 'demo', demo).addHelpText('after', DEMO_HELP);
 
   // `up` reads its --config whole (every section), so its options are its flags alone.

@@ -60,8 +60,11 @@ export class ClientTable {
     return out;
   }
 
-  routeOf(client: string): Route | undefined {
-    return this.clients.get(client)?.route;
+  /** Where each client is served: its group, and (least-loaded, active mode) the replica it was handed. */
+  routes(): Record<string, Route> {
+    const out: Record<string, Route> = {};
+    for (const [name, e] of this.clients) if (e.route) out[name] = e.route;
+    return out;
   }
 
   /** Routes may have changed (a view, a group's readiness): push every view that differs from the one sent. */

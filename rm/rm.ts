@@ -382,6 +382,7 @@ export class Rm extends Component {
         properties: Object.fromEntries(g.properties),
       })),
       route: { rule: this.options.route ?? 'mod', fallback: this.options.fallback ?? false },
+      routes: this.clients.routes(),
     };
   }
 }

@@ -175,7 +175,7 @@ export const SERVER_OPTIONS: OptionSpec[] = [
     default: DEFAULT_PASSIVE_STYLE,
     parse: v.oneOf('log', 'checkpoint-only'),
   }),
-  spec({ key: 'app', flag: '--app <app>', description: 'the replicated application: status, counter, log or sns (the social network: ftkit sns)', default: DEFAULT_APP, parse: v.oneOf('status', 'counter', 'log', 'sns') }),
+  spec({ key: 'app', flag: '--app <app>', description: 'the replicated application: status, counter, log, sns (the social network: ftkit sns) or chat (chat rooms: ftkit chat)', default: DEFAULT_APP, parse: v.oneOf('status', 'counter', 'log', 'sns', 'chat') }),
   spec({ key: 'checkpointFreq', flag: '--checkpoint-freq <seconds>', description: 'seconds between checkpoints (passive primary)', default: DEFAULT_CHECKPOINT_FREQ_S, parse: v.seconds }),
   spec({
     key: 'lagTimeout',
@@ -218,6 +218,12 @@ export const SYNC_OPTIONS: OptionSpec[] = [
 export const SNS_OPTIONS: OptionSpec[] = [
   spec({ key: 'user', flag: '-u, --user <id>', description: 'your user id (the RM routes you to the group it maps to)', parse: v.name }),
   spec({ key: 'rm', flag: '--rm <host:port>', description: 'the Replication Manager', default: `${DEFAULT_HOST}:${DEFAULT_RM_PORT}`, parse: v.address }),
+  clientSecretFile,
+  tlsCa,
+];
+
+export const CHAT_OPTIONS: OptionSpec[] = [
+  spec({ key: 'rm', flag: '--rm <host:port>', description: 'the Replication Manager (the master: it hands you the least-loaded replica with ftkit rm --route least-loaded)', default: `${DEFAULT_HOST}:${DEFAULT_RM_PORT}`, parse: v.address }),
   clientSecretFile,
   tlsCa,
 ];

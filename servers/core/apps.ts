@@ -1,4 +1,5 @@
 import { SnsApp } from './sns.js';
+import { ChatApp } from './chat.js';
 
 /**
  * The replicated application: a deterministic state machine. Every replica applies
@@ -36,7 +37,7 @@ export interface App {
   restore(snapshot: string): void;
 }
 
-export type AppName = 'status' | 'counter' | 'log' | 'sns';
+export type AppName = 'status' | 'counter' | 'log' | 'sns' | 'chat';
 
 /** `status`: the payload becomes my_state; the reply is my_state. */
 export class StatusApp implements App {
@@ -110,6 +111,8 @@ export function createApp(name: AppName, group = 'g1'): App {
   switch (name) {
     case 'sns':
       return new SnsApp(group);
+    case 'chat':
+      return new ChatApp();
     case 'status':
       return new StatusApp();
     case 'counter':

@@ -207,18 +207,7 @@ export class SnsApp implements App, Watchable {
   }
 
   since(topic: string, after: number, upTo: number): AppEvent[] {
-    // Events are in revision order: find the first after `after` by binary search.
-    const ev = this.s.events;
-    let lo = 0;
-    let hi = ev.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (ev[mid]!.rev <= after) lo = mid + 1;
-      else hi = mid;
-    }
-    const out: AppEvent[] = [];
-    for (let i = lo; i < ev.length && ev[i]!.rev <= upTo; i++) if (ev[i]!.topic === topic) out.push(ev[i]!);
-    return out;
+    return eventsSince(this.s.events, topic, after, upTo);
   }
 
   // ---- App ----------------------------------------------------------------------------
@@ -236,6 +225,20 @@ export class SnsApp implements App, Watchable {
     if (typeof parsed !== 'object' || parsed === null) throw new Error('sns snapshot is not an object');
     this.s = { rev: parsed.rev ?? 0, directory: parsed.directory ?? {}, local: parsed.local ?? {}, events: parsed.events ?? [] };
   }
+}
+
+/** Of `events` (in revision order), those of `topic` with after < rev ≤ upTo: the first found by binary search. */
+export function eventsSince(events: readonly AppEvent[], topic: string, after: number, upTo: number): AppEvent[] {
+  let lo = 0;
+  let hi = events.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (events[mid]!.rev <= after) lo = mid + 1;
+    else hi = mid;
+  }
+  const out: AppEvent[] = [];
+  for (let i = lo; i < events.length && events[i]!.rev <= upTo; i++) if (events[i]!.topic === topic) out.push(events[i]!);
+  return out;
 }
 
 function bad(payload: string): string {
