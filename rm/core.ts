@@ -16,7 +16,7 @@
 import type { Member, Message, MessageOf, Mode, Role } from '../lib/protocol/index.js';
 import { byName } from '../lib/component.js';
 import { checkpointOrder, roleFor, rolesToAll } from './orders.js';
-import { mostRecent, type Holding } from './ranking.js';
+import { leastLoaded, mostRecent, type Holding } from './ranking.js';
 
 export interface ReplicaState {
   name: string;
@@ -67,6 +67,14 @@ export class ReplicationCore {
   private waitingForCurrent = false;
   /** The election deadline passed since the last choice. */
   private deadlinePassed = false;
+  /**
+   * The ready replica whose loss (a failure, or a suspicion) left no ready replica in the current
+   * epoch: it held everything acknowledged, since a commit waits for every ready follower. Any
+   * other replica may lack commits made without it (a newcomer, even one holding this epoch's
+   * state; a follower lost earlier, while the leader went on), so the RM continues from this one
+   * if it comes back before the election deadline.
+   */
+  private lastReady: string | undefined;
 
   /**
    * @param leaderLoad With several replica groups: how many other groups' leaders run on the
@@ -183,6 +191,7 @@ export class ReplicationCore {
     if (!had) return [];
     this.members.delete(name);
     this.holds.delete(name);
+    if (had.ready && this.ready().length === 0) this.lastReady = name;
     const wasAwaited = this.awaiting.delete(name);
     this.reportedEpoch.delete(name);
     if (name === this.leader && !this.deciding) this.leader = undefined;
@@ -198,7 +207,7 @@ export class ReplicationCore {
     this.holds.set(r.server, { epoch: r.held, seq: r.seq });
     if (this.awaiting.delete(r.server)) {
       // A replica back from a false suspicion with the current epoch's state: no need to wait for more.
-      if (this.waitingForCurrent && r.held >= this.epoch) this.waitingForCurrent = false;
+      if (this.waitingForCurrent && this.holdsAllAcknowledged(r.server)) this.waitingForCurrent = false;
       if (r.epoch > this.epoch) {
         // A higher epoch makes any leader picked from earlier reports out of date.
         this.epoch = r.epoch;
@@ -247,6 +256,7 @@ export class ReplicationCore {
     f.ready = false;
     this.holds.delete(f.name);
     this.epoch++;
+    this.lastReady = undefined;
     const out: RmCommand[] = [
       {
         type: 'trace',
@@ -325,15 +335,14 @@ export class ReplicationCore {
     return this.elect(`${name} designated as ${this.leaderRole}`);
   }
 
-  /** Of `among` (in name order), the first on a machine with the fewest other groups' leaders. */
-  private leastLoaded(among: ReplicaState[]): ReplicaState | undefined {
-    let best: ReplicaState | undefined;
-    let least = Infinity;
-    for (const m of among) {
-      const load = this.leaderLoad(m.name);
-      if (load < least) [best, least] = [m, load];
-    }
-    return best;
+  /**
+   * Whether `name` surely holds everything acknowledged in the current epoch: it holds this
+   * epoch's state and, if the last ready replica was lost, it is that one.
+   */
+  private holdsAllAcknowledged(name: string): boolean {
+    const held = this.holds.get(name)?.epoch ?? -1;
+    if (held !== this.epoch) return held > this.epoch;
+    return this.lastReady === undefined || this.lastReady === name;
   }
 
   /**
@@ -344,22 +353,26 @@ export class ReplicationCore {
   private elect(why: string, byRecency = false): RmCommand[] {
     const ready = this.ready();
     const out: RmCommand[] = [];
-    let chosen = byRecency && ready.length > 0 ? mostRecent(ready, this.holds, this.preferred, this.leaderLoad) : (ready.find((m) => m.name === this.preferred) ?? this.leastLoaded(ready));
+    let chosen = byRecency && ready.length > 0 ? mostRecent(ready, this.holds, this.preferred, this.leaderLoad) : (ready.find((m) => m.name === this.preferred) ?? leastLoaded(ready, this.leaderLoad));
     if (!chosen && this.members.size > 0) {
       // No ready replica is left. Continue from the replica that holds the most recent state
       // (a ready replica that was falsely suspected and came back holds everything acknowledged):
       // first ask those whose holdings we do not know, unless they were asked already.
-      const unknown = [...this.members.values()].filter((m) => !this.holds.has(m.name) && !this.asked.has(m.name));
+      const all = [...this.members.values()];
+      const unknown = all.filter((m) => !this.holds.has(m.name) && !this.asked.has(m.name));
       if (this.epoch > 0 && unknown.length > 0) return this.askBeforeChoosing(why, unknown);
-      chosen = mostRecent([...this.members.values()], this.holds, this.preferred, this.leaderLoad);
-      if (this.epoch > 0 && !this.deadlinePassed && (this.holds.get(chosen.name)?.epoch ?? -1) < this.epoch) {
-        // None of those left holds the state of the current epoch: whoever held what was
-        // acknowledged in it is gone, perhaps only suspected (a stall, a busy machine) and about
-        // to register again. Continuing now would throw its state away: wait for the deadline.
+      const safe = all.filter((m) => this.holdsAllAcknowledged(m.name));
+      chosen = mostRecent(safe.length > 0 ? safe : all, this.holds, this.preferred, this.leaderLoad);
+      if (this.epoch > 0 && !this.deadlinePassed && safe.length === 0) {
+        // None of those left is sure to hold what was acknowledged in the current epoch: whoever
+        // held it is gone, perhaps only suspected (a stall, a busy machine) and about to register
+        // again. Continuing now would throw its state away: wait for the deadline.
+        const ofEpoch = all.some((m) => (this.holds.get(m.name)?.epoch ?? -1) >= this.epoch);
+        const lacking = ofEpoch ? `${this.lastReady}, the last ready replica, is not back` : `no replica left holds the state of epoch ${this.epoch}`;
         this.electing = why;
         this.waitingForCurrent = true;
         return [
-          { type: 'trace', category: 'fault', text: `RM: ${why}; no replica left holds the state of epoch ${this.epoch}: waiting for one to register again before choosing` },
+          { type: 'trace', category: 'fault', text: `RM: ${why}; ${lacking}: waiting for one to register again before choosing` },
           { type: 'awaitReports', why: 'election' },
         ];
       }
@@ -377,6 +390,7 @@ export class ReplicationCore {
       return [{ type: 'trace', category: 'fault', text: `RM: ${why}; no replica left to take over` }, { type: 'views' }];
     }
     this.epoch++;
+    this.lastReady = undefined;
     const h = byRecency && ready.length > 1 ? this.holds.get(chosen.name) : undefined;
     const holding = h ? `, holding the most recent state (epoch ${h.epoch}, seq ${h.seq})` : '';
     out.push({ type: 'trace', category: 'state', text: `RM: ${why}; ${chosen.name} is ${this.leaderRole} (epoch ${this.epoch})${holding}` });

@@ -29,3 +29,14 @@ export function mostRecent<T extends { name: string }>(among: readonly T[], hold
   }
   return among.find((m) => m.name === best)!;
 }
+
+/** Of `among` (in name order), the first on a machine with the fewest other groups' leaders (`leaderLoad`). */
+export function leastLoaded<T extends { name: string }>(among: readonly T[], leaderLoad: (name: string) => number): T | undefined {
+  let best: T | undefined;
+  let least = Infinity;
+  for (const m of among) {
+    const load = leaderLoad(m.name);
+    if (load < least) [best, least] = [m, load];
+  }
+  return best;
+}

@@ -192,7 +192,11 @@ for (const mode of ['passive', 'active'] as const) {
     // false suspicion), and takes over with a new epoch.
     t.same(queries(core.handle(added('S2'))), ['S2']);
     t.equal(core.leader, undefined, 'not before it answered');
-    const back = core.handle(report('S2', { mode, epoch: 1, ready: false, seq: 7 }));
+    // S2 was lost before S1, which may have committed more without it: the RM waits for S1 until the deadline.
+    const waited = core.handle(report('S2', { mode, epoch: 1, ready: false, seq: 7 }));
+    t.equal(core.leader, undefined, 'S1, the last ready replica, may come back');
+    t.match(traces(waited).join('\n'), /S1, the last ready replica, is not back/);
+    const back = core.handle({ type: 'reportDeadline' });
     t.equal(core.leader, 'S2');
     t.equal(core.epoch, 2);
     t.match(roles(back).S2, { role: leaderRole, epoch: 2, ready: true });
@@ -225,7 +229,11 @@ for (const mode of ['passive', 'active'] as const) {
     core.handle(report('S2', { mode, epoch: 1, ready: false, seq: 12 }));
     core.handle(report('S3', { mode, epoch: 1, ready: false, seq: 40 }));
     core.handle(report('S4', { mode, epoch: 0, ready: false, seq: 90 }));
-    const out = core.handle(deleted('S1'));
+    // S1, the only ready replica, held everything acknowledged: the RM first waits for it to come back.
+    const waiting = core.handle(deleted('S1'));
+    t.equal(core.leader, undefined, 'none of the newcomers is sure to hold what S1 acknowledged alone');
+    t.match(traces(waiting).join('\n'), /S1, the last ready replica, is not back/);
+    const out = core.handle({ type: 'reportDeadline' });
     t.equal(core.leader, 'S3', 'the highest (epoch, seq) wins over name order and over a higher seq of an older epoch');
     t.equal(core.epoch, 2);
     t.match(traces(out).join('\n'), /no ready replica survived; S3 continues with the most recent state \(epoch 1, seq 40\)/);
@@ -290,13 +298,25 @@ for (const mode of ['passive', 'active'] as const) {
     t.equal(core.leader, undefined, 'S3 is not chosen at once: it holds epoch 1, the group is at epoch 2');
     t.same(out.filter((c) => c.type === 'awaitReports'), [{ type: 'awaitReports', why: 'election' }], 'the RM waits for the election deadline');
     t.match(traces(out).join('\n'), /no replica left holds the state of epoch 2: waiting for one to register again before choosing/);
-    t.same(queries(core.handle(added('S2'))), ['S2'], 'S2, back from its false suspicion, is asked what it holds');
-    const chosen = core.handle(report('S2', { mode, epoch: 2, ready: false, seq: 60, held: 2 }));
-    t.equal(core.leader, 'S2', 'S2 holds the state of epoch 2 (everything acknowledged): it carries on, without waiting for the deadline');
+    t.same(queries(core.handle(added('S1'))), ['S1'], 'S1, back from its false suspicion, is asked what it holds');
+    const chosen = core.handle(report('S1', { mode, epoch: 2, ready: false, seq: 60, held: 2 }));
+    t.equal(core.leader, 'S1', 'S1, the last ready replica, holds everything acknowledged in epoch 2: it carries on, without waiting for the deadline');
     t.equal(core.epoch, 3);
-    t.match(traces(chosen).join('\n'), /no ready replica survived; S2 continues with the most recent state \(epoch 2, seq 60\)/);
+    t.match(traces(chosen).join('\n'), /no ready replica survived; S1 continues with the most recent state \(epoch 2, seq 60\)/);
     t.same(checkpoints(chosen).map((c) => c.target.name), ['S3'], 'S3 starts again from its checkpoint');
     t.same(core.handle({ type: 'reportDeadline' }), [], 'the deadline, once passed, changes nothing');
+  });
+
+  t.test(`${mode}: no ready replica left: a follower lost before the last ready replica waits for it, since the leader may have committed on without it`, async (t) => {
+    const core = leftBehind();
+    core.handle(deleted('S1'));
+    core.handle(added('S2'));
+    const back = core.handle(report('S2', { mode, epoch: 2, ready: false, seq: 50, held: 2 }));
+    t.equal(core.leader, undefined, 'S2 was lost while S1 went on: it may lack what S1 acknowledged alone');
+    t.same(back.filter((c) => c.type === 'send' && c.msg.type === 'role'), [], 'the RM still waits');
+    const out = core.handle({ type: 'reportDeadline' });
+    t.equal(core.leader, 'S2', 'after the deadline, the most recent state left carries on');
+    t.match(traces(out).join('\n'), /S2 continues with the most recent state \(epoch 2, seq 50\)/);
   });
 
   t.test(`${mode}: no ready replica left, those left hold an older epoch, and nobody comes back: the deadline decides with them`, async (t) => {
@@ -320,6 +340,9 @@ for (const mode of ['passive', 'active'] as const) {
     core.handle(report('S2', { mode, epoch: 1, ready: false, seq: 5 }));
     t.same(queries(core.handle(deleted('S1'))), ['S3'], 'only S3 is asked: its report belonged to its previous process');
     core.handle(report('S3', { mode, epoch: 0, ready: false, seq: 0 }));
+    // Neither was ready when S1 was lost: the RM waits for S1 until the election deadline.
+    t.equal(core.leader, undefined);
+    core.handle({ type: 'reportDeadline' });
     t.equal(core.leader, 'S2', "the new S3 process holds nothing");
   });
 
@@ -711,3 +734,43 @@ for (const mode of ['passive', 'active'] as const) {
     t.equal(core.leader, 'S2', 'S2 and S4 hold the most; S2 first by name');
   });
 }
+
+t.test('no ready replica left: a newcomer of the current epoch does not take over from the ones that were ready; it waits for them', async (t) => {
+  // S1 leads, S2 and S3 are ready. S3 is suspected (a busy machine) and comes back as a newcomer,
+  // still holding epoch 1's state up to seq 10; S1 commits on with S2 alone, up to seq 20.
+  const core = running('passive', ['S1', 'S2', 'S3']);
+  t.equal(core.epoch, 1);
+  core.handle(deleted('S3'));
+  core.handle(added('S3'));
+  core.handle(report('S3', { epoch: 1, ready: false, seq: 10, held: 1 }));
+  t.notOk(core.members.get('S3')!.ready, 'S3 is a newcomer again');
+  // Then S1 and S2 are lost at once (their machines suspected).
+  core.handle(deleted('S2'));
+  const out = core.handle(deleted('S1'));
+  const asked = queries(out);
+  const answers = asked.flatMap((name) => core.handle(report(name, { epoch: 1, ready: false, seq: 10, held: 1 })));
+  const all = [...out, ...answers];
+  t.equal(core.leader, undefined, 'S3 is not made primary, though it holds epoch 1');
+  t.match(traces(all).join('\n'), /S1, the last ready replica, is not back: waiting for one to register again/);
+  t.ok(all.some((c) => c.type === 'awaitReports'), 'the RM waits for the election deadline');
+  // S1 was only suspected: it registers again, still holding everything it acknowledged.
+  const back = core.handle(added('S1'));
+  const reported = queries(back).flatMap((name) => core.handle(report(name, { epoch: 1, ready: false, role: 'none', seq: name === 'S1' ? 20 : 10, held: 1 })));
+  t.equal(core.leader, 'S1', 'S1, which was ready when it was lost, continues');
+  t.equal(core.epoch, 2);
+  t.match(traces([...back, ...reported]).join('\n'), /S1 continues with the most recent state \(epoch 1, seq 20\)/);
+});
+
+t.test('no ready replica left and none of the ready ones comes back: after the deadline the best left continues, and says what may be lost', async (t) => {
+  const core = running('active', ['S1', 'S2', 'S3']);
+  core.handle(deleted('S3'));
+  core.handle(added('S3'));
+  core.handle(report('S3', { mode: 'active', role: 'member', epoch: 1, ready: false, seq: 10, held: 1 }));
+  core.handle(deleted('S2'));
+  const out = core.handle(deleted('S1'));
+  for (const name of queries(out)) core.handle(report(name, { mode: 'active', role: 'member', epoch: 1, ready: false, seq: 10, held: 1 }));
+  t.equal(core.leader, undefined);
+  const late = core.handle({ type: 'reportDeadline' });
+  t.equal(core.leader, 'S3', 'after the deadline S3 continues');
+  t.match(traces(late).join('\n'), /no ready replica survived; S3 continues/);
+});
