@@ -1,7 +1,6 @@
 /**
- * The Replication Manager's decisions, as a pure core: events in, commands out.
- * No sockets, no timers; the RM shell feeds it and carries the commands out.
- *
+ * The Replication Manager's decisions for one replica group, as a pure core: events in,
+ * commands out. No sockets, no timers; the RM shell feeds it and carries the commands out.
  * One replica is the leader: the primary in passive mode, the sequencer in active
  * mode. Every change of leader bumps the epoch. A replica joins not ready; the RM
  * orders the leader to send it a checkpoint, and makes it ready when it reports
