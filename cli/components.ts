@@ -72,6 +72,7 @@ export const rm: Runner = (o) =>
       restartBudget: o.restartBudget as number,
       restartWindow: o.restartWindow as number,
       route: o.route as RouteRule,
+      groups: o.groups as string[] | undefined,
       fallback: o.fallback === true,
     }),
   );

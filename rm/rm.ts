@@ -43,6 +43,8 @@ export interface RmOptions {
   route?: RouteRule;
   /** Route a key whose group has no ready replica to the first group that has one. */
   fallback?: boolean;
+  /** The replica groups known from the start (`--groups`): keys are routed over all of them at once. */
+  groups?: string[];
   /** Secrets and TLS files (default: open). */
   security?: Security;
   tracer?: Tracer;
@@ -69,8 +71,9 @@ export class Rm extends Component {
     super(RM_NAME, options.tracer ?? new Tracer(RM_NAME), options.security);
     const homeOf = (server: string) => this.supervisor.homeOf(server) ?? this.homeHints.get(server);
     this.groups = new GroupTable(this.mode, options.primary, homeOf, (g) =>
-      this.trace('group_added', 'membership', `RM: replica group ${g.name} (${this.mode} replication)`, { group: g.name }),
+      this.trace('group_added', 'membership', `RM: replica group ${g.name} (${this.mode} replication)${this.options.groups && !this.options.groups.includes(g.name) ? '; not in --groups: keys are now routed over one more group' : ''}`, { group: g.name }),
     );
+    for (const name of options.groups ?? []) this.groups.get(name);
     this.supervisor = new Supervisor({
       autoRestart: options.autoRestart ?? true,
       budget: options.restartBudget ?? DEFAULT_RESTART_BUDGET,

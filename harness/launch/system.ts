@@ -245,7 +245,8 @@ export class System {
 
   /** Start the RM (on `port`, e.g. to restart it where it was; else the system's choice). */
   async startRm(port = this.port('RM')): Promise<Proc> {
-    const args = ['rm', '--port', port, '--mode', this.options.mode ?? 'passive', ...(this.options.autoRestart === false ? ['--no-auto-restart'] : []), ...(this.options.rmArgs ?? []), ...this.common];
+    const groups = this.groupCount > 1 ? ['--groups', this.groupNames.join(',')] : [];
+    const args = ['rm', '--port', port, '--mode', this.options.mode ?? 'passive', ...groups, ...(this.options.autoRestart === false ? ['--no-auto-restart'] : []), ...(this.options.rmArgs ?? []), ...this.common];
     const rm = this.group.spawn('RM', args);
     this.rmAddr = await rm.address();
     return rm;
