@@ -65,7 +65,7 @@ function since(sys: System, name: string, mark: number, type: string): TraceEven
 }
 
 async function trial(t: Test, mode: Mode): Promise<void> {
-  const sys = new System({ mode, app: 'counter', heartbeat: 0.1, heartbeatTimeout: 1, checkpointFreq: 0.5 });
+  const sys = new System({ mode, app: 'counter', heartbeat: 0.1, quietHeartbeats: true, heartbeatTimeout: 1, checkpointFreq: 0.5 });
   const intruders: RawPeer[] = [];
   t.teardown(async () => {
     for (const p of intruders) p.end();
