@@ -16,9 +16,9 @@ const SERVERS = ['S1', 'S2', 'S3'];
 type View = { view: Array<{ name: string }>; leader: string };
 // One system per subtest, each started while the subtest before it runs.
 const systems = systemsAhead(t, [
-  { mode: 'active', app: 'log', heartbeat: 0.1, heartbeatTimeout: 1 },
-  { mode: 'active', app: 'log', heartbeat: 0.1, heartbeatTimeout: 1 },
-  { mode: 'active', heartbeat: 0.1, heartbeatTimeout: 1 },
+  { mode: 'active', app: 'log', heartbeat: 0.1, quietHeartbeats: true, heartbeatTimeout: 1 },
+  { mode: 'active', app: 'log', heartbeat: 0.1, quietHeartbeats: true, heartbeatTimeout: 1 },
+  { mode: 'active', heartbeat: 0.1, quietHeartbeats: true, heartbeatTimeout: 1 },
 ]);
 
 /** Send `read` as client `reader` and collect the answer each replica sent. */

@@ -52,7 +52,7 @@ function checkLog(t: Test, log: string[], acked: string[], what: string, sys?: S
 const acked = (clients: Proc[]) => clients.flatMap((c) => done(c).map((e) => `${c.name}-${data<{ num: number }>(e).num}`));
 
 t.test('active replication keeps replicas identical through sequencer failure and recovery', async (t) => {
-  const sys = new System({ mode: 'active', autoRestart: false, app: 'log', heartbeat: 0.1, heartbeatTimeout: 1, checkpointFreq: 1 });
+  const sys = new System({ mode: 'active', autoRestart: false, app: 'log', heartbeat: 0.1, quietHeartbeats: true, heartbeatTimeout: 1, checkpointFreq: 1 });
   t.teardown(() => sys.stop());
   await sys.start();
   const clients = ['C1', 'C2', 'C3'].map((c) => sys.startClient(c, ['--message', `append ${c}-{n}`, '--interval', '0.01', '--timeout', '1']));

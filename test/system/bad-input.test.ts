@@ -32,7 +32,7 @@ async function expectRefused(t: Test, addr: string, input: string, from: string,
 }
 
 t.test('garbage, unknown kinds, bad field counts and bad registers on every listener', async (t) => {
-  const sys = new System({ heartbeat: 0.1, heartbeatTimeout: 1, replicas: 1, secretFile: false });
+  const sys = new System({ heartbeat: 0.1, quietHeartbeats: true, heartbeatTimeout: 1, replicas: 1, secretFile: false });
   t.teardown(() => sys.stop());
   await sys.start();
   const lfd1 = sys.lfdAddrs.get('LFD1')!;

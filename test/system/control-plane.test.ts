@@ -10,7 +10,7 @@ import type { TraceEvent } from '../../lib/trace/index.js';
 const data = <T>(e: TraceEvent) => e.data as T;
 
 t.test('a restarted RM keeps the primary and the epoch, and clients carry on', async (t) => {
-  const sys = new System({ mode: 'passive', app: 'counter', heartbeat: 0.1, heartbeatTimeout: 1 });
+  const sys = new System({ mode: 'passive', app: 'counter', heartbeat: 0.1, quietHeartbeats: true, heartbeatTimeout: 1 });
   t.teardown(() => sys.stop());
   await sys.start();
   const client = sys.startClient('C1', ['--message', 'add 1', '--interval', '0.05', '--timeout', '0.5']);
@@ -41,7 +41,7 @@ t.test('a restarted RM keeps the primary and the epoch, and clients carry on', a
 });
 
 t.test('a primary that lost its LFD while the GFD was down is replaced once the GFD is back', async (t) => {
-  const sys = new System({ mode: 'passive', app: 'counter', heartbeat: 0.1, heartbeatTimeout: 0.3, autoRestart: false });
+  const sys = new System({ mode: 'passive', app: 'counter', heartbeat: 0.1, quietHeartbeats: true, heartbeatTimeout: 0.3, autoRestart: false });
   t.teardown(() => sys.stop());
   await sys.start();
   const client = sys.startClient('C1', ['--message', 'add 1', '--interval', '0.02', '--timeout', '0.5']);

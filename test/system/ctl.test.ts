@@ -9,7 +9,7 @@ import { System } from '../../harness/launch/system.js';
 import { FTKIT_BIN } from '../../harness/launch/proc.js';
 
 t.test('ctl set: bad values exit 2, a primary that is no replica is refused; status shows what is in force', async (t) => {
-  const sys = new System({ mode: 'passive', heartbeat: 0.2, heartbeatTimeout: 1, replicas: 2 });
+  const sys = new System({ mode: 'passive', heartbeat: 0.2, quietHeartbeats: true, heartbeatTimeout: 1, replicas: 2 });
   t.teardown(() => sys.stop());
   await sys.start();
   await sys.rm.waitFor((e) => e.type === 'view_changed' && (e.data as { view: unknown[] }).view.length === 1, 10_000);

@@ -48,7 +48,7 @@ function serverProcesses(sys: System, name: string): number[] {
 
 for (const which of ['leader', 'follower'] as const) {
   t.test(`pausing the ${which} for 5 s: it is fenced and replaced; three ready replicas, one process each`, async (t) => {
-    const sys = new System({ mode: 'passive', app: 'counter', heartbeat: 0.1, heartbeatTimeout: 1, checkpointFreq: 0.5 });
+    const sys = new System({ mode: 'passive', app: 'counter', heartbeat: 0.1, quietHeartbeats: true, heartbeatTimeout: 1, checkpointFreq: 0.5 });
     t.teardown(() => sys.stop());
     await sys.start();
     await sys.rm.waitFor((e) => e.type === 'ready_changed' && data<{ ready: string[] }>(e).ready.length === 3, 15_000);
@@ -90,7 +90,7 @@ for (const which of ['leader', 'follower'] as const) {
 }
 
 t.test('stopping the system leaves no process behind, a stopped relaunched replica included', async (t) => {
-  const sys = new System({ mode: 'active', heartbeat: 0.1, heartbeatTimeout: 1 });
+  const sys = new System({ mode: 'active', heartbeat: 0.1, quietHeartbeats: true, heartbeatTimeout: 1 });
   t.teardown(() => sys.stop());
   await sys.start();
   sys.proc('S2').kill('SIGKILL');

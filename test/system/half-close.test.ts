@@ -18,7 +18,7 @@ interface View {
 
 for (const mode of ['passive', 'active'] as const) {
   t.test(`${mode}: a client that half-closes after sending still gets its reply`, async (t) => {
-    const sys = new System({ mode, app: 'counter', heartbeat: 0.1, heartbeatTimeout: 1, autoRestart: false });
+    const sys = new System({ mode, app: 'counter', heartbeat: 0.1, quietHeartbeats: true, heartbeatTimeout: 1, autoRestart: false });
     t.teardown(() => sys.stop());
     await sys.start();
     const v = data<View>(await sys.rm.waitFor((e) => e.type === 'view_changed' && data<View>(e).view.length === (mode === 'passive' ? 1 : 3), 20_000));

@@ -45,7 +45,7 @@ function savedNames(sys: System): string[] {
 }
 
 t.test('a second server or LFD with a live name is refused, exits 1, and nothing changes', async (t) => {
-  const sys = new System({ mode: 'passive', heartbeat: 0.1, heartbeatTimeout: 1 });
+  const sys = new System({ mode: 'passive', heartbeat: 0.1, quietHeartbeats: true, heartbeatTimeout: 1 });
   t.teardown(() => sys.stop());
   await sys.start();
   await sys.rm.waitFor((e) => e.type === 'ready_changed' && data<{ ready: string[] }>(e).ready.length === 3, 15_000);
@@ -97,7 +97,7 @@ t.test('a second server or LFD with a live name is refused, exits 1, and nothing
 t.test('an LFD of another system on the same port and state folder adopts none of its command lines', async (t) => {
   const dir = t.testdir({});
   const base = 20000 + (process.pid % 200) * 50;
-  const a = new System({ mode: 'passive', heartbeat: 0.1, replicas: 1, stateDir: dir, basePort: base });
+  const a = new System({ mode: 'passive', heartbeat: 0.1, quietHeartbeats: true, replicas: 1, stateDir: dir, basePort: base });
   t.teardown(() => a.stop());
   await a.start();
   await a.rm.waitFor((e) => e.type === 'ready_changed' && data<{ ready: string[] }>(e).ready.length === 1, 15_000);
@@ -106,7 +106,7 @@ t.test('an LFD of another system on the same port and state folder adopts none o
   await a.stop();
 
   // System B: its own RM and GFD (elsewhere), its LFD1 on the port A's LFD1 had, the same state folder.
-  const b = new System({ mode: 'passive', heartbeat: 0.1, replicas: 1, stateDir: dir });
+  const b = new System({ mode: 'passive', heartbeat: 0.1, quietHeartbeats: true, replicas: 1, stateDir: dir });
   t.teardown(() => b.stop());
   await b.startRm();
   await b.startGfd();

@@ -12,7 +12,7 @@ import { rawConnect } from '../helpers/socket.js';
 const data = <T>(e: TraceEvent) => e.data as T;
 
 t.test('a backup recovers a 4 MB state', async (t) => {
-  const sys = new System({ mode: 'passive', app: 'log', heartbeat: 0.1, heartbeatTimeout: 1, autoRestart: false, checkpointFreq: 5 });
+  const sys = new System({ mode: 'passive', app: 'log', heartbeat: 0.1, quietHeartbeats: true, heartbeatTimeout: 1, autoRestart: false, checkpointFreq: 5 });
   t.teardown(() => sys.stop());
   await sys.start();
   const views = sys.rm.events.filter((e) => e.type === 'view_changed');

@@ -64,7 +64,7 @@ function checkReplies(t: Test, final: string[], replies: Array<{ who: string; pa
 }
 
 async function zombieTrial(t: Test, freezeLfd: boolean): Promise<void> {
-  const sys = new System({ mode: 'active', app: 'log', heartbeat: 0.1, autoRestart: false, checkpointFreq: 0.5 });
+  const sys = new System({ mode: 'active', app: 'log', heartbeat: 0.1, quietHeartbeats: true, autoRestart: false, checkpointFreq: 0.5 });
   const frozen: Proc[] = [];
   t.teardown(async () => {
     for (const p of frozen) p.kill('SIGCONT');

@@ -9,7 +9,7 @@ import type { TraceEvent } from '../../lib/trace/index.js';
 const members = (who: 'RM' | 'GFD', list: string) => (e: TraceEvent) => e.type === 'membership_changed' && e.text === `${who}: ${list}`;
 
 t.test('the course notation: RM: 0 members again when the GFD registers with none; 1 member in the singular', async (t) => {
-  const sys = new System({ heartbeat: 0.1, heartbeatTimeout: 1, autoRestart: false, replicas: 1 });
+  const sys = new System({ heartbeat: 0.1, quietHeartbeats: true, heartbeatTimeout: 1, autoRestart: false, replicas: 1 });
   t.teardown(() => sys.stop());
   await sys.startRm();
   await sys.rm.waitFor(members('RM', '0 members'));
@@ -27,7 +27,7 @@ t.test('the course notation: RM: 0 members again when the GFD registers with non
 });
 
 t.test('membership follows server, machine and GFD failures', async (t) => {
-  const sys = new System({ heartbeat: 0.1, heartbeatTimeout: 1, autoRestart: false });
+  const sys = new System({ heartbeat: 0.1, quietHeartbeats: true, heartbeatTimeout: 1, autoRestart: false });
   t.teardown(() => sys.stop());
   await sys.start();
   await sys.rm.waitFor(members('RM', '3 members: S1, S2, S3'));
@@ -118,7 +118,7 @@ t.test('heartbeat frequencies change at run time through the RM', async (t) => {
 });
 
 t.test('an LFD whose GFD goes silent (a frozen GFD, a machine cut off) drops the connection and registers again', async (t) => {
-  const sys = new System({ heartbeat: 0.1, heartbeatTimeout: 1, autoRestart: false });
+  const sys = new System({ heartbeat: 0.1, quietHeartbeats: true, heartbeatTimeout: 1, autoRestart: false });
   t.teardown(() => sys.stop());
   await sys.start();
   await sys.rm.waitFor(members('RM', '3 members: S1, S2, S3'));

@@ -40,7 +40,7 @@ async function total(sys: System, name: string): Promise<number> {
 }
 
 t.test('a client with no replica to talk to retries, then gives up with status 1', async (t) => {
-  const sys = new System({ mode: 'passive', heartbeat: 0.1, heartbeatTimeout: 1 });
+  const sys = new System({ mode: 'passive', heartbeat: 0.1, quietHeartbeats: true, heartbeatTimeout: 1 });
   t.teardown(() => sys.stop());
   await sys.startRm();
   const c = sys.startClient('C1', ['--give-up', '1', '--timeout', '0.2']);
@@ -59,7 +59,7 @@ t.test('a client with no replica to talk to retries, then gives up with status 1
 // request comes first (it sees the counter at 0), the ones that read totals compare with the
 // total they read first, and the primary moves last. Every client name is used once.
 t.test('one passive system started with --primary S2 (checkpoint-freq 1 s)', async (t) => {
-  const sys = new System({ mode: 'passive', app: 'counter', heartbeat: 0.1, heartbeatTimeout: 1, checkpointFreq: 1, rmArgs: ['--primary', 'S2'] });
+  const sys = new System({ mode: 'passive', app: 'counter', heartbeat: 0.1, quietHeartbeats: true, heartbeatTimeout: 1, checkpointFreq: 1, rmArgs: ['--primary', 'S2'] });
   t.teardown(() => sys.stop());
   await sys.start();
   // every replica has been made ready: the RM has decided who leads

@@ -37,7 +37,7 @@ function longestGap(clients: Proc[], from: number, to: number): number {
 }
 
 t.test('passive replication: primary failovers lose nothing and execute nothing twice', async (t) => {
-  const sys = new System({ mode: 'passive', autoRestart: false, app: 'log', heartbeat: 0.1, heartbeatTimeout: 1, checkpointFreq: 1 });
+  const sys = new System({ mode: 'passive', autoRestart: false, app: 'log', heartbeat: 0.1, quietHeartbeats: true, heartbeatTimeout: 1, checkpointFreq: 1 });
   t.teardown(() => sys.stop());
   await sys.start();
   const clients = CLIENTS.map((c) => sys.startClient(c, ['--message', `append ${c}-{n}`, '--interval', '0.02', '--timeout', '1']));
@@ -113,7 +113,7 @@ t.test('passive replication: primary failovers lose nothing and execute nothing 
 });
 
 t.test('killing a backup, twice, one at a time, never interrupts the clients', async (t) => {
-  const sys = new System({ mode: 'passive', autoRestart: false, app: 'counter', heartbeat: 0.1, heartbeatTimeout: 1, checkpointFreq: 1 });
+  const sys = new System({ mode: 'passive', autoRestart: false, app: 'counter', heartbeat: 0.1, quietHeartbeats: true, heartbeatTimeout: 1, checkpointFreq: 1 });
   t.teardown(() => sys.stop());
   await sys.start();
   const clients = CLIENTS.map((c) => sys.startClient(c, ['--message', 'add 1', '--interval', '0.02', '--timeout', '1']));

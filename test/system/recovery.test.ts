@@ -17,7 +17,7 @@ const status = async (sys: System) => JSON.parse(await sys.ctl({ op: 'status' })
 
 // Both passive cases share one system: a replica killed alone, then a whole machine lost.
 t.test('passive: relaunching a replica, and waiting for its lost machine', async (t) => {
-  const sys = new System({ mode: 'passive', app: 'counter', heartbeat: 0.1, heartbeatTimeout: 1 });
+  const sys = new System({ mode: 'passive', app: 'counter', heartbeat: 0.1, quietHeartbeats: true, heartbeatTimeout: 1 });
   t.teardown(() => sys.stop());
   await sys.start();
 
@@ -59,7 +59,7 @@ t.test('passive: relaunching a replica, and waiting for its lost machine', async
 });
 
 t.test('a replica that crashes at start-up exhausts its restart budget and the RM says so', async (t) => {
-  const sys = new System({ mode: 'active', heartbeat: 0.1, heartbeatTimeout: 1, rmArgs: ['--restart-budget', '3', '--restart-window', '60'] });
+  const sys = new System({ mode: 'active', heartbeat: 0.1, quietHeartbeats: true, heartbeatTimeout: 1, rmArgs: ['--restart-budget', '3', '--restart-window', '60'] });
   t.teardown(() => sys.stop());
   const dir = t.testdir({ 's2.ini': '[S2]\napp = status\n' });
   await sys.startRm();
@@ -83,7 +83,7 @@ t.test('a replica that crashes at start-up exhausts its restart budget and the R
 });
 
 t.test('the replica count follows a run-time target', async (t) => {
-  const sys = new System({ mode: 'active', app: 'counter', heartbeat: 0.1, heartbeatTimeout: 1 });
+  const sys = new System({ mode: 'active', app: 'counter', heartbeat: 0.1, quietHeartbeats: true, heartbeatTimeout: 1 });
   t.teardown(() => sys.stop());
   await sys.start();
   const client = sys.startClient('C1', ['--message', 'add 1', '--interval', '0.05']);

@@ -20,7 +20,7 @@ t.test('an exhausted --replica-ports is a launch failure naming the range; a fre
   const held = await hold();
   t.teardown(() => held.server.close());
   const range = `${held.port}-${held.port}`;
-  const sys = new System({ mode: 'passive', heartbeat: 0.2, heartbeatTimeout: 1, replicas: 1, rmArgs: ['--restart-budget', '20'] });
+  const sys = new System({ mode: 'passive', heartbeat: 0.2, quietHeartbeats: true, heartbeatTimeout: 1, replicas: 1, rmArgs: ['--restart-budget', '20'] });
   t.teardown(() => sys.stop());
   await sys.startRm();
   await sys.startGfd();

@@ -121,7 +121,7 @@ const REPLICA_EFFECTS = [
 t.test('an intruder without the secret is refused everywhere and changes nothing', async (t) => {
   // Crashes are not what this test is about: a generous heartbeat timeout keeps a busy machine
   // (processes started during the test) from getting a live replica suspected and fenced.
-  const sys = new System({ mode: 'passive', app: 'counter', heartbeat: 0.1, heartbeatTimeout: 5 });
+  const sys = new System({ mode: 'passive', app: 'counter', heartbeat: 0.1, quietHeartbeats: true, heartbeatTimeout: 5 });
   const names = ['RM', 'GFD', 'LFD1', 'LFD2', 'LFD3', 'S1', 'S2', 'S3'];
   t.teardown(() => {
     // On a failure, what each component saw go wrong (a replica fenced on a busy machine, say).
@@ -377,7 +377,7 @@ t.test('an intruder without the secret is refused everywhere and changes nothing
 
 t.test('with an admin secret, the deployment secret alone does not administer', async (t) => {
   const dir = t.testdir({});
-  const sys = new System({ mode: 'passive', adminSecretFile: join(dir, 'admin-secret') });
+  const sys = new System({ mode: 'passive', quietHeartbeats: true, adminSecretFile: join(dir, 'admin-secret') });
   t.teardown(() => sys.stop());
   // Administration is between ctl and the RM: the RM alone will do.
   await sys.startRm();

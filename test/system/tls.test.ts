@@ -60,7 +60,7 @@ t.test(`milestone-5 scenario in ${mode} mode over TLS`, async (t) => {
 });
 
 t.test('a system over TLS with the default secret', async (t) => {
-  const sys = new System({ mode: 'passive', app: 'counter', heartbeat: 0.1, heartbeatTimeout: 1, autoRestart: false, tls: files });
+  const sys = new System({ mode: 'passive', app: 'counter', heartbeat: 0.1, quietHeartbeats: true, heartbeatTimeout: 1, autoRestart: false, tls: files });
   t.teardown(() => sys.stop());
   await sys.start();
   const ca = readFileSync(files.ca);
