@@ -302,10 +302,11 @@ export class System {
     if (this.hasGfd) await this.startGfd();
     for (const lfd of this.machines) await this.startLfd(lfd);
     for (const s of this.servers) await this.startServer(s);
-    // The RM's report counts its members (per group, with several); the GFD's lists them.
+    // The RM's report counts its members (per group, with several); the GFD's lists them. The RM
+    // names the group only once it has more than one: until then every report is about g1.
     const counts = (group?: string) => (e: { type: string; data?: unknown }) => {
       const d = e.data as { count?: number; members?: string[]; group?: string } | undefined;
-      return e.type === 'membership_changed' && (d?.count ?? d?.members?.length) === n && d?.group === group;
+      return e.type === 'membership_changed' && (d?.count ?? d?.members?.length) === n && (d?.group ?? (group && this.groupNames[0])) === group;
     };
     if (this.hasRm && this.groupCount > 1) for (const g of this.groupNames) await this.rm.waitFor(counts(g), 20_000);
     else if (this.hasRm) await this.rm.waitFor(counts());
