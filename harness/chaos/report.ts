@@ -102,9 +102,12 @@ function formatGroups(r: RunReport): string[] {
   }
   const iso = r.isolation;
   if (iso) {
-    const changed = Object.entries(iso.changes).sort().map(([g, n]) => `${g} ${n}`).join(', ') || 'none';
+    const list = (counts: Record<string, number>) => Object.entries(counts).sort().map(([g, n]) => `${g} ${n}`).join(', ') || 'none';
     const crossed = r.anomalies.filter((a) => a.kind === 'cross-group').length;
-    lines.push(`cross-group: ${iso.windows} windows between whole-system snapshots, ${iso.compared} group epochs compared; changes where a fault allowed them: ${changed}; changes no fault allowed: ${crossed}`);
+    lines.push(
+      `cross-group: ${iso.windows} windows between whole-system snapshots, ${iso.compared} group epochs compared; changes where a fault allowed them: ${list(iso.changes)}; ` +
+        `after a false suspicion or lag report in the group itself: ${list(iso.excused)}; changes no fault allowed: ${crossed}`,
+    );
   }
   return lines;
 }

@@ -41,7 +41,7 @@ import { RunObserver } from './observer.js';
 import { Nemesis } from './nemesis.js';
 import type { RunReport } from './report.js';
 import { checkGroups, groupForKey } from './groups.js';
-import { checkIsolation, type Snapshot } from './isolation.js';
+import { checkIsolation, type Snapshot, type Suspicion } from './isolation.js';
 
 export const DEFAULT_CLIENTS = 4;
 /** Stale-view clients (0: none). */
@@ -329,10 +329,16 @@ class ChaosRun {
     };
   }
 
+  /** Several groups: the failures the harness did not cause, with the groups each touched (a machine's: every group with a replica there). */
+  private suspicions(): Suspicion[] {
+    const groupsOf = (who: string) => this.sys.servers.filter((s) => s === who || this.sys.homeOf(s) === who).map((s) => this.sys.groupOf(s));
+    return this.observer.unforced.map((u) => ({ at: u.at, groups: u.group ? [u.group] : [...new Set(groupsOf(u.who))] }));
+  }
+
   /** Several groups: each group's history against its final state, and no fault's effect on a group it did not aim at. */
   private checkGroups(ops: Op[], finals: Map<string, FinalState>) {
     const result = checkGroups(ops, this.clientGroup, (server) => this.sys.groupOf(server), finals);
-    const { violations, ...isolation } = checkIsolation(this.snapshots, this.nemesis.injected);
+    const { violations, ...isolation } = checkIsolation(this.snapshots, this.nemesis.injected, this.suspicions());
     const cross = violations.map((v): Anomaly => ({ kind: 'cross-group', message: v.message, ops: [], detail: this.observer.traces.rmGroup(v.group, v.from, v.to) }));
     return { ...result, anomalies: [...result.anomalies, ...cross], isolation };
   }
