@@ -1,5 +1,5 @@
 /**
- * `npm run chaos -- [--mode active|passive] [--seed N] [--runs N] [--duration S] [--hosts]`
+ * `npm run chaos -- [--mode active|passive] [--seed N] [--runs N] [--duration S] [--groups N] [--hosts]`
  *
  * Runs seeded chaos runs (seed = base seed + run index) and prints a report per run;
  * exits 1 if any run found an anomaly, 2 on a usage or harness error.
@@ -9,7 +9,7 @@
 import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { runChaos } from '../harness/chaos/runner.js';
+import { DEFAULT_CLIENTS, DEFAULT_CLIENTS_PER_GROUP, DEFAULT_STALE_CLIENTS, runChaos } from '../harness/chaos/runner.js';
 import { Interrupted, runChaosOnHosts } from '../harness/chaos/onhosts.js';
 import { compactReport, formatRun, formatTotals, totals, type RunReport } from '../harness/chaos/report.js';
 import { FAULT_HELP, FAULT_KINDS, LOOPBACK_FAULT_KINDS, isFaultKind, isHostFault, type FaultKind } from '../harness/chaos/schedule.js';
@@ -58,8 +58,9 @@ interface Opts {
   seed?: number;
   runs: number;
   duration: number;
-  clients: number;
-  staleClients: number;
+  clients?: number;
+  staleClients?: number;
+  groups: number;
   faults?: string[];
   double: number;
   fuzz: boolean;
@@ -79,8 +80,9 @@ async function main(): Promise<number> {
     .option('--seed <n>', 'base seed; run i uses seed + i (default: from the clock, printed)', integer('--seed', 0))
     .option('--runs <n>', 'number of runs', integer('--runs', 1), 1)
     .option('--duration <seconds>', 'seconds of load and faults per run', seconds, 10)
-    .option('--clients <n>', 'concurrent load clients', integer('--clients', 1), 4)
-    .option('--stale-clients <n>', 'stale-view clients: each talks to one replica (the leader when pointed), never asks the RM; 0 turns them off', integer('--stale-clients', 0), 1)
+    .option('--clients <n>', 'concurrent load clients (default 4; with --groups, 2 per group, keys 1…n)', integer('--clients', 1))
+    .option('--stale-clients <n>', 'stale-view clients: each talks to one replica (the leader when pointed), never asks the RM; 0 turns them off (default 1; with --groups, 1 per group)', integer('--stale-clients', 0))
+    .option('--groups <n>', 'replica groups of 3 replicas behind one RM, over 3 machines, clients routed by key; each group checked on its own, and no fault may change a group it did not aim at', integer('--groups', 1), 1)
     .option('--faults <list>', `comma-separated fault kinds, or all (default all; -kind leaves one out, e.g. -link-delay): ${FAULT_KINDS.join(', ')}`, faultList)
     .option('--double <chance>', 'chance that a replica fault gets a second replica fault overlapping it', chance, 0.15)
     .option('--hosts', 'run on four network-namespace hosts (the course deployment; needs root, iproute2, nftables), with network faults between them', false)
@@ -113,6 +115,10 @@ async function main(): Promise<number> {
     process.stderr.write(`chaos: ${hostOnly.join(', ')} need namespace hosts: add --hosts\n`);
     return 2;
   }
+  if (o.groups > 1 && (o.hosts || o.fuzz)) {
+    process.stderr.write(`chaos: --groups runs the chaos harness on 127.0.0.1 only (not with ${o.hosts ? '--hosts' : '--fuzz'})\n`);
+    return 2;
+  }
   if (o.hosts && o.fuzz) {
     process.stderr.write('chaos: --fuzz runs on 127.0.0.1 only\n');
     return 2;
@@ -133,7 +139,12 @@ async function main(): Promise<number> {
   const reports: RunReport[] = [];
   const of = o.runs * modes.length;
   const where = o.hosts ? ' --hosts' : '';
-  say(`chaos: ${of} run(s)${o.hosts ? ' on namespace hosts' : ''}, base seed ${base}, ${o.duration} s each, ${o.clients} clients + ${o.staleClients} stale-view; reproduce one with --mode M --seed S --runs 1 --duration ${o.duration}${where}`);
+  const groups = o.groups > 1 ? o.groups : undefined;
+  const clients = o.clients ?? (groups ? DEFAULT_CLIENTS_PER_GROUP * groups : DEFAULT_CLIENTS);
+  const staleClients = o.staleClients ?? (groups ?? DEFAULT_STALE_CLIENTS);
+  const grouped = groups ? `, ${groups} replica groups` : '';
+  const again = `${groups ? ` --groups ${groups}` : ''}${where}`;
+  say(`chaos: ${of} run(s)${o.hosts ? ' on namespace hosts' : ''}${grouped}, base seed ${base}, ${o.duration} s each, ${clients} clients + ${staleClients} stale-view; reproduce one with --mode M --seed S --runs 1 --duration ${o.duration}${again}`);
   if (o.report) writeFileSync(o.report, '');
   if (o.traces) mkdirSync(o.traces, { recursive: true });
   // On hosts, an interrupt stops the run and removes its processes and namespaces before exiting.
@@ -153,7 +164,7 @@ async function main(): Promise<number> {
       let report: RunReport;
       try {
         const tracesFile = o.traces ? join(resolve(o.traces), `${mode}-${seed}.log`) : undefined;
-        const options = { tracesFile, mode, seed, durationS: o.duration, clients: o.clients, staleClients: o.staleClients, faults, double: o.double, log: progress };
+        const options = { tracesFile, mode, seed, durationS: o.duration, clients, staleClients, faults, double: o.double, log: progress, ...(groups ? { groups } : {}) };
         report = o.hosts ? await runChaosOnHosts(options, interrupt.signal) : await runChaos(options);
       } catch (err) {
         if (err instanceof Interrupted) {

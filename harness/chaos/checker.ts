@@ -48,13 +48,19 @@ export type AnomalyKind =
   | 'bad-result'
   | 'divergence'
   | 'no-final-state'
-  | 'not-linearizable';
+  | 'not-linearizable'
+  /** Several groups: a replica of another group answered a client (groups.ts). */
+  | 'wrong-group'
+  /** Several groups: a fault in one group changed another's epoch or leader (isolation.ts). */
+  | 'cross-group';
 
 export interface Anomaly {
   kind: AnomalyKind;
   message: string;
   /** The smallest excerpt of the history that shows the anomaly, in invocation order. */
   ops: Op[];
+  /** What else shows it (cross-group: the RM's decisions about the group in that window). */
+  detail?: string[];
 }
 
 /** What one ready replica holds at the end: its whole log (active), or the digest of its last checkpoint (passive backup). */

@@ -48,6 +48,8 @@ export interface ChaosClientOptions {
   giveUpMs?: number;
   /** A stale-view client: no RM; it talks only to the replica given to pointAt(). */
   stale?: boolean;
+  /** The routing key the RM routes it by to a replica group (`ftkit client --key`). */
+  key?: string;
 }
 
 export class ChaosClient {
@@ -69,6 +71,7 @@ export class ChaosClient {
       name: this.name,
       rm: options.rm,
       stale: options.stale,
+      key: options.key,
       route: (name, addr) => options.route(name, addr),
       connectTimeoutMs: CONNECT_TIMEOUT_MS,
       attemptTimeoutMs: options.attemptTimeoutMs ?? DEFAULT_ATTEMPT_TIMEOUT_MS,

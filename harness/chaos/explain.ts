@@ -83,6 +83,14 @@ export class TraceLog {
     });
   }
 
+  /** The RM's decisions and view changes about replica group `group` from half a second before `from` to half a second after `to` (ms since the run started). */
+  rmGroup(group: string, from: number, to: number): string[] {
+    return this.collect((e) => {
+      const d = e.data as { group?: unknown } | undefined;
+      return (e.type === 'decision' || e.type === 'view_changed') && d?.group === group && e.time >= this.wall0 + from - 500 && e.time <= this.wall0 + to + 500;
+    }, 40);
+  }
+
   /** Every component's readiness-related events from a second before `replica` last lost readiness to three seconds after. */
   lostReadiness(replica: Proc | undefined): string[] {
     const lost = replica?.events.filter((e) => e.type === 'detached' || (e.type === 'role_changed' && (e.data as { ready?: boolean } | undefined)?.ready === false)).pop();

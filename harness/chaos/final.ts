@@ -11,7 +11,7 @@ import type { System } from '../launch/system.js';
 import { requestOnce, type Answer } from './client.js';
 import type { FinalState, ReplicaFinal } from './checker.js';
 import { parseReadResult } from './history.js';
-import { rmStatus, type StatusMember } from './status.js';
+import { groupView, rmStatus, type StatusMember } from './status.js';
 import { exponentialBackoff } from '../../lib/net/index.js';
 
 /** The client name the harness uses for its final reads. */
@@ -23,7 +23,8 @@ const READ_RETRY = { baseMs: 300, capMs: 1000, maxAttempts: 4 };
 
 export type Warn = (text: string) => void;
 
-export async function readFinalPassive(sys: System, leader: StatusMember, ready: StatusMember[], warn: Warn): Promise<FinalState> {
+/** `group`: with several replica groups, the group whose primary `leader` is. */
+export async function readFinalPassive(sys: System, leader: StatusMember, ready: StatusMember[], warn: Warn, group?: string): Promise<FinalState> {
   let answer: Answer | Error | undefined;
   let target = leader;
   const retry = exponentialBackoff(READ_RETRY);
@@ -33,11 +34,11 @@ export async function readFinalPassive(sys: System, leader: StatusMember, ready:
     const delay = retry(attempt, answer instanceof Error ? answer : undefined);
     if (delay === false) break;
     await sleep(delay);
-    const s = await rmStatus(sys);
+    const s = groupView(await rmStatus(sys), group);
     target = s?.members.find((m) => m.name === s.leader) ?? target;
   }
   if (!answer || answer instanceof Error || answer.kind !== 'reply') {
-    warn(`the primary did not answer the final read: ${answer instanceof Error ? answer.message : answer?.kind === 'reject' ? answer.reason : 'no answer'}`);
+    warn(`the primary${group ? ` of ${group}` : ''} did not answer the final read: ${answer instanceof Error ? answer.message : answer?.kind === 'reject' ? answer.reason : 'no answer'}`);
     return { replicas: [] };
   }
   const log = parseReadResult(answer.result);

@@ -32,6 +32,8 @@ export interface Op {
   num?: number;
   /** Why an operation did not complete. */
   note?: string;
+  /** With several replica groups: the group whose history it belongs to (its client's). */
+  group?: string;
 }
 
 export interface OpHandle {

@@ -6,23 +6,22 @@
  * comes back where it was: its LFD on its old port, then its server. On namespace hosts it also
  * cuts, slows and thins the network between the replicas' machines (`hostFault`). If the system
  * is not whole after a step, the run is degraded: only client-link faults (net-*) follow.
+ *
+ * With several replica groups each fault names its group (schedule.ts, assignGroups) and its
+ * role-based target is resolved within that group; a machine fault hits every replica on that
+ * machine, of whatever group, and is skipped unless every group it touches keeps a ready
+ * replica untouched.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { System } from '../launch/system.js';
-import type { Proc } from '../launch/proc.js';
 import type { Mode } from '../../lib/protocol/index.js';
-import { exponentialBackoff, parseAddress } from '../../lib/net/index.js';
+import { parseAddress } from '../../lib/net/index.js';
+import { ProcControl } from './procs.js';
 import { PASS, type ProxyMode, type ProxyPool } from './proxy.js';
 import { describeFault, type Fault, type FaultKind, type HostFaultKind, type Step } from './schedule.js';
-import type { RmStatus, StatusTracker } from './status.js';
+import { groupView, type RmStatus, type StatusTracker } from './status.js';
 import type { RunObserver } from './observer.js';
 
-/** Starting a component again on its old port is tried 5 times, 0.2 s to 1 s apart (the port may take a moment to be free). */
-const RESPAWN_RETRY = { baseMs: 200, capMs: 1000, maxAttempts: 4 };
-/** How long a killed process gets to be reaped. */
-const EXIT_WAIT_MS = 5000;
-/** How long the GFD or RM, started again, gets to listen. */
-const START_WAIT_MS = 5000;
 
 export interface InjectedFault {
   step: number;
@@ -37,6 +36,11 @@ export interface InjectedFault {
   recoveredAt?: number;
   /** Why the fault was not injected. */
   skipped?: string;
+  /** With several groups: the group the fault aimed at. */
+  group?: string;
+  /** With several groups, a machine fault: the machine (LFD), and the groups whose leader was on it when it was faulted. */
+  machine?: string;
+  leadersThere?: string[];
 }
 
 export interface NemesisOptions {
@@ -63,15 +67,17 @@ export class Nemesis {
   readonly injected: InjectedFault[] = [];
   /** The system was not whole after a fault: inject no more replica or control-plane faults. */
   degraded = false;
-  private readonly paused = new Set<Proc>();
   /** Network faults between hosts in place. */
   private readonly netFaults = new Set<{ heal(): Promise<void> }>();
   private readonly sys: System;
   private readonly observer: RunObserver;
 
+  private readonly procs: ProcControl;
+
   constructor(private readonly o: NemesisOptions) {
     this.sys = o.sys;
     this.observer = o.observer;
+    this.procs = new ProcControl(o.sys, o.observer, () => (this.degraded = true));
   }
 
   /** Faults injected, skipped ones not counted. */
@@ -82,8 +88,7 @@ export class Nemesis {
   /** Heal whatever is still faulted: every proxy passes, every paused process runs, every network fault between hosts is gone. */
   async healAll(): Promise<void> {
     this.o.pool.healAll();
-    for (const p of this.paused) p.kill('SIGCONT');
-    this.paused.clear();
+    this.procs.resumeAll();
     const faults = [...this.netFaults];
     this.netFaults.clear();
     await Promise.all(faults.map((f) => f.heal()));
@@ -118,7 +123,7 @@ export class Nemesis {
   }
 
   private async inject(fault: Fault, step: number, busy: Set<string>): Promise<InjectedFault> {
-    const rec: InjectedFault = { step, kind: fault.kind, description: describeFault(fault), at: this.o.clock() };
+    const rec: InjectedFault = { step, kind: fault.kind, description: describeFault(fault), at: this.o.clock(), ...(fault.group ? { group: fault.group } : {}) };
     this.injected.push(rec);
     const said = (what: string) => this.observer.say(`#${step} ${rec.description}: ${what}`);
     const skip = (why: string) => {
@@ -127,7 +132,9 @@ export class Nemesis {
       return rec;
     };
     if (this.degraded && !fault.kind.startsWith('net-')) return skip('the system was not whole after an earlier fault');
-    const status = (await this.o.status.fetch()) ?? this.o.status.last;
+    const full = (await this.o.status.fetch()) ?? this.o.status.last;
+    /** The aimed group's part of the status (the whole of it with one group). */
+    const status = groupView(full, fault.group);
     switch (fault.kind) {
       case 'kill-leader':
       case 'kill-follower':
@@ -142,13 +149,13 @@ export class Nemesis {
         this.observer.faulting(name);
         if (fault.kind.startsWith('kill')) {
           said(`kill -9 ${rec.target}`);
-          await this.kill(proc);
+          await this.procs.kill(proc);
           await sleep(fault.holdMs);
-          await this.restartServer(name);
+          await this.procs.restartServer(name);
           said(`${name} restarted`);
         } else {
           said(`SIGSTOP ${rec.target}`);
-          await this.pause([proc], fault.holdMs);
+          await this.procs.pause([proc], fault.holdMs);
           said(`SIGCONT ${name}`);
         }
         this.observer.healed(name);
@@ -158,27 +165,34 @@ export class Nemesis {
       case 'pause-machine': {
         const name = this.target(status, fault.target === 'leader' ? 'leader' : 'follower', fault.pick, busy);
         if (typeof name !== 'string') return skip(name.why);
-        const lfd = lfdOf(name);
-        rec.target = `${lfd} with ${name} (${roleOf(status, name)})`;
-        this.observer.faulting(name);
-        this.observer.faulting(lfd);
+        const lfd = this.sys.homeOf(name);
+        // Every replica on that machine goes down with it: each must leave its own group a ready replica untouched.
+        const others = this.sys.servers.filter((x) => x !== name && this.sys.homeOf(x) === lfd);
+        const why = this.alsoOnMachine(full, others, busy);
+        if (why !== undefined) {
+          busy.delete(name);
+          return skip(why);
+        }
+        const servers = [name, ...others];
+        rec.target = `${lfd} with ${servers.map((x) => `${x} (${roleOf(full, x)})`).join(', ')}`;
+        if (fault.group) Object.assign(rec, { machine: lfd, leadersThere: this.leadersOn(full, lfd) });
+        for (const x of [...servers, lfd]) this.observer.faulting(x);
         if (fault.kind === 'kill-machine') {
           const lfdPort = String(parseAddress(this.sys.lfdAddrs.get(lfd)!).port);
           said(`kill -9 ${rec.target}`);
-          await Promise.all([this.kill(this.sys.proc(lfd)), this.kill(this.sys.proc(name))]);
+          await Promise.all([lfd, ...servers].map((x) => this.procs.kill(this.sys.proc(x))));
           await sleep(fault.holdMs);
-          // The machine comes back where it was: its LFD on its old port, then its server.
-          if (!(await this.retry(lfd, () => this.sys.startLfd(lfd, lfdPort)))) return rec;
-          await this.restartServer(name);
-          said(`${lfd} and ${name} restarted`);
+          // The machine comes back where it was: its LFD on its old port, then its servers.
+          if (!(await this.procs.retry(lfd, () => this.sys.startLfd(lfd, lfdPort)))) return rec;
+          for (const x of servers) await this.procs.restartServer(x);
+          said(`${lfd} and ${servers.join(', ')} restarted`);
         } else {
           said(`SIGSTOP ${rec.target}`);
-          // Both run again in the same turn, as a machine whose network comes back.
-          await this.pause([this.sys.proc(lfd), this.sys.proc(name)], fault.holdMs);
-          said(`SIGCONT ${lfd} and ${name}`);
+          // All run again in the same turn, as a machine whose network comes back.
+          await this.procs.pause([lfd, ...servers].map((x) => this.sys.proc(x)), fault.holdMs);
+          said(`SIGCONT ${lfd} and ${servers.join(', ')}`);
         }
-        this.observer.healed(name);
-        this.observer.healed(lfd);
+        for (const x of [...servers, lfd]) this.observer.healed(x);
         break;
       }
       case 'restart-gfd':
@@ -188,9 +202,9 @@ export class Nemesis {
         rec.target = name;
         const port = String(parseAddress(gfd ? this.sys.gfdAddr : this.sys.rmAddr).port);
         said(`kill -9 ${name}`);
-        await this.kill(gfd ? this.sys.gfd : this.sys.rm);
+        await this.procs.kill(gfd ? this.sys.gfd : this.sys.rm);
         await sleep(fault.holdMs);
-        await this.respawn(name, () => (gfd ? this.sys.startGfd(port) : this.sys.startRm(port)));
+        await this.procs.respawn(name, () => (gfd ? this.sys.startGfd(port) : this.sys.startRm(port)));
         said(`${name} restarted on port ${port}`);
         break;
       }
@@ -202,7 +216,7 @@ export class Nemesis {
         if (!this.o.hostFault) return skip('network faults between machines need namespace hosts (--hosts)');
         const names = this.hostTargets(status, fault, busy);
         if (!Array.isArray(names)) return skip(names.why);
-        const lfds = fault.kind === 'cut-machine' ? names.map(lfdOf) : [];
+        const lfds = fault.kind === 'cut-machine' ? names.map((n) => this.sys.homeOf(n)) : [];
         rec.target = names.map((n) => `${n} (${roleOf(status, n)})`).join(fault.kind === 'cut-machine' ? '' : ' and ') + (lfds.length ? ` with ${lfds.join('')}` : '');
         for (const n of [...names, ...lfds]) this.observer.faulting(n);
         let net: { what: string; heal(): Promise<void> };
@@ -257,6 +271,36 @@ export class Nemesis {
     return name;
   }
 
+  /**
+   * `others` share the machine of a replica being faulted: why they may not be faulted too
+   * (one is already faulted in this step, or it would leave its group no ready replica
+   * untouched); else they join `busy`, and the stale-view clients are pointed at each that leads.
+   */
+  private alsoOnMachine(full: RmStatus | undefined, others: readonly string[], busy: Set<string>): string | undefined {
+    const added: string[] = [];
+    for (const x of others) {
+      const s = groupView(full, this.sys.groupOf(x));
+      const why = busy.has(x)
+        ? `${x}, on the same machine, is already faulted in this step`
+        : !(s?.members ?? []).some((m) => m.ready && m.name !== x && !busy.has(m.name))
+          ? `faulting ${x}, on the same machine, would leave ${this.sys.groupOf(x)} no ready replica untouched`
+          : undefined;
+      if (why !== undefined) {
+        for (const y of added) busy.delete(y);
+        return why;
+      }
+      busy.add(x);
+      added.push(x);
+    }
+    for (const x of others) if (x === groupView(full, this.sys.groupOf(x))?.leader) this.o.pointStale(full, x);
+    return undefined;
+  }
+
+  /** The groups whose leader runs on machine `lfd`. */
+  private leadersOn(full: RmStatus | undefined, lfd: string): string[] {
+    return (full?.groups ?? []).filter((g) => g.leader && this.sys.homeOf(g.leader) === lfd).map((g) => g.name);
+  }
+
   /** The replicas a network fault between hosts touches: the one whose machine is cut off, or the leader and a follower. */
   private hostTargets(s: RmStatus | undefined, fault: Fault, busy: Set<string>): string[] | { why: string } {
     if (fault.kind === 'cut-machine') {
@@ -276,73 +320,6 @@ export class Nemesis {
     const one = fault.target === 'leader' ? s?.leader ?? undefined : follower(s, fault.pick);
     return one ? [one] : [];
   }
-
-  /** SIGSTOP `procs` for `holdMs`, then SIGCONT them all in the same turn. */
-  private async pause(procs: Proc[], holdMs: number): Promise<void> {
-    for (const p of procs) {
-      this.paused.add(p);
-      p.kill('SIGSTOP');
-    }
-    await sleep(holdMs);
-    for (const p of procs) {
-      p.kill('SIGCONT');
-      this.paused.delete(p);
-    }
-  }
-
-  private async kill(proc: Proc): Promise<void> {
-    this.observer.killing(proc);
-    this.paused.delete(proc);
-    proc.kill('SIGKILL');
-    await Promise.race([proc.exited, sleep(EXIT_WAIT_MS, undefined, { ref: false })]);
-  }
-
-  private async restartServer(name: string): Promise<void> {
-    try {
-      await this.sys.startServer(name);
-    } catch (err) {
-      this.observer.warn(`could not restart ${name}: ${(err as Error).message}`);
-      this.degraded = true;
-    }
-  }
-
-  /** Start the GFD or RM again on its old port (`start` spawns it and resolves when it listens). */
-  private async respawn(name: 'GFD' | 'RM', start: () => Promise<Proc>): Promise<void> {
-    await this.retry(name, async () => {
-      let timer: NodeJS.Timeout | undefined;
-      const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${name} did not listen within ${START_WAIT_MS} ms`)), START_WAIT_MS)));
-      try {
-        await Promise.race([start(), late]);
-      } finally {
-        clearTimeout(timer);
-      }
-    });
-  }
-
-  /** Start a component again on its old port, which may take a moment to be free; false (and a warning) if it never starts. */
-  private async retry(name: string, start: () => Promise<unknown>): Promise<boolean> {
-    const retry = exponentialBackoff(RESPAWN_RETRY);
-    for (let attempt = 1; ; attempt++) {
-      const before = this.sys.group.procs.get(name);
-      try {
-        await start();
-        return true;
-      } catch (err) {
-        const failed = this.sys.group.procs.get(name);
-        if (failed && failed !== before) {
-          this.observer.killing(failed);
-          failed.kill('SIGKILL');
-        }
-        const delay = retry(attempt, err as Error);
-        if (delay === false) {
-          this.observer.warn(`could not restart ${name} on its port after ${attempt} attempts: ${(err as Error).message.split('\n')[0]}`);
-          this.degraded = true;
-          return false;
-        }
-        await sleep(delay);
-      }
-    }
-  }
 }
 
 function roleOf(s: RmStatus | undefined, name: string): string {
@@ -353,9 +330,4 @@ function roleOf(s: RmStatus | undefined, name: string): string {
 function follower(s: RmStatus | undefined, pick: number, busy: ReadonlySet<string> = new Set()): string | undefined {
   const list = (s?.members ?? []).filter((m) => m.ready && m.name !== s?.leader && !busy.has(m.name)).map((m) => m.name).sort();
   return list[Math.floor(pick * list.length)];
-}
-
-/** The LFD a server registers with by default in System: S2 -> LFD2. */
-function lfdOf(server: string): string {
-  return `LFD${server.replace(/^\D+/, '')}`;
 }

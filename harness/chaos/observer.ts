@@ -29,6 +29,12 @@ export class RunObserver {
   /** When (wall clock) each false suspicion warned about was reported, and what it said. */
   readonly suspicions: Array<{ at: number; text: string }> = [];
   private readonly internalErrors = new Map<string, number>();
+  /**
+   * Every failure the harness did not cause, warned about or not: a component declared failed
+   * though not faulted, one that exited on its own, a follower its leader reported as lagging
+   * (`who`: the component; `group`: the RM's group for a lag report). `at`: ms since the run started.
+   */
+  readonly unforced: Array<{ at: number; who: string; group?: string }> = [];
 
   constructor(
     private readonly clock: () => number,
@@ -74,6 +80,7 @@ export class RunObserver {
   watch(p: Proc): void {
     this.traces.add(p);
     p.once('exit', (code, signal) => {
+      if (!this.killed.has(p) && !this.stopping) this.unforced.push({ at: this.clock(), who: p.name });
       if (!this.killed.has(p) && !this.stopping) this.warn(`${p.name} (pid ${p.pid}) exited on its own (${signal ?? `status ${code}`}); last lines:\n${p.tail(8)}`);
     });
     p.on('event', (e) => {
@@ -82,11 +89,14 @@ export class RunObserver {
       }
       if ((e.type === 'heartbeat_failed' && p.name.startsWith('LFD')) || (e.type === 'lfd_lost' && p.name === 'GFD')) {
         const who = String((e.data as { server?: unknown; lfd?: unknown } | undefined)?.server ?? (e.data as { lfd?: unknown } | undefined)?.lfd ?? '?');
+        if (!this.isFaulted(who) && !this.stopping) this.unforced.push({ at: this.clock(), who });
         if (!this.isFaulted(who) && !this.stopping && ++this.falseSuspicions <= MAX_FALSE_SUSPICIONS) {
           this.suspicions.push({ at: e.time, text: `${p.name}: ${e.text}` });
           this.warn(`false suspicion: ${p.name} declared ${who} failed though the harness had not faulted it: ${e.text}`);
         }
       }
+      const group = (e.data as { group?: unknown } | undefined)?.group;
+      if (p.name === 'RM' && e.type === 'decision' && / has waited its lag timeout for /.test(e.text)) this.unforced.push({ at: this.clock(), who: 'RM', group: typeof group === 'string' ? group : undefined });
       if (e.type !== 'internal_error') return;
       const n = (this.internalErrors.get(p.name) ?? 0) + 1;
       this.internalErrors.set(p.name, n);

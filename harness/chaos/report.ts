@@ -4,6 +4,8 @@ import { STALE_CLIENT_PREFIX } from './client.js';
 import { parseReadResult, type Op } from './history.js';
 import type { Anomaly, AnomalyKind, CheckStats } from './checker.js';
 import type { InjectedFault } from './nemesis.js';
+import type { GroupReport } from './groups.js';
+import type { IsolationResult } from './isolation.js';
 
 export interface RunStats extends CheckStats {
   retries: number;
@@ -28,8 +30,12 @@ export interface RunReport {
   traces: Array<{ title: string; lines: string[] }>;
   final: { source?: string; length?: number; replicas: Array<{ name: string; digest?: string; length?: number }> };
   history: Op[];
-  /** The final log the history was checked against. */
+  /** The final log the history was checked against (one group). */
   finalLog?: string[];
+  /** Several replica groups: each group's check, its final log included. */
+  groups?: GroupReport[];
+  /** Several replica groups: the cross-group check (its violations are among the anomalies). */
+  isolation?: Omit<IsolationResult, 'violations'>;
 }
 
 /**
@@ -38,8 +44,9 @@ export interface RunReport {
  * so the history can be checked again.
  */
 export function compactReport(r: RunReport): RunReport {
-  const log = r.finalLog;
+  const logs = new Map((r.groups ?? []).map((g) => [g.name, g.finalLog]));
   const history = r.history.map((op) => {
+    const log = op.group !== undefined ? logs.get(op.group) : r.finalLog;
     if (op.op !== 'read' || op.outcome !== 'ok' || !log) return op;
     const items = parseReadResult(op.result);
     if (!items || items.some((x, i) => x !== log[i])) return op;
@@ -78,7 +85,31 @@ export function formatOp(op: Op): string {
 }
 
 export function formatAnomaly(a: Anomaly): string[] {
-  return [`ANOMALY ${a.kind}: ${a.message}`, ...a.ops.map((op) => `    ${formatOp(op)}`)];
+  return [`ANOMALY ${a.kind}: ${a.message}`, ...a.ops.map((op) => `    ${formatOp(op)}`), ...(a.detail ?? []).map((l) => `    ${l}`)];
+}
+
+/** Several groups: each group's operations, check and final state, and the cross-group check. */
+function formatGroups(r: RunReport): string[] {
+  const lines: string[] = [];
+  for (const g of r.groups ?? []) {
+    const s = g.stats;
+    const n = g.anomalies.length + Object.values(g.suppressed).reduce((a, b) => a + (b ?? 0), 0);
+    const reps = g.final.replicas.map((x) => `${x.name} ${x.digest !== undefined ? `digest ${x.digest}` : `${x.length} entries`}`).join(', ');
+    lines.push(
+      `group ${g.name} (clients ${g.clients.join(', ') || 'none'}): append ${s.appends.ok} ok, ${s.appends.unknown} unknown, ${s.appends.fail} fail; read ${s.reads.ok} ok, ${s.reads.unknown} unknown, ${s.reads.fail} fail; ` +
+        `linearizable: ${s.linearizable ? 'yes' : 'no'}; final state: ${g.final.length !== undefined ? `${g.final.length} entries from ${g.final.source}` : 'none'}${reps ? ` (compared with ${reps})` : ''}; anomalies: ${n}`,
+    );
+  }
+  const iso = r.isolation;
+  if (iso) {
+    const list = (counts: Record<string, number>) => Object.entries(counts).sort().map(([g, n]) => `${g} ${n}`).join(', ') || 'none';
+    const crossed = r.anomalies.filter((a) => a.kind === 'cross-group').length;
+    lines.push(
+      `cross-group: ${iso.windows} windows between whole-system snapshots, ${iso.compared} group epochs compared; changes where a fault allowed them: ${list(iso.changes)}; ` +
+        `after a false suspicion or lag report in the group itself: ${list(iso.excused)}; changes no fault allowed: ${crossed}`,
+    );
+  }
+  return lines;
 }
 
 export function formatRun(r: RunReport, index?: { run: number; of: number }, verbose = false): string[] {
@@ -105,9 +136,10 @@ export function formatRun(r: RunReport, index?: { run: number; of: number }, ver
     const ok = stale.filter((o) => o.outcome === 'ok').length;
     lines.push(`stale-view clients: ${stale.length} operations, ${ok} answered (by ${[...new Set(stale.filter((o) => o.server).map((o) => o.server))].sort().join(', ') || 'none'})`);
   }
-  if (s.finalLength !== undefined) lines.push(`linearizable: ${s.linearizable ? 'yes' : 'no'}`);
+  if (r.groups) lines.push(...formatGroups(r));
+  else if (s.finalLength !== undefined) lines.push(`linearizable: ${s.linearizable ? 'yes' : 'no'}`);
   const reps = r.final.replicas.map((x) => `${x.name} ${x.digest !== undefined ? `digest ${x.digest}` : `${x.length} entries`}`).join(', ');
-  lines.push(`final state: ${r.final.length !== undefined ? `${r.final.length} entries from ${r.final.source}` : 'none'}${reps ? `; compared with ${reps}` : ''}`);
+  if (!r.groups) lines.push(`final state: ${r.final.length !== undefined ? `${r.final.length} entries from ${r.final.source}` : 'none'}${reps ? `; compared with ${reps}` : ''}`);
   for (const w of r.warnings) lines.push(`warning: ${w}`);
   if (verbose || r.anomalies.length > 0) lines.push('RM decisions:', ...r.decisions.map((d) => `  ${d}`));
   if (r.anomalies.length === 0) lines.push('anomalies: none');
@@ -131,6 +163,8 @@ export interface Totals {
   failedSeeds: number[];
   /** Faults injected (not skipped), by kind. */
   byKind: Record<string, number>;
+  /** Several groups: anomalies by group (`cross-group` for those between groups). */
+  byGroup?: Record<string, number>;
 }
 
 export function totals(reports: readonly RunReport[]): Totals {
@@ -145,6 +179,11 @@ export function totals(reports: readonly RunReport[]): Totals {
     t.warnings += r.warnings.length;
     if (n > 0) t.failedSeeds.push(r.seed);
     for (const f of r.injected) if (!f.skipped) t.byKind[f.kind] = (t.byKind[f.kind] ?? 0) + 1;
+    if (r.groups) {
+      t.byGroup ??= {};
+      for (const g of r.groups) t.byGroup[g.name] = (t.byGroup[g.name] ?? 0) + g.anomalies.length + Object.values(g.suppressed).reduce((a, b) => a + (b ?? 0), 0);
+      t.byGroup['cross-group'] = (t.byGroup['cross-group'] ?? 0) + r.anomalies.filter((a) => a.kind === 'cross-group').length;
+    }
   }
   return t;
 }
@@ -152,5 +191,6 @@ export function totals(reports: readonly RunReport[]): Totals {
 export function formatTotals(t: Totals): string {
   const failed = t.failedSeeds.length ? `; anomalies in seed(s) ${t.failedSeeds.join(', ')}` : '';
   const kinds = Object.entries(t.byKind).sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k} ${n}`).join(', ');
-  return `totals: ${t.runs} runs, ${t.faults} faults, ${t.operations} operations (${t.acknowledged} acknowledged), ${t.anomalies} anomalies, ${t.warnings} warnings${failed}\nfaults by kind: ${kinds || 'none'}`;
+  const groups = t.byGroup ? `\nanomalies by group: ${Object.entries(t.byGroup).map(([g, n]) => `${g} ${n}`).join(', ')}` : '';
+  return `totals: ${t.runs} runs, ${t.faults} faults, ${t.operations} operations (${t.acknowledged} acknowledged), ${t.anomalies} anomalies, ${t.warnings} warnings${failed}\nfaults by kind: ${kinds || 'none'}${groups}`;
 }

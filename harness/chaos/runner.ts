@@ -13,6 +13,12 @@
  * default) talk to one replica's address only: the leader at start, and again the
  * leader just before each fault aimed at the leader (so the deposed leader, once it
  * runs again, finds their requests queued in its sockets). They never ask the RM.
+ *
+ * With several replica groups (`groups`), the RM routes the clients by key (`--route mod`, no
+ * fallback): client Ci has key i, so the keys spread over every group, and stale-view client CSi
+ * belongs to group ((i − 1) mod N) + 1. Faults aim at any group, a machine fault at every replica
+ * on the machine; each group's history is checked on its own (groups.ts), and no fault may change
+ * a group it did not aim at (isolation.ts).
  */
 import { writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
@@ -25,14 +31,17 @@ import type { Mode } from '../../lib/protocol/index.js';
 import { ChaosClient, STALE_CLIENT_PREFIX } from './client.js';
 import { HistoryRecorder } from './history.js';
 import { ProxyPool } from './proxy.js';
-import { formatSchedule, makeSchedule, type FaultKind } from './schedule.js';
-import { check, type FinalState } from './checker.js';
+import { assignGroups, formatSchedule, makeSchedule, type FaultKind } from './schedule.js';
+import { check, type Anomaly, type FinalState } from './checker.js';
+import type { Op } from './history.js';
 import { substream } from './rng.js';
-import { StatusTracker, type RmStatus } from './status.js';
+import { StatusTracker, groupView, isWhole, type RmStatus } from './status.js';
 import { readFinalActive, readFinalPassive } from './final.js';
 import { RunObserver } from './observer.js';
 import { Nemesis } from './nemesis.js';
 import type { RunReport } from './report.js';
+import { checkGroups, groupForKey } from './groups.js';
+import { checkIsolation, type Snapshot, type Suspicion } from './isolation.js';
 
 export const DEFAULT_CLIENTS = 4;
 /** Stale-view clients (0: none). */
@@ -40,6 +49,8 @@ export const DEFAULT_STALE_CLIENTS = 1;
 export const DEFAULT_HEARTBEAT_S = 0.1;
 export const DEFAULT_CHECKPOINT_FREQ_S = 0.5;
 export const DEFAULT_REPLICAS = 3;
+/** With several groups: load clients per group (by default), and one stale-view client per group. */
+export const DEFAULT_CLIENTS_PER_GROUP = 2;
 /** How long the system may take to be whole again (every replica ready, a leader, the GFD connected) after a fault. */
 export const DEFAULT_RECOVER_TIMEOUT_MS = 10_000;
 /** How long the system may take to be whole at start. */
@@ -80,6 +91,12 @@ export interface ChaosOptions {
   hosts?: { net: Hosts; dir: string };
   /** Write every component's trace events of the run (steady traffic left out) to this file, on one timeline. */
   tracesFile?: string;
+  /**
+   * Replica groups of `replicas` each (default 1), over `replicas` machines (LFDs), one replica of
+   * each group per machine. With more than one, `clients` and `staleClients` count all groups'
+   * (default: 2 per group and 1 per group).
+   */
+  groups?: number;
 }
 
 export function runChaos(options: ChaosOptions): Promise<RunReport> {
@@ -98,17 +115,27 @@ class ChaosRun {
   private readonly nemesis: Nemesis;
   private readonly notReadyAtEnd: string[] = [];
   private readonly recoverMs: number;
+  /** With several groups: their names, each client's group, and the snapshots of every group's epoch and leader. */
+  private readonly groups: string[] | undefined;
+  private readonly clientGroup = new Map<string, string>();
+  private readonly snapshots: Snapshot[] = [];
+  private finals: Map<string, FinalState> | undefined;
+  private readonly replicas: number;
 
   constructor(private readonly o: ChaosOptions) {
     this.recoverMs = o.recoverTimeoutMs ?? DEFAULT_RECOVER_TIMEOUT_MS;
-    const replicas = o.replicas ?? DEFAULT_REPLICAS;
+    const replicas = (this.replicas = o.replicas ?? DEFAULT_REPLICAS);
     const heartbeat = o.heartbeat ?? DEFAULT_HEARTBEAT_S;
     this.observer = new RunObserver(this.clock, o.log ?? (() => {}));
     const sysOptions = { mode: o.mode, app: 'log', heartbeat, checkpointFreq: o.checkpointFreq ?? DEFAULT_CHECKPOINT_FREQ_S, replicas, autoRestart: false, serverEnv: o.serverEnv } as const;
     const hosts = o.hosts;
-    this.sys = hosts ? new HostsSystem(hosts.net, hosts.dir, sysOptions) : new System(sysOptions);
+    const several = (o.groups ?? 1) > 1;
+    if (several && hosts) throw new HarnessError('several replica groups run on 127.0.0.1 only');
+    const grouped = several ? { ...sysOptions, groups: o.groups, machines: replicas, rmArgs: ['--route', 'mod'] } : sysOptions;
+    this.sys = hosts ? new HostsSystem(hosts.net, hosts.dir, sysOptions) : new System(grouped);
+    this.groups = several ? this.sys.groupNames : undefined;
     this.sys.group.on('spawned', (p) => this.observer.watch(p));
-    this.status = new StatusTracker(this.sys, replicas);
+    this.status = new StatusTracker(this.sys, replicas, this.groups);
     this.nemesis = new Nemesis({
       sys: this.sys,
       mode: o.mode,
@@ -126,7 +153,8 @@ class ChaosRun {
   async run(): Promise<RunReport> {
     const { seed } = this.o;
     const durationMs = this.o.durationS * 1000;
-    const schedule = makeSchedule({ seed, durationMs, kinds: this.o.faults, double: this.o.double, hosts: !!this.o.hosts });
+    const planned = makeSchedule({ seed, durationMs, kinds: this.o.faults, double: this.o.double, hosts: !!this.o.hosts });
+    const schedule = this.groups ? assignGroups(planned, seed, this.groups) : planned;
     let final: FinalState = { replicas: [] };
     try {
       await this.sys.start();
@@ -138,6 +166,7 @@ class ChaosRun {
       for (const [i, step] of schedule.entries()) {
         if (this.clock() + step.gapMs >= faultsEnd) break;
         await sleep(step.gapMs);
+        if (this.groups) await this.snapshot(i + 1);
         await this.nemesis.runStep(step, i + 1);
       }
       const rest = faultsEnd - this.clock();
@@ -148,8 +177,9 @@ class ChaosRun {
       const healed = this.clock();
       const whole = await this.status.waitWhole(this.recoverMs);
       if (!whole) this.observer.warn(`the system was not whole ${this.recoverMs} ms after the last fault: ${this.status.describe()}`);
+      if (this.groups) await this.snapshot(schedule.length + 1, whole);
       // A stale client pointed at a passive backup would only be rejected until the run ends.
-      this.pointStale(whole, whole?.leader ?? undefined);
+      this.pointLeaders(whole);
       await this.waitProgress(healed);
 
       // Stop the clients: the current operations get a grace period, then end unknown.
@@ -160,7 +190,8 @@ class ChaosRun {
       this.recorder.closeAll();
       await this.pool.close();
       await sleep(200);
-      final = await this.finalState();
+      if (this.groups) this.finals = await this.groupFinalStates();
+      else final = await this.finalState();
     } finally {
       this.observer.stopping = true;
       for (const c of this.clients) c.abort();
@@ -176,24 +207,35 @@ class ChaosRun {
   private startClients(): void {
     const { seed, readRatio } = this.o;
     const route = (name: string, addr: string) => this.pool.route(name, addr);
-    const n = this.o.clients ?? DEFAULT_CLIENTS;
+    const groups = this.groups;
+    const n = this.o.clients ?? (groups ? DEFAULT_CLIENTS_PER_GROUP * groups.length : DEFAULT_CLIENTS);
     for (let i = 1; i <= n; i++) {
-      this.clients.push(new ChaosClient({ name: `C${i}`, rm: this.sys.rmAddr, recorder: this.recorder, rng: substream(seed, `client C${i}`), route, readRatio }));
+      // With several groups client Ci has key i, which routes it to group ((i − 1) mod N) + 1.
+      const key = groups ? String(i) : undefined;
+      if (groups) this.clientGroup.set(`C${i}`, groupForKey(i, groups));
+      this.clients.push(new ChaosClient({ name: `C${i}`, rm: this.sys.rmAddr, recorder: this.recorder, rng: substream(seed, `client C${i}`), route, readRatio, key }));
     }
-    const stale = this.o.staleClients ?? DEFAULT_STALE_CLIENTS;
+    const stale = this.o.staleClients ?? (groups ? groups.length : DEFAULT_STALE_CLIENTS);
     for (let i = 1; i <= stale; i++) {
+      if (groups) this.clientGroup.set(`${STALE_CLIENT_PREFIX}${i}`, groupForKey(i, groups));
       this.clients.push(new ChaosClient({ name: `${STALE_CLIENT_PREFIX}${i}`, rm: this.sys.rmAddr, recorder: this.recorder, rng: substream(seed, `stale client ${i}`), route, readRatio, stale: true }));
     }
-    this.pointStale(this.status.last, this.status.last?.leader ?? undefined);
+    this.pointLeaders(this.status.last);
     for (const c of this.clients) c.start(this.clock);
   }
 
-  /** Point the stale-view clients at replica `name` (its address as `s` gives it); they keep it until pointed again. */
+  /** Point the stale-view clients at the leader (of their group). */
+  private pointLeaders(s: RmStatus | undefined): void {
+    for (const g of this.groups ?? [undefined]) this.pointStale(s, groupView(s, g)?.leader ?? undefined);
+  }
+
+  /** Point the stale-view clients (of its group) at replica `name` (its address as `s` gives it); they keep it until pointed again. */
   private pointStale(s: RmStatus | undefined, name: string | undefined): void {
     const m = s?.members.find((x) => x.name === name);
     if (!m) return;
+    const group = this.groups ? this.sys.groupOf(m.name) : undefined;
     for (const c of this.clients) {
-      if (c.stale && c.target?.name !== m.name) {
+      if (c.stale && c.target?.name !== m.name && this.clientGroup.get(c.name) === group) {
         c.pointAt({ name: m.name, addr: m.addr });
         this.observer.say(`stale client ${c.name} now talks to ${m.name} only`);
       }
@@ -208,11 +250,32 @@ class ChaosRun {
     if (stuck.length > 0) this.observer.warn(`no operation of ${stuck.join(', ')} completed within ${PROGRESS_TIMEOUT_MS} ms after the last fault healed`);
   }
 
+  /** Several groups: note every group's epoch and leader, if the system is whole (`s`: a status just taken, else one is asked for). */
+  private async snapshot(beforeStep: number, s?: RmStatus): Promise<void> {
+    const status = s ?? (await this.status.fetch());
+    if (!status || !this.groups || !isWhole(status, this.replicas, this.groups)) return;
+    const groups = Object.fromEntries(this.groups.map((g) => [g, { epoch: groupView(status, g)!.epoch, leader: groupView(status, g)!.leader }]));
+    this.snapshots.push({ beforeStep, at: this.clock(), groups });
+  }
+
   private async finalState(): Promise<FinalState> {
     const status = (await this.status.waitWhole(FINAL_WHOLE_MS)) ?? (await this.status.fetch()) ?? this.status.last;
+    return this.readFinal(status);
+  }
+
+  /** Several groups: each group's final state, read at the same time. */
+  private async groupFinalStates(): Promise<Map<string, FinalState>> {
+    const groups = this.groups ?? [];
+    const status = (await this.status.waitWhole(FINAL_WHOLE_MS)) ?? (await this.status.fetch()) ?? this.status.last;
+    const states = await Promise.all(groups.map((g) => this.readFinal(groupView(status, g), g, status)));
+    return new Map(groups.map((g, i) => [g, states[i]!]));
+  }
+
+  /** The final state of the system (of `group`, whose part of the status `status` is). */
+  private async readFinal(status: RmStatus | undefined, group?: string, full = status): Promise<FinalState> {
     const leader = status?.members.find((m) => m.name === status.leader);
     if (!status || !leader) {
-      this.observer.warn(`no leader to read the final state from: ${this.status.describe(status)}`);
+      this.observer.warn(`no leader ${group ? `of ${group} ` : ''}to read the final state from: ${this.status.describe(full)}`);
       return { replicas: [] };
     }
     const ready = status.members.filter((m) => m.ready);
@@ -221,15 +284,16 @@ class ChaosRun {
       this.notReadyAtEnd.push(m.name);
     }
     const warn = (text: string) => this.observer.warn(text);
-    return this.o.mode === 'passive' ? readFinalPassive(this.sys, leader, ready, warn) : readFinalActive(leader, ready, warn);
+    return this.o.mode === 'passive' ? readFinalPassive(this.sys, leader, ready, warn, group) : readFinalActive(leader, ready, warn);
   }
 
   /** Check the history against the final state, and gather the traces that explain what went wrong. */
   private report(schedule: string[], final: FinalState): RunReport {
     const ops = this.recorder.ops();
-    const result = check(ops, final);
     const { traces: log } = this.observer;
-    const traces = result.anomalies.slice(0, 3).map((a) => ({ title: `traces around: ${a.kind}: ${a.message}`, lines: log.around(a.ops) }));
+    const several = this.finals ? this.checkGroups(ops, this.finals) : undefined;
+    const result = several ?? check(ops, final);
+    const traces = result.anomalies.filter((a) => a.kind !== 'cross-group').slice(0, 3).map((a) => ({ title: `traces around: ${a.kind}: ${a.message}`, lines: log.around(a.ops) }));
     for (const s of this.observer.suspicions.slice(0, 2)) traces.push({ title: `traces around a false suspicion: ${s.text}`, lines: log.aroundTime(s.at) });
     if (this.o.tracesFile) writeFileSync(this.o.tracesFile, log.all().join('\n') + '\n');
     for (const name of this.notReadyAtEnd) {
@@ -259,8 +323,23 @@ class ChaosRun {
         length: final.log?.length,
         replicas: final.replicas.map((r) => ({ name: r.name, digest: r.digest, length: r.log?.length })),
       },
-      history: ops,
+      history: several?.history ?? ops,
       finalLog: final.log,
+      ...(several ? { groups: several.groups, isolation: several.isolation, final: { length: several.stats.finalLength, replicas: [] }, finalLog: undefined } : {}),
     };
+  }
+
+  /** Several groups: the failures the harness did not cause, with the groups each touched (a machine's: every group with a replica there). */
+  private suspicions(): Suspicion[] {
+    const groupsOf = (who: string) => this.sys.servers.filter((s) => s === who || this.sys.homeOf(s) === who).map((s) => this.sys.groupOf(s));
+    return this.observer.unforced.map((u) => ({ at: u.at, groups: u.group ? [u.group] : [...new Set(groupsOf(u.who))] }));
+  }
+
+  /** Several groups: each group's history against its final state, and no fault's effect on a group it did not aim at. */
+  private checkGroups(ops: Op[], finals: Map<string, FinalState>) {
+    const result = checkGroups(ops, this.clientGroup, (server) => this.sys.groupOf(server), finals);
+    const { violations, ...isolation } = checkIsolation(this.snapshots, this.nemesis.injected, this.suspicions());
+    const cross = violations.map((v): Anomaly => ({ kind: 'cross-group', message: v.message, ops: [], detail: this.observer.traces.rmGroup(v.group, v.from, v.to) }));
+    return { ...result, anomalies: [...result.anomalies, ...cross], isolation };
   }
 }

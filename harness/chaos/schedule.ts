@@ -10,7 +10,7 @@
  * more than two of the three replicas in a step, so the faults stay within what ftkit
  * claims to tolerate: at least one ready replica always survives untouched.
  */
-import { mulberry32, randInt, weighted, type Rng } from './rng.js';
+import { mulberry32, pick as pickOne, randInt, substream, weighted, type Rng } from './rng.js';
 
 /** The kinds a run on 127.0.0.1 draws from (the default schedule; adding kinds must not change it). */
 export const LOOPBACK_FAULT_KINDS = [
@@ -73,6 +73,8 @@ export interface Fault {
   lossPct?: number;
   /** cut-one-way: the direction cut. */
   direction?: Direction;
+  /** With several replica groups: the group whose replicas (or client links) the fault aims at. */
+  group?: string;
 }
 
 export interface Step {
@@ -222,9 +224,26 @@ export function makeSchedule(options: ScheduleOptions): Step[] {
   return steps;
 }
 
+/**
+ * With several replica groups: aim each fault that targets replicas or their client links at a
+ * group, drawn from a stream of its own, so that the schedule itself is the one a single group
+ * gets for the same seed. The control-plane faults (restart-gfd, restart-rm) aim at no group.
+ */
+export function assignGroups(steps: readonly Step[], seed: number, groups: readonly string[]): Step[] {
+  const rng = substream(seed, 'groups');
+  const aim = (f: Fault): Fault => (f.kind === 'restart-gfd' || f.kind === 'restart-rm' ? f : { ...f, group: pickOne(rng, groups) });
+  return steps.map((s) => ({ ...s, fault: aim(s.fault), ...(s.overlap ? { overlap: { ...s.overlap, fault: aim(s.overlap.fault) } } : {}) }));
+}
+
 const secs = (ms: number) => `${(ms / 1000).toFixed(2)}s`;
 
+/** What a fault does, e.g. `kill-machine leader (down 0.50s)`; with a group, `kill-machine g2 leader (down 0.50s)`. */
 export function describeFault(f: Fault): string {
+  const text = describeKind(f);
+  return f.group ? text.replace(/^\S+/, (kind) => `${kind} ${f.group}`) : text;
+}
+
+function describeKind(f: Fault): string {
   const on = f.target ? ` ${f.target}` : '';
   switch (f.kind) {
     case 'kill-leader':

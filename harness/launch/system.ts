@@ -304,7 +304,8 @@ export class System {
     if (this.hasGfd) await this.startGfd();
     for (const lfd of this.machines) await this.startLfd(lfd);
     for (const s of this.servers) await this.startServer(s);
-    // The RM's report counts its members (per group, with several); the GFD's lists them.
+    // The RM's report counts its members (per group, with several); the GFD's lists them. The RM
+    // names the group only once it has more than one: until then every report is about g1.
     const counts = (group?: string) => (e: { type: string; data?: unknown }) => {
       const d = e.data as { count?: number; members?: string[]; group?: string } | undefined;
       return e.type === 'membership_changed' && (d?.count ?? d?.members?.length) === n && (group === undefined ? d?.group === undefined : (d?.group ?? 'g1') === group);
