@@ -25,6 +25,11 @@ export interface GroupsOptions {
   replicas: number;
   /** Load clients in every run, keys 1…clients. */
   clients: number;
+  /**
+   * Also a 1-group system with only clients / (most groups) clients: the load each group has in
+   * the run with the most groups, to tell the cost of more groups from that of fewer clients per group.
+   */
+  control: boolean;
   warmupMs: number;
   windowMs: number;
   windows: number;
@@ -49,6 +54,7 @@ export interface GroupsWindow {
 export interface GroupsRun {
   mode: Mode;
   groups: number;
+  clients: number;
   /** Aggregate req/s over the 1-group system's in the same round, per round, and their median. */
   ratios: number[];
   ratio: number;
@@ -113,6 +119,7 @@ const median = (xs: number[]) => {
 /** A started system under load: its processes, its (paused) load session and which group serves each client. */
 interface Loaded {
   groups: number;
+  clients: number;
   sys: System;
   session: string;
   procs: Map<string, number>;
@@ -128,10 +135,10 @@ interface Loaded {
  * membership line per group, which names its group only once a second group exists), then the
  * RM polled until every group is ready; then the load, paused until its first window.
  */
-async function startLoaded(lg: LoadGen, mode: Mode, groups: number, o: GroupsOptions): Promise<Loaded> {
+async function startLoaded(lg: LoadGen, mode: Mode, groups: number, clients: number, o: GroupsOptions): Promise<Loaded> {
   // Heartbeat 1 s: the systems not being measured stay up, and cost next to nothing while idle.
   const sys = new System({ mode, app: 'counter', replicas: o.replicas, groups, machines: 3, heartbeat: 1, checkpointFreq: 1, autoRestart: false, quiet: true, rmArgs: ['--route', 'mod'] });
-  const loaded: Loaded = { groups, sys, session: `groups-${mode}-${groups}`, procs: new Map(), groupOf: new Map(), clientsPerGroup: {}, names: [], windows: [], started: false };
+  const loaded: Loaded = { groups, clients, sys, session: `groups-${mode}-${groups}-${clients}`, procs: new Map(), groupOf: new Map(), clientsPerGroup: {}, names: [], windows: [], started: false };
   try {
     await sys.startRm();
     await sys.startGfd();
@@ -140,8 +147,8 @@ async function startLoaded(lg: LoadGen, mode: Mode, groups: number, o: GroupsOpt
     await waitGroupsReady(sys, groups, o.replicas);
     for (const p of sys.group.procs.values()) leanStdout(p);
     for (const p of sys.group.procs.values()) loaded.procs.set(p.name, p.pid);
-    const keys = Array.from({ length: o.clients }, (_, i) => String(i + 1));
-    const { names } = await lg.call<{ names: string[] }>('startSession', { session: loaded.session, rm: sys.rmAddr, clients: o.clients, payload: 'add 1', keys });
+    const keys = Array.from({ length: clients }, (_, i) => String(i + 1));
+    const { names } = await lg.call<{ names: string[] }>('startSession', { session: loaded.session, rm: sys.rmAddr, clients, payload: 'add 1', keys });
     loaded.started = true;
     loaded.names = names;
     await lg.call('pauseSession', { session: loaded.session });
@@ -174,7 +181,7 @@ async function finish(lg: LoadGen, l: Loaded, mode: Mode, o: GroupsOptions): Pro
     const get = await lg.call<{ result: string }>('ask', { rm: l.sys.rmAddr, payload: 'get', key: g.slice(1) });
     checks.push({ group: g, acked: mine.reduce((a, c) => a + c.replies, 0), total: Number(get.result), unresolved: mine.reduce((a, c) => a + c.unresolved, 0) });
   }
-  return summarize(mode, l.groups, l.clientsPerGroup, l.windows, o.replicas, checks, end.clients.reduce((a, c) => a + c.retries, 0), end.errors);
+  return summarize(mode, l.groups, l.clients, l.clientsPerGroup, l.windows, o.replicas, checks, end.clients.reduce((a, c) => a + c.retries, 0), end.errors);
 }
 
 async function measureWindow(lg: LoadGen, sys: System, session: string, procs: Map<string, number>, groupOf: Map<string, string>, windowMs: number, ours: Set<number>): Promise<GroupsWindow> {
@@ -204,7 +211,7 @@ async function measureWindow(lg: LoadGen, sys: System, session: string, procs: M
   return { stats, requests, cpu, leaders, machineCores, foreign: other, seconds };
 }
 
-function summarize(mode: Mode, groups: number, clientsPerGroup: Record<string, number>, windows: GroupsWindow[], replicas: number, checks: GroupsRun['checks'], retries: number, errors: string[]): GroupsRun {
+function summarize(mode: Mode, groups: number, clients: number, clientsPerGroup: Record<string, number>, windows: GroupsWindow[], replicas: number, checks: GroupsRun['checks'], retries: number, errors: string[]): GroupsRun {
   let leaderCpu = 0;
   let backupCpu = 0;
   let serversCpu = 0;
@@ -228,6 +235,7 @@ function summarize(mode: Mode, groups: number, clientsPerGroup: Record<string, n
   return {
     mode,
     groups,
+    clients,
     ratios: [],
     ratio: NaN,
     clientsPerGroup,
@@ -260,9 +268,11 @@ export async function runGroups(lg: LoadGen, o: GroupsOptions): Promise<GroupsRe
   for (const mode of o.modes) {
     const systems: Loaded[] = [];
     try {
-      for (const groups of o.groups) {
-        o.log(`${mode}: starting ${groups} group(s) of ${o.replicas}, ${o.clients} clients (keys 1-${o.clients})`);
-        systems.push(await startLoaded(lg, mode, groups, o));
+      const configs: Array<[number, number]> = o.groups.map((g) => [g, o.clients]);
+      if (o.control) configs.push([1, Math.max(1, Math.round(o.clients / Math.max(...o.groups)))]);
+      for (const [groups, clients] of configs) {
+        o.log(`${mode}: starting ${groups} group(s) of ${o.replicas}, ${clients} clients (keys 1-${clients})`);
+        systems.push(await startLoaded(lg, mode, groups, clients, o));
       }
       const ours = () => [lg.pid, ...systems.flatMap((l) => [...l.procs.values()])];
       for (let round = 0; round < o.windows; round++) {
@@ -274,12 +284,12 @@ export async function runGroups(lg: LoadGen, o: GroupsOptions): Promise<GroupsRe
           const w = await measureWindow(lg, l.sys, l.session, new Map([...l.procs, ['loadgen', lg.pid]]), l.groupOf, o.windowMs, new Set(ours()));
           await lg.call('pauseSession', { session: l.session });
           l.windows.push(w);
-          o.log(`${mode}, ${l.groups} group(s), round ${round + 1}: ${w.stats.rps.toFixed(0)} req/s, p50 ${w.stats.p50.toFixed(3)} ms, p99 ${w.stats.p99.toFixed(3)} ms`);
+          o.log(`${mode}, ${l.groups} group(s), ${l.clients} clients, round ${round + 1}: ${w.stats.rps.toFixed(0)} req/s, p50 ${w.stats.p50.toFixed(3)} ms, p99 ${w.stats.p99.toFixed(3)} ms`);
         }
       }
       const done: GroupsRun[] = [];
       for (const l of systems) done.push(await finish(lg, l, mode, o));
-      const one = done.find((x) => x.groups === 1);
+      const one = done.find((x) => x.groups === 1 && x.clients === o.clients);
       for (const x of done) {
         x.ratios = x.windows.map((w, k) => w.stats.rps / (one?.windows[k]?.stats.rps ?? NaN));
         x.ratio = median(x.ratios);
@@ -297,13 +307,15 @@ export async function runGroups(lg: LoadGen, o: GroupsOptions): Promise<GroupsRe
 
 export function printGroups(r: GroupsResult, o: Pick<GroupsOptions, 'replicas' | 'clients' | 'windows' | 'windowMs'>): void {
   console.log(`\nReplica groups: ${o.clients} closed-loop clients (keys 1-${o.clients}, --route mod), groups of ${o.replicas} replicas on 3 LFDs, every component quiet;`);
+  console.log('the last row of each mode: 1 group with only as many clients as each group has in the run with the most groups;');
   console.log(`${o.windows} rounds, each a window of ${o.windowMs / 1000} s per system in turn; medians over the rounds; vs 1 group = median of the`);
   console.log(`per-round ratios to the 1-group system (each round's in brackets); CPU µs per request answered; cores busy = whole machine\n`);
-  const rows = [['mode', 'groups', 'clients/group', 'req/s', 'vs 1 group', 'rounds', 'p50 ms', 'p99 ms', 'leader µs', 'follower µs', 'servers µs', 'RM+GFD+LFD µs', 'loadgen µs', 'cores busy', 'other %']];
+  const rows = [['mode', 'groups', 'clients', 'clients/group', 'req/s', 'vs 1 group', 'rounds', 'p50 ms', 'p99 ms', 'leader µs', 'follower µs', 'servers µs', 'RM+GFD+LFD µs', 'loadgen µs', 'cores busy', 'other %']];
   for (const x of r.runs) {
     rows.push([
       x.mode,
       String(x.groups),
+      String(x.clients),
       Object.values(x.clientsPerGroup).join('/'),
       fmt(x.rps, 0),
       fmt(x.ratio, 3),
@@ -324,14 +336,16 @@ export function printGroups(r: GroupsResult, o: Pick<GroupsOptions, 'replicas' |
   for (const x of r.runs) {
     const per = Object.keys(x.clientsPerGroup).map((g) => `${g} ${x.windows.reduce((a, w) => a + (w.requests[g] ?? 0), 0)} (${x.windows[0]?.leaders[g] ?? '?'})`);
     const checks = x.checks.map((c) => `${c.group} ${c.acked}/${c.total}${c.unresolved ? ` (${c.unresolved} unresolved)` : ''} ${c.acked === c.total ? 'OK' : 'MISMATCH'}`);
-    console.log(`  ${x.mode} ${x.groups}: ${per.join(', ')}; ${checks.join(', ')}${x.retries ? `; ${x.retries} retries` : ''}${x.errors.length ? `; errors: ${x.errors.slice(0, 2).join(' | ')}` : ''}`);
+    console.log(`  ${x.mode} ${x.groups} (${x.clients} clients): ${per.join(', ')}; ${checks.join(', ')}${x.retries ? `; ${x.retries} retries` : ''}${x.errors.length ? `; errors: ${x.errors.slice(0, 2).join(' | ')}` : ''}`);
   }
   for (const mode of new Set(r.runs.map((x) => x.mode))) {
     for (const x of r.runs.filter((y) => y.mode === mode && y.groups > 1)) {
+      const control = r.runs.find((y) => y.mode === mode && y.groups === 1 && y.clients < o.clients);
+      if (control) console.log(`  ${mode} ${x.groups} groups: ${fmt(x.rps / (x.groups * control.rps), 3)} of ${x.groups} × the 1-group system with ${control.clients} client(s) (${fmt(control.rps, 0)} req/s)`);
       const ratio = x.ratio;
       console.log(`Target aggregate >= 0.9 of one group's throughput, ${mode} ${x.groups} groups: ${fmt(ratio, 3)} -> ${ratio >= 0.9 ? 'met' : 'MISSED'}`);
     }
-    const one = r.runs.find((y) => y.mode === mode && y.groups === 1);
+    const one = r.runs.find((y) => y.mode === mode && y.groups === 1 && y.clients === o.clients);
     if (one) {
       const perReq = one.leaderUs + (o.replicas - 1) * one.backupUs;
       console.log(`  ${mode}: a request costs its group's servers ${fmt(perReq, 0)} µs of CPU (leader ${fmt(one.leaderUs, 0)} + ${o.replicas - 1} × ${fmt(one.backupUs, 0)}): about ${fmt(1e6 / perReq, 0)} req/s per core of servers (estimate)`);
