@@ -339,13 +339,13 @@ export function printGroups(r: GroupsResult, o: Pick<GroupsOptions, 'replicas' |
     console.log(`  ${x.mode} ${x.groups} (${x.clients} clients): ${per.join(', ')}; ${checks.join(', ')}${x.retries ? `; ${x.retries} retries` : ''}${x.errors.length ? `; errors: ${x.errors.slice(0, 2).join(' | ')}` : ''}`);
   }
   for (const mode of new Set(r.runs.map((x) => x.mode))) {
+    const one = r.runs.find((y) => y.mode === mode && y.groups === 1 && y.clients === o.clients);
     for (const x of r.runs.filter((y) => y.mode === mode && y.groups > 1)) {
       const control = r.runs.find((y) => y.mode === mode && y.groups === 1 && y.clients < o.clients);
-      if (control) console.log(`  ${mode} ${x.groups} groups: ${fmt(x.rps / (x.groups * control.rps), 3)} of ${x.groups} × the 1-group system with ${control.clients} client(s) (${fmt(control.rps, 0)} req/s)`);
+      if (control) console.log(`  ${mode} ${x.groups} groups: servers' CPU ${fmt(x.serversUs, 0)} µs per request; 1 group with ${control.clients} client(s): ${fmt(control.serversUs, 0)} µs; 1 group with ${o.clients}: ${fmt(one?.serversUs, 0)} µs`);
       const ratio = x.ratio;
       console.log(`Target aggregate >= 0.9 of one group's throughput, ${mode} ${x.groups} groups: ${fmt(ratio, 3)} -> ${ratio >= 0.9 ? 'met' : 'MISSED'}`);
     }
-    const one = r.runs.find((y) => y.mode === mode && y.groups === 1 && y.clients === o.clients);
     if (one) {
       const perReq = one.leaderUs + (o.replicas - 1) * one.backupUs;
       console.log(`  ${mode}: a request costs its group's servers ${fmt(perReq, 0)} µs of CPU (leader ${fmt(one.leaderUs, 0)} + ${o.replicas - 1} × ${fmt(one.backupUs, 0)}): about ${fmt(1e6 / perReq, 0)} req/s per core of servers (estimate)`);

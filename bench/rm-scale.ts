@@ -87,7 +87,7 @@ class Peer {
     });
   }
 
-  next<T extends Message>(match: (m: Message) => boolean, ms = 10_000): Promise<T> {
+  next<T extends Message>(match: (m: Message) => boolean, ms = 60_000): Promise<T> {
     return new Promise((resolve, reject) => {
       const w = { match, resolve: (m: Message) => (clearTimeout(t), resolve(m as T)) };
       const t = setTimeout(() => {
@@ -199,7 +199,8 @@ async function askAll(clients: Peer[], asks: number): Promise<void> {
   await Promise.all(
     clients.map(async (c) => {
       for (let a = 0; a < asks; a++) {
-        const got = c.next((m) => m.type === 'view');
+        // Every client asks at once: with thousands of clients the last answer may take many seconds.
+        const got = c.next((m) => m.type === 'view', 300_000);
         c.conn.send({ type: 'client', client: c.conn.peer, key: c.key });
         await got;
       }
