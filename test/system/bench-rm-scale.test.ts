@@ -26,4 +26,5 @@ t.test('rm-scale runs end to end at a minimal size', async (t) => {
     [0, 2],
   );
   t.ok(Number.isFinite(r.gfd[1]!.usPerHeartbeat), 'CPU per heartbeat measured');
+  t.equal(r.gfd[1]!.lost, 0, "every stand-in LFD stayed registered");
 });
