@@ -309,7 +309,7 @@ export function printGroups(r: GroupsResult, o: Pick<GroupsOptions, 'replicas' |
   console.log(`\nReplica groups: ${o.clients} closed-loop clients (keys 1-${o.clients}, --route mod), groups of ${o.replicas} replicas on 3 LFDs, every component quiet;`);
   console.log('the last row of each mode: 1 group with only as many clients as each group has in the run with the most groups;');
   console.log(`${o.windows} rounds, each a window of ${o.windowMs / 1000} s per system in turn; medians over the rounds; vs 1 group = median of the`);
-  console.log(`per-round ratios to the 1-group system (each round's in brackets); CPU µs per request answered; cores busy = whole machine\n`);
+  console.log(`per-round ratios to the 1-group system (each round's under rounds); CPU µs per request answered; cores busy = whole machine\n`);
   const rows = [['mode', 'groups', 'clients', 'clients/group', 'req/s', 'vs 1 group', 'rounds', 'p50 ms', 'p99 ms', 'leader µs', 'follower µs', 'servers µs', 'RM+GFD+LFD µs', 'loadgen µs', 'cores busy', 'other %']];
   for (const x of r.runs) {
     rows.push([
