@@ -93,11 +93,14 @@ async function startSession(args: {
   thinkMs?: number;
   /** The deployment's TLS CA (a file): connect over TLS. */
   ca?: string;
+  /** Routing keys (`--key`), client i taking keys[i mod length]: the RM routes each to a replica group. */
+  keys?: string[];
 }): Promise<{ names: string[] }> {
   const load: Load = { rec: new Recorder(args.keepTimes), errors: [], clients: [], closedLoops: [], loops: [], writers: [] };
   loads.set(args.session, load);
   const security = securityFor(args.ca);
-  const opened = await Promise.allSettled(Array.from({ length: args.clients }, () => openSession(args.rm, args.prefix ?? 'L', { security, keepResults: args.keepResults })));
+  const keyOf = (i: number) => (args.keys?.length ? args.keys[i % args.keys.length] : undefined);
+  const opened = await Promise.allSettled(Array.from({ length: args.clients }, (_, i) => openSession(args.rm, args.prefix ?? 'L', { security, keepResults: args.keepResults, key: keyOf(i) })));
   for (const o of opened) if (o.status === 'fulfilled') load.clients.push(o.value);
   const failed = opened.find((o): o is PromiseRejectedResult => o.status === 'rejected');
   if (failed) {
@@ -162,6 +165,11 @@ async function measure(args: { session: string; durationMs: number }): Promise<L
   return rec.summary();
 }
 
+/** Each client's replies so far (and its key): the groups bench counts requests per group from these. */
+async function replies(args: { session: string }): Promise<Array<{ name: string; key: string | undefined; replies: number }>> {
+  return loads.get(args.session)!.clients.map((c) => ({ name: c.name, key: c.options.key, replies: c.stats.replies }));
+}
+
 async function stopSession(args: { session: string; drainMs?: number }) {
   const load = loads.get(args.session);
   if (!load) return undefined;
@@ -184,8 +192,8 @@ async function stopSession(args: { session: string; drainMs?: number }) {
 }
 
 /** One request from a fresh client name: e.g. the final `get` of the counter. */
-async function ask(args: { rm: string; payload: string; prefix?: string; giveUpMs?: number; ca?: string }): Promise<{ server: string; result: string }> {
-  const c = await openSession(args.rm, args.prefix ?? 'Q', { giveUpMs: args.giveUpMs ?? GIVE_UP_MS, security: securityFor(args.ca) });
+async function ask(args: { rm: string; payload: string; prefix?: string; giveUpMs?: number; ca?: string; key?: string }): Promise<{ server: string; result: string }> {
+  const c = await openSession(args.rm, args.prefix ?? 'Q', { giveUpMs: args.giveUpMs ?? GIVE_UP_MS, security: securityFor(args.ca), key: args.key });
   try {
     return answered(await c.request(args.payload));
   } finally {
@@ -250,6 +258,7 @@ const ops: Record<string, (args: never) => Promise<unknown>> = {
   pauseSession,
   resumeSession,
   stopSession,
+  replies,
   ask,
   fill,
   watchFirst: async (args: { since: number; exclude: string; timeoutMs: number }): Promise<WatchResult | undefined> => watch.first(args.since, args.exclude, args.timeoutMs),

@@ -1,11 +1,12 @@
 /**
- * `npm run bench [-- --quick] [-- --only throughput,security,handshake,redis,idle,failover,recovery] [-- --no-security] [-- --profile]`
+ * `npm run bench [-- --quick] [-- --only throughput,security,handshake,redis,idle,groups,rm-scale,failover,recovery] [-- --no-security] [-- --profile]`
  *
  * Benchmarks ftkit on 127.0.0.1 against a plain `node:net` baseline: throughput and
  * latency, the cost of authentication and TLS under load and per connection, ftkit next
  * to Redis with 2 replicas (where redis-server is installed), fault detection and
- * failover times, recovery times and checkpoint pauses by state size, and memory per
- * component. Prints tables and writes everything to
+ * failover times, recovery times and checkpoint pauses by state size, memory per
+ * component, aggregate throughput with 1-3 replica groups, and the RM's and GFD's CPU per
+ * membership event, client and heartbeat. Prints tables and writes everything to
  * bench/results/bench-<time>.json. See docs/BENCHMARKS.md.
  */
 import { execFileSync } from 'node:child_process';
@@ -23,10 +24,12 @@ import { runRecovery } from './recovery.js';
 import { runProfile, type ProfileResult } from './profile.js';
 import { runSecurity, type SecurityOptions, type SecurityResult } from './security.js';
 import { runHandshake } from './handshake.js';
+import { printGroups, runGroups, type GroupsOptions } from './groups.js';
+import { RM_SCALE_FULL, RM_SCALE_QUICK, printRmScale, runRmScale } from './rm-scale.js';
 import { printFailover, printHandshake, printRecovery, printSecurity, printThroughput } from './report.js';
 
 /** `throughput` includes `security` (measured between its two baseline passes) unless --no-security. */
-const SECTIONS = ['throughput', 'security', 'handshake', 'redis', 'idle', 'failover', 'recovery'] as const;
+const SECTIONS = ['throughput', 'security', 'handshake', 'redis', 'idle', 'groups', 'rm-scale', 'failover', 'recovery'] as const;
 type Section = (typeof SECTIONS)[number];
 
 interface Args {
@@ -58,7 +61,7 @@ function parseArgs(argv: string[]): Args {
 
 function usage(error?: string): never {
   const text = [
-    'usage: npm run bench -- [--quick] [--only throughput,security,handshake,redis,idle,failover,recovery] [--no-security] [--profile]',
+    'usage: npm run bench -- [--quick] [--only throughput,security,handshake,redis,idle,groups,rm-scale,failover,recovery] [--no-security] [--profile]',
     '  throughput  bare TCP baseline, ftkit passive and active (as-is, drained, quiet); includes security',
     '  security    authentication off / on / on + TLS, interleaved rounds, ratios on/off and tls/off',
     '              (alone: between two baseline passes; --no-security leaves it out of throughput)',
@@ -66,6 +69,8 @@ function usage(error?: string): never {
     '  redis       Redis with 2 replicas (SET + WAIT 2 0) next to ftkit passive and active, 3 replicas, 1/8/32 clients;',
     '              ftkit with 7 replicas; idle CPU of both (needs redis-server on PATH: apt-get install redis-server)',
     '  idle        idle CPU per component of a quiet 3-replica system at heartbeat 0.1 s (and of Redis with 2 replicas)',
+    '  groups      aggregate throughput and latency with 1, 2 and 3 replica groups of 3 (same 6 clients, keys 1-6; and 1 group with 2), CPU per request',
+    '  rm-scale    CPU of one RM per membership event, per client discovery and per view push, and of one GFD per heartbeat per LFD',
     '  failover    detection and failover times;  recovery: recovery and checkpoint pauses by state size',
     '  --profile   also CPU profiles of the servers under load',
   ].join('\n');
@@ -200,6 +205,32 @@ async function main(): Promise<void> {
       out.idle = r;
       save();
       printIdle(r);
+    }
+    if (args.only.has('groups')) {
+      log('replica groups');
+      const o: GroupsOptions = {
+        modes: ['passive', 'active'],
+        groups: [1, 2, 3],
+        replicas: 3,
+        clients: 6,
+        control: true,
+        warmupMs: args.quick ? 500 : 1000,
+        windowMs: args.quick ? 1500 : 3000,
+        windows: args.quick ? 2 : 5,
+        quietMs: args.quick ? 0 : 5000,
+        log,
+      };
+      const r = await runGroups(lg, o);
+      out.groups = r;
+      save();
+      printGroups(r, o);
+    }
+    if (args.only.has('rm-scale')) {
+      log('RM and GFD scale');
+      const r = await runRmScale(args.quick ? RM_SCALE_QUICK : RM_SCALE_FULL, log);
+      out.rmScale = r;
+      save();
+      printRmScale(r);
     }
     if (args.only.has('failover')) {
       log('detection and failover');
