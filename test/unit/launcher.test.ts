@@ -11,6 +11,9 @@ t.test('a sibling command line, renamed, on the port given, reading the sibling\
   t.same(templateCommand([...node, 'server', 'S1', '--port', '7201', '--app', 'log'], 'S4', 7211), [...node, 'server', 'S4', '--port', '7211', '--app', 'log'], 'no file: no section');
   t.same(templateCommand([...node, 'server', 'S1', '--port=7201', '--config=/d.ini', '--section', 'S0'], 'S4'), [...node, 'server', 'S4', '--port=0', '--config=/d.ini', '--section', 'S0'], 'a section given stays');
   t.equal(templateCommand([...node, 'lfd', 'LFD1'], 'S4'), undefined, 'not a server command');
+  t.same(templateCommand([...node, 'server', 'S1', '--port', '7201'], 'S7', 0, 'g3'), [...node, 'server', 'S7', '--port', '0', '--group', 'g3'], 'a new replica of another group is started in it');
+  t.same(templateCommand([...node, 'server', 'S4', '--port', '7204', '--group', 'g2'], 'S9', 0, 'g1'), [...node, 'server', 'S9', '--port', '0', '--group', 'g1'], "a sibling's group is replaced");
+  t.same(templateCommand([...node, 'server', 'S1', '--port', '7201'], 'S2', 0), [...node, 'server', 'S2', '--port', '0'], 'the default group adds no flag');
   t.equal(portOf(['server', 'S1', '--port', '7201']), 7201);
   t.equal(portOf(['server', 'S1', '--port=7202']), 7202);
   t.equal(portOf(['server', 'S1', '--port', '0']), undefined);
