@@ -26,6 +26,16 @@ export function after(lines: OutLine[], marker: RegExp): OutLine[] {
 
 export const of = (lines: OutLine[], name: string, re: RegExp) => lines.filter((l) => l.name === name && re.test(l.text));
 
+/**
+ * When a line was traced (`[18:52:58.453] …`), in ms of the day. Lines of different processes
+ * reach the demo through different pipes, so their order there is not the order they happened
+ * in; their timestamps (one machine, one clock) are.
+ */
+export function timeOf(line: OutLine | undefined): number {
+  const m = /^\[(\d\d):(\d\d):(\d\d)\.(\d{3})\]/.exec(line?.text ?? '');
+  return m ? ((Number(m[1]) * 60 + Number(m[2])) * 60 + Number(m[3])) * 1000 + Number(m[4]) : NaN;
+}
+
 /** Index of the first line of `name` matching `re` at or after `from`; -1 if none. */
 export function indexOf(lines: OutLine[], name: string, re: RegExp, from = 0): number {
   for (let i = from; i < lines.length; i++) if (lines[i]!.name === name && re.test(lines[i]!.text)) return i;
