@@ -217,7 +217,7 @@ t.test('a bad --config file: exit 2, one line naming file, key and reason', asyn
   t.ok(line.includes(badSection), 'names the file');
   t.match(line, /\[S1\]/, 'names the section');
   t.match(line, /key "app"/, 'names the key');
-  t.match(line, /expected one of status, counter, log, got "spreadsheet"/, 'gives the reason');
+  t.match(line, /expected one of status, counter, log, sns, chat, got "spreadsheet"/, 'gives the reason');
 
   line = usageError(t, await rUnknown, 'unknown key');
   t.ok(line.includes(unknown), 'names the file');
