@@ -79,3 +79,25 @@ function safeHomedir(): string | undefined {
 export function userStateDir(): string {
   return defaultStateDir(process.env, safeHomedir(), tmpdir(), process.getuid?.());
 }
+
+/** An interactive client of a terminal user (`ftkit sns`, `ftkit chat`): it logs in, takes lines, and stops. */
+export interface LineClient {
+  login(): Promise<boolean>;
+  line(input: string): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Run `client` on this terminal: log in (exit 1 if it cannot), hand it each line typed, one after
+ * another, and stop it at Ctrl-D (exit 0).
+ */
+export async function runLines(client: LineClient): Promise<void> {
+  if (!(await client.login())) {
+    await client.stop();
+    process.exit(1);
+  }
+  const input = createInterface({ input: process.stdin, terminal: false });
+  let lines = Promise.resolve();
+  input.on('line', (line) => (lines = lines.then(() => client.line(line))));
+  input.on('close', () => void lines.then(() => client.stop()).then(() => process.exit(0)));
+}

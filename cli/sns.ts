@@ -1,8 +1,7 @@
 /** `ftkit sns -u <id>`: the social network's interactive client (clients/sns.ts) on this terminal. */
-import { createInterface } from 'node:readline';
 import { SnsClient } from '../clients/sns.js';
 import { Tracer } from '../lib/trace/index.js';
-import { securityFor, type Runner } from './process.js';
+import { runLines, securityFor, type Runner } from './process.js';
 
 export const sns: Runner = async (o) => {
   const user = o.user as string | undefined;
@@ -14,12 +13,5 @@ export const sns: Runner = async (o) => {
   const tracer = new Tracer(`U${user}`);
   const out = (s: string) => process.stdout.write(s);
   const client = new SnsClient({ user, rm: o.rm as string, security: securityFor('sns', o, { listens: false, dials: true }, tracer), io: { print: (line) => out(`${line}\n`), prompt: out }, tracer });
-  if (!(await client.login())) {
-    await client.stop();
-    process.exit(1);
-  }
-  const input = createInterface({ input: process.stdin, terminal: false });
-  let lines = Promise.resolve();
-  input.on('line', (line) => (lines = lines.then(() => client.line(line))));
-  input.on('close', () => void lines.then(() => client.stop()).then(() => process.exit(0)));
+  await runLines(client);
 };

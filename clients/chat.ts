@@ -12,6 +12,7 @@ import type { Tracer } from '../lib/trace/index.js';
 import { inboxTopic, type ChatMessage } from '../lib/protocol/index.js';
 import { Session } from './session.js';
 import { Watch } from './watch.js';
+import { UserRequests } from './requests.js';
 
 export const CHAT_PROMPT = ':: ';
 /** Tries, each as long as this, to reach the master (the RM) before giving up. */
@@ -39,13 +40,14 @@ export function formatMessage(m: ChatMessage): string {
 
 export class ChatClient {
   readonly session: Session;
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly requests: UserRequests;
   private watch: Watch | undefined;
   private replica: Member | undefined;
   inChat = false;
 
   constructor(private readonly o: ChatClientOptions) {
     this.session = new Session({ name: `chat.${o.user}`, rm: o.rm, key: o.user, security: o.security, tracer: o.tracer, giveUpMs: 30_000, attemptTimeoutMs: 1000 });
+    this.requests = new UserRequests(this.session, () => `login ${o.user}`);
     this.session.on('view', (_mode, replicas) => {
       const had = this.replica;
       this.replica = replicas[0];
@@ -94,15 +96,9 @@ export class ChatClient {
     this.session.stop();
   }
 
+  /** Every request of the chat is made as the logged-in user. */
   private call(payload: string): Promise<string | undefined> {
-    const next = this.queue.then(async () => {
-      let out = await this.session.request(payload);
-      // A group that lost every replica starts empty: log in again, once.
-      if (out.status === 'ok' && out.result === 'unknown-user' && (await this.session.request(`login ${this.o.user}`)).status === 'ok') out = await this.session.request(payload);
-      return out.status === 'ok' ? out.result : undefined;
-    });
-    this.queue = next.catch(() => undefined);
-    return next;
+    return this.requests.asUser(payload);
   }
 
   async line(input: string): Promise<void> {

@@ -13,6 +13,7 @@ import type { Security } from '../lib/net/index.js';
 import { Tracer } from '../lib/trace/index.js';
 import { Session } from './session.js';
 import { Watch } from './watch.js';
+import { UserRequests } from './requests.js';
 import { timelineTopic, type Post } from '../lib/protocol/index.js';
 
 export const BANNER = ['===== TINY SNS CLIENT =====', 'Command Lists and Format:', 'FOLLOW <username>', 'UNFOLLOW <username>', 'LIST', 'TIMELINE', '====='];
@@ -55,7 +56,7 @@ export function formatPost(p: Post): string {
 export class SnsClient {
   readonly session: Session;
   private readonly token = randomBytes(8).toString('hex');
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly requests: UserRequests;
   private keepalive: NodeJS.Timeout | undefined;
   private watch: Watch | undefined;
   /** In TIMELINE mode: every line is a post. */
@@ -63,6 +64,7 @@ export class SnsClient {
 
   constructor(private readonly o: SnsClientOptions) {
     this.session = new Session({ name: `U${o.user}`, rm: o.rm, key: o.user, security: o.security, tracer: o.tracer, giveUpMs: o.giveUpMs ?? COMMAND_GIVE_UP_MS, attemptTimeoutMs: 1000 });
+    this.requests = new UserRequests(this.session, () => `login ${this.o.user} ${this.token} ${Date.now()}`);
   }
 
   /** Log in: true when the group took us; false (after printing `connection failed: -1`) when not. */
@@ -86,27 +88,12 @@ export class SnsClient {
     this.session.stop();
   }
 
-  /**
-   * A request made as the logged-in user: if the group no longer knows the user (every replica
-   * of it was lost and it started empty), log in again and ask once more.
-   */
-  private async asUser(payload: string): Promise<string | undefined> {
-    const r = await this.call(payload);
-    if (r !== 'unknown-user') return r;
-    const login = await this.call(`login ${this.o.user} ${this.token} ${Date.now()}`);
-    return login === 'ok' ? this.call(payload) : undefined;
+  private call(payload: string, giveUpMs?: number): Promise<string | undefined> {
+    return this.requests.call(payload, giveUpMs);
   }
 
-  /** One request, after the ones before it; its result, or undefined when the group could not be reached. */
-  private call(payload: string, giveUpMs?: number): Promise<string | undefined> {
-    const next = this.queue.then(async () => {
-      if (giveUpMs !== undefined) this.session.options.giveUpMs = giveUpMs;
-      const out = await this.session.request(payload);
-      this.session.options.giveUpMs = this.o.giveUpMs ?? COMMAND_GIVE_UP_MS;
-      return out.status === 'ok' ? out.result : undefined;
-    });
-    this.queue = next.catch(() => undefined);
-    return next;
+  private asUser(payload: string): Promise<string | undefined> {
+    return this.requests.asUser(payload);
   }
 
   /** A line typed: a command at the prompt, a post in TIMELINE mode. */

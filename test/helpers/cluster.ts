@@ -158,13 +158,7 @@ export class Cluster {
 
   /** A client's subscription on its connection to `node` (the same connection as its requests there). */
   subscribe(node: string, client: string, topic: string, since: number): ConnId {
-    const key = `${client}@${node}`;
-    let id = this.clientConns.get(key);
-    if (id === undefined || this.conns.get(id)!.closed) {
-      id = this.nextId++;
-      this.conns.set(id, { kind: 'client', id, client, node, closed: false });
-      this.clientConns.set(key, id);
-    }
+    const id = this.clientConn(node, client);
     this.queue.push({ to: node, event: { type: 'subscribe', conn: id, msg: { type: 'subscribe', client, server: node, topic, since } } });
     return id;
   }
