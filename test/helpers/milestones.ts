@@ -1,6 +1,5 @@
 /** Reading `ftkit demo --milestone N` output in system tests: each process's lines, in order, and what follows a demo line. */
 import type { Test } from 'tap';
-import { createServer } from 'node:net';
 import { demoPorts } from '../../harness/demo/demo.js';
 import { survivors } from './cli.js';
 
@@ -53,26 +52,4 @@ export function noLineOf(t: Test, lines: OutLine[], what: string, allowed: RegEx
   const word = new RegExp(`\\b${what}\\b`);
   const found = lines.filter((l) => l.name === what || (l.name !== 'demo' && word.test(l.text) && !allowed.some((a) => a.test(l.text))));
   t.same(found.map((l) => `${l.name} │ ${l.text}`), [], `no ${what} line`);
-}
-
-/** Whether `port` on 127.0.0.1 can be listened on now. */
-function free(port: number): Promise<boolean> {
-  const server = createServer();
-  return new Promise((resolve) => {
-    server.once('error', () => resolve(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-  });
-}
-
-/**
- * A base port for the demo's layout (base … base+203), below the ephemeral range, whose every port
- * is free now: from slot `slot` of this process's band on (each test file its own slots, 0–6; other
- * suites' fixed ports are skipped over rather than collided with).
- */
-export async function freeDemoBase(slot: number): Promise<number> {
-  for (let base = 20000 + (process.pid % 5) * 2100 + slot * 300; base + 203 < 32768; base += 2100 * 5) {
-    const ports = Object.values(demoPorts(base));
-    if ((await Promise.all(ports.map(free))).every(Boolean)) return base;
-  }
-  throw new Error(`no free port layout for slot ${slot}`);
 }

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FTKIT_BIN } from '../../harness/launch/proc.js';
 import { killSurvivors, startPtyDemo, survivors, type PtyDemo } from '../helpers/demo.js';
+import { claimPorts } from '../helpers/ports.js';
 
 // The demo keeps its secret in the user's state folder: here, a folder of the test's own.
 const stateHome = mkdtempSync(join(tmpdir(), 'ftkit-demo-state-'));
@@ -22,7 +23,6 @@ function startDemo(base: number): PtyDemo {
   return startPtyDemo(['--mode', 'passive', '--base-port', String(base), '--heartbeat-freq', '0.1', '--checkpoint-freq', '0.5', '--no-color'], stateHome);
 }
 
-let port = 14000 + (process.pid % 40) * 400;
 
 /** Kill S1 (its LFD relaunches it as the LFD's child), then pause the relaunched S1 until its LFD acts. */
 async function pauseRelaunched(t: Test, demo: PtyDemo): Promise<void> {
@@ -49,7 +49,7 @@ function checkAfter(t: Test, demo: PtyDemo, base: number): void {
 
 /** A demo on its own ports, with a relaunched replica paused; it and whatever it left are killed in teardown. */
 async function demoWithPausedReplica(t: Test): Promise<{ base: number; demo: PtyDemo }> {
-  const base = (port += 400);
+  const base = await claimPorts(); // the demo's layout, this test's alone and free now
   const demo = startDemo(base);
   t.teardown(() => {
     demo.child.kill('SIGKILL');

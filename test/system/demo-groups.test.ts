@@ -9,12 +9,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { killSurvivors, startPtyDemo } from '../helpers/demo.js';
+import { claimPorts } from '../helpers/ports.js';
 
 const stateHome = mkdtempSync(join(tmpdir(), 'ftkit-demo-state-'));
 t.teardown(() => rmSync(stateHome, { recursive: true, force: true }));
 t.setTimeout(120_000);
 
-const base = 18200 + (process.pid % 30) * 400;
+const base = await claimPorts(9); // the demo's layout with nine replicas, this test's alone and free now
 
 t.test('three groups in the demo: keys 1-9, status per group, one group fails over alone', async (t) => {
   const demo = startPtyDemo(['--groups', '3', '--mode', 'passive', '--base-port', String(base), '--heartbeat-freq', '0.2', '--quiet', '--no-color'], stateHome);

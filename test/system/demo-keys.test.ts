@@ -10,12 +10,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { killSurvivors, startPtyDemo, survivors } from '../helpers/demo.js';
+import { claimPorts } from '../helpers/ports.js';
 
 const stateHome = mkdtempSync(join(tmpdir(), 'ftkit-demo-state-'));
 t.teardown(() => rmSync(stateHome, { recursive: true, force: true }));
 t.setTimeout(180_000);
 
-const base = 18000 + (process.pid % 30) * 400;
+const base = await claimPorts(); // the demo's layout, this test's alone and free now
 const state = (pid: string) => spawnSync('ps', ['-o', 'stat=', '-p', pid], { encoding: 'utf8' }).stdout.trim();
 
 t.test('keys on a terminal', async (t) => {

@@ -14,9 +14,9 @@ import { join } from 'node:path';
 import { FTKIT_BIN } from '../../harness/launch/proc.js';
 import { demoEnv } from '../helpers/cli.js';
 import { killSurvivors, survivors } from '../helpers/demo.js';
+import { claimPorts } from '../helpers/ports.js';
 
 t.setTimeout(180_000);
-let port = 22000 + (process.pid % 20) * 400;
 
 /** An environment with a tmux socket folder of the test's own, and no tmux of the caller's. */
 function tmuxEnv(t: Test): NodeJS.ProcessEnv {
@@ -57,7 +57,7 @@ const NAMES = ['demo (keys)', 'RM', 'GFD', 'LFD1', 'LFD2', 'LFD3', 'S1', 'S2', '
 t.test('outside tmux: a session of its own, one pane per process, closed with the demo', async (t) => {
   const env = tmuxEnv(t);
   const tmux = (...a: string[]) => spawnSync('tmux', a, { encoding: 'utf8', env }).stdout.trim();
-  const base = (port += 400);
+  const base = await claimPorts(); // the demo's layout, this test's alone and free now
   t.teardown(() => killSurvivors(base));
   const child = spawn(process.execPath, [FTKIT_BIN, 'demo', '--tmux', '--base-port', String(base), '--heartbeat-freq', '0.2'], { stdio: ['ignore', 'pipe', 'pipe'], env });
   t.teardown(() => child.kill('SIGKILL'));
@@ -66,8 +66,8 @@ t.test('outside tmux: a session of its own, one pane per process, closed with th
   const session = /tmux attach -t (\S+)/.exec(out)![1]!;
   const byName = await until(() => panes(tmux, session), (p) => NAMES.every((n) => p.has(n)), 'a named pane for the demo and each process');
   t.equal(byName.size, 12, 'the demo and every process, each in a pane named after it, and no other pane');
-  await until(() => tmux('capture-pane', '-p', '-J', '-t', byName.get('RM')!), (s) => /RM: 3 members: S1, S2, S3/.test(s), "the RM's pane shows the RM");
-  await until(() => tmux('capture-pane', '-p', '-J', '-t', byName.get('C1')!), (s) => /C1: request_num \d+ answered by S\d/.test(s), "C1's pane shows C1");
+  await until(() => tmux('capture-pane', '-p', '-J', '-S', '-', '-t', byName.get('RM')!), (s) => /RM: 3 members: S1, S2, S3/.test(s), "the RM's pane shows the RM");
+  await until(() => tmux('capture-pane', '-p', '-J', '-S', '-', '-t', byName.get('C1')!), (s) => /C1: request_num \d+ answered by S\d/.test(s), "C1's pane shows C1");
   child.kill('SIGTERM');
   const [code] = (await once(child, 'exit')) as [number | null];
   t.equal(code, 0);
@@ -80,7 +80,7 @@ t.test('inside tmux: a new window of the current session; a relaunched replica s
   const socket = `ftkit-test-${process.pid}`;
   const tmux = (...a: string[]) => spawnSync('tmux', ['-L', socket, ...a], { encoding: 'utf8', env }).stdout.trim();
   t.teardown(() => spawnSync('tmux', ['-L', socket, 'kill-server'], { env }));
-  const base = (port += 400);
+  const base = await claimPorts(); // the demo's layout, this test's alone and free now
   t.teardown(() => killSurvivors(base));
   const demo = [process.execPath, FTKIT_BIN, 'demo', '--tmux', '--mode', 'passive', '--base-port', String(base), '--heartbeat-freq', '0.2'].join(' ');
   const made = spawnSync('tmux', ['-L', socket, 'new-session', '-d', '-s', 'mine', '-x', '220', '-y', '60', demo], { encoding: 'utf8', env });

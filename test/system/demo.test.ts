@@ -11,13 +11,12 @@ import { statSync } from 'node:fs';
 import { FTKIT_BIN } from '../../harness/launch/proc.js';
 import type { TraceEvent } from '../../lib/trace/index.js';
 import { demoEnv, runCli, survivors } from '../helpers/cli.js';
+import { claimPorts } from '../helpers/ports.js';
 
 // The demo keeps its secret in the user's state folder: here, a folder of the test's own.
 const { env, secretFile } = demoEnv(t);
 const run = (args: string[], ms: number) => runCli(t, args, ms, env);
 
-// Fixed ports (the demo's layout), below the ephemeral range (32768+) that other tests' sockets use.
-let port = 10000 + (process.pid % 50) * 400;
 // Two whole scenarios and three demos: more than the default two minutes on a busy machine.
 t.setTimeout(400_000);
 
@@ -28,12 +27,13 @@ const scenarioArgs = (mode: string, base: string) => ['demo', '--scenario', 'm5'
 
 // The two scenarios start now and run side by side (and beside the tests after them), each on its
 // own ports and in a state folder of its own (two demos making one secret at once could race).
-const scenario = (mode: string, extra: string[]) => {
-  const base = String((port += 400));
+// Fixed ports (the demo's layout) below the ephemeral range: each demo a block of its own (helpers/ports.ts).
+const scenario = async (mode: string, extra: string[]) => {
+  const base = String(await claimPorts());
   return { base, result: runCli(t, [...scenarioArgs(mode, base), ...extra], 150_000, demoEnv(t).env) };
 };
-const passive = scenario('passive', ['--json', '--quiet']);
-const active = scenario('active', ['--seed', '7']);
+const passive = await scenario('passive', ['--json', '--quiet']);
+const active = await scenario('active', ['--seed', '7']);
 
 t.test('milestone-5 scenario in passive mode, --json --quiet: the third fault kills a backup, not the primary of that moment', async (t) => {
   const { base } = passive;
@@ -96,7 +96,7 @@ t.test('milestone-5 scenario in active mode: victims drawn from a printed seed',
 });
 
 t.test('the interactive demo starts everything and stops everything on SIGTERM, in order and without a fault', async (t) => {
-  const base = String((port += 400));
+  const base = String(await claimPorts());
   const child = spawn(process.execPath, [FTKIT_BIN, 'demo', '--mode', 'passive', '--base-port', base, '--heartbeat-freq', '0.2'], { stdio: ['ignore', 'pipe', 'pipe'], env });
   let out = '';
   const seen = new Promise<void>((resolve) =>
@@ -131,7 +131,7 @@ t.test('the interactive demo starts everything and stops everything on SIGTERM, 
 });
 
 t.test('--duration stops in order by itself; --heartbeats and --verbose add their lines', async (t) => {
-  const base = String((port += 400));
+  const base = String(await claimPorts());
   const { code, out } = await run(['demo', '--mode', 'active', '--base-port', base, '--heartbeat-freq', '0.2', '--duration', '3', '--heartbeats', '--verbose'], 60_000);
   t.equal(code, 0, out.split('\n').slice(-10).join('\n'));
   t.match(out, /^LFD1\s+│ \[[\d:.]+\] \[\d+\] LFD1 sending heartbeat to S1$/m, 'the LFD heartbeats its server');

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { System } from '../../harness/launch/system.js';
 import type { Proc } from '../../harness/launch/proc.js';
 import type { TraceEvent } from '../../lib/trace/index.js';
+import { claimPorts } from '../helpers/ports.js';
 
 const data = <T>(e: TraceEvent) => e.data as T;
 interface Status {
@@ -96,7 +97,7 @@ t.test('a second server or LFD with a live name is refused, exits 1, and nothing
 
 t.test('an LFD of another system on the same port and state folder adopts none of its command lines', async (t) => {
   const dir = t.testdir({});
-  const base = 20000 + (process.pid % 200) * 50;
+  const base = await claimPorts(1); // system A's fixed ports, this test's alone and free now
   const a = new System({ mode: 'passive', heartbeat: 0.1, quietHeartbeats: true, replicas: 1, stateDir: dir, basePort: base });
   t.teardown(() => a.stop());
   await a.start();

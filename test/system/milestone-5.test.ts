@@ -5,12 +5,13 @@
  */
 import t from 'tap';
 import { demoEnv, runCli } from '../helpers/cli.js';
-import { after, freeDemoBase, indexOf, nothingLeft, of, parseDemo } from '../helpers/milestones.js';
+import { after, indexOf, nothingLeft, of, parseDemo } from '../helpers/milestones.js';
+import { claimPorts } from '../helpers/ports.js';
 
 const { env } = demoEnv(t);
 
 t.test('milestone 5: kill -9 the primary; the RM elects another and relaunches the dead one', async (t) => {
-  const port = await freeDemoBase(4); // the demo's layout, free now (slots: see milestones-1-2.test.ts)
+  const port = await claimPorts(); // the demo's layout, this test's alone and free now
   const { code, out } = await runCli(t, ['demo', '--milestone', '5', '--duration', '12', '--no-color', '--base-port', String(port), '--checkpoint-freq', '1'], 90_000, env);
   const lines = parseDemo(out);
   t.equal(code, 0, `exit 0; output ends:\n${out.split('\n').slice(-12).join('\n')}`);

@@ -7,22 +7,22 @@
  */
 import t from 'tap';
 import { demoEnv, runCli } from '../helpers/cli.js';
-import { after, freeDemoBase, indexOf, nothingLeft, noLineOf, of, parseDemo } from '../helpers/milestones.js';
+import { after, indexOf, nothingLeft, noLineOf, of, parseDemo } from '../helpers/milestones.js';
+import { claimPorts } from '../helpers/ports.js';
 
 const { env } = demoEnv(t);
-// Fixed ports (the demo's layout) below the ephemeral range, free when the run starts: slots 0–1 in
-// milestones-1-2.test.ts, 2–3 in milestones-3-4.test.ts, 4 in milestone-5.test.ts, 5–6 in milestones-keys.test.ts.
+// Fixed ports (the demo's layout) below the ephemeral range: each run a block of its own (helpers/ports.ts).
 const NO_RM = [/\bno RM\b/];
 
-async function milestone(n: number, duration: number, slot: number, extra: string[] = []) {
-  const port = await freeDemoBase(slot);
+async function milestone(n: number, duration: number, extra: string[] = []) {
+  const port = await claimPorts(); // the demo's layout, this test's alone and free now
   // Each run its own state folder: two demos making the secret in one folder at once could race.
   const { code, out } = await runCli(t, ['demo', '--milestone', String(n), '--duration', String(duration), '--no-color', '--base-port', String(port), ...extra], 90_000, demoEnv(t).env);
   return { code, out, lines: parseDemo(out), port };
 }
 
 // The two runs use different ports and go on at the same time; each subtest checks its own.
-const runs = { 1: milestone(1, 9, 0), 2: milestone(2, 9, 1) };
+const runs = { 1: milestone(1, 9), 2: milestone(2, 9) };
 
 t.test('milestone 1: S1 and LFD1 heartbeat each other; kill -9 S1, the clients retry; S1 started again by hand answers them', async (t) => {
   const { code, out, lines, port } = await runs[1];

@@ -7,21 +7,21 @@
  */
 import t from 'tap';
 import { demoEnv, runCli } from '../helpers/cli.js';
-import { after, freeDemoBase, indexOf, nothingLeft, noLineOf, of, parseDemo, timeOf } from '../helpers/milestones.js';
+import { after, indexOf, nothingLeft, noLineOf, of, parseDemo, timeOf } from '../helpers/milestones.js';
+import { claimPorts } from '../helpers/ports.js';
 
-// Fixed ports (the demo's layout) below the ephemeral range, free when the run starts: slots 0–1 in
-// milestones-1-2.test.ts, 2–3 in milestones-3-4.test.ts, 4 in milestone-5.test.ts, 5–6 in milestones-keys.test.ts.
+// Fixed ports (the demo's layout) below the ephemeral range: each run a block of its own (helpers/ports.ts).
 const NO_RM = [/\bno RM\b/];
 
-async function milestone(n: number, duration: number, slot: number, extra: string[] = []) {
-  const port = await freeDemoBase(slot);
+async function milestone(n: number, duration: number, extra: string[] = []) {
+  const port = await claimPorts(); // the demo's layout, this test's alone and free now
   // Each run its own state folder: two demos making the secret in one folder at once could race.
   const { code, out } = await runCli(t, ['demo', '--milestone', String(n), '--duration', String(duration), '--no-color', '--base-port', String(port), ...extra], 90_000, demoEnv(t).env);
   return { code, out, lines: parseDemo(out), port };
 }
 
 // The two runs use different ports and go on at the same time; each subtest checks its own.
-const runs = { 3: milestone(3, 10, 2, ['--checkpoint-freq', '1']), 4: milestone(4, 12, 3, ['--checkpoint-freq', '1']) };
+const runs = { 3: milestone(3, 10, ['--checkpoint-freq', '1']), 4: milestone(4, 12, ['--checkpoint-freq', '1']) };
 
 t.test('milestone 3: S1 primary, checkpoint-only backups; checkpoints counted from 1 at both ends; a backup started again receives the next', async (t) => {
   const { code, out, lines, port } = await runs[3];

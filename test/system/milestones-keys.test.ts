@@ -10,14 +10,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { killSurvivors, startPtyDemo, survivors } from '../helpers/demo.js';
-import { freeDemoBase } from '../helpers/milestones.js';
+import { claimPorts } from '../helpers/ports.js';
 
 const stateHome = mkdtempSync(join(tmpdir(), 'ftkit-demo-state-'));
 t.teardown(() => rmSync(stateHome, { recursive: true, force: true }));
 
 
 t.test('milestone 1: the help names S1, LFD1 and no GFD, RM or status; g says there is no GFD', async (t) => {
-  const port = await freeDemoBase(5); // the demo's layout, free now (slots: see milestones-1-2.test.ts)
+  const port = await claimPorts(); // the demo's layout, this test's alone and free now
   const demo = startPtyDemo(['--milestone', '1', '--base-port', String(port), '--no-color'], stateHome);
   t.teardown(() => {
     demo.child.kill('SIGKILL');
@@ -34,7 +34,7 @@ t.test('milestone 1: the help names S1, LFD1 and no GFD, RM or status; g says th
 });
 
 t.test('milestone 4: 2 kills S2; 2 again starts it by hand; not ready until its checkpoint, then ready', async (t) => {
-  const port = await freeDemoBase(6);
+  const port = await claimPorts(); // the demo's layout, this test's alone and free now
   const demo = startPtyDemo(['--milestone', '4', '--base-port', String(port), '--checkpoint-freq', '1', '--no-color'], stateHome);
   t.teardown(() => {
     demo.child.kill('SIGKILL');

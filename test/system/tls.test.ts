@@ -14,6 +14,7 @@ import type { TraceEvent } from '../../lib/trace/index.js';
 import { rawConnect } from '../helpers/socket.js';
 import { makeTls } from '../helpers/tls.js';
 import { demoEnv, runCli, survivors } from '../helpers/cli.js';
+import { claimPorts } from '../helpers/ports.js';
 
 const files = makeTls(t);
 /** A CA that signed nothing this deployment serves. */
@@ -32,10 +33,6 @@ function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   return Promise.race([promise, late]).finally(() => clearTimeout(timer));
 }
 
-// Fixed ports (the demo's layout: base, base+1, base+101..103, base+201..203), below the
-// ephemeral range and below the ranges of demo.test.ts (10000+), demo-fence.test.ts (14000+)
-// and identity.test.ts (20000+), stepping around 8000/8080.
-const demoPort = 4050 + (process.pid % 12) * 400;
 // A whole scenario and a system: more than the default two minutes on a busy machine.
 t.setTimeout(600_000);
 
@@ -43,7 +40,7 @@ t.setTimeout(600_000);
 // failover, ctl), and demo.test.ts runs the scenario in both modes over plain TCP.
 const mode = 'active';
 t.test(`milestone-5 scenario in ${mode} mode over TLS`, async (t) => {
-  const base = String(demoPort + 400);
+  const base = String(await claimPorts()); // the demo's layout, this test's alone and free now
   const tls = ['--tls-cert', files.cert, '--tls-key', files.key, '--tls-ca', files.ca];
   // Heartbeats every 0.5 s (a 1 s timeout): what is tested here is TLS, and a shorter timeout
   // lets a loaded machine's scheduling hiccups pass for failures (kills are seen at once anyway).
