@@ -147,23 +147,25 @@ export class Wal {
     const waiters = this.waiters;
     this.pending = [];
     this.waiters = [];
-    const file = this.file;
-    this.flushing = (async () => {
-      try {
-        if (this.error) throw this.error;
-        await this.io.writev(file, batch);
-        if (this.fsync === 'always') await this.io.fdatasync(file);
-        else this.dirty = true;
-        this.stats.batches++;
-        this.stats.records += batch.length;
-        for (const w of waiters) w.resolve();
-      } catch (err) {
-        this.error ??= err instanceof StorageError ? err : new StorageError(`writing ${join(this.dir, segmentName(this.gen))} failed: ${(err as Error).message}`, { cause: err });
-        for (const w of waiters) w.reject(this.error);
-      }
-    })();
+    this.flushing = this.write(this.file, this.gen, batch, waiters);
     await this.flushing;
     this.flushing = undefined;
+  }
+
+  /** Write one batch to segment `gen` (open as `fd`) and settle its waiters. */
+  private async write(fd: number, gen: number, batch: Buffer[], waiters: Waiter[]): Promise<void> {
+    try {
+      if (this.error) throw this.error;
+      await this.io.writev(fd, batch);
+      if (this.fsync === 'always') await this.io.fdatasync(fd);
+      else this.dirty = true;
+      this.stats.batches++;
+      this.stats.records += batch.length;
+      for (const w of waiters) w.resolve();
+    } catch (err) {
+      this.error ??= err instanceof StorageError ? err : new StorageError(`writing ${join(this.dir, segmentName(gen))} failed: ${(err as Error).message}`, { cause: err });
+      for (const w of waiters) w.reject(this.error);
+    }
   }
 
   private async syncDirty(): Promise<void> {
@@ -177,15 +179,19 @@ export class Wal {
   }
 
   /**
-   * Replace the snapshot with `state`, which covers every record appended before this call.
-   * Later appends go to the next segment from now on; so may records appended just before the
-   * call but not yet written, which is why records carry their own position and whoever replays
-   * them skips those its snapshot covers. The segments before go once the snapshot is durable.
+   * Replace the snapshot with `state`, which covers every record appended before this call:
+   * those not written yet go to the segment before it (so a replay after the snapshot never
+   * meets one of them), later appends to the next segment. The segments before go once the
+   * snapshot is durable.
    */
   snapshot(state: Buffer): Promise<void> {
     if (this.error) return Promise.reject(this.error);
     const covered = this.gen;
     const old = this.file;
+    const batch = this.pending;
+    const waiters = this.waiters;
+    this.pending = [];
+    this.waiters = [];
     try {
       // Opened at once (a small blocking call): appends after this call must not reach the old segment.
       this.file = openSync(join(this.dir, segmentName(covered + 1)), 'a');
@@ -195,17 +201,19 @@ export class Wal {
     }
     this.gen = covered + 1;
     // Snapshots are written in the order they were taken, so the newest is the one left.
-    const mine = this.snapshots.then(() => this.writeSnapshot(state, covered, old));
+    const mine = this.snapshots.then(() => this.writeSnapshot(state, covered, old, batch, waiters));
     this.snapshots = mine.catch(() => undefined);
     return mine;
   }
 
-  private async writeSnapshot(state: Buffer, covered: number, old: number): Promise<void> {
+  private async writeSnapshot(state: Buffer, covered: number, old: number, batch: Buffer[], waiters: Waiter[]): Promise<void> {
     const tmp = join(this.dir, `${SNAPSHOT}.tmp`);
     const head = Buffer.alloc(8);
     head.writeBigUInt64BE(BigInt(covered));
     try {
       while (this.flushing) await this.flushing; // a batch on its way to the old segment
+      if (batch.length > 0) await this.write(old, covered, batch, waiters);
+      if (this.error) throw this.error;
       await closeP(old);
       const f = await openFile(tmp, 'w');
       try {
