@@ -185,6 +185,19 @@ export const SERVER_OPTIONS: OptionSpec[] = [
     description: "as leader, how long to wait for a ready follower's acknowledgement before the RM takes it out of the group (default: 4 × the LFD's heartbeat period)",
     parse: v.seconds,
   }),
+  spec({
+    key: 'dataDir',
+    flag: '--data-dir <dir>',
+    description: 'keep this replica on disk in <dir> (a log and snapshots): it acknowledges nothing before it is durable, and after a crash it starts from what the disk holds; without it, the state lives in memory only',
+    parse: v.text,
+  }),
+  spec({
+    key: 'fsync',
+    flag: '--fsync <policy>',
+    description: 'with --data-dir: always (fsync before acknowledging; one fsync per batch), everysec (fsync once a second: a power loss may lose up to a second of acknowledged requests) or no (leave it to the OS)',
+    default: 'always',
+    parse: v.oneOf('always', 'everysec', 'no'),
+  }),
   ...SECURITY_OPTIONS,
 ];
 
