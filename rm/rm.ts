@@ -16,6 +16,7 @@ import { GroupTable, splitByGroup, type Group } from './group.js';
 import { ClientTable } from './clients.js';
 import { Router, type RouteRule } from './routing.js';
 import { ToldTable } from './told.js';
+import { SyncTable } from './syncs.js';
 import { Supervisor, type SupCommand, type SupEvent } from './supervisor.js';
 import { DEFAULT_RESTART_BUDGET, DEFAULT_RESTART_WINDOW_S } from '../lib/config/options.js';
 
@@ -64,6 +65,8 @@ export class Rm extends Component {
   private gfd: Connection | undefined;
   /** Run-time properties set with `ftkit ctl set`, replayed to a GFD that (re)registers. */
   readonly properties = new Map<string, string>();
+  /** What ftkit sync last reported of each link (`backlog`). */
+  private readonly syncs = new SyncTable();
   /** What each component told it runs with (`in_force`). */
   private readonly told = new ToldTable((who) => who === 'GFD' || this.groups.hasMember(who) || this.supervisor.isUp(who));
 
@@ -143,6 +146,9 @@ export class Rm extends Component {
         handle(first);
         return handle;
       }
+      case 'backlog':
+        conn.peer = first.from;
+        return this.syncs.follow(first, (msg) => this.unexpected(conn, msg));
       case 'status':
       case 'set': {
         conn.peer = first.from;
@@ -386,6 +392,7 @@ export class Rm extends Component {
       })),
       route: { rule: this.options.route ?? 'mod', fallback: this.options.fallback ?? false },
       routes: this.clients.routes(),
+      sync: this.syncs.status(),
     };
   }
 }

@@ -12,6 +12,7 @@
  * (views, requests, subscriptions), so a group's replicas stay what they are, it survives the
  * death of any leader by following the views like any client, and its own death loses nothing
  * (the outboxes are replicated; a relaunched sync starts over and the dedup tables absorb it).
+ * It tells the RM each link's backlog (report.ts), which `ftkit ctl status` shows.
  */
 import { Component } from '../lib/component.js';
 import type { Security } from '../lib/net/index.js';
@@ -20,6 +21,7 @@ import { Session } from '../clients/session.js';
 import { Watch } from '../clients/watch.js';
 import { exponentialBackoff } from '../lib/net/backoff.js';
 import { OUTBOX_TOPIC } from '../lib/protocol/index.js';
+import { BacklogReporter } from './report.js';
 
 export interface SyncOptions {
   rm: string;
@@ -31,6 +33,7 @@ export interface SyncOptions {
 
 /** What goes from one group to another, in revision order. */
 class Link {
+  /** Entries to deliver, in order; the first stays until the other group has answered it. */
   readonly queue: Array<{ rev: number; text: string }> = [];
   busy = false;
   /** The last revision delivered. */
@@ -46,9 +49,17 @@ export class Sync extends Component {
   private readonly watches: Watch[] = [];
   private readonly watchSessions: Session[] = [];
   private readonly links = new Map<string, Link>();
+  private readonly reporter: BacklogReporter;
 
   constructor(readonly options: SyncOptions) {
     super('sync', options.tracer ?? new Tracer('sync'), options.security);
+    this.reporter = new BacklogReporter({
+      name: this.name,
+      rm: options.rm,
+      security: options.security,
+      links: () => [...this.links.values()].map((l) => ({ source: l.from, target: l.to, waiting: l.queue.length, delivered: l.delivered })),
+      onRefused: (reason) => this.trace('report_refused', 'fault', `sync: the RM refuses our backlog reports (${reason}); ctl status will not show them (give the sync --secret-file)`, { reason }),
+    });
   }
 
   async start(): Promise<void> {
@@ -70,12 +81,14 @@ export class Sync extends Component {
       watch.start();
       this.watches.push(watch);
     }
+    this.reporter.start();
     this.trace('listening', 'info', `sync: carrying the outboxes of ${groups.join(', ')} between them (RM ${rm})`, { groups });
     this.setState('running');
   }
 
   async stop(): Promise<void> {
     this.setState('stopping');
+    this.reporter.stop();
     for (const w of this.watches) w.stop();
     for (const s of this.watchSessions) s.stop();
     for (const l of this.links.values()) l.session.stop();
@@ -84,7 +97,7 @@ export class Sync extends Component {
 
   /** What is still to deliver, per link (`g1>g2`). */
   backlog(): Record<string, number> {
-    return Object.fromEntries([...this.links].map(([k, l]) => [k, l.queue.length + (l.busy ? 1 : 0)]));
+    return Object.fromEntries([...this.links].map(([k, l]) => [k, l.queue.length]));
   }
 
   private entry(from: string, rev: number, text: string): void {
@@ -97,6 +110,7 @@ export class Sync extends Component {
     for (const link of this.links.values()) {
       if (link.from !== from || (to !== '*' && to !== link.to) || rev <= link.delivered) continue;
       link.queue.push({ rev, text });
+      this.reporter.changed();
       void this.drain(link);
     }
   }
@@ -111,6 +125,7 @@ export class Sync extends Component {
       if (outcome.status !== 'ok') continue;
       link.queue.shift();
       link.delivered = rev;
+      this.reporter.changed();
       this.trace('delivered', 'request', `sync: ${link.from} → ${link.to}: entry ${rev} delivered (${outcome.result})`, { from: link.from, to: link.to, rev, result: outcome.result });
     }
     link.busy = false;
