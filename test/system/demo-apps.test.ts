@@ -5,7 +5,7 @@
  * and the end of --duration stops everything, ftkit sync included, and exits 0.
  */
 import t, { type Test } from 'tap';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -101,4 +101,20 @@ t.test('demo --app chat: users on different replicas in one room, your own clien
   me.child.stdin.end();
   await once(me.child, 'exit');
   await endsCleanly(t, demo);
+});
+
+t.test('--app chat with several groups, and --app sns with --tmux, --scenario or --milestone, are refused with one line', async (t) => {
+  const env = { ...process.env, XDG_STATE_HOME: stateHome };
+  const refused: Array<[string[], string]> = [
+    [['--app', 'chat', '--groups', '2'], '--app chat runs one group of chat rooms: leave out --groups'],
+    [['--app', 'sns', '--tmux'], '--app sns runs its scripted users in one terminal: not with --milestone, --scenario or --tmux'],
+    [['--app', 'chat', '--scenario', 'm5'], '--app chat runs its scripted users in one terminal: not with --milestone, --scenario or --tmux'],
+    [['--app', 'sns', '--milestone', '5'], '--app sns runs its scripted users in one terminal: not with --milestone, --scenario or --tmux'],
+  ];
+  for (const [args, why] of refused) {
+    const r = spawnSync(process.execPath, [FTKIT_BIN, 'demo', ...args, '--base-port', String(base)], { encoding: 'utf8', env, timeout: 20_000 });
+    t.equal(r.status, 2, `${args.join(' ')}: status 2`);
+    t.equal(r.stderr, `ftkit demo: ${why}\n`);
+    t.equal(r.stdout, '', 'nothing started');
+  }
 });

@@ -8,24 +8,17 @@
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { System } from '../../harness/launch/system.js';
 import { FTKIT_BIN } from '../../harness/launch/proc.js';
 import type { TraceEvent } from '../../lib/trace/index.js';
 import type { SyncLinkStatus } from '../../rm/syncs.js';
-import { listUntil, startSnsUser, type SnsUser } from '../helpers/sns.js';
+import { listUntil, startSnsSystem, startSnsUser, type SnsUser } from '../helpers/sns.js';
 
 const data = <T>(e: TraceEvent) => e.data as T;
 
 t.test('ctl status: each link with its backlog and delivered revision; the backlog towards a group that is down grows', async (t) => {
-  const sys = new System({ mode: 'passive', app: 'sns', groups: 3, replicas: 2, machines: 3, heartbeat: 0.2, heartbeatTimeout: 1, quiet: true, autoRestart: false });
-  const users: SnsUser[] = [];
-  t.teardown(async () => {
-    for (const u of users) u.child.kill('SIGKILL');
-    await sys.stop();
-  });
-  await sys.start();
-  await Promise.all(sys.groupNames.map((g) => sys.rm.waitFor((e) => e.type === 'ready_changed' && (data<{ group?: string }>(e).group ?? 'g1') === g && data<{ ready: string[] }>(e).ready.length === 2, 20_000)));
-  const sync = sys.startSync();
+  // Nothing relaunches a replica: g3 stays down once its replicas are killed.
+  const { sys, users } = await startSnsSystem(t, { autoRestart: false });
+  const sync = sys.proc('sync');
 
   /** The RM's sync links, polled every 100 ms until `ok` holds of them, for at most 20 s. */
   const linksUntil = async (ok: (links: Map<string, SyncLinkStatus>) => boolean, what: string) => {
