@@ -11,6 +11,8 @@ export interface SnsUser {
   output: () => string;
   /** Resolves with the match when the output after the previous match matches `re`. */
   until: (re: RegExp, ms?: number) => Promise<RegExpExecArray>;
+  /** Resolves once the whole output matches `re` (order-free, moves nothing). */
+  seen: (re: RegExp, ms?: number) => Promise<void>;
   /** Type a line (Enter included). */
   type: (line: string) => void;
   /** Type `line` and wait for the next prompt; resolves with what was printed before it. */
@@ -42,7 +44,7 @@ export async function startSnsSystem(t: Test, options: SystemOptions = {}): Prom
 
 export function startSnsUser(sys: System, id: string): SnsUser {
   const child = spawn(process.execPath, [FTKIT_BIN, 'sns', '-u', id, '--rm', sys.rmAddr, ...sys.securityArgs('client')], { stdio: ['pipe', 'pipe', 'pipe'] });
-  const { output, until } = followOutput(child, `user ${id}`, 20_000);
+  const { output, until, seen } = followOutput(child, `user ${id}`, 20_000);
   const type = (line: string) => void child.stdin!.write(`${line}\n`);
   const command = async (line: string, ms?: number) => {
     type(line);
@@ -55,7 +57,7 @@ export function startSnsUser(sys: System, id: string): SnsUser {
     const [code] = (await once(child, 'exit')) as [number | null];
     return code;
   };
-  return { child, output, until, type, command, quit };
+  return { child, output, until, seen, type, command, quit };
 }
 
 /**
