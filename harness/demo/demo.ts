@@ -1,7 +1,8 @@
 /**
  * `ftkit demo` (= `npm start`): the whole system on 127.0.0.1 as separate processes
  * (RM, GFD, LFD1–3, S1–3, C1–3), every line shown behind its process's name (view.ts), with
- * keys to inject faults (keys.ts) and an orderly stop. A set-up is what `start()` launches;
+ * keys to inject faults (keys.ts) and an orderly stop; with `--app sns` or `--app chat`,
+ * scripted users (users.ts) in place of the clients. A set-up is what `start()` launches;
  * the scenario (scenario.ts) and the tmux layout (tmux.ts) drive the same Demo.
  */
 import { System, type SystemTls } from '../launch/system.js';
@@ -167,13 +168,18 @@ export class Demo {
   }
 
   /** `--app sns` and `--app chat`: scripted users (and for sns, ftkit sync) instead of C1–C3. */
-  private startUsers(layout: string): void {
+  private async startUsers(layout: string): Promise<void> {
     const groups = this.system.groupCount;
     if (this.options.app === 'sns') {
       this.say(`${layout}; user N lives in group ((N - 1) mod ${groups}) + 1, and ftkit sync carries each group's outbox to the others`);
       this.system.startSync();
     } else {
-      this.say(`chat rooms on ${this.system.servers.join(', ')}: the RM hands each user the replica with the fewest users`);
+      const servers = this.system.servers;
+      this.say(`chat rooms on ${servers.join(', ')}: the RM hands each user the replica with the fewest users`);
+      // Users spread over the replicas that are ready: wait for all of them (a while at most).
+      const allReady = (e: TraceEvent) => e.type === 'ready_changed' && (e.data as { ready: string[] }).ready.length === servers.length;
+      await this.system.rm.waitFor(allReady, 20_000).catch(() => undefined);
+      if (this.isStopping) return;
     }
     this.users = new ScriptedUsers(this);
     this.users.start();

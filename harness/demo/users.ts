@@ -128,6 +128,8 @@ export class ScriptedUsers {
     const client = new ChatClient({ user: name, rm, security, io: { print: user.print, write: () => {} } });
     user.client = client;
     if (!(await client.login())) return;
+    // What least-loaded routing chose, which the user's screen does not say.
+    user.print(`(served by ${client.session.view.map((m) => m.name).join(', ') || 'no replica'})`);
     await user.type(`JOIN ${CHAT_ROOM}`);
     await user.type('CHAT');
     await this.postEvery(user, (n) => `${['hi', 'hello', 'hey'][i % 3]} #${n} from ${name}`);

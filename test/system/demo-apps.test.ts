@@ -88,6 +88,9 @@ t.test('demo --app chat: users on different replicas in one room, your own clien
   await demo.until(/alice\s+│ bob: hello #\d+ from bob\n/, 20_000);
   await demo.until(/bob\s+│ carol: hey #\d+ from carol\n/, 20_000);
   t.pass("each user sees the others' messages live");
+  // Each said where it was served on logging in, before its first message.
+  const served = [...demo.output().matchAll(/(alice|bob|carol)\s+│ \(served by (S\d)\)\n/g)].map((m) => m[2]);
+  t.same([...new Set(served)].sort(), ['S1', 'S2', 'S3'], `the RM spread the three users over the three replicas (${served.join(', ')})`);
 
   const me = ownClient(t, own!, /:: /);
   await me.until(/Login Successful\n:: /);
