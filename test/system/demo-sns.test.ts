@@ -43,6 +43,12 @@ t.test('demo --app sns: three groups, ftkit sync, users following each other acr
   await me.until(/2 \(.*\) >> post \d+ from u2\n/, 20_000);
   t.pass("your own user 7 (g1) follows user 2 (g2) and sees its new posts live");
 
+  demo.key('4');
+  await demo.until(/demo\s+│ kill -9 S4 \(pid \d+\)\n/);
+  const [, n] = await demo.until(/u2\s+│ > post (\d+) from u2\n/, 20_000);
+  await demo.until(new RegExp(`u1\\s+│ 2 \\(.*\\) >> post ${n} from u2\\n`), 20_000);
+  t.pass(`the keys work: S4 (g2) killed, and u2's post ${n}, made after, reaches u1`);
+
   demo.key('s');
   await demo.until(/demo\s+│ sync \(each link: entries waiting, last revision delivered\):\n(?:demo\s+│ {3}g\d>g\d .*\n){6}/);
   t.pass('the status key shows the six links of ftkit sync');
