@@ -10,13 +10,15 @@ import type { Security } from '../lib/net/index.js';
 import { DEFAULT_GROUP, UnexpectedMessageError, type Message, type MessageOf, type Mode } from '../lib/protocol/index.js';
 import { Tracer } from '../lib/trace/index.js';
 import { DEFAULT_MODE } from '../lib/config/options.js';
-import { PROPERTIES, parseProperty } from '../lib/config/properties.js';
+import { PROPERTIES } from '../lib/config/properties.js';
 import type { RmCommand, RmEvent } from './core.js';
 import { GroupTable, splitByGroup, type Group } from './group.js';
 import { ClientTable } from './clients.js';
 import { Router, type RouteRule } from './routing.js';
 import { RmHttp } from './http.js';
 import { ToldTable } from './told.js';
+import { SyncTable } from './syncs.js';
+import { setRefusal } from './refusal.js';
 import { Supervisor, type SupCommand, type SupEvent } from './supervisor.js';
 import { DEFAULT_RESTART_BUDGET, DEFAULT_RESTART_WINDOW_S } from '../lib/config/options.js';
 
@@ -27,8 +29,6 @@ export const REPORT_DEADLINE_MS = 2000;
 export const ELECTION_DEADLINE_MS = 500;
 /** Properties the RM acts on itself; every other one is relayed down to the GFD. */
 const RM_ONLY_PROPERTIES = new Set(['primary', 'replicas', 'restart-budget']);
-/** Properties that apply to every group at once (the detectors'), never to one group. */
-const SYSTEM_PROPERTIES = new Set(['lfd-heartbeat-freq', 'gfd-heartbeat-freq']);
 
 export interface RmOptions {
   host?: string;
@@ -68,6 +68,8 @@ export class Rm extends Component {
   private http: RmHttp | undefined;
   /** Run-time properties set with `ftkit ctl set`, replayed to a GFD that (re)registers. */
   readonly properties = new Map<string, string>();
+  /** What ftkit sync last reported of each link (`backlog`). */
+  private readonly syncs = new SyncTable();
   /** What each component told it runs with (`in_force`). */
   private readonly told = new ToldTable((who) => who === 'GFD' || this.groups.hasMember(who) || this.supervisor.isUp(who));
 
@@ -152,6 +154,9 @@ export class Rm extends Component {
         handle(first);
         return handle;
       }
+      case 'backlog':
+        conn.peer = first.from;
+        return this.syncs.follow(first, (msg) => this.unexpected(conn, msg));
       case 'status':
       case 'set': {
         conn.peer = first.from;
@@ -305,7 +310,7 @@ export class Rm extends Component {
   }
 
   private onSet(conn: Connection, msg: MessageOf<'set'>): void {
-    const refusal = this.refusal(msg);
+    const refusal = setRefusal(msg, this.groups);
     const what = `${msg.key} = ${msg.value}${msg.group ? ` in ${msg.group}` : ''}`;
     if (refusal !== undefined) {
       // A bad value is the administrator's mistake, not a protocol error: say why and keep the connection.
@@ -344,28 +349,6 @@ export class Rm extends Component {
     return out;
   }
 
-  /** Why `ctl set key value [--group g]` cannot be done, or undefined. */
-  private refusal({ key, value, group }: MessageOf<'set'>): string | undefined {
-    try {
-      parseProperty(key, value);
-    } catch (err) {
-      return (err as Error).message;
-    }
-    const names = () => this.groups.inOrder().map((g) => g.name).join(', ');
-    if (group && SYSTEM_PROPERTIES.has(key)) return `${key} applies to every group: set it without --group`;
-    // `replicas` may start a group that has no replica yet; anything else needs one that exists.
-    if (group && key !== 'replicas' && !this.groups.has(group)) return `no replica group ${group} (groups: ${names()})`;
-    if (key === 'primary') {
-      const of = this.groups.of(value);
-      if (!of.core.members.has(value)) {
-        const all = this.groups.inOrder().flatMap((g) => g.core.names());
-        return `primary: no replica ${value} (replicas: ${all.join(', ') || 'none'})`;
-      }
-      if (group && of.name !== group) return `primary: ${value} is in group ${of.name}, not ${group}`;
-    }
-    return undefined;
-  }
-
   status(): Record<string, unknown> {
     const groups = this.groups.inOrder();
     const byGroup = this.clients.byGroup();
@@ -395,6 +378,7 @@ export class Rm extends Component {
       })),
       route: { rule: this.options.route ?? 'mod', fallback: this.options.fallback ?? false },
       routes: this.clients.routes(),
+      sync: this.syncs.status(),
     };
   }
 }

@@ -289,6 +289,16 @@ export class System {
     return this.group.spawn(name, ['client', name, ...to, ...args, ...(this.options.json === false ? ['--no-color'] : ['--json']), ...this.securityArgs('client')]);
   }
 
+  /**
+   * `ftkit sync` between every group (the sns app). It holds the deployment secret, as a
+   * component of the system, so that it can report its backlog to the RM.
+   */
+  startSync(): Proc {
+    const secret = this.secretFile;
+    const args = ['sync', '--rm', this.rmAddr, '--groups', this.groupNames.join(','), ...(secret ? ['--secret-file', secret] : []), ...this.securityArgs('client')];
+    return this.group.spawn('sync', [...args, ...(this.options.json === false ? ['--no-color'] : ['--json'])]);
+  }
+
   /** Run a one-shot client that sends `payload` once and resolves with the result. */
   async ask(name: string, payload: string): Promise<{ server: string; result: string }> {
     const c = this.startClient(name, ['--message', payload, '--count', '1', '--timeout', '1']);

@@ -226,6 +226,7 @@ export const CLIENT_OPTIONS: OptionSpec[] = [
 export const SYNC_OPTIONS: OptionSpec[] = [
   spec({ key: 'rm', flag: '--rm <host:port>', description: 'the Replication Manager', default: `${DEFAULT_HOST}:${DEFAULT_RM_PORT}`, parse: v.address }),
   spec({ key: 'groups', flag: '--groups <names>', description: 'the replica groups to carry outboxes between, e.g. g1,g2,g3 (default)', default: ['g1', 'g2', 'g3'], parse: v.nameList }),
+  spec({ ...secretFile, description: 'the deployment secret: with it the sync proves itself to the RM and reports its backlog (ftkit ctl status)' }),
   clientSecretFile,
   tlsCa,
 ];
@@ -262,7 +263,13 @@ export const UP_OPTIONS: OptionSpec[] = [
 
 export const DEMO_OPTIONS: OptionSpec[] = [
   spec({ key: 'mode', flag: '--mode <mode>', description: 'replication style: active or passive', default: DEFAULT_MODE, parse: v.oneOf('active', 'passive') }),
-  spec({ key: 'app', flag: '--app <app>', description: 'the replicated application: status, counter or log', default: DEFAULT_APP, parse: v.oneOf('status', 'counter', 'log') }),
+  spec({
+    key: 'app',
+    flag: '--app <app>',
+    description: 'the replicated application: status, counter or log; sns (three groups, ftkit sync and scripted users) or chat (active, least-loaded, scripted users in a room)',
+    default: DEFAULT_APP,
+    parse: v.oneOf('status', 'counter', 'log', 'sns', 'chat'),
+  }),
   spec({ key: 'scenario', flag: '--scenario <name>', description: 'run a scripted fault scenario unattended (m5)', parse: v.oneOf('m5') }),
   spec({
     key: 'milestone',

@@ -1,8 +1,9 @@
 /** Driving `ftkit sns -u <id>` through its prompt, as a user would, from system tests. */
+import type { Test } from 'tap';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { FTKIT_BIN } from '../../harness/launch/proc.js';
-import type { System } from '../../harness/launch/system.js';
+import { System, type SystemOptions } from '../../harness/launch/system.js';
 import { followOutput } from './output.js';
 
 export interface SnsUser {
@@ -18,6 +19,27 @@ export interface SnsUser {
   command: (line: string, ms?: number) => Promise<string>;
   /** Ctrl-D; resolves with the exit code. */
   quit: () => Promise<number | null>;
+}
+
+/**
+ * Three sns groups of two replicas over three machines, every replica ready, and ftkit sync
+ * between them; `users` (add the ones a test starts) are killed and everything stopped in teardown.
+ */
+export async function startSnsSystem(t: Test, options: SystemOptions = {}): Promise<{ sys: System; users: SnsUser[] }> {
+  const sys = new System({ mode: 'passive', app: 'sns', groups: 3, replicas: 2, machines: 3, heartbeat: 0.2, heartbeatTimeout: 1, quiet: true, ...options });
+  const users: SnsUser[] = [];
+  t.teardown(async () => {
+    for (const u of users) u.child.kill('SIGKILL');
+    await sys.stop();
+  });
+  await sys.start();
+  const readyIn = (g: string) => (e: { type: string; data?: unknown }) => {
+    const d = e.data as { group?: string; ready: string[] };
+    return e.type === 'ready_changed' && (d.group ?? 'g1') === g && d.ready.length === 2;
+  };
+  await Promise.all(sys.groupNames.map((g) => sys.rm.waitFor(readyIn(g), 20_000)));
+  sys.startSync();
+  return { sys, users };
 }
 
 export function startSnsUser(sys: System, id: string): SnsUser {

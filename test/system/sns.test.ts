@@ -5,24 +5,15 @@
  * groups following each other and seeing each other's posts live, each post exactly once.
  */
 import t from 'tap';
-import { System } from '../../harness/launch/system.js';
 import type { TraceEvent } from '../../lib/trace/index.js';
-import { listUntil, startSnsUser, type SnsUser } from '../helpers/sns.js';
+import { listUntil, startSnsSystem, startSnsUser, type SnsUser } from '../helpers/sns.js';
 
 const BANNER = /===== TINY SNS CLIENT =====\nCommand Lists and Format:\nFOLLOW <username>\nUNFOLLOW <username>\nLIST\nTIMELINE\n=====\nCmd> /;
 const data = <T>(e: TraceEvent) => e.data as T;
 const count = (u: SnsUser, re: RegExp) => u.output().match(new RegExp(re.source, 'g'))?.length ?? 0;
 
 t.test('tiny SNS over three groups: prompts, follows across groups, live timelines', async (t) => {
-  const sys = new System({ mode: 'passive', app: 'sns', groups: 3, replicas: 2, machines: 3, heartbeat: 0.2, heartbeatTimeout: 1, quiet: true });
-  const users: SnsUser[] = [];
-  t.teardown(async () => {
-    for (const u of users) u.child.kill('SIGKILL');
-    await sys.stop();
-  });
-  await sys.start();
-  await Promise.all(sys.groupNames.map((g) => sys.rm.waitFor((e) => e.type === 'ready_changed' && (data<{ group?: string }>(e).group ?? 'g1') === g && data<{ ready: string[] }>(e).ready.length === 2, 20_000)));
-  sys.group.spawn('sync', ['sync', '--rm', sys.rmAddr, '--groups', sys.groupNames.join(','), ...sys.securityArgs('client'), '--json']);
+  const { sys, users } = await startSnsSystem(t);
 
   const [u1, u2, u3, u4] = ['1', '2', '3', '4'].map((id) => startSnsUser(sys, id)) as [SnsUser, SnsUser, SnsUser, SnsUser];
   users.push(u1, u2, u3, u4);
