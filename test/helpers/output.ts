@@ -5,6 +5,8 @@ export interface FollowedOutput {
   output: () => string;
   /** Resolves with the match when the output after the previous match matches `re`; rejects after `ms`. */
   until: (re: RegExp, ms?: number) => Promise<RegExpExecArray>;
+  /** Resolves when the whole output (however ordered, whatever was matched before) matches `re`; rejects after `ms`. */
+  shows: (re: RegExp, ms?: number) => Promise<RegExpExecArray>;
 }
 
 /** Follow `child`'s stdout and stderr (carriage returns dropped: a terminal's line ends). */
@@ -18,16 +20,18 @@ export function followOutput(child: ChildProcess, what: string, defaultMs = 30_0
   };
   child.stdout!.on('data', onData);
   child.stderr!.on('data', onData);
-  const until = (re: RegExp, ms = defaultMs) =>
+  // Wait for `re` in the output from `from()` on; `matched` moves the cursor (or not).
+  const wait = (re: RegExp, ms: number, from: () => number, matched: (end: number) => void) =>
     new Promise<RegExpExecArray>((resolve, reject) => {
       const timer = setTimeout(() => {
         waiters.splice(waiters.indexOf(check), 1);
         reject(new Error(`${what}: no ${re} within ${ms} ms; output since the last match ends:\n${out.slice(cursor).split('\n').slice(-20).join('\n')}`));
       }, ms);
       const check = () => {
-        const m = re.exec(out.slice(cursor));
+        const start = from();
+        const m = re.exec(out.slice(start));
         if (!m) return;
-        cursor += m.index + m[0].length;
+        matched(start + m.index + m[0].length);
         clearTimeout(timer);
         waiters.splice(waiters.indexOf(check), 1);
         resolve(m);
@@ -35,5 +39,7 @@ export function followOutput(child: ChildProcess, what: string, defaultMs = 30_0
       waiters.push(check);
       check();
     });
-  return { output: () => out, until };
+  const until = (re: RegExp, ms = defaultMs) => wait(re, ms, () => cursor, (end) => (cursor = end));
+  const shows = (re: RegExp, ms = defaultMs) => wait(re, ms, () => 0, () => undefined);
+  return { output: () => out, until, shows };
 }

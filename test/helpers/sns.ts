@@ -1,8 +1,10 @@
-/** Driving `ftkit sns -u <id>` through its prompt, as a user would, from system tests. */
+/** Driving `ftkit sns -u <id>` through its prompt, as a user would, from system tests; the sns system they use, and the steps the course's cases share. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import type { Test } from 'tap';
 import { FTKIT_BIN } from '../../harness/launch/proc.js';
-import type { System } from '../../harness/launch/system.js';
+import { System, type SystemOptions } from '../../harness/launch/system.js';
+import type { TraceEvent } from '../../lib/trace/index.js';
 import { followOutput } from './output.js';
 
 export interface SnsUser {
@@ -10,6 +12,8 @@ export interface SnsUser {
   output: () => string;
   /** Resolves with the match when the output after the previous match matches `re`. */
   until: (re: RegExp, ms?: number) => Promise<RegExpExecArray>;
+  /** Resolves when anything printed so far matches `re` (the order of lines does not matter). */
+  shows: (re: RegExp, ms?: number) => Promise<RegExpExecArray>;
   /** Type a line (Enter included). */
   type: (line: string) => void;
   /** Type `line` and wait for the next prompt; resolves with what was printed before it. */
@@ -20,7 +24,7 @@ export interface SnsUser {
 
 export function startSnsUser(sys: System, id: string): SnsUser {
   const child = spawn(process.execPath, [FTKIT_BIN, 'sns', '-u', id, '--rm', sys.rmAddr, ...sys.securityArgs('client')], { stdio: ['pipe', 'pipe', 'pipe'] });
-  const { output, until } = followOutput(child, `user ${id}`, 20_000);
+  const { output, until, shows } = followOutput(child, `user ${id}`, 20_000);
   const type = (line: string) => void child.stdin!.write(`${line}\n`);
   const command = async (line: string, ms?: number) => {
     type(line);
@@ -33,7 +37,7 @@ export function startSnsUser(sys: System, id: string): SnsUser {
     const [code] = (await once(child, 'exit')) as [number | null];
     return code;
   };
-  return { child, output, until, type, command, quit };
+  return { child, output, until, shows, type, command, quit };
 }
 
 /**
@@ -48,4 +52,88 @@ export async function listUntil(u: SnsUser, want: string, tries = 500): Promise<
     if (last.includes(want)) return last;
   }
   throw new Error(`LIST never showed ${JSON.stringify(want)}; last:\n${last}`);
+}
+
+/** The banner and the first prompt, as the course's client prints them at login. */
+export const BANNER = /===== TINY SNS CLIENT =====\nCommand Lists and Format:\nFOLLOW <username>\nUNFOLLOW <username>\nLIST\nTIMELINE\n=====\nCmd> /;
+
+const data = <T>(e: TraceEvent) => e.data as T;
+const groupOf = (e: TraceEvent) => data<{ group?: string }>(e).group ?? 'g1';
+
+/** Resolves when the RM reports `n` ready replicas in group `g` (events from index `from` on). */
+export function groupReady(sys: System, g: string, n: number, from = 0, ms = 20_000): Promise<TraceEvent> {
+  return sys.rm.waitFor((e) => e.type === 'ready_changed' && groupOf(e) === g && data<{ ready: string[] }>(e).ready.length === n, ms, from);
+}
+
+/**
+ * A system of sns replica groups (three of two replicas, passive, unless `options` says
+ * otherwise) with every replica ready, and ftkit sync between the groups; `user(id)` starts a
+ * client. Everything is stopped at teardown, clients included.
+ */
+export async function startSnsSystem(t: Test, options: SystemOptions = {}): Promise<{ sys: System; user: (id: string) => SnsUser }> {
+  const sys = new System({ mode: 'passive', app: 'sns', groups: 3, replicas: 2, machines: 3, heartbeat: 0.2, heartbeatTimeout: 1, quiet: true, ...options });
+  const users: SnsUser[] = [];
+  t.teardown(async () => {
+    for (const u of users) u.child.kill('SIGKILL');
+    await sys.stop();
+  });
+  await sys.start();
+  await Promise.all(sys.groupNames.map((g) => groupReady(sys, g, sys.options.replicas ?? 3)));
+  sys.group.spawn('sync', ['sync', '--rm', sys.rmAddr, '--groups', sys.groupNames.join(','), ...sys.securityArgs('client'), '--json']);
+  const user = (id: string) => {
+    const u = startSnsUser(sys, id);
+    users.push(u);
+    return u;
+  };
+  return { sys, user };
+}
+
+/** The leader of each group, as the RM's status names it. */
+export async function leaders(sys: System): Promise<Map<string, string>> {
+  const status = JSON.parse(await sys.ctl({ op: 'status' })) as { groups: Array<{ name: string; leader: string }> };
+  return new Map(status.groups.map((g) => [g.name, g.leader]));
+}
+
+/**
+ * kill -9 the leader of group `g`; resolves with its name once the RM's view names another
+ * leader, and the index of the RM's events at the kill (to await what follows it).
+ */
+export async function killLeader(sys: System, g: string): Promise<{ killed: string; mark: number }> {
+  const killed = (await leaders(sys)).get(g)!;
+  const mark = sys.rm.events.length;
+  sys.proc(killed).kill('SIGKILL');
+  await sys.rm.waitFor((e) => e.type === 'view_changed' && groupOf(e) === g && !!data<{ leader?: string }>(e).leader && data<{ leader?: string }>(e).leader !== killed, 20_000, mark);
+  return { killed, mark };
+}
+
+/** A post as the client prints it: `2 (Tue Nov 14 23:49:25 2023) >> p21`. */
+export function postLine(author: string, text: string): RegExp {
+  return new RegExp(`${author} \\((?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) [A-Z][a-z]{2} [ \\d]\\d \\d{2}:\\d{2}:\\d{2} \\d{4}\\) >> ${text}\\n`);
+}
+
+/** How many times `re` occurs in what `u` has printed. */
+export function count(u: SnsUser, re: RegExp): number {
+  return u.output().match(new RegExp(re.source, 'g'))?.length ?? 0;
+}
+
+/** Each of `users` (id → client, at the prompt) follows every other; asserts each FOLLOW succeeds. */
+export async function followEachOther(t: Test, users: Map<string, SnsUser>): Promise<void> {
+  for (const [id, u] of users) {
+    for (const other of users.keys()) if (other !== id) t.equal(await u.command(`FOLLOW ${other}`), 'Command completed successfully\n', `${id} follows ${other}`);
+  }
+}
+
+/** Every user of `users` types TIMELINE; resolves once each is in its timeline. */
+export async function enterTimelines(users: SnsUser[]): Promise<void> {
+  for (const u of users) u.type('TIMELINE');
+  await Promise.all(users.map((u) => u.until(/Now you are in the timeline\n/)));
+}
+
+/**
+ * Wait until each follower's screen shows each post it should (bounded), then assert each shows
+ * exactly once: `expected` lists [follower, author, text].
+ */
+export async function seenOnce(t: Test, expected: Array<[SnsUser, string, string]>, what = ''): Promise<void> {
+  for (const [u, author, text] of expected) await u.shows(postLine(author, text), 20_000).catch(() => undefined);
+  for (const [u, author, text] of expected) t.equal(count(u, postLine(author, text)), 1, `${text} appears once at a follower of ${author}${what}`);
 }
