@@ -94,16 +94,26 @@ export async function leaders(sys: System): Promise<Map<string, string>> {
   return new Map(status.groups.map((g) => [g.name, g.leader]));
 }
 
+/** The pid of server `name` now: the last one an LFD registered (after a relaunch, not the harness's own child). */
+export function serverPid(sys: System, name: string): number {
+  const registered = sys.machines
+    .flatMap((lfd) => sys.proc(lfd).events)
+    .filter((e) => e.type === 'server_registered' && data<{ server: string }>(e).server === name)
+    .sort((a, b) => a.time - b.time);
+  return data<{ pid: number }>(registered.at(-1)!).pid;
+}
+
 /**
- * kill -9 the leader of group `g`; resolves with its name once the RM's view names another
- * leader, and the index of the RM's events at the kill (to await what follows it).
+ * kill -9 the leader of group `g`; resolves once the RM's view names another leader, with the
+ * one killed and the index of the RM's events after that view (to await what follows, such as
+ * the relaunched replica ready again).
  */
-export async function killLeader(sys: System, g: string): Promise<{ killed: string; mark: number }> {
+export async function killLeader(sys: System, g: string): Promise<{ killed: string; after: number }> {
   const killed = (await leaders(sys)).get(g)!;
   const mark = sys.rm.events.length;
-  sys.proc(killed).kill('SIGKILL');
-  await sys.rm.waitFor((e) => e.type === 'view_changed' && groupOf(e) === g && !!data<{ leader?: string }>(e).leader && data<{ leader?: string }>(e).leader !== killed, 20_000, mark);
-  return { killed, mark };
+  process.kill(serverPid(sys, killed), 'SIGKILL');
+  const view = await sys.rm.waitFor((e) => e.type === 'view_changed' && groupOf(e) === g && !!data<{ leader?: string }>(e).leader && data<{ leader?: string }>(e).leader !== killed, 20_000, mark);
+  return { killed, after: sys.rm.events.indexOf(view) + 1 };
 }
 
 /** A post as the client prints it: `2 (Tue Nov 14 23:49:25 2023) >> p21`. */
