@@ -9,6 +9,7 @@
  * Figures are printed, never asserted.
  */
 import { randomBytes } from 'node:crypto';
+import { loadavg } from 'node:os';
 import { System } from '../harness/launch/system.js';
 import type { Mode } from '../lib/protocol/index.js';
 import { timelineTopic, type Post } from '../lib/protocol/index.js';
@@ -45,6 +46,8 @@ export interface SnsResult {
   posts: number;
   acked: number;
   seconds: number;
+  /** The machine's 1-minute load average when the posts began (other work on it shows here). */
+  load: number;
   paths: SnsPath[];
 }
 
@@ -116,6 +119,7 @@ export async function runSns(o: SnsBenchOptions): Promise<SnsResult> {
     let next = 0;
     let acked = 0;
     const started = preciseNow();
+    const load = loadavg()[0]!;
     await Promise.all(
       posters.map(async (s) => {
         for (let n = next++; n < o.posts; n = next++) {
@@ -136,7 +140,7 @@ export async function runSns(o: SnsBenchOptions): Promise<SnsResult> {
       return { path: f.path, count: ms.length, p50: percentile(ms, 50), p99: percentile(ms, 99), max: ms.at(-1) ?? NaN };
     });
     const { log: _log, ...options } = o;
-    return { options, posts: sent.size, acked, seconds, paths };
+    return { options, posts: sent.size, acked, seconds, load, paths };
   } finally {
     for (const w of watches) w.stop();
     for (const s of sessions) s.stop();
@@ -146,7 +150,7 @@ export async function runSns(o: SnsBenchOptions): Promise<SnsResult> {
 
 export function printSns(r: SnsResult): void {
   const o = r.options;
-  console.log(`\nsns: post delivery to a live timeline, ${o.mode}, 3 groups of ${o.replicas} + ftkit sync; ${r.posts} posts (${r.acked} acknowledged) from ${o.concurrency} sessions, ${o.paceMs} ms apart each, in ${fmt(r.seconds)} s`);
+  console.log(`\nsns: post delivery to a live timeline, ${o.mode}, 3 groups of ${o.replicas} + ftkit sync; ${r.posts} posts (${r.acked} acknowledged) from ${o.concurrency} sessions, ${o.paceMs} ms apart each, in ${fmt(r.seconds)} s; load average ${fmt(r.load)}`);
   const rows = [['path', 'delivered', 'p50 ms', 'p99 ms', 'max ms', `goal: p99 < ${SNS_GOAL_MS} ms`]];
   for (const p of r.paths) rows.push([p.path, `${p.count}/${r.posts}`, fmt(p.p50), fmt(p.p99), fmt(p.max), p.count === r.posts && p.p99 < SNS_GOAL_MS ? 'met' : 'NOT met']);
   console.log(table(rows));
