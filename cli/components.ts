@@ -74,6 +74,7 @@ export const rm: Runner = (o) =>
       route: o.route as RouteRule,
       groups: o.groups as string[] | undefined,
       fallback: o.fallback === true,
+      http: o.http as number | undefined,
     }),
   );
 

@@ -15,6 +15,7 @@ import type { RmCommand, RmEvent } from './core.js';
 import { GroupTable, splitByGroup, type Group } from './group.js';
 import { ClientTable } from './clients.js';
 import { Router, type RouteRule } from './routing.js';
+import { RmHttp } from './http.js';
 import { ToldTable } from './told.js';
 import { Supervisor, type SupCommand, type SupEvent } from './supervisor.js';
 import { DEFAULT_RESTART_BUDGET, DEFAULT_RESTART_WINDOW_S } from '../lib/config/options.js';
@@ -45,6 +46,8 @@ export interface RmOptions {
   fallback?: boolean;
   /** The replica groups known from the start (`--groups`): keys are routed over all of them at once. */
   groups?: string[];
+  /** Serve the dashboard, /api/status, /api/events and /metrics on this port (rm/http.ts). */
+  http?: number;
   /** Secrets and TLS files (default: open). */
   security?: Security;
   tracer?: Tracer;
@@ -62,6 +65,7 @@ export class Rm extends Component {
   /** The LFD each server was last reported from. */
   private readonly homeHints = new Map<string, string>();
   private gfd: Connection | undefined;
+  private http: RmHttp | undefined;
   /** Run-time properties set with `ftkit ctl set`, replayed to a GFD that (re)registers. */
   readonly properties = new Map<string, string>();
   /** What each component told it runs with (`in_force`). */
@@ -102,13 +106,17 @@ export class Rm extends Component {
     return this.groups.get(DEFAULT_GROUP).core;
   }
 
-
   async start(): Promise<void> {
     this.setState('starting');
     await this.listener.listen();
     this.trace('listening', 'info', `RM listening on ${this.address}; ${this.mode} replication`, { addr: this.address, mode: this.mode });
     this.traceSecurity(this.address);
     this.traceMembers(this.groups.get(DEFAULT_GROUP), true);
+    if (this.options.http !== undefined) {
+      this.http = new RmHttp(this, this.options.host ?? '127.0.0.1', this.options.http);
+      await this.http.start();
+      this.trace('http', 'info', `RM: dashboard at http://${this.http.address}/ (metrics at /metrics)`, { addr: this.http.address });
+    }
     this.setState('running');
   }
 
@@ -116,6 +124,7 @@ export class Rm extends Component {
     this.setState('stopping');
     for (const g of this.groups) clearTimeout(g.reportTimer);
     for (const t of this.timers.values()) clearTimeout(t);
+    await this.http?.stop();
     await this.listener.close();
     this.setState('stopped');
   }

@@ -8,6 +8,10 @@
  * failover, or after this process restarted and read the outbox from the start) is answered from
  * the table, or refused as stale, and not applied twice.
  *
+ * Once a second it tells each source group how far each of its links is delivered
+ * (`synced <group> <rev>`, on the session it watches that group with), so the group trims its
+ * outbox behind the slowest reader of each entry: the outbox stays as long as what is in flight.
+ *
  * It is a component of its own, not part of the leaders: it speaks only the public protocol
  * (views, requests, subscriptions), so a group's replicas stay what they are, it survives the
  * death of any leader by following the views like any client, and its own death loses nothing
@@ -29,12 +33,17 @@ export interface SyncOptions {
   tracer?: Tracer;
 }
 
+/** How often each source group is told how far its links are delivered. */
+const TELL_EVERY_MS = 1000;
+
 /** What goes from one group to another, in revision order. */
 class Link {
   readonly queue: Array<{ rev: number; text: string }> = [];
   busy = false;
   /** The last revision delivered. */
   delivered = 0;
+  /** The revision last told to the source group as delivered (`synced`). */
+  told = 0;
   constructor(
     readonly from: string,
     readonly to: string,
@@ -44,8 +53,13 @@ class Link {
 
 export class Sync extends Component {
   private readonly watches: Watch[] = [];
-  private readonly watchSessions: Session[] = [];
+  private readonly watchSessions = new Map<string, Session>();
   private readonly links = new Map<string, Link>();
+  /** Per source group, the highest outbox revision read. */
+  private readonly seen = new Map<string, number>();
+  private telling: NodeJS.Timeout | undefined;
+  /** Source groups a `synced` request is on its way to. */
+  private readonly tellingTo = new Set<string>();
 
   constructor(readonly options: SyncOptions) {
     super('sync', options.tracer ?? new Tracer('sync'), options.security);
@@ -64,20 +78,23 @@ export class Sync extends Component {
       }
       const viewer = new Session({ name: `sync.watch.${from}`, rm, key: from, security: this.security });
       viewer.start();
-      this.watchSessions.push(viewer);
+      this.watchSessions.set(from, viewer);
       const watch = new Watch({ name: `sync.watch.${from}`, topic: OUTBOX_TOPIC, from: 0, session: viewer, security: this.security, tracer: this.tracer });
       watch.on('event', (text, rev) => this.entry(from, rev, text));
       watch.start();
       this.watches.push(watch);
     }
+    this.telling = setInterval(() => this.tellDelivered(), TELL_EVERY_MS);
+    this.telling.unref();
     this.trace('listening', 'info', `sync: carrying the outboxes of ${groups.join(', ')} between them (RM ${rm})`, { groups });
     this.setState('running');
   }
 
   async stop(): Promise<void> {
     this.setState('stopping');
+    clearInterval(this.telling);
     for (const w of this.watches) w.stop();
-    for (const s of this.watchSessions) s.stop();
+    for (const s of this.watchSessions.values()) s.stop();
     for (const l of this.links.values()) l.session.stop();
     this.setState('stopped');
   }
@@ -87,7 +104,30 @@ export class Sync extends Component {
     return Object.fromEntries([...this.links].map(([k, l]) => [k, l.queue.length + (l.busy ? 1 : 0)]));
   }
 
+  /** Every entry of `link` up to this revision is delivered: all read so far, or all before the one waiting. */
+  private deliveredUpTo(link: Link): number {
+    return link.queue.length > 0 ? link.queue[0]!.rev - 1 : (this.seen.get(link.from) ?? 0);
+  }
+
+  /** Tell each source group what its links have delivered since last told, one request at a time per group. */
+  private tellDelivered(): void {
+    for (const [from, session] of this.watchSessions) {
+      const news = [...this.links.values()].filter((l) => l.from === from && this.deliveredUpTo(l) > l.told);
+      if (news.length === 0 || this.tellingTo.has(from)) continue;
+      this.tellingTo.add(from);
+      void (async () => {
+        for (const link of news) {
+          const upTo = this.deliveredUpTo(link);
+          const outcome = await session.request(`synced ${link.to} ${upTo}`);
+          if (outcome.status === 'ok') link.told = Math.max(link.told, upTo);
+        }
+        this.tellingTo.delete(from);
+      })();
+    }
+  }
+
   private entry(from: string, rev: number, text: string): void {
+    this.seen.set(from, Math.max(this.seen.get(from) ?? 0, rev));
     let to: string;
     try {
       to = (JSON.parse(text) as { to: string }).to;

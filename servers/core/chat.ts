@@ -11,19 +11,19 @@
  * `error: …` for a request it cannot parse.
  */
 import type { App, AppEvent, Watchable } from './apps.js';
-import { eventsSince } from './sns.js';
+import { EventLog, keepLatest, type EventLogState } from './events.js';
 import { inboxTopic, type ChatMessage } from '../../lib/protocol/topics.js';
 
 /** Messages a history read returns. */
 export const HISTORY_LENGTH = 20;
+/** Messages an inbox keeps for watchers that subscribe from an older revision. */
+export const INBOX_KEEP = 1000;
 
 interface ChatState {
-  rev: number;
   /** Rooms each user has joined, by user. */
   users: Record<string, string[]>;
   /** Members of each room, by room. */
   rooms: Record<string, string[]>;
-  events: AppEvent[];
 }
 
 const ID = /^[A-Za-z0-9_.-]{1,64}$/;
@@ -31,7 +31,8 @@ const ID = /^[A-Za-z0-9_.-]{1,64}$/;
 export class ChatApp implements App, Watchable {
   readonly name = 'chat';
   readonly watch: Watchable = this;
-  private s: ChatState = { rev: 0, users: {}, rooms: {}, events: [] };
+  private s: ChatState = { users: {}, rooms: {} };
+  private readonly log = new EventLog(keepLatest(INBOX_KEEP));
 
   apply(payload: string): string {
     const [op = '', u = '', b = '', ...rest] = payload.split(' ');
@@ -68,42 +69,38 @@ export class ChatApp implements App, Watchable {
   private say(u: string, time: number, text: string): string {
     for (const room of this.s.users[u]!) {
       const msg: ChatMessage = { room, user: u, time, text };
-      for (const member of this.s.rooms[room] ?? []) this.s.events.push({ rev: ++this.s.rev, topic: inboxTopic(member), text: JSON.stringify(msg) });
+      for (const member of this.s.rooms[room] ?? []) this.log.add(inboxTopic(member), JSON.stringify(msg));
     }
     return 'ok';
   }
 
   /** The last messages of u's rooms, oldest first, and the revision to watch from. */
   private history(u: string): string {
-    const topic = inboxTopic(u);
-    const messages: ChatMessage[] = [];
-    for (let i = this.s.events.length - 1; i >= 0 && messages.length < HISTORY_LENGTH; i--) {
-      const e = this.s.events[i]!;
-      if (e.topic === topic) messages.unshift(JSON.parse(e.text) as ChatMessage);
-    }
-    return JSON.stringify({ rev: this.s.rev, messages });
+    const messages = this.log.latest(inboxTopic(u), HISTORY_LENGTH).reverse().map((text) => JSON.parse(text) as ChatMessage);
+    return JSON.stringify({ rev: this.log.rev, messages });
   }
 
   lastRev(): number {
-    return this.s.rev;
+    return this.log.rev;
   }
 
   since(topic: string, after: number, upTo: number): AppEvent[] {
-    return eventsSince(this.s.events, topic, after, upTo);
+    return this.log.since(topic, after, upTo);
   }
 
   describe(): string {
-    return `[${Object.keys(this.s.users).length} users, ${Object.keys(this.s.rooms).length} rooms, rev ${this.s.rev}]`;
+    return `[${Object.keys(this.s.users).length} users, ${Object.keys(this.s.rooms).length} rooms, rev ${this.log.rev}]`;
   }
 
   snapshot(): string {
-    return JSON.stringify(this.s);
+    return JSON.stringify({ ...this.s, log: this.log.state() });
   }
 
   restore(snapshot: string): void {
-    const parsed = JSON.parse(snapshot || '{}') as Partial<ChatState>;
+    const parsed = JSON.parse(snapshot || '{}') as Partial<ChatState> & { log?: EventLogState };
     if (typeof parsed !== 'object' || parsed === null) throw new Error('chat snapshot is not an object');
-    this.s = { rev: parsed.rev ?? 0, users: parsed.users ?? {}, rooms: parsed.rooms ?? {}, events: parsed.events ?? [] };
+    this.s = { users: parsed.users ?? {}, rooms: parsed.rooms ?? {} };
+    this.log.restore(parsed.log);
   }
 }
 

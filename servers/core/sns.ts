@@ -10,6 +10,10 @@
  * `sync <json>`, under the client name `sync.<source group>` and the entry's revision as its
  * request number: the receiving group's dedup table makes delivery exactly-once.
  *
+ * The synchronizer also tells a group how far each link is delivered (`synced GROUP REV`: every
+ * entry for GROUP up to REV has arrived there), so the outbox is trimmed behind it; the events
+ * are kept bounded (servers/core/events.ts): each timeline its last 1,000 posts.
+ *
  * Time is stamped by the client and carried in the request: no replica reads a clock. FOLLOW
  * counts only posts made after the follow reached the author's group. A timeline holds the
  * posts of followed users; each one is an event of topic `timeline/<user>`, so a client in
@@ -17,13 +21,14 @@
  *
  * Requests (fields separated by spaces, the text last):
  *   login U SESSION TIME · logout U SESSION · follow U V · unfollow U V · list U · timeline U
- *   post U TIME TEXT · sync JSON
+ *   post U TIME TEXT · sync JSON · synced GROUP REV
  * Replies: `ok`, `exists` (following oneself, or twice), `invalid` (no such user),
  * `not-follower`, `elsewhere` (logged in by another session), `unknown-user` (the user making the
  * request never logged in here: its client logs in again), JSON for list and timeline,
  * `error: …` for a request it cannot parse.
  */
 import type { App, AppEvent, Watchable } from './apps.js';
+import { EventLog, type EventLogState } from './events.js';
 import { OUTBOX_TOPIC, timelineTopic, type Post } from '../../lib/protocol/topics.js';
 
 export { OUTBOX_TOPIC, timelineTopic, type Post };
@@ -32,6 +37,8 @@ export { OUTBOX_TOPIC, timelineTopic, type Post };
 export const SESSION_HOLD_MS = 30_000;
 /** Posts a timeline read returns. */
 export const TIMELINE_LENGTH = 20;
+/** Posts a timeline keeps for watchers that subscribe from an older revision. */
+export const TIMELINE_KEEP = 1000;
 
 interface LocalUser {
   following: string[];
@@ -46,11 +53,11 @@ export type OutboxEntry =
   | { to: string; from: string; op: 'deliver'; author: string; time: number; text: string; users: string[] };
 
 interface SnsState {
-  rev: number;
   /** Every user known, local or not: the group each lives in. */
   directory: Record<string, string>;
   local: Record<string, LocalUser>;
-  events: AppEvent[];
+  /** Per group: every outbox entry for it up to this revision has been delivered there. */
+  synced: Record<string, number>;
 }
 
 const ID = /^[A-Za-z0-9_.-]{1,64}$/;
@@ -59,7 +66,8 @@ const byId = (a: string, b: string) => a.localeCompare(b, 'en', { numeric: true 
 export class SnsApp implements App, Watchable {
   readonly name = 'sns';
   readonly watch: Watchable = this;
-  private s: SnsState = { rev: 0, directory: {}, local: {}, events: [] };
+  private s: SnsState = { directory: {}, local: {}, synced: {} };
+  private readonly log = new EventLog((e, newer) => (e.topic === OUTBOX_TOPIC ? !this.delivered(e) : newer < TIMELINE_KEEP));
 
   constructor(readonly group: string) {}
 
@@ -84,6 +92,8 @@ export class SnsApp implements App, Watchable {
       }
       case 'sync':
         return this.sync(payload.slice('sync '.length));
+      case 'synced':
+        return ID.test(u) && /^\d+$/.test(b) && args.length === 2 ? this.synced(u, Number(b)) : bad(payload);
       default:
         return bad(payload);
     }
@@ -135,13 +145,8 @@ export class SnsApp implements App, Watchable {
   /** The last posts of u's timeline, newest first, and the revision to watch it from. */
   private timeline(u: string): string {
     if (!this.s.local[u]) return 'unknown-user';
-    const topic = timelineTopic(u);
-    const posts: Post[] = [];
-    for (let i = this.s.events.length - 1; i >= 0 && posts.length < TIMELINE_LENGTH; i--) {
-      const e = this.s.events[i]!;
-      if (e.topic === topic) posts.push(JSON.parse(e.text) as Post);
-    }
-    return JSON.stringify({ rev: this.s.rev, posts });
+    const posts = this.log.latest(timelineTopic(u), TIMELINE_LENGTH).map((text) => JSON.parse(text) as Post);
+    return JSON.stringify({ rev: this.log.rev, posts });
   }
 
   private post(u: string, time: number, text: string): string {
@@ -188,6 +193,18 @@ export class SnsApp implements App, Watchable {
     }
   }
 
+  /** Every entry for `group` up to `rev` has been delivered: they may go at the next compaction. */
+  private synced(group: string, rev: number): string {
+    this.s.synced[group] = Math.max(this.s.synced[group] ?? 0, Math.min(rev, this.log.rev));
+    return 'ok';
+  }
+
+  /** Whether an outbox entry has reached its group (a new user's entry, for every group, stays: one per user). */
+  private delivered(e: AppEvent): boolean {
+    const to = (JSON.parse(e.text) as OutboxEntry).to;
+    return to !== '*' && e.rev <= (this.s.synced[to] ?? 0);
+  }
+
   private deliver(user: string, post: Post): void {
     this.event(timelineTopic(user), JSON.stringify(post));
   }
@@ -197,48 +214,35 @@ export class SnsApp implements App, Watchable {
   }
 
   private event(topic: string, text: string): void {
-    this.s.events.push({ rev: ++this.s.rev, topic, text });
+    this.log.add(topic, text);
   }
 
   // ---- Watchable ----------------------------------------------------------------------
 
   lastRev(): number {
-    return this.s.rev;
+    return this.log.rev;
   }
 
   since(topic: string, after: number, upTo: number): AppEvent[] {
-    return eventsSince(this.s.events, topic, after, upTo);
+    return this.log.since(topic, after, upTo);
   }
 
   // ---- App ----------------------------------------------------------------------------
 
   describe(): string {
-    return `[${Object.keys(this.s.local).length} users here, ${Object.keys(this.s.directory).length} in all, rev ${this.s.rev}]`;
+    return `[${Object.keys(this.s.local).length} users here, ${Object.keys(this.s.directory).length} in all, rev ${this.log.rev}, ${this.log.length} events kept]`;
   }
 
   snapshot(): string {
-    return JSON.stringify(this.s);
+    return JSON.stringify({ ...this.s, log: this.log.state() });
   }
 
   restore(snapshot: string): void {
-    const parsed = JSON.parse(snapshot || '{}') as Partial<SnsState>;
+    const parsed = JSON.parse(snapshot || '{}') as Partial<SnsState> & { log?: EventLogState };
     if (typeof parsed !== 'object' || parsed === null) throw new Error('sns snapshot is not an object');
-    this.s = { rev: parsed.rev ?? 0, directory: parsed.directory ?? {}, local: parsed.local ?? {}, events: parsed.events ?? [] };
+    this.s = { directory: parsed.directory ?? {}, local: parsed.local ?? {}, synced: parsed.synced ?? {} };
+    this.log.restore(parsed.log);
   }
-}
-
-/** Of `events` (in revision order), those of `topic` with after < rev ≤ upTo: the first found by binary search. */
-export function eventsSince(events: readonly AppEvent[], topic: string, after: number, upTo: number): AppEvent[] {
-  let lo = 0;
-  let hi = events.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (events[mid]!.rev <= after) lo = mid + 1;
-    else hi = mid;
-  }
-  const out: AppEvent[] = [];
-  for (let i = lo; i < events.length && events[i]!.rev <= upTo; i++) if (events[i]!.topic === topic) out.push(events[i]!);
-  return out;
 }
 
 function bad(payload: string): string {

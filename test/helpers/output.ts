@@ -5,8 +5,8 @@ export interface FollowedOutput {
   output: () => string;
   /** Resolves with the match when the output after the previous match matches `re`; rejects after `ms`. */
   until: (re: RegExp, ms?: number) => Promise<RegExpExecArray>;
-  /** Resolves when the whole output (however ordered, whatever was matched before) matches `re`; rejects after `ms`. */
-  shows: (re: RegExp, ms?: number) => Promise<RegExpExecArray>;
+  /** Resolves once the whole output so far matches `re` (in any order with other waits; moves nothing); rejects after `ms`. */
+  seen: (re: RegExp, ms?: number) => Promise<void>;
 }
 
 /** Follow `child`'s stdout and stderr (carriage returns dropped: a terminal's line ends). */
@@ -20,26 +20,35 @@ export function followOutput(child: ChildProcess, what: string, defaultMs = 30_0
   };
   child.stdout!.on('data', onData);
   child.stderr!.on('data', onData);
-  // Wait for `re` in the output from `from()` on; `matched` moves the cursor (or not).
-  const wait = (re: RegExp, ms: number, from: () => number, matched: (end: number) => void) =>
-    new Promise<RegExpExecArray>((resolve, reject) => {
+  /** Resolve with what `test` finds once it finds something; reject after `ms` naming `wanted`. */
+  const wait = <T>(test: () => T | undefined, wanted: string, ms: number, from: () => number) =>
+    new Promise<T>((resolve, reject) => {
       const timer = setTimeout(() => {
         waiters.splice(waiters.indexOf(check), 1);
-        reject(new Error(`${what}: no ${re} within ${ms} ms; output since the last match ends:\n${out.slice(cursor).split('\n').slice(-20).join('\n')}`));
+        reject(new Error(`${what}: no ${wanted} within ${ms} ms; output ends:\n${out.slice(from()).split('\n').slice(-20).join('\n')}`));
       }, ms);
       const check = () => {
-        const start = from();
-        const m = re.exec(out.slice(start));
-        if (!m) return;
-        matched(start + m.index + m[0].length);
+        const found = test();
+        if (found === undefined) return;
         clearTimeout(timer);
         waiters.splice(waiters.indexOf(check), 1);
-        resolve(m);
+        resolve(found);
       };
       waiters.push(check);
       check();
     });
-  const until = (re: RegExp, ms = defaultMs) => wait(re, ms, () => cursor, (end) => (cursor = end));
-  const shows = (re: RegExp, ms = defaultMs) => wait(re, ms, () => 0, () => undefined);
-  return { output: () => out, until, shows };
+  const until = (re: RegExp, ms = defaultMs) =>
+    wait(
+      () => {
+        const m = re.exec(out.slice(cursor));
+        if (!m) return undefined;
+        cursor += m.index + m[0].length;
+        return m;
+      },
+      String(re),
+      ms,
+      () => cursor,
+    );
+  const seen = (re: RegExp, ms = defaultMs) => wait(() => (re.test(out) ? true : undefined), String(re), ms, () => 0).then(() => undefined);
+  return { output: () => out, until, seen };
 }

@@ -12,8 +12,8 @@ export interface SnsUser {
   output: () => string;
   /** Resolves with the match when the output after the previous match matches `re`. */
   until: (re: RegExp, ms?: number) => Promise<RegExpExecArray>;
-  /** Resolves when anything printed so far matches `re` (the order of lines does not matter). */
-  shows: (re: RegExp, ms?: number) => Promise<RegExpExecArray>;
+  /** Resolves once the whole output matches `re` (order-free, moves nothing). */
+  seen: (re: RegExp, ms?: number) => Promise<void>;
   /** Type a line (Enter included). */
   type: (line: string) => void;
   /** Type `line` and wait for the next prompt; resolves with what was printed before it. */
@@ -24,7 +24,7 @@ export interface SnsUser {
 
 export function startSnsUser(sys: System, id: string): SnsUser {
   const child = spawn(process.execPath, [FTKIT_BIN, 'sns', '-u', id, '--rm', sys.rmAddr, ...sys.securityArgs('client')], { stdio: ['pipe', 'pipe', 'pipe'] });
-  const { output, until, shows } = followOutput(child, `user ${id}`, 20_000);
+  const { output, until, seen } = followOutput(child, `user ${id}`, 20_000);
   const type = (line: string) => void child.stdin!.write(`${line}\n`);
   const command = async (line: string, ms?: number) => {
     type(line);
@@ -37,7 +37,7 @@ export function startSnsUser(sys: System, id: string): SnsUser {
     const [code] = (await once(child, 'exit')) as [number | null];
     return code;
   };
-  return { child, output, until, shows, type, command, quit };
+  return { child, output, until, seen, type, command, quit };
 }
 
 /**
@@ -144,6 +144,7 @@ export async function enterTimelines(users: SnsUser[]): Promise<void> {
  * exactly once: `expected` lists [follower, author, text].
  */
 export async function seenOnce(t: Test, expected: Array<[SnsUser, string, string]>, what = ''): Promise<void> {
-  for (const [u, author, text] of expected) await u.shows(postLine(author, text), 20_000).catch(() => undefined);
+  // In whatever order they arrive (posts from several groups); a post never shown fails the count below.
+  await Promise.all(expected.map(([u, author, text]) => u.seen(postLine(author, text)).catch(() => undefined)));
   for (const [u, author, text] of expected) t.equal(count(u, postLine(author, text)), 1, `${text} appears once at a follower of ${author}${what}`);
 }

@@ -70,7 +70,7 @@ for (const mode of ['passive', 'active'] as Mode[]) {
     await posts;
     t.ok(acked.length > ROUNDS * 2 * ACKED_PER_ROUND, `${acked.length} posts acknowledged, ${unacked.length} not`);
 
-    await follower.shows(postLine('2', `seq ${acked.at(-1)}`), 30_000).catch(() => undefined);
+    await follower.seen(postLine('2', `seq ${acked.at(-1)}`), 30_000).catch(() => undefined);
     const shown = [...follower.output().matchAll(new RegExp(postLine('2', 'seq (\\d+)').source, 'g'))].map((m) => Number(m[1]));
     const missing = acked.filter((n) => !shown.includes(n));
     t.same(missing, [], 'every acknowledged post is on the follower\'s screen');

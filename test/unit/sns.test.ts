@@ -4,7 +4,7 @@
  * `sync` requests.
  */
 import t from 'tap';
-import { SnsApp, OUTBOX_TOPIC, TIMELINE_LENGTH, timelineTopic, type OutboxEntry } from '../../servers/core/sns.js';
+import { SnsApp, OUTBOX_TOPIC, TIMELINE_KEEP, TIMELINE_LENGTH, timelineTopic, type OutboxEntry } from '../../servers/core/sns.js';
 
 const timeline = (app: SnsApp, u: string) => JSON.parse(app.apply(`timeline ${u}`)) as { rev: number; posts: Array<{ author: string; time: number; text: string }> };
 const outbox = (app: SnsApp, after = 0) => app.since(OUTBOX_TOPIC, after, app.lastRev()).map((e) => JSON.parse(e.text) as OutboxEntry);
@@ -111,4 +111,39 @@ t.test('the state survives a snapshot: another replica restored from it answers 
   t.equal(b.lastRev(), a.lastRev());
   t.same(b.apply('timeline 4'), a.apply('timeline 4'));
   t.same(b.since(timelineTopic('4'), 0, b.lastRev()), a.since(timelineTopic('4'), 0, a.lastRev()));
+});
+
+t.test('the outbox is trimmed behind what the synchronizer says is delivered; a timeline keeps its latest posts', async (t) => {
+  const g2 = new SnsApp('g2');
+  g2.apply('login 2 b 1000');
+  // Followers in g1 and g3 (their users are learnt as g2 learns them from those groups).
+  for (const [u, home] of [['1', 'g1'], ['3', 'g3']]) {
+    t.equal(g2.apply(`sync ${JSON.stringify({ to: '*', from: home, op: 'user', user: u, home })}`), 'ok');
+    t.equal(g2.apply(`sync ${JSON.stringify({ to: 'g2', from: home, op: 'follow', user: '2', follower: u })}`), 'ok');
+  }
+  g2.apply('login 5 e 1000');
+  t.equal(g2.apply('follow 5 2'), 'ok', 'and one follower here');
+  const posts = 1500;
+  for (let i = 1; i <= posts; i++) g2.apply(`post 2 ${1000 + i} p${i}`);
+  const entries = () => outbox(g2).filter((e) => e.op === 'deliver');
+  t.equal(entries().length, 2 * posts, 'nothing delivered is said yet: every entry is kept');
+  const rev = (n: number, to: string) => g2.since(OUTBOX_TOPIC, 0, g2.lastRev()).find((e) => e.text.includes(`"p${n}"`) && e.text.includes(`"to":"${to}"`))!.rev;
+
+  t.equal(g2.apply(`synced g1 ${rev(posts, 'g1')}`), 'ok', 'g1 has every post');
+  t.equal(g2.apply(`synced g3 ${rev(1000, 'g3')}`), 'ok', 'g3 has the first 1,000');
+  t.equal(g2.apply(`synced g3 ${rev(10, 'g3')}`), 'ok', 'an older report (a restarted synchronizer) takes nothing back');
+  // Posts seen only here (6 follows 5): events but no outbox entries, until the log compacts.
+  g2.apply('login 6 f 1000');
+  g2.apply('follow 6 5');
+  for (let i = 1; entries().some((e) => e.to === 'g1') && i <= 8000; i++) for (let j = 0; j < 200; j++) g2.apply(`post 5 ${i} filler`);
+  t.same([...new Set(entries().map((e) => e.to))], ['g3'], "the next compaction drops g1's delivered entries");
+  t.same(entries().map((e) => e.text), Array.from({ length: posts - 1000 }, (_, i) => `p${1001 + i}`), "and of g3's, only those delivered");
+  t.same(outbox(g2).filter((e) => e.op !== 'deliver').map((e) => e.op === 'user' && e.user), ['2', '5', '6'], "a new user's entry stays (one per user)");
+
+  const own = g2.since(timelineTopic('5'), 0, g2.lastRev());
+  t.equal(own.length, TIMELINE_KEEP, `a timeline keeps its latest ${TIMELINE_KEEP} posts`);
+  t.equal(JSON.parse(own.at(-1)!.text).text, `p${posts}`);
+  t.equal(JSON.parse(g2.apply('timeline 5')).posts.length, TIMELINE_LENGTH);
+  t.match(g2.apply('synced g1 x'), /^error:/, 'a report it cannot read');
+  t.match(g2.apply('synced g1 5 extra'), /^error:/);
 });
