@@ -79,13 +79,18 @@ export async function startSnsSystem(t: Test, options: SystemOptions = {}): Prom
   });
   await sys.start();
   await Promise.all(sys.groupNames.map((g) => groupReady(sys, g, sys.options.replicas ?? 3)));
-  sys.group.spawn('sync', ['sync', '--rm', sys.rmAddr, '--groups', sys.groupNames.join(','), ...sys.securityArgs('client'), '--json']);
+  startSync(sys);
   const user = (id: string) => {
     const u = startSnsUser(sys, id);
     users.push(u);
     return u;
   };
   return { sys, user };
+}
+
+/** Start ftkit sync between every group of `sys` (again, after a kill: it reads every outbox from the start). */
+export function startSync(sys: System): void {
+  sys.group.spawn('sync', ['sync', '--rm', sys.rmAddr, '--groups', sys.groupNames.join(','), ...sys.securityArgs('client'), '--json']);
 }
 
 /** The leader of each group, as the RM's status names it. */

@@ -2,7 +2,7 @@
  * Issue 17, live timelines under faults: user 1 (g1) watches its timeline in the real `ftkit sns`
  * client while user 2 (g2) posts a numbered sequence, and the leaders of both groups are killed
  * (kill -9) in turn, three times each, each time once the RM has relaunched the last one killed
- * and it is ready again. At the end the follower's screen shows every post the service
+ * and it is ready again; ftkit sync is killed and started again once. At the end the follower's screen shows every post the service
  * acknowledged exactly once, in order, and any other post at most once: the subscription moves
  * to each new leader from the last revision shown, and ftkit sync carries each post once.
  */
@@ -10,7 +10,7 @@ import t from 'tap';
 import { setTimeout as pause } from 'node:timers/promises';
 import { Session } from '../../clients/session.js';
 import type { Mode } from '../../lib/protocol/index.js';
-import { BANNER, enterTimelines, groupReady, killLeader, listUntil, postLine, startSnsSystem } from '../helpers/sns.js';
+import { BANNER, enterTimelines, groupReady, killLeader, listUntil, postLine, startSnsSystem, startSync } from '../helpers/sns.js';
 
 const ROUNDS = 3;
 /** Between two posts: pacing, so the run makes a few hundred posts rather than thousands. */
@@ -63,6 +63,13 @@ for (const mode of ['passive', 'active'] as Mode[]) {
         const { killed, after } = await killLeader(sys, g);
         await groupReady(sys, g, 2, after);
         t.pass(`round ${round}: ${g}'s leader ${killed} killed, another leads, ${killed} relaunched and ready`);
+      }
+      if (round === 2) {
+        // ftkit sync dies too: a new one reads every outbox from the start, and the dedup tables absorb what it sends again.
+        sys.proc('sync').kill('SIGKILL');
+        await sys.proc('sync').exited;
+        startSync(sys);
+        t.pass('round 2: ftkit sync killed and started again');
       }
     }
     await ackedAtLeast(acked.length + ACKED_PER_ROUND);
