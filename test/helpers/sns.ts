@@ -24,7 +24,7 @@ export interface SnsUser {
 
 export function startSnsUser(sys: System, id: string): SnsUser {
   const child = spawn(process.execPath, [FTKIT_BIN, 'sns', '-u', id, '--rm', sys.rmAddr, ...sys.securityArgs('client')], { stdio: ['pipe', 'pipe', 'pipe'] });
-  const { output, until, seen } = followOutput(child, `user ${id}`, 20_000);
+  const { output, until, seen } = followOutput(child, `user ${id}`, 30_000);
   const type = (line: string) => void child.stdin!.write(`${line}\n`);
   const command = async (line: string, ms?: number) => {
     type(line);

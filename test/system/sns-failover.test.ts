@@ -10,7 +10,7 @@ import { BANNER, count, enterTimelines, followEachOther, killLeader, listUntil, 
 type Seen = Array<[SnsUser, string, string]>;
 
 t.test('case (f): a leader killed, the clients started again and a new user: nothing lost, nothing twice', async (t) => {
-  t.setTimeout(60_000);
+  t.setTimeout(85_000);
   const { sys, user } = await startSnsSystem(t);
   const ids = ['1', '2', '3'];
   let users = new Map(ids.map((id) => [id, user(id)]));
