@@ -105,7 +105,9 @@ export function serverPid(sys: System, name: string): number {
     .flatMap((lfd) => sys.proc(lfd).events)
     .filter((e) => e.type === 'server_registered' && data<{ server: string }>(e).server === name)
     .sort((a, b) => a.time - b.time);
-  return data<{ pid: number }>(registered.at(-1)!).pid;
+  const last = registered.at(-1);
+  if (!last) throw new Error(`no LFD has registered ${name}`);
+  return data<{ pid: number }>(last).pid;
 }
 
 /**
