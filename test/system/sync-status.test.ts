@@ -11,13 +11,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { FTKIT_BIN } from '../../harness/launch/proc.js';
 import type { TraceEvent } from '../../lib/trace/index.js';
 import type { SyncLinkStatus } from '../../rm/syncs.js';
-import { listUntil, startSnsSystem, startSnsUser, type SnsUser } from '../helpers/sns.js';
+import { listUntil, startSnsSystem, type SnsUser } from '../helpers/sns.js';
 
 const data = <T>(e: TraceEvent) => e.data as T;
 
 t.test('ctl status: each link with its backlog and delivered revision; the backlog towards a group that is down grows', async (t) => {
   // Nothing relaunches a replica: g3 stays down once its replicas are killed.
-  const { sys, users } = await startSnsSystem(t, { autoRestart: false });
+  const { sys, user } = await startSnsSystem(t, { autoRestart: false });
   const sync = sys.proc('sync');
 
   /** The RM's sync links, polled every 100 ms until `ok` holds of them, for at most 20 s. */
@@ -32,8 +32,8 @@ t.test('ctl status: each link with its backlog and delivered revision; the backl
   };
   const ctlText = () => spawnSync(process.execPath, [FTKIT_BIN, 'ctl', '--rm', sys.rmAddr, '--secret-file', sys.secretFile!, 'status'], { encoding: 'utf8', timeout: 20_000 }).stdout;
 
-  const [u1, u2, u3] = ['1', '2', '3'].map((id) => startSnsUser(sys, id)) as [SnsUser, SnsUser, SnsUser];
-  users.push(u1, u2, u3);
+  const users = ['1', '2', '3'].map((id) => user(id)) as [SnsUser, SnsUser, SnsUser];
+  const [u1, u2, u3] = users;
   for (const u of users) await u.until(/Cmd> /);
   for (const u of users) await listUntil(u, 'All users: 1, 2, 3\n');
   t.equal(await u2.command('FOLLOW 1'), 'Command completed successfully\n');
