@@ -21,7 +21,7 @@ export const demo: Runner = async (o) => {
   if ((app === 'sns' || app === 'chat') && (o.milestone !== undefined || o.scenario || o.tmux)) exitWith(2, 'demo', `--app ${app} runs its scripted users in one terminal: not with --milestone, --scenario or --tmux`);
   const servers = 3 * groups;
   if (base === 0 || lastDemoPort(base, servers) > 65535) {
-    exitWith(2, 'demo', `--base-port ${base} does not fit: the demo takes ports base, base+1, base+101–103 and base+201–${200 + servers}, so the base must be 1–${65535 - lastDemoPort(0, servers)}`);
+    exitWith(2, 'demo', `--base-port ${base} does not fit: the demo takes ports base, base+1, base+2 (the dashboard), base+101–103 and base+201–${200 + servers}, so the base must be 1–${65535 - lastDemoPort(0, servers)}`);
   }
   if (groups > 1 && (o.milestone !== undefined || o.scenario)) exitWith(2, 'demo', '--groups runs the full system with several replica groups; --milestone and --scenario run one group');
   const milestone = o.milestone as Milestone | undefined;

@@ -63,9 +63,9 @@ const STOP_NOTICE_MS = 3000;
 /** The most replica groups the demo runs: its keys 1–9 kill S1–S9. */
 export const MAX_DEMO_GROUPS = 3;
 
-/** The demo's ports from its base: RM base, GFD base+1, LFDi base+100+i, Si base+200+i (S1–S3, or S1–S9 with groups). */
+/** The demo's ports from its base: RM base, GFD base+1, the dashboard base+2, LFDi base+100+i, Si base+200+i (S1–S3, or S1–S9 with groups). */
 export function demoPorts(base: number, servers = 3): Record<string, number> {
-  const ports: Record<string, number> = { RM: base, GFD: base + 1 };
+  const ports: Record<string, number> = { RM: base, GFD: base + 1, dashboard: base + 2 };
   for (const i of [1, 2, 3]) ports[`LFD${i}`] = base + 100 + i;
   for (let i = 1; i <= servers; i++) ports[`S${i}`] = base + 200 + i;
   return ports;
@@ -109,7 +109,8 @@ export class Demo {
       replicas: options.replicas,
       groups: options.groups,
       machines: options.groups && options.groups > 1 ? 3 : undefined,
-      rmArgs: demoRoute(options),
+      // The RM serves the dashboard and /metrics beside its own port.
+      rmArgs: [...(demoRoute(options) ?? []), '--http', String(options.basePort + 2)],
       // What is not shown is not built: heartbeat and per-request lines cost the components work.
       quietHeartbeats: !options.heartbeats,
       serverArgs: [...(options.serverArgs ?? []), ...(options.quiet ? ['--quiet'] : [])],
@@ -159,6 +160,7 @@ export class Demo {
       this.say(`every component proves the secret in ${secret}${this.options.tls ? ', over TLS' : ''}${ctl}`);
     }
     await this.system.start();
+    if (this.system.hasRm) this.say(`live dashboard: http://127.0.0.1:${this.options.basePort + 2}/ (Prometheus metrics at /metrics)`);
     const groups = this.system.groupCount;
     const layout = `${groups} replica groups: ${this.system.groupNames.map((g) => `${g} ${this.system.serversOf(g).join(', ')}`).join(' · ')}`;
     const app = this.options.app;

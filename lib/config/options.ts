@@ -282,7 +282,7 @@ export const DEMO_OPTIONS: OptionSpec[] = [
   spec({
     key: 'basePort',
     flag: '--base-port <port>',
-    description: 'the RM\'s port; the GFD takes base+1, LFD1–3 base+101–103 and S1–S3 base+201–203 (so at most 65332)',
+    description: 'the RM\'s port; the GFD takes base+1, the dashboard base+2, LFD1–3 base+101–103 and S1–S3 base+201–203 (so at most 65332)',
     default: DEFAULT_RM_PORT,
     parse: v.port,
   }),
