@@ -6,9 +6,10 @@
  * reports, closes) until they are durable, in order. Messages to peers (log entries, orders,
  * checkpoints) go at once: a follower makes what it receives durable before it acknowledges.
  *
- * The log is cut behind a snapshot: each checkpoint installed, and every SNAPSHOT_EVERY entries
- * when the state holds all that was persisted (a passive backup's held entries are not in its
- * state, so it waits for its primary's next checkpoint).
+ * The log is cut behind a snapshot: at each checkpoint installed, and every checkpoint period
+ * (or SNAPSHOT_EVERY entries, if sooner) when something was persisted since and the state holds
+ * all of it (a passive backup's held entries are not in its state: it waits for its primary's
+ * next checkpoint). So the disk holds the state and about one checkpoint period of log.
  *
  * A write that fails stops the replica: nothing it could not make durable is ever acknowledged,
  * and its group fails over. A damaged record stops it from starting (DamagedRecordError).
@@ -36,12 +37,17 @@ export class Durable {
   private readonly waiting: Array<{ after: number; cmd: Command }> = [];
   private sinceSnapshot = 0;
 
+  private readonly timer: NodeJS.Timeout;
+
   private constructor(
     private readonly wal: Wal,
     private readonly core: ReplicaCore,
     private readonly carryOut: (cmd: Command) => void,
     private readonly fail: (err: Error) => void,
-  ) {}
+  ) {
+    this.timer = setInterval(() => this.snapshotIfDue(1), core.checkpointMs);
+    this.timer.unref();
+  }
 
   /** Open the data dir and read back what it holds (throws on damage: the replica must not start). */
   static async open(dir: string, fsync: FsyncPolicy, core: ReplicaCore, carryOut: (cmd: Command) => void, fail: (err: Error) => void): Promise<{ durable: Durable; recovered: Recovered }> {
@@ -63,7 +69,8 @@ export class Durable {
     if (cmd.type === 'persist') {
       const e = cmd.entry;
       this.track(this.wal.append(Buffer.from(JSON.stringify([cmd.epoch, e.seq, e.num, e.client, e.payload]))));
-      if (++this.sinceSnapshot >= SNAPSHOT_EVERY && this.core.heldSeq() === this.core.state.seq) this.snapshot();
+      this.sinceSnapshot++;
+      this.snapshotIfDue(SNAPSHOT_EVERY);
       return true;
     }
     if (cmd.type === 'snapshot') {
@@ -73,6 +80,11 @@ export class Durable {
     if (!HELD.has(cmd.type) || (this.durable === this.asked && this.waiting.length === 0)) return false;
     this.waiting.push({ after: this.asked, cmd });
     return true;
+  }
+
+  /** A snapshot of the state, if `entries` or more were persisted since the last and the state holds them all. */
+  private snapshotIfDue(entries: number): void {
+    if (this.sinceSnapshot >= entries && this.core.heldSeq() === this.core.state.seq && !this.wal.failed) this.snapshot();
   }
 
   private snapshot(): void {
@@ -99,6 +111,7 @@ export class Durable {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.timer);
     await this.wal.close().catch(() => undefined);
   }
 }
