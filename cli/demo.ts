@@ -45,6 +45,7 @@ export const demo: Runner = async (o) => {
     secretFile: join(userStateDir(), SECRET_FILE_NAME),
     tls: o.tlsCert || o.tlsKey || o.tlsCa ? demoTls(o) : undefined,
     groups: groups > 1 ? groups : undefined,
+    dataDir: o.dataDir as string | undefined,
   };
   if (milestone !== undefined) {
     const choices = {

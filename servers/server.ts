@@ -173,7 +173,12 @@ export class Server extends Component {
     const { durable, recovered } = await Durable.open(dir, fsync, this.core, (cmd) => this.carryOut(cmd), (err) => this.diskFailed(err));
     this.disk = durable;
     for (const w of recovered.warnings) this.trace('disk_warning', 'fault', `${this.name}: ${w}`);
-    const applied = recover(this.core, recovered.snapshot, recovered.entries);
+    let applied: number;
+    try {
+      applied = recover(this.core, recovered.snapshot, recovered.entries);
+    } catch (err) {
+      throw new Error(`${dir} holds a state that app ${this.core.state.app.name} cannot take (was it written with another --app?): ${(err as Error).message}`, { cause: err });
+    }
     const snap = recovered.snapshot ? `snapshot at seq ${recovered.snapshot.seq}` : 'no snapshot';
     this.trace('recovered', 'checkpoint', `${this.name}: data dir ${dir} (fsync ${fsync}): ${snap}, ${applied} entries after it; starting at seq ${this.core.state.seq}, held in epoch ${this.core.heldEpoch}`, {
       dir,

@@ -5,6 +5,7 @@
  * scripted users (users.ts) in place of the clients. A set-up is what `start()` launches;
  * the scenario (scenario.ts) and the tmux layout (tmux.ts) drive the same Demo.
  */
+import { resolve } from 'node:path';
 import { System, type SystemTls } from '../launch/system.js';
 import type { Proc } from '../launch/proc.js';
 import { SYSTEM_STOPPING_LINE } from '../../lib/detect/parent.js';
@@ -21,6 +22,8 @@ export interface DemoOptions extends ShowOptions {
   app: AppName;
   heartbeatFreq: number;
   checkpointFreq: number;
+  /** Keep each replica on disk under this folder (`--data-dir`). */
+  dataDir?: string;
   basePort: number;
   color?: boolean;
   /** One JSON trace event per line, from every component and the demo. */
@@ -100,6 +103,7 @@ export class Demo {
       app: options.app,
       heartbeat: options.heartbeatFreq,
       checkpointFreq: options.checkpointFreq,
+      dataDir: options.dataDir === undefined ? undefined : resolve(options.dataDir),
       basePort: options.basePort,
       secretFile: options.secretFile ?? false,
       tls: options.tls,

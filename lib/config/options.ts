@@ -279,6 +279,7 @@ export const DEMO_OPTIONS: OptionSpec[] = [
   }),
   spec({ key: 'heartbeatFreq', flag: '--heartbeat-freq <seconds>', description: 'LFD and GFD heartbeat frequency', default: DEFAULT_HEARTBEAT_FREQ_S, parse: v.seconds }),
   spec({ key: 'checkpointFreq', flag: '--checkpoint-freq <seconds>', description: 'checkpoint frequency', default: DEFAULT_CHECKPOINT_FREQ_S, parse: v.seconds }),
+  spec({ key: 'dataDir', flag: '--data-dir <dir>', description: 'keep each replica on disk in <dir>/<name> (docs/DURABILITY.md): kill every replica at once and nothing acknowledged is lost', parse: v.text }),
   spec({
     key: 'basePort',
     flag: '--base-port <port>',
