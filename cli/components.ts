@@ -76,6 +76,7 @@ export const rm: Runner = (o) =>
       groups: o.groups as string[] | undefined,
       fallback: o.fallback === true,
       http: o.http as number | undefined,
+      recoveryWait: o.recoveryWait as number | undefined,
     }),
   );
 

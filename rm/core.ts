@@ -41,7 +41,7 @@ export type RmCommand =
   | { type: 'views' }
   | { type: 'trace'; category: 'membership' | 'state' | 'fault'; text: string }
   /** Start the report deadline: after an RM restart found existing replicas, or while choosing a new leader. */
-  | { type: 'awaitReports'; why: 'restart' | 'election' };
+  | { type: 'awaitReports'; why: 'restart' | 'election' | 'lastReady' };
 
 export class ReplicationCore {
   readonly members = new Map<string, ReplicaState>();
@@ -372,7 +372,7 @@ export class ReplicationCore {
         this.waitingForCurrent = true;
         return [
           { type: 'trace', category: 'fault', text: `RM: ${why}; ${lacking}: waiting for one to register again before choosing` },
-          { type: 'awaitReports', why: 'election' },
+          { type: 'awaitReports', why: 'lastReady' },
         ];
       }
       chosen.ready = true;

@@ -46,6 +46,8 @@ export interface RmOptions {
   fallback?: boolean;
   /** The replica groups known from the start (`--groups`): keys are routed over all of them at once. */
   groups?: string[];
+  /** Seconds to wait for a replica that holds everything acknowledged to register again when none is left (default 0.5). */
+  recoveryWait?: number;
   /** Serve the dashboard, /api/status, /api/events and /metrics on this port (rm/http.ts). */
   http?: number;
   /** Secrets and TLS files (default: open). */
@@ -97,6 +99,10 @@ export class Rm extends Component {
 
   get address(): string {
     return this.listener.address;
+  }
+
+  private get recoveryWaitMs(): number {
+    return this.options.recoveryWait === undefined ? ELECTION_DEADLINE_MS : this.options.recoveryWait * 1000;
   }
 
   get mode(): Mode {
@@ -273,7 +279,7 @@ export class Rm extends Component {
         return;
       case 'awaitReports':
         clearTimeout(g.reportTimer);
-        g.reportTimer = setTimeout(() => this.dispatch(g, { type: 'reportDeadline' }), cmd.why === 'restart' ? REPORT_DEADLINE_MS : ELECTION_DEADLINE_MS);
+        g.reportTimer = setTimeout(() => this.dispatch(g, { type: 'reportDeadline' }), cmd.why === 'restart' ? REPORT_DEADLINE_MS : cmd.why === 'lastReady' ? this.recoveryWaitMs : ELECTION_DEADLINE_MS);
         return;
     }
   }

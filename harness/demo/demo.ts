@@ -114,7 +114,8 @@ export class Demo {
       groups: options.groups,
       machines: options.groups && options.groups > 1 ? 3 : undefined,
       // The RM serves the dashboard and /metrics beside its own port.
-      rmArgs: [...(demoRoute(options) ?? []), '--http', String(options.basePort + 2)],
+      // Durable replicas come back with what they held: wait for the last ready one rather than continue without it.
+      rmArgs: [...(demoRoute(options) ?? []), '--http', String(options.basePort + 2), ...(options.dataDir ? ['--recovery-wait', '5'] : [])],
       // What is not shown is not built: heartbeat and per-request lines cost the components work.
       quietHeartbeats: !options.heartbeats,
       serverArgs: [...(options.serverArgs ?? []), ...(options.quiet ? ['--quiet'] : [])],

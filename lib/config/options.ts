@@ -113,6 +113,12 @@ export const RM_OPTIONS: OptionSpec[] = [
   spec({ key: 'autoRestart', flag: '--no-auto-restart', description: 'do not relaunch replicas that die', default: true, parse: v.bool }),
   spec({ key: 'route', flag: '--route <rule>', description: "how clients' keys map to replica groups: mod (group ((key - 1) mod N) + 1), hash (stable: adding a group moves few keys) or least-loaded (fewest clients)", default: 'mod', parse: v.oneOf('mod', 'hash', 'least-loaded') }),
   spec({ key: 'groups', flag: '--groups <names>', description: 'the replica groups, e.g. g1,g2,g3: routing by key counts them from the start (an RM that learned them one by one from the GFD, after a restart, would route keys over only the groups met so far); a group not listed is still taken in when its first replica registers', parse: v.nameList }),
+  spec({
+    key: 'recoveryWait',
+    flag: '--recovery-wait <seconds>',
+    description: 'when no ready replica is left, how long to wait for one that holds everything acknowledged (the last ready one) to register again before continuing from the most recent state among the others; with durable replicas (--data-dir), as long as a relaunch takes, e.g. 5',
+    parse: v.seconds,
+  }),
   spec({ key: 'http', flag: '--http <port>', description: 'serve the web dashboard, /api/status, /api/events and Prometheus /metrics on this port, on --host (0: any free port)', parse: v.port }),
   spec({ key: 'fallback', flag: '--fallback', description: 'serve a key whose group has no ready replica from the first group that has one (and move it back when its group recovers)', default: false, parse: v.bool }),
   ...SECURITY_OPTIONS,

@@ -25,7 +25,7 @@ export const KILL_ALL_TITLE = `kill -9 of all three replicas at once, ${ROUNDS} 
 export async function killAllRounds(t: Test, mode: 'passive' | 'active'): Promise<void> {
   {
     const dataDir = mkdtempSync(join(tmpdir(), 'ftkit-durable-'));
-    const sys = new System({ mode, replicas: 3, app: 'log', heartbeat: 0.2, quiet: true, dataDir, checkpointFreq: 0.5, rmArgs: ['--restart-budget', '1000', '--restart-window', '1'] });
+    const sys = new System({ mode, replicas: 3, app: 'log', heartbeat: 0.2, quiet: true, dataDir, checkpointFreq: 0.5, rmArgs: ['--restart-budget', '1000', '--restart-window', '1', '--recovery-wait', '10'] });
     // The data dirs go once every replica (the relaunched ones are the LFDs' children) has stopped.
     t.teardown(async () => {
       await sys.stop();

@@ -296,7 +296,7 @@ for (const mode of ['passive', 'active'] as const) {
     t.equal(core.epoch, 2, 'S3 left the group under epoch 2');
     const out = core.handle(deleted('S1'));
     t.equal(core.leader, undefined, 'S3 is not chosen at once: it holds epoch 1, the group is at epoch 2');
-    t.same(out.filter((c) => c.type === 'awaitReports'), [{ type: 'awaitReports', why: 'election' }], 'the RM waits for the election deadline');
+    t.same(out.filter((c) => c.type === 'awaitReports'), [{ type: 'awaitReports', why: 'lastReady' }], 'the RM waits for a replica of the current epoch (rm --recovery-wait)');
     t.match(traces(out).join('\n'), /no replica left holds the state of epoch 2: waiting for one to register again before choosing/);
     t.same(queries(core.handle(added('S1'))), ['S1'], 'S1, back from its false suspicion, is asked what it holds');
     const chosen = core.handle(report('S1', { mode, epoch: 2, ready: false, seq: 60, held: 2 }));
