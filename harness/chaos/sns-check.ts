@@ -48,6 +48,18 @@ export interface SnsStats {
   unknownDelivered: number;
 }
 
+/** What a run of the sns workload did, for its report. */
+export interface SnsSummary extends SnsStats {
+  users: number;
+  follows: number;
+  /** Follows of a user of another group. */
+  crossGroup: number;
+  /** How long the logins, follows and their spread to every group took, ms. */
+  setupMs: number;
+  /** Times the synchronizer was started (1 + its restarts). */
+  syncStarts: number;
+}
+
 export interface SnsCheck {
   anomalies: Anomaly[];
   suppressed: Partial<Record<AnomalyKind, number>>;

@@ -1,0 +1,256 @@
+/**
+ * One chaos run of the sns workload (`npm run chaos -- --workload sns`): three replica groups
+ * running the sns app behind one RM (`--route mod`), one `ftkit sync` carrying the outboxes
+ * between them, and nine users (three per group, sns-users.ts) driven through the run's
+ * fault-injecting proxies while the nemesis injects a seeded schedule: replica, machine and
+ * control-plane faults in any group, and kill -9 of the synchronizer, which the harness starts
+ * again after a while (`kill-sync`).
+ *
+ * The workload keeps the check exact (sns-check.ts): the users log in, make every follow of a
+ * seeded plan (across groups and within them) until each is acknowledged, and wait until every
+ * author's group lists its followers; only then do they post, until the fault phase ends, and
+ * nobody unfollows. The faults run from the start, so the follows and their spread through the
+ * synchronizer are faulted too. At the end everything is healed, the synchronizer runs, and every
+ * user's whole timeline is read through a subscription from revision 0 until every acknowledged
+ * post has reached every follower and no entry has come for a while (or a deadline).
+ */
+import { writeFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { System } from '../launch/system.js';
+import type { Proc } from '../launch/proc.js';
+import { HarnessError } from '../../lib/errors.js';
+import type { Mode } from '../../lib/protocol/index.js';
+import { HistoryRecorder } from './history.js';
+import { ProxyPool } from './proxy.js';
+import { assignGroups, formatSchedule, makeSchedule, SNS_FAULT_KINDS, type FaultKind, type Step } from './schedule.js';
+import { substream } from './rng.js';
+import { StatusTracker } from './status.js';
+import { RunObserver } from './observer.js';
+import { Nemesis } from './nemesis.js';
+import type { RunReport } from './report.js';
+import { groupForKey } from './groups.js';
+import { checkSns, type SnsSummary, type TimelineEntry } from './sns-check.js';
+import { SnsUser, followersOf, planFollows, readTimelines } from './sns-users.js';
+import { DEFAULT_CHECKPOINT_FREQ_S, DEFAULT_HEARTBEAT_S, DEFAULT_RECOVER_TIMEOUT_MS, DEFAULT_REPLICAS } from './runner.js';
+
+export const SNS_GROUPS = 3;
+export const DEFAULT_SNS_USERS = 9;
+const START_TIMEOUT_MS = 15_000;
+/** How long the logins and follows may take, and their spread to every group, faults and all. */
+const SETUP_TIMEOUT_MS = 30_000;
+/** How long the synchronizer gets to start. */
+const SYNC_START_MS = 10_000;
+/** After the faults: how long every acknowledged post may take to reach its followers, and how long no new entry must come before the timelines are taken as whole. */
+const DRAIN_TIMEOUT_MS = 20_000;
+const QUIET_MS = 1000;
+/** How long the users get to finish their current post when the fault phase ends. */
+const POST_GRACE_MS = 3000;
+
+export interface SnsChaosOptions {
+  mode: Mode;
+  seed: number;
+  /** Seconds of faults; the posts go on until they end. */
+  durationS: number;
+  /** Fault kinds to draw from (default: every loopback kind and kill-sync). */
+  faults?: readonly FaultKind[];
+  double?: number;
+  heartbeat?: number;
+  checkpointFreq?: number;
+  replicas?: number;
+  recoverTimeoutMs?: number;
+  /** Users 1…n (default 9: three per group). */
+  users?: number;
+  log?: (line: string) => void;
+  tracesFile?: string;
+}
+
+export function runSnsChaos(options: SnsChaosOptions): Promise<RunReport> {
+  return new SnsChaosRun(options).run();
+}
+
+class SnsChaosRun {
+  private readonly t0 = performance.now();
+  private readonly clock = () => performance.now() - this.t0;
+  private readonly sys: System;
+  private readonly pool = new ProxyPool();
+  private readonly recorder = new HistoryRecorder(this.clock);
+  private readonly observer: RunObserver;
+  private readonly status: StatusTracker;
+  private readonly nemesis: Nemesis;
+  private readonly groups: string[];
+  private readonly users: SnsUser[] = [];
+  private readonly recoverMs: number;
+  private syncStarts = 0;
+  private setupMs = 0;
+
+  constructor(private readonly o: SnsChaosOptions) {
+    this.recoverMs = o.recoverTimeoutMs ?? DEFAULT_RECOVER_TIMEOUT_MS;
+    const replicas = o.replicas ?? DEFAULT_REPLICAS;
+    const heartbeat = o.heartbeat ?? DEFAULT_HEARTBEAT_S;
+    this.observer = new RunObserver(this.clock, o.log ?? (() => {}));
+    this.sys = new System({ mode: o.mode, app: 'sns', heartbeat, checkpointFreq: o.checkpointFreq ?? DEFAULT_CHECKPOINT_FREQ_S, replicas, autoRestart: false, groups: SNS_GROUPS, machines: replicas, rmArgs: ['--route', 'mod'] });
+    this.groups = this.sys.groupNames;
+    this.sys.group.on('spawned', (p) => this.observer.watch(p));
+    this.status = new StatusTracker(this.sys, replicas, this.groups);
+    this.nemesis = new Nemesis({
+      sys: this.sys,
+      mode: o.mode,
+      heartbeat,
+      pool: this.pool,
+      status: this.status,
+      observer: this.observer,
+      clock: this.clock,
+      recoverMs: this.recoverMs,
+      pointStale: () => {},
+      sync: { proc: () => this.sys.group.procs.get('sync'), start: () => this.startSync() },
+    });
+  }
+
+  async run(): Promise<RunReport> {
+    const { seed } = this.o;
+    const durationMs = this.o.durationS * 1000;
+    const planned = makeSchedule({ seed, durationMs, kinds: this.o.faults ?? SNS_FAULT_KINDS, double: this.o.double });
+    const schedule = assignGroups(planned, seed, this.groups);
+    const ids = Array.from({ length: this.o.users ?? DEFAULT_SNS_USERS }, (_, i) => String(i + 1));
+    const follows = planFollows(substream(seed, 'follows'), ids);
+    const followers = followersOf(follows);
+    let timelines = new Map<string, TimelineEntry[]>();
+    try {
+      await this.sys.start();
+      if (!(await this.status.waitWhole(START_TIMEOUT_MS))) throw new HarnessError(`the system did not become ready: ${this.status.describe()}`);
+      await this.startSync();
+      this.observer.say(`system ready: ${this.status.describe()}; sync runs`);
+      const route = (name: string, addr: string) => this.pool.route(name, addr);
+      for (const id of ids) this.users.push(new SnsUser({ id, rm: this.sys.rmAddr, route, recorder: this.recorder, rng: substream(seed, `user ${id}`) }));
+
+      const faultsEnd = this.clock() + durationMs;
+      const [faulted, worked] = await Promise.allSettled([this.faults(schedule, faultsEnd), this.workload(follows, followers, faultsEnd)]);
+      for (const r of [faulted, worked]) if (r.status === 'rejected') throw r.reason;
+
+      await this.nemesis.healAll();
+      if (!(await this.status.waitWhole(this.recoverMs))) this.observer.warn(`the system was not whole ${this.recoverMs} ms after the last fault: ${this.status.describe()}`);
+      if (!this.sys.group.procs.get('sync')?.running) {
+        this.observer.warn('the synchronizer was not running at the end; started again');
+        await this.startSync();
+      }
+      const owed = this.owed(followers);
+      this.observer.say(`reading ${ids.length} timelines from revision 0`);
+      timelines = await readTimelines(this.sys.rmAddr, ids, (got) => [...owed].every(([u, texts]) => has(got.get(u), texts)), QUIET_MS, Date.now() + DRAIN_TIMEOUT_MS);
+    } finally {
+      this.observer.stopping = true;
+      for (const u of this.users) u.stop();
+      this.recorder.closeAll();
+      await this.nemesis.healAll().catch((err: Error) => this.observer.warn(`could not heal every fault: ${err.message}`));
+      await this.pool.close();
+      await this.sys.stop();
+    }
+    const summary = { users: ids.length, follows: follows.length, crossGroup: follows.filter(([u, v]) => this.groupOf(u) !== this.groupOf(v)).length, setupMs: Math.round(this.setupMs), syncStarts: this.syncStarts };
+    return this.report(formatSchedule(schedule), followers, timelines, summary);
+  }
+
+  /** Start the synchronizer (again, after a kill-sync); resolves when it runs. */
+  private async startSync(): Promise<Proc> {
+    const p = this.sys.group.spawn('sync', ['sync', '--rm', this.sys.rmAddr, '--groups', this.groups.join(','), ...this.sys.securityArgs('client'), '--json']);
+    this.syncStarts++;
+    await p.waitFor((e) => e.type === 'listening', SYNC_START_MS);
+    return p;
+  }
+
+  private groupOf(user: string): string {
+    return groupForKey(Number(user), this.groups);
+  }
+
+  /** Inject the schedule's steps until `faultsEnd`. */
+  private async faults(schedule: readonly Step[], faultsEnd: number): Promise<void> {
+    for (const [i, step] of schedule.entries()) {
+      if (this.clock() + step.gapMs >= faultsEnd) break;
+      await sleep(step.gapMs);
+      await this.nemesis.runStep(step, i + 1);
+    }
+    const rest = faultsEnd - this.clock();
+    if (rest > 0) await sleep(rest);
+  }
+
+  /** Log in, follow, wait until the follows reached their authors' groups, then post until `faultsEnd`. */
+  private async workload(follows: ReadonlyArray<readonly [string, string]>, followers: ReadonlyMap<string, readonly string[]>, faultsEnd: number): Promise<void> {
+    const started = this.clock();
+    const deadline = Date.now() + SETUP_TIMEOUT_MS;
+    await Promise.all(this.users.map((u) => u.setup(`login ${u.id} chaos-${u.id} ${Date.now()}`, deadline)));
+    // `invalid`: the followed user is not known in the follower's group yet (the synchronizer brings it); `exists`: a retried follow had run.
+    await Promise.all(this.users.map(async (u) => {
+      for (const [, v] of follows.filter(([f]) => f === u.id)) await u.setup(`follow ${u.id} ${v}`, deadline, ['ok', 'exists'], ['invalid']);
+    }));
+    await Promise.all(this.users.map((u) => this.waitFollowers(u, followers.get(u.id) ?? [], deadline)));
+    this.setupMs = this.clock() - started;
+    this.observer.say(`${follows.length} follows made and known in every author's group after ${(this.setupMs / 1000).toFixed(2)} s; posting`);
+    if (this.clock() >= faultsEnd) this.observer.warn('the follows took the whole fault phase: no posts');
+    await Promise.race([Promise.all(this.users.map((u) => u.postUntil(() => this.clock() < faultsEnd))), sleep(faultsEnd - this.clock() + POST_GRACE_MS, undefined, { ref: false })]);
+    for (const u of this.users) u.stop();
+  }
+
+  /** Ask `list` until the user's group lists exactly `want` as its followers. */
+  private async waitFollowers(u: SnsUser, want: readonly string[], deadline: number): Promise<void> {
+    const expected = JSON.stringify([...want].sort(byId));
+    for (;;) {
+      const reply = await u.ask(`list ${u.id}`);
+      const got = reply === undefined ? undefined : /"followers":(\[[^\]]*\])/.exec(reply)?.[1];
+      if (got === expected) return;
+      if (Date.now() > deadline) throw new HarnessError(`user ${u.id}'s group lists its followers as ${got ?? reply ?? 'nothing (no answer)'}, not ${expected}, ${SETUP_TIMEOUT_MS} ms after the follows began`);
+      await sleep(100);
+    }
+  }
+
+  /** The posts each user's timeline must hold: every acknowledged post of each author the user follows. */
+  private owed(followers: ReadonlyMap<string, readonly string[]>): Map<string, Set<string>> {
+    const owed = new Map<string, Set<string>>();
+    for (const op of this.recorder.ops()) {
+      if (op.outcome !== 'ok' || op.result !== 'ok') continue;
+      for (const f of followers.get(op.process.slice(1)) ?? []) owed.set(f, (owed.get(f) ?? new Set()).add(op.value!));
+    }
+    return owed;
+  }
+
+  private report(schedule: string[], followers: ReadonlyMap<string, readonly string[]>, timelines: ReadonlyMap<string, readonly TimelineEntry[]>, summary: Omit<SnsSummary, keyof ReturnType<typeof checkSns>['stats']>): RunReport {
+    const posts = this.recorder.ops();
+    const result = checkSns({ posts, followers, timelines });
+    const log = this.observer.traces;
+    const traces = result.anomalies.slice(0, 3).map((a) => ({ title: `traces around: ${a.kind}: ${a.message}`, lines: log.around(a.ops) }));
+    if (this.o.tracesFile) writeFileSync(this.o.tracesFile, log.all().join('\n') + '\n');
+    const s = result.stats;
+    return {
+      seed: this.o.seed,
+      mode: this.o.mode,
+      durationS: this.o.durationS,
+      schedule,
+      injected: this.nemesis.injected,
+      stats: {
+        appends: s.posts,
+        reads: { ok: summary.follows, fail: 0, unknown: 0 },
+        finalLength: s.entries,
+        unknownApplied: s.unknownDelivered,
+        linearizable: result.anomalies.length === 0,
+        retries: this.users.reduce((n, u) => n + u.session.stats.retries, 0),
+        elapsedMs: Math.round(this.clock()),
+        faults: this.nemesis.count,
+      },
+      anomalies: result.anomalies,
+      suppressed: result.suppressed,
+      warnings: this.observer.warnings,
+      decisions: this.observer.decisions,
+      traces,
+      final: { replicas: [] },
+      history: posts,
+      sns: { ...summary, ...s },
+    };
+  }
+}
+
+const byId = (a: string, b: string) => a.localeCompare(b, 'en', { numeric: true });
+
+/** Whether `timeline` holds every text of `texts`. */
+function has(timeline: readonly TimelineEntry[] | undefined, texts: ReadonlySet<string>): boolean {
+  const present = new Set((timeline ?? []).map((e) => e.text));
+  for (const t of texts) if (!present.has(t)) return false;
+  return true;
+}

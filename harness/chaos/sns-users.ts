@@ -1,0 +1,162 @@
+/**
+ * The users of the chaos harness's sns workload: each is one request session (clients/session.ts)
+ * keyed by its id, so the RM routes it to its home group (`--route mod`: user k lives in group
+ * ((k − 1) mod 3) + 1), through the run's fault-injecting proxies. A user logs in, follows whom
+ * the seeded plan says, and then posts unique texts (`p-<user>-<n>`) one after another, each
+ * recorded in the history with its outcome (sns-check.ts reads them). At the end the timelines
+ * are read whole through subscriptions from revision 0 (clients/watch.ts).
+ */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Session, type Outcome } from '../../clients/session.js';
+import { Watch } from '../../clients/watch.js';
+import { exponentialBackoff } from '../../lib/net/index.js';
+import { timelineTopic, type Post } from '../../lib/protocol/topics.js';
+import { HarnessError, SessionStoppedError } from '../../lib/errors.js';
+import type { HistoryRecorder, OpHandle } from './history.js';
+import { randInt, type Rng } from './rng.js';
+import { postProcess, type TimelineEntry } from './sns-check.js';
+
+/** Pause between two posts of one user: uniform in [0, MAX_THINK_MS]. */
+const MAX_THINK_MS = 60;
+const ATTEMPT_TIMEOUT_MS = 1000;
+/** A post not answered within this long ends unknown (or fail, if never sent). */
+const POST_GIVE_UP_MS = 8000;
+/** Between two tries of a set-up request the service could not do yet (a user not known in the group yet). */
+const SETUP_RETRY_MS = 100;
+
+export interface SnsUserOptions {
+  id: string;
+  rm: string;
+  /** Where to connect to reach replica `name` at `addr` (a proxy). */
+  route(name: string, addr: string): Promise<string>;
+  recorder: HistoryRecorder;
+  rng: Rng;
+}
+
+export class SnsUser {
+  readonly id: string;
+  readonly session: Session;
+  /** Posts made (their number is the next post's). */
+  posts = 0;
+  private stopping = false;
+
+  constructor(private readonly o: SnsUserOptions) {
+    this.id = o.id;
+    this.session = new Session({
+      name: postProcess(o.id),
+      rm: o.rm,
+      key: o.id,
+      route: (name, addr) => o.route(name, addr),
+      attemptTimeoutMs: ATTEMPT_TIMEOUT_MS,
+      giveUpMs: POST_GIVE_UP_MS,
+      retryPolicy: exponentialBackoff({ baseMs: 50, capMs: 500 }),
+      rmPolicy: exponentialBackoff({ baseMs: 50, capMs: 500 }),
+    });
+    this.session.start();
+  }
+
+  /**
+   * Send a set-up request (log in, follow) until its group answers one of `done` (a reply meaning
+   * it has run), trying again after `retry` answers (it did not run: e.g. `invalid` while the
+   * followed user is not yet known in the group) and after lost attempts (the same request
+   * number, so it runs at most once); by `deadline` (epoch ms) or a harness error.
+   */
+  async setup(payload: string, deadline: number, done: readonly string[] = ['ok'], retry: readonly string[] = []): Promise<string> {
+    for (;;) {
+      const outcome = await this.session.request(payload);
+      if (outcome.status === 'ok' && done.includes(outcome.result)) return outcome.result;
+      const answer = outcome.status === 'ok' ? outcome.result : outcome.status;
+      if (this.stopping || Date.now() > deadline || (outcome.status === 'ok' && !retry.includes(outcome.result))) {
+        throw new HarnessError(`user ${this.id}: ${JSON.stringify(payload)} was answered ${JSON.stringify(answer)}`);
+      }
+      await sleep(SETUP_RETRY_MS);
+    }
+  }
+
+  /** One request: its reply, or undefined if none came (it may have run). */
+  async ask(payload: string): Promise<string | undefined> {
+    const outcome = await this.session.request(payload);
+    return outcome.status === 'ok' ? outcome.result : undefined;
+  }
+
+  /** Post until `more()` says to stop, one post at a time, each recorded with its outcome. */
+  async postUntil(more: () => boolean): Promise<void> {
+    while (more() && !this.stopping) {
+      const text = `p-${this.id}-${++this.posts}`;
+      const op = this.o.recorder.invoke(postProcess(this.id), 'append', this.posts, text);
+      const outcome = await this.session.request(`post ${this.id} ${Date.now()} ${text}`);
+      this.record(op, outcome);
+      await sleep(randInt(this.o.rng, 0, MAX_THINK_MS));
+    }
+  }
+
+  /** Make no more requests; the one in flight ends unknown (or fail, if never sent). */
+  stop(): void {
+    this.stopping = true;
+    this.session.stop();
+  }
+
+  private record(op: OpHandle, o: Outcome): void {
+    if (o.status === 'ok') return op.ok(o.result, o.server);
+    const why = o.error instanceof SessionStoppedError ? 'the run ended before a reply' : o.error.message;
+    if (o.status === 'unknown') op.unknown(why);
+    else op.fail(why);
+  }
+}
+
+/** The followers each author has once `follows` (follower → followed) are all made. */
+export function followersOf(follows: ReadonlyArray<readonly [string, string]>): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const [f, v] of follows) out.set(v, [...(out.get(v) ?? []), f]);
+  return out;
+}
+
+/** The seeded follow plan over `users`: each user follows each other user with chance `p`, across and within groups. */
+export function planFollows(rng: Rng, users: readonly string[], p = 0.5): Array<[string, string]> {
+  const out: Array<[string, string]> = [];
+  for (const u of users) for (const v of users) if (u !== v && rng() < p) out.push([u, v]);
+  return out;
+}
+
+/**
+ * Read every user's whole timeline: a subscription from revision 0 to `timeline/<user>` at the
+ * user's group, until `enough(timelines)` holds and no new entry came for `quietMs`, or until
+ * `deadline` (epoch ms). Each subscription follows its own session's view.
+ */
+export async function readTimelines(
+  rm: string,
+  users: readonly string[],
+  enough: (timelines: ReadonlyMap<string, readonly TimelineEntry[]>) => boolean,
+  quietMs: number,
+  deadline: number,
+): Promise<Map<string, TimelineEntry[]>> {
+  const timelines = new Map(users.map((u) => [u, [] as TimelineEntry[]]));
+  let lastEntry = Date.now();
+  const sessions: Session[] = [];
+  const watches: Watch[] = [];
+  for (const u of users) {
+    const session = new Session({ name: `reader.${u}`, rm, key: u });
+    session.start();
+    sessions.push(session);
+    const watch = new Watch({ name: `reader.${u}`, topic: timelineTopic(u), from: 0, session });
+    watch.on('event', (text, rev) => {
+      lastEntry = Date.now();
+      let post: Partial<Post> = {};
+      try {
+        post = JSON.parse(text) as Post;
+      } catch {
+        // An entry that is not a post: checked as a phantom.
+      }
+      timelines.get(u)!.push({ author: String(post.author ?? '?'), text: String(post.text ?? text), rev });
+    });
+    watch.start();
+    watches.push(watch);
+  }
+  try {
+    while (Date.now() < deadline && !(enough(timelines) && Date.now() - lastEntry >= quietMs)) await sleep(50);
+  } finally {
+    for (const w of watches) w.stop();
+    for (const s of sessions) s.stop();
+  }
+  return timelines;
+}
