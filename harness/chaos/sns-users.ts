@@ -16,8 +16,9 @@ import type { HistoryRecorder, OpHandle } from './history.js';
 import { randInt, type Rng } from './rng.js';
 import { postProcess, type TimelineEntry } from './sns-check.js';
 
-/** Pause between two posts of one user: uniform in [0, MAX_THINK_MS]. */
-const MAX_THINK_MS = 60;
+/** Pause between two posts of one user: uniform in [MIN_THINK_MS, MAX_THINK_MS] (the sns state keeps every post, so its checkpoints grow with them). */
+const MIN_THINK_MS = 50;
+const MAX_THINK_MS = 250;
 const ATTEMPT_TIMEOUT_MS = 1000;
 /** A post not answered within this long ends unknown (or fail, if never sent). */
 const POST_GIVE_UP_MS = 8000;
@@ -86,7 +87,7 @@ export class SnsUser {
       const op = this.o.recorder.invoke(postProcess(this.id), 'append', this.posts, text);
       const outcome = await this.session.request(`post ${this.id} ${Date.now()} ${text}`);
       this.record(op, outcome);
-      await sleep(randInt(this.o.rng, 0, MAX_THINK_MS));
+      await sleep(randInt(this.o.rng, MIN_THINK_MS, MAX_THINK_MS));
     }
   }
 
