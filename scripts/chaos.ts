@@ -201,6 +201,11 @@ async function main(): Promise<number> {
   }
   const t = totals(reports);
   say(formatTotals(t));
+  if (sns) {
+    const beyond = reports.filter((r) => (r.sns?.uncovered.length ?? 0) > 0);
+    const count = (rs: RunReport[]) => totals(rs).anomalies;
+    say(`sns: ${beyond.length} run(s) went beyond the fault model (every ready replica of a group declared failed${beyond.length ? `: ${beyond.map((r) => `${r.mode} ${r.seed} (${r.sns!.uncovered.join(', ')})`).join(', ')}` : ''}), with ${count(beyond)} anomalies; the other runs, ${count(reports.filter((r) => !beyond.includes(r)))} anomalies`);
+  }
   say(`time: ${((Date.now() - started) / 1000).toFixed(0)} s in all, ${((Date.now() - started) / 1000 / Math.max(1, reports.length)).toFixed(1)} s per run`);
   return t.anomalies > 0 ? 1 : 0;
 }

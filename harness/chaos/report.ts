@@ -122,6 +122,7 @@ function formatSns(x: SnsSummary, retries: number): string[] {
     `sns: ${x.users} users, ${x.follows} follows (${x.crossGroup} across groups) made and spread in ${(x.setupMs / 1000).toFixed(2)} s; sync started ${x.syncStarts} time(s)`,
     `posts: ${p.ok + p.fail + p.unknown} (${p.ok} ok, ${p.unknown} unknown, ${p.fail} fail); ${retries} retries; ${x.unknownDelivered} unknown posts turned out delivered`,
     `timelines: ${x.entries} entries read from revision 0; ${x.expected} deliveries owed by acknowledged posts`,
+    ...(x.uncovered.length > 0 ? [`beyond the fault model: every ready replica of ${x.uncovered.join(', ')} was declared failed, and the RM continued from one that was not ready (what it had acknowledged may be lost)`] : []),
   ];
 }
 

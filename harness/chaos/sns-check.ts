@@ -58,6 +58,12 @@ export interface SnsSummary extends SnsStats {
   setupMs: number;
   /** Times the synchronizer was started (1 + its restarts). */
   syncStarts: number;
+  /**
+   * Groups whose every ready replica was declared failed at some point, so that the RM continued
+   * from one that was not ready ("no ready replica survived"): what they acknowledged before may
+   * be lost (docs/PROTOCOL.md, "What it does not cover").
+   */
+  uncovered: string[];
 }
 
 export interface SnsCheck {

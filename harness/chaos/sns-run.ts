@@ -41,8 +41,8 @@ const START_TIMEOUT_MS = 15_000;
 const SETUP_TIMEOUT_MS = 30_000;
 /** How long the synchronizer gets to start. */
 const SYNC_START_MS = 10_000;
-/** After the faults: how long every acknowledged post may take to reach its followers, and how long no new entry must come before the timelines are taken as whole. */
-const DRAIN_TIMEOUT_MS = 20_000;
+/** After the faults: how long every acknowledged post may take to reach its followers (by default), and how long no new entry must come before the timelines are taken as whole. */
+export const DEFAULT_DRAIN_TIMEOUT_MS = 20_000;
 const QUIET_MS = 1000;
 /** How long the users get to finish their current post when the fault phase ends. */
 const POST_GRACE_MS = 3000;
@@ -59,8 +59,12 @@ export interface SnsChaosOptions {
   checkpointFreq?: number;
   replicas?: number;
   recoverTimeoutMs?: number;
+  /** How long the timelines are read at most, waiting for every acknowledged post to reach its followers (default 20 s). */
+  drainTimeoutMs?: number;
   /** Users 1…n (default 9: three per group). */
   users?: number;
+  /** Extra environment for the server processes, e.g. `{ FTKIT_FAULT: 'skip-log-replay' }` for a deliberately broken build. */
+  serverEnv?: NodeJS.ProcessEnv;
   log?: (line: string) => void;
   tracesFile?: string;
 }
@@ -89,7 +93,7 @@ class SnsChaosRun {
     const replicas = o.replicas ?? DEFAULT_REPLICAS;
     const heartbeat = o.heartbeat ?? DEFAULT_HEARTBEAT_S;
     this.observer = new RunObserver(this.clock, o.log ?? (() => {}));
-    this.sys = new System({ mode: o.mode, app: 'sns', heartbeat, checkpointFreq: o.checkpointFreq ?? DEFAULT_CHECKPOINT_FREQ_S, replicas, autoRestart: false, groups: SNS_GROUPS, machines: replicas, rmArgs: ['--route', 'mod'] });
+    this.sys = new System({ mode: o.mode, app: 'sns', heartbeat, checkpointFreq: o.checkpointFreq ?? DEFAULT_CHECKPOINT_FREQ_S, replicas, autoRestart: false, groups: SNS_GROUPS, machines: replicas, rmArgs: ['--route', 'mod'], serverEnv: o.serverEnv });
     this.groups = this.sys.groupNames;
     this.sys.group.on('spawned', (p) => this.observer.watch(p));
     this.status = new StatusTracker(this.sys, replicas, this.groups);
@@ -136,7 +140,7 @@ class SnsChaosRun {
       }
       const owed = this.owed(followers);
       this.observer.say(`reading ${ids.length} timelines from revision 0`);
-      timelines = await readTimelines(this.sys.rmAddr, ids, (got) => [...owed].every(([u, texts]) => has(got.get(u), texts)), QUIET_MS, Date.now() + DRAIN_TIMEOUT_MS);
+      timelines = await readTimelines(this.sys.rmAddr, ids, (got) => [...owed].every(([u, texts]) => has(got.get(u), texts)), QUIET_MS, Date.now() + (this.o.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS));
     } finally {
       this.observer.stopping = true;
       for (const u of this.users) u.stop();
@@ -145,7 +149,8 @@ class SnsChaosRun {
       await this.pool.close();
       await this.sys.stop();
     }
-    const summary = { users: ids.length, follows: follows.length, crossGroup: follows.filter(([u, v]) => this.groupOf(u) !== this.groupOf(v)).length, setupMs: Math.round(this.setupMs), syncStarts: this.syncStarts };
+    const uncovered = this.groups.filter((g) => this.observer.decisions.some((d) => d.includes(`RM: ${g}: no ready replica survived`)));
+    const summary = { users: ids.length, follows: follows.length, crossGroup: follows.filter(([u, v]) => this.groupOf(u) !== this.groupOf(v)).length, setupMs: Math.round(this.setupMs), syncStarts: this.syncStarts, uncovered };
     return this.report(formatSchedule(schedule), followers, timelines, summary);
   }
 

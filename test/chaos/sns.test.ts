@@ -3,6 +3,8 @@
  * three groups of the sns app, ftkit sync, nine users following across groups and posting, while
  * seed 8 kills a group's primary (about a second in) and then the synchronizer, which is started
  * again. Every acknowledged post must reach each of its author's followers exactly once, in order.
+ * Against a deliberately broken build (a new primary that skips its log replay) the same run
+ * must report acknowledged posts lost.
  */
 import t from 'tap';
 import { runSnsChaos } from '../../harness/chaos/sns-run.js';
@@ -26,4 +28,12 @@ t.test('sns over three groups: a primary and the synchronizer killed, every ackn
   t.ok(sns.entries >= sns.expected, `the timelines held every owed delivery (${sns.entries} entries)`);
   t.match(text, /^sns: 9 users, \d+ follows/m);
   t.match(text, /^posts: \d+ \(\d+ ok/m);
+});
+
+t.test('sns against a build whose new primary skips log replay: acknowledged posts are reported lost', async (t) => {
+  const report = await runSnsChaos({ mode: 'passive', seed: 8, durationS: 5, faults: ['kill-leader'], serverEnv: { FTKIT_FAULT: 'skip-log-replay' }, drainTimeoutMs: 3000 });
+  t.ok(report.injected.some((f) => f.kind === 'kill-leader' && !f.skipped), 'a primary was killed');
+  const lost = report.anomalies.filter((a) => a.kind === 'lost');
+  t.ok(lost.length > 0, `the check reports lost posts (${lost.length} shown):\n${formatRun(report).join('\n')}`);
+  t.ok(lost.every((a) => a.ops.length === 1 && a.ops[0]!.outcome === 'ok' && a.ops[0]!.result === 'ok'), 'each with its acknowledged post in its excerpt');
 });
