@@ -98,6 +98,21 @@ export class Nemesis {
     await Promise.all(faults.map((f) => f.heal()));
   }
 
+  /**
+   * Run the schedule's steps, each after its quiet gap, until `faultsEnd` (the run's clock), which
+   * it waits for; `before` runs just before each step (with its 1-based number).
+   */
+  async runUntil(schedule: readonly Step[], faultsEnd: number, before?: (step: number) => Promise<void>): Promise<void> {
+    for (const [i, step] of schedule.entries()) {
+      if (this.o.clock() + step.gapMs >= faultsEnd) break;
+      await sleep(step.gapMs);
+      await before?.(i + 1);
+      await this.runStep(step, i + 1);
+    }
+    const rest = faultsEnd - this.o.clock();
+    if (rest > 0) await sleep(rest);
+  }
+
   /** Inject one step of the schedule (with its overlapping fault, if any), then wait until the system is whole. */
   async runStep(step: Step, index: number): Promise<void> {
     /** Replicas this step faults: a second replica fault must pick another one, and leave one ready replica untouched. */

@@ -14,6 +14,10 @@
  * - a post of unknown outcome either ran or not: it is in every follower's timeline or in none
  *   (`partial-delivery`), at most once in each;
  * - a logged-in user's post is answered `ok` (`bad-result` for any other answer).
+ *
+ * A follow that had not reached its author's group when the posts began (the run reports it
+ * apart) may count from any moment on: the author's posts may be in that follower's timeline or
+ * not (`late`), once each and in order all the same.
  */
 import { Findings, type Anomaly, type AnomalyKind, type OutcomeCounts } from './checker.js';
 import type { Op } from './history.js';
@@ -34,6 +38,8 @@ export interface SnsHistory {
   posts: readonly Op[];
   /** Each author's followers, fixed while the posts were made. */
   followers: ReadonlyMap<string, readonly string[]>;
+  /** Followers of each author whose follow had not reached the author's group when the posts began: they may get its posts or not. */
+  late?: ReadonlyMap<string, readonly string[]>;
   /** Each user's whole timeline (every event of topic `timeline/<user>`), in revision order. */
   timelines: ReadonlyMap<string, readonly TimelineEntry[]>;
 }
@@ -77,7 +83,7 @@ export function checkSns(h: SnsHistory, maxPerKind = 10): SnsCheck {
   const byText = new Map(h.posts.map((op) => [op.value ?? '', op]));
   const acknowledged = (op: Op) => op.outcome === 'ok' && op.result === 'ok';
   const refused = (op: Op) => op.outcome === 'fail' || (op.outcome === 'ok' && op.result !== 'ok');
-  const followers = (author: string) => h.followers.get(author) ?? [];
+  const followers = (author: string) => (h.followers.get(author) ?? []).filter((f) => !(h.late?.get(author) ?? []).includes(f));
   /** Each post's position among its author's posts. */
   const rank = new Map<Op, number>();
   const made = new Map<string, number>();
@@ -108,7 +114,7 @@ export function checkSns(h: SnsHistory, maxPerKind = 10): SnsCheck {
       }
       seen.add(e.text);
       if (refused(op)) found.add('failed-applied', `${user}'s timeline holds ${JSON.stringify(e.text)}, a post that did not run (${op.outcome === 'fail' ? 'never sent' : `answered ${JSON.stringify(op.result)}`})`, [op]);
-      if (!followers(e.author).includes(user)) found.add('misdelivered', `${user}'s timeline holds ${e.author}'s post ${JSON.stringify(e.text)}, but ${user} does not follow ${e.author}`, [op]);
+      if (!followers(e.author).includes(user) && !(h.late?.get(e.author) ?? []).includes(user)) found.add('misdelivered', `${user}'s timeline holds ${e.author}'s post ${JSON.stringify(e.text)}, but ${user} does not follow ${e.author}`, [op]);
       const last = lastOf.get(e.author);
       if (last && rank.get(last)! > rank.get(op)!) {
         found.add('client-order', `${user}'s timeline holds ${e.author}'s post ${JSON.stringify(e.text)} after ${JSON.stringify(last.value)}, which ${e.author} posted later`, [last, op]);

@@ -13,6 +13,10 @@
  * synchronizer are faulted too. At the end everything is healed, the synchronizer runs, and every
  * user's whole timeline is read through a subscription from revision 0 until every acknowledged
  * post has reached every follower and no entry has come for a while (or a deadline).
+ *
+ * A follow its author's group does not list within SETUP_TIMEOUT_MS is warned about and counts
+ * as late (its author's posts may reach that follower or not); if the group does not list it
+ * even at the end, the acknowledged follow was lost: an anomaly.
  */
 import { writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
@@ -23,7 +27,7 @@ import { HarnessError } from '../../lib/errors.js';
 import type { Mode } from '../../lib/protocol/index.js';
 import { HistoryRecorder } from './history.js';
 import { ProxyPool } from './proxy.js';
-import { assignGroups, formatSchedule, makeSchedule, SNS_FAULT_KINDS, type FaultKind, type Step } from './schedule.js';
+import { assignGroups, formatSchedule, makeSchedule, SNS_FAULT_KINDS, type FaultKind } from './schedule.js';
 import { substream } from './rng.js';
 import { StatusTracker } from './status.js';
 import { RunObserver } from './observer.js';
@@ -31,7 +35,9 @@ import { Nemesis } from './nemesis.js';
 import type { RunReport } from './report.js';
 import { groupForKey } from './groups.js';
 import { checkSns, type SnsSummary, type TimelineEntry } from './sns-check.js';
-import { SnsUser, followersOf, planFollows, readTimelines } from './sns-users.js';
+import type { Anomaly } from './checker.js';
+import { SnsUser, followersOf, listFollowers, planFollows, readTimelines } from './sns-users.js';
+import { Session } from '../../clients/session.js';
 import { DEFAULT_CHECKPOINT_FREQ_S, DEFAULT_HEARTBEAT_S, DEFAULT_RECOVER_TIMEOUT_MS, DEFAULT_REPLICAS } from './runner.js';
 
 export const SNS_GROUPS = 3;
@@ -87,6 +93,10 @@ class SnsChaosRun {
   private readonly recoverMs: number;
   private syncStarts = 0;
   private setupMs = 0;
+  /** Follows not yet listed by their author's group when the posts began (author → followers). */
+  private readonly late = new Map<string, string[]>();
+  /** Acknowledged follows their author's group never listed, not even at the end. */
+  private readonly lostFollows: Anomaly[] = [];
 
   constructor(private readonly o: SnsChaosOptions) {
     this.recoverMs = o.recoverTimeoutMs ?? DEFAULT_RECOVER_TIMEOUT_MS;
@@ -129,7 +139,7 @@ class SnsChaosRun {
       for (const id of ids) this.users.push(new SnsUser({ id, rm: this.sys.rmAddr, route, recorder: this.recorder, rng: substream(seed, `user ${id}`) }));
 
       const faultsEnd = this.clock() + durationMs;
-      const [faulted, worked] = await Promise.allSettled([this.faults(schedule, faultsEnd), this.workload(follows, followers, faultsEnd)]);
+      const [faulted, worked] = await Promise.allSettled([this.nemesis.runUntil(schedule, faultsEnd), this.workload(follows, followers, faultsEnd)]);
       for (const r of [faulted, worked]) if (r.status === 'rejected') throw r.reason;
 
       await this.nemesis.healAll();
@@ -138,6 +148,7 @@ class SnsChaosRun {
         this.observer.warn('the synchronizer was not running at the end; started again');
         await this.startSync();
       }
+      await this.checkLate();
       const owed = this.owed(followers);
       this.observer.say(`reading ${ids.length} timelines from revision 0`);
       timelines = await readTimelines(this.sys.rmAddr, ids, (got) => [...owed].every(([u, texts]) => has(got.get(u), texts)), QUIET_MS, Date.now() + (this.o.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS));
@@ -166,17 +177,6 @@ class SnsChaosRun {
     return groupForKey(Number(user), this.groups);
   }
 
-  /** Inject the schedule's steps until `faultsEnd`. */
-  private async faults(schedule: readonly Step[], faultsEnd: number): Promise<void> {
-    for (const [i, step] of schedule.entries()) {
-      if (this.clock() + step.gapMs >= faultsEnd) break;
-      await sleep(step.gapMs);
-      await this.nemesis.runStep(step, i + 1);
-    }
-    const rest = faultsEnd - this.clock();
-    if (rest > 0) await sleep(rest);
-  }
-
   /** Log in, follow, wait until the follows reached their authors' groups, then post until `faultsEnd`. */
   private async workload(follows: ReadonlyArray<readonly [string, string]>, followers: ReadonlyMap<string, readonly string[]>, faultsEnd: number): Promise<void> {
     const started = this.clock();
@@ -187,6 +187,7 @@ class SnsChaosRun {
       for (const [, v] of follows.filter(([f]) => f === u.id)) await u.setup(`follow ${u.id} ${v}`, deadline, ['ok', 'exists'], ['invalid']);
     }));
     await Promise.all(this.users.map((u) => this.waitFollowers(u, followers.get(u.id) ?? [], deadline)));
+    for (const [author, fs] of this.late) this.observer.warn(`${author}'s group did not list ${fs.join(', ')} among its followers ${SETUP_TIMEOUT_MS} ms after the follows began; their follows count from when they arrive`);
     this.setupMs = this.clock() - started;
     this.observer.say(`${follows.length} follows made and known in every author's group after ${(this.setupMs / 1000).toFixed(2)} s; posting`);
     if (this.clock() >= faultsEnd) this.observer.warn('the follows took the whole fault phase: no posts');
@@ -194,15 +195,28 @@ class SnsChaosRun {
     for (const u of this.users) u.stop();
   }
 
-  /** Ask `list` until the user's group lists exactly `want` as its followers. */
+  /** Ask `list` until the user's group lists every one of `want` among its followers; by `deadline`, else those missing are late. */
   private async waitFollowers(u: SnsUser, want: readonly string[], deadline: number): Promise<void> {
-    const expected = JSON.stringify([...want].sort(byId));
     for (;;) {
-      const reply = await u.ask(`list ${u.id}`);
-      const got = reply === undefined ? undefined : /"followers":(\[[^\]]*\])/.exec(reply)?.[1];
-      if (got === expected) return;
-      if (Date.now() > deadline) throw new HarnessError(`user ${u.id}'s group lists its followers as ${got ?? reply ?? 'nothing (no answer)'}, not ${expected}, ${SETUP_TIMEOUT_MS} ms after the follows began`);
+      const got = await listFollowers(u.session, u.id);
+      if (got && want.every((f) => got.includes(f))) return;
+      if (Date.now() > deadline) {
+        this.late.set(u.id, want.filter((f) => !got?.includes(f)));
+        return;
+      }
       await sleep(100);
+    }
+  }
+
+  /** At the end: a late follow still not listed by its author's group was lost, though acknowledged. */
+  private async checkLate(): Promise<void> {
+    for (const [author, fs] of this.late) {
+      const session = new Session({ name: `checker.${author}`, rm: this.sys.rmAddr, key: author });
+      session.start();
+      const got = await listFollowers(session, author).finally(() => session.stop());
+      for (const f of fs.filter((x) => !got?.includes(x))) {
+        this.lostFollows.push({ kind: 'lost', message: `${f}'s acknowledged follow of ${author} never reached ${this.groupOf(author)}: at the end it lists ${author}'s followers as ${JSON.stringify(got ?? 'nothing (no answer)')}`, ops: [] });
+      }
     }
   }
 
@@ -211,14 +225,16 @@ class SnsChaosRun {
     const owed = new Map<string, Set<string>>();
     for (const op of this.recorder.ops()) {
       if (op.outcome !== 'ok' || op.result !== 'ok') continue;
-      for (const f of followers.get(op.process.slice(1)) ?? []) owed.set(f, (owed.get(f) ?? new Set()).add(op.value!));
+      const author = op.process.slice(1);
+      for (const f of (followers.get(author) ?? []).filter((x) => !this.late.get(author)?.includes(x))) owed.set(f, (owed.get(f) ?? new Set()).add(op.value!));
     }
     return owed;
   }
 
   private report(schedule: string[], followers: ReadonlyMap<string, readonly string[]>, timelines: ReadonlyMap<string, readonly TimelineEntry[]>, summary: Omit<SnsSummary, keyof ReturnType<typeof checkSns>['stats']>): RunReport {
     const posts = this.recorder.ops();
-    const result = checkSns({ posts, followers, timelines });
+    const result = checkSns({ posts, followers, timelines, late: this.late });
+    result.anomalies.unshift(...this.lostFollows);
     const log = this.observer.traces;
     const traces = result.anomalies.slice(0, 3).map((a) => ({ title: `traces around: ${a.kind}: ${a.message}`, lines: log.around(a.ops) }));
     if (this.o.tracesFile) writeFileSync(this.o.tracesFile, log.all().join('\n') + '\n');
@@ -250,8 +266,6 @@ class SnsChaosRun {
     };
   }
 }
-
-const byId = (a: string, b: string) => a.localeCompare(b, 'en', { numeric: true });
 
 /** Whether `timeline` holds every text of `texts`. */
 function has(timeline: readonly TimelineEntry[] | undefined, texts: ReadonlySet<string>): boolean {

@@ -74,12 +74,6 @@ export class SnsUser {
     }
   }
 
-  /** One request: its reply, or undefined if none came (it may have run). */
-  async ask(payload: string): Promise<string | undefined> {
-    const outcome = await this.session.request(payload);
-    return outcome.status === 'ok' ? outcome.result : undefined;
-  }
-
   /** Post until `more()` says to stop, one post at a time, each recorded with its outcome. */
   async postUntil(more: () => boolean): Promise<void> {
     while (more() && !this.stopping) {
@@ -102,6 +96,17 @@ export class SnsUser {
     const why = o.error instanceof SessionStoppedError ? 'the run ended before a reply' : o.error.message;
     if (o.status === 'unknown') op.unknown(why);
     else op.fail(why);
+  }
+}
+
+/** The followers `user`'s group lists (`list`), asked through `session`; undefined if it did not answer. */
+export async function listFollowers(session: Session, user: string): Promise<string[] | undefined> {
+  const outcome = await session.request(`list ${user}`);
+  if (outcome.status !== 'ok') return undefined;
+  try {
+    return (JSON.parse(outcome.result) as { followers: string[] }).followers;
+  } catch {
+    return undefined;
   }
 }
 

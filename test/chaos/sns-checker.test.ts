@@ -3,7 +3,8 @@
  * outcomes and the timelines read at the end. A clean history passes; a lost post, a duplicate,
  * an out-of-order pair, a post that never ran, one delivered to a non-follower, and a post of
  * unknown outcome that reached only some followers are each flagged; a post of unknown outcome
- * present once at every follower (or nowhere) is accepted.
+ * present once at every follower (or nowhere) is accepted, and so is a late follow's follower
+ * with or without its author's posts.
  */
 import t from 'tap';
 import { checkSns, postProcess, type TimelineEntry } from '../../harness/chaos/sns-check.js';
@@ -101,4 +102,17 @@ t.test('what never ran, was never posted, or went to a non-follower', async (t) 
   t.match(r.anomalies.find((a) => a.kind === 'misdelivered')!.message, /4 does not follow 1/);
   t.match(r.anomalies.find((a) => a.kind === 'phantom')!.message, /"p-9-1" by 9 .* never posted/);
   t.equal(r.stats.expected, 5, 'refused and failed posts owe nothing');
+});
+
+t.test("a late follow: its author's posts may reach the follower or not, once each and in order", async (t) => {
+  const late = new Map([['1', ['3']]]);
+  const none = clean();
+  none.set('3', []);
+  const r = checkSns({ posts, followers, timelines: none, late });
+  t.same(r.anomalies, [], 'nothing owed to a late follower');
+  t.equal(r.stats.expected, 3);
+  t.same(checkSns({ posts, followers, timelines: clean(), late }).anomalies, [], 'and no misdelivery if they arrive');
+  const some = clean();
+  some.set('3', [entry('1', 2, 9), entry('1', 1, 10), entry('1', 2, 11)]);
+  t.same(kinds(checkSns({ posts, followers, timelines: some, late })).sort(), ['client-order', 'duplicate']);
 });
