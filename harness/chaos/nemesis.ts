@@ -99,18 +99,18 @@ export class Nemesis {
   }
 
   /**
-   * Run the schedule's steps, each after its quiet gap, until `faultsEnd` (the run's clock), which
-   * it waits for; `before` runs just before each step (with its 1-based number).
+   * Run the schedule's steps, each after its quiet gap, until `faultsEnd()` (the run's clock; it
+   * may move, e.g. from Infinity to a time), which it waits for; `before` runs just before each
+   * step (with its 1-based number).
    */
-  async runUntil(schedule: readonly Step[], faultsEnd: number, before?: (step: number) => Promise<void>): Promise<void> {
+  async runUntil(schedule: readonly Step[], faultsEnd: () => number, before?: (step: number) => Promise<void>): Promise<void> {
     for (const [i, step] of schedule.entries()) {
-      if (this.o.clock() + step.gapMs >= faultsEnd) break;
+      if (this.o.clock() + step.gapMs >= faultsEnd()) break;
       await sleep(step.gapMs);
       await before?.(i + 1);
       await this.runStep(step, i + 1);
     }
-    const rest = faultsEnd - this.o.clock();
-    if (rest > 0) await sleep(rest);
+    while (this.o.clock() < faultsEnd()) await sleep(Math.min(100, faultsEnd() - this.o.clock()));
   }
 
   /** Inject one step of the schedule (with its overlapping fault, if any), then wait until the system is whole. */

@@ -163,7 +163,7 @@ class ChaosRun {
       this.startClients();
 
       const faultsEnd = this.clock() + durationMs;
-      await this.nemesis.runUntil(schedule, faultsEnd, this.groups ? (step) => this.snapshot(step) : undefined);
+      await this.nemesis.runUntil(schedule, () => faultsEnd, this.groups ? (step) => this.snapshot(step) : undefined);
 
       // Heal everything, and wait for the system to be whole and the clients to make progress.
       await this.nemesis.healAll();

