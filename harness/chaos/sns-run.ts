@@ -14,9 +14,11 @@
  * user's whole timeline is read through a subscription from revision 0 until every acknowledged
  * post has reached every follower and no entry has come for a while (or a deadline).
  *
- * A follow its author's group does not list within SETUP_TIMEOUT_MS is warned about and counts
- * as late (its author's posts may reach that follower or not); if the group does not list it
- * even at the end, the acknowledged follow was lost: an anomaly.
+ * The set-up has a deadline (30 s by default). A follow still answered `invalid` then (the
+ * followed user's acknowledged login never reached the follower's group) is an anomaly and is
+ * not made. A follow its author's group does not list by then is warned about and counts as late
+ * (its author's posts may reach that follower or not); if the group does not list it even at the
+ * end, the acknowledged follow was lost: an anomaly.
  */
 import { writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
@@ -43,8 +45,8 @@ import { DEFAULT_CHECKPOINT_FREQ_S, DEFAULT_HEARTBEAT_S, DEFAULT_RECOVER_TIMEOUT
 export const SNS_GROUPS = 3;
 export const DEFAULT_SNS_USERS = 9;
 const START_TIMEOUT_MS = 15_000;
-/** How long the logins and follows may take, and their spread to every group, faults and all. */
-const SETUP_TIMEOUT_MS = 30_000;
+/** How long the logins and follows may take, and their spread to every group, faults and all (by default). */
+const DEFAULT_SETUP_TIMEOUT_MS = 30_000;
 /** How long the synchronizer gets to start. */
 const SYNC_START_MS = 10_000;
 /** After the faults: how long every acknowledged post may take to reach its followers (by default), and how long no new entry must come before the timelines are taken as whole. */
@@ -67,6 +69,8 @@ export interface SnsChaosOptions {
   recoverTimeoutMs?: number;
   /** How long the timelines are read at most, waiting for every acknowledged post to reach its followers (default 20 s). */
   drainTimeoutMs?: number;
+  /** How long the logins and follows may take, and their spread to every group (default 30 s). */
+  setupTimeoutMs?: number;
   /** Users 1…n (default 9: three per group). */
   users?: number;
   /** Extra environment for the server processes, e.g. `{ FTKIT_FAULT: 'skip-log-replay' }` for a deliberately broken build. */
@@ -97,8 +101,11 @@ class SnsChaosRun {
   private postsEnd = Infinity;
   /** Follows not yet listed by their author's group when the posts began (author → followers). */
   private readonly late = new Map<string, string[]>();
-  /** Acknowledged follows their author's group never listed, not even at the end. */
-  private readonly lostFollows: Anomaly[] = [];
+  /** Acknowledged logins and follows whose effect never reached another group. */
+  private readonly lostSetup: Anomaly[] = [];
+  /** The follows made (answered ok), and so each author's followers. */
+  private readonly follows: Array<[string, string]> = [];
+  private followers = new Map<string, string[]>();
 
   constructor(private readonly o: SnsChaosOptions) {
     this.recoverMs = o.recoverTimeoutMs ?? DEFAULT_RECOVER_TIMEOUT_MS;
@@ -130,8 +137,7 @@ class SnsChaosRun {
     const planned = makeSchedule({ seed, durationMs: 2 * durationMs, kinds: this.o.faults ?? SNS_FAULT_KINDS, double: this.o.double });
     const schedule = assignGroups(planned, seed, this.groups);
     const ids = Array.from({ length: this.o.users ?? DEFAULT_SNS_USERS }, (_, i) => String(i + 1));
-    const follows = planFollows(substream(seed, 'follows'), ids);
-    const followers = followersOf(follows);
+    const plan = planFollows(substream(seed, 'follows'), ids);
     let timelines = new Map<string, TimelineEntry[]>();
     try {
       await this.sys.start();
@@ -141,7 +147,7 @@ class SnsChaosRun {
       const route = (name: string, addr: string) => this.pool.route(name, addr);
       for (const id of ids) this.users.push(new SnsUser({ id, rm: this.sys.rmAddr, route, recorder: this.recorder, rng: substream(seed, `user ${id}`) }));
 
-      const worked = this.workload(follows, followers, durationMs).finally(() => (this.postsEnd = Math.min(this.postsEnd, this.clock())));
+      const worked = this.workload(plan, durationMs).finally(() => (this.postsEnd = Math.min(this.postsEnd, this.clock())));
       const [faulted, posted] = await Promise.allSettled([this.nemesis.runUntil(schedule, () => this.postsEnd), worked]);
       for (const r of [faulted, posted]) if (r.status === 'rejected') throw r.reason;
 
@@ -152,7 +158,7 @@ class SnsChaosRun {
         await this.startSync();
       }
       await this.checkLate();
-      const owed = this.owed(followers);
+      const owed = this.owed();
       this.observer.say(`reading ${ids.length} timelines from revision 0`);
       timelines = await readTimelines(this.sys.rmAddr, ids, (got) => [...owed].every(([u, texts]) => has(got.get(u), texts)), QUIET_MS, Date.now() + (this.o.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS));
     } finally {
@@ -164,8 +170,9 @@ class SnsChaosRun {
       await this.sys.stop();
     }
     const uncovered = this.groups.filter((g) => this.observer.decisions.some((d) => d.includes(`RM: ${g}: no ready replica survived`)));
+    const follows = this.follows;
     const summary = { users: ids.length, follows: follows.length, crossGroup: follows.filter(([u, v]) => this.groupOf(u) !== this.groupOf(v)).length, setupMs: Math.round(this.setupMs), syncStarts: this.syncStarts, uncovered };
-    return this.report(formatSchedule(schedule), followers, timelines, summary);
+    return this.report(formatSchedule(schedule), timelines, summary);
   }
 
   /** Start the synchronizer (again, after a kill-sync); resolves when it runs. */
@@ -181,18 +188,25 @@ class SnsChaosRun {
   }
 
   /** Log in, follow, wait until the follows reached their authors' groups, then post for `durationMs`. */
-  private async workload(follows: ReadonlyArray<readonly [string, string]>, followers: ReadonlyMap<string, readonly string[]>, durationMs: number): Promise<void> {
+  private async workload(plan: ReadonlyArray<readonly [string, string]>, durationMs: number): Promise<void> {
     const started = this.clock();
-    const deadline = Date.now() + SETUP_TIMEOUT_MS;
+    const setupMs = this.o.setupTimeoutMs ?? DEFAULT_SETUP_TIMEOUT_MS;
+    const deadline = Date.now() + setupMs;
     await Promise.all(this.users.map((u) => u.setup(`login ${u.id} chaos-${u.id} ${Date.now()}`, deadline)));
     // `invalid`: the followed user is not known in the follower's group yet (the synchronizer brings it); `exists`: a retried follow had run.
-    await Promise.all(this.users.map(async (u) => {
-      for (const [, v] of follows.filter(([f]) => f === u.id)) await u.setup(`follow ${u.id} ${v}`, deadline, ['ok', 'exists'], ['invalid']);
-    }));
-    await Promise.all(this.users.map((u) => this.waitFollowers(u, followers.get(u.id) ?? [], deadline)));
-    for (const [author, fs] of this.late) this.observer.warn(`${author}'s group did not list ${fs.join(', ')} among its followers ${SETUP_TIMEOUT_MS} ms after the follows began; their follows count from when they arrive`);
+    await Promise.all(
+      this.users.map(async (u) => {
+        for (const [, v] of plan.filter(([f]) => f === u.id)) {
+          if ((await u.setup(`follow ${u.id} ${v}`, deadline, ['ok', 'exists'], ['invalid'])) !== 'invalid') this.follows.push([u.id, v]);
+          else this.lostSetup.push({ kind: 'lost', message: `${v} logged in at ${this.groupOf(v)}, but ${this.groupOf(u.id)} still did not know ${v} ${setupMs} ms after the set-up began (follow ${u.id} ${v}: invalid)`, ops: [] });
+        }
+      }),
+    );
+    this.followers = followersOf(this.follows);
+    await Promise.all(this.users.map((u) => this.waitFollowers(u, this.followers.get(u.id) ?? [], deadline)));
+    for (const [author, fs] of this.late) this.observer.warn(`${author}'s group did not list ${fs.join(', ')} among its followers ${setupMs} ms after the set-up began; their follows count from when they arrive`);
     this.setupMs = this.clock() - started;
-    this.observer.say(`${follows.length} follows made and known in every author's group after ${(this.setupMs / 1000).toFixed(2)} s; posting`);
+    this.observer.say(`${this.follows.length} follows made and known in every author's group after ${(this.setupMs / 1000).toFixed(2)} s; posting`);
     const postsEnd = (this.postsEnd = this.clock() + durationMs);
     await Promise.race([Promise.all(this.users.map((u) => u.postUntil(() => this.clock() < postsEnd))), sleep(durationMs + POST_GRACE_MS, undefined, { ref: false })]);
     for (const u of this.users) u.stop();
@@ -218,26 +232,26 @@ class SnsChaosRun {
       session.start();
       const got = await listFollowers(session, author).finally(() => session.stop());
       for (const f of fs.filter((x) => !got?.includes(x))) {
-        this.lostFollows.push({ kind: 'lost', message: `${f}'s acknowledged follow of ${author} never reached ${this.groupOf(author)}: at the end it lists ${author}'s followers as ${JSON.stringify(got ?? 'nothing (no answer)')}`, ops: [] });
+        this.lostSetup.push({ kind: 'lost', message: `${f}'s acknowledged follow of ${author} never reached ${this.groupOf(author)}: at the end it lists ${author}'s followers as ${JSON.stringify(got ?? 'nothing (no answer)')}`, ops: [] });
       }
     }
   }
 
   /** The posts each user's timeline must hold: every acknowledged post of each author the user follows. */
-  private owed(followers: ReadonlyMap<string, readonly string[]>): Map<string, Set<string>> {
+  private owed(): Map<string, Set<string>> {
     const owed = new Map<string, Set<string>>();
     for (const op of this.recorder.ops()) {
       if (op.outcome !== 'ok' || op.result !== 'ok') continue;
       const author = op.process.slice(1);
-      for (const f of (followers.get(author) ?? []).filter((x) => !this.late.get(author)?.includes(x))) owed.set(f, (owed.get(f) ?? new Set()).add(op.value!));
+      for (const f of (this.followers.get(author) ?? []).filter((x) => !this.late.get(author)?.includes(x))) owed.set(f, (owed.get(f) ?? new Set()).add(op.value!));
     }
     return owed;
   }
 
-  private report(schedule: string[], followers: ReadonlyMap<string, readonly string[]>, timelines: ReadonlyMap<string, readonly TimelineEntry[]>, summary: Omit<SnsSummary, keyof ReturnType<typeof checkSns>['stats']>): RunReport {
+  private report(schedule: string[], timelines: ReadonlyMap<string, readonly TimelineEntry[]>, summary: Omit<SnsSummary, keyof ReturnType<typeof checkSns>['stats']>): RunReport {
     const posts = this.recorder.ops();
-    const result = checkSns({ posts, followers, timelines, late: this.late });
-    result.anomalies.unshift(...this.lostFollows);
+    const result = checkSns({ posts, followers: this.followers, timelines, late: this.late });
+    result.anomalies.unshift(...this.lostSetup);
     const log = this.observer.traces;
     const traces = result.anomalies.slice(0, 3).map((a) => ({ title: `traces around: ${a.kind}: ${a.message}`, lines: log.around(a.ops) }));
     if (this.o.tracesFile) writeFileSync(this.o.tracesFile, log.all().join('\n') + '\n');
