@@ -10,9 +10,10 @@
  * seeded plan (across groups and within them) until each is acknowledged, and wait until every
  * author's group lists its followers; only then do they post, for the run's duration, and
  * nobody unfollows. The faults run from the start to the end of the posts, so the follows and
- * their spread through the synchronizer are faulted too. At the end everything is healed, the synchronizer runs, and every
- * user's whole timeline is read through a subscription from revision 0 until every acknowledged
- * post has reached every follower and no entry has come for a while (or a deadline).
+ * their spread through the synchronizer are faulted too. Every user's whole timeline is read
+ * live, through a subscription from revision 0 taken before the first post. At the end
+ * everything is healed, the synchronizer runs, and the run waits until every acknowledged post
+ * has reached every follower and no entry has come for a while (or a deadline).
  *
  * The set-up has a deadline (30 s by default). A follow still answered `invalid` then (the
  * followed user's acknowledged login never reached the follower's group) is an anomaly and is
@@ -38,7 +39,7 @@ import type { RunReport } from './report.js';
 import { groupForKey } from './groups.js';
 import { checkSns, type SnsSummary, type TimelineEntry } from './sns-check.js';
 import type { Anomaly } from './checker.js';
-import { SnsUser, followersOf, listFollowers, planFollows, readTimelines } from './sns-users.js';
+import { SnsUser, TimelineReader, followersOf, listFollowers, planFollows } from './sns-users.js';
 import { Session } from '../../clients/session.js';
 import { DEFAULT_CHECKPOINT_FREQ_S, DEFAULT_HEARTBEAT_S, DEFAULT_RECOVER_TIMEOUT_MS, DEFAULT_REPLICAS } from './runner.js';
 
@@ -138,7 +139,7 @@ class SnsChaosRun {
     const schedule = assignGroups(planned, seed, this.groups);
     const ids = Array.from({ length: this.o.users ?? DEFAULT_SNS_USERS }, (_, i) => String(i + 1));
     const plan = planFollows(substream(seed, 'follows'), ids);
-    let timelines = new Map<string, TimelineEntry[]>();
+    const reader = new TimelineReader(ids);
     try {
       await this.sys.start();
       if (!(await this.status.waitWhole(START_TIMEOUT_MS))) throw new HarnessError(`the system did not become ready: ${this.status.describe()}`);
@@ -147,7 +148,7 @@ class SnsChaosRun {
       const route = (name: string, addr: string) => this.pool.route(name, addr);
       for (const id of ids) this.users.push(new SnsUser({ id, rm: this.sys.rmAddr, route, recorder: this.recorder, rng: substream(seed, `user ${id}`) }));
 
-      const worked = this.workload(plan, durationMs).finally(() => (this.postsEnd = Math.min(this.postsEnd, this.clock())));
+      const worked = this.workload(plan, durationMs, reader).finally(() => (this.postsEnd = Math.min(this.postsEnd, this.clock())));
       const [faulted, posted] = await Promise.allSettled([this.nemesis.runUntil(schedule, () => this.postsEnd), worked]);
       for (const r of [faulted, posted]) if (r.status === 'rejected') throw r.reason;
 
@@ -159,9 +160,10 @@ class SnsChaosRun {
       }
       await this.checkLate();
       const owed = this.owed();
-      this.observer.say(`reading ${ids.length} timelines from revision 0`);
-      timelines = await readTimelines(this.sys.rmAddr, ids, (got) => [...owed].every(([u, texts]) => has(got.get(u), texts)), QUIET_MS, Date.now() + (this.o.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS));
+      this.observer.say(`waiting until every acknowledged post is in its followers' timelines`);
+      await reader.settle((got) => [...owed].every(([u, texts]) => has(got.get(u), texts)), QUIET_MS, Date.now() + (this.o.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS));
     } finally {
+      reader.stop();
       this.observer.stopping = true;
       for (const u of this.users) u.stop();
       this.recorder.closeAll();
@@ -172,7 +174,7 @@ class SnsChaosRun {
     const uncovered = this.groups.filter((g) => this.observer.decisions.some((d) => d.includes(`RM: ${g}: no ready replica survived`)));
     const follows = this.follows;
     const summary = { users: ids.length, follows: follows.length, crossGroup: follows.filter(([u, v]) => this.groupOf(u) !== this.groupOf(v)).length, setupMs: Math.round(this.setupMs), syncStarts: this.syncStarts, uncovered };
-    return this.report(formatSchedule(schedule), timelines, summary);
+    return this.report(formatSchedule(schedule), reader.timelines, summary);
   }
 
   /** Start the synchronizer (again, after a kill-sync); resolves when it runs. */
@@ -188,7 +190,7 @@ class SnsChaosRun {
   }
 
   /** Log in, follow, wait until the follows reached their authors' groups, then post for `durationMs`. */
-  private async workload(plan: ReadonlyArray<readonly [string, string]>, durationMs: number): Promise<void> {
+  private async workload(plan: ReadonlyArray<readonly [string, string]>, durationMs: number, reader: TimelineReader): Promise<void> {
     const started = this.clock();
     const setupMs = this.o.setupTimeoutMs ?? DEFAULT_SETUP_TIMEOUT_MS;
     const deadline = Date.now() + setupMs;
@@ -207,6 +209,7 @@ class SnsChaosRun {
     for (const [author, fs] of this.late) this.observer.warn(`${author}'s group did not list ${fs.join(', ')} among its followers ${setupMs} ms after the set-up began; their follows count from when they arrive`);
     this.setupMs = this.clock() - started;
     this.observer.say(`${this.follows.length} follows made and known in every author's group after ${(this.setupMs / 1000).toFixed(2)} s; posting`);
+    reader.start(this.sys.rmAddr);
     const postsEnd = (this.postsEnd = this.clock() + durationMs);
     await Promise.race([Promise.all(this.users.map((u) => u.postUntil(() => this.clock() < postsEnd))), sleep(durationMs + POST_GRACE_MS, undefined, { ref: false })]);
     for (const u of this.users) u.stop();

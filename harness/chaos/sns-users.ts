@@ -3,8 +3,8 @@
  * keyed by its id, so the RM routes it to its home group (`--route mod`: user k lives in group
  * ((k − 1) mod 3) + 1), through the run's fault-injecting proxies. A user logs in, follows whom
  * the seeded plan says, and then posts unique texts (`p-<user>-<n>`) one after another, each
- * recorded in the history with its outcome (sns-check.ts reads them). At the end the timelines
- * are read whole through subscriptions from revision 0 (clients/watch.ts).
+ * recorded in the history with its outcome (sns-check.ts reads them). The timelines are read
+ * whole through subscriptions from revision 0 (clients/watch.ts).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Session, type Outcome } from '../../clients/session.js';
@@ -127,44 +127,52 @@ export function planFollows(rng: Rng, users: readonly string[], p = 0.5): Array<
 }
 
 /**
- * Read every user's whole timeline: a subscription from revision 0 to `timeline/<user>` at the
- * user's group, until `enough(timelines)` holds and no new entry came for `quietMs`, or until
- * `deadline` (epoch ms). Each subscription follows its own session's view.
+ * Every user's whole timeline, read live: a subscription from revision 0 to `timeline/<user>` at
+ * the user's group, each following its own session's view (after a failover it subscribes again
+ * at the new leader from the last revision it saw). Started before the first post, it sees every
+ * post as it comes, so a bound on the posts a timeline keeps for late subscribers does not matter.
  */
-export async function readTimelines(
-  rm: string,
-  users: readonly string[],
-  enough: (timelines: ReadonlyMap<string, readonly TimelineEntry[]>) => boolean,
-  quietMs: number,
-  deadline: number,
-): Promise<Map<string, TimelineEntry[]>> {
-  const timelines = new Map(users.map((u) => [u, [] as TimelineEntry[]]));
-  let lastEntry = Date.now();
-  const sessions: Session[] = [];
-  const watches: Watch[] = [];
-  for (const u of users) {
-    const session = new Session({ name: `reader.${u}`, rm, key: u });
-    session.start();
-    sessions.push(session);
-    const watch = new Watch({ name: `reader.${u}`, topic: timelineTopic(u), from: 0, session });
-    watch.on('event', (text, rev) => {
-      lastEntry = Date.now();
-      let post: Partial<Post> = {};
-      try {
-        post = JSON.parse(text) as Post;
-      } catch {
-        // An entry that is not a post: checked as a phantom.
-      }
-      timelines.get(u)!.push({ author: String(post.author ?? '?'), text: String(post.text ?? text), rev });
-    });
-    watch.start();
-    watches.push(watch);
+export class TimelineReader {
+  readonly timelines: Map<string, TimelineEntry[]>;
+  private lastEntry = Date.now();
+  private readonly sessions: Session[] = [];
+  private readonly watches: Watch[] = [];
+
+  constructor(private readonly users: readonly string[]) {
+    this.timelines = new Map(users.map((u) => [u, [] as TimelineEntry[]]));
   }
-  try {
-    while (Date.now() < deadline && !(enough(timelines) && Date.now() - lastEntry >= quietMs)) await sleep(50);
-  } finally {
-    for (const w of watches) w.stop();
-    for (const s of sessions) s.stop();
+
+  /** Subscribe, through the RM at `rm`. */
+  start(rm: string): void {
+    for (const u of this.users) {
+      const session = new Session({ name: `reader.${u}`, rm, key: u });
+      const watch = new Watch({ name: `reader.${u}`, topic: timelineTopic(u), from: 0, session });
+      watch.on('event', (text, rev) => this.entry(u, text, rev));
+      session.start();
+      watch.start();
+      this.sessions.push(session);
+      this.watches.push(watch);
+    }
   }
-  return timelines;
+
+  /** Resolves once `enough(timelines)` holds and no new entry came for `quietMs`, or at `deadline` (epoch ms). */
+  async settle(enough: (timelines: ReadonlyMap<string, readonly TimelineEntry[]>) => boolean, quietMs: number, deadline: number): Promise<void> {
+    while (Date.now() < deadline && !(enough(this.timelines) && Date.now() - this.lastEntry >= quietMs)) await sleep(50);
+  }
+
+  stop(): void {
+    for (const w of this.watches) w.stop();
+    for (const s of this.sessions) s.stop();
+  }
+
+  private entry(user: string, text: string, rev: number): void {
+    this.lastEntry = Date.now();
+    let post: Partial<Post> = {};
+    try {
+      post = JSON.parse(text) as Post;
+    } catch {
+      // An entry that is not a post: checked as a phantom.
+    }
+    this.timelines.get(user)!.push({ author: String(post.author ?? '?'), text: String(post.text ?? text), rev });
+  }
 }
