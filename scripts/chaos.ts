@@ -1,5 +1,5 @@
 /**
- * `npm run chaos -- [--mode active|passive] [--seed N] [--runs N] [--duration S] [--groups N] [--hosts]`
+ * `npm run chaos -- [--mode active|passive] [--seed N] [--runs N] [--duration S] [--groups N] [--hosts] [--workload log|sns]`
  *
  * Runs seeded chaos runs (seed = base seed + run index) and prints a report per run;
  * exits 1 if any run found an anomaly, 2 on a usage or harness error.
@@ -12,7 +12,8 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { DEFAULT_CLIENTS, DEFAULT_CLIENTS_PER_GROUP, DEFAULT_STALE_CLIENTS, runChaos } from '../harness/chaos/runner.js';
 import { Interrupted, runChaosOnHosts } from '../harness/chaos/onhosts.js';
 import { compactReport, formatRun, formatTotals, totals, type RunReport } from '../harness/chaos/report.js';
-import { FAULT_HELP, FAULT_KINDS, LOOPBACK_FAULT_KINDS, isFaultKind, isHostFault, type FaultKind } from '../harness/chaos/schedule.js';
+import { FAULT_HELP, FAULT_KINDS, LOOPBACK_FAULT_KINDS, SNS_FAULT_KINDS, SYNC_FAULT_KINDS, isFaultKind, isHostFault, type FaultKind } from '../harness/chaos/schedule.js';
+import { DEFAULT_SNS_USERS, SNS_GROUPS, runSnsChaos } from '../harness/chaos/sns-run.js';
 import { DEFAULT_FRAMES, formatFuzz, runFuzz } from '../harness/chaos/fuzz.js';
 import type { Mode } from '../lib/protocol/index.js';
 
@@ -45,13 +46,15 @@ function faultList(raw: string): string[] {
 }
 
 /** The kinds a run draws from: `--faults` resolved against the run's default (undefined: the default). */
-function resolveFaults(list: string[] | undefined, hosts: boolean): FaultKind[] | undefined {
+function resolveFaults(list: string[] | undefined, hosts: boolean, sns: boolean): FaultKind[] | undefined {
   if (!list || list.length === 0) return undefined;
   const out = list.filter((k) => k.startsWith('-')).map((k) => k.slice(1));
   const named = list.filter((k) => !k.startsWith('-')) as FaultKind[];
-  const base = named.length > 0 ? named : hosts ? [...FAULT_KINDS] : [...LOOPBACK_FAULT_KINDS];
+  const base = named.length > 0 ? named : sns ? [...SNS_FAULT_KINDS] : hosts ? FAULT_KINDS.filter((k) => !isSyncFault(k)) : [...LOOPBACK_FAULT_KINDS];
   return base.filter((k) => !out.includes(k));
 }
+
+const isSyncFault = (k: FaultKind) => (SYNC_FAULT_KINDS as readonly string[]).includes(k);
 
 interface Opts {
   mode: Mode | 'both';
@@ -71,6 +74,7 @@ interface Opts {
   listFaults: boolean;
   hosts: boolean;
   traces?: string;
+  workload: 'log' | 'sns';
 }
 
 async function main(): Promise<number> {
@@ -86,6 +90,7 @@ async function main(): Promise<number> {
     .option('--faults <list>', `comma-separated fault kinds, or all (default all; -kind leaves one out, e.g. -link-delay): ${FAULT_KINDS.join(', ')}`, faultList)
     .option('--double <chance>', 'chance that a replica fault gets a second replica fault overlapping it', chance, 0.15)
     .option('--hosts', 'run on four network-namespace hosts (the course deployment; needs root, iproute2, nftables), with network faults between them', false)
+    .addOption(new Option('--workload <name>', `what the clients do: log (appends and reads, checked for linearizability) or sns (${DEFAULT_SNS_USERS} users over ${SNS_GROUPS} groups of the sns app with ftkit sync: follows, then posts, each acknowledged post checked at every follower once)`).choices(['log', 'sns']).default('log'))
     .option('--fuzz', 'fuzz every kind of listener with random and mutated frames instead', false)
     .option('--frames <n>', 'fuzz: frames per listener', integer('--frames', 1), DEFAULT_FRAMES)
     .option('--forge', 'fuzz: also send well-formed frames that impersonate peers (see docs/CHAOS.md)', false)
@@ -105,7 +110,8 @@ async function main(): Promise<number> {
     for (const k of FAULT_KINDS) process.stdout.write(`${k.padEnd(15)} ${FAULT_HELP[k]}\n`);
     return 0;
   }
-  const faults = resolveFaults(o.faults, o.hosts);
+  const sns = o.workload === 'sns';
+  const faults = resolveFaults(o.faults, o.hosts, sns);
   if (faults && faults.length === 0) {
     process.stderr.write('chaos: --faults leaves no fault kind\n');
     return 2;
@@ -113,6 +119,15 @@ async function main(): Promise<number> {
   const hostOnly = (faults ?? []).filter(isHostFault);
   if (!o.hosts && hostOnly.length > 0) {
     process.stderr.write(`chaos: ${hostOnly.join(', ')} need namespace hosts: add --hosts\n`);
+    return 2;
+  }
+  if (sns && (o.hosts || o.fuzz || (o.groups !== 1 && o.groups !== SNS_GROUPS) || o.clients !== undefined || o.staleClients !== undefined)) {
+    process.stderr.write(`chaos: --workload sns runs ${DEFAULT_SNS_USERS} users over ${SNS_GROUPS} groups on 127.0.0.1 (not with --hosts, --fuzz, --clients, --stale-clients, or another --groups)\n`);
+    return 2;
+  }
+  const syncOnly = (faults ?? []).filter(isSyncFault);
+  if (!sns && syncOnly.length > 0) {
+    process.stderr.write(`chaos: ${syncOnly.join(', ')} needs the synchronizer: add --workload sns\n`);
     return 2;
   }
   if (o.groups > 1 && (o.hosts || o.fuzz)) {
@@ -144,7 +159,8 @@ async function main(): Promise<number> {
   const staleClients = o.staleClients ?? (groups ?? DEFAULT_STALE_CLIENTS);
   const grouped = groups ? `, ${groups} replica groups` : '';
   const again = `${groups ? ` --groups ${groups}` : ''}${where}`;
-  say(`chaos: ${of} run(s)${o.hosts ? ' on namespace hosts' : ''}${grouped}, base seed ${base}, ${o.duration} s each, ${clients} clients + ${staleClients} stale-view; reproduce one with --mode M --seed S --runs 1 --duration ${o.duration}${again}`);
+  if (sns) say(`chaos: ${of} run(s) of the sns workload, ${SNS_GROUPS} replica groups and ftkit sync, base seed ${base}, ${o.duration} s each, ${DEFAULT_SNS_USERS} users; reproduce one with --workload sns --mode M --seed S --runs 1 --duration ${o.duration}`);
+  else say(`chaos: ${of} run(s)${o.hosts ? ' on namespace hosts' : ''}${grouped}, base seed ${base}, ${o.duration} s each, ${clients} clients + ${staleClients} stale-view; reproduce one with --mode M --seed S --runs 1 --duration ${o.duration}${again}`);
   if (o.report) writeFileSync(o.report, '');
   if (o.traces) mkdirSync(o.traces, { recursive: true });
   // On hosts, an interrupt stops the run and removes its processes and namespaces before exiting.
@@ -165,7 +181,7 @@ async function main(): Promise<number> {
       try {
         const tracesFile = o.traces ? join(resolve(o.traces), `${mode}-${seed}.log`) : undefined;
         const options = { tracesFile, mode, seed, durationS: o.duration, clients, staleClients, faults, double: o.double, log: progress, ...(groups ? { groups } : {}) };
-        report = o.hosts ? await runChaosOnHosts(options, interrupt.signal) : await runChaos(options);
+        report = sns ? await runSnsChaos(options) : o.hosts ? await runChaosOnHosts(options, interrupt.signal) : await runChaos(options);
       } catch (err) {
         if (err instanceof Interrupted) {
           say('chaos: interrupted; every process and namespace of the run is gone');
@@ -185,6 +201,11 @@ async function main(): Promise<number> {
   }
   const t = totals(reports);
   say(formatTotals(t));
+  if (sns) {
+    const beyond = reports.filter((r) => (r.sns?.uncovered.length ?? 0) > 0);
+    const count = (rs: RunReport[]) => totals(rs).anomalies;
+    say(`sns: ${beyond.length} run(s) went beyond the fault model (every ready replica of a group declared failed${beyond.length ? `: ${beyond.map((r) => `${r.mode} ${r.seed} (${r.sns!.uncovered.join(', ')})`).join(', ')}` : ''}), with ${count(beyond)} anomalies; the other runs, ${count(reports.filter((r) => !beyond.includes(r)))} anomalies`);
+  }
   say(`time: ${((Date.now() - started) / 1000).toFixed(0)} s in all, ${((Date.now() - started) / 1000 / Math.max(1, reports.length)).toFixed(1)} s per run`);
   return t.anomalies > 0 ? 1 : 0;
 }

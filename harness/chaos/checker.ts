@@ -52,7 +52,11 @@ export type AnomalyKind =
   /** Several groups: a replica of another group answered a client (groups.ts). */
   | 'wrong-group'
   /** Several groups: a fault in one group changed another's epoch or leader (isolation.ts). */
-  | 'cross-group';
+  | 'cross-group'
+  /** The sns workload (sns-check.ts): a post in the timeline of a user who does not follow its author. */
+  | 'misdelivered'
+  /** The sns workload: a post of unknown outcome that reached some of its author's followers but not all. */
+  | 'partial-delivery';
 
 export interface Anomaly {
   kind: AnomalyKind;
@@ -111,7 +115,8 @@ export function logDigest(entries: readonly string[]): string {
   return digest(JSON.stringify(entries));
 }
 
-class Findings {
+/** Anomalies found, at most `maxPerKind` of each kind reported and the rest counted. */
+export class Findings {
   readonly anomalies: Anomaly[] = [];
   readonly suppressed: Partial<Record<AnomalyKind, number>> = {};
   private readonly counts = new Map<AnomalyKind, number>();

@@ -5,7 +5,8 @@
  * follower) are resolved against the RM's status at the moment of the fault. A lost machine
  * comes back where it was: its LFD on its old port, then its server. On namespace hosts it also
  * cuts, slows and thins the network between the replicas' machines (`hostFault`). If the system
- * is not whole after a step, the run is degraded: only client-link faults (net-*) follow.
+ * is not whole after a step, the run is degraded: only client-link faults (net-*) follow. In the
+ * sns workload it also kills the synchronizer (`ftkit sync`) and starts it again.
  *
  * With several replica groups each fault names its group (schedule.ts, assignGroups) and its
  * role-based target is resolved within that group; a machine fault hits every replica on that
@@ -14,6 +15,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { System } from '../launch/system.js';
+import type { Proc } from '../launch/proc.js';
 import type { Mode } from '../../lib/protocol/index.js';
 import { parseAddress } from '../../lib/net/index.js';
 import { ProcControl } from './procs.js';
@@ -61,6 +63,8 @@ export interface NemesisOptions {
    * one replica's for cut-machine, else the leader's and a follower's); it stays until healed.
    */
   hostFault?: (fault: Fault & { kind: HostFaultKind }, replicas: string[]) => Promise<{ what: string; heal(): Promise<void> }>;
+  /** The sns workload: the synchronizer's process now, and how to start it again (kill-sync). */
+  sync?: { proc(): Proc | undefined; start(): Promise<Proc> };
 }
 
 export class Nemesis {
@@ -92,6 +96,21 @@ export class Nemesis {
     const faults = [...this.netFaults];
     this.netFaults.clear();
     await Promise.all(faults.map((f) => f.heal()));
+  }
+
+  /**
+   * Run the schedule's steps, each after its quiet gap, until `faultsEnd()` (the run's clock; it
+   * may move, e.g. from Infinity to a time), which it waits for; `before` runs just before each
+   * step (with its 1-based number).
+   */
+  async runUntil(schedule: readonly Step[], faultsEnd: () => number, before?: (step: number) => Promise<void>): Promise<void> {
+    for (const [i, step] of schedule.entries()) {
+      if (this.o.clock() + step.gapMs >= faultsEnd()) break;
+      await sleep(step.gapMs);
+      await before?.(i + 1);
+      await this.runStep(step, i + 1);
+    }
+    while (this.o.clock() < faultsEnd()) await sleep(Math.min(100, faultsEnd() - this.o.clock()));
   }
 
   /** Inject one step of the schedule (with its overlapping fault, if any), then wait until the system is whole. */
@@ -206,6 +225,18 @@ export class Nemesis {
         await sleep(fault.holdMs);
         await this.procs.respawn(name, () => (gfd ? this.sys.startGfd(port) : this.sys.startRm(port)));
         said(`${name} restarted on port ${port}`);
+        break;
+      }
+      case 'kill-sync': {
+        const proc = this.o.sync?.proc();
+        if (!this.o.sync || !proc) return skip('no synchronizer runs in this workload');
+        rec.target = 'sync';
+        said(`kill -9 sync (pid ${proc.pid})`);
+        await this.procs.kill(proc);
+        await sleep(fault.holdMs);
+        // A relaunched synchronizer reads every outbox from the start; the dedup tables absorb what it sends again.
+        await this.procs.retry('sync', () => this.o.sync!.start());
+        said('sync started again');
         break;
       }
       case 'cut-machine':

@@ -6,6 +6,7 @@ import type { Anomaly, AnomalyKind, CheckStats } from './checker.js';
 import type { InjectedFault } from './nemesis.js';
 import type { GroupReport } from './groups.js';
 import type { IsolationResult } from './isolation.js';
+import type { SnsSummary } from './sns-check.js';
 
 export interface RunStats extends CheckStats {
   retries: number;
@@ -36,6 +37,8 @@ export interface RunReport {
   groups?: GroupReport[];
   /** Several replica groups: the cross-group check (its violations are among the anomalies). */
   isolation?: Omit<IsolationResult, 'violations'>;
+  /** The sns workload (sns-run.ts): its users, follows and posts; the history holds the posts (as appends), `reads` counts the follows. */
+  sns?: SnsSummary;
 }
 
 /**
@@ -112,6 +115,17 @@ function formatGroups(r: RunReport): string[] {
   return lines;
 }
 
+/** The sns workload: what the users did, and what the timelines held. */
+function formatSns(x: SnsSummary, retries: number): string[] {
+  const p = x.posts;
+  return [
+    `sns: ${x.users} users, ${x.follows} follows (${x.crossGroup} across groups) made and spread in ${(x.setupMs / 1000).toFixed(2)} s; sync started ${x.syncStarts} time(s)`,
+    `posts: ${p.ok + p.fail + p.unknown} (${p.ok} ok, ${p.unknown} unknown, ${p.fail} fail); ${retries} retries; ${x.unknownDelivered} unknown posts turned out delivered`,
+    `timelines: ${x.entries} entries read from revision 0; ${x.expected} deliveries owed by acknowledged posts`,
+    ...(x.uncovered.length > 0 ? [`beyond the fault model: every ready replica of ${x.uncovered.join(', ')} was declared failed, and the RM continued from one that was not ready (what it had acknowledged may be lost)`] : []),
+  ];
+}
+
 export function formatRun(r: RunReport, index?: { run: number; of: number }, verbose = false): string[] {
   const s = r.stats;
   const head = `== chaos ${index ? `run ${index.run}/${index.of}: ` : ''}mode ${r.mode}, seed ${r.seed}, ${r.durationS} s ==`;
@@ -126,7 +140,8 @@ export function formatRun(r: RunReport, index?: { run: number; of: number }, ver
     }
   }
   if (r.injected.length === 0) lines.push('  (none)');
-  lines.push(
+  if (r.sns) lines.push(...formatSns(r.sns, s.retries));
+  else lines.push(
     `operations: ${operations(s)} ` +
       `(append: ${s.appends.ok} ok, ${s.appends.unknown} unknown, ${s.appends.fail} fail; read: ${s.reads.ok} ok, ${s.reads.unknown} unknown, ${s.reads.fail} fail); ` +
       `${s.retries} retries; ${s.unknownApplied} unknown appends turned out applied`,
@@ -137,9 +152,9 @@ export function formatRun(r: RunReport, index?: { run: number; of: number }, ver
     lines.push(`stale-view clients: ${stale.length} operations, ${ok} answered (by ${[...new Set(stale.filter((o) => o.server).map((o) => o.server))].sort().join(', ') || 'none'})`);
   }
   if (r.groups) lines.push(...formatGroups(r));
-  else if (s.finalLength !== undefined) lines.push(`linearizable: ${s.linearizable ? 'yes' : 'no'}`);
+  else if (s.finalLength !== undefined && !r.sns) lines.push(`linearizable: ${s.linearizable ? 'yes' : 'no'}`);
   const reps = r.final.replicas.map((x) => `${x.name} ${x.digest !== undefined ? `digest ${x.digest}` : `${x.length} entries`}`).join(', ');
-  if (!r.groups) lines.push(`final state: ${r.final.length !== undefined ? `${r.final.length} entries from ${r.final.source}` : 'none'}${reps ? `; compared with ${reps}` : ''}`);
+  if (!r.groups && !r.sns) lines.push(`final state: ${r.final.length !== undefined ? `${r.final.length} entries from ${r.final.source}` : 'none'}${reps ? `; compared with ${reps}` : ''}`);
   for (const w of r.warnings) lines.push(`warning: ${w}`);
   if (verbose || r.anomalies.length > 0) lines.push('RM decisions:', ...r.decisions.map((d) => `  ${d}`));
   if (r.anomalies.length === 0) lines.push('anomalies: none');

@@ -163,14 +163,7 @@ class ChaosRun {
       this.startClients();
 
       const faultsEnd = this.clock() + durationMs;
-      for (const [i, step] of schedule.entries()) {
-        if (this.clock() + step.gapMs >= faultsEnd) break;
-        await sleep(step.gapMs);
-        if (this.groups) await this.snapshot(i + 1);
-        await this.nemesis.runStep(step, i + 1);
-      }
-      const rest = faultsEnd - this.clock();
-      if (rest > 0) await sleep(rest);
+      await this.nemesis.runUntil(schedule, () => faultsEnd, this.groups ? (step) => this.snapshot(step) : undefined);
 
       // Heal everything, and wait for the system to be whole and the clients to make progress.
       await this.nemesis.healAll();

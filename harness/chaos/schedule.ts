@@ -30,7 +30,11 @@ export const LOOPBACK_FAULT_KINDS = [
 ] as const;
 /** Network faults between namespace hosts (--hosts only): in the switch, between the replicas' machines. */
 export const HOST_FAULT_KINDS = ['cut-machine', 'cut-link', 'cut-one-way', 'link-loss', 'link-delay'] as const;
-export const FAULT_KINDS = [...LOOPBACK_FAULT_KINDS, ...HOST_FAULT_KINDS] as const;
+/** Faults on the sns workload's synchronizer (`--workload sns` only). */
+export const SYNC_FAULT_KINDS = ['kill-sync'] as const;
+export const FAULT_KINDS = [...LOOPBACK_FAULT_KINDS, ...HOST_FAULT_KINDS, ...SYNC_FAULT_KINDS] as const;
+/** What the sns workload draws from by default: every loopback fault, and the synchronizer's. */
+export const SNS_FAULT_KINDS: readonly FaultKind[] = [...LOOPBACK_FAULT_KINDS, ...SYNC_FAULT_KINDS];
 export type FaultKind = (typeof FAULT_KINDS)[number];
 export type HostFaultKind = (typeof HOST_FAULT_KINDS)[number];
 
@@ -53,6 +57,7 @@ export const FAULT_HELP: Record<FaultKind, string> = {
   'cut-one-way': "--hosts: packets from the leader's machine to one follower's are lost (or the other way round), the other direction passes",
   'link-loss': "--hosts: 5-30 % of the packets between the leader's machine and one follower's are lost, both ways",
   'link-delay': "--hosts: every packet between the leader's machine and one follower's waits 100-600 ms more, both ways",
+  'kill-sync': '--workload sns: kill -9 the synchronizer (ftkit sync) and start it again after a while',
 };
 
 export type FaultTarget = 'leader' | 'follower' | 'all';
@@ -117,6 +122,7 @@ const WEIGHTS: Record<FaultKind, number> = {
   'cut-one-way': 2,
   'link-loss': 2,
   'link-delay': 2,
+  'kill-sync': 4,
 };
 
 /**
@@ -166,6 +172,7 @@ function makeFault(rng: Rng, kind: FaultKind): Fault {
       return { kind, target: rng() < 0.6 ? 'leader' : 'follower', pick, holdMs: randInt(rng, 500, 1500) };
     case 'restart-gfd':
     case 'restart-rm':
+    case 'kill-sync':
       return { kind, pick, holdMs: randInt(rng, 200, 1500) };
     case 'net-drop':
       return { kind, target: netTarget(rng), pick, holdMs: randInt(rng, 200, 1000) };
@@ -198,7 +205,7 @@ function netTarget(rng: Rng): FaultTarget {
 
 export function makeSchedule(options: ScheduleOptions): Step[] {
   const rng = mulberry32(options.seed);
-  const kinds = options.kinds && options.kinds.length > 0 ? options.kinds : options.hosts ? FAULT_KINDS : LOOPBACK_FAULT_KINDS;
+  const kinds = options.kinds && options.kinds.length > 0 ? options.kinds : options.hosts ? [...LOOPBACK_FAULT_KINDS, ...HOST_FAULT_KINDS] : LOOPBACK_FAULT_KINDS;
   const hostOnly = kinds.filter(isHostFault);
   if (!options.hosts && hostOnly.length > 0) throw new Error(`${hostOnly.join(', ')}: only on namespace hosts (--hosts)`);
   const overlapChance = options.overlap ?? 0.25;
@@ -227,11 +234,12 @@ export function makeSchedule(options: ScheduleOptions): Step[] {
 /**
  * With several replica groups: aim each fault that targets replicas or their client links at a
  * group, drawn from a stream of its own, so that the schedule itself is the one a single group
- * gets for the same seed. The control-plane faults (restart-gfd, restart-rm) aim at no group.
+ * gets for the same seed. The control-plane faults (restart-gfd, restart-rm) and the synchronizer's
+ * (kill-sync) aim at no group.
  */
 export function assignGroups(steps: readonly Step[], seed: number, groups: readonly string[]): Step[] {
   const rng = substream(seed, 'groups');
-  const aim = (f: Fault): Fault => (f.kind === 'restart-gfd' || f.kind === 'restart-rm' ? f : { ...f, group: pickOne(rng, groups) });
+  const aim = (f: Fault): Fault => (f.kind === 'restart-gfd' || f.kind === 'restart-rm' || f.kind === 'kill-sync' ? f : { ...f, group: pickOne(rng, groups) });
   return steps.map((s) => ({ ...s, fault: aim(s.fault), ...(s.overlap ? { overlap: { ...s.overlap, fault: aim(s.overlap.fault) } } : {}) }));
 }
 
@@ -259,6 +267,7 @@ function describeKind(f: Fault): string {
       return `${f.kind} (stopped ${secs(f.holdMs)})`;
     case 'restart-gfd':
     case 'restart-rm':
+    case 'kill-sync':
       return `${f.kind} (down ${secs(f.holdMs)})`;
     case 'net-delay':
       return `net-delay${on} +${f.delayMs} ms (for ${secs(f.holdMs)})`;

@@ -53,7 +53,8 @@ t.test('on 127.0.0.1 every seed gives the schedule it gave before the host kinds
 t.test('on namespace hosts the schedule draws the network faults between machines', async (t) => {
   const steps = Array.from({ length: 60 }, (_, i) => makeSchedule({ seed: i, durationMs: 30_000, hosts: true })).flat();
   const faults: Fault[] = steps.flatMap((s) => (s.overlap ? [s.fault, s.overlap.fault] : [s.fault]));
-  for (const kind of FAULT_KINDS) t.ok(faults.some((f) => f.kind === kind), `${kind} occurs (${faults.filter((f) => f.kind === kind).length} of ${faults.length})`);
+  for (const kind of [...LOOPBACK_FAULT_KINDS, ...HOST_FAULT_KINDS]) t.ok(faults.some((f) => f.kind === kind), `${kind} occurs (${faults.filter((f) => f.kind === kind).length} of ${faults.length})`);
+  t.notOk(faults.some((f) => f.kind === 'kill-sync'), 'the synchronizer is faulted only in the sns workload');
   const net = faults.filter((f) => isHostFault(f.kind));
   const share = net.length / faults.length;
   t.ok(share > 0.15 && share < 0.5, `network faults between hosts are ${(share * 100).toFixed(0)} % of the faults`);
