@@ -58,22 +58,18 @@ export class ReplicationCore {
   private electing: string | undefined;
   /** Replicas asked what they hold since the last choice: each is asked once per election. */
   private readonly asked = new Set<string>();
-  /**
-   * No ready replica is left and none of those left holds the current epoch's state: the choice
-   * waits for the election deadline, so that a replica of the current epoch that was only
-   * suspected can register again and be asked (it holds what was acknowledged).
-   */
+  /** No ready replica is left and none left holds what was acknowledged: wait (rm --recovery-wait) for one to register again. */
   private waitingForCurrent = false;
   /** The election deadline passed since the last choice. */
   private deadlinePassed = false;
   /**
-   * The ready replica whose loss (a failure, or a suspicion) left no ready replica in the current
-   * epoch: it held everything acknowledged, since a commit waits for every ready follower. Any
-   * other replica may lack commits made without it (a newcomer, even one holding this epoch's
-   * state; a follower lost earlier, while the leader went on), so the RM continues from this one
-   * if it comes back before the election deadline.
+   * The ready replica whose loss left no ready replica, and what it last reported holding: it held
+   * everything acknowledged (a commit waits for every ready follower; any other replica may lack
+   * commits made without it), so the RM continues from it if it comes back before the deadline
+   * (suspected, not dead), or holding at least that (durable, relaunched from its disk).
    */
   private lastReady: string | undefined;
+  private lastReadyHeld: Holding | undefined;
 
   /**
    * @param leaderLoad With several replica groups: how many other groups' leaders run on the
@@ -189,8 +185,8 @@ export class ReplicationCore {
     const had = this.members.get(name);
     if (!had) return [];
     this.members.delete(name);
+    if (had.ready && this.ready().length === 0) [this.lastReady, this.lastReadyHeld] = [name, this.holds.get(name)];
     this.holds.delete(name);
-    if (had.ready && this.ready().length === 0) this.lastReady = name;
     const wasAwaited = this.awaiting.delete(name);
     this.reportedEpoch.delete(name);
     if (name === this.leader && !this.deciding) this.leader = undefined;
@@ -339,7 +335,10 @@ export class ReplicationCore {
    * epoch's state and, if the last ready replica was lost, it is that one.
    */
   private holdsAllAcknowledged(name: string): boolean {
-    const held = this.holds.get(name)?.epoch ?? -1;
+    const now = this.holds.get(name);
+    const held = now?.epoch ?? -1;
+    const was = this.lastReady === name ? this.lastReadyHeld : undefined;
+    if (was && now && now.epoch >= was.epoch && now.seq >= was.seq) return true;
     if (held !== this.epoch) return held > this.epoch;
     return this.lastReady === undefined || this.lastReady === name;
   }

@@ -12,7 +12,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { DEFAULT_CLIENTS, DEFAULT_CLIENTS_PER_GROUP, DEFAULT_STALE_CLIENTS, runChaos } from '../harness/chaos/runner.js';
 import { Interrupted, runChaosOnHosts } from '../harness/chaos/onhosts.js';
 import { compactReport, formatRun, formatTotals, totals, type RunReport } from '../harness/chaos/report.js';
-import { FAULT_HELP, FAULT_KINDS, LOOPBACK_FAULT_KINDS, SNS_FAULT_KINDS, SYNC_FAULT_KINDS, isFaultKind, isHostFault, type FaultKind } from '../harness/chaos/schedule.js';
+import { DURABLE_FAULT_KINDS, FAULT_HELP, FAULT_KINDS, LOOPBACK_FAULT_KINDS, SNS_FAULT_KINDS, SYNC_FAULT_KINDS, isFaultKind, isHostFault, type FaultKind } from '../harness/chaos/schedule.js';
 import { DEFAULT_SNS_USERS, SNS_GROUPS, runSnsChaos } from '../harness/chaos/sns-run.js';
 import { DEFAULT_FRAMES, formatFuzz, runFuzz } from '../harness/chaos/fuzz.js';
 import type { Mode } from '../lib/protocol/index.js';
@@ -46,15 +46,18 @@ function faultList(raw: string): string[] {
 }
 
 /** The kinds a run draws from: `--faults` resolved against the run's default (undefined: the default). */
-function resolveFaults(list: string[] | undefined, hosts: boolean, sns: boolean): FaultKind[] | undefined {
+function resolveFaults(list: string[] | undefined, hosts: boolean, sns: boolean, durable: boolean): FaultKind[] | undefined {
+  // Durable replicas: every loopback fault, and losing a whole group at once.
+  if ((!list || list.length === 0) && durable) return [...LOOPBACK_FAULT_KINDS, ...DURABLE_FAULT_KINDS];
   if (!list || list.length === 0) return undefined;
   const out = list.filter((k) => k.startsWith('-')).map((k) => k.slice(1));
   const named = list.filter((k) => !k.startsWith('-')) as FaultKind[];
-  const base = named.length > 0 ? named : sns ? [...SNS_FAULT_KINDS] : hosts ? FAULT_KINDS.filter((k) => !isSyncFault(k)) : [...LOOPBACK_FAULT_KINDS];
+  const base = named.length > 0 ? named : sns ? [...SNS_FAULT_KINDS] : hosts ? FAULT_KINDS.filter((k) => !isSyncFault(k) && !isDurableFault(k)) : durable ? [...LOOPBACK_FAULT_KINDS, ...DURABLE_FAULT_KINDS] : [...LOOPBACK_FAULT_KINDS];
   return base.filter((k) => !out.includes(k));
 }
 
 const isSyncFault = (k: FaultKind) => (SYNC_FAULT_KINDS as readonly string[]).includes(k);
+const isDurableFault = (k: FaultKind) => (DURABLE_FAULT_KINDS as readonly string[]).includes(k);
 
 interface Opts {
   mode: Mode | 'both';
@@ -75,6 +78,7 @@ interface Opts {
   hosts: boolean;
   traces?: string;
   workload: 'log' | 'sns';
+  durable: boolean;
 }
 
 async function main(): Promise<number> {
@@ -91,6 +95,7 @@ async function main(): Promise<number> {
     .option('--double <chance>', 'chance that a replica fault gets a second replica fault overlapping it', chance, 0.15)
     .option('--hosts', 'run on four network-namespace hosts (the course deployment; needs root, iproute2, nftables), with network faults between them', false)
     .addOption(new Option('--workload <name>', `what the clients do: log (appends and reads, checked for linearizability) or sns (${DEFAULT_SNS_USERS} users over ${SNS_GROUPS} groups of the sns app with ftkit sync: follows, then posts, each acknowledged post checked at every follower once)`).choices(['log', 'sns']).default('log'))
+    .option('--durable', 'durable replicas (each with a data dir, docs/DURABILITY.md), and the kill-all fault: every replica of a group killed at once', false)
     .option('--fuzz', 'fuzz every kind of listener with random and mutated frames instead', false)
     .option('--frames <n>', 'fuzz: frames per listener', integer('--frames', 1), DEFAULT_FRAMES)
     .option('--forge', 'fuzz: also send well-formed frames that impersonate peers (see docs/CHAOS.md)', false)
@@ -111,7 +116,7 @@ async function main(): Promise<number> {
     return 0;
   }
   const sns = o.workload === 'sns';
-  const faults = resolveFaults(o.faults, o.hosts, sns);
+  const faults = resolveFaults(o.faults, o.hosts, sns, o.durable);
   if (faults && faults.length === 0) {
     process.stderr.write('chaos: --faults leaves no fault kind\n');
     return 2;
@@ -128,6 +133,15 @@ async function main(): Promise<number> {
   const syncOnly = (faults ?? []).filter(isSyncFault);
   if (!sns && syncOnly.length > 0) {
     process.stderr.write(`chaos: ${syncOnly.join(', ')} needs the synchronizer: add --workload sns\n`);
+    return 2;
+  }
+  const durableOnly = (faults ?? []).filter(isDurableFault);
+  if (!o.durable && durableOnly.length > 0) {
+    process.stderr.write(`chaos: ${durableOnly.join(', ')} loses every replica of a group: only durable replicas survive it; add --durable\n`);
+    return 2;
+  }
+  if (o.durable && (sns || o.hosts || o.fuzz)) {
+    process.stderr.write('chaos: --durable runs the log workload on 127.0.0.1 (not with --workload sns, --hosts or --fuzz)\n');
     return 2;
   }
   if (o.groups > 1 && (o.hosts || o.fuzz)) {
@@ -158,7 +172,7 @@ async function main(): Promise<number> {
   const clients = o.clients ?? (groups ? DEFAULT_CLIENTS_PER_GROUP * groups : DEFAULT_CLIENTS);
   const staleClients = o.staleClients ?? (groups ?? DEFAULT_STALE_CLIENTS);
   const grouped = groups ? `, ${groups} replica groups` : '';
-  const again = `${groups ? ` --groups ${groups}` : ''}${where}`;
+  const again = `${groups ? ` --groups ${groups}` : ''}${where}${o.durable ? ' --durable' : ''}`;
   if (sns) say(`chaos: ${of} run(s) of the sns workload, ${SNS_GROUPS} replica groups and ftkit sync, base seed ${base}, ${o.duration} s each, ${DEFAULT_SNS_USERS} users; reproduce one with --workload sns --mode M --seed S --runs 1 --duration ${o.duration}`);
   else say(`chaos: ${of} run(s)${o.hosts ? ' on namespace hosts' : ''}${grouped}, base seed ${base}, ${o.duration} s each, ${clients} clients + ${staleClients} stale-view; reproduce one with --mode M --seed S --runs 1 --duration ${o.duration}${again}`);
   if (o.report) writeFileSync(o.report, '');
@@ -180,7 +194,7 @@ async function main(): Promise<number> {
       let report: RunReport;
       try {
         const tracesFile = o.traces ? join(resolve(o.traces), `${mode}-${seed}.log`) : undefined;
-        const options = { tracesFile, mode, seed, durationS: o.duration, clients, staleClients, faults, double: o.double, log: progress, ...(groups ? { groups } : {}) };
+        const options = { tracesFile, mode, seed, durationS: o.duration, clients, staleClients, faults, double: o.double, log: progress, ...(groups ? { groups } : {}), ...(o.durable ? { durable: true } : {}) };
         report = sns ? await runSnsChaos(options) : o.hosts ? await runChaosOnHosts(options, interrupt.signal) : await runChaos(options);
       } catch (err) {
         if (err instanceof Interrupted) {

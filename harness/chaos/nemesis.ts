@@ -227,6 +227,20 @@ export class Nemesis {
         said(`${name} restarted on port ${port}`);
         break;
       }
+      case 'kill-all': {
+        // Durable replicas only (--durable): the whole group at once, then each back from its disk.
+        const servers = (status?.members ?? []).map((m) => m.name);
+        if (servers.length === 0) return skip('no replica to kill');
+        rec.target = servers.map((x) => `${x} (${roleOf(status, x)})`).join(', ');
+        for (const x of servers) this.observer.faulting(x);
+        said(`kill -9 ${rec.target}`);
+        await Promise.all(servers.map((x) => this.procs.kill(this.sys.proc(x))));
+        await sleep(fault.holdMs);
+        await Promise.all(servers.map((x) => this.procs.restartServer(x)));
+        said(`${servers.join(', ')} restarted`);
+        for (const x of servers) this.observer.healed(x);
+        break;
+      }
       case 'kill-sync': {
         const proc = this.o.sync?.proc();
         if (!this.o.sync || !proc) return skip('no synchronizer runs in this workload');

@@ -20,7 +20,9 @@
  * on the machine; each group's history is checked on its own (groups.ts), and no fault may change
  * a group it did not aim at (isolation.ts).
  */
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { System } from '../launch/system.js';
@@ -97,7 +99,15 @@ export interface ChaosOptions {
    * (default: 2 per group and 1 per group).
    */
   groups?: number;
+  /**
+   * Durable replicas: each with a data dir (removed after the run), and the RM waiting for the
+   * last ready replica to come back when none is left; `kill-all` needs it.
+   */
+  durable?: boolean;
 }
+
+/** How long the RM waits for a replica that holds everything acknowledged, with durable replicas (rm --recovery-wait). */
+const DURABLE_RECOVERY_WAIT_S = 10;
 
 export function runChaos(options: ChaosOptions): Promise<RunReport> {
   return new ChaosRun(options).run();
@@ -121,17 +131,21 @@ class ChaosRun {
   private readonly snapshots: Snapshot[] = [];
   private finals: Map<string, FinalState> | undefined;
   private readonly replicas: number;
+  private readonly dataDir: string | undefined;
 
   constructor(private readonly o: ChaosOptions) {
     this.recoverMs = o.recoverTimeoutMs ?? DEFAULT_RECOVER_TIMEOUT_MS;
     const replicas = (this.replicas = o.replicas ?? DEFAULT_REPLICAS);
     const heartbeat = o.heartbeat ?? DEFAULT_HEARTBEAT_S;
     this.observer = new RunObserver(this.clock, o.log ?? (() => {}));
-    const sysOptions = { mode: o.mode, app: 'log', heartbeat, checkpointFreq: o.checkpointFreq ?? DEFAULT_CHECKPOINT_FREQ_S, replicas, autoRestart: false, serverEnv: o.serverEnv } as const;
+    this.dataDir = o.durable ? mkdtempSync(join(tmpdir(), 'ftkit-chaos-data-')) : undefined;
+    const durable = this.dataDir ? { dataDir: this.dataDir, rmArgs: ['--recovery-wait', String(DURABLE_RECOVERY_WAIT_S)] } : {};
+    const sysOptions = { mode: o.mode, app: 'log', heartbeat, checkpointFreq: o.checkpointFreq ?? DEFAULT_CHECKPOINT_FREQ_S, replicas, autoRestart: false, serverEnv: o.serverEnv, ...durable } as const;
     const hosts = o.hosts;
     const several = (o.groups ?? 1) > 1;
     if (several && hosts) throw new HarnessError('several replica groups run on 127.0.0.1 only');
-    const grouped = several ? { ...sysOptions, groups: o.groups, machines: replicas, rmArgs: ['--route', 'mod'] } : sysOptions;
+    if (o.durable && hosts) throw new HarnessError('durable replicas run on 127.0.0.1 only');
+    const grouped = several ? { ...sysOptions, groups: o.groups, machines: replicas, rmArgs: ['--route', 'mod', ...(durable.rmArgs ?? [])] } : sysOptions;
     this.sys = hosts ? new HostsSystem(hosts.net, hosts.dir, sysOptions) : new System(grouped);
     this.groups = several ? this.sys.groupNames : undefined;
     this.sys.group.on('spawned', (p) => this.observer.watch(p));
@@ -192,6 +206,7 @@ class ChaosRun {
       await this.nemesis.healAll().catch((err: Error) => this.observer.warn(`could not heal every fault: ${err.message}`));
       await this.pool.close();
       await this.sys.stop();
+      if (this.dataDir) rmSync(this.dataDir, { recursive: true, force: true });
     }
     return this.report(formatSchedule(schedule), final);
   }

@@ -32,7 +32,9 @@ export const LOOPBACK_FAULT_KINDS = [
 export const HOST_FAULT_KINDS = ['cut-machine', 'cut-link', 'cut-one-way', 'link-loss', 'link-delay'] as const;
 /** Faults on the sns workload's synchronizer (`--workload sns` only). */
 export const SYNC_FAULT_KINDS = ['kill-sync'] as const;
-export const FAULT_KINDS = [...LOOPBACK_FAULT_KINDS, ...HOST_FAULT_KINDS, ...SYNC_FAULT_KINDS] as const;
+/** Faults only durable replicas survive (`--durable` only): every replica of a group at once. */
+export const DURABLE_FAULT_KINDS = ['kill-all'] as const;
+export const FAULT_KINDS = [...LOOPBACK_FAULT_KINDS, ...HOST_FAULT_KINDS, ...SYNC_FAULT_KINDS, ...DURABLE_FAULT_KINDS] as const;
 /** What the sns workload draws from by default: every loopback fault, and the synchronizer's. */
 export const SNS_FAULT_KINDS: readonly FaultKind[] = [...LOOPBACK_FAULT_KINDS, ...SYNC_FAULT_KINDS];
 export type FaultKind = (typeof FAULT_KINDS)[number];
@@ -58,6 +60,7 @@ export const FAULT_HELP: Record<FaultKind, string> = {
   'link-loss': "--hosts: 5-30 % of the packets between the leader's machine and one follower's are lost, both ways",
   'link-delay': "--hosts: every packet between the leader's machine and one follower's waits 100-600 ms more, both ways",
   'kill-sync': '--workload sns: kill -9 the synchronizer (ftkit sync) and start it again after a while',
+  'kill-all': '--durable: kill -9 every replica of a group at the same instant, then start them all again (each from its data dir)',
 };
 
 export type FaultTarget = 'leader' | 'follower' | 'all';
@@ -123,6 +126,7 @@ const WEIGHTS: Record<FaultKind, number> = {
   'link-loss': 2,
   'link-delay': 2,
   'kill-sync': 4,
+  'kill-all': 3,
 };
 
 /**
@@ -131,7 +135,7 @@ const WEIGHTS: Record<FaultKind, number> = {
  * followed by a wait until the system is whole. The host kinds come last, so a loopback
  * schedule draws exactly as it did before they existed.
  */
-const REPLICA_FAULTS: readonly FaultKind[] = ['kill-leader', 'kill-follower', 'pause-leader', 'pause-follower', 'stall-leader', 'stall-follower', 'kill-machine', 'pause-machine', ...HOST_FAULT_KINDS];
+const REPLICA_FAULTS: readonly FaultKind[] = ['kill-leader', 'kill-follower', 'pause-leader', 'pause-follower', 'stall-leader', 'stall-follower', 'kill-machine', 'pause-machine', ...HOST_FAULT_KINDS, 'kill-all'];
 /** Faults that may overlap a replica fault. */
 const OVERLAPPING: readonly FaultKind[] = ['restart-gfd', 'restart-rm', 'net-drop', 'net-delay', 'net-blackhole'];
 /** A bound on the schedule's length whatever the duration. */
@@ -174,6 +178,8 @@ function makeFault(rng: Rng, kind: FaultKind): Fault {
     case 'restart-rm':
     case 'kill-sync':
       return { kind, pick, holdMs: randInt(rng, 200, 1500) };
+    case 'kill-all':
+      return { kind, pick, holdMs: randInt(rng, 100, 1000) };
     case 'net-drop':
       return { kind, target: netTarget(rng), pick, holdMs: randInt(rng, 200, 1000) };
     case 'net-delay':
@@ -211,14 +217,15 @@ export function makeSchedule(options: ScheduleOptions): Step[] {
   const overlapChance = options.overlap ?? 0.25;
   const doubleChance = options.double ?? 0.15;
   const overlapping = OVERLAPPING.filter((k) => kinds.includes(k));
-  const replicaKinds = REPLICA_FAULTS.filter((k) => kinds.includes(k));
+  // Every replica of the group down at once: no second replica fault is drawn with it, nor as one.
+  const replicaKinds = REPLICA_FAULTS.filter((k) => kinds.includes(k) && k !== 'kill-all');
   const steps: Step[] = [];
   let planned = 0;
   while (planned < options.durationMs && steps.length < MAX_STEPS) {
     const kind = weighted(rng, kinds.map((k) => [k, WEIGHTS[k]] as const));
     const step: Step = { gapMs: randInt(rng, 300, 1500), fault: makeFault(rng, kind) };
     const r = rng();
-    if (isReplicaFault(kind) && replicaKinds.length > 0 && r < doubleChance) {
+    if (isReplicaFault(kind) && kind !== 'kill-all' && replicaKinds.length > 0 && r < doubleChance) {
       const other = weighted(rng, replicaKinds.map((k) => [k, WEIGHTS[k]] as const));
       step.overlap = { offsetMs: randInt(rng, 0, step.fault.holdMs), fault: makeFault(rng, other) };
     } else if (isReplicaFault(kind) && overlapping.length > 0 && r < doubleChance + overlapChance) {
@@ -268,6 +275,7 @@ function describeKind(f: Fault): string {
     case 'restart-gfd':
     case 'restart-rm':
     case 'kill-sync':
+    case 'kill-all':
       return `${f.kind} (down ${secs(f.holdMs)})`;
     case 'net-delay':
       return `net-delay${on} +${f.delayMs} ms (for ${secs(f.holdMs)})`;
