@@ -5,11 +5,10 @@
  */
 import { Component, describeMembers } from '../lib/component.js';
 import { sendProperties } from '../lib/children.js';
-import type { Connection, Listener } from '../lib/net/index.js';
-import type { Security } from '../lib/net/index.js';
+import type { Connection, Listener, Security } from '../lib/net/index.js';
 import { DEFAULT_GROUP, UnexpectedMessageError, type Message, type MessageOf, type Mode } from '../lib/protocol/index.js';
 import { Tracer } from '../lib/trace/index.js';
-import { DEFAULT_MODE } from '../lib/config/options.js';
+import { DEFAULT_MODE, DEFAULT_RESTART_BUDGET, DEFAULT_RESTART_WINDOW_S } from '../lib/config/options.js';
 import { PROPERTIES, parseProperty } from '../lib/config/properties.js';
 import type { RmCommand, RmEvent } from './core.js';
 import { GroupTable, splitByGroup, type Group } from './group.js';
@@ -17,7 +16,7 @@ import { ClientTable } from './clients.js';
 import { Router, type RouteRule } from './routing.js';
 import { ToldTable } from './told.js';
 import { Supervisor, type SupCommand, type SupEvent } from './supervisor.js';
-import { DEFAULT_RESTART_BUDGET, DEFAULT_RESTART_WINDOW_S } from '../lib/config/options.js';
+import { MetricsStore, measureSelf } from './metrics.js';
 
 export const RM_NAME = 'RM';
 /** How long a restarted RM waits for replicas to report their state before it decides. */
@@ -66,6 +65,9 @@ export class Rm extends Component {
   readonly properties = new Map<string, string>();
   /** What each component told it runs with (`in_force`). */
   private readonly told = new ToldTable((who) => who === 'GFD' || this.groups.hasMember(who) || this.supervisor.isUp(who));
+  /** Every link's latency and every process's CPU and memory, as reported (docs/OBSERVABILITY.md). */
+  readonly metrics = new MetricsStore((from, reason) => this.trace('metrics_refused', 'fault', `RM: metrics report from ${from} refused: ${reason}`, { from, reason }));
+  private stopMeasuring: (() => void) | undefined;
 
   constructor(readonly options: RmOptions = {}) {
     super(RM_NAME, options.tracer ?? new Tracer(RM_NAME), options.security);
@@ -102,18 +104,19 @@ export class Rm extends Component {
     return this.groups.get(DEFAULT_GROUP).core;
   }
 
-
   async start(): Promise<void> {
     this.setState('starting');
     await this.listener.listen();
     this.trace('listening', 'info', `RM listening on ${this.address}; ${this.mode} replication`, { addr: this.address, mode: this.mode });
     this.traceSecurity(this.address);
     this.traceMembers(this.groups.get(DEFAULT_GROUP), true);
+    this.stopMeasuring = measureSelf(this.name, this.metrics);
     this.setState('running');
   }
 
   async stop(): Promise<void> {
     this.setState('stopping');
+    this.stopMeasuring?.();
     for (const g of this.groups) clearTimeout(g.reportTimer);
     for (const t of this.timers.values()) clearTimeout(t);
     await this.listener.close();
@@ -137,6 +140,7 @@ export class Rm extends Component {
       case 'client': {
         conn.peer = first.client;
         const handle = (msg: Message) => {
+          if (msg.type === 'metrics' && msg.from === first.client) return this.metrics.receive(msg, (process) => process === first.client);
           if (msg.type !== 'client' || msg.client !== first.client) throw this.unexpected(conn, msg);
           this.clients.asked(msg.client, conn, msg.key || undefined);
         };
@@ -192,6 +196,8 @@ export class Rm extends Component {
         return this.dispatch(this.groups.of(msg.server), { type: 'lagging', lagging: msg });
       case 'inForce':
         return this.told.record(msg);
+      case 'metrics':
+        return this.metrics.receive(msg, () => true);
       case 'machine':
         return this.supervise({ type: 'machine', lfd: msg.lfd, up: msg.state === 'up', now: Date.now() });
       case 'launchFailed':
@@ -386,6 +392,7 @@ export class Rm extends Component {
       })),
       route: { rule: this.options.route ?? 'mod', fallback: this.options.fallback ?? false },
       routes: this.clients.routes(),
+      metrics: this.metrics.summary(),
     };
   }
 }
