@@ -10,7 +10,7 @@ import type { MessageOf } from '../protocol/index.js';
 import type { Tracer } from '../trace/index.js';
 import { MetricsReportError } from '../errors.js';
 import { MetricsRecorder, Reporter, processUsage, type Usage } from './recorder.js';
-import { MAX_REPORT_BYTES, parseReport } from './report.js';
+import { MAX_REPORT_BYTES, MAX_REPORT_LINKS, parseReport } from './report.js';
 
 export interface ProbeOptions {
   me: string;
@@ -30,7 +30,7 @@ export class MetricsProbe {
     this.reporter = new Reporter(
       this.recorder,
       (report) => this.send(report),
-      (r) => this.refused(o.me, `its own report of ${r.links.length} links is over ${MAX_REPORT_BYTES} bytes; not sent`),
+      (r) => this.refused(o.me, `its own report of ${r.links.length} links is over ${MAX_REPORT_LINKS} links or ${MAX_REPORT_BYTES} bytes; not sent`),
       o.periodMs,
     );
   }

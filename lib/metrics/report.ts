@@ -40,8 +40,9 @@ export interface Report {
 const NAME = /^[A-Za-z0-9_.-]{1,64}$/;
 const isNum = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v >= 0;
 
-/** Encode a report, or undefined if it is over MAX_REPORT_BYTES. */
+/** Encode a report, or undefined if it is over MAX_REPORT_LINKS or MAX_REPORT_BYTES (it would be refused). */
 export function encodeReport(r: Report): string | undefined {
+  if (r.links.length > MAX_REPORT_LINKS) return undefined;
   const text = JSON.stringify(r);
   return text.length > MAX_REPORT_BYTES ? undefined : text;
 }
