@@ -10,6 +10,8 @@
  * the machine's load) is left out. Numbers are printed, never asserted.
  */
 import { System } from '../harness/launch/system.js';
+import { Histogram, PendingAcks } from '../lib/metrics/index.js';
+import { ClientMetrics } from '../clients/metrics.js';
 import { LoadGen, leanStdout, waitAllReady } from './harness.js';
 import { runtimeOf } from './idle.js';
 import type { LoadStats } from './recorder.js';
@@ -35,6 +37,8 @@ export interface MetricsWindow {
 
 export interface MetricsBenchResult {
   windows: MetricsWindow[];
+  /** The measuring one request adds, timed alone in this process (µs): at the primary (a log entry to two backups, their acks) and at its client. */
+  hotPath: { primaryUs: number; clientUs: number };
   /** What the metrics-on RM knew at the end: links and processes. */
   links?: number;
   processes?: number;
@@ -75,7 +79,7 @@ async function oneWindow(lg: LoadGen, side: Side, o: MetricsBenchOptions): Promi
 }
 
 export async function runMetrics(lg: LoadGen, o: MetricsBenchOptions): Promise<MetricsBenchResult> {
-  const result: MetricsBenchResult = { windows: [], failures: [] };
+  const result: MetricsBenchResult = { windows: [], hotPath: hotPathCost(), failures: [] };
   const sides: Side[] = [];
   try {
     sides.push(await startSide(lg, true, o.clients), await startSide(lg, false, o.clients));
@@ -99,6 +103,33 @@ export async function runMetrics(lg: LoadGen, o: MetricsBenchOptions): Promise<M
   return result;
 }
 
+/**
+ * What metrics add to one request, timed alone: the primary stamps a log entry for each of two
+ * backups and settles it on each ack (servers/metrics.ts does exactly this per request); the
+ * client stamps its request and times the reply. A machine-independent bound beside the noisy
+ * ratio of two loaded systems.
+ */
+export function hotPathCost(n = 1_000_000): { primaryUs: number; clientUs: number } {
+  const a = new PendingAcks(new Histogram());
+  const b = new PendingAcks(new Histogram());
+  let t0 = performance.now();
+  for (let seq = 1; seq <= n; seq++) {
+    const now = performance.now();
+    a.sent(seq, now);
+    b.sent(seq, now);
+    a.acked(seq, performance.now());
+    b.acked(seq, performance.now());
+  }
+  const primaryUs = ((performance.now() - t0) * 1000) / n;
+  const client = new ClientMetrics('B1', () => {});
+  t0 = performance.now();
+  for (let num = 1; num <= n; num++) {
+    client.sent('S1', num);
+    client.replied('S1', num);
+  }
+  return { primaryUs, clientUs: ((performance.now() - t0) * 1000) / n };
+}
+
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
@@ -117,6 +148,8 @@ export function printMetrics(r: MetricsBenchResult, o: Pick<MetricsBenchOptions,
   const rpsRatio = med(true, (w) => w.stats.rps) / med(false, (w) => w.stats.rps);
   const cpuRatio = med(true, (w) => w.serverCpuUsPerRequest) / med(false, (w) => w.serverCpuUsPerRequest);
   console.log(`\n  throughput on/off: ${fmt(rpsRatio, 3)} (target ≥ 0.95);  server CPU per request on/off: ${fmt(cpuRatio, 3)}`);
+  const cpuOff = med(false, (w) => w.serverCpuUsPerRequest);
+  console.log(`  measuring alone adds ${fmt(r.hotPath.primaryUs, 3)} µs per request at the primary (${fmt((100 * r.hotPath.primaryUs) / cpuOff, 2)} % of the servers' ${fmt(cpuOff, 1)} µs) and ${fmt(r.hotPath.clientUs, 3)} µs at the client`);
   if (r.links !== undefined) console.log(`  the metrics-on RM knew ${r.links} links and ${r.processes} processes at the end`);
   const left = r.windows.filter((w) => w.disturbed).length;
   if (left) console.log(`  ${left} windows left out: an epoch moved during them`);
