@@ -64,3 +64,19 @@ t.test('every link kind and every process reach the RM; a dead replica goes stal
   t.ok(gone(after), `${victim} is stale, no live link to it, and the primary still logs to ${backups[1]}`);
   client.kill('SIGTERM');
 });
+
+t.test('active: the sequencer times its orders to each member, the client each replica that answers', async (t) => {
+  t.setTimeout(60_000);
+  const sys = new System({ mode: 'active', heartbeat: 0.2, heartbeatTimeout: 1, quiet: true, autoRestart: false });
+  t.teardown(() => sys.stop());
+  await sys.start();
+  await sys.rm.waitFor((e) => e.type === 'view_changed' && (e.data as { view: unknown[] }).view.length === 3, 10_000);
+  const client = sys.startClient('C1', ['--interval', '0.02', '--quiet']);
+  const { leader } = JSON.parse(await sys.ctl({ op: 'status' })) as { leader: string };
+  const members = sys.servers.filter((s) => s !== leader);
+  const wanted = (m: MetricsSummary) => members.every((s) => live(m, leader, s, 'order')) && sys.servers.every((s) => live(m, 'C1', s, 'request'));
+  const m = await metricsUntil(sys, wanted);
+  t.ok(wanted(m), `${leader} → ${members.join(', ')} order, and C1 → every replica request`);
+  t.ok(sys.servers.every((s) => m.processes.find((p) => p.process === s)!.requests! > 0), 'every replica counts the requests it received');
+  client.kill('SIGTERM');
+});
