@@ -189,3 +189,21 @@ t.test('a heartbeat monitor gives the round trip of each answer in time', async 
   m.stop();
   t.same(rtts, [3, 7], 'one sample per answered heartbeat, none for a repeated answer');
 });
+
+t.test('a probe passes on only good reports of processes the sender speaks for, and says why it refused the others', async (t) => {
+  const { MetricsProbe } = await import('../../lib/metrics/probe.js');
+  const { Tracer } = await import('../../lib/trace/index.js');
+  const tracer = new Tracer('LFD1');
+  const refused: string[] = [];
+  tracer.on('event', (e) => e.type === 'metrics_refused' && refused.push(e.text));
+  const sent: unknown[] = [];
+  const upstream = { peer: 'GFD', send: (msg: unknown) => sent.push(msg) };
+  const probe = new MetricsProbe({ me: 'LFD1', tracer, upstream: () => upstream as never, usage: fakeUsage({ user: 0, system: 0 }) });
+  const good = encodeReport({ process: 'S1', at: 1, cpu: { user: 0, system: 0 }, rss: 1, heap: 1, links: [] })!;
+  const mine = (p: string) => p === 'S1';
+  probe.relay({ type: 'metrics', from: 'S1', to: 'LFD1', report: good }, mine);
+  probe.relay({ type: 'metrics', from: 'S2', to: 'LFD1', report: good.replace('"S1"', '"S2"') }, mine);
+  probe.relay({ type: 'metrics', from: 'S1', to: 'LFD1', report: 'x'.repeat(MAX_REPORT_BYTES + 1) }, mine);
+  t.same(sent, [{ type: 'metrics', from: 'LFD1', to: 'GFD', report: good }], 'the good one, unchanged, from this hop to its upstream');
+  t.same(refused, ['LFD1: metrics report from S2 refused: it reports for S2, which it does not speak for', `LFD1: metrics report from S1 refused: bad metrics report: ${MAX_REPORT_BYTES + 1} bytes, over the ${MAX_REPORT_BYTES}-byte limit`]);
+});
