@@ -6,7 +6,7 @@
  * fail-slow detector: per link count, min, avg, p50, p99, max; per process CPU % (from the
  * cumulative CPU seconds), RSS and heap; and the running totals a Prometheus counter needs.
  */
-import { Histogram, MetricsReportError, MetricsRecorder, DEFAULT_REPORT_PERIOD_MS, parseReport, type LinkKind, type Report, type Window } from '../lib/metrics/index.js';
+import { Histogram, MetricsReportError, MetricsRecorder, DEFAULT_REPORT_PERIOD_MS, RefusalLimiter, parseReport, type LinkKind, type Report, type Window } from '../lib/metrics/index.js';
 import type { MessageOf } from '../lib/protocol/index.js';
 import type { LinkSummary, MetricsSummary, ProcessSummary } from '../lib/metrics/summary.js';
 
@@ -63,8 +63,13 @@ function trim<T extends { at: number }>(list: T[], oldest: number): void {
 export class MetricsStore {
   private readonly processes = new Map<string, ProcessEntry>();
   private readonly links = new Map<string, LinkEntry>();
+  private readonly limiter = new RefusalLimiter();
+  private readonly onRefused: (from: string, reason: string) => void;
 
-  constructor(private readonly onRefused: (from: string, reason: string) => void = () => {}) {}
+  /** `onRefused` is told why a report was refused: the same refusal of the same sender once a minute. */
+  constructor(onRefused: (from: string, reason: string) => void = () => {}) {
+    this.onRefused = (from, reason) => this.limiter.shouldSay(from, reason) && onRefused(from, reason);
+  }
 
   /** A `metrics` message: kept if it parses and `mayReport(process)` holds; otherwise traced through onRefused. */
   receive(msg: MessageOf<'metrics'>, mayReport: (process: string) => boolean, now = Date.now()): void {

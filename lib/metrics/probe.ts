@@ -2,15 +2,15 @@
  * A component's measuring, written once for the server, the LFD and the GFD: its recorder,
  * a report upward every second on the link it already has (server → LFD → GFD → RM), and the
  * reports of those below it passed on, each checked and passed only under a name the sender
- * may speak for. A report refused (too large, malformed, another's name) is traced and dropped;
- * the connection it came on carries on.
+ * may speak for. A report refused (too large, malformed, another's name) is traced (the same
+ * refusal once a minute) and dropped; the connection it came on carries on.
  */
 import type { Connection } from '../net/index.js';
 import type { MessageOf } from '../protocol/index.js';
 import type { Tracer } from '../trace/index.js';
 import { MetricsReportError } from '../errors.js';
 import { MetricsRecorder, Reporter, processUsage, type Usage } from './recorder.js';
-import { MAX_REPORT_BYTES, MAX_REPORT_LINKS, parseReport } from './report.js';
+import { MAX_REPORT_BYTES, MAX_REPORT_LINKS, RefusalLimiter, parseReport } from './report.js';
 
 export interface ProbeOptions {
   me: string;
@@ -24,6 +24,7 @@ export interface ProbeOptions {
 export class MetricsProbe {
   readonly recorder: MetricsRecorder;
   private readonly reporter: Reporter;
+  private readonly limiter = new RefusalLimiter();
 
   constructor(private readonly o: ProbeOptions) {
     this.recorder = new MetricsRecorder(o.me, o.usage ?? processUsage);
@@ -62,6 +63,7 @@ export class MetricsProbe {
   }
 
   private refused(from: string, reason: string): void {
+    if (!this.limiter.shouldSay(from, reason)) return;
     this.o.tracer.emitEvent('metrics_refused', 'fault', `${this.o.me}: metrics report from ${from} refused: ${reason}`, { from, reason });
   }
 }

@@ -78,3 +78,20 @@ function checkLink(v: unknown): asserts v is LinkReport {
     if (!Number.isInteger(b[k]) || b[k]! < 0 || b[k]! >= BUCKET_COUNT || !isNum(b[k + 1])) throw new MetricsReportError(`link to ${l.to}: bad bucket ${b[k]}`);
   }
 }
+
+/** How often the same refusal (same sender, same reason) is said again: a sender that keeps sending a bad report fills no log. */
+export const REFUSAL_REPEAT_MS = 60_000;
+
+/** Whether a refusal is to be said now: the first time, and again once REFUSAL_REPEAT_MS have passed. */
+export class RefusalLimiter {
+  private readonly said = new Map<string, number>();
+
+  shouldSay(from: string, reason: string, now = Date.now()): boolean {
+    const key = `${from}\0${reason}`;
+    const last = this.said.get(key);
+    if (last !== undefined && now - last < REFUSAL_REPEAT_MS) return false;
+    if (this.said.size >= 1000) this.said.clear();
+    this.said.set(key, now);
+    return true;
+  }
+}

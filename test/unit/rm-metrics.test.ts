@@ -96,8 +96,19 @@ t.test('receive(): refused reports are said, with why; good ones kept', async (t
   store.receive(msg('C1', encodeReport(report('C1', 0, 0, [link('S1', [2], 'request')]))!), (p) => p === 'C1', 0);
   store.receive(msg('C1', encodeReport(report('C2', 0, 0))!), (p) => p === 'C1', 0);
   store.receive(msg('GFD', '{"process":'), () => true, 0);
-  t.same(refused, ['C1: it reports for C2, which it does not speak for', 'GFD: bad metrics report: not JSON'], 'a name not its own, then bad JSON');
+  store.receive(msg('GFD', '{"process":'), () => true, 0);
+  t.same(refused, ['C1: it reports for C2, which it does not speak for', 'GFD: bad metrics report: not JSON'], 'a name not its own, then bad JSON (said once, though sent twice)');
   const m = store.summary(0);
   t.same(m.processes.map((p) => p.process), ['C1']);
   t.equal(m.links[0]!.kind, 'request');
+});
+
+t.test('the same refusal is said once a minute', async (t) => {
+  const { RefusalLimiter, REFUSAL_REPEAT_MS } = await import('../../lib/metrics/index.js');
+  const l = new RefusalLimiter();
+  t.equal(l.shouldSay('S1', 'bad', 0), true);
+  t.equal(l.shouldSay('S1', 'bad', 1000), false, 'again within the minute: not said');
+  t.equal(l.shouldSay('S2', 'bad', 1000), true, 'another sender: said');
+  t.equal(l.shouldSay('S1', 'other', 1000), true, 'another reason: said');
+  t.equal(l.shouldSay('S1', 'bad', REFUSAL_REPEAT_MS), true, 'a minute later: said again');
 });
