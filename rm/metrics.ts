@@ -7,6 +7,7 @@
  * cumulative CPU seconds), RSS and heap; and the running totals a Prometheus counter needs.
  */
 import { Histogram, MetricsReportError, MetricsRecorder, DEFAULT_REPORT_PERIOD_MS, RefusalLimiter, parseReport, type LinkKind, type Report, type Window } from '../lib/metrics/index.js';
+import { EventEmitter } from 'node:events';
 import type { MessageOf } from '../lib/protocol/index.js';
 import type { LinkSummary, MetricsSummary, ProcessSummary } from '../lib/metrics/summary.js';
 
@@ -60,7 +61,28 @@ function trim<T extends { at: number }>(list: T[], oldest: number): void {
   if (n > 0) list.splice(0, n);
 }
 
-export class MetricsStore {
+/** One window of a link, for a graph: when the RM received it (ms), its samples and latencies (ms). */
+export interface LinkPoint {
+  at: number;
+  count: number;
+  avg: number | null;
+  p99: number | null;
+  max: number | null;
+}
+
+/** One report of a process, for a graph: CPU % since its previous report (null for the first), memory in bytes. */
+export interface ProcessPoint {
+  at: number;
+  cpu: number | null;
+  rss: number;
+  heap: number;
+}
+
+/**
+ * Emits `report` (the report, the RM's time) for every report kept: the dashboard's live updates
+ * and the fail-slow detector follow it rather than polling.
+ */
+export class MetricsStore extends EventEmitter<{ report: [Report, number] }> {
   private readonly processes = new Map<string, ProcessEntry>();
   private readonly links = new Map<string, LinkEntry>();
   private readonly limiter = new RefusalLimiter();
@@ -68,6 +90,7 @@ export class MetricsStore {
 
   /** `onRefused` is told why a report was refused: the same refusal of the same sender once a minute. */
   constructor(onRefused: (from: string, reason: string) => void = () => {}) {
+    super();
     this.onRefused = (from, reason) => this.limiter.shouldSay(from, reason) && onRefused(from, reason);
   }
 
@@ -110,6 +133,7 @@ export class MetricsStore {
       e.windows.push({ at: now, w: { count: l.count, sum: l.sum, min: l.min, max: l.max, buckets: l.buckets } });
       trim(e.windows, now - RETAIN_MS);
     }
+    this.emit('report', r, now);
     return undefined;
   }
 
@@ -142,6 +166,32 @@ export class MetricsStore {
     const h = new Histogram();
     for (const { at, w } of this.links.get(`${from}\0${to}\0${kind}`)?.windows ?? []) if (at > since) h.merge(w);
     return h;
+  }
+
+  /** A link's windows since `since` (the RM's clock), oldest first. */
+  linkSeries(from: string, to: string, kind: LinkKind, since: number): LinkPoint[] {
+    const out: LinkPoint[] = [];
+    const h = new Histogram();
+    for (const { at, w } of this.links.get(`${from}\0${to}\0${kind}`)?.windows ?? []) {
+      if (at <= since) continue;
+      h.reset();
+      h.merge(w);
+      out.push({ at, count: w.count, avg: round(w.count ? w.sum / w.count : undefined), p99: round(h.quantile(0.99)), max: round(w.count ? w.max : undefined) });
+    }
+    return out;
+  }
+
+  /** A process's reports since `since` (the RM's clock), oldest first. */
+  processSeries(process: string, since: number): ProcessPoint[] {
+    const samples = this.processes.get(process)?.samples ?? [];
+    const out: ProcessPoint[] = [];
+    samples.forEach((s, i) => {
+      if (s.at <= since) return;
+      const prev = samples[i - 1];
+      const seconds = prev ? (s.sentAt - prev.sentAt) / 1000 : 0;
+      out.push({ at: s.at, cpu: prev && seconds > 0 ? round((100 * Math.max(0, s.cpu - prev.cpu)) / seconds, 1) : null, rss: s.rss, heap: s.heap });
+    });
+    return out;
   }
 
   private linkSummary(l: LinkEntry, since: number, now: number): LinkSummary {

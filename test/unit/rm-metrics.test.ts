@@ -112,3 +112,18 @@ t.test('the same refusal is said once a minute', async (t) => {
   t.equal(l.shouldSay('S1', 'other', 1000), true, 'another reason: said');
   t.equal(l.shouldSay('S1', 'bad', REFUSAL_REPEAT_MS), true, 'a minute later: said again');
 });
+
+t.test('series for graphs: a link window by window, a process report by report; every report is announced', async (t) => {
+  const store = new MetricsStore();
+  const seen: string[] = [];
+  store.on('report', (r, at) => seen.push(`${r.process}@${at}`));
+  for (let s = 0; s < 4; s++) store.add(report('S1', s * 1000, s * 0.5, [link('S2', s === 2 ? [] : [s + 1, s + 3], 'log')]), s * 1000);
+  t.same(seen, ['S1@0', 'S1@1000', 'S1@2000', 'S1@3000']);
+  const l = store.linkSeries('S1', 'S2', 'log', 500);
+  t.same(l.map((p) => [p.at, p.count, p.avg, p.max]), [[1000, 2, 3, 4], [2000, 0, null, null], [3000, 2, 5, 6]], 'one point per window since the time asked, an empty window with no latency');
+  t.ok(l[0]!.p99! >= 3 && l[0]!.p99! <= 4, 'p99 within the window');
+  const p = store.processSeries('S1', -1);
+  t.same(p.map((x) => x.cpu), [null, 50, 50, 50], 'CPU % between consecutive reports');
+  t.same(store.linkSeries('S1', 'nobody', 'log', 0), [], 'an unknown link: no points');
+  t.same(store.processSeries('nobody', 0), []);
+});
