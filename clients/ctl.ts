@@ -112,7 +112,7 @@ export function formatMetrics(json: string): string {
   );
   const procs = m.processes.map(
     (p) =>
-      `  ${p.process.padEnd(12)} ${(p.cpu === null ? '-' : p.cpu.toFixed(1)).padStart(6)} ${(p.rss / 2 ** 20).toFixed(1).padStart(8)} ${(p.heap / 2 ** 20).toFixed(1).padStart(8)} ${p.requests === undefined ? '' : String(p.requests).padStart(9)}${stale(p.stale)}`,
+      `  ${p.process.padEnd(12)} ${(p.cpu === null ? '-' : p.cpu.toFixed(1)).padStart(6)} ${(p.rss / 2 ** 20).toFixed(1).padStart(8)} ${(p.heap / 2 ** 20).toFixed(1).padStart(8)} ${p.requests === undefined ? ' '.repeat(9) : String(p.requests).padStart(9)}${stale(p.stale)}`.trimEnd(),
   );
   return [
     `links over the last ${m.windowMs / 1000} s (round trips, ms):`,
