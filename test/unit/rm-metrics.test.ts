@@ -127,3 +127,19 @@ t.test('series for graphs: a link window by window, a process report by report; 
   t.same(store.linkSeries('S1', 'nobody', 'log', 0), [], 'an unknown link: no points');
   t.same(store.processSeries('nobody', 0), []);
 });
+
+t.test('beyond MAX_PROCESSES a new process is refused; a link with no sample in the window is stale', async (t) => {
+  const { MAX_PROCESSES } = await import('../../rm/metrics.js');
+  const store = new MetricsStore();
+  const refusals = Array.from({ length: MAX_PROCESSES }, (_, i) => store.add(report(`C${i}`, 0, 0), 0)).filter(Boolean);
+  t.same(refusals, [], `${MAX_PROCESSES} processes kept`);
+  t.match(store.add(report('late', 0, 0), 0), /already 1000 processes reporting/, 'one more is refused, with why');
+  t.equal(store.add(report('C1', 1000, 0), 1000), undefined, 'one already known still reports');
+  const quiet = new MetricsStore();
+  quiet.add(report('LFD1', 0, 0, [link('S1', [1])]), 0);
+  for (let s = 1; s <= 11; s++) quiet.add(report('LFD1', s * 1000, 0, []), s * 1000);
+  const l = quiet.summary(11_000).links[0]!;
+  t.equal(l.count, 0, 'no sample in the last 10 s');
+  t.equal(l.stale, true, 'stale, though its reporter is not');
+  t.equal(l.avg, null);
+});
