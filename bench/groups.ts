@@ -95,7 +95,7 @@ async function groupsStatus(sys: System): Promise<StatusGroup[]> {
 }
 
 /** Poll the RM until each of `groups` groups has `replicas` ready replicas and a leader. */
-async function waitGroupsReady(sys: System, groups: number, replicas: number, ms = 30_000): Promise<StatusGroup[]> {
+export async function waitGroupsReady(sys: System, groups: number, replicas: number, ms = 30_000): Promise<StatusGroup[]> {
   const deadline = Date.now() + ms;
   let last: StatusGroup[] = [];
   while (Date.now() < deadline) {

@@ -1,12 +1,13 @@
 /**
- * `npm run bench [-- --quick] [-- --only throughput,security,handshake,redis,idle,groups,rm-scale,metrics,failover,recovery] [-- --no-security] [-- --profile]`
+ * `npm run bench [-- --quick] [-- --only throughput,security,handshake,redis,idle,groups,rm-scale,metrics,failover,recovery,sns] [-- --no-security] [-- --profile]`
  *
  * Benchmarks ftkit on 127.0.0.1 against a plain `node:net` baseline: throughput and
  * latency, the cost of authentication and TLS under load and per connection, ftkit next
  * to Redis with 2 replicas (where redis-server is installed), fault detection and
  * failover times, recovery times and checkpoint pauses by state size, memory per
- * component, aggregate throughput with 1-3 replica groups, and the RM's and GFD's CPU per
- * membership event, client and heartbeat, and the cost of metrics (on vs off). Prints tables and writes everything to
+ * component, aggregate throughput with 1-3 replica groups, the RM's and GFD's CPU per
+ * membership event, client and heartbeat, the cost of metrics (on vs off), and how fast a post
+ * reaches the social network's live timelines. Prints tables and writes everything to
  * bench/results/bench-<time>.json. See docs/BENCHMARKS.md.
  */
 import { execFileSync } from 'node:child_process';
@@ -27,10 +28,11 @@ import { runHandshake } from './handshake.js';
 import { printGroups, runGroups, type GroupsOptions } from './groups.js';
 import { RM_SCALE_FULL, RM_SCALE_QUICK, printRmScale, runRmScale } from './rm-scale.js';
 import { printMetrics, runMetrics } from './metrics.js';
+import { printSns, runSns, type SnsResult } from './sns.js';
 import { printFailover, printHandshake, printRecovery, printSecurity, printThroughput } from './report.js';
 
 /** `throughput` includes `security` (measured between its two baseline passes) unless --no-security. */
-const SECTIONS = ['throughput', 'security', 'handshake', 'redis', 'idle', 'groups', 'rm-scale', 'metrics', 'failover', 'recovery'] as const;
+const SECTIONS = ['throughput', 'security', 'handshake', 'redis', 'idle', 'groups', 'rm-scale', 'metrics', 'failover', 'recovery', 'sns'] as const;
 type Section = (typeof SECTIONS)[number];
 
 interface Args {
@@ -62,7 +64,7 @@ function parseArgs(argv: string[]): Args {
 
 function usage(error?: string): never {
   const text = [
-    'usage: npm run bench -- [--quick] [--only throughput,security,handshake,redis,idle,groups,rm-scale,metrics,failover,recovery] [--no-security] [--profile]',
+    'usage: npm run bench -- [--quick] [--only throughput,security,handshake,redis,idle,groups,rm-scale,metrics,failover,recovery,sns] [--no-security] [--profile]',
     '  throughput  bare TCP baseline, ftkit passive and active (as-is, drained, quiet); includes security',
     '  security    authentication off / on / on + TLS, interleaved rounds, ratios on/off and tls/off',
     '              (alone: between two baseline passes; --no-security leaves it out of throughput)',
@@ -74,6 +76,7 @@ function usage(error?: string): never {
     '  rm-scale    CPU of one RM per membership event, per client discovery and per view push, and of one GFD per heartbeat per LFD',
     '  metrics     the same saturating load on two systems, metrics on and off (--no-metrics), alternating windows: throughput ratio, server CPU per request',
     '  failover    detection and failover times;  recovery: recovery and checkpoint pauses by state size',
+    '  sns         social network: post delivery latency to a live timeline, across groups (through ftkit sync) and within one',
     '  --profile   also CPU profiles of the servers under load',
   ].join('\n');
   if (error) {
@@ -262,6 +265,16 @@ async function main(): Promise<void> {
       out.recovery = r;
       save();
       printRecovery(r);
+    }
+    if (args.only.has('sns')) {
+      log('social network post delivery');
+      const runs: SnsResult[] = [];
+      for (const mode of ['passive', 'active'] as const) {
+        runs.push(await runSns({ mode, replicas: 3, posts: args.quick ? 50 : 200, concurrency: 4, paceMs: args.quick ? 20 : 50, log }));
+        out.sns = runs;
+        save();
+      }
+      for (const r of runs) printSns(r);
     }
     if (args.profile) {
       log('CPU profiles of the servers under load');

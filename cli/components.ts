@@ -20,6 +20,7 @@ import { fixedGroup, type FixedGroup } from '../lib/config/fixed.js';
 import { formatAddress } from '../lib/net/address.js';
 import type { Member } from '../lib/protocol/index.js';
 import type { PassiveStyle } from '../servers/core/index.js';
+import type { FsyncPolicy } from '../lib/storage/wal.js';
 import { exitWith, securityFor, serve, tracerFor, userStateDir, type Opts, type Runner } from './process.js';
 
 /** What every component takes alike. */
@@ -74,6 +75,7 @@ export const rm: Runner = (o) =>
       route: o.route as RouteRule,
       groups: o.groups as string[] | undefined,
       fallback: o.fallback === true,
+      http: o.http as number | undefined,
     }),
   );
 
@@ -134,6 +136,8 @@ export const server: Runner = (o, [name]) => {
       app: o.app as AppName,
       checkpointFreq: o.checkpointFreq as number,
       lagTimeout: o.lagTimeout as number | undefined,
+      dataDir: o.dataDir as string | undefined,
+      fsync: o.fsync as FsyncPolicy,
       command: ownCommand(),
       metrics: o.metrics !== false,
       onRetire: () => process.exit(0),

@@ -13,20 +13,25 @@ import { givenKeys } from './options.js';
 
 export const demo: Runner = async (o) => {
   const base = o.basePort as number;
-  const groups = (o.groups as number | undefined) ?? 1;
+  const app = o.app as AppName;
+  const given = givenKeys(o);
+  // The social network lives on three groups, one group of chat rooms serves every user.
+  const groups = (o.groups as number | undefined) ?? (app === 'sns' ? 3 : 1);
+  if (app === 'chat' && groups > 1) exitWith(2, 'demo', '--app chat runs one group of chat rooms: leave out --groups');
+  if ((app === 'sns' || app === 'chat') && (o.milestone !== undefined || o.scenario || o.tmux)) exitWith(2, 'demo', `--app ${app} runs its scripted users in one terminal: not with --milestone, --scenario or --tmux`);
   const servers = 3 * groups;
   if (base === 0 || lastDemoPort(base, servers) > 65535) {
-    exitWith(2, 'demo', `--base-port ${base} does not fit: the demo takes ports base, base+1, base+101–103 and base+201–${200 + servers}, so the base must be 1–${65535 - lastDemoPort(0, servers)}`);
+    exitWith(2, 'demo', `--base-port ${base} does not fit: the demo takes ports base, base+1, base+2 (the dashboard), base+101–103 and base+201–${200 + servers}, so the base must be 1–${65535 - lastDemoPort(0, servers)}`);
   }
   if (groups > 1 && (o.milestone !== undefined || o.scenario)) exitWith(2, 'demo', '--groups runs the full system with several replica groups; --milestone and --scenario run one group');
   const milestone = o.milestone as Milestone | undefined;
   if (milestone !== undefined && o.scenario) exitWith(2, 'demo', `--milestone and --scenario are two different runs: --milestone ${milestone} --duration S runs its own short script, --scenario m5 the full milestone-5 one`);
   if (milestone !== undefined && o.tmux) exitWith(2, 'demo', '--milestone runs in one terminal, not with --tmux');
   if (o.groups !== undefined && (o.groups as number) > 1 && o.tmux) exitWith(2, 'demo', '--groups runs in one terminal, not with --tmux');
-  const given = givenKeys(o);
   let options: DemoOptions = {
-    mode: o.mode as Mode,
-    app: (o.scenario ? 'log' : o.app) as AppName,
+    // Chat users are spread over the replicas, which only active replication serves.
+    mode: (app === 'chat' && !given.has('mode') ? 'active' : o.mode) as Mode,
+    app: o.scenario ? 'log' : app,
     heartbeatFreq: o.heartbeatFreq as number,
     checkpointFreq: o.checkpointFreq as number,
     basePort: base,

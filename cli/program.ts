@@ -29,7 +29,9 @@ stopping, then the clients stop, then the RM, then the rest; nothing of the stop
 --scenario m5 kills by role, from the RM's status: passive, the primary, the recovered replica again,
 then another backup; active, replicas drawn from a seed (printed; --seed N repeats it).
 --milestone N runs the course's milestone N (1-3 without an RM, 1 without a GFD, 4 relaunching by hand,
-5 automatic); with --duration S a short script shows its rubric (docs/MILESTONES.md).`;
+5 automatic); with --duration S a short script shows its rubric (docs/MILESTONES.md).
+--app sns runs three groups, ftkit sync and users 1-4 posting; --app chat users chatting in a room;
+each says how to open your own client beside them (ftkit sns -u 7 …, ftkit chat dave …).`;
 
 /**
  * A subcommand's runner, loaded when it runs: a process loads only its own component (a server

@@ -56,6 +56,28 @@ interface StatusGroup {
   target: number | null;
 }
 
+/** A link between two groups, as ftkit sync last reported it to the RM (rm/syncs.ts). */
+interface StatusSyncLink {
+  link: string;
+  backlog: number;
+  delivered: number;
+  ageMs: number;
+  silent: boolean;
+}
+
+/** The sync section: one line per link, or nothing when no sync has reported. */
+export function formatSyncLinks(links: StatusSyncLink[] | undefined): string[] {
+  if (!links?.length) return [];
+  const width = Math.max(...links.map((l) => l.link.length));
+  return [
+    'sync (each link: entries waiting, last revision delivered):',
+    ...links.map((l) => {
+      const heard = l.silent ? `silent for ${Math.round(l.ageMs / 1000)} s` : `reported ${(l.ageMs / 1000).toFixed(1)} s ago`;
+      return `  ${l.link.padEnd(width)}  backlog ${String(l.backlog).padEnd(5)} delivered ${String(l.delivered).padEnd(6)} ${heard}`;
+    }),
+  ];
+}
+
 /** Render the RM's status JSON for people. */
 export function formatStatus(json: string): string {
   const s = JSON.parse(json) as {
@@ -70,6 +92,7 @@ export function formatStatus(json: string): string {
     target?: number | null;
     supervision?: Record<string, { state: string; restarts: number; home: string | null; group?: string }>;
     groups?: StatusGroup[];
+    sync?: StatusSyncLink[];
   };
   const sup = s.supervision ?? {};
   const memberLines = (members: StatusMember[], group?: string) => [
@@ -93,6 +116,7 @@ export function formatStatus(json: string): string {
   const lines = [
     ...head,
     `clients: ${s.clients.join(', ') || '-'}`,
+    ...formatSyncLinks(s.sync),
     ...(s.target && groups.length <= 1 ? [`target replicas: ${s.target}`] : []),
     'properties in force:',
     ...Object.entries(s.inForce ?? s.properties).map(([k, v]) => `  ${k.padEnd(20)} ${v ?? (isPropertyKey(k) ? PROPERTIES[k].until : '-')}`),

@@ -181,3 +181,18 @@ export class SessionStoppedError extends Error {
 export class HarnessError extends Error {
   override name = 'HarnessError';
 }
+
+// Storage: a replica's data dir.
+
+/** A record in the middle of a log, or a snapshot, that fails its checksum: never skipped silently. */
+export class DamagedRecordError extends Error {
+  override name = 'DamagedRecordError';
+  constructor(readonly file: string, readonly offset: number, reason: string, options?: ErrorOptions) {
+    super(`${file}: damaged record at byte ${offset} (${reason}); nothing was changed: restore the file or remove the data dir to start this replica empty`, options);
+  }
+}
+
+/** A write or fsync that failed: what was waiting on it is not durable. */
+export class StorageError extends Error {
+  override name = 'StorageError';
+}

@@ -9,12 +9,15 @@ import type { Connection, Listener, Security } from '../lib/net/index.js';
 import { DEFAULT_GROUP, UnexpectedMessageError, type Message, type MessageOf, type Mode } from '../lib/protocol/index.js';
 import { Tracer } from '../lib/trace/index.js';
 import { DEFAULT_MODE, DEFAULT_RESTART_BUDGET, DEFAULT_RESTART_WINDOW_S } from '../lib/config/options.js';
-import { PROPERTIES, parseProperty } from '../lib/config/properties.js';
+import { PROPERTIES } from '../lib/config/properties.js';
 import type { RmCommand, RmEvent } from './core.js';
 import { GroupTable, splitByGroup, type Group } from './group.js';
 import { ClientTable } from './clients.js';
 import { Router, type RouteRule } from './routing.js';
+import { RmHttp } from './http.js';
 import { ToldTable } from './told.js';
+import { SyncTable } from './syncs.js';
+import { setRefusal } from './refusal.js';
 import { Supervisor, type SupCommand, type SupEvent } from './supervisor.js';
 import { MetricsStore, measureSelf } from './metrics.js';
 
@@ -25,8 +28,6 @@ export const REPORT_DEADLINE_MS = 2000;
 export const ELECTION_DEADLINE_MS = 500;
 /** Properties the RM acts on itself; every other one is relayed down to the GFD. */
 const RM_ONLY_PROPERTIES = new Set(['primary', 'replicas', 'restart-budget']);
-/** Properties that apply to every group at once (the detectors'), never to one group. */
-const SYSTEM_PROPERTIES = new Set(['lfd-heartbeat-freq', 'gfd-heartbeat-freq']);
 
 export interface RmOptions {
   host?: string;
@@ -44,6 +45,8 @@ export interface RmOptions {
   fallback?: boolean;
   /** The replica groups known from the start (`--groups`): keys are routed over all of them at once. */
   groups?: string[];
+  /** Serve the dashboard, /api/status, /api/events and /metrics on this port (rm/http.ts). */
+  http?: number;
   /** Secrets and TLS files (default: open). */
   security?: Security;
   tracer?: Tracer;
@@ -61,8 +64,11 @@ export class Rm extends Component {
   /** The LFD each server was last reported from. */
   private readonly homeHints = new Map<string, string>();
   private gfd: Connection | undefined;
+  private http: RmHttp | undefined;
   /** Run-time properties set with `ftkit ctl set`, replayed to a GFD that (re)registers. */
   readonly properties = new Map<string, string>();
+  /** What ftkit sync last reported of each link (`backlog`). */
+  private readonly syncs = new SyncTable();
   /** What each component told it runs with (`in_force`). */
   private readonly told = new ToldTable((who) => who === 'GFD' || this.groups.hasMember(who) || this.supervisor.isUp(who));
   /** Every link's latency and every process's CPU and memory, as reported (docs/OBSERVABILITY.md). */
@@ -111,6 +117,11 @@ export class Rm extends Component {
     this.traceSecurity(this.address);
     this.traceMembers(this.groups.get(DEFAULT_GROUP), true);
     this.stopMeasuring = measureSelf(this.name, this.metrics);
+    if (this.options.http !== undefined) {
+      this.http = new RmHttp(this, this.options.host ?? '127.0.0.1', this.options.http);
+      await this.http.start();
+      this.trace('http', 'info', `RM: dashboard at http://${this.http.address}/ (metrics at /metrics)`, { addr: this.http.address });
+    }
     this.setState('running');
   }
 
@@ -119,6 +130,7 @@ export class Rm extends Component {
     this.stopMeasuring?.();
     for (const g of this.groups) clearTimeout(g.reportTimer);
     for (const t of this.timers.values()) clearTimeout(t);
+    await this.http?.stop();
     await this.listener.close();
     this.setState('stopped');
   }
@@ -147,6 +159,9 @@ export class Rm extends Component {
         handle(first);
         return handle;
       }
+      case 'backlog':
+        conn.peer = first.from;
+        return this.syncs.follow(first, (msg) => this.unexpected(conn, msg));
       case 'status':
       case 'set': {
         conn.peer = first.from;
@@ -302,7 +317,7 @@ export class Rm extends Component {
   }
 
   private onSet(conn: Connection, msg: MessageOf<'set'>): void {
-    const refusal = this.refusal(msg);
+    const refusal = setRefusal(msg, this.groups);
     const what = `${msg.key} = ${msg.value}${msg.group ? ` in ${msg.group}` : ''}`;
     if (refusal !== undefined) {
       // A bad value is the administrator's mistake, not a protocol error: say why and keep the connection.
@@ -341,28 +356,6 @@ export class Rm extends Component {
     return out;
   }
 
-  /** Why `ctl set key value [--group g]` cannot be done, or undefined. */
-  private refusal({ key, value, group }: MessageOf<'set'>): string | undefined {
-    try {
-      parseProperty(key, value);
-    } catch (err) {
-      return (err as Error).message;
-    }
-    const names = () => this.groups.inOrder().map((g) => g.name).join(', ');
-    if (group && SYSTEM_PROPERTIES.has(key)) return `${key} applies to every group: set it without --group`;
-    // `replicas` may start a group that has no replica yet; anything else needs one that exists.
-    if (group && key !== 'replicas' && !this.groups.has(group)) return `no replica group ${group} (groups: ${names()})`;
-    if (key === 'primary') {
-      const of = this.groups.of(value);
-      if (!of.core.members.has(value)) {
-        const all = this.groups.inOrder().flatMap((g) => g.core.names());
-        return `primary: no replica ${value} (replicas: ${all.join(', ') || 'none'})`;
-      }
-      if (group && of.name !== group) return `primary: ${value} is in group ${of.name}, not ${group}`;
-    }
-    return undefined;
-  }
-
   status(): Record<string, unknown> {
     const groups = this.groups.inOrder();
     const byGroup = this.clients.byGroup();
@@ -392,6 +385,7 @@ export class Rm extends Component {
       })),
       route: { rule: this.options.route ?? 'mod', fallback: this.options.fallback ?? false },
       routes: this.clients.routes(),
+      sync: this.syncs.status(),
       metrics: this.metrics.summary(),
     };
   }

@@ -13,10 +13,12 @@ import type { Connection, Link, Listener, Security } from '../lib/net/index.js';
 import { DEFAULT_GROUP, UnexpectedMessageError, encodeForEach, type Message } from '../lib/protocol/index.js';
 import { Tracer } from '../lib/trace/index.js';
 import { DEFAULT_CHECKPOINT_FREQ_S } from '../lib/config/options.js';
-import { ReplicaCore, createApp, isPeerMessage, type AppName, type Command, type ConnId, type Fault, type PassiveStyle, type ReplicaEvent, type TimerName } from './core/index.js';
+import { ReplicaCore, createApp, isPeerMessage, recover, type AppName, type Command, type ConnId, type Fault, type PassiveStyle, type ReplicaEvent, type TimerName } from './core/index.js';
 import { PEER_MAX_FRAME_BYTES, Peers } from './peers.js';
 import { StaticControl, type StaticGroup, type StaticOutput } from './static.js';
 import { ReplicaMetrics } from './metrics.js';
+import { Durable } from './durable.js';
+import type { FsyncPolicy } from '../lib/storage/wal.js';
 
 /** Environment variable that turns on a deliberate fault, for testing the chaos checker. */
 export const FAULT_ENV = 'FTKIT_FAULT';
@@ -48,6 +50,10 @@ export interface ServerOptions {
   passive?: PassiveStyle;
   /** Seconds a leader waits for a ready follower's acknowledgement before asking the RM to remove it (default: 4 LFD heartbeat periods). */
   lagTimeout?: number;
+  /** Keep the replica on disk here (durable.ts); without it, the state lives in memory only. */
+  dataDir?: string;
+  /** With a data dir: when writes are fsynced (default always). */
+  fsync?: FsyncPolicy;
   /** The command line that started this server, so its LFD can relaunch it (empty: cannot). */
   command?: string[];
   /** Measure log/order latency to the followers and this process, reported to the LFD (default true). */
@@ -86,6 +92,8 @@ export class Server extends Component {
   private flushScheduled = false;
   /** Carrying out commands: an event that arrives meanwhile leaves its commands for this loop. */
   private executing = false;
+  /** With a data dir: the disk, and the messages waiting for it. */
+  private disk: Durable | undefined;
 
   constructor(readonly options: ServerOptions) {
     super(options.name, options.tracer ?? new Tracer(options.name), options.security);
@@ -97,6 +105,7 @@ export class Server extends Component {
       passive: options.passive,
       static: options.group !== undefined,
       fault: options.fault ?? faultFromEnv(),
+      durable: options.dataDir !== undefined,
       wants: (category) => this.tracer.wants(category),
     });
     if (options.group) this.fixed = new StaticControl(this.name, options.group);
@@ -148,6 +157,7 @@ export class Server extends Component {
 
   async start(): Promise<void> {
     this.setState('starting');
+    if (this.options.dataDir !== undefined) await this.openDisk(this.options.dataDir);
     await this.listener.listen();
     const adv = this.advertisedAddress === this.address ? '' : `, advertised as ${this.advertisedAddress}`;
     this.trace('listening', 'info', `${this.name} listening on ${this.address}${adv} (app ${this.options.app ?? 'status'})`, { addr: this.address, advertised: this.advertisedAddress });
@@ -166,7 +176,32 @@ export class Server extends Component {
     this.timers.clear();
     this.peers.closeAll();
     await this.listener.close();
+    await this.disk?.close();
     this.setState('stopped');
+  }
+
+  /** Read the data dir back into the core before serving anyone. */
+  private async openDisk(dir: string): Promise<void> {
+    const fsync = this.options.fsync ?? 'always';
+    const { durable, recovered } = await Durable.open(dir, fsync, this.core, (cmd) => this.carryOut(cmd), (err) => this.diskFailed(err));
+    this.disk = durable;
+    for (const w of recovered.warnings) this.trace('disk_warning', 'fault', `${this.name}: ${w}`);
+    const applied = recover(this.core, recovered.snapshot, recovered.entries);
+    const snap = recovered.snapshot ? `snapshot at seq ${recovered.snapshot.seq}` : 'no snapshot';
+    this.trace('recovered', 'checkpoint', `${this.name}: data dir ${dir} (fsync ${fsync}): ${snap}, ${applied} entries after it; starting at seq ${this.core.state.seq}, held in epoch ${this.core.heldEpoch}`, {
+      dir,
+      fsync,
+      seq: this.core.state.seq,
+      held: this.core.heldEpoch,
+      applied,
+    });
+  }
+
+  /** A write that could not be made durable: acknowledge nothing more; stop, so that the group fails over. */
+  private diskFailed(err: Error): void {
+    if (this.lifecycle !== 'running') return;
+    this.trace('disk_failed', 'fault', `${this.name}: ${err.message}; stopping: nothing that is not durable is acknowledged, and the group fails over`, { reason: err.message });
+    this.stopRefused(err.message, this.options.onRefused);
   }
 
   private onLfdUp(conn: Connection): void {
@@ -306,6 +341,11 @@ export class Server extends Component {
   }
 
   private execute(cmd: Command): void {
+    if (this.disk?.take(cmd)) return;
+    this.carryOut(cmd);
+  }
+
+  private carryOut(cmd: Command): void {
     switch (cmd.type) {
       case 'send':
         return void this.conns.get(cmd.conn)?.send(cmd.msg);
@@ -344,6 +384,10 @@ export class Server extends Component {
         return;
       case 'trace':
         return this.trace(cmd.event, cmd.category, cmd.text, cmd.data);
+      case 'persist':
+      case 'snapshot':
+        // Only a core with a data dir asks (durable.ts takes them); nothing to do without one.
+        return;
     }
   }
 }

@@ -16,6 +16,7 @@
  * (views, requests, subscriptions), so a group's replicas stay what they are, it survives the
  * death of any leader by following the views like any client, and its own death loses nothing
  * (the outboxes are replicated; a relaunched sync starts over and the dedup tables absorb it).
+ * It tells the RM each link's backlog (report.ts), which `ftkit ctl status` shows.
  */
 import { Component } from '../lib/component.js';
 import type { Security } from '../lib/net/index.js';
@@ -24,6 +25,7 @@ import { Session } from '../clients/session.js';
 import { Watch } from '../clients/watch.js';
 import { exponentialBackoff } from '../lib/net/backoff.js';
 import { OUTBOX_TOPIC } from '../lib/protocol/index.js';
+import { BacklogReporter } from './report.js';
 
 export interface SyncOptions {
   rm: string;
@@ -38,6 +40,7 @@ const TELL_EVERY_MS = 1000;
 
 /** What goes from one group to another, in revision order. */
 class Link {
+  /** Entries to deliver, in order; the first stays until the other group has answered it. */
   readonly queue: Array<{ rev: number; text: string }> = [];
   busy = false;
   /** The last revision delivered. */
@@ -55,6 +58,7 @@ export class Sync extends Component {
   private readonly watches: Watch[] = [];
   private readonly watchSessions = new Map<string, Session>();
   private readonly links = new Map<string, Link>();
+  private readonly reporter: BacklogReporter;
   /** Per source group, the highest outbox revision read. */
   private readonly seen = new Map<string, number>();
   private telling: NodeJS.Timeout | undefined;
@@ -63,6 +67,13 @@ export class Sync extends Component {
 
   constructor(readonly options: SyncOptions) {
     super('sync', options.tracer ?? new Tracer('sync'), options.security);
+    this.reporter = new BacklogReporter({
+      name: this.name,
+      rm: options.rm,
+      security: options.security,
+      links: () => [...this.links.values()].map((l) => ({ source: l.from, target: l.to, waiting: l.queue.length, delivered: l.delivered })),
+      onRefused: (reason) => this.trace('report_refused', 'fault', `sync: the RM refuses our backlog reports (${reason}); ctl status will not show them (give the sync --secret-file)`, { reason }),
+    });
   }
 
   async start(): Promise<void> {
@@ -84,6 +95,7 @@ export class Sync extends Component {
       watch.start();
       this.watches.push(watch);
     }
+    this.reporter.start();
     this.telling = setInterval(() => this.tellDelivered(), TELL_EVERY_MS);
     this.telling.unref();
     this.trace('listening', 'info', `sync: carrying the outboxes of ${groups.join(', ')} between them (RM ${rm})`, { groups });
@@ -92,6 +104,7 @@ export class Sync extends Component {
 
   async stop(): Promise<void> {
     this.setState('stopping');
+    this.reporter.stop();
     clearInterval(this.telling);
     for (const w of this.watches) w.stop();
     for (const s of this.watchSessions.values()) s.stop();
@@ -101,7 +114,7 @@ export class Sync extends Component {
 
   /** What is still to deliver, per link (`g1>g2`). */
   backlog(): Record<string, number> {
-    return Object.fromEntries([...this.links].map(([k, l]) => [k, l.queue.length + (l.busy ? 1 : 0)]));
+    return Object.fromEntries([...this.links].map(([k, l]) => [k, l.queue.length]));
   }
 
   /** Every entry of `link` up to this revision is delivered: all read so far, or all before the one waiting. */
@@ -137,6 +150,7 @@ export class Sync extends Component {
     for (const link of this.links.values()) {
       if (link.from !== from || (to !== '*' && to !== link.to) || rev <= link.delivered) continue;
       link.queue.push({ rev, text });
+      this.reporter.changed();
       void this.drain(link);
     }
   }
@@ -151,6 +165,7 @@ export class Sync extends Component {
       if (outcome.status !== 'ok') continue;
       link.queue.shift();
       link.delivered = rev;
+      this.reporter.changed();
       this.trace('delivered', 'request', `sync: ${link.from} → ${link.to}: entry ${rev} delivered (${outcome.result})`, { from: link.from, to: link.to, rev, result: outcome.result });
     }
     link.busy = false;

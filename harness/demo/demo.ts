@@ -1,7 +1,8 @@
 /**
  * `ftkit demo` (= `npm start`): the whole system on 127.0.0.1 as separate processes
  * (RM, GFD, LFD1–3, S1–3, C1–3), every line shown behind its process's name (view.ts), with
- * keys to inject faults (keys.ts) and an orderly stop. A set-up is what `start()` launches;
+ * keys to inject faults (keys.ts) and an orderly stop; with `--app sns` or `--app chat`,
+ * scripted users (users.ts) in place of the clients. A set-up is what `start()` launches;
  * the scenario (scenario.ts) and the tmux layout (tmux.ts) drive the same Demo.
  */
 import { System, type SystemTls } from '../launch/system.js';
@@ -13,6 +14,7 @@ import type { Mode } from '../../lib/protocol/index.js';
 import type { AppName } from '../../servers/core/apps.js';
 import { PlainView, shown, type DemoView, type ShowOptions } from './view.js';
 import type { KeySetUp } from './keys.js';
+import { ScriptedUsers } from './users.js';
 
 export interface DemoOptions extends ShowOptions {
   mode: Mode;
@@ -61,9 +63,9 @@ const STOP_NOTICE_MS = 3000;
 /** The most replica groups the demo runs: its keys 1–9 kill S1–S9. */
 export const MAX_DEMO_GROUPS = 3;
 
-/** The demo's ports from its base: RM base, GFD base+1, LFDi base+100+i, Si base+200+i (S1–S3, or S1–S9 with groups). */
+/** The demo's ports from its base: RM base, GFD base+1, the dashboard base+2, LFDi base+100+i, Si base+200+i (S1–S3, or S1–S9 with groups). */
 export function demoPorts(base: number, servers = 3): Record<string, number> {
-  const ports: Record<string, number> = { RM: base, GFD: base + 1 };
+  const ports: Record<string, number> = { RM: base, GFD: base + 1, dashboard: base + 2 };
   for (const i of [1, 2, 3]) ports[`LFD${i}`] = base + 100 + i;
   for (let i = 1; i <= servers; i++) ports[`S${i}`] = base + 200 + i;
   return ports;
@@ -89,6 +91,8 @@ export class Demo {
   private stopping: Promise<void> | undefined;
   /** Run when an orderly stop begins (the keys give the terminal back). */
   onStopping: (() => void) | undefined;
+  /** The scripted users of `--app sns` and `--app chat`, in place of the clients C1–C3. */
+  users: ScriptedUsers | undefined;
 
   constructor(readonly options: DemoOptions) {
     this.system = new System({
@@ -105,7 +109,8 @@ export class Demo {
       replicas: options.replicas,
       groups: options.groups,
       machines: options.groups && options.groups > 1 ? 3 : undefined,
-      rmArgs: options.groups && options.groups > 1 ? ['--route', 'mod', '--fallback'] : undefined,
+      // The RM serves the dashboard and /metrics beside its own port.
+      rmArgs: [...(demoRoute(options) ?? []), '--http', String(options.basePort + 2)],
       // What is not shown is not built: heartbeat and per-request lines cost the components work.
       quietHeartbeats: !options.heartbeats,
       serverArgs: [...(options.serverArgs ?? []), ...(options.quiet ? ['--quiet'] : [])],
@@ -155,9 +160,32 @@ export class Demo {
       this.say(`every component proves the secret in ${secret}${this.options.tls ? ', over TLS' : ''}${ctl}`);
     }
     await this.system.start();
+    if (this.system.hasRm) this.say(`live dashboard: http://127.0.0.1:${this.options.basePort + 2}/ (Prometheus metrics at /metrics)`);
     const groups = this.system.groupCount;
-    if (groups > 1) this.say(`${groups} replica groups: ${this.system.groupNames.map((g) => `${g} ${this.system.serversOf(g).join(', ')}`).join(' · ')}; client Ck has key k, routed to group ((k - 1) mod ${groups}) + 1, or to the first group with a ready replica while its own has none`);
+    const layout = `${groups} replica groups: ${this.system.groupNames.map((g) => `${g} ${this.system.serversOf(g).join(', ')}`).join(' · ')}`;
+    const app = this.options.app;
+    if (app === 'sns' || app === 'chat') return this.startUsers(layout);
+    if (groups > 1) this.say(`${layout}; client Ck has key k, routed to group ((k - 1) mod ${groups}) + 1, or to the first group with a ready replica while its own has none`);
     for (const c of this.clientNames) this.startClient(c, groups > 1 ? ['--key', c.slice(1)] : []);
+  }
+
+  /** `--app sns` and `--app chat`: scripted users (and for sns, ftkit sync) instead of C1–C3. */
+  private async startUsers(layout: string): Promise<void> {
+    const groups = this.system.groupCount;
+    if (this.options.app === 'sns') {
+      this.say(`${layout}; user N lives in group ((N - 1) mod ${groups}) + 1, and ftkit sync carries each group's outbox to the others`);
+      this.system.startSync();
+    } else {
+      const servers = this.system.servers;
+      this.say(`chat rooms on ${servers.join(', ')}: the RM hands each user the replica with the fewest users`);
+      // Users spread over the replicas that are ready: wait for all of them (a while at most).
+      const allReady = (e: TraceEvent) => e.type === 'ready_changed' && (e.data as { ready: string[] }).ready.length === servers.length;
+      await this.system.rm.waitFor(allReady, 20_000).catch(() => undefined);
+      if (this.isStopping) return;
+    }
+    this.users = new ScriptedUsers(this);
+    this.users.start();
+    this.say(`open your own client beside them: ${this.users.ownClient()}`);
   }
 
   /** C1–C3, or one client per group. */
@@ -278,9 +306,10 @@ export class Demo {
       this.say(`stopping in order (${why}): ${order.join(', then ')}; what they print now is no fault`);
       for (const pid of this.paused.values()) if (alive(pid)) process.kill(pid, 'SIGCONT');
       const running = [...this.system.group.procs.values()].filter((p) => p.running);
-      const isClient = (p: Proc) => p.args[0] === 'client';
+      // ftkit sync is a client of the groups: it stops with them.
+      const isClient = (p: Proc) => p.args[0] === 'client' || p.args[0] === 'sync';
       await this.announceStop(running.filter((p) => !isClient(p)));
-      await Promise.all(running.filter(isClient).map((p) => p.stop()));
+      await Promise.all([this.users?.stop(), ...running.filter(isClient).map((p) => p.stop())]);
       await this.system.group.procs.get('RM')?.stop();
       await this.system.stop();
       this.say('stopped: every process the demo started has exited');
@@ -313,6 +342,13 @@ export class Demo {
       }
     });
   }
+}
+
+/** How the RM routes: sns users to their home group (`mod`, no fallback: a user lives in one group), chat users to the least-loaded replica, the clients of several groups by key with fallback. */
+function demoRoute(o: DemoOptions): string[] | undefined {
+  if (o.app === 'chat') return ['--route', 'least-loaded'];
+  if (!o.groups || o.groups < 2) return undefined;
+  return o.app === 'sns' ? ['--route', 'mod'] : ['--route', 'mod', '--fallback'];
 }
 
 /** Flags the demo adds for itself (its output format, its secret, its state folder): not what a user types. */

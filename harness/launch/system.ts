@@ -53,6 +53,8 @@ export interface SystemOptions {
   serverEnv?: NodeJS.ProcessEnv;
   /** Extra flags for every server (e.g. ['--quiet']). */
   serverArgs?: string[];
+  /** Keep each replica on disk, in a folder of its own under this one (`--data-dir DIR/<name>`). */
+  dataDir?: string;
   /** Every component leaves out heartbeat lines (`--quiet-heartbeats`; a failed one still prints). */
   quietHeartbeats?: boolean;
   /** Every process in a session of its own (see ProcOptions.detached): the demo. */
@@ -275,7 +277,8 @@ export class System {
   /** Start server `name` registering with `lfd` (the LFD with the same number by default). */
   async startServer(name: string, lfd = this.homeOf(name), extra: string[] = []): Promise<Proc> {
     const group = this.groupCount > 1 ? ['--group', this.groupOf(name)] : [];
-    const args = ['server', name, '--port', this.port(name), '--lfd', this.lfdAddrs.get(lfd)!, '--app', this.options.app ?? 'status', ...this.staticArgs('server'), ...group, ...extra];
+    const disk = this.options.dataDir === undefined ? [] : ['--data-dir', join(this.options.dataDir, name)];
+    const args = ['server', name, '--port', this.port(name), '--lfd', this.lfdAddrs.get(lfd)!, '--app', this.options.app ?? 'status', ...this.staticArgs('server'), ...group, ...disk, ...extra];
     args.push('--checkpoint-freq', String(this.options.checkpointFreq ?? 1), ...(this.options.serverArgs ?? []), ...this.common);
     const server = this.group.spawn(name, args, { env: this.options.serverEnv });
     this.serverAddrs.set(name, await server.address());
@@ -287,6 +290,16 @@ export class System {
     const to = this.hasRm ? ['--rm', this.rmAddr] : this.staticArgs('client');
     const metrics = this.options.metrics === false ? ['--no-metrics'] : [];
     return this.group.spawn(name, ['client', name, ...to, ...args, ...metrics, ...(this.options.json === false ? ['--no-color'] : ['--json']), ...this.securityArgs('client')]);
+  }
+
+  /**
+   * `ftkit sync` between every group (the sns app). It holds the deployment secret, as a
+   * component of the system, so that it can report its backlog to the RM.
+   */
+  startSync(): Proc {
+    const secret = this.secretFile;
+    const args = ['sync', '--rm', this.rmAddr, '--groups', this.groupNames.join(','), ...(secret ? ['--secret-file', secret] : []), ...this.securityArgs('client')];
+    return this.group.spawn('sync', [...args, ...(this.options.json === false ? ['--no-color'] : ['--json'])]);
   }
 
   /** Run a one-shot client that sends `payload` once and resolves with the result. */

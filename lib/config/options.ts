@@ -120,6 +120,7 @@ export const RM_OPTIONS: OptionSpec[] = [
   spec({ key: 'autoRestart', flag: '--no-auto-restart', description: 'do not relaunch replicas that die', default: true, parse: v.bool }),
   spec({ key: 'route', flag: '--route <rule>', description: "how clients' keys map to replica groups: mod (group ((key - 1) mod N) + 1), hash (stable: adding a group moves few keys) or least-loaded (fewest clients)", default: 'mod', parse: v.oneOf('mod', 'hash', 'least-loaded') }),
   spec({ key: 'groups', flag: '--groups <names>', description: 'the replica groups, e.g. g1,g2,g3: routing by key counts them from the start (an RM that learned them one by one from the GFD, after a restart, would route keys over only the groups met so far); a group not listed is still taken in when its first replica registers', parse: v.nameList }),
+  spec({ key: 'http', flag: '--http <port>', description: 'serve the web dashboard, /api/status, /api/events and Prometheus /metrics on this port, on --host (0: any free port)', parse: v.port }),
   spec({ key: 'fallback', flag: '--fallback', description: 'serve a key whose group has no ready replica from the first group that has one (and move it back when its group recovers)', default: false, parse: v.bool }),
   ...SECURITY_OPTIONS,
 ];
@@ -191,6 +192,19 @@ export const SERVER_OPTIONS: OptionSpec[] = [
     description: "as leader, how long to wait for a ready follower's acknowledgement before the RM takes it out of the group (default: 4 × the LFD's heartbeat period)",
     parse: v.seconds,
   }),
+  spec({
+    key: 'dataDir',
+    flag: '--data-dir <dir>',
+    description: 'keep this replica on disk in <dir> (a log and snapshots): it acknowledges nothing before it is durable, and after a crash it starts from what the disk holds; without it, the state lives in memory only',
+    parse: v.text,
+  }),
+  spec({
+    key: 'fsync',
+    flag: '--fsync <policy>',
+    description: 'with --data-dir: always (fsync before acknowledging; one fsync per batch), everysec (fsync once a second: a power loss may lose up to a second of acknowledged requests) or no (leave it to the OS)',
+    default: 'always',
+    parse: v.oneOf('always', 'everysec', 'no'),
+  }),
   ...SECURITY_OPTIONS,
 ];
 
@@ -219,6 +233,7 @@ export const CLIENT_OPTIONS: OptionSpec[] = [
 export const SYNC_OPTIONS: OptionSpec[] = [
   spec({ key: 'rm', flag: '--rm <host:port>', description: 'the Replication Manager', default: `${DEFAULT_HOST}:${DEFAULT_RM_PORT}`, parse: v.address }),
   spec({ key: 'groups', flag: '--groups <names>', description: 'the replica groups to carry outboxes between, e.g. g1,g2,g3 (default)', default: ['g1', 'g2', 'g3'], parse: v.nameList }),
+  spec({ ...secretFile, description: 'the deployment secret: with it the sync proves itself to the RM and reports its backlog (ftkit ctl status)' }),
   clientSecretFile,
   tlsCa,
 ];
@@ -255,7 +270,13 @@ export const UP_OPTIONS: OptionSpec[] = [
 
 export const DEMO_OPTIONS: OptionSpec[] = [
   spec({ key: 'mode', flag: '--mode <mode>', description: 'replication style: active or passive', default: DEFAULT_MODE, parse: v.oneOf('active', 'passive') }),
-  spec({ key: 'app', flag: '--app <app>', description: 'the replicated application: status, counter or log', default: DEFAULT_APP, parse: v.oneOf('status', 'counter', 'log') }),
+  spec({
+    key: 'app',
+    flag: '--app <app>',
+    description: 'the replicated application: status, counter or log; sns (three groups, ftkit sync and scripted users) or chat (active, least-loaded, scripted users in a room)',
+    default: DEFAULT_APP,
+    parse: v.oneOf('status', 'counter', 'log', 'sns', 'chat'),
+  }),
   spec({ key: 'scenario', flag: '--scenario <name>', description: 'run a scripted fault scenario unattended (m5)', parse: v.oneOf('m5') }),
   spec({
     key: 'milestone',
@@ -268,7 +289,7 @@ export const DEMO_OPTIONS: OptionSpec[] = [
   spec({
     key: 'basePort',
     flag: '--base-port <port>',
-    description: 'the RM\'s port; the GFD takes base+1, LFD1–3 base+101–103 and S1–S3 base+201–203 (so at most 65332)',
+    description: 'the RM\'s port; the GFD takes base+1, the dashboard base+2, LFD1–3 base+101–103 and S1–S3 base+201–203 (so at most 65332)',
     default: DEFAULT_RM_PORT,
     parse: v.port,
   }),

@@ -57,6 +57,8 @@ export type Proven = Standing | 'anonymous';
 
 /** Messages a client may send: discover the replicas, send requests, watch the state, report its metrics to the RM (and say that an answer was bad). */
 const CLIENT_TYPES: ReadonlySet<MessageType> = new Set(['client', 'request', 'subscribe', 'metrics', 'error']);
+/** Messages a client that proved the client secret may send besides: ftkit sync's report of its backlog. */
+const PROVEN_CLIENT_TYPES: ReadonlySet<MessageType> = new Set(['backlog']);
 /** Messages only an administrator may send. */
 const ADMIN_TYPES: ReadonlySet<MessageType> = new Set(['status', 'set']);
 
@@ -67,7 +69,7 @@ export function permits(secrets: Secrets, standing: Proven, type: MessageType): 
     case 'anonymous':
       return !secrets.client && CLIENT_TYPES.has(type);
     case 'client':
-      return CLIENT_TYPES.has(type);
+      return CLIENT_TYPES.has(type) || PROVEN_CLIENT_TYPES.has(type);
     case 'admin':
       return CLIENT_TYPES.has(type) || ADMIN_TYPES.has(type);
     case 'member':

@@ -61,6 +61,8 @@ export type Message =
   | { type: 'inForce'; from: string; key: string; value: string }
   // what each process measured over the last second, on its way up to the RM (docs/OBSERVABILITY.md)
   | { type: 'metrics'; from: string; to: string; report: string }
+  // sync -> RM: what waits on one link between two groups (sns)
+  | { type: 'backlog'; from: string; source: string; target: string; waiting: number; delivered: number }
   // server <-> server
   | { type: 'checkpoint'; from: string; to: string; count: number; state: string; table: string; epoch: number; seq: number }
   | { type: 'log'; from: string; to: string; seq: number; client: string; num: number; payload: string; epoch: number }
@@ -172,6 +174,7 @@ const SPECS: Spec[] = [
   { type: 'lagging', kind: 'lagging', fields: [['server', 'name'], ['follower', 'name'], ['epoch', 'int'], ['seq', 'int'], ['acked', 'int']] },
   { type: 'inForce', kind: 'in_force', fields: [['from', 'name'], ['key', 'name'], ['value', 'text']] },
   { type: 'metrics', kind: 'metrics', fields: [['from', 'name'], ['to', 'name'], ['report', 'text']] },
+  { type: 'backlog', kind: 'backlog', fields: [['from', 'name'], ['source', 'name'], ['target', 'name'], ['waiting', 'int'], ['delivered', 'int']] },
   {
     type: 'checkpoint',
     kind: 'checkpoint',

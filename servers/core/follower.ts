@@ -34,6 +34,7 @@ export abstract class Follower extends Role {
     const r = this.r;
     r.log.push(msg);
     r.heldEpoch = r.epoch;
+    if (r.durable) r.emit({ type: 'persist', entry: { seq: msg.seq, client: msg.client, num: msg.num, payload: msg.payload }, epoch: r.epoch });
     if (r.wants('request')) r.trace('log_held', 'request', `${r.name} holds <${msg.client}, ${msg.from}, ${msg.num}, request> from ${msg.from} (seq ${msg.seq})`, { client: msg.client, num: msg.num, seq: msg.seq });
     this.ackLater(conn, msg.from, msg.seq);
   }
@@ -75,6 +76,7 @@ export abstract class Follower extends Role {
     // before (an older leader's entries past it included) is replaced.
     r.log = [];
     r.early.clear();
+    if (r.durable) r.emit({ type: 'snapshot' });
     if (r.wants('checkpoint')) {
       r.trace('checkpoint_received', 'checkpoint', `[${msg.count}] [my_state=${r.state.app.describe()}] ${r.name} receives checkpoint from ${msg.from}`, { from: msg.from, count: msg.count, seq: msg.seq, digest: digest(msg.state) });
       if (!r.ready) {

@@ -3,3 +3,4 @@ export { ReplicaCore, type RoleFields } from './replica.js';
 export { ServiceState, digest, type Snapshot, type Lookup } from './state.js';
 export { createApp, type App, type AppName } from './apps.js';
 export * from './types.js';
+export { recover, type DiskSnapshot, type DiskEntry } from './recover.js';

@@ -52,6 +52,8 @@ export class ReplicaCore extends Outbox {
   /** No RM: the shell stands in for it (servers/static.ts). */
   readonly isStatic: boolean;
   readonly wants: (category: Category) => boolean;
+  /** Kept on disk: every entry applied or held is persisted (a `persist` command) before anything that depends on it goes out. */
+  readonly durable: boolean;
   /** Active, while tracing requests: per client, the request whose Received line an order printed before the client's copy came. */
   private readonly receivedEarly = new Map<string, number>();
   checkpointMs: number;
@@ -122,6 +124,7 @@ export class ReplicaCore extends Outbox {
     this.passiveStyle = config.passive ?? 'log';
     this.isStatic = config.static ?? false;
     this.wants = config.wants ?? (() => true);
+    this.durable = config.durable ?? false;
     this.progress = new Tracker(config.name);
     this.door = new Door(this);
     this.roles = { primary: new Primary(this), backup: new Backup(this), sequencer: new Sequencer(this), member: new MemberRole(this), newcomer: new Newcomer(this) };
@@ -300,6 +303,7 @@ export class ReplicaCore extends Outbox {
     if (traced) this.trace('state_before', 'request', `my_state_${this.name} = ${this.state.app.describe()} before processing <${client}, ${this.name}, ${num}, request>`, { client, num, seq, state: this.state.app.describe() });
     const result = this.state.execute(client, num, payload, seq);
     this.heldEpoch = this.epoch;
+    if (this.durable) this.emit({ type: 'persist', entry: { seq, client, num, payload }, epoch: this.epoch });
     if (traced) this.trace('state_after', 'request', `my_state_${this.name} = ${this.state.app.describe()} after processing <${client}, ${this.name}, ${num}, request>`, { client, num, seq, state: this.state.app.describe() });
     return result;
   }

@@ -88,6 +88,11 @@ export class ServiceState {
   /** Take a checkpoint: the next count, the app state, the dedup table and the sequence number it covers. */
   checkpoint(): Snapshot {
     this.checkpointCount++;
+    return this.snapshot();
+  }
+
+  /** The state as it is, under the last checkpoint's count (a replica's own copy on disk). */
+  snapshot(): Snapshot {
     return { count: this.checkpointCount, state: this.app.snapshot(), table: JSON.stringify([...this.table]), seq: this.seq };
   }
 

@@ -90,6 +90,13 @@ export type Command =
   | { type: 'clearTimer'; timer: TimerName }
   /** Deliver a `flush` event once the current I/O batch has been handled. */
   | { type: 'flush' }
+  /**
+   * With a data dir (CoreConfig.durable): make this entry durable, applied or held at `epoch`.
+   * The shell sends nothing the core asks after it (replies, acks, reports) until it is.
+   */
+  | { type: 'persist'; entry: Entry; epoch: number }
+  /** With a data dir: the state was replaced (a checkpoint installed): write it as the snapshot now. */
+  | { type: 'snapshot' }
   | { type: 'trace'; event: string; category: Category; text: string; data?: Record<string, unknown> };
 
 export interface CoreConfig {
@@ -107,6 +114,8 @@ export interface CoreConfig {
   /** No RM: the shell stands in for it (servers/static.ts); only the wording of some traces changes. */
   static?: boolean;
   fault?: Fault;
+  /** Whether the shell keeps the replica on disk (`--data-dir`): the core then asks for each entry to be persisted. */
+  durable?: boolean;
   /** Whether anyone sees a trace of this category (Tracer.wants); per-request traces are not built otherwise. */
   wants?: (category: Category) => boolean;
 }

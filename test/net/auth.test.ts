@@ -105,11 +105,12 @@ t.test('a handshake recorded on one connection and replayed on another is refuse
 });
 
 t.test('what each standing may send', async (t) => {
-  const kinds: MessageType[] = ['client', 'request', 'error', 'status', 'set', 'lfdRegister', 'welcome', 'checkpoint', 'role', 'authOk'];
+  const kinds: MessageType[] = ['client', 'request', 'error', 'status', 'set', 'lfdRegister', 'welcome', 'checkpoint', 'role', 'authOk', 'backlog'];
   const allowed = (secrets: Secrets, standing: Parameters<typeof permits>[1]) => kinds.filter((k) => permits(secrets, standing, k));
   t.same(allowed({ member: MEMBER }, 'anonymous'), ['client', 'request', 'error'], 'anonymous: a client');
   t.same(allowed({ member: MEMBER, client: CLIENT }, 'anonymous'), [], 'anonymous with a client secret: nothing');
-  t.same(allowed({ member: MEMBER, client: CLIENT }, 'client'), ['client', 'request', 'error']);
+  t.same(allowed({ member: MEMBER, client: CLIENT }, 'client'), ['client', 'request', 'error', 'backlog'], "a proven client: a client, and ftkit sync's backlog report");
+  t.same(allowed({ client: CLIENT }, 'anonymous'), ['client', 'request', 'error'], 'anonymous with only a client secret: a client, not a report');
   t.same(allowed({ member: MEMBER }, 'member'), kinds, 'a member administers when there is no admin secret');
   t.same(allowed({ member: MEMBER, admin: ADMIN }, 'member'), kinds.filter((k) => k !== 'status' && k !== 'set'), 'but not when there is one');
   t.same(allowed({ member: MEMBER, admin: ADMIN }, 'admin'), ['client', 'request', 'error', 'status', 'set'], 'an admin registers nothing');

@@ -147,12 +147,12 @@ t.test('--duration stops in order by itself; --heartbeats and --verbose add thei
 
 t.test('--base-port: the layout is in --help, and a base whose layout passes 65535 is refused', async (t) => {
   const help = spawnSync(process.execPath, [FTKIT_BIN, 'demo', '--help'], { encoding: 'utf8', env });
-  t.match(help.stdout.replace(/\s+/g, ' '), "the RM's port; the GFD takes base+1, LFD1–3 base+101–103 and S1–S3 base+201–203 (so at most 65332)");
+  t.match(help.stdout.replace(/\s+/g, ' '), "the RM's port; the GFD takes base+1, the dashboard base+2, LFD1–3 base+101–103 and S1–S3 base+201–203 (so at most 65332)");
   for (const flag of ['--heartbeats', '--verbose', '--no-auto-restart', '--duration', '--seed', '--json', '--quiet']) t.match(help.stdout, flag);
   for (const bad of ['65500', '65333', '0']) {
     const r = spawnSync(process.execPath, [FTKIT_BIN, 'demo', '--base-port', bad], { encoding: 'utf8', env, timeout: 20_000 });
     t.equal(r.status, 2, `--base-port ${bad}: status 2`);
-    t.equal(r.stderr, `ftkit demo: --base-port ${bad} does not fit: the demo takes ports base, base+1, base+101–103 and base+201–203, so the base must be 1–65332\n`);
+    t.equal(r.stderr, `ftkit demo: --base-port ${bad} does not fit: the demo takes ports base, base+1, base+2 (the dashboard), base+101–103 and base+201–203, so the base must be 1–65332\n`);
     t.equal(r.stdout, '', 'nothing started');
   }
 });

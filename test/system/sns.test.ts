@@ -5,27 +5,12 @@
  * groups following each other and seeing each other's posts live, each post exactly once.
  */
 import t from 'tap';
-import { System } from '../../harness/launch/system.js';
-import type { TraceEvent } from '../../lib/trace/index.js';
-import { listUntil, startSnsUser, type SnsUser } from '../helpers/sns.js';
-
-const BANNER = /===== TINY SNS CLIENT =====\nCommand Lists and Format:\nFOLLOW <username>\nUNFOLLOW <username>\nLIST\nTIMELINE\n=====\nCmd> /;
-const data = <T>(e: TraceEvent) => e.data as T;
-const count = (u: SnsUser, re: RegExp) => u.output().match(new RegExp(re.source, 'g'))?.length ?? 0;
+import { BANNER, count, enterTimelines, followEachOther, killLeader, listUntil, postLine as post, seenOnce, startSnsSystem, type SnsUser } from '../helpers/sns.js';
 
 t.test('tiny SNS over three groups: prompts, follows across groups, live timelines', async (t) => {
-  const sys = new System({ mode: 'passive', app: 'sns', groups: 3, replicas: 2, machines: 3, heartbeat: 0.2, heartbeatTimeout: 1, quiet: true });
-  const users: SnsUser[] = [];
-  t.teardown(async () => {
-    for (const u of users) u.child.kill('SIGKILL');
-    await sys.stop();
-  });
-  await sys.start();
-  await Promise.all(sys.groupNames.map((g) => sys.rm.waitFor((e) => e.type === 'ready_changed' && (data<{ group?: string }>(e).group ?? 'g1') === g && data<{ ready: string[] }>(e).ready.length === 2, 20_000)));
-  sys.group.spawn('sync', ['sync', '--rm', sys.rmAddr, '--groups', sys.groupNames.join(','), ...sys.securityArgs('client'), '--json']);
-
-  const [u1, u2, u3, u4] = ['1', '2', '3', '4'].map((id) => startSnsUser(sys, id)) as [SnsUser, SnsUser, SnsUser, SnsUser];
-  users.push(u1, u2, u3, u4);
+  const { sys, user } = await startSnsSystem(t);
+  const [u1, u2, u3, u4] = ['1', '2', '3', '4'].map(user) as [SnsUser, SnsUser, SnsUser, SnsUser];
+  const users = [u1, u2, u3, u4];
   await Promise.all(users.map((u) => u.until(BANNER)));
   t.pass('every user logged in and got the banner and the prompt');
 
@@ -42,21 +27,19 @@ t.test('tiny SNS over three groups: prompts, follows across groups, live timelin
   t.pass('LIST shows all users of all groups, from g1, g2 and g3');
 
   // (d) 1 and 4 (both g1) follow each other; (e) 1, 2, 3 (three groups) all follow each other
-  const follows: Array<[SnsUser, string]> = [[u1, '4'], [u4, '1'], [u1, '2'], [u1, '3'], [u2, '1'], [u2, '3'], [u3, '1'], [u3, '2']];
-  for (const [u, whom] of follows) t.equal(await u.command(`FOLLOW ${whom}`), 'Command completed successfully\n', `FOLLOW ${whom}`);
+  for (const [u, whom] of [[u1, '4'], [u4, '1']] as Array<[SnsUser, string]>) t.equal(await u.command(`FOLLOW ${whom}`), 'Command completed successfully\n', `FOLLOW ${whom}`);
+  await followEachOther(t, new Map([['1', u1], ['2', u2], ['3', u3]]));
   t.equal(await u1.command('FOLLOW 4'), 'Input username already exists, command failed\n', 'following twice');
   const list1 = await listUntil(u1, 'Followers: 2, 3, 4\n');
   t.match(list1, /^All users: 1, 2, 3, 4\nFollowers: 2, 3, 4\n$/, "1's followers, from its own group and two others");
   await listUntil(u2, 'Followers: 1, 3\n');
   await listUntil(u3, 'Followers: 1, 2\n');
 
-  for (const u of users) u.type('TIMELINE');
-  await Promise.all(users.map((u) => u.until(/Now you are in the timeline\n/)));
+  await enterTimelines(users);
   u2.type('p2 from two');
   u3.type('p3 from three');
   u4.type('p4 from four');
   u1.type('p1 from one');
-  const post = (author: string, text: string) => new RegExp(`${author} \\((?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) [A-Z][a-z]{2} [ \\d]\\d \\d{2}:\\d{2}:\\d{2} \\d{4}\\) >> ${text}\\n`);
   const expected: Array<[SnsUser, string, string]> = [
     [u1, '2', 'p2 from two'],
     [u1, '3', 'p3 from three'],
@@ -67,20 +50,14 @@ t.test('tiny SNS over three groups: prompts, follows across groups, live timelin
     [u3, '2', 'p2 from two'],
     [u4, '1', 'p1 from one'],
   ];
-  // Each post once the follower has it, in whatever order the posts arrive (they come from three groups).
-  await Promise.all(expected.map(([u, author, text]) => u.seen(post(author, text))));
-  for (const [u, author, text] of expected) t.equal(count(u, post(author, text)), 1, `${text} appears once at a follower (${author}'s post)`);
+  await seenOnce(t, expected);
   t.equal(count(u4, post('2', 'p2 from two')), 0, '4 does not follow 2: nothing of 2 in its timeline');
 
   // Push that survives failover: kill -9 the leaders of the poster's group (g2) and of the
   // follower's (g1); the follower's subscription moves to the new leader, from the last post it saw.
-  const status = JSON.parse(await sys.ctl({ op: 'status' })) as { groups: Array<{ name: string; leader: string }> };
-  const leaders = new Map(status.groups.map((g) => [g.name, g.leader]));
-  for (const g of ['g1', 'g2']) sys.proc(leaders.get(g)!).kill('SIGKILL');
-  for (const g of ['g1', 'g2']) await sys.rm.waitFor((e) => e.type === 'view_changed' && data<{ group?: string; leader?: string; view: unknown[] }>(e).group === g && data<{ leader?: string }>(e).leader !== leaders.get(g) && data<{ view: unknown[] }>(e).view.length === 1, 20_000);
+  await Promise.all(['g1', 'g2'].map((g) => killLeader(sys, g)));
   for (let i = 1; i <= 5; i++) u2.type(`after failover ${i}`);
-  await Promise.all([1, 2, 3, 4, 5].map((i) => u1.seen(post('2', `after failover ${i}`))));
-  for (let i = 1; i <= 5; i++) t.equal(count(u1, post('2', `after failover ${i}`)), 1, `after the failovers, post ${i} of 2 reaches 1 once`);
+  await seenOnce(t, [1, 2, 3, 4, 5].map((i): [SnsUser, string, string] => [u1, '2', `after failover ${i}`]), ', after the failovers');
   for (const [u, author, text] of expected) t.equal(count(u, post(author, text)), 1, `${text} still shown once at the follower of ${author}`);
   for (const u of users) t.equal(await u.quit(), 0, 'Ctrl-D leaves, exit 0');
 });

@@ -1,0 +1,255 @@
+/**
+ * A replica's data dir: a write-ahead log in segments and the last snapshot, with group commit.
+ *
+ *   DIR/snapshot        the last snapshot: one record (records.ts) holding the segment it
+ *                       covers up to and the caller's bytes; replaced atomically (write a
+ *                       temporary file, fsync it, rename it over, fsync the dir)
+ *   DIR/wal-<gen>.log   log records appended since; a snapshot starts a new segment, and the
+ *                       segments it covers are deleted once it is durable
+ *
+ * Appends made in one turn of the event loop are written together and, with `fsync always`,
+ * made durable by one fdatasync (group commit): each append's promise resolves once its record
+ * is as durable as the policy says (`always`: on disk; `everysec`: written, and on disk within
+ * a second; `no`: written, left to the OS). A failed write or fsync fails that batch and every
+ * later append: the caller must stop acknowledging and say why (StorageError), never succeed.
+ *
+ * `open` reads it all back: the snapshot, then the records of the segments after it. A torn
+ * last record is cut off (the file truncated to its whole records) with a warning; a damaged
+ * record anywhere else throws DamagedRecordError and changes nothing.
+ */
+import { close, closeSync, fdatasync, fsync as fsyncFd, mkdirSync, openSync, readdirSync, readFileSync, writev } from 'node:fs';
+import { open as openFile, rename, rm, truncate } from 'node:fs/promises';
+import { promisify } from 'node:util';
+import { join } from 'node:path';
+import { DamagedRecordError, StorageError } from '../errors.js';
+import { encodeRecord, scanRecords } from './records.js';
+
+export type FsyncPolicy = 'always' | 'everysec' | 'no';
+export const FSYNC_POLICIES: readonly FsyncPolicy[] = ['always', 'everysec', 'no'];
+
+export interface Recovered {
+  /** The caller's bytes of the last snapshot, if any. */
+  snapshot: Buffer | undefined;
+  /** The records appended after it, in order. */
+  records: Buffer[];
+  /** What was cut off or cleaned up, one line each. */
+  warnings: string[];
+}
+
+const fsyncP = promisify(fsyncFd);
+const closeP = promisify(close);
+
+/** The two calls a batch makes: replaced in tests to make a disk fail. */
+export interface BatchIo {
+  writev(fd: number, buffers: Buffer[]): Promise<unknown>;
+  fdatasync(fd: number): Promise<void>;
+}
+const realIo: BatchIo = { writev: promisify(writev), fdatasync: promisify(fdatasync) };
+
+const SNAPSHOT = 'snapshot';
+const segmentName = (gen: number) => `wal-${String(gen).padStart(12, '0')}.log`;
+const SEGMENT = /^wal-(\d{12})\.log$/;
+
+interface Waiter {
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
+export class Wal {
+  private pending: Buffer[] = [];
+  private waiters: Waiter[] = [];
+  private flushing: Promise<void> | undefined;
+  private scheduled = false;
+  private dirty = false;
+  private error: StorageError | undefined;
+  private snapshots: Promise<void> = Promise.resolve();
+  private readonly timer: NodeJS.Timeout | undefined;
+  /** Batches written and records in them, since open. */
+  readonly stats = { batches: 0, records: 0 };
+
+  private constructor(
+    readonly dir: string,
+    readonly fsync: FsyncPolicy,
+    private gen: number,
+    private file: number,
+    private readonly io: BatchIo,
+  ) {
+    if (fsync === 'everysec') {
+      this.timer = setInterval(() => void this.syncDirty(), 1000);
+      this.timer.unref();
+    }
+  }
+
+  /** Open (or create) the data dir and read back what it holds. */
+  static async open(dir: string, fsync: FsyncPolicy, io: BatchIo = realIo): Promise<{ wal: Wal; recovered: Recovered }> {
+    mkdirSync(dir, { recursive: true });
+    const warnings: string[] = [];
+    let snapshot: Buffer | undefined;
+    let covered = 0;
+    const snapFile = join(dir, SNAPSHOT);
+    const names = readdirSync(dir);
+    if (names.includes(SNAPSHOT)) {
+      const scanned = scanRecords(snapFile, readFileSync(snapFile));
+      // A snapshot is renamed into place whole: anything but exactly one record is damage.
+      if (scanned.torn || scanned.records.length !== 1 || scanned.records[0]!.length < 8) throw new DamagedRecordError(snapFile, scanned.validBytes, scanned.torn ?? 'not one whole snapshot record');
+      const rec = scanned.records[0]!;
+      covered = Number(rec.readBigUInt64BE(0));
+      snapshot = rec.subarray(8);
+    }
+    const gens = names.flatMap((n) => (SEGMENT.test(n) ? [Number(SEGMENT.exec(n)![1])] : [])).sort((a, b) => a - b);
+    const records: Buffer[] = [];
+    // Scan every segment before cutting anything: a damaged middle record must leave the dir untouched.
+    const scans = gens.filter((g) => g > covered).map((g) => ({ g, file: join(dir, segmentName(g)) }));
+    const scanned = scans.map(({ g, file }) => ({ g, file, ...scanRecords(file, readFileSync(file)) }));
+    for (const [i, s] of scanned.entries()) {
+      if (s.torn && i !== scanned.length - 1) throw new DamagedRecordError(s.file, s.validBytes, `${s.torn}, in a segment that is not the last`);
+    }
+    for (const s of scanned) {
+      records.push(...s.records);
+      if (s.torn) {
+        await truncate(s.file, s.validBytes);
+        warnings.push(`${s.file}: cut off a torn last record: ${s.torn}`);
+      }
+    }
+    for (const g of gens.filter((g) => g <= covered)) {
+      await rm(join(dir, segmentName(g)), { force: true });
+      warnings.push(`${join(dir, segmentName(g))}: removed, the snapshot covers it`);
+    }
+    await rm(join(dir, `${SNAPSHOT}.tmp`), { force: true });
+    const gen = Math.max(covered + 1, gens.at(-1) ?? 0);
+    const file = openSync(join(dir, segmentName(gen)), 'a');
+    return { wal: new Wal(dir, fsync, gen, file, io), recovered: { snapshot, records, warnings } };
+  }
+
+  /** Why the log stopped taking writes, if it did. */
+  get failed(): StorageError | undefined {
+    return this.error;
+  }
+
+  /** Append a record; resolves once it is as durable as the fsync policy makes it. */
+  append(payload: Buffer): Promise<void> {
+    if (this.error) return Promise.reject(this.error);
+    this.pending.push(encodeRecord(payload));
+    const done = new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => void this.flush());
+    }
+    return done;
+  }
+
+  /** Write what is pending as one batch (one at a time: what comes meanwhile is the next batch). */
+  private async flush(): Promise<void> {
+    this.scheduled = false;
+    while (this.flushing) await this.flushing;
+    if (this.pending.length === 0) return;
+    const batch = this.pending;
+    const waiters = this.waiters;
+    this.pending = [];
+    this.waiters = [];
+    this.flushing = this.write(this.file, this.gen, batch, waiters);
+    await this.flushing;
+    this.flushing = undefined;
+  }
+
+  /** Write one batch to segment `gen` (open as `fd`) and settle its waiters. */
+  private async write(fd: number, gen: number, batch: Buffer[], waiters: Waiter[]): Promise<void> {
+    try {
+      if (this.error) throw this.error;
+      await this.io.writev(fd, batch);
+      if (this.fsync === 'always') await this.io.fdatasync(fd);
+      else this.dirty = true;
+      this.stats.batches++;
+      this.stats.records += batch.length;
+      for (const w of waiters) w.resolve();
+    } catch (err) {
+      this.error ??= err instanceof StorageError ? err : new StorageError(`writing ${join(this.dir, segmentName(gen))} failed: ${(err as Error).message}`, { cause: err });
+      for (const w of waiters) w.reject(this.error);
+    }
+  }
+
+  private async syncDirty(): Promise<void> {
+    if (!this.dirty || this.error) return;
+    this.dirty = false;
+    try {
+      await this.io.fdatasync(this.file);
+    } catch (err) {
+      this.error ??= new StorageError(`fsync of ${join(this.dir, segmentName(this.gen))} failed: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  /**
+   * Replace the snapshot with `state`, which covers every record appended before this call:
+   * those not written yet go to the segment before it (so a replay after the snapshot never
+   * meets one of them), later appends to the next segment. The segments before go once the
+   * snapshot is durable.
+   */
+  snapshot(state: Buffer): Promise<void> {
+    if (this.error) return Promise.reject(this.error);
+    const covered = this.gen;
+    const old = this.file;
+    const batch = this.pending;
+    const waiters = this.waiters;
+    this.pending = [];
+    this.waiters = [];
+    try {
+      // Opened at once (a small blocking call): appends after this call must not reach the old segment.
+      this.file = openSync(join(this.dir, segmentName(covered + 1)), 'a');
+    } catch (err) {
+      this.error ??= new StorageError(`opening a new segment in ${this.dir} failed: ${(err as Error).message}`, { cause: err });
+      return Promise.reject(this.error);
+    }
+    this.gen = covered + 1;
+    // Snapshots are written in the order they were taken, so the newest is the one left.
+    const mine = this.snapshots.then(() => this.writeSnapshot(state, covered, old, batch, waiters));
+    this.snapshots = mine.catch(() => undefined);
+    return mine;
+  }
+
+  private async writeSnapshot(state: Buffer, covered: number, old: number, batch: Buffer[], waiters: Waiter[]): Promise<void> {
+    const tmp = join(this.dir, `${SNAPSHOT}.tmp`);
+    const head = Buffer.alloc(8);
+    head.writeBigUInt64BE(BigInt(covered));
+    try {
+      while (this.flushing) await this.flushing; // a batch on its way to the old segment
+      if (batch.length > 0) await this.write(old, covered, batch, waiters);
+      if (this.error) throw this.error;
+      await closeP(old);
+      const f = await openFile(tmp, 'w');
+      try {
+        await f.writev([encodeRecord(Buffer.concat([head, state]))]);
+        await f.sync();
+      } finally {
+        await f.close();
+      }
+      await rename(tmp, join(this.dir, SNAPSHOT));
+      await syncDir(this.dir);
+      for (const name of readdirSync(this.dir)) {
+        const m = SEGMENT.exec(name);
+        if (m && Number(m[1]) <= covered) await rm(join(this.dir, name), { force: true });
+      }
+    } catch (err) {
+      this.error ??= new StorageError(`writing the snapshot in ${this.dir} failed: ${(err as Error).message}`, { cause: err });
+      throw this.error;
+    }
+  }
+
+  /** Write what is pending, make it durable, and close. */
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    await this.snapshots;
+    await this.flush();
+    if (!this.error && this.fsync !== 'no') await this.io.fdatasync(this.file).catch(() => undefined);
+    closeSync(this.file);
+  }
+}
+
+/** Make a rename in `dir` durable. */
+async function syncDir(dir: string): Promise<void> {
+  const d = openSync(dir, 'r');
+  try {
+    await fsyncP(d);
+  } finally {
+    closeSync(d);
+  }
+}

@@ -1,0 +1,102 @@
+/**
+ * Fail-slow faults a replica injects into itself on request (`ftkit ctl fault S2 …`), to show
+ * the fail-slow detector at work: the replica keeps running and answering, only slower.
+ *
+ *   cpu-hog [ms]   every 100 ms, burn the CPU for `ms` (default 60) on the event loop: what a
+ *                  runaway thread or a noisy neighbour does to everything the process answers
+ *   mem-hog [mb]   grow the heap by `mb` (default 50) a second and keep it, touched, up to
+ *                  1 GB: the garbage collector works ever harder
+ *   delay <ms>     hold every message the replica sends (replies, acks, log entries, heartbeat
+ *                  answers) for `ms` before it goes; order is kept
+ *
+ * Each lasts `seconds` if given, else until cleared; a new fault replaces the one running.
+ */
+
+export type SlowKind = 'cpu-hog' | 'mem-hog' | 'delay';
+export const SLOW_KINDS: readonly SlowKind[] = ['cpu-hog', 'mem-hog', 'delay'];
+
+const PERIOD_MS = 100;
+const DEFAULT_BURN_MS = 60;
+const DEFAULT_MB_PER_S = 50;
+const MAX_HOG_MB = 1024;
+
+export interface SlowFaultOrder {
+  kind: SlowKind | 'clear';
+  /** cpu-hog: ms burnt per 100 ms; mem-hog: MB a second; delay: ms (0: the default). */
+  amount: number;
+  /** How long it lasts (0: until cleared). */
+  seconds: number;
+}
+
+/** Whether an order makes sense; the reason if not (checked by ctl and the RM, and again here). */
+export function checkSlowOrder(o: SlowFaultOrder): string | undefined {
+  if (o.kind !== 'clear' && !SLOW_KINDS.includes(o.kind)) return `unknown fault ${JSON.stringify(o.kind)}: ${SLOW_KINDS.join(', ')} or clear`;
+  if (!Number.isFinite(o.amount) || o.amount < 0) return 'the amount must be a number ≥ 0';
+  if (o.kind === 'cpu-hog' && o.amount >= PERIOD_MS) return `cpu-hog burns at most ${PERIOD_MS - 1} ms of every ${PERIOD_MS} ms (the replica must still answer)`;
+  if (o.kind === 'delay' && (o.amount <= 0 || o.amount > 60_000)) return 'delay takes a time in ms, 1–60000';
+  if (o.kind === 'mem-hog' && o.amount > MAX_HOG_MB) return `mem-hog grows at most ${MAX_HOG_MB} MB a second`;
+  if (!Number.isFinite(o.seconds) || o.seconds < 0) return 'the duration must be a number of seconds ≥ 0';
+  return undefined;
+}
+
+export class SlowFaults {
+  private timer: NodeJS.Timeout | undefined;
+  private ender: NodeJS.Timeout | undefined;
+  private hog: Buffer[] = [];
+  private grownMb = 0;
+  private delay = 0;
+  private running: SlowFaultOrder | undefined;
+
+  constructor(private readonly now: () => number = () => performance.now()) {}
+
+  /** How long each outgoing message is held now (0: sent at once). */
+  get delayMs(): number {
+    return this.delay;
+  }
+
+  /** What runs now, for traces: e.g. `delay 50 ms for 10 s`. */
+  describe(): string {
+    const o = this.running;
+    if (!o) return 'none';
+    const what = o.kind === 'cpu-hog' ? `cpu-hog ${o.amount} ms of every ${PERIOD_MS} ms` : o.kind === 'mem-hog' ? `mem-hog ${o.amount} MB/s (${Math.round(this.grownMb)} MB so far)` : `delay ${o.amount} ms`;
+    return o.seconds > 0 ? `${what} for ${o.seconds} s` : what;
+  }
+
+  /** Start a fault (replacing any), or clear. Throws on an order checkSlowOrder refuses. */
+  start(order: SlowFaultOrder): void {
+    const refusal = checkSlowOrder(order);
+    if (refusal) throw new RangeError(refusal);
+    this.clear();
+    if (order.kind === 'clear') return;
+    const o: SlowFaultOrder = { ...order, amount: order.amount || (order.kind === 'cpu-hog' ? DEFAULT_BURN_MS : DEFAULT_MB_PER_S) };
+    this.running = o;
+    if (o.kind === 'delay') this.delay = o.amount;
+    if (o.kind === 'cpu-hog') this.timer = setInterval(() => this.burn(o.amount), PERIOD_MS);
+    if (o.kind === 'mem-hog') this.timer = setInterval(() => this.grow(o.amount / (1000 / PERIOD_MS)), PERIOD_MS);
+    if (o.seconds > 0) this.ender = setTimeout(() => this.clear(), o.seconds * 1000);
+  }
+
+  clear(): void {
+    clearInterval(this.timer);
+    clearTimeout(this.ender);
+    this.timer = this.ender = undefined;
+    this.hog = [];
+    this.grownMb = 0;
+    this.delay = 0;
+    this.running = undefined;
+  }
+
+  private burn(ms: number): void {
+    const until = this.now() + ms;
+    while (this.now() < until) {
+      // burning: the point of the fault
+    }
+  }
+
+  private grow(mb: number): void {
+    if (this.grownMb + mb > MAX_HOG_MB) return;
+    // Filled, so the pages are really taken, not just reserved.
+    this.hog.push(Buffer.alloc(Math.round(mb * 1024 * 1024), 1));
+    this.grownMb += mb;
+  }
+}
