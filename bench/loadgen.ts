@@ -95,12 +95,14 @@ async function startSession(args: {
   ca?: string;
   /** Routing keys (`--key`), client i taking keys[i mod length]: the RM routes each to a replica group. */
   keys?: string[];
+  /** The clients time their requests and report to the RM (default true). */
+  metrics?: boolean;
 }): Promise<{ names: string[] }> {
   const load: Load = { rec: new Recorder(args.keepTimes), errors: [], clients: [], closedLoops: [], loops: [], writers: [] };
   loads.set(args.session, load);
   const security = securityFor(args.ca);
   const keyOf = (i: number) => (args.keys?.length ? args.keys[i % args.keys.length] : undefined);
-  const opened = await Promise.allSettled(Array.from({ length: args.clients }, (_, i) => openSession(args.rm, args.prefix ?? 'L', { security, keepResults: args.keepResults, key: keyOf(i) })));
+  const opened = await Promise.allSettled(Array.from({ length: args.clients }, (_, i) => openSession(args.rm, args.prefix ?? 'L', { security, keepResults: args.keepResults, key: keyOf(i), metrics: args.metrics })));
   for (const o of opened) if (o.status === 'fulfilled') load.clients.push(o.value);
   const failed = opened.find((o): o is PromiseRejectedResult => o.status === 'rejected');
   if (failed) {

@@ -1,14 +1,14 @@
 /**
- * `npm run bench [-- --quick] [-- --only throughput,security,handshake,redis,idle,groups,rm-scale,failover,recovery,sns] [-- --no-security] [-- --profile]`
+ * `npm run bench [-- --quick] [-- --only throughput,security,handshake,redis,idle,groups,rm-scale,metrics,failover,recovery,sns] [-- --no-security] [-- --profile]`
  *
  * Benchmarks ftkit on 127.0.0.1 against a plain `node:net` baseline: throughput and
  * latency, the cost of authentication and TLS under load and per connection, ftkit next
  * to Redis with 2 replicas (where redis-server is installed), fault detection and
  * failover times, recovery times and checkpoint pauses by state size, memory per
  * component, aggregate throughput with 1-3 replica groups, the RM's and GFD's CPU per
- * membership event, client and heartbeat, and how fast a post reaches the social network's
- * live timelines. Prints tables and writes everything to bench/results/bench-<time>.json.
- * See docs/BENCHMARKS.md.
+ * membership event, client and heartbeat, the cost of metrics (on vs off), and how fast a post
+ * reaches the social network's live timelines. Prints tables and writes everything to
+ * bench/results/bench-<time>.json. See docs/BENCHMARKS.md.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -27,11 +27,12 @@ import { runSecurity, type SecurityOptions, type SecurityResult } from './securi
 import { runHandshake } from './handshake.js';
 import { printGroups, runGroups, type GroupsOptions } from './groups.js';
 import { RM_SCALE_FULL, RM_SCALE_QUICK, printRmScale, runRmScale } from './rm-scale.js';
+import { printMetrics, runMetrics } from './metrics.js';
 import { printSns, runSns, type SnsResult } from './sns.js';
 import { printFailover, printHandshake, printRecovery, printSecurity, printThroughput } from './report.js';
 
 /** `throughput` includes `security` (measured between its two baseline passes) unless --no-security. */
-const SECTIONS = ['throughput', 'security', 'handshake', 'redis', 'idle', 'groups', 'rm-scale', 'failover', 'recovery', 'sns'] as const;
+const SECTIONS = ['throughput', 'security', 'handshake', 'redis', 'idle', 'groups', 'rm-scale', 'metrics', 'failover', 'recovery', 'sns'] as const;
 type Section = (typeof SECTIONS)[number];
 
 interface Args {
@@ -63,7 +64,7 @@ function parseArgs(argv: string[]): Args {
 
 function usage(error?: string): never {
   const text = [
-    'usage: npm run bench -- [--quick] [--only throughput,security,handshake,redis,idle,groups,rm-scale,failover,recovery,sns] [--no-security] [--profile]',
+    'usage: npm run bench -- [--quick] [--only throughput,security,handshake,redis,idle,groups,rm-scale,metrics,failover,recovery,sns] [--no-security] [--profile]',
     '  throughput  bare TCP baseline, ftkit passive and active (as-is, drained, quiet); includes security',
     '  security    authentication off / on / on + TLS, interleaved rounds, ratios on/off and tls/off',
     '              (alone: between two baseline passes; --no-security leaves it out of throughput)',
@@ -73,6 +74,7 @@ function usage(error?: string): never {
     '  idle        idle CPU per component of a quiet 3-replica system at heartbeat 0.1 s (and of Redis with 2 replicas)',
     '  groups      aggregate throughput and latency with 1, 2 and 3 replica groups of 3 (same 6 clients, keys 1-6; and 1 group with 2), CPU per request',
     '  rm-scale    CPU of one RM per membership event, per client discovery and per view push, and of one GFD per heartbeat per LFD',
+    '  metrics     the same saturating load on two systems, metrics on and off (--no-metrics), alternating windows: throughput ratio, server CPU per request',
     '  failover    detection and failover times;  recovery: recovery and checkpoint pauses by state size',
     '  sns         social network: post delivery latency to a live timeline, across groups (through ftkit sync) and within one',
     '  --profile   also CPU profiles of the servers under load',
@@ -234,6 +236,14 @@ async function main(): Promise<void> {
       out.rmScale = r;
       save();
       printRmScale(r);
+    }
+    if (args.only.has('metrics')) {
+      log('metrics on vs off');
+      const o = { windows: args.quick ? 4 : 20, clients: 8, warmupMs: 300, windowMs: args.quick ? 1000 : 2000, log };
+      const r = await runMetrics(lg, o);
+      out.metrics = r;
+      save();
+      printMetrics(r, o);
     }
     if (args.only.has('failover')) {
       log('detection and failover');

@@ -31,6 +31,7 @@ export const client: Runner = async (o, [arg]) => {
     count: o.count as number,
     timeout: o.timeout as number,
     giveUp: o.giveUp as number,
+    metrics: o.metrics !== false,
     input: o.interactive ? createInterface({ input: process.stdin, terminal: false }) : undefined,
     tracer,
   });

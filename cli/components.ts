@@ -82,7 +82,7 @@ export const rm: Runner = (o) =>
 
 export const gfd: Runner = (o) =>
   runMember(o, 'GFD', 'gfd', LISTENS_AND_DIALS, (common) =>
-    new Gfd({ ...common, onRefused, rm: (o.rm as string | false) || undefined, heartbeatFreq: o.heartbeatFreq as number, timeout: o.timeout as number | undefined }),
+    new Gfd({ ...common, onRefused, metrics: o.metrics !== false, rm: (o.rm as string | false) || undefined, heartbeatFreq: o.heartbeatFreq as number, timeout: o.timeout as number | undefined }),
   );
 
 export const lfd: Runner = (o, [name]) =>
@@ -97,6 +97,7 @@ export const lfd: Runner = (o, [name]) =>
       timeout: o.timeout as number | undefined,
       stateDir: (o.stateDir as string | undefined) ?? userStateDir(),
       fence: o.fence !== false,
+      metrics: o.metrics !== false,
       replicaPorts: o.replicaPorts as PortRange | undefined,
     }),
   );
@@ -139,6 +140,7 @@ export const server: Runner = (o, [name]) => {
       dataDir: o.dataDir as string | undefined,
       fsync: o.fsync as FsyncPolicy,
       command: ownCommand(),
+      metrics: o.metrics !== false,
       onRetire: () => process.exit(0),
     }),
   );

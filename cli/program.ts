@@ -148,6 +148,10 @@ export function buildProgram(): Command {
     .description('print membership, roles and current properties')
     .action(async (_o, self: Command) => ctl(ctlOptions(self), ['status']));
   ctlCmd
+    .command('metrics')
+    .description("print each link's latency (count, min/avg/p99/max ms over the last 10 s) and each process's CPU and memory")
+    .action(async (_o, self: Command) => ctl(ctlOptions(self), ['metrics']));
+  ctlCmd
     .command('set <key> <value>')
     .description('set a run-time property: lfd-heartbeat-freq, gfd-heartbeat-freq, checkpoint-freq, lag-timeout, primary, replicas, restart-budget (--group G: for one replica group)')
     .action(async (key: string, value: string, _o, self: Command) => ctl(ctlOptions(self), ['set', key, value]));

@@ -62,7 +62,7 @@ export const up: Runner = async (o) => {
       throw err;
     }
   }
-  const extra = HANDED_ON.filter(([key]) => o[key] === true).map(([, flag]) => flag).concat(o.color === false ? ['--no-color'] : []);
+  const extra = HANDED_ON.filter(([key]) => o[key] === true).map(([, flag]) => flag).concat(o.color === false ? ['--no-color'] : [], o.metrics === false ? ['--no-metrics'] : []);
   const commands = mine.map((c) => ({ name: componentName(c), args: [...commandFor(c, file), ...extra] }));
   if (o.dryRun) {
     for (const c of commands) process.stdout.write(`ftkit ${c.args.join(' ')}\n`);

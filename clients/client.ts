@@ -38,6 +38,8 @@ export interface ClientOptions {
   policy?: ReconnectPolicy;
   /** The client secret (if the deployment requires one) and the TLS CA (if it runs TLS). */
   security?: Security;
+  /** Measure and report to the RM (default true). */
+  metrics?: boolean;
   tracer?: Tracer;
 }
 
@@ -58,6 +60,7 @@ export class Client extends Component {
       giveUpMs: (options.giveUp ?? DEFAULT_GIVE_UP_S) * 1000,
       retryPolicy: options.policy,
       firstNum: options.firstNum,
+      metrics: options.metrics,
       tracer: this.tracer,
     });
   }

@@ -3,6 +3,7 @@ import { connect, ConnectionClosedError, DeadlineError, type Security } from '..
 import { UnexpectedMessageError, type Message } from '../lib/protocol/index.js';
 import { AdminRefusedError } from '../lib/errors.js';
 import { PROPERTIES, isPropertyKey } from '../lib/config/properties.js';
+import type { MetricsSummary } from '../lib/metrics/summary.js';
 
 export const ADMIN_NAME = 'admin';
 export const DEFAULT_CTL_TIMEOUT_MS = 5000;
@@ -121,4 +122,28 @@ export function formatStatus(json: string): string {
     ...Object.entries(s.inForce ?? s.properties).map(([k, v]) => `  ${k.padEnd(20)} ${v ?? (isPropertyKey(k) ? PROPERTIES[k].until : '-')}`),
   ];
   return lines.join('\n');
+}
+
+/** Render the metrics of the RM's status JSON for people: a table of links, then one of processes. */
+export function formatMetrics(json: string): string {
+  const m = (JSON.parse(json) as { metrics?: MetricsSummary }).metrics;
+  if (!m) return 'the RM keeps no metrics (an older version)';
+  const ms = (v: number | null) => (v === null ? '-' : v < 10 ? v.toFixed(2) : v.toFixed(1));
+  const stale = (s: boolean) => (s ? '  stale' : '');
+  const links = m.links.map(
+    (l) =>
+      `  ${`${l.from} → ${l.to}`.padEnd(16)} ${l.kind.padEnd(10)} ${String(l.count).padStart(7)} ${[l.min, l.avg, l.p99, l.max].map((v) => ms(v).padStart(8)).join('')}${stale(l.stale)}`,
+  );
+  const procs = m.processes.map(
+    (p) =>
+      `  ${p.process.padEnd(12)} ${(p.cpu === null ? '-' : p.cpu.toFixed(1)).padStart(6)} ${(p.rss / 2 ** 20).toFixed(1).padStart(8)} ${(p.heap / 2 ** 20).toFixed(1).padStart(8)} ${p.requests === undefined ? ' '.repeat(9) : String(p.requests).padStart(9)}${stale(p.stale)}`.trimEnd(),
+  );
+  return [
+    `links over the last ${m.windowMs / 1000} s (round trips, ms):`,
+    `  ${'link'.padEnd(16)} ${'kind'.padEnd(10)} ${'count'.padStart(7)} ${['min', 'avg', 'p99', 'max'].map((h) => h.padStart(8)).join('')}`,
+    ...(links.length ? links : ['  none reported yet']),
+    'processes:',
+    `  ${'process'.padEnd(12)} ${'cpu %'.padStart(6)} ${'rss MB'.padStart(8)} ${'heap MB'.padStart(8)} ${'requests'.padStart(9)}`,
+    ...(procs.length ? procs : ['  none reported yet']),
+  ].join('\n');
 }

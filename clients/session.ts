@@ -31,6 +31,7 @@ import { ClosedLoop, type LoopOptions } from './loop.js';
 import { GiveUpError, SessionStoppedError } from '../lib/errors.js';
 import type { Outcome } from './outcome.js';
 import { Attempt, type AttemptResult } from './attempt.js';
+import { ClientMetrics } from './metrics.js';
 
 export type { Outcome } from './outcome.js';
 export type { LoopOptions } from './loop.js';
@@ -63,6 +64,8 @@ export interface SessionOptions extends ViewOptions {
    * sending it again. For a sender whose numbers name what it sends (ftkit sync).
    */
   ownNumbers?: boolean;
+  /** Time each request to each replica and report it, with this process's CPU and memory, to the RM (default true; needs an RM). */
+  metrics?: boolean;
 }
 
 export interface ReplicaCounts {
@@ -109,6 +112,7 @@ export class Session extends EventEmitter<SessionEvents> {
   /** Waits that end early on a changed view, a stop or a refusal. */
   private readonly wakers = new Set<() => void>();
   private readonly tracer: Tracer | undefined;
+  private readonly metrics: ClientMetrics | undefined;
 
   constructor(readonly options: SessionOptions) {
     super();
@@ -124,6 +128,7 @@ export class Session extends EventEmitter<SessionEvents> {
       onClose: (server) => this.closed(server),
     });
     this.follower = new ViewFollower(options);
+    if (options.metrics !== false && options.rm && !options.stale && !options.fixed) this.metrics = new ClientMetrics(this.name, (msg) => this.follower.toRm(msg));
     this.follower.on('refused', (err) => this.refused(err));
     this.follower.on('view', (mode, replicas) => {
       this.conns.retain(replicas);
@@ -135,6 +140,7 @@ export class Session extends EventEmitter<SessionEvents> {
   /** Connect to the RM (a stale-view session has nothing to start). */
   start(): void {
     this.follower.start();
+    this.metrics?.start();
   }
 
   get mode(): Mode | undefined {
@@ -162,6 +168,7 @@ export class Session extends EventEmitter<SessionEvents> {
     this.isStopped = true;
     this.pending?.finish('the session stopped');
     this.follower.stop();
+    this.metrics?.stop();
     this.conns.closeAll();
     this.wake();
     this.emit('stopped');
@@ -283,6 +290,7 @@ export class Session extends EventEmitter<SessionEvents> {
     if (!conn?.isOpen) return p.fail(server, 'no replica reachable');
     if (!conn.send({ type: 'request', client: this.name, server, num: p.num, payload })) return p.fail(server, `connection to ${server} closed`);
     this.lastSent = true;
+    this.metrics?.sent(server, p.num);
     p.sent();
     if (this.tracer) this.trace('request_sent', 'request', `Sent <${this.name}, ${server}, ${p.num}, request>`, { server, num: p.num, payload });
   }
@@ -290,6 +298,7 @@ export class Session extends EventEmitter<SessionEvents> {
   private fromReplica(server: string, msg: Message): void {
     if (msg.type === 'refused') return this.refused(new RefusedError(server, msg.reason));
     if (msg.type === 'reply' && msg.client === this.name) {
+      this.metrics?.replied(server, msg.num);
       if (this.tracer) this.trace('reply_received', 'reply', `Received <${this.name}, ${server}, ${msg.num}, reply>`, { server, num: msg.num, result: msg.result });
       const counts = this.countsOf(server);
       const p = this.pending;

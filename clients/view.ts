@@ -98,6 +98,11 @@ export class ViewFollower extends EventEmitter<ViewEvents> {
     this.rmLink?.connection?.send({ type: 'client', client: this.options.name, key: this.options.key });
   }
 
+  /** Send to the RM, if connected (the client's metrics report). */
+  toRm(msg: Message): void {
+    this.rmLink?.connection?.send(msg);
+  }
+
   /** Stale view: from now on the view is `member` alone. */
   pointAt(member: Member): void {
     if (!this.options.stale) throw new Error(`${this.options.name} follows the RM's views; only a stale-view client is pointed at a replica`);

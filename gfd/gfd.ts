@@ -13,6 +13,7 @@ import type { Security } from '../lib/net/index.js';
 import { UnexpectedMessageError, type Message } from '../lib/protocol/index.js';
 import { Tracer } from '../lib/trace/index.js';
 import { Membership, type Change } from './membership.js';
+import { MetricsProbe } from '../lib/metrics/probe.js';
 
 export const GFD_NAME = 'GFD';
 /**
@@ -31,6 +32,8 @@ export interface GfdOptions {
   timeout?: number;
   /** See DEFAULT_SETTLE_MS. */
   settleMs?: number;
+  /** Measure heartbeat latency and this process, and pass the LFDs' reports up (default true). */
+  metrics?: boolean;
   /** Secrets and TLS files (default: open). */
   security?: Security;
   tracer?: Tracer;
@@ -49,10 +52,12 @@ export class Gfd extends Component {
   private readonly lfds: Children<LfdEntry>;
   readonly membership = new Membership();
   private settleTimer: NodeJS.Timeout | undefined;
+  private readonly probe: MetricsProbe | undefined;
 
   constructor(readonly options: GfdOptions) {
     super(GFD_NAME, options.tracer ?? new Tracer(GFD_NAME), options.security);
-    this.lfds = new Children({ me: this.name, role: 'lfd', tracer: this.tracer, heartbeatFreq: options.heartbeatFreq, timeout: options.timeout, frequencyKey: 'gfd-heartbeat-freq', tellFrequency: true, onFrequency: () => this.rmLink?.connection?.send(this.lfds.ownInForce()) });
+    if (options.metrics !== false) this.probe = new MetricsProbe({ me: this.name, tracer: this.tracer, upstream: () => this.rmLink?.connection });
+    this.lfds = new Children({ me: this.name, role: 'lfd', tracer: this.tracer, heartbeatFreq: options.heartbeatFreq, timeout: options.timeout, frequencyKey: 'gfd-heartbeat-freq', tellFrequency: true, onFrequency: () => this.rmLink?.connection?.send(this.lfds.ownInForce()), metrics: this.probe?.recorder });
     this.listener = this.createListener({
       host: options.host,
       port: options.port,
@@ -72,6 +77,7 @@ export class Gfd extends Component {
     this.trace('listening', 'info', `GFD listening on ${this.address}; heartbeat every ${this.lfds.timing.periodMs / 1000} s`, { addr: this.address });
     this.traceSecurity(this.address);
     this.traceMembers();
+    this.probe?.start();
     const settle = this.options.settleMs ?? DEFAULT_SETTLE_MS;
     const rm = this.rmLink;
     if (rm) this.settleTimer = setTimeout(() => rm.start(), settle);
@@ -82,6 +88,7 @@ export class Gfd extends Component {
   async stop(): Promise<void> {
     this.setState('stopping');
     clearTimeout(this.settleTimer);
+    this.probe?.stop();
     this.rmLink?.stop();
     this.lfds.stopAll();
     await this.listener.close();
@@ -140,6 +147,9 @@ export class Gfd extends Component {
       case 'launchFailed':
         this.rmLink?.connection?.send(msg);
         return;
+      case 'metrics':
+        // An LFD speaks for itself and the servers on it.
+        return this.probe?.relay(msg, (process) => process === entry.name || this.membership.lfdOf(process) === entry.name);
       case 'inForce':
         // An LFD tells its own values and its servers'; of a server not on it (refused, or gone) nothing is kept.
         if (msg.from !== entry.name && this.membership.lfdOf(msg.from) !== entry.name) return;

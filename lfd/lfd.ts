@@ -13,6 +13,7 @@ import { DEFAULT_GROUP, UnexpectedMessageError, type Message, type MessageOf } f
 import { Tracer } from '../lib/trace/index.js';
 import { DEFAULT_HOST } from '../lib/config/options.js';
 import { SYSTEM_STOPPING_LINE } from '../lib/detect/parent.js';
+import { MetricsProbe } from '../lib/metrics/probe.js';
 
 /** An LFD drops its GFD connection after this many heartbeat periods without one. */
 export const GFD_SILENCE_PERIODS = 4;
@@ -41,6 +42,8 @@ export interface LfdOptions {
   fence?: boolean;
   /** Ports for the new servers it starts (a server it never ran); default: any free port. */
   replicaPorts?: PortRange;
+  /** Measure heartbeat latency and this process, and pass its servers' reports up (default true). */
+  metrics?: boolean;
   /** Secrets and TLS files (default: open). */
   security?: Security;
   tracer?: Tracer;
@@ -73,10 +76,12 @@ export class Lfd extends Component {
   /** The command lines kept and the servers launched on the RM's order. */
   private readonly relauncher: Relauncher;
   private readonly fencer = new Fencer();
+  private readonly probe: MetricsProbe | undefined;
 
   constructor(readonly options: LfdOptions) {
     super(options.name, options.tracer ?? new Tracer(options.name), options.security);
-    this.servers = new Children({ me: this.name, role: 'server', tracer: this.tracer, heartbeatFreq: options.heartbeatFreq, timeout: options.timeout, frequencyKey: 'lfd-heartbeat-freq', tellFrequency: true, onFrequency: () => this.gfdLink?.connection?.send(this.servers.ownInForce()) });
+    if (options.metrics !== false) this.probe = new MetricsProbe({ me: this.name, tracer: this.tracer, upstream: () => this.gfdLink?.connection });
+    this.servers = new Children({ me: this.name, role: 'server', tracer: this.tracer, heartbeatFreq: options.heartbeatFreq, timeout: options.timeout, frequencyKey: 'lfd-heartbeat-freq', tellFrequency: true, onFrequency: () => this.gfdLink?.connection?.send(this.servers.ownInForce()), metrics: this.probe?.recorder });
     const host = {
       name: this.name,
       tracer: this.tracer,
@@ -110,6 +115,7 @@ export class Lfd extends Component {
     this.trace('listening', 'info', `${this.name} listening on ${this.address}; heartbeat every ${this.heartbeatFreq} s`, { addr: this.address });
     this.traceSecurity(this.address);
     this.relauncher.load();
+    this.probe?.start();
     if (this.gfdLink) this.gfdLink.start();
     else this.trace('no_gfd', 'info', `${this.name}: no GFD: heartbeating my servers, reporting to no one`);
     this.setState('running');
@@ -119,6 +125,7 @@ export class Lfd extends Component {
     if (this.lifecycle === 'stopping' || this.lifecycle === 'stopped') return;
     this.setState('stopping');
     clearTimeout(this.gfdSilence);
+    this.probe?.stop();
     this.gfdLink?.stop();
     this.servers.stopAll();
     await Promise.all([this.listener.close(), this.relauncher.stopAll()]);
@@ -206,6 +213,8 @@ export class Lfd extends Component {
       case 'report':
         this.gfdLink?.connection?.send(msg);
         return;
+      case 'metrics':
+        return this.probe?.relay(msg, (process) => process === entry.name);
       case 'lagging':
         // Only a server speaks for itself: another's name on this connection is bad input.
         if (msg.server !== entry.name) throw new UnexpectedMessageError(`${entry.name} reports a lagging follower as ${msg.server}`);

@@ -9,6 +9,7 @@ import type { MessageOf } from './protocol/index.js';
 import type { Tracer } from './trace/index.js';
 import { parseProperty } from './config/properties.js';
 import { HeartbeatTiming, PeerWatch } from './detect/watch.js';
+import type { MetricsRecorder } from './metrics/recorder.js';
 
 /** What a component knows of each child; the LFD and the GFD add their own fields. */
 export interface Child {
@@ -38,6 +39,8 @@ export interface ChildrenOptions {
   tellFrequency?: boolean;
   /** The heartbeat frequency changed: tell upstream (an `in_force` of `frequencyKey`). */
   onFrequency?: () => void;
+  /** Where each child's heartbeat round trips are recorded (none: metrics are off). */
+  metrics?: MetricsRecorder;
 }
 
 /** Send each property as a `set` from `from`: what a component replays to one below it that (re)registers. */
@@ -78,7 +81,10 @@ export class Children<C extends Child> implements Iterable<C> {
   /** A heartbeat watch on a new child's connection; admit() starts it. */
   watch(peer: string, conn: Connection, on: { alive(): void; lost(num: number, why: string): void }): PeerWatch {
     const { me, role, tracer } = this.o;
-    return new PeerWatch({ me, peer, role, conn, timing: this.timing, tracer, onAlive: () => on.alive(), onLost: (num, why) => on.lost(num, why) });
+    const metrics = this.o.metrics;
+    // Looked up at each answer (once a period): a child that registers again gets a fresh link.
+    const onRtt = metrics && ((ms: number) => metrics.link(peer, 'heartbeat').record(ms));
+    return new PeerWatch({ me, peer, role, conn, timing: this.timing, tracer, onRtt, onAlive: () => on.alive(), onLost: (num, why) => on.lost(num, why) });
   }
 
   /**
@@ -114,6 +120,7 @@ export class Children<C extends Child> implements Iterable<C> {
     if (!child) return undefined;
     this.byName.delete(name);
     child.watch.stop();
+    this.o.metrics?.drop(name);
     return child;
   }
 

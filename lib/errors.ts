@@ -146,6 +146,16 @@ export class AdminRefusedError extends Error {
   }
 }
 
+// Metrics.
+
+/** A metrics report that is too large or malformed: refused (traced), never acted on. */
+export class MetricsReportError extends Error {
+  override name = 'MetricsReportError';
+  constructor(reason: string, options?: ErrorOptions) {
+    super(`bad metrics report: ${reason}`, options);
+  }
+}
+
 // The client session.
 
 /** No replica answered a request within the give-up time (or the retry policy gave up). */

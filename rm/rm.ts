@@ -5,11 +5,10 @@
  */
 import { Component, describeMembers } from '../lib/component.js';
 import { sendProperties } from '../lib/children.js';
-import type { Connection, Listener } from '../lib/net/index.js';
-import type { Security } from '../lib/net/index.js';
+import type { Connection, Listener, Security } from '../lib/net/index.js';
 import { DEFAULT_GROUP, UnexpectedMessageError, type Message, type MessageOf, type Mode } from '../lib/protocol/index.js';
 import { Tracer } from '../lib/trace/index.js';
-import { DEFAULT_MODE } from '../lib/config/options.js';
+import { DEFAULT_MODE, DEFAULT_RESTART_BUDGET, DEFAULT_RESTART_WINDOW_S } from '../lib/config/options.js';
 import { PROPERTIES } from '../lib/config/properties.js';
 import type { RmCommand, RmEvent } from './core.js';
 import { GroupTable, splitByGroup, type Group } from './group.js';
@@ -20,7 +19,7 @@ import { ToldTable } from './told.js';
 import { SyncTable } from './syncs.js';
 import { setRefusal } from './refusal.js';
 import { Supervisor, type SupCommand, type SupEvent } from './supervisor.js';
-import { DEFAULT_RESTART_BUDGET, DEFAULT_RESTART_WINDOW_S } from '../lib/config/options.js';
+import { MetricsStore, measureSelf } from './metrics.js';
 
 export const RM_NAME = 'RM';
 /** How long a restarted RM waits for replicas to report their state before it decides. */
@@ -74,6 +73,9 @@ export class Rm extends Component {
   private readonly syncs = new SyncTable();
   /** What each component told it runs with (`in_force`). */
   private readonly told = new ToldTable((who) => who === 'GFD' || this.groups.hasMember(who) || this.supervisor.isUp(who));
+  /** Every link's latency and every process's CPU and memory, as reported (docs/OBSERVABILITY.md). */
+  readonly metrics = new MetricsStore((from, reason) => this.trace('metrics_refused', 'fault', `RM: metrics report from ${from} refused: ${reason}`, { from, reason }));
+  private stopMeasuring: (() => void) | undefined;
 
   constructor(readonly options: RmOptions = {}) {
     super(RM_NAME, options.tracer ?? new Tracer(RM_NAME), options.security);
@@ -120,6 +122,7 @@ export class Rm extends Component {
     this.trace('listening', 'info', `RM listening on ${this.address}; ${this.mode} replication`, { addr: this.address, mode: this.mode });
     this.traceSecurity(this.address);
     this.traceMembers(this.groups.get(DEFAULT_GROUP), true);
+    this.stopMeasuring = measureSelf(this.name, this.metrics);
     if (this.options.http !== undefined) {
       this.http = new RmHttp(this, this.options.host ?? '127.0.0.1', this.options.http);
       await this.http.start();
@@ -130,6 +133,7 @@ export class Rm extends Component {
 
   async stop(): Promise<void> {
     this.setState('stopping');
+    this.stopMeasuring?.();
     for (const g of this.groups) clearTimeout(g.reportTimer);
     for (const t of this.timers.values()) clearTimeout(t);
     await this.http?.stop();
@@ -154,6 +158,7 @@ export class Rm extends Component {
       case 'client': {
         conn.peer = first.client;
         const handle = (msg: Message) => {
+          if (msg.type === 'metrics' && msg.from === first.client) return this.metrics.receive(msg, (process) => process === first.client);
           if (msg.type !== 'client' || msg.client !== first.client) throw this.unexpected(conn, msg);
           this.clients.asked(msg.client, conn, msg.key || undefined);
         };
@@ -212,6 +217,8 @@ export class Rm extends Component {
         return this.dispatch(this.groups.of(msg.server), { type: 'lagging', lagging: msg });
       case 'inForce':
         return this.told.record(msg);
+      case 'metrics':
+        return this.metrics.receive(msg, () => true);
       case 'machine':
         return this.supervise({ type: 'machine', lfd: msg.lfd, up: msg.state === 'up', now: Date.now() });
       case 'launchFailed':
@@ -385,6 +392,7 @@ export class Rm extends Component {
       route: { rule: this.options.route ?? 'mod', fallback: this.options.fallback ?? false },
       routes: this.clients.routes(),
       sync: this.syncs.status(),
+      metrics: this.metrics.summary(),
     };
   }
 }

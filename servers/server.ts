@@ -16,6 +16,7 @@ import { DEFAULT_CHECKPOINT_FREQ_S } from '../lib/config/options.js';
 import { ReplicaCore, createApp, isPeerMessage, recover, type AppName, type Command, type ConnId, type Fault, type PassiveStyle, type ReplicaEvent, type TimerName } from './core/index.js';
 import { PEER_MAX_FRAME_BYTES, Peers } from './peers.js';
 import { StaticControl, type StaticGroup, type StaticOutput } from './static.js';
+import { ReplicaMetrics } from './metrics.js';
 import { Durable } from './durable.js';
 import type { FsyncPolicy } from '../lib/storage/wal.js';
 
@@ -55,6 +56,8 @@ export interface ServerOptions {
   fsync?: FsyncPolicy;
   /** The command line that started this server, so its LFD can relaunch it (empty: cannot). */
   command?: string[];
+  /** Measure log/order latency to the followers and this process, reported to the LFD (default true). */
+  metrics?: boolean;
   /** Secrets and TLS files (default: open). */
   security?: Security;
   tracer?: Tracer;
@@ -80,6 +83,7 @@ export class Server extends Component {
   private lfdName = UNKNOWN_LFD;
   readonly core: ReplicaCore;
   private readonly peers: Peers;
+  private readonly metrics: ReplicaMetrics | undefined;
   /** The inbound connections the core knows, by the number it knows them by (never reused). */
   private readonly conns = new Map<ConnId, Connection>();
   private readonly ids = new WeakMap<Connection, ConnId>();
@@ -108,8 +112,14 @@ export class Server extends Component {
     else if (options.lfd === undefined) throw new Error(`${this.name}: a server needs its LFD unless it runs without an RM (a static group)`);
     this.peers = new Peers(this.name, this.security, {
       onUp: (peer) => this.run({ type: 'linkUp', peer }),
-      onDown: (peer) => this.run({ type: 'linkDown', peer }),
-      onMessage: (peer, msg) => this.run({ type: 'follower', peer, msg }),
+      onDown: (peer) => {
+        this.metrics?.down(peer);
+        this.run({ type: 'linkDown', peer });
+      },
+      onMessage: (peer, msg) => {
+        if (msg.type === 'ack') this.metrics?.acked(peer, msg.seq);
+        this.run({ type: 'follower', peer, msg });
+      },
       onRefused: (peer, reason) => this.run({ type: 'linkRefused', peer, reason }),
     });
     this.listener = this.createListener({
@@ -123,6 +133,7 @@ export class Server extends Component {
         if (id !== undefined) this.run({ type: 'ended', conn: id });
       },
     });
+    if (options.metrics !== false && options.lfd !== undefined) this.metrics = new ReplicaMetrics(this.name, this.tracer, () => this.lfdLink?.connection);
     if (options.lfd !== undefined) {
       this.lfdLink = this.createUpstream(UNKNOWN_LFD, options.lfd, (conn) => this.onLfdUp(conn), (reason) => this.stopRefused(reason, options.onRefused));
       // With an RM, losing the LFD means the RM will act on our death; without one, the LFD only heartbeats us.
@@ -152,12 +163,14 @@ export class Server extends Component {
     this.trace('listening', 'info', `${this.name} listening on ${this.address}${adv} (app ${this.options.app ?? 'status'})`, { addr: this.address, advertised: this.advertisedAddress });
     this.traceSecurity(this.address);
     this.lfdLink?.start();
+    this.metrics?.start();
     this.setState('running');
     if (this.fixed) this.runStatic(this.fixed.start());
   }
 
   async stop(): Promise<void> {
     this.setState('stopping');
+    this.metrics?.stop();
     this.lfdLink?.stop();
     for (const timer of this.timers.values()) clearTimeout(timer);
     this.timers.clear();
@@ -277,6 +290,7 @@ export class Server extends Component {
       }
       if (msg.type !== 'request') throw new UnexpectedMessageError(`${this.name} does not accept ${msg.type} from ${conn.peer}: only requests and subscriptions, unless a replica says welcome first`);
       conn.peer = msg.client;
+      this.metrics?.request();
       this.run({ type: 'request', conn: id, msg });
     };
     client(first);
@@ -345,6 +359,7 @@ export class Server extends Component {
       case 'peerSend':
         return void this.peers.send(cmd.peer, cmd.msg);
       case 'broadcast':
+        this.metrics?.broadcast(cmd.msg, cmd.peers);
         return encodeForEach(cmd.msg, cmd.peers, (peer, frame) => this.peers.sendFrame(peer, frame));
       case 'keepPeers':
         return this.peers.keep(cmd.members);

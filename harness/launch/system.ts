@@ -87,6 +87,8 @@ export interface SystemOptions {
   rm?: boolean;
   /** A GFD (default true); without one (milestone 1) the LFDs run `--no-gfd`. */
   gfd?: boolean;
+  /** Measure and report metrics (default true); false runs every component `--no-metrics`. */
+  metrics?: boolean;
 }
 
 export class System {
@@ -232,7 +234,7 @@ export class System {
   }
 
   private get common(): string[] {
-    return [...(this.options.json === false ? ['--no-color'] : ['--json']), ...(this.options.quiet ? ['--quiet', '--quiet-heartbeats'] : this.options.quietHeartbeats ? ['--quiet-heartbeats'] : []), ...this.securityArgs()];
+    return [...(this.options.json === false ? ['--no-color'] : ['--json']), ...(this.options.metrics === false ? ['--no-metrics'] : []), ...(this.options.quiet ? ['--quiet', '--quiet-heartbeats'] : this.options.quietHeartbeats ? ['--quiet-heartbeats'] : []), ...this.securityArgs()];
   }
 
   get rm(): Proc {
@@ -286,7 +288,8 @@ export class System {
   /** Start client `name` against the RM (or given the replicas, without one); extra flags e.g. ['--message', 'append {n}']. */
   startClient(name: string, args: string[] = []): Proc {
     const to = this.hasRm ? ['--rm', this.rmAddr] : this.staticArgs('client');
-    return this.group.spawn(name, ['client', name, ...to, ...args, ...(this.options.json === false ? ['--no-color'] : ['--json']), ...this.securityArgs('client')]);
+    const metrics = this.options.metrics === false ? ['--no-metrics'] : [];
+    return this.group.spawn(name, ['client', name, ...to, ...args, ...metrics, ...(this.options.json === false ? ['--no-color'] : ['--json']), ...this.securityArgs('client')]);
   }
 
   /**

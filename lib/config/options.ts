@@ -83,6 +83,13 @@ export const COMMON_OPTIONS: OptionSpec[] = [
     default: false,
     parse: v.bool,
   }),
+  spec({
+    key: 'metrics',
+    flag: '--no-metrics',
+    description: "do not measure link latency, CPU and memory, nor report them to the RM (docs/OBSERVABILITY.md)",
+    default: true,
+    parse: v.bool,
+  }),
 ];
 
 const file = (key: string, flag: string, description: string) => spec({ key, flag: `--${flag} <file>`, description, parse: v.text, path: true });

@@ -22,6 +22,8 @@ export interface HeartbeatOptions {
   /** The first answer after start. */
   onAlive(num: number, rttMs: number): void;
   onTimeout(num: number, waitedMs: number): void;
+  /** Every answer in time: the round trip of heartbeat `num` (the link's latency). */
+  onRtt?(rttMs: number): void;
   onStall?(num: number, lateMs: number): void;
 }
 
@@ -73,6 +75,7 @@ export class HeartbeatMonitor {
   answer(num: number): boolean {
     const entry = this.outstanding.get(num);
     if (!entry || !this.running) return false;
+    this.options.onRtt?.(this.clock.now() - entry.sentAt);
     for (const [n, { timer }] of this.outstanding) {
       if (n > num) continue;
       this.clock.clearTimeout(timer);

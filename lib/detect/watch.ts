@@ -35,6 +35,8 @@ export interface PeerWatchOptions {
   tracer: Tracer;
   onAlive(): void;
   onLost(num: number, why: string): void;
+  /** Each heartbeat's round trip, in ms (none: not measured). */
+  onRtt?(rttMs: number): void;
 }
 
 export class PeerWatch {
@@ -50,6 +52,7 @@ export class PeerWatch {
         if (tracer.wants('heartbeat')) tracer.emitEvent('heartbeat_sent', 'heartbeat', `[${num}] ${me} sending heartbeat to ${peer}`, { [role]: peer, num });
       },
       onAlive: () => o.onAlive(),
+      onRtt: o.onRtt,
       onTimeout: (num, waited) => o.onLost(num, `timed out after ${Math.round(waited)} ms`),
       onStall: (num, late) =>
         tracer.emitEvent(

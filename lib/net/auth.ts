@@ -55,8 +55,8 @@ const VERSION = 'ftkit-auth-v1';
 /** What a connection has proven; `anonymous`: nothing (a client, if the deployment lets clients in without a secret). */
 export type Proven = Standing | 'anonymous';
 
-/** Messages a client may send: discover the replicas, send requests, watch the state (and say that an answer was bad). */
-const CLIENT_TYPES: ReadonlySet<MessageType> = new Set(['client', 'request', 'subscribe', 'error']);
+/** Messages a client may send: discover the replicas, send requests, watch the state, report its metrics to the RM (and say that an answer was bad). */
+const CLIENT_TYPES: ReadonlySet<MessageType> = new Set(['client', 'request', 'subscribe', 'metrics', 'error']);
 /** Messages a client that proved the client secret may send besides: ftkit sync's report of its backlog. */
 const PROVEN_CLIENT_TYPES: ReadonlySet<MessageType> = new Set(['backlog']);
 /** Messages only an administrator may send. */

@@ -59,6 +59,8 @@ export type Message =
   | { type: 'report'; server: string; mode: Mode | 'none'; role: Role; epoch: number; ready: boolean; checkpoint: number; seq: number; held: number }
   | { type: 'lagging'; server: string; follower: string; epoch: number; seq: number; acked: number }
   | { type: 'inForce'; from: string; key: string; value: string }
+  // what each process measured over the last second, on its way up to the RM (docs/OBSERVABILITY.md)
+  | { type: 'metrics'; from: string; to: string; report: string }
   // sync -> RM: what waits on one link between two groups (sns)
   | { type: 'backlog'; from: string; source: string; target: string; waiting: number; delivered: number }
   // server <-> server
@@ -171,6 +173,7 @@ const SPECS: Spec[] = [
   },
   { type: 'lagging', kind: 'lagging', fields: [['server', 'name'], ['follower', 'name'], ['epoch', 'int'], ['seq', 'int'], ['acked', 'int']] },
   { type: 'inForce', kind: 'in_force', fields: [['from', 'name'], ['key', 'name'], ['value', 'text']] },
+  { type: 'metrics', kind: 'metrics', fields: [['from', 'name'], ['to', 'name'], ['report', 'text']] },
   { type: 'backlog', kind: 'backlog', fields: [['from', 'name'], ['source', 'name'], ['target', 'name'], ['waiting', 'int'], ['delivered', 'int']] },
   {
     type: 'checkpoint',
