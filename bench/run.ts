@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only throughput,security,handshake,redis,idle,groups,rm-scale,metrics,failover,recovery,sns] [-- --no-security] [-- --profile]`
+ * `npm run bench [-- --quick] [-- --only throughput,security,handshake,redis,idle,groups,rm-scale,metrics,failover,recovery,sns,failslow] [-- --no-security] [-- --profile]`
  *
  * Benchmarks ftkit on 127.0.0.1 against a plain `node:net` baseline: throughput and
  * latency, the cost of authentication and TLS under load and per connection, ftkit next
@@ -29,10 +29,11 @@ import { printGroups, runGroups, type GroupsOptions } from './groups.js';
 import { RM_SCALE_FULL, RM_SCALE_QUICK, printRmScale, runRmScale } from './rm-scale.js';
 import { printMetrics, runMetrics } from './metrics.js';
 import { printSns, runSns, type SnsResult } from './sns.js';
+import { printFailSlow, runFailSlow } from './failslow.js';
 import { printFailover, printHandshake, printRecovery, printSecurity, printThroughput } from './report.js';
 
 /** `throughput` includes `security` (measured between its two baseline passes) unless --no-security. */
-const SECTIONS = ['throughput', 'security', 'handshake', 'redis', 'idle', 'groups', 'rm-scale', 'metrics', 'failover', 'recovery', 'sns'] as const;
+const SECTIONS = ['throughput', 'security', 'handshake', 'redis', 'idle', 'groups', 'rm-scale', 'metrics', 'failover', 'recovery', 'sns', 'failslow'] as const;
 type Section = (typeof SECTIONS)[number];
 
 interface Args {
@@ -64,7 +65,7 @@ function parseArgs(argv: string[]): Args {
 
 function usage(error?: string): never {
   const text = [
-    'usage: npm run bench -- [--quick] [--only throughput,security,handshake,redis,idle,groups,rm-scale,metrics,failover,recovery,sns] [--no-security] [--profile]',
+    'usage: npm run bench -- [--quick] [--only throughput,security,handshake,redis,idle,groups,rm-scale,metrics,failover,recovery,sns,failslow] [--no-security] [--profile]',
     '  throughput  bare TCP baseline, ftkit passive and active (as-is, drained, quiet); includes security',
     '  security    authentication off / on / on + TLS, interleaved rounds, ratios on/off and tls/off',
     '              (alone: between two baseline passes; --no-security leaves it out of throughput)',
@@ -77,6 +78,7 @@ function usage(error?: string): never {
     '  metrics     the same saturating load on two systems, metrics on and off (--no-metrics), alternating windows: throughput ratio, server CPU per request',
     '  failover    detection and failover times;  recovery: recovery and checkpoint pauses by state size',
     '  sns         social network: post delivery latency to a live timeline, across groups (through ftkit sync) and within one',
+    '  failslow    fail-slow flags during 5 minutes of saturating load (30 s with --quick), and how long each injected fault takes to be flagged',
     '  --profile   also CPU profiles of the servers under load',
   ].join('\n');
   if (error) {
@@ -275,6 +277,13 @@ async function main(): Promise<void> {
         save();
       }
       for (const r of runs) printSns(r);
+    }
+    if (args.only.has('failslow')) {
+      log('fail-slow detection');
+      const r = await runFailSlow({ loadMs: args.quick ? 30_000 : 300_000, clients: 32, log });
+      out.failslow = r;
+      save();
+      printFailSlow(r, log);
     }
     if (args.profile) {
       log('CPU profiles of the servers under load');

@@ -77,6 +77,9 @@ export const rm: Runner = (o) =>
       fallback: o.fallback === true,
       http: o.http as number | undefined,
       recoveryWait: o.recoveryWait as number | undefined,
+      evictSlow: o.evictSlow === true,
+      slowFactor: o.slowFactor as number,
+      slowFor: o.slowFor as number,
     }),
   );
 

@@ -152,6 +152,11 @@ export function buildProgram(): Command {
     .description("print each link's latency (count, min/avg/p99/max ms over the last 10 s) and each process's CPU and memory")
     .action(async (_o, self: Command) => ctl(ctlOptions(self), ['metrics']));
   ctlCmd
+    .command('fault <server> <kind> [amount]')
+    .description('make a replica fail-slow: cpu-hog [ms of every 100 ms, default 60], mem-hog [MB a second, default 100], delay <ms> (every message it sends), or clear')
+    .option('--for <seconds>', 'how long (default: until cleared)')
+    .action(async (server: string, kind: string, amount: string | undefined, opts: { for?: string }, self: Command) => ctl({ ...ctlOptions(self), for: opts.for }, ['fault', server, `${kind} ${amount ?? ''}`]));
+  ctlCmd
     .command('set <key> <value>')
     .description('set a run-time property: lfd-heartbeat-freq, gfd-heartbeat-freq, checkpoint-freq, lag-timeout, primary, replicas, restart-budget (--group G: for one replica group)')
     .action(async (key: string, value: string, _o, self: Command) => ctl(ctlOptions(self), ['set', key, value]));

@@ -1,6 +1,6 @@
 /** `ftkit ctl`: one request to the RM (status or set), one answer. */
 import { connect, ConnectionClosedError, DeadlineError, type Security } from '../lib/net/index.js';
-import { UnexpectedMessageError, type Message } from '../lib/protocol/index.js';
+import { UnexpectedMessageError, type Message, type MessageOf } from '../lib/protocol/index.js';
 import { AdminRefusedError } from '../lib/errors.js';
 import { PROPERTIES, isPropertyKey } from '../lib/config/properties.js';
 import type { MetricsSummary } from '../lib/metrics/summary.js';
@@ -8,7 +8,10 @@ import type { MetricsSummary } from '../lib/metrics/summary.js';
 export const ADMIN_NAME = 'admin';
 export const DEFAULT_CTL_TIMEOUT_MS = 5000;
 
-export type CtlRequest = { op: 'status' } | { op: 'set'; key: string; value: string; group?: string };
+export type CtlRequest =
+  | { op: 'status' }
+  | { op: 'set'; key: string; value: string; group?: string }
+  | { op: 'inject'; server: string; fault: MessageOf<'inject'>['fault']; amount: number; seconds: number };
 
 /**
  * Send one admin request to the RM; resolves with the RM's answer text, rejects with its error.
@@ -16,7 +19,12 @@ export type CtlRequest = { op: 'status' } | { op: 'set'; key: string; value: str
  */
 export async function ctlRequest(rm: string, req: CtlRequest, { security, timeoutMs = DEFAULT_CTL_TIMEOUT_MS }: { security?: Security; timeoutMs?: number } = {}): Promise<string> {
   const conn = await connect(rm, { me: ADMIN_NAME, timeoutMs, security, standing: 'admin' });
-  const msg: Message = req.op === 'status' ? { type: 'status', from: ADMIN_NAME } : { type: 'set', from: ADMIN_NAME, key: req.key, value: req.value, group: req.group };
+  const msg: Message =
+    req.op === 'status'
+      ? { type: 'status', from: ADMIN_NAME }
+      : req.op === 'set'
+        ? { type: 'set', from: ADMIN_NAME, key: req.key, value: req.value, group: req.group }
+        : { type: 'inject', from: ADMIN_NAME, server: req.server, fault: req.fault, amount: req.amount, seconds: req.seconds };
   try {
     return await new Promise<string>((resolve, reject) => {
       const timer = setTimeout(() => reject(new DeadlineError(`an answer from the RM at ${rm}`, timeoutMs)), timeoutMs);

@@ -218,6 +218,7 @@ export class Gfd extends Component {
       case 'sendCheckpoint':
       case 'query':
       case 'retire':
+      case 'inject':
         return this.toLfdOf(msg.server, msg);
       case 'launch':
         return this.toLfd(msg.lfd, msg);

@@ -332,6 +332,7 @@ export class Lfd extends Component {
       case 'launch':
         return void this.relauncher.launch(msg.server, msg.group ?? DEFAULT_GROUP);
       case 'retire':
+      case 'inject':
         return this.toServer(msg.server, msg);
       case 'error':
         this.trace('peer_error', 'fault', `${this.name}: GFD reports an error: ${msg.reason}`);

@@ -99,6 +99,12 @@ export class FailSlowDetector {
     this.flagged.delete(subject);
   }
 
+  /** Whether every signal of `subject` seen so far is past its warm-up (false before any). */
+  isWarm(subject: string, now: number): boolean {
+    const of = this.signals.get(subject);
+    return !!of && of.size > 0 && [...of.values()].every((s) => now - s.since >= this.o.warmupMs);
+  }
+
   /** The subjects flagged now, with why. */
   slow(): ReadonlyMap<string, string> {
     return this.flagged;

@@ -14,12 +14,13 @@ import type { RmCommand, RmEvent } from './core.js';
 import { GroupTable, splitByGroup, type Group } from './group.js';
 import { ClientTable } from './clients.js';
 import { Router, type RouteRule } from './routing.js';
-import { RmHttp } from './http.js';
 import { ToldTable } from './told.js';
 import { SyncTable } from './syncs.js';
 import { setRefusal } from './refusal.js';
 import { Supervisor, type SupCommand, type SupEvent } from './supervisor.js';
-import { MetricsStore, measureSelf } from './metrics.js';
+import { MetricsStore } from './metrics.js';
+import { Observers, type ObserverOptions } from './observers.js';
+import type { WatchedGroup } from './slow.js';
 
 export const RM_NAME = 'RM';
 /** How long a restarted RM waits for replicas to report their state before it decides. */
@@ -29,16 +30,14 @@ export const ELECTION_DEADLINE_MS = 500;
 /** Properties the RM acts on itself; every other one is relayed down to the GFD. */
 const RM_ONLY_PROPERTIES = new Set(['primary', 'replicas', 'restart-budget']);
 
-export interface RmOptions {
-  host?: string;
+export interface RmOptions extends ObserverOptions {
   port?: number;
   mode?: Mode;
   primary?: string;
   /** Relaunch replicas that die (default true). */
   autoRestart?: boolean;
   restartBudget?: number;
-  /** Seconds. */
-  restartWindow?: number;
+  restartWindow?: number; // seconds
   /** How clients are routed to replica groups by their key (default mod). */
   route?: RouteRule;
   /** Route a key whose group has no ready replica to the first group that has one. */
@@ -47,8 +46,6 @@ export interface RmOptions {
   groups?: string[];
   /** Seconds to wait for a replica that holds everything acknowledged to register again when none is left (default 0.5). */
   recoveryWait?: number;
-  /** Serve the dashboard, /api/status, /api/events and /metrics on this port (rm/http.ts). */
-  http?: number;
   /** Secrets and TLS files (default: open). */
   security?: Security;
   tracer?: Tracer;
@@ -66,7 +63,8 @@ export class Rm extends Component {
   /** The LFD each server was last reported from. */
   private readonly homeHints = new Map<string, string>();
   private gfd: Connection | undefined;
-  private http: RmHttp | undefined;
+  /** Self-measurement, fail-slow watch, dashboard (observers.ts). */
+  readonly observers: Observers;
   /** Run-time properties set with `ftkit ctl set`, replayed to a GFD that (re)registers. */
   readonly properties = new Map<string, string>();
   /** What ftkit sync last reported of each link (`backlog`). */
@@ -75,7 +73,6 @@ export class Rm extends Component {
   private readonly told = new ToldTable((who) => who === 'GFD' || this.groups.hasMember(who) || this.supervisor.isUp(who));
   /** Every link's latency and every process's CPU and memory, as reported (docs/OBSERVABILITY.md). */
   readonly metrics = new MetricsStore((from, reason) => this.trace('metrics_refused', 'fault', `RM: metrics report from ${from} refused: ${reason}`, { from, reason }));
-  private stopMeasuring: (() => void) | undefined;
 
   constructor(readonly options: RmOptions = {}) {
     super(RM_NAME, options.tracer ?? new Tracer(RM_NAME), options.security);
@@ -97,14 +94,11 @@ export class Rm extends Component {
       identify: (conn, first) => this.identify(conn, first),
       onClose: (conn) => this.connectionClosed(conn),
     });
+    this.observers = new Observers(this, options);
   }
 
   get address(): string {
     return this.listener.address;
-  }
-
-  private get recoveryWaitMs(): number {
-    return this.options.recoveryWait === undefined ? ELECTION_DEADLINE_MS : this.options.recoveryWait * 1000;
   }
 
   get mode(): Mode {
@@ -122,21 +116,15 @@ export class Rm extends Component {
     this.trace('listening', 'info', `RM listening on ${this.address}; ${this.mode} replication`, { addr: this.address, mode: this.mode });
     this.traceSecurity(this.address);
     this.traceMembers(this.groups.get(DEFAULT_GROUP), true);
-    this.stopMeasuring = measureSelf(this.name, this.metrics);
-    if (this.options.http !== undefined) {
-      this.http = new RmHttp(this, this.options.host ?? '127.0.0.1', this.options.http);
-      await this.http.start();
-      this.trace('http', 'info', `RM: dashboard at http://${this.http.address}/ (metrics at /metrics)`, { addr: this.http.address });
-    }
+    await this.observers.start();
     this.setState('running');
   }
 
   async stop(): Promise<void> {
     this.setState('stopping');
-    this.stopMeasuring?.();
     for (const g of this.groups) clearTimeout(g.reportTimer);
     for (const t of this.timers.values()) clearTimeout(t);
-    await this.http?.stop();
+    await this.observers.stop();
     await this.listener.close();
     this.setState('stopped');
   }
@@ -169,6 +157,7 @@ export class Rm extends Component {
         conn.peer = first.from;
         return this.syncs.follow(first, (msg) => this.unexpected(conn, msg));
       case 'status':
+      case 'inject':
       case 'set': {
         conn.peer = first.from;
         const handle = (msg: Message) => this.fromAdmin(conn, msg);
@@ -286,7 +275,7 @@ export class Rm extends Component {
         return;
       case 'awaitReports':
         clearTimeout(g.reportTimer);
-        g.reportTimer = setTimeout(() => this.dispatch(g, { type: 'reportDeadline' }), cmd.why === 'restart' ? REPORT_DEADLINE_MS : cmd.why === 'lastReady' ? this.recoveryWaitMs : ELECTION_DEADLINE_MS);
+        g.reportTimer = setTimeout(() => this.dispatch(g, { type: 'reportDeadline' }), cmd.why === 'restart' ? REPORT_DEADLINE_MS : cmd.why === 'lastReady' ? (this.options.recoveryWait ?? ELECTION_DEADLINE_MS / 1000) * 1000 : ELECTION_DEADLINE_MS);
         return;
     }
   }
@@ -313,10 +302,13 @@ export class Rm extends Component {
   private fromAdmin(conn: Connection, msg: Message): void {
     switch (msg.type) {
       case 'status':
-        conn.send({ type: 'ok', from: this.name, to: msg.from, text: JSON.stringify(this.status()) });
-        return;
+        return void conn.send({ type: 'ok', from: this.name, to: msg.from, text: JSON.stringify(this.status()) });
       case 'set':
         return this.onSet(conn, msg);
+      case 'inject': {
+        const refusal = this.observers.inject(msg);
+        return void conn.send(refusal ? { type: 'error', from: this.name, to: msg.from, reason: refusal } : { type: 'ok', from: this.name, to: msg.from, text: `${msg.fault} sent to ${msg.server}` });
+      }
       default:
         throw this.unexpected(conn, msg);
     }
@@ -362,6 +354,15 @@ export class Rm extends Component {
     return out;
   }
 
+  watchedGroups(): WatchedGroup[] {
+    return this.groups.inOrder().map((g) => ({ name: g.name, leader: g.core.leader ?? null, members: g.core.names() }));
+  }
+
+  /** A message for a server, through the GFD and its LFD; false if no GFD is connected. */
+  sendDown(msg: MessageOf<'retire' | 'inject'>): boolean {
+    return this.gfd?.send(msg) ?? false;
+  }
+
   status(): Record<string, unknown> {
     const groups = this.groups.inOrder();
     const byGroup = this.clients.byGroup();
@@ -387,6 +388,7 @@ export class Rm extends Component {
         clients: byGroup.get(g.name) ?? [],
         target: this.supervisor.targetOf(g.name) ?? null,
         restartBudget: this.supervisor.budgetOf(g.name),
+        failSlow: this.observers.slow.flagged(g.name),
         properties: Object.fromEntries(g.properties),
       })),
       route: { rule: this.options.route ?? 'mod', fallback: this.options.fallback ?? false },

@@ -15,7 +15,8 @@
  * and its group fails over. A damaged record stops it from starting (DamagedRecordError).
  */
 import { Wal, type FsyncPolicy } from '../lib/storage/wal.js';
-import type { Command, DiskEntry, DiskSnapshot, ReplicaCore } from './core/index.js';
+import { recover, type Command, type DiskEntry, type DiskSnapshot, type ReplicaCore } from './core/index.js';
+import type { Tracer } from '../lib/trace/index.js';
 
 /** Entries between two snapshots the replica takes of its own state. */
 export const SNAPSHOT_EVERY = 20_000;
@@ -58,6 +59,22 @@ export class Durable {
       return { epoch, seq, num, client, payload };
     });
     return { durable: new Durable(wal, core, carryOut, fail), recovered: { snapshot, entries, warnings: recovered.warnings } };
+  }
+
+  /** Open the data dir and bring `core` to what it holds, tracing what was found; throws if it cannot. */
+  static async attach(dir: string, fsync: FsyncPolicy, core: ReplicaCore, tracer: Tracer, carryOut: (cmd: Command) => void, fail: (err: Error) => void): Promise<Durable> {
+    const { durable, recovered } = await Durable.open(dir, fsync, core, carryOut, fail);
+    for (const w of recovered.warnings) tracer.emitEvent('disk_warning', 'fault', `${core.name}: ${w}`);
+    let applied: number;
+    try {
+      applied = recover(core, recovered.snapshot, recovered.entries);
+    } catch (err) {
+      throw new Error(`${dir} holds a state that app ${core.state.app.name} cannot take (was it written with another --app?): ${(err as Error).message}`, { cause: err });
+    }
+    const snap = recovered.snapshot ? `snapshot at seq ${recovered.snapshot.seq}` : 'no snapshot';
+    const text = `${core.name}: data dir ${dir} (fsync ${fsync}): ${snap}, ${applied} entries after it; starting at seq ${core.state.seq}, held in epoch ${core.heldEpoch}`;
+    tracer.emitEvent('recovered', 'checkpoint', text, { dir, fsync, seq: core.state.seq, held: core.heldEpoch, applied });
+    return durable;
   }
 
   get dir(): string {

@@ -13,11 +13,12 @@ import type { Connection, Link, Listener, Security } from '../lib/net/index.js';
 import { DEFAULT_GROUP, UnexpectedMessageError, encodeForEach, type Message } from '../lib/protocol/index.js';
 import { Tracer } from '../lib/trace/index.js';
 import { DEFAULT_CHECKPOINT_FREQ_S } from '../lib/config/options.js';
-import { ReplicaCore, createApp, isPeerMessage, recover, type AppName, type Command, type ConnId, type Fault, type PassiveStyle, type ReplicaEvent, type TimerName } from './core/index.js';
+import { ReplicaCore, createApp, isPeerMessage, type AppName, type Command, type ConnId, type Fault, type PassiveStyle, type ReplicaEvent, type TimerName } from './core/index.js';
 import { PEER_MAX_FRAME_BYTES, Peers } from './peers.js';
 import { StaticControl, type StaticGroup, type StaticOutput } from './static.js';
 import { ReplicaMetrics } from './metrics.js';
 import { Durable } from './durable.js';
+import { SlowFaults } from './slow.js';
 import type { FsyncPolicy } from '../lib/storage/wal.js';
 
 /** Environment variable that turns on a deliberate fault, for testing the chaos checker. */
@@ -72,6 +73,9 @@ export interface ServerOptions {
   onRefused?: (reason: string) => void;
 }
 
+/** What a delay fault holds back: every message the replica sends. */
+const DELAYED: ReadonlySet<Command['type']> = new Set(['send', 'close', 'peerSend', 'broadcast', 'toLfd', 'closePeers']);
+
 /** The name a server uses for its LFD until the LFD says its own (in `welcome`). */
 const UNKNOWN_LFD = 'LFD';
 
@@ -94,6 +98,8 @@ export class Server extends Component {
   private executing = false;
   /** With a data dir: the disk, and the messages waiting for it. */
   private disk: Durable | undefined;
+  /** Fail-slow faults injected on request (ftkit ctl fault). */
+  private readonly slow = new SlowFaults();
 
   constructor(readonly options: ServerOptions) {
     super(options.name, options.tracer ?? new Tracer(options.name), options.security);
@@ -171,6 +177,7 @@ export class Server extends Component {
   async stop(): Promise<void> {
     this.setState('stopping');
     this.metrics?.stop();
+    this.slow.clear();
     this.lfdLink?.stop();
     for (const timer of this.timers.values()) clearTimeout(timer);
     this.timers.clear();
@@ -182,24 +189,7 @@ export class Server extends Component {
 
   /** Read the data dir back into the core before serving anyone. */
   private async openDisk(dir: string): Promise<void> {
-    const fsync = this.options.fsync ?? 'always';
-    const { durable, recovered } = await Durable.open(dir, fsync, this.core, (cmd) => this.carryOut(cmd), (err) => this.diskFailed(err));
-    this.disk = durable;
-    for (const w of recovered.warnings) this.trace('disk_warning', 'fault', `${this.name}: ${w}`);
-    let applied: number;
-    try {
-      applied = recover(this.core, recovered.snapshot, recovered.entries);
-    } catch (err) {
-      throw new Error(`${dir} holds a state that app ${this.core.state.app.name} cannot take (was it written with another --app?): ${(err as Error).message}`, { cause: err });
-    }
-    const snap = recovered.snapshot ? `snapshot at seq ${recovered.snapshot.seq}` : 'no snapshot';
-    this.trace('recovered', 'checkpoint', `${this.name}: data dir ${dir} (fsync ${fsync}): ${snap}, ${applied} entries after it; starting at seq ${this.core.state.seq}, held in epoch ${this.core.heldEpoch}`, {
-      dir,
-      fsync,
-      seq: this.core.state.seq,
-      held: this.core.heldEpoch,
-      applied,
-    });
+    this.disk = await Durable.attach(dir, this.options.fsync ?? 'always', this.core, this.tracer, (cmd) => this.carryOut(cmd), (err) => this.diskFailed(err));
   }
 
   /** A write that could not be made durable: acknowledge nothing more; stop, so that the group fails over. */
@@ -232,7 +222,11 @@ export class Server extends Component {
         this.trace('registered', 'membership', `${this.name} registered with ${msg.from}`, { lfd: msg.from });
         return this.run({ type: 'registered' });
       case 'heartbeat':
+        if (this.slow.delayMs > 0) return void setTimeout(() => this.answerHeartbeat(conn, msg), this.slow.delayMs);
         return this.answerHeartbeat(conn, msg);
+      case 'inject':
+        this.slow.start({ kind: msg.fault, amount: msg.amount, seconds: msg.seconds });
+        return this.trace('fault_injected', 'fault', `${this.name}: fail-slow fault from ${msg.from}: ${this.slow.describe() === 'none' ? 'cleared' : this.slow.describe()}`, { fault: msg.fault, amount: msg.amount, seconds: msg.seconds });
       case 'role':
       case 'sendCheckpoint':
       case 'query':
@@ -351,6 +345,12 @@ export class Server extends Component {
   }
 
   private carryOut(cmd: Command): void {
+    // A delay fault holds every message back by the same time, so their order is kept.
+    if (this.slow.delayMs > 0 && DELAYED.has(cmd.type)) return void setTimeout(() => this.carryOutNow(cmd), this.slow.delayMs);
+    this.carryOutNow(cmd);
+  }
+
+  private carryOutNow(cmd: Command): void {
     switch (cmd.type) {
       case 'send':
         return void this.conns.get(cmd.conn)?.send(cmd.msg);

@@ -4,7 +4,7 @@
  *
  *   cpu-hog [ms]   every 100 ms, burn the CPU for `ms` (default 60) on the event loop: what a
  *                  runaway thread or a noisy neighbour does to everything the process answers
- *   mem-hog [mb]   grow the heap by `mb` (default 50) a second and keep it, touched, up to
+ *   mem-hog [mb]   grow the heap by `mb` (default 100) a second and keep it, touched, up to
  *                  1 GB: the garbage collector works ever harder
  *   delay <ms>     hold every message the replica sends (replies, acks, log entries, heartbeat
  *                  answers) for `ms` before it goes; order is kept
@@ -12,32 +12,10 @@
  * Each lasts `seconds` if given, else until cleared; a new fault replaces the one running.
  */
 
-export type SlowKind = 'cpu-hog' | 'mem-hog' | 'delay';
-export const SLOW_KINDS: readonly SlowKind[] = ['cpu-hog', 'mem-hog', 'delay'];
+import { HOG_PERIOD_MS as PERIOD_MS, MAX_HOG_MB, checkSlowOrder, type SlowFaultOrder } from '../lib/faults.js';
 
-const PERIOD_MS = 100;
 const DEFAULT_BURN_MS = 60;
-const DEFAULT_MB_PER_S = 50;
-const MAX_HOG_MB = 1024;
-
-export interface SlowFaultOrder {
-  kind: SlowKind | 'clear';
-  /** cpu-hog: ms burnt per 100 ms; mem-hog: MB a second; delay: ms (0: the default). */
-  amount: number;
-  /** How long it lasts (0: until cleared). */
-  seconds: number;
-}
-
-/** Whether an order makes sense; the reason if not (checked by ctl and the RM, and again here). */
-export function checkSlowOrder(o: SlowFaultOrder): string | undefined {
-  if (o.kind !== 'clear' && !SLOW_KINDS.includes(o.kind)) return `unknown fault ${JSON.stringify(o.kind)}: ${SLOW_KINDS.join(', ')} or clear`;
-  if (!Number.isFinite(o.amount) || o.amount < 0) return 'the amount must be a number ≥ 0';
-  if (o.kind === 'cpu-hog' && o.amount >= PERIOD_MS) return `cpu-hog burns at most ${PERIOD_MS - 1} ms of every ${PERIOD_MS} ms (the replica must still answer)`;
-  if (o.kind === 'delay' && (o.amount <= 0 || o.amount > 60_000)) return 'delay takes a time in ms, 1–60000';
-  if (o.kind === 'mem-hog' && o.amount > MAX_HOG_MB) return `mem-hog grows at most ${MAX_HOG_MB} MB a second`;
-  if (!Number.isFinite(o.seconds) || o.seconds < 0) return 'the duration must be a number of seconds ≥ 0';
-  return undefined;
-}
+const DEFAULT_MB_PER_S = 100;
 
 export class SlowFaults {
   private timer: NodeJS.Timeout | undefined;

@@ -60,7 +60,7 @@ const CLIENT_TYPES: ReadonlySet<MessageType> = new Set(['client', 'request', 'su
 /** Messages a client that proved the client secret may send besides: ftkit sync's report of its backlog. */
 const PROVEN_CLIENT_TYPES: ReadonlySet<MessageType> = new Set(['backlog']);
 /** Messages only an administrator may send. */
-const ADMIN_TYPES: ReadonlySet<MessageType> = new Set(['status', 'set']);
+const ADMIN_TYPES: ReadonlySet<MessageType> = new Set(['status', 'set', 'inject']);
 
 /** Whether a listener holding `secrets` lets a connection of `standing` send a message of `type`. */
 export function permits(secrets: Secrets, standing: Proven, type: MessageType): boolean {

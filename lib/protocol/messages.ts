@@ -54,6 +54,8 @@ export type Message =
   | { type: 'launch'; server: string; lfd: string; group?: string }
   | { type: 'launchFailed'; lfd: string; server: string; reason: string }
   | { type: 'retire'; server: string }
+  /** A fail-slow fault for `server` to inject into itself (ftkit ctl fault), relayed RM → GFD → LFD → server. */
+  | { type: 'inject'; from: string; server: string; fault: 'cpu-hog' | 'mem-hog' | 'delay' | 'clear'; amount: number; seconds: number }
   | { type: 'machine'; from: string; lfd: string; state: 'up' | 'down' }
   | { type: 'query'; server: string }
   | { type: 'report'; server: string; mode: Mode | 'none'; role: Role; epoch: number; ready: boolean; checkpoint: number; seq: number; held: number }
@@ -155,6 +157,7 @@ const SPECS: Spec[] = [
   { type: 'launch', kind: 'launch', fields: [['server', 'name'], ['lfd', 'name']], optional: [['group', 'name', DEFAULT_GROUP]] },
   { type: 'launchFailed', kind: 'launch_failed', fields: [['lfd', 'name'], ['server', 'name'], ['reason', 'text']] },
   { type: 'retire', kind: 'retire', fields: [['server', 'name']] },
+  { type: 'inject', kind: 'inject', fields: [['from', 'name'], ['server', 'name'], ['fault', 'enum:cpu-hog|mem-hog|delay|clear'], ['amount', 'int'], ['seconds', 'int']] },
   { type: 'machine', kind: 'machine', fields: [['from', 'name'], ['lfd', 'name'], ['state', 'enum:up|down']] },
   { type: 'query', kind: 'query', fields: [['server', 'name']] },
   {

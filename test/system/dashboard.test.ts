@@ -52,7 +52,7 @@ t.test('the dashboard in headless Chromium: three ready replicas; one killed sho
   await page.waitForSelector('#live[data-live="yes"]');
   for (const s of ['S1', 'S2', 'S3']) await page.waitForSelector(`tr[data-replica="${s}"][data-state="ready"]`);
   t.pass('the page shows S1, S2 and S3 ready');
-  t.match(await page.locator('[data-group="g1"] h2').textContent(), /passive · epoch \d+ · leader S1 · 3 ready/);
+  t.match(await page.locator('[data-group="g1"] h2').textContent(), /passive · epoch \d+ · leader S\d · 3 ready/, 'the group card: mode, epoch, leader, readiness');
   await page.evaluate(() => ((window as unknown as { notReloaded: boolean }).notReloaded = true));
 
   const status = JSON.parse(await sys.ctl({ op: 'status' })) as { leader: string };

@@ -3,7 +3,8 @@
  * it lasts, and the orders refused.
  */
 import t from 'tap';
-import { checkSlowOrder, SlowFaults } from '../../servers/slow.js';
+import { SlowFaults } from '../../servers/slow.js';
+import { checkSlowOrder } from '../../lib/faults.js';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 
 t.test('orders: the ones that make sense, and why others are refused', async (t) => {
