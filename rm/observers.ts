@@ -102,12 +102,14 @@ export function writeMeasured(out: Exposition, rm: ObservedRm, flagged: (group: 
   const s = rm.metrics.summary(now);
   const links = s.links.filter((l) => l.p50 !== null);
   out.family('ftkit_link_latency_seconds', 'summary', 'Round trip of each link over the last 10 s, measured by the side that sends (heartbeat, request, log, order).');
-  for (const l of links) {
-    out.sample('ftkit_link_latency_seconds', { from: l.from, to: l.to, kind: l.kind, quantile: '0.5' }, l.p50! / 1000);
-    out.sample('ftkit_link_latency_seconds', { from: l.from, to: l.to, kind: l.kind, quantile: '0.99' }, l.p99! / 1000);
+  // Each link's quantiles, sum and count together, as summary parsers expect them.
+  for (const l of s.links) {
+    const labels = { from: l.from, to: l.to, kind: l.kind };
+    if (l.p50 !== null) out.sample('ftkit_link_latency_seconds', { ...labels, quantile: '0.5' }, l.p50 / 1000);
+    if (l.p99 !== null) out.sample('ftkit_link_latency_seconds', { ...labels, quantile: '0.99' }, l.p99 / 1000);
+    out.sample('ftkit_link_latency_seconds_sum', labels, l.totalSumMs / 1000);
+    out.sample('ftkit_link_latency_seconds_count', labels, l.totalCount);
   }
-  for (const l of s.links) out.sample('ftkit_link_latency_seconds_sum', { from: l.from, to: l.to, kind: l.kind }, l.totalSumMs / 1000);
-  for (const l of s.links) out.sample('ftkit_link_latency_seconds_count', { from: l.from, to: l.to, kind: l.kind }, l.totalCount);
   out.family('ftkit_link_latency_max_seconds', 'gauge', 'The longest round trip of each link over the last 10 s.');
   for (const l of links) out.sample('ftkit_link_latency_max_seconds', { from: l.from, to: l.to, kind: l.kind }, l.max! / 1000);
   out.family('ftkit_process_cpu_seconds_total', 'counter', 'CPU (user + system) each process has used since it started.');

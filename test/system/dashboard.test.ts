@@ -68,21 +68,41 @@ t.test('the dashboard in headless Chromium: three ready replicas; one killed sho
   t.ok(await page.evaluate(() => (window as unknown as { notReloaded?: boolean }).notReloaded), 'without a reload');
   t.match(await page.locator('#events').textContent(), new RegExp(victim), "the event timeline names the replica's failure and relaunch");
   t.ok((await page.locator('[data-chart="Ready replicas"] canvas').count()) > 0, 'the ready-replicas chart is drawn');
+  for (const chart of ['Link latency p99', 'Process CPU', 'Process memory (RSS)']) {
+    await page.waitForSelector(`[data-chart="${chart}"] canvas`, { timeout: 10_000 });
+    t.pass(`the ${chart} chart is drawn, from the measured links and processes`);
+  }
   for (const s of ['S1', 'S2', 'S3']) t.equal(await page.locator(`tr[data-replica="${s}"]`).getAttribute('data-state'), 'ready', `${s} ready at the end`);
   t.same(errors, [], 'no script error on the page');
 });
 
 t.test('/metrics parses as Prometheus text and follows faults; /api/status is ctl status; refusals', async (t) => {
   const { sys, base } = await startSystem(t);
+  let raw = '';
   const read = async () => {
     const res = await fetch(`${base}/metrics`);
     t.equal(res.headers.get('content-type'), 'text/plain; version=0.0.4; charset=utf-8');
-    return new Map(parsePrometheus(await res.text()).map((f) => [f.name, f]));
+    raw = await res.text();
+    return new Map(parsePrometheus(raw).map((f) => [f.name, f]));
   };
   const value = (fams: Map<string, Family>, name: string, labels: Record<string, string>) =>
     Number(fams.get(name)?.metrics.find((m) => Object.entries(labels).every(([k, v]) => m.labels?.[k] === v))?.value);
-  const before = await read();
-  for (const name of ['ftkit_replica_ready', 'ftkit_epoch', 'ftkit_failovers_total']) t.ok(before.has(name), `${name} is there`);
+  for (let i = 1; i <= 3; i++) await sys.ask(`C${i}`, 'hello');
+  const NAMES = ['ftkit_replica_ready', 'ftkit_epoch', 'ftkit_failovers_total', 'ftkit_link_latency_seconds', 'ftkit_link_latency_max_seconds', 'ftkit_process_cpu_seconds_total', 'ftkit_process_resident_memory_bytes', 'ftkit_requests_total', 'ftkit_replica_fail_slow'];
+  // Every process reports once a second and nothing announces a report: read until the primary's request count is in (bounded).
+  let before = await read();
+  for (let i = 0; i < 50 && !(value(before, 'ftkit_requests_total', { replica: 'S1' }) >= 3); i++) {
+    await new Promise((r) => setTimeout(r, 200));
+    before = await read();
+  }
+  for (const name of NAMES) t.ok((before.get(name)?.metrics.length ?? 0) > 0, `${name} is there, with samples`);
+  t.equal(before.get('ftkit_link_latency_seconds')!.type, 'SUMMARY');
+  // The parser keeps one labelled summary per family; each link's lines are checked as text.
+  const link = 'from="LFD1",to="S1",kind="heartbeat"';
+  for (const line of [`ftkit_link_latency_seconds{${link},quantile="0.5"}`, `ftkit_link_latency_seconds{${link},quantile="0.99"}`, `ftkit_link_latency_seconds_sum{${link}}`, `ftkit_link_latency_seconds_count{${link}}`]) {
+    t.match(raw, new RegExp(`^${line.replace(/[{}.]/g, (c) => `\\${c}`)} \\d`, 'm'), `${line} is there`);
+  }
+  t.ok(value(before, 'ftkit_requests_total', { replica: 'S1' }) >= 3, 'the requests counted at the primary');
   t.equal(before.get('ftkit_failovers_total')!.type, 'COUNTER');
   t.same(['S1', 'S2', 'S3'].map((r) => value(before, 'ftkit_replica_ready', { group: 'g1', replica: r })), [1, 1, 1]);
   t.equal(value(before, 'ftkit_failovers_total', { group: 'g1' }), 0);
@@ -93,6 +113,13 @@ t.test('/metrics parses as Prometheus text and follows faults; /api/status is ct
   await sys.rm.waitFor((e) => e.type === 'decision' && /is primary/.test(e.text) && data<{ leader?: string }>(e).leader !== leader, 10_000, mark);
   const after = await read();
   t.equal(value(after, 'ftkit_failovers_total', { group: 'g1' }), 1, 'a failover counted');
+  const cpu = (f: Map<string, Family>) => value(f, 'ftkit_process_cpu_seconds_total', { process: 'GFD' });
+  let later = after;
+  for (let i = 0; i < 50 && !(cpu(later) > cpu(before)); i++) {
+    await new Promise((r) => setTimeout(r, 200));
+    later = await read();
+  }
+  t.ok(cpu(later) > cpu(before), `the GFD's CPU seconds went up (${cpu(before)} → ${cpu(later)}), with its next report`);
   t.ok(value(after, 'ftkit_epoch', { group: 'g1' }) > value(before, 'ftkit_epoch', { group: 'g1' }), 'the epoch went up');
   t.notOk(value(after, 'ftkit_replica_ready', { group: 'g1', replica: leader }) === 1, `${leader} is no longer ready`);
 
