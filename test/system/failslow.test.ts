@@ -26,7 +26,7 @@ t.test('delay, cpu-hog and mem-hog on the primary: each flagged within 10 s, and
   const learnt = new Set<string>();
   await sys.rm.waitFor((e) => e.type === 'fail_slow_learnt' && (data<{ replicas: string[] }>(e).replicas.forEach((r) => learnt.add(r)), learnt.has(leader)), 30_000);
 
-  for (const [kind, amount] of [['delay', '50'], ['cpu-hog', '60'], ['mem-hog', '150']] as const) {
+  for (const [kind, amount] of [['delay', '50'], ['cpu-hog', '80'], ['mem-hog', '150']] as const) {
     const mark = sys.rm.events.length;
     const at = Date.now();
     const r = ctl('fault', leader, kind, amount);
