@@ -115,7 +115,8 @@ export class Demo {
       machines: options.groups && options.groups > 1 ? 3 : undefined,
       // The RM serves the dashboard and /metrics beside its own port.
       // Durable replicas come back with what they held: wait for the last ready one rather than continue without it.
-      rmArgs: [...(demoRoute(options) ?? []), '--http', String(options.basePort + 2), ...(options.dataDir ? ['--recovery-wait', '5'] : [])],
+      // The milestones show the course's own command lines: no dashboard there.
+      rmArgs: [...(demoRoute(options) ?? []), ...(options.showCommands ? [] : ['--http', String(options.basePort + 2)]), ...(options.dataDir ? ['--recovery-wait', '5'] : [])],
       // What is not shown is not built: heartbeat and per-request lines cost the components work.
       quietHeartbeats: !options.heartbeats,
       serverArgs: [...(options.serverArgs ?? []), ...(options.quiet ? ['--quiet'] : [])],
@@ -165,7 +166,7 @@ export class Demo {
       this.say(`every component proves the secret in ${secret}${this.options.tls ? ', over TLS' : ''}${ctl}`);
     }
     await this.system.start();
-    if (this.system.hasRm) this.say(`live dashboard: http://127.0.0.1:${this.options.basePort + 2}/ (Prometheus metrics at /metrics)`);
+    if (this.system.hasRm && !this.options.showCommands) this.say(`live dashboard: http://127.0.0.1:${this.options.basePort + 2}/ (Prometheus metrics at /metrics)`);
     const groups = this.system.groupCount;
     const layout = `${groups} replica groups: ${this.system.groupNames.map((g) => `${g} ${this.system.serversOf(g).join(', ')}`).join(' · ')}`;
     const app = this.options.app;
