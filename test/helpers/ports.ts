@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { demoPorts } from '../../harness/demo/demo.js';
 
 const BLOCK = 400;
-const FIRST = 4000;
+/** Five-digit bases only: `127.0.0.1:4400` would also be the start of an ephemeral port's address (44003), which tests grep for survivors. */
+const FIRST = 10_000;
 /** Blocks from FIRST on that end below the ephemeral range (32768+). */
 const BLOCKS = Math.floor((32_768 - FIRST) / BLOCK);
 const LOCKS = join(tmpdir(), 'ftkit-test-ports');
