@@ -8,8 +8,8 @@
  *
  * The threshold is max(baseline × factor, baseline + floor): the factor catches a slowdown of a
  * signal that is large, the floor keeps a signal that is tiny (a 0.2 ms round trip) from being
- * flagged for a jitter of a few milliseconds. A latency must also be beyond the same threshold
- * taken over its peers' current values (the other replicas of its group): load that slows every
+ * flagged for a jitter of a few milliseconds. A latency must also stand out from its peers' current
+ * values (the other replicas of its group), by a smaller factor and the same floor: load that slows every
  * replica alike (a saturating client) is load, not a slow replica; so is memory (every replica
  * holds the same state, so a growing state grows them all).
  *
@@ -23,16 +23,18 @@ export interface SignalRule {
   factor: number;
   /** Added to the baseline: below baseline + floor nothing is flagged. */
   floor: number;
-  /** Whether the value is also compared with the group's other replicas. */
+  /** Whether the value is also compared with the group's other replicas: beyond max(theirs × peerFactor, theirs + floor). */
   peers: boolean;
+  /** Smaller than `factor`: on a busy machine every replica's round trips grow, and a slow one need only stand out. */
+  peerFactor?: number;
   /** Whether this signal alone flags a replica (else it only adds to why). */
   alone: boolean;
 }
 
 /** Signals and their rules: latency in ms (a link's p99), cpu in % of one core, rss in MB. */
 export const DEFAULT_RULES: Readonly<Record<string, SignalRule>> = {
-  latency: { factor: 3, floor: 20, peers: true, alone: true },
-  rss: { factor: 2, floor: 200, peers: true, alone: true },
+  latency: { factor: 3, floor: 20, peers: true, peerFactor: 1.5, alone: true },
+  rss: { factor: 2, floor: 200, peers: true, peerFactor: 1.5, alone: true },
   cpu: { factor: 3, floor: 50, peers: false, alone: false },
 };
 
@@ -146,9 +148,8 @@ export class FailSlowDetector {
     return changes;
   }
 
-  private threshold(signal: string, base: number): number {
-    const rule = this.o.rules[signal]!;
-    return Number.isNaN(base) ? Infinity : Math.max(base * rule.factor, base + rule.floor);
+  private threshold(signal: string, base: number, factor = this.o.rules[signal]!.factor): number {
+    return Number.isNaN(base) ? Infinity : Math.max(base * factor, base + this.o.rules[signal]!.floor);
   }
 
   /** Why the signal is beyond its thresholds now, or undefined. */
@@ -162,7 +163,8 @@ export class FailSlowDetector {
     if (this.o.rules[name]!.peers) {
       const others = peers.map((p) => this.signals.get(p)?.get(name)?.value).filter((v): v is number => v !== undefined);
       if (others.length > 0) {
-        const theirs = this.threshold(name, median(others));
+        const rule = this.o.rules[name]!;
+        const theirs = this.threshold(name, median(others), rule.peerFactor ?? rule.factor);
         if (!(s.value > theirs)) return undefined;
         why += ` (its peers ${median(others).toFixed(1)}${unit})`;
       }
