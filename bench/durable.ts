@@ -18,9 +18,8 @@ import type { Mode } from '../lib/protocol/index.js';
 import { DEFAULT_CHECKPOINT_FREQ_S } from '../lib/config/options.js';
 import type { FsyncPolicy } from '../lib/storage/wal.js';
 import { LoadGen, leanStdout, waitAllReady } from './harness.js';
-import type { LoadStats } from './recorder.js';
 import { REDIS_INSTALL_HINT, findRedis, redisVersion, startRedisGroup } from './redis-server.js';
-import { measureLoad } from './redis.js';
+import { measureLoad, type RedisRow } from './redis.js';
 import { fmt, sleep, table } from './stats.js';
 
 export interface DurableOptions {
@@ -46,17 +45,12 @@ export interface Disk {
   source: string;
 }
 
-export interface DurableRow {
+/** One window, measured as the `redis` section measures its own. */
+export interface DurableRow extends Pick<RedisRow, 'clients' | 'stats' | 'cpuPer1k' | 'clientCpuPer1k' | 'foreign' | 'errors'> {
   system: 'redis' | Mode;
   fsync: Fsync;
   /** Disk.kind, or `-` without a disk. */
   fs: string;
-  clients: number;
-  stats: LoadStats;
-  cpuPer1k: number;
-  clientCpuPer1k: number;
-  foreign: number;
-  errors: string[];
 }
 
 export type DurableResult = {
