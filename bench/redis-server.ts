@@ -1,7 +1,8 @@
 /**
  * Redis for the bench: find `redis-server` on PATH, start a primary and its replicas
  * (`--replicaof`) on 127.0.0.1 in a temp folder, wait until the replicas are online, and
- * stop them all again. Nothing is persisted (`--save ""`, no AOF).
+ * stop them all again. Nothing is persisted (`--save ""`, no AOF) unless an append-only file
+ * is asked for (`aof`): then every instance keeps one of its own, fsynced as `appendfsync` says.
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { accessSync, constants, mkdtempSync, rmSync } from 'node:fs';
@@ -86,9 +87,16 @@ export interface RedisGroup {
   stop(): Promise<void>;
 }
 
+export interface RedisDisk {
+  /** The folder the instances' files go under (default: the OS's temp folder). */
+  parent?: string;
+  /** Each instance keeps an append-only file fsynced this way (default: no AOF). */
+  aof?: 'always' | 'everysec' | 'no';
+}
+
 /** Start a primary and `replicas` replicas; resolves when every replica is online. */
-export async function startRedisGroup(path: string, replicas: number): Promise<RedisGroup> {
-  const dir = mkdtempSync(join(tmpdir(), 'ftkit-bench-redis-'));
+export async function startRedisGroup(path: string, replicas: number, disk: RedisDisk = {}): Promise<RedisGroup> {
+  const dir = mkdtempSync(join(disk.parent ?? tmpdir(), 'ftkit-bench-redis-'));
   const children: ChildProcess[] = [];
   const stop = async () => {
     await Promise.all(children.map(stopChild));
@@ -99,7 +107,8 @@ export async function startRedisGroup(path: string, replicas: number): Promise<R
     for (let i = 0; i <= replicas; i++) ports.push(await freePort());
     const primary = ports[0]!;
     for (const [i, port] of ports.entries()) {
-      const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--dbfilename', `dump-${port}.rdb`, '--save', '', '--appendonly', 'no'];
+      const aof = disk.aof ? ['--appendonly', 'yes', '--appendfsync', disk.aof, '--appenddirname', `aof-${port}`] : ['--appendonly', 'no'];
+      const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--dbfilename', `dump-${port}.rdb`, '--save', '', ...aof];
       args.push('--protected-mode', 'no', '--daemonize', 'no', '--logfile', join(dir, `redis-${port}.log`));
       if (i > 0) args.push('--replicaof', '127.0.0.1', String(primary));
       const child = spawn(path, args, { stdio: 'ignore' });

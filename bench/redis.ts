@@ -92,7 +92,7 @@ interface LoadEnd {
 }
 
 /** Run one load on a started system, measure a window, stop the load; the window and what the load reported. */
-async function measureLoad(lg: LoadGen, o: RedisOptions, start: (session: string) => Promise<unknown>, pids: number[]) {
+export async function measureLoad(lg: LoadGen, o: Pick<RedisOptions, 'quietMs' | 'warmupMs' | 'durationMs'>, start: (session: string) => Promise<unknown>, pids: number[]) {
   const session = `redis-cmp-${++sessionCounter}`;
   await waitQuiet(FOREIGN_LIMIT, o.quietMs, [...pids, lg.pid]);
   await start(session);

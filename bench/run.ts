@@ -1,9 +1,10 @@
 /**
- * `npm run bench [-- --quick] [-- --only throughput,security,handshake,redis,idle,groups,rm-scale,metrics,failover,recovery,sns,failslow] [-- --no-security] [-- --profile]`
+ * `npm run bench [-- --quick] [-- --only throughput,security,handshake,redis,durable,idle,groups,rm-scale,metrics,failover,recovery,sns,failslow] [-- --no-security] [-- --profile]`
  *
  * Benchmarks ftkit on 127.0.0.1 against a plain `node:net` baseline: throughput and
  * latency, the cost of authentication and TLS under load and per connection, ftkit next
- * to Redis with 2 replicas (where redis-server is installed), fault detection and
+ * to Redis with 2 replicas (where redis-server is installed), durable replicas (--data-dir,
+ * each --fsync policy, real disk and tmpfs) next to Redis with an AOF, fault detection and
  * failover times, recovery times and checkpoint pauses by state size, memory per
  * component, aggregate throughput with 1-3 replica groups, the RM's and GFD's CPU per
  * membership event, client and heartbeat, the cost of metrics (on vs off), and how fast a post
@@ -18,6 +19,7 @@ import { PACKAGE_ROOT } from '../harness/launch/proc.js';
 import { LoadGen, killStopped } from './harness.js';
 import { killRedis } from './redis-server.js';
 import { printRedis, runRedis } from './redis.js';
+import { printDurable, runDurable } from './durable.js';
 import { printIdle, runIdle } from './idle.js';
 import { baselinePass, runThroughput, type ThroughputRow } from './throughput.js';
 import { runFailover } from './failover.js';
@@ -33,7 +35,7 @@ import { printFailSlow, runFailSlow } from './failslow.js';
 import { printFailover, printHandshake, printRecovery, printSecurity, printThroughput } from './report.js';
 
 /** `throughput` includes `security` (measured between its two baseline passes) unless --no-security. */
-const SECTIONS = ['throughput', 'security', 'handshake', 'redis', 'idle', 'groups', 'rm-scale', 'metrics', 'failover', 'recovery', 'sns', 'failslow'] as const;
+const SECTIONS = ['throughput', 'security', 'handshake', 'redis', 'durable', 'idle', 'groups', 'rm-scale', 'metrics', 'failover', 'recovery', 'sns', 'failslow'] as const;
 type Section = (typeof SECTIONS)[number];
 
 interface Args {
@@ -65,13 +67,15 @@ function parseArgs(argv: string[]): Args {
 
 function usage(error?: string): never {
   const text = [
-    'usage: npm run bench -- [--quick] [--only throughput,security,handshake,redis,idle,groups,rm-scale,metrics,failover,recovery,sns,failslow] [--no-security] [--profile]',
+    'usage: npm run bench -- [--quick] [--only throughput,security,handshake,redis,durable,idle,groups,rm-scale,metrics,failover,recovery,sns,failslow] [--no-security] [--profile]',
     '  throughput  bare TCP baseline, ftkit passive and active (as-is, drained, quiet); includes security',
     '  security    authentication off / on / on + TLS, interleaved rounds, ratios on/off and tls/off',
     '              (alone: between two baseline passes; --no-security leaves it out of throughput)',
     '  handshake   time and CPU to open a connection (plain, with the secret\'s handshake, TLS), and per message on an open one',
     '  redis       Redis with 2 replicas (SET + WAIT 2 0) next to ftkit passive and active, 3 replicas, 1/8/32 clients;',
     '              ftkit with 7 replicas; idle CPU of both (needs redis-server on PATH: apt-get install redis-server)',
+    '  durable     ftkit passive and active with --data-dir and --fsync always/everysec/no, and without one, next to Redis',
+    '              with 2 replicas and an AOF (appendfsync the same; SET + WAIT 2 0), 1/8/32 clients, on the real disk and tmpfs',
     '  idle        idle CPU per component of a quiet 3-replica system at heartbeat 0.1 s (and of Redis with 2 replicas)',
     '  groups      aggregate throughput and latency with 1, 2 and 3 replica groups of 3 (same 6 clients, keys 1-6; and 1 group with 2), CPU per request',
     '  rm-scale    CPU of one RM per membership event, per client discovery and per view push, and of one GFD per heartbeat per LFD',
@@ -205,6 +209,21 @@ async function main(): Promise<void> {
       out.redis = r;
       save();
       printRedis(r);
+    }
+    if (args.only.has('durable')) {
+      log('durable replicas next to Redis with an AOF');
+      const r = await runDurable(lg, {
+        clients: args.quick ? [1, 8] : [1, 8, 32],
+        fsyncs: ['always', 'everysec', 'no'],
+        warmupMs: args.quick ? 300 : 1000,
+        durationMs: args.quick ? 1000 : 3000,
+        quietMs: args.quick ? 0 : 3000,
+        heartbeat: 0.1,
+        log,
+      });
+      out.durable = r;
+      save();
+      printDurable(r);
     }
     if (args.only.has('idle')) {
       log('idle CPU');
