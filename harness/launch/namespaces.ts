@@ -43,7 +43,8 @@ export function sh(cmd: string[], input?: string): Promise<string> {
   });
 }
 
-function alive(pid: number): boolean {
+/** Whether process `pid` is still there (one of another user counts). */
+export function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

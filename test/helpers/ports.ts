@@ -9,6 +9,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { demoPorts } from '../../harness/demo/demo.js';
+import { alive } from '../../harness/launch/namespaces.js';
 
 const BLOCK = 400;
 /** Five-digit bases only: `127.0.0.1:4400` would also be the start of an ephemeral port's address (44003), which tests grep for survivors. */
@@ -24,15 +25,6 @@ export function portFree(port: number): Promise<boolean> {
     server.once('error', () => resolve(false));
     server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
   });
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /** Take the lock of the block at `base`, or take over one whose process has ended; false if another live process holds it. */
