@@ -13,7 +13,9 @@ t.setTimeout(150_000);
 const data = <T>(e: TraceEvent) => e.data as T;
 
 t.test('delay, cpu-hog and mem-hog on the primary: each flagged within 10 s, and cleared', async (t) => {
-  const sys = new System({ mode: 'passive', replicas: 3, heartbeat: 0.1, quiet: true, rmArgs: ['--http', '0'] });
+  // Heartbeats every 0.2 s: a memory hog on a busy machine stalls the replica's loop for a while, and
+  // what is tested is that it is flagged slow, not that a stall passes for a crash.
+  const sys = new System({ mode: 'passive', replicas: 3, heartbeat: 0.2, quiet: true, rmArgs: ['--http', '0'] });
   t.teardown(() => sys.stop());
   await sys.start();
   await sys.rm.waitFor((e) => e.type === 'ready_changed' && data<{ ready: string[] }>(e).ready.length === 3, 20_000);
@@ -26,7 +28,7 @@ t.test('delay, cpu-hog and mem-hog on the primary: each flagged within 10 s, and
   const learnt = new Set<string>();
   await sys.rm.waitFor((e) => e.type === 'fail_slow_learnt' && (data<{ replicas: string[] }>(e).replicas.forEach((r) => learnt.add(r)), learnt.size === 3), 30_000);
 
-  for (const [kind, amount] of [['delay', '50'], ['cpu-hog', '80'], ['mem-hog', '150']] as const) {
+  for (const [kind, amount] of [['delay', '50'], ['cpu-hog', '80'], ['mem-hog', '100']] as const) {
     const mark = sys.rm.events.length;
     const at = Date.now();
     const r = ctl('fault', leader, kind, amount);
