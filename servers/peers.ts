@@ -5,6 +5,7 @@
  */
 import { Link, NO_SECURITY, exponentialBackoff, type Security } from '../lib/net/index.js';
 import type { Member, Message } from '../lib/protocol/index.js';
+import { Streamer, type StreamCommand, type Streamed } from './stream.js';
 
 /** Frames between replicas carry whole states (checkpoints): they may be this large. */
 export const PEER_MAX_FRAME_BYTES = 512 * 1024 * 1024;
@@ -15,10 +16,16 @@ export interface PeerHandlers {
   onMessage(name: string, msg: Message): void;
   /** The peer refused us or failed to prove our secret; the link has stopped. */
   onRefused(name: string, reason: string): void;
+  /** A checkpoint sent in parts reached the end for these peers. */
+  onStreamed?(s: Streamed): void;
 }
 
 export class Peers {
   private readonly links = new Map<string, { addr: string; link: Link }>();
+  private readonly streamer = new Streamer(
+    (name) => this.links.get(name)?.link.connection,
+    (s) => this.handlers.onStreamed?.(s),
+  );
 
   constructor(
     private readonly me: string,
@@ -48,7 +55,13 @@ export class Peers {
     return conn?.sendFrame(frame) ?? false;
   }
 
+  /** Send a large checkpoint's parts (stream.ts). */
+  stream(cmd: StreamCommand): void {
+    this.streamer.start(cmd);
+  }
+
   closeAll(): void {
+    this.streamer.stopAll();
     for (const { link } of this.links.values()) link.stop();
     this.links.clear();
   }

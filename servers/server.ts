@@ -127,6 +127,7 @@ export class Server extends Component {
         this.run({ type: 'follower', peer, msg });
       },
       onRefused: (peer, reason) => this.run({ type: 'linkRefused', peer, reason }),
+      onStreamed: (s) => this.trace('checkpoint_streamed', 'checkpoint', `[${s.count}] ${this.name} sent checkpoint to ${s.peers.join(', ')} in ${s.parts} parts (${s.chars} characters, ${Math.round(s.ms)} ms)`, { ...s }),
     });
     this.listener = this.createListener({
       host: options.host,
@@ -151,12 +152,12 @@ export class Server extends Component {
     return this.listener.address;
   }
 
-  /** The address it registers with, which the RM gives clients and peers: the advertised host, on the port it listens on. */
   /** The replica group this server serves in. */
   get groupName(): string {
     return this.options.groupName ?? DEFAULT_GROUP;
   }
 
+  /** The address it registers with, which the RM gives clients and peers: the advertised host, on the port it listens on. */
   get advertisedAddress(): string {
     return advertisedAddress(this.options, this.listener.port);
   }
@@ -361,6 +362,8 @@ export class Server extends Component {
       case 'broadcast':
         this.metrics?.broadcast(cmd.msg, cmd.peers);
         return encodeForEach(cmd.msg, cmd.peers, (peer, frame) => this.peers.sendFrame(peer, frame));
+      case 'stream':
+        return this.peers.stream(cmd);
       case 'keepPeers':
         return this.peers.keep(cmd.members);
       case 'closePeers':
@@ -391,8 +394,7 @@ export class Server extends Component {
         return this.trace(cmd.event, cmd.category, cmd.text, cmd.data);
       case 'persist':
       case 'snapshot':
-        // Only a core with a data dir asks (durable.ts takes them); nothing to do without one.
-        return;
+        return; // Only a core with a data dir asks (durable.ts takes them); nothing to do without one.
     }
   }
 }

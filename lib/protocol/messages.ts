@@ -67,6 +67,10 @@ export type Message =
   | { type: 'backlog'; from: string; source: string; target: string; waiting: number; delivered: number }
   // server <-> server
   | { type: 'checkpoint'; from: string; to: string; count: number; state: string; table: string; epoch: number; seq: number }
+  // a large checkpoint, in parts (docs/PROTOCOL.md, "Large checkpoints")
+  | { type: 'checkpointBegin'; from: string; to: string; count: number; seq: number; epoch: number }
+  | { type: 'checkpointPart'; from: string; to: string; count: number; text: string; epoch: number }
+  | { type: 'checkpointEnd'; from: string; to: string; count: number; table: string; parts: number; epoch: number }
   | { type: 'log'; from: string; to: string; seq: number; client: string; num: number; payload: string; epoch: number }
   | { type: 'order'; from: string; to: string; seq: number; client: string; num: number; payload: string; epoch: number }
   | { type: 'ack'; from: string; to: string; seq: number; epoch: number }
@@ -183,6 +187,9 @@ const SPECS: Spec[] = [
     kind: 'checkpoint',
     fields: [['from', 'name'], ['to', 'name'], ['count', 'int'], ['state', 'text'], ['table', 'text'], ['epoch', 'int'], ['seq', 'int']],
   },
+  { type: 'checkpointBegin', kind: 'checkpoint_begin', fields: [['from', 'name'], ['to', 'name'], ['count', 'int'], ['seq', 'int'], ['epoch', 'int']] },
+  { type: 'checkpointPart', kind: 'checkpoint_part', fields: [['from', 'name'], ['to', 'name'], ['count', 'int'], ['text', 'text'], ['epoch', 'int']] },
+  { type: 'checkpointEnd', kind: 'checkpoint_end', fields: [['from', 'name'], ['to', 'name'], ['count', 'int'], ['table', 'text'], ['parts', 'int'], ['epoch', 'int']] },
   ...(['log', 'order'] as const).map(
     (kind): Spec => ({
       type: kind,

@@ -59,6 +59,11 @@ export class Waiters {
 export function deliverInOrder(r: ReplicaCore, entry: Entry): void {
   if (entry.seq <= r.state.seq) return;
   r.early.set(entry.seq, entry);
+  drainEarly(r);
+}
+
+/** Apply the orders held that come next in sequence. */
+export function drainEarly(r: ReplicaCore): void {
   for (let next = r.early.get(r.state.seq + 1); next; next = r.early.get(r.state.seq + 1)) {
     r.early.delete(next.seq);
     deliver(r, next);

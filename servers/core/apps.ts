@@ -25,8 +25,31 @@ export interface Watchable {
   since(topic: string, after: number, upTo: number): AppEvent[];
 }
 
+/**
+ * An app state taken at one point of the order, to be read later in parts while the app goes on
+ * (a large checkpoint is sent and written in parts: docs/PROTOCOL.md, "Large checkpoints").
+ * Taking one must be cheap: the app keeps its state so that what it was stays readable.
+ */
+export interface Frozen {
+  /** About how many characters the parts hold in all. */
+  readonly size: number;
+  /** The state's text in parts of about `maxChars` each: joined, they are what `snapshot()` returned when it was taken. */
+  parts(maxChars: number): Iterable<string>;
+}
+
+/** A state being rebuilt from the parts of a Frozen, in order; nothing changes until `done`. */
+export interface Restorer {
+  push(part: string): void;
+  /** Every part is in: replace the app's state with the one they hold. */
+  done(): void;
+}
+
 export interface App {
   readonly name: string;
+  /** Present when the app can take its state cheaply at one point and read it out later in parts (else: `snapshot()`, cut up). */
+  freeze?(): Frozen;
+  /** Present when the app can rebuild its state part by part (else: the parts joined, then `restore`). */
+  restorer?(): Restorer;
   /** Present when the app's changes can be watched. */
   readonly watch?: Watchable;
   /** Apply one request and return its result. Must be deterministic; bad input returns `error: …`. */
@@ -82,12 +105,22 @@ export class CounterApp implements App {
   }
 }
 
-/** `log`: `append X` returns X's 1-based position; `read` returns all entries as JSON; `size` the count. */
+/**
+ * `log`: `append X` returns X's 1-based position; `read` returns all entries as JSON; `size` the count.
+ * Entries are only ever appended (a restore replaces the array): a frozen state is the array and its
+ * length then, and its parts are pieces of the JSON array text, so a large log is sent and rebuilt
+ * piece by piece.
+ */
 export class LogApp implements App {
   readonly name = 'log';
   private entries: string[] = [];
+  /** The entries' characters in all (for the size of a frozen state). */
+  private chars = 0;
   apply(payload: string): string {
-    if (payload.startsWith('append ')) return String(this.entries.push(payload.slice('append '.length)));
+    if (payload.startsWith('append ')) {
+      this.chars += payload.length - 'append '.length;
+      return String(this.entries.push(payload.slice('append '.length)));
+    }
     if (payload.trim() === 'read') return JSON.stringify(this.entries);
     if (payload.trim() === 'size') return String(this.entries.length);
     return `error: log takes "append X", "read" or "size", got ${JSON.stringify(payload.slice(0, 60))}`;
@@ -101,9 +134,69 @@ export class LogApp implements App {
   }
   restore(snapshot: string): void {
     const parsed: unknown = JSON.parse(snapshot || '[]');
-    if (!Array.isArray(parsed) || parsed.some((e) => typeof e !== 'string')) throw new Error('log snapshot is not a JSON array of strings');
-    this.entries = parsed as string[];
+    this.setEntries(checkEntries(parsed));
   }
+  freeze(): Frozen {
+    const entries = this.entries;
+    const n = entries.length;
+    // Each entry costs its quotes and a comma besides its text (escapes aside).
+    return { size: this.chars + 3 * n + 2, parts: (maxChars) => logParts(entries, n, maxChars) };
+  }
+  restorer(): Restorer {
+    const rebuilt: string[] = [];
+    return {
+      push: (part) => {
+        // A part is `[` or `,` then whole JSON strings, the last one ending with `]`.
+        const body = part.endsWith(']') ? part.slice(1, -1) : part.slice(1);
+        for (const e of checkEntries(JSON.parse(`[${body}]`))) rebuilt.push(e);
+      },
+      done: () => this.setEntries(rebuilt),
+    };
+  }
+  private setEntries(entries: string[]): void {
+    this.entries = entries;
+    this.chars = 0;
+    for (const e of entries) this.chars += e.length;
+  }
+}
+
+function checkEntries(parsed: unknown): string[] {
+  if (!Array.isArray(parsed) || parsed.some((e) => typeof e !== 'string')) throw new Error('log snapshot is not a JSON array of strings');
+  return parsed as string[];
+}
+
+/** The JSON text of entries[0, n) in pieces of about `maxChars`: `[` + the first entries, `,` + the next, …, `]` at the end. */
+function* logParts(entries: readonly string[], n: number, maxChars: number): Iterable<string> {
+  let i = 0;
+  do {
+    const slice: string[] = [];
+    let chars = 0;
+    while (i < n && (slice.length === 0 || chars < maxChars)) {
+      const text = JSON.stringify(entries[i++]);
+      slice.push(text);
+      chars += text.length;
+    }
+    yield `${slice.length > 0 && i - slice.length > 0 ? ',' : '['}${slice.join(',')}${i >= n ? ']' : ''}`;
+  } while (i < n);
+}
+
+/** The state of an app without `freeze`: its snapshot now, cut in pieces. */
+export function frozenSnapshot(app: App): Frozen {
+  const text = app.snapshot();
+  return {
+    size: text.length,
+    *parts(maxChars) {
+      let at = 0;
+      do yield text.slice(at, (at += maxChars));
+      while (at < text.length);
+    },
+  };
+}
+
+/** Rebuilding an app without `restorer`: the parts joined, then restored in one go. */
+export function joinedRestorer(app: App): Restorer {
+  const parts: string[] = [];
+  return { push: (part) => void parts.push(part), done: () => app.restore(parts.join('')) };
 }
 
 /** The app `name`; `group` is the replica group the server serves in (the sns app needs it). */

@@ -6,19 +6,31 @@
  */
 import type { MessageOf } from '../../lib/protocol/index.js';
 import { Role } from './role.js';
-import { deliverInOrder } from './active.js';
+import { deliverInOrder, drainEarly } from './active.js';
+import { abandon, beginIncoming, endIncoming, holdOrder, partIncoming, type Incoming } from './incoming.js';
 import { forEachOwed, type Pending } from './replies.js';
 import { digest } from './state.js';
-import type { ConnId, LeaderMessage } from './types.js';
+import type { ConnId, Entry, LeaderMessage } from './types.js';
 
 export abstract class Follower extends Role {
   override fromLeader(conn: ConnId, msg: LeaderMessage): void {
+    if (this.r.incoming && this.r.incoming.conn !== conn) abandon(this.r, `${msg.from} sends on another link`);
     switch (msg.type) {
       case 'checkpoint':
+        abandon(this.r, 'a whole checkpoint came');
         return this.onCheckpoint(conn, msg);
+      case 'checkpointBegin':
+        return beginIncoming(this.r, conn, msg);
+      case 'checkpointPart':
+        return partIncoming(this.r, conn, msg);
+      case 'checkpointEnd': {
+        const inc = endIncoming(this.r, conn, msg);
+        return inc && this.onParts(conn, msg, inc);
+      }
       case 'log':
         return this.onLog(conn, msg);
       case 'order':
+        if (holdOrder(this.r, msg)) return;
         deliverInOrder(this.r, msg);
         // A member acknowledges what it holds in sequence, so that the sequencer can commit it.
         return this.ackLater(conn, msg.from, this.r.state.seq);
@@ -67,18 +79,44 @@ export abstract class Follower extends Role {
       r.trace('checkpoint_bad', 'fault', `${r.name}: cannot install checkpoint ${msg.count} from ${msg.from}: ${(err as Error).message}`);
       return;
     }
+    // Everything the leader sends after it follows it on this connection; anything held from
+    // before (an older leader's entries past it included) is replaced.
+    r.early.clear();
+    this.installed(conn, msg, r.wants('checkpoint') ? digest(msg.state) : undefined, []);
+  }
+
+  /** The end of a checkpoint that came in parts: install it; what the leader sent after its begin follows it. */
+  private onParts(conn: ConnId, msg: MessageOf<'checkpointEnd'>, inc: Incoming): void {
+    const r = this.r;
+    try {
+      r.state.install({ count: inc.count, seq: inc.seq, table: msg.table, restorer: inc.restorer });
+    } catch (err) {
+      r.trace('checkpoint_bad', 'fault', `${r.name}: cannot install checkpoint ${inc.count} from ${inc.from} (${inc.parts} parts): ${(err as Error).message}`);
+      return;
+    }
+    const after = r.mode === 'passive' ? r.log.slice(inc.logBefore) : [];
+    for (const seq of r.early.keys()) if (seq <= inc.seq) r.early.delete(seq);
+    this.installed(conn, { from: inc.from, count: inc.count, seq: inc.seq }, inc.hash.digest('hex').slice(0, 12), after);
+    // A backup's entries past it reached the disk before the snapshot that now covers them: again, after it.
+    if (r.durable) for (const e of after) r.emit({ type: 'persist', entry: { seq: e.seq, client: e.client, num: e.num, payload: e.payload }, epoch: r.epoch });
+    if (r.early.size > 0) {
+      drainEarly(r);
+      this.ackLater(conn, inc.from, r.state.seq);
+    }
+  }
+
+  /** A checkpoint was installed (`fingerprint`: its state's digest, when traced); `log`: the entries held past it. */
+  private installed(conn: ConnId, msg: { from: string; count: number; seq: number }, fingerprint: string | undefined, log: Entry[]): void {
+    const r = this.r;
     // The state the leader holds contains everything committed; an older one means the RM
     // continued from a replica that was behind (no ready replica survived): count commits from it.
     if (msg.seq < r.commitSeq) r.commitSeq = msg.seq;
     // Everything held so far is covered: the leader sent it before this checkpoint.
     r.installedAtEpoch = r.heldEpoch = r.epoch;
-    // Everything the leader sends after it follows it on this connection; anything held from
-    // before (an older leader's entries past it included) is replaced.
-    r.log = [];
-    r.early.clear();
+    r.log = log;
     if (r.durable) r.emit({ type: 'snapshot' });
     if (r.wants('checkpoint')) {
-      r.trace('checkpoint_received', 'checkpoint', `[${msg.count}] [my_state=${r.state.app.describe()}] ${r.name} receives checkpoint from ${msg.from}`, { from: msg.from, count: msg.count, seq: msg.seq, digest: digest(msg.state) });
+      r.trace('checkpoint_received', 'checkpoint', `[${msg.count}] [my_state=${r.state.app.describe()}] ${r.name} receives checkpoint from ${msg.from}`, { from: msg.from, count: msg.count, seq: msg.seq, digest: fingerprint });
       if (!r.ready) {
         // A newcomer says where each client stands: the requests it will answer from the table, and those it will execute.
         const marks = r.state.highWatermarks();

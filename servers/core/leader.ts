@@ -7,11 +7,14 @@ import type { Message, MessageOf } from '../../lib/protocol/index.js';
 import { Role } from './role.js';
 import type { Progress } from './progress.js';
 import { digest } from './state.js';
+import { STREAM_ABOVE_CHARS } from './types.js';
+import { abandon } from './incoming.js';
 
 export abstract class Leader extends Role {
   /** Take over: count acknowledgements afresh. */
   override enter(): void {
     const r = this.r;
+    abandon(r, 'I lead now');
     r.progress.forgetAcks();
     r.announcedCommit = 0;
     // What we were told is committed and do not hold yet is not ours to answer from: count afresh.
@@ -52,6 +55,7 @@ export abstract class Leader extends Role {
         // Only acks of our own epoch count. A higher one says we may be deposed, but only the RM's role says so.
         if (msg.epoch !== r.epoch) return this.ahead(p, msg.epoch, `acknowledges at epoch ${msg.epoch}, the RM has given me ${r.epoch}: not counted`);
         if (msg.type === 'synced') return this.synced(p, msg.seq);
+        if (msg.type === 'installed' && msg.count >= p.streaming) p.streaming = 0;
         if (msg.seq > p.acked) p.acked = msg.seq;
         return r.leaderCommit();
       case 'staleEpoch':
@@ -91,13 +95,46 @@ export abstract class Leader extends Role {
   sendCheckpointTo(p: Progress): void {
     const r = this.r;
     if (!p.up) return;
-    const cp = r.state.checkpoint();
-    r.emit({ type: 'peerSend', peer: p.name, msg: { type: 'checkpoint', from: r.name, to: p.name, count: cp.count, state: cp.state, table: cp.table, epoch: r.epoch, seq: cp.seq } });
-    if (r.wants('checkpoint')) {
-      r.trace('checkpoint_sent', 'checkpoint', `[${cp.count}] [my_state=${r.state.app.describe()}] ${r.name} sending checkpoint to ${p.name}`, { to: p.name, count: cp.count, seq: cp.seq, digest: digest(cp.state) });
-    }
+    this.checkpointTo([p.name]);
     // A member fed a fresh state also learns what of it is committed, for the retries it holds.
     if (r.mode === 'active' && r.commitSeq > 0) r.emit({ type: 'peerSend', peer: p.name, msg: { type: 'commit', from: r.name, to: p.name, seq: r.commitSeq, epoch: r.epoch } });
+  }
+
+  /**
+   * Send `peers` a checkpoint of the state as it is now. A small one goes in one frame. A large
+   * one is frozen here (the next count, the sequence number it covers) and begun with
+   * `checkpoint_begin`; the shell sends its parts and its end while we go on, and every entry
+   * we send after it follows the begin on each link (docs/PROTOCOL.md, "Large checkpoints").
+   */
+  protected checkpointTo(peers: readonly string[]): void {
+    const r = this.r;
+    const cp = r.state.freeze(true);
+    const head = { from: r.name, to: peers.length === 1 ? peers[0]! : '', count: cp.count, epoch: r.epoch, seq: cp.seq };
+    let fingerprint: string | undefined;
+    if (cp.size <= STREAM_ABOVE_CHARS) {
+      const state = [...cp.parts(Infinity)].join('');
+      this.sendTo(peers, { type: 'checkpoint', ...head, state, table: cp.table() });
+      if (r.wants('checkpoint')) fingerprint = digest(state);
+    } else {
+      this.sendTo(peers, { type: 'checkpointBegin', ...head });
+      r.emit({ type: 'stream', peers, from: r.name, epoch: r.epoch, checkpoint: cp });
+      for (const name of peers) {
+        const p = r.progress.get(name);
+        if (p) [p.streaming, p.streamSkips] = [cp.count, 0];
+      }
+    }
+    if (!r.wants('checkpoint')) return;
+    const myState = r.state.app.describe();
+    const how = fingerprint === undefined ? ` (in parts: ${cp.size} characters)` : '';
+    for (const to of peers) {
+      r.trace('checkpoint_sent', 'checkpoint', `[${cp.count}] [my_state=${myState}] ${r.name} sending checkpoint to ${to}${how}`, { to, count: cp.count, seq: cp.seq, digest: fingerprint, size: cp.size });
+    }
+  }
+
+  /** One message to one peer, or to several encoded once. */
+  private sendTo(peers: readonly string[], msg: MessageOf<'checkpoint' | 'checkpointBegin'>): void {
+    if (peers.length === 1) this.r.emit({ type: 'peerSend', peer: peers[0]!, msg });
+    else this.r.emit({ type: 'broadcast', peers, msg });
   }
 
   /** Carry out the RM's order to feed a newcomer (the role checked it is ours to carry out). */

@@ -9,8 +9,10 @@
  */
 import type { MessageOf } from '../../lib/protocol/index.js';
 import { Leader } from './leader.js';
-import { digest } from './state.js';
 import type { ConnId, TimerName } from './types.js';
+
+/** Periodic checkpoints skipped for a backup that has not installed the last one sent in parts, before it is sent another. */
+const STREAM_SKIPS_LIMIT = 10;
 
 export class Primary extends Leader {
   readonly name = 'primary';
@@ -49,19 +51,19 @@ export class Primary extends Leader {
     if (timer === 'checkpoint') this.checkpointAll();
   }
 
-  /** The periodic checkpoint, to every backup and newcomer whose link is up (encoded once for all). */
+  /**
+   * The periodic checkpoint, to every backup and newcomer whose link is up (encoded once for all).
+   * One still on its way in parts is not overtaken, unless it has been for a while (it may have
+   * been refused).
+   */
   private checkpointAll(): void {
     const r = this.r;
-    const targets = r.progress.upFeeds();
-    if (!r.isLeader || targets.length === 0) return;
-    const cp = r.state.checkpoint();
-    r.emit({ type: 'broadcast', peers: targets, msg: { type: 'checkpoint', from: r.name, to: '', count: cp.count, state: cp.state, table: cp.table, epoch: r.epoch, seq: cp.seq } });
-    if (!r.wants('checkpoint')) return;
-    const fingerprint = digest(cp.state);
-    const myState = r.state.app.describe();
-    for (const to of targets) {
-      r.trace('checkpoint_sent', 'checkpoint', `[${cp.count}] [my_state=${myState}] ${r.name} sending checkpoint to ${to}`, { to, count: cp.count, seq: cp.seq, digest: fingerprint });
-    }
+    if (!r.isLeader) return;
+    const targets = r.progress.upFeeds().filter((name) => {
+      const p = r.progress.get(name)!;
+      return p.streaming === 0 || ++p.streamSkips > STREAM_SKIPS_LIMIT;
+    });
+    if (targets.length > 0) this.checkpointTo(targets);
   }
 
   /** Execute the held log past the last checkpoint before serving. */

@@ -30,6 +30,9 @@ export interface Progress {
   /** The lag watch: the sequence number it has let wait a lag timeout, and the checks in a row that found it behind. */
   lagMark: number;
   lagChecks: number;
+  /** The count of a checkpoint being sent to it in parts that it has not said it installed (0: none), and periodic checkpoints skipped for it since. */
+  streaming: number;
+  streamSkips: number;
 }
 
 export class Tracker {
@@ -50,7 +53,7 @@ export class Tracker {
   private record(name: string, addr: string): Progress {
     let p = this.all.get(name);
     if (!p) {
-      p = { name, addr, acked: 0, inGroup: false, newcomer: false, up: false, linked: undefined, inSync: false, syncAsked: false, synced: undefined, lagMark: 0, lagChecks: 0 };
+      p = { name, addr, acked: 0, inGroup: false, newcomer: false, up: false, linked: undefined, inSync: false, syncAsked: false, synced: undefined, lagMark: 0, lagChecks: 0, streaming: 0, streamSkips: 0 };
       this.all.set(name, p);
     }
     return p;

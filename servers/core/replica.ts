@@ -31,6 +31,7 @@ import { Newcomer } from './newcomer.js';
 import { Outbox } from './outbox.js';
 import { LagWatch } from './lag.js';
 import { Watchers } from './watchers.js';
+import { abandon, type Incoming } from './incoming.js';
 import { NO_CONN, type ConnId, type CoreConfig, type Entry, type Fault, type PassiveStyle, type ReplicaEvent } from './types.js';
 
 /** What the RM's `role` says about us. */
@@ -108,6 +109,8 @@ export class ReplicaCore extends Outbox {
   installedAtEpoch = -1;
   /** The highest epoch a follower answered at above ours that we traced (once each). */
   aheadTraced = 0;
+  /** A checkpoint coming in parts from the leader, not installed yet (incoming.ts). */
+  incoming: Incoming | undefined;
   /** Whether the passive primary's periodic checkpoint timer runs. */
   checkpointTimer = false;
 
@@ -280,6 +283,7 @@ export class ReplicaCore extends Outbox {
 
   private connectionClosed(conn: ConnId): void {
     if (conn === this.leaderConn) this.leaderConn = undefined;
+    if (conn === this.incoming?.conn) abandon(this, 'its link closed');
     this.door.forget(conn);
     this.ending.delete(conn);
     this.acksDue.delete(conn);

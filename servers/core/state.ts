@@ -4,7 +4,7 @@
  * A checkpoint is all of it; installing one replaces it.
  */
 import { createHash } from 'node:crypto';
-import type { App } from './apps.js';
+import { frozenSnapshot, joinedRestorer, type App, type Restorer } from './apps.js';
 
 /** A short fingerprint of an application state, so traces can show that replicas agree. */
 export function digest(snapshot: string): string {
@@ -23,6 +23,18 @@ export interface Snapshot {
   state: string;
   table: string;
   seq: number;
+}
+
+/** A checkpoint taken at one point of the order (`seq`), to be encoded later, in parts, while the replica goes on. */
+export interface FrozenCheckpoint {
+  count: number;
+  seq: number;
+  /** About how many characters the app state holds. */
+  size: number;
+  /** The app state's text in parts (app.ts Frozen). */
+  parts(maxChars: number): Iterable<string>;
+  /** The dedup table as it was, as the checkpoint's `table` field. */
+  table(): string;
 }
 
 export type Lookup = { kind: 'new' } | { kind: 'duplicate'; result: string; seq: number } | { kind: 'stale'; latest: number };
@@ -96,22 +108,47 @@ export class ServiceState {
     return { count: this.checkpointCount, state: this.app.snapshot(), table: JSON.stringify([...this.table]), seq: this.seq };
   }
 
-  install(cp: Snapshot): void {
-    const rows: unknown = JSON.parse(cp.table);
-    if (!Array.isArray(rows)) throw new Error('checkpoint table is not a JSON array');
-    const table = new Map<string, Executed>();
-    for (const row of rows) {
-      const [client, e] = row as [string, Executed];
-      if (typeof client !== 'string' || typeof e?.num !== 'number' || typeof e.result !== 'string') throw new Error('bad checkpoint table row');
-      if (e.seq !== undefined && typeof e.seq !== 'number') throw new Error('bad checkpoint table row');
-      // A row without a sequence number (an older checkpoint) counts as applied at the checkpoint.
-      table.set(client, { num: e.num, result: e.result, seq: e.seq ?? cp.seq });
-    }
-    this.app.restore(cp.state);
+  /**
+   * Take the state as it is now, to be read later: cheap for an app with `freeze` (the log), a
+   * snapshot now otherwise. The table's rows are copied (a row is replaced, never changed).
+   * `next`: a new checkpoint (the next count); else the last checkpoint's count (a copy on disk).
+   */
+  freeze(next: boolean): FrozenCheckpoint {
+    if (next) this.checkpointCount++;
+    const app = this.app.freeze?.() ?? frozenSnapshot(this.app);
+    const rows = [...this.table];
+    return { count: this.checkpointCount, seq: this.seq, size: app.size, parts: (max) => app.parts(max), table: () => JSON.stringify(rows) };
+  }
+
+  /** Start rebuilding the app state from parts; `install` with it once they are all in. */
+  restorer(): Restorer {
+    return this.app.restorer?.() ?? joinedRestorer(this.app);
+  }
+
+  /** Install a checkpoint: whole (`state`), or rebuilt from parts already pushed into `restorer`. */
+  install(cp: Snapshot | (Omit<Snapshot, 'state'> & { restorer: Restorer })): void {
+    const table = parseTable(cp.table, cp.seq);
+    if ('restorer' in cp) cp.restorer.done();
+    else this.app.restore(cp.state);
     this.table = table;
     this.seq = cp.seq;
     const rev = this.app.watch?.lastRev();
     this.revs = rev ? [{ seq: cp.seq, rev }] : [];
     this.checkpointCount = cp.count;
   }
+}
+
+/** A checkpoint's dedup table (checked row by row); a row without a sequence number counts as applied at the checkpoint's. */
+function parseTable(text: string, seq: number): Map<string, Executed> {
+  const rows: unknown = JSON.parse(text);
+  if (!Array.isArray(rows)) throw new Error('checkpoint table is not a JSON array');
+  const table = new Map<string, Executed>();
+  for (const row of rows) {
+    const [client, e] = row as [string, Executed];
+    if (typeof client !== 'string' || typeof e?.num !== 'number' || typeof e.result !== 'string') throw new Error('bad checkpoint table row');
+    if (e.seq !== undefined && typeof e.seq !== 'number') throw new Error('bad checkpoint table row');
+    // A row without a sequence number (an older checkpoint) counts as applied at the checkpoint.
+    table.set(client, { num: e.num, result: e.result, seq: e.seq ?? seq });
+  }
+  return table;
 }

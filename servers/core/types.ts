@@ -6,6 +6,7 @@
 import type { Member, Message, MessageOf, Addressed } from '../../lib/protocol/index.js';
 import type { Category } from '../../lib/trace/index.js';
 import type { App } from './apps.js';
+import type { FrozenCheckpoint } from './state.js';
 
 /** A connection someone opened to us (a client, or a leader feeding us), as the shell numbers it. Never reused. */
 export type ConnId = number;
@@ -26,13 +27,13 @@ export type PassiveStyle = 'log' | 'checkpoint-only';
 export type Fault = 'early-reply' | 'skip-log-replay';
 
 /** What only the leader the RM named sends to a replica. */
-export type LeaderMessage = MessageOf<'checkpoint' | 'log' | 'order' | 'commit' | 'sync'>;
+export type LeaderMessage = MessageOf<'checkpoint' | 'checkpointBegin' | 'checkpointPart' | 'checkpointEnd' | 'log' | 'order' | 'commit' | 'sync'>;
 /** What a peer replica may send on a connection it opened with `welcome`. */
 export type PeerMessage = LeaderMessage | MessageOf<'forward'>;
 /** The RM's orders, routed through GFD and LFD. */
 export type ControlMessage = MessageOf<'role' | 'sendCheckpoint' | 'query' | 'set'>;
 
-const PEER_TYPES: ReadonlySet<string> = new Set<PeerMessage['type']>(['checkpoint', 'log', 'order', 'commit', 'sync', 'forward']);
+const PEER_TYPES: ReadonlySet<string> = new Set<PeerMessage['type']>(['checkpoint', 'checkpointBegin', 'checkpointPart', 'checkpointEnd', 'log', 'order', 'commit', 'sync', 'forward']);
 
 export function isPeerMessage(msg: Message): msg is PeerMessage {
   return PEER_TYPES.has(msg.type);
@@ -81,6 +82,12 @@ export type Command =
   | { type: 'peerSend'; peer: string; msg: Message }
   /** One message to several peers, encoded once; each copy names its recipient in `to`. */
   | { type: 'broadcast'; peers: readonly string[]; msg: Addressed }
+  /**
+   * Send a large checkpoint's parts and its end (`checkpoint_part` …, `checkpoint_end`) to these
+   * peers, after the `checkpoint_begin` the core sent: a few parts at a time, between other I/O,
+   * as fast as each link takes them. What the core sends meanwhile goes in between.
+   */
+  | { type: 'stream'; peers: readonly string[]; from: string; epoch: number; checkpoint: FrozenCheckpoint }
   /** Keep links to exactly these peers. */
   | { type: 'keepPeers'; members: readonly Member[] }
   | { type: 'closePeers' }
@@ -134,3 +141,7 @@ export const LAG_PER_HEARTBEAT = 4;
 export const LAG_CHECKS = 8;
 /** How many checkpoint orders for a role still on its way are kept. */
 export const EARLY_ORDERS_LIMIT = 64;
+/** A checkpoint whose app state is larger than this (in characters) is sent in parts (`stream`) rather than in one frame. */
+export const STREAM_ABOVE_CHARS = 256 * 1024;
+/** The characters of app state in one `checkpoint_part`. */
+export const PART_CHARS = 256 * 1024;
