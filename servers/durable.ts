@@ -15,7 +15,7 @@
  * and its group fails over. A damaged record stops it from starting (DamagedRecordError).
  */
 import { Wal, type FsyncPolicy } from '../lib/storage/wal.js';
-import { recover, type Command, type DiskEntry, type DiskSnapshot, type ReplicaCore } from './core/index.js';
+import { PART_CHARS, STREAM_ABOVE_CHARS, recover, type Command, type DiskEntry, type DiskSnapshot, type FrozenCheckpoint, type ReplicaCore } from './core/index.js';
 import type { Tracer } from '../lib/trace/index.js';
 
 /** Entries between two snapshots the replica takes of its own state. */
@@ -28,6 +28,17 @@ export interface Recovered {
   snapshot: DiskSnapshot | undefined;
   entries: DiskEntry[];
   warnings: string[];
+}
+
+/** A large snapshot's JSON text (a DiskSnapshot with `parts`), piece by piece, each piece made only when it is written. */
+function* diskParts(cp: FrozenCheckpoint, held: number): Iterable<Buffer> {
+  yield Buffer.from(`{"count":${cp.count},"seq":${cp.seq},"held":${held},"table":${JSON.stringify(cp.table())},"parts":[`);
+  let first = true;
+  for (const part of cp.parts(PART_CHARS)) {
+    yield Buffer.from(`${first ? '' : ','}${JSON.stringify(part)}`);
+    first = false;
+  }
+  yield Buffer.from(']}');
 }
 
 export class Durable {
@@ -104,9 +115,17 @@ export class Durable {
     if (this.sinceSnapshot >= entries && this.core.heldSeq() === this.core.state.seq && !this.wal.failed) this.snapshot();
   }
 
+  /**
+   * Write the state as it is now. A large one is frozen now and written in pieces as the disk
+   * takes them (diskParts): the replica goes on meanwhile, and the file is renamed into place
+   * only once it is whole and on disk.
+   */
   private snapshot(): void {
     this.sinceSnapshot = 0;
-    const s: DiskSnapshot = { ...this.core.state.snapshot(), held: this.core.heldEpoch };
+    const cp = this.core.state.freeze(false);
+    const held = this.core.heldEpoch;
+    if (cp.size > STREAM_ABOVE_CHARS) return this.track(this.wal.snapshot(diskParts(cp, held)));
+    const s: DiskSnapshot = { count: cp.count, seq: cp.seq, state: [...cp.parts(Infinity)].join(''), table: cp.table(), held };
     this.track(this.wal.snapshot(Buffer.from(JSON.stringify(s))));
   }
 

@@ -18,11 +18,12 @@
  * record anywhere else throws DamagedRecordError and changes nothing.
  */
 import { close, closeSync, fdatasync, fsync as fsyncFd, mkdirSync, openSync, readdirSync, readFileSync, writev } from 'node:fs';
-import { open as openFile, rename, rm, truncate } from 'node:fs/promises';
+import { open as openFile, rename, rm, truncate, type FileHandle } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { DamagedRecordError, StorageError } from '../errors.js';
-import { encodeRecord, scanRecords } from './records.js';
+import { crc32 } from 'node:zlib';
+import { HEADER_BYTES, encodeRecord, scanRecords } from './records.js';
 
 export type FsyncPolicy = 'always' | 'everysec' | 'no';
 export const FSYNC_POLICIES: readonly FsyncPolicy[] = ['always', 'everysec', 'no'];
@@ -183,8 +184,12 @@ export class Wal {
    * those not written yet go to the segment before it (so a replay after the snapshot never
    * meets one of them), later appends to the next segment. The segments before go once the
    * snapshot is durable.
+   *
+   * A large state comes as pieces (`Iterable<Buffer>`, read only as they are written): they are
+   * written one at a time, the record's checksum computed as they go and its header written
+   * last, so no step holds the event loop for long and the whole state never sits in one buffer.
    */
-  snapshot(state: Buffer): Promise<void> {
+  snapshot(state: Buffer | Iterable<Buffer>): Promise<void> {
     if (this.error) return Promise.reject(this.error);
     const covered = this.gen;
     const old = this.file;
@@ -206,7 +211,7 @@ export class Wal {
     return mine;
   }
 
-  private async writeSnapshot(state: Buffer, covered: number, old: number, batch: Buffer[], waiters: Waiter[]): Promise<void> {
+  private async writeSnapshot(state: Buffer | Iterable<Buffer>, covered: number, old: number, batch: Buffer[], waiters: Waiter[]): Promise<void> {
     const tmp = join(this.dir, `${SNAPSHOT}.tmp`);
     const head = Buffer.alloc(8);
     head.writeBigUInt64BE(BigInt(covered));
@@ -217,7 +222,8 @@ export class Wal {
       await closeP(old);
       const f = await openFile(tmp, 'w');
       try {
-        await f.writev([encodeRecord(Buffer.concat([head, state]))]);
+        if (Buffer.isBuffer(state)) await f.writev([encodeRecord(Buffer.concat([head, state]))]);
+        else await writePieces(f, head, state);
         await f.sync();
       } finally {
         await f.close();
@@ -242,6 +248,26 @@ export class Wal {
     if (!this.error && this.fsync !== 'no') await this.io.fdatasync(this.file).catch(() => undefined);
     closeSync(this.file);
   }
+}
+
+/** One record of `head` and then the pieces, written piece by piece, its header (length, checksum) last. */
+async function writePieces(f: FileHandle, head: Buffer, pieces: Iterable<Buffer>): Promise<void> {
+  let at = HEADER_BYTES;
+  let crc = 0;
+  for (const piece of withHead(head, pieces)) {
+    crc = crc32(piece, crc);
+    await f.write(piece, 0, piece.length, at);
+    at += piece.length;
+  }
+  const header = Buffer.alloc(HEADER_BYTES);
+  header.writeUInt32BE(at - HEADER_BYTES, 0);
+  header.writeUInt32BE(crc, 4);
+  await f.write(header, 0, HEADER_BYTES, 0);
+}
+
+function* withHead(head: Buffer, pieces: Iterable<Buffer>): Iterable<Buffer> {
+  yield head;
+  yield* pieces;
 }
 
 /** Make a rename in `dir` durable. */

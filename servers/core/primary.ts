@@ -12,7 +12,7 @@ import { Leader } from './leader.js';
 import type { ConnId, TimerName } from './types.js';
 
 /** Periodic checkpoints skipped for a backup that has not installed the last one sent in parts, before it is sent another. */
-const STREAM_SKIPS_LIMIT = 10;
+const STREAM_SKIPS_LIMIT = 3;
 
 export class Primary extends Leader {
   readonly name = 'primary';

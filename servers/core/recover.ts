@@ -11,8 +11,10 @@ import type { ReplicaCore } from './replica.js';
 import type { Snapshot } from './state.js';
 import type { Entry } from './types.js';
 
-/** What a replica keeps as its snapshot: the state and the epoch it was held in. */
-export interface DiskSnapshot extends Snapshot {
+/** What a replica keeps as its snapshot: the state (whole, or a large one in parts) and the epoch it was held in. */
+export interface DiskSnapshot extends Omit<Snapshot, 'state'> {
+  state?: string;
+  parts?: string[];
   held: number;
 }
 
@@ -23,8 +25,13 @@ export interface DiskEntry extends Entry {
 
 /** Bring the core to what its disk holds; returns how many entries were applied. */
 export function recover(r: ReplicaCore, snapshot: DiskSnapshot | undefined, entries: readonly DiskEntry[]): number {
-  if (snapshot) {
-    r.state.install(snapshot);
+  if (snapshot?.parts) {
+    const restorer = r.state.restorer();
+    for (const part of snapshot.parts) restorer.push(part);
+    r.state.install({ ...snapshot, restorer });
+    r.heldEpoch = snapshot.held;
+  } else if (snapshot) {
+    r.state.install({ ...snapshot, state: snapshot.state ?? '' });
     r.heldEpoch = snapshot.held;
   }
   let applied = 0;

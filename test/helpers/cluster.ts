@@ -4,7 +4,7 @@
  * timers: links go up when a test pumps, timers fire when a test says so, and the end of an
  * I/O batch comes after every round of deliveries. Tests drive roles the way the RM would.
  */
-import { ReplicaCore, createApp, type AppName, type Command, type ConnId, type Fault, type PassiveStyle, type ReplicaEvent, type TimerName } from '../../servers/core/index.js';
+import { PART_CHARS, ReplicaCore, createApp, type AppName, type Command, type ConnId, type Fault, type PassiveStyle, type ReplicaEvent, type TimerName } from '../../servers/core/index.js';
 import type { Member, Message, MessageOf, Mode, Role } from '../../lib/protocol/index.js';
 import { StaticControl, type StaticOutput } from '../../servers/static.js';
 
@@ -46,6 +46,8 @@ export class Cluster {
   readonly unreachable = new Set<string>();
   /** Nodes run without an RM: what stands in for it on each (servers/static.ts). */
   readonly statics = new Map<string, StaticControl>();
+  /** Checkpoints being sent in parts (`stream`), as the shell does: one part per pump round, between the other deliveries. */
+  private streams: Array<{ from: Node; cmd: Extract<Command, { type: 'stream' }>; peers: Map<string, ConnId>; parts: Iterator<string>; sent: number }> = [];
 
   constructor(
     names: string[],
@@ -101,20 +103,42 @@ export class Cluster {
 
   /** Deliver everything queued, in rounds; each round ends an I/O batch (flush). */
   pump(maxRounds = 1000): void {
-    for (let round = 0; round < maxRounds; round++) {
-      const batch = this.queue;
-      this.queue = [];
-      for (const { to, event } of batch) if (this.filter(to, event)) this.step(to, event);
-      let flushed = false;
-      for (const node of this.nodes.values()) {
-        if (!node.wantsFlush) continue;
-        node.wantsFlush = false;
-        flushed = true;
-        this.step(node.name, { type: 'flush' });
-      }
-      if (this.queue.length === 0 && !flushed) return;
-    }
+    for (let round = 0; round < maxRounds; round++) if (!this.round()) return;
     throw new Error('the cluster did not settle');
+  }
+
+  /** One round: deliver what is queued, end the batch, send the next part of each stream; false when nothing more is to come. */
+  round(): boolean {
+    const batch = this.queue;
+    this.queue = [];
+    for (const { to, event } of batch) if (this.filter(to, event)) this.step(to, event);
+    let flushed = false;
+    for (const node of this.nodes.values()) {
+      if (!node.wantsFlush) continue;
+      node.wantsFlush = false;
+      flushed = true;
+      this.step(node.name, { type: 'flush' });
+    }
+    const streaming = this.advanceStreams();
+    return this.queue.length > 0 || flushed || streaming;
+  }
+
+  /** Send the next part (or the end) of every stream to the peers still on the link it began on; false when none is left. */
+  private advanceStreams(): boolean {
+    this.streams = this.streams.filter((s) => {
+      for (const [peer, id] of s.peers) if (!s.from.alive || s.from.links.get(peer) !== id) s.peers.delete(peer);
+      if (s.peers.size === 0) return false;
+      const next = s.parts.next();
+      const head = { from: s.cmd.from, count: s.cmd.checkpoint.count, epoch: s.cmd.epoch };
+      for (const peer of s.peers.keys()) {
+        const msg: Message = next.done ? { type: 'checkpointEnd', ...head, to: peer, table: s.cmd.checkpoint.table(), parts: s.sent } : { type: 'checkpointPart', ...head, to: peer, text: next.value };
+        this.sendOnLink(s.from, peer, msg);
+      }
+      if (next.done) return false;
+      s.sent++;
+      return true;
+    });
+    return this.streams.length > 0;
   }
 
   // ---- what a test does -----------------------------------------------------------
@@ -298,6 +322,15 @@ export class Cluster {
         return;
       case 'trace':
         return void node.traces.push({ event: cmd.event, text: cmd.text, data: cmd.data });
+      case 'stream': {
+        const peers = new Map<string, ConnId>();
+        for (const peer of cmd.peers) {
+          const id = node.links.get(peer);
+          if (id !== undefined) peers.set(peer, id);
+        }
+        this.streams.push({ from: node, cmd, peers, parts: cmd.checkpoint.parts(PART_CHARS)[Symbol.iterator](), sent: 0 });
+        return;
+      }
     }
   }
 
