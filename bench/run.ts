@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --only throughput,security,handshake,redis,durable,idle,groups,rm-scale,metrics,failover,recovery,sns,failslow] [-- --no-security] [-- --profile]`
+ * `npm run bench [-- --quick] [-- --only throughput,security,handshake,redis,durable,idle,groups,rm-scale,metrics,failover,recovery,sns,failslow,bigstate] [-- --no-security] [-- --profile]`
  *
  * Benchmarks ftkit on 127.0.0.1 against a plain `node:net` baseline: throughput and
  * latency, the cost of authentication and TLS under load and per connection, ftkit next
@@ -12,8 +12,8 @@
  * bench/results/bench-<time>.json. See docs/BENCHMARKS.md.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../harness/launch/proc.js';
 import { LoadGen, killStopped } from './harness.js';
@@ -32,10 +32,11 @@ import { RM_SCALE_FULL, RM_SCALE_QUICK, printRmScale, runRmScale } from './rm-sc
 import { printMetrics, runMetrics } from './metrics.js';
 import { printSns, runSns, type SnsResult } from './sns.js';
 import { printFailSlow, runFailSlow } from './failslow.js';
+import { printBigState, runBigState } from './bigstate.js';
 import { printFailover, printHandshake, printRecovery, printSecurity, printThroughput } from './report.js';
 
 /** `throughput` includes `security` (measured between its two baseline passes) unless --no-security. */
-const SECTIONS = ['throughput', 'security', 'handshake', 'redis', 'durable', 'idle', 'groups', 'rm-scale', 'metrics', 'failover', 'recovery', 'sns', 'failslow'] as const;
+const SECTIONS = ['throughput', 'security', 'handshake', 'redis', 'durable', 'idle', 'groups', 'rm-scale', 'metrics', 'failover', 'recovery', 'sns', 'failslow', 'bigstate'] as const;
 type Section = (typeof SECTIONS)[number];
 
 interface Args {
@@ -67,7 +68,7 @@ function parseArgs(argv: string[]): Args {
 
 function usage(error?: string): never {
   const text = [
-    'usage: npm run bench -- [--quick] [--only throughput,security,handshake,redis,durable,idle,groups,rm-scale,metrics,failover,recovery,sns,failslow] [--no-security] [--profile]',
+    'usage: npm run bench -- [--quick] [--only throughput,security,handshake,redis,durable,idle,groups,rm-scale,metrics,failover,recovery,sns,failslow,bigstate] [--no-security] [--profile]',
     '  throughput  bare TCP baseline, ftkit passive and active (as-is, drained, quiet); includes security',
     '  security    authentication off / on / on + TLS, interleaved rounds, ratios on/off and tls/off',
     '              (alone: between two baseline passes; --no-security leaves it out of throughput)',
@@ -83,6 +84,8 @@ function usage(error?: string): never {
     '  failover    detection and failover times;  recovery: recovery and checkpoint pauses by state size',
     '  sns         social network: post delivery latency to a live timeline, across groups (through ftkit sync) and within one',
     '  failslow    fail-slow flags during 5 minutes of saturating load (30 s with --quick), and how long each injected fault takes to be flagged',
+    '  bigstate    1, 10 and 100 MB of state: the longest event-loop stall per checkpoint at the primary and the backups',
+    '              (a probe every ms), in memory and with data dirs, and false suspicions at heartbeat 0.1 s',
     '  --profile   also CPU profiles of the servers under load',
   ].join('\n');
   if (error) {
@@ -91,6 +94,16 @@ function usage(error?: string): never {
   }
   process.stdout.write(text + '\n');
   process.exit(0);
+}
+
+/** The file system a folder is on (tmpfs or a real disk), as df says. */
+function diskKind(dir: string): string {
+  try {
+    const mounts = execFileSync('df', ['--output=fstype', dir], { encoding: 'utf8', timeout: 5000 }).trim().split('\n');
+    return mounts.at(-1) ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
 }
 
 /** The commit measured, and whether the working tree had changes (other engineers work in it). */
@@ -303,6 +316,23 @@ async function main(): Promise<void> {
       out.failslow = r;
       save();
       printFailSlow(r, log);
+    }
+    if (args.only.has('bigstate')) {
+      const sizes = [
+        { label: '1 MB', bytes: 1e6 },
+        { label: '10 MB', bytes: 1e7 },
+        { label: '100 MB', bytes: 1e8 },
+      ];
+      const checkpoints = args.quick ? 3 : 8;
+      log('large states: checkpoint stalls, in memory');
+      const memory = await runBigState(lg, { sizes, checkpoints, log });
+      log('large states: checkpoint stalls, with data dirs (fsync always)');
+      const disk = mkdtempSync(join(tmpdir(), 'ftkit-bigstate-'));
+      const durable = await runBigState(lg, { sizes, checkpoints, dataDir: disk, log }).finally(() => rmSync(disk, { recursive: true, force: true }));
+      out.bigstate = { memory, durable, disk: `${tmpdir()} (${diskKind(tmpdir())})` };
+      save();
+      printBigState(memory, 'Large states, in memory: longest event-loop stall per checkpoint (probe every 1 ms), heartbeat 0.1 s');
+      printBigState(durable, `Large states, with data dirs in ${tmpdir()} (fsync always): the same`);
     }
     if (args.profile) {
       log('CPU profiles of the servers under load');
