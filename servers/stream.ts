@@ -20,7 +20,7 @@ import { PART_CHARS, type Command } from './core/index.js';
 /** Work on parts for at most this long before letting other I/O in. */
 export const SLICE_MS = 4;
 /** Characters a link may have waiting to go before the next part waits for it. */
-export const HIGH_WATER = 1 << 20;
+export const HIGH_WATER = 256 * 1024;
 
 export type StreamCommand = Extract<Command, { type: 'stream' }>;
 

@@ -144,4 +144,4 @@ export const EARLY_ORDERS_LIMIT = 64;
 /** A checkpoint whose app state is larger than this (in characters) is sent in parts (`stream`) rather than in one frame. */
 export const STREAM_ABOVE_CHARS = 256 * 1024;
 /** The characters of app state in one `checkpoint_part`. */
-export const PART_CHARS = 256 * 1024;
+export const PART_CHARS = 160 * 1024;

@@ -47,7 +47,18 @@ t.test('the log app: a restorer rebuilds the state part by part and changes noth
 
   const bad = target.restorer!();
   t.throws(() => bad.push('[1,2]'), /not a JSON array of strings/, 'a part that is not strings');
-  t.throws(() => bad.push(',"unterminated'), SyntaxError, 'a part that is not JSON');
+  t.throws(() => bad.push(',"unterminated'), /does not end/, 'a string that does not end');
+  t.throws(() => bad.push('["a",]'), /no comma and string/, 'a trailing comma');
+  t.throws(() => bad.push('{"a"'), /starts with neither/, 'not a part of an array');
+  t.throws(() => bad.push('["a\\q"]'), SyntaxError, 'a bad escape');
+  const escapes = createApp('log');
+  escapes.apply('append \\ "quoted" \n \u00e9 é ✓ 𝄞');
+  escapes.apply('append ' + '\\'.repeat(20));
+  const back = createApp('log');
+  const rb = back.restorer!();
+  for (const part of escapes.freeze!().parts(5)) rb.push(part);
+  rb.done();
+  t.equal(back.snapshot(), escapes.snapshot(), 'escapes and non-ASCII text come back as they were');
   t.equal(target.apply('size'), '301', 'the state is untouched');
 });
 
