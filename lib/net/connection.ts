@@ -113,6 +113,13 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     if (!this.socket.destroyed && this.socket.writable) this.socket.write(text);
   };
 
+  /** Stop reading until the next turn of the event loop. */
+  private yieldTurn(): void {
+    if (this.socket.isPaused()) return;
+    this.socket.pause();
+    setImmediate(() => this.closed || this.socket.resume());
+  }
+
   /** Answer a protocol error with an `error` message and close this connection only. */
   reject(err: ProtocolError): void {
     if (this.closed) return;
@@ -140,10 +147,13 @@ export class Connection extends EventEmitter<ConnectionEvents> {
   private onData(text: string): void {
     if (this.closed) return;
     try {
+      let large = false;
       for (const frame of this.framer.push(text)) {
         this.emit('message', decode(frame));
         if (this.closed) return;
+        large ||= frame.length >= YIELD_AFTER_CHARS;
       }
+      if (large) this.yieldTurn();
       // Frames before bad bytes in the same chunk were delivered; now answer the bad bytes.
       if (this.framer.failure) throw this.framer.failure;
     } catch (err) {
@@ -152,6 +162,13 @@ export class Connection extends EventEmitter<ConnectionEvents> {
     }
   }
 }
+
+/**
+ * After a frame this large (a part of a large checkpoint), a connection reads no more until the
+ * next turn of the event loop: without it, one turn could take in megabytes from one peer, part
+ * after part, while a heartbeat or a request waits on another connection.
+ */
+export const YIELD_AFTER_CHARS = 64 * 1024;
 
 export interface DialOptions extends ConnectionOptions {
   timeoutMs?: number;
