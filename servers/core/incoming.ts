@@ -44,7 +44,7 @@ export function partIncoming(r: ReplicaCore, conn: ConnId, msg: MessageOf<'check
   try {
     inc.restorer.push(msg.text);
   } catch (err) {
-    return abandon(r, `part ${inc.parts + 1} is bad: ${(err as Error).message}`);
+    return abandon(r, `part ${inc.parts + 1} is bad: ${(err as Error).message}`, true);
   }
   inc.parts++;
   inc.hash.update(msg.text);
@@ -54,7 +54,7 @@ export function partIncoming(r: ReplicaCore, conn: ConnId, msg: MessageOf<'check
 export function endIncoming(r: ReplicaCore, conn: ConnId, msg: MessageOf<'checkpointEnd'>): Incoming | undefined {
   const inc = matching(r, conn, msg);
   if (!inc) return undefined;
-  if (msg.parts !== inc.parts) return void abandon(r, `it announces ${msg.parts} parts, ${inc.parts} came`);
+  if (msg.parts !== inc.parts) return void abandon(r, `it announces ${msg.parts} parts, ${inc.parts} came`, true);
   r.incoming = undefined;
   return inc;
 }
@@ -66,12 +66,17 @@ export function holdOrder(r: ReplicaCore, entry: Entry): boolean {
   return true;
 }
 
-/** Stop taking the checkpoint coming in (traced); the state stays as it was. */
-export function abandon(r: ReplicaCore, why: string): void {
+/**
+ * Stop taking the checkpoint coming in; the state stays as it was. `bad`: it was wrong (traced
+ * in red); else it was overtaken (a newer one, a new link, a new role), which is no fault.
+ */
+export function abandon(r: ReplicaCore, why: string, bad = false): void {
   const inc = r.incoming;
   if (!inc) return;
   r.incoming = undefined;
-  r.trace('checkpoint_bad', 'fault', `${r.name}: dropping checkpoint ${inc.count} from ${inc.from} after ${inc.parts} part(s): ${why}`, { from: inc.from, count: inc.count });
+  const text = `${r.name}: dropping checkpoint ${inc.count} from ${inc.from} after ${inc.parts} part(s): ${why}`;
+  if (bad) r.trace('checkpoint_bad', 'fault', text, { from: inc.from, count: inc.count });
+  else r.trace('checkpoint_dropped', 'checkpoint', text, { from: inc.from, count: inc.count });
 }
 
 function matching(r: ReplicaCore, conn: ConnId, msg: { from: string; count: number; type: string }): Incoming | undefined {

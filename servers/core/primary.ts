@@ -12,7 +12,7 @@ import { Leader } from './leader.js';
 import type { ConnId, TimerName } from './types.js';
 
 /** Periodic checkpoints skipped for a backup that has not installed the last one sent in parts, before it is sent another. */
-const STREAM_SKIPS_LIMIT = 3;
+const STREAM_SKIPS_LIMIT = 10;
 
 export class Primary extends Leader {
   readonly name = 'primary';
@@ -54,7 +54,7 @@ export class Primary extends Leader {
   /**
    * The periodic checkpoint, to every backup and newcomer whose link is up (encoded once for all).
    * One still on its way in parts is not overtaken, unless it has been for a while (it may have
-   * been refused).
+   * been refused: the backup says only what it installed).
    */
   private checkpointAll(): void {
     const r = this.r;
