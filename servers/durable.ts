@@ -102,7 +102,7 @@ export class Durable {
       return true;
     }
     if (cmd.type === 'snapshot') {
-      this.snapshot();
+      this.snapshot(!cmd.covered);
       return true;
     }
     if (!HELD.has(cmd.type) || (this.durable === this.asked && this.waiting.length === 0)) return false;
@@ -112,21 +112,23 @@ export class Durable {
 
   /** A snapshot of the state, if `entries` or more were persisted since the last and the state holds them all. */
   private snapshotIfDue(entries: number): void {
-    if (this.sinceSnapshot >= entries && this.core.heldSeq() === this.core.state.seq && !this.wal.failed) this.snapshot();
+    if (this.sinceSnapshot >= entries && this.core.heldSeq() === this.core.state.seq && !this.wal.failed) this.snapshot(false);
   }
 
   /**
    * Write the state as it is now. A large one is frozen now and written in pieces as the disk
    * takes them (diskParts): the replica goes on meanwhile, and the file is renamed into place
-   * only once it is whole and on disk.
+   * only once it is whole and on disk. `hold`: what the core sends after it waits for it (a
+   * checkpoint installed that the disk did not hold); a snapshot of what the log already holds
+   * (our own, or a checkpoint covered by the entries persisted) holds nothing back.
    */
-  private snapshot(): void {
+  private snapshot(hold: boolean): void {
     this.sinceSnapshot = 0;
     const cp = this.core.state.freeze(false);
     const held = this.core.heldEpoch;
-    if (cp.size > STREAM_ABOVE_CHARS) return this.track(this.wal.snapshot(diskParts(cp, held)));
-    const s: DiskSnapshot = { count: cp.count, seq: cp.seq, state: [...cp.parts(Infinity)].join(''), table: cp.table(), held };
-    this.track(this.wal.snapshot(Buffer.from(JSON.stringify(s))));
+    const write = cp.size > STREAM_ABOVE_CHARS ? this.wal.snapshot(diskParts(cp, held)) : this.wal.snapshot(Buffer.from(JSON.stringify({ count: cp.count, seq: cp.seq, state: [...cp.parts(Infinity)].join(''), table: cp.table(), held } satisfies DiskSnapshot)));
+    if (hold) this.track(write);
+    else write.catch((err: Error) => this.failed(err));
   }
 
   /** Count a write; once it and every one before it are durable, send what waited for them. */
@@ -138,12 +140,14 @@ export class Durable {
         while (this.done.delete(this.durable + 1)) this.durable++;
         while (this.waiting.length > 0 && this.waiting[0]!.after <= this.durable) this.carryOut(this.waiting.shift()!.cmd);
       },
-      (err: Error) => {
-        // Nothing that waited may go: it would say something is durable that is not.
-        this.waiting.length = 0;
-        this.fail(err);
-      },
+      (err: Error) => this.failed(err),
     );
+  }
+
+  private failed(err: Error): void {
+    // Nothing that waited may go: it would say something is durable that is not.
+    this.waiting.length = 0;
+    this.fail(err);
   }
 
   async close(): Promise<void> {

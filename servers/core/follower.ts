@@ -73,6 +73,7 @@ export abstract class Follower extends Role {
 
   private onCheckpoint(conn: ConnId, msg: MessageOf<'checkpoint'>): void {
     const r = this.r;
+    const covered = this.covered(msg.seq);
     try {
       r.state.install(msg);
     } catch (err) {
@@ -82,12 +83,13 @@ export abstract class Follower extends Role {
     // Everything the leader sends after it follows it on this connection; anything held from
     // before (an older leader's entries past it included) is replaced.
     r.early.clear();
-    this.installed(conn, msg, r.wants('checkpoint') ? digest(msg.state) : undefined, []);
+    this.installed(conn, msg, r.wants('checkpoint') ? digest(msg.state) : undefined, [], covered);
   }
 
   /** The end of a checkpoint that came in parts: install it; what the leader sent after its begin follows it. */
   private onParts(conn: ConnId, msg: MessageOf<'checkpointEnd'>, inc: Incoming): void {
     const r = this.r;
+    const covered = this.covered(inc.seq);
     try {
       r.state.install({ count: inc.count, seq: inc.seq, table: msg.table, restorer: inc.restorer });
     } catch (err) {
@@ -96,7 +98,7 @@ export abstract class Follower extends Role {
     }
     const after = r.mode === 'passive' ? r.log.slice(inc.logBefore) : [];
     for (const seq of r.early.keys()) if (seq <= inc.seq) r.early.delete(seq);
-    this.installed(conn, { from: inc.from, count: inc.count, seq: inc.seq }, inc.hash.digest('hex').slice(0, 12), after);
+    this.installed(conn, { from: inc.from, count: inc.count, seq: inc.seq }, inc.hash.digest('hex').slice(0, 12), after, covered);
     // A backup's entries past it reached the disk before the snapshot that now covers them: again, after it.
     if (r.durable) for (const e of after) r.emit({ type: 'persist', entry: { seq: e.seq, client: e.client, num: e.num, payload: e.payload }, epoch: r.epoch });
     if (r.early.size > 0) {
@@ -105,8 +107,17 @@ export abstract class Follower extends Role {
     }
   }
 
+  /**
+   * Whether a checkpoint up to `seq` holds nothing our disk does not: a ready follower of this
+   * epoch that persisted every entry up to it (a passive backup's periodic checkpoint).
+   */
+  private covered(seq: number): boolean {
+    const r = this.r;
+    return r.durable && r.ready && r.heldEpoch === r.epoch && r.heldSeq() >= seq;
+  }
+
   /** A checkpoint was installed (`fingerprint`: its state's digest, when traced); `log`: the entries held past it. */
-  private installed(conn: ConnId, msg: { from: string; count: number; seq: number }, fingerprint: string | undefined, log: Entry[]): void {
+  private installed(conn: ConnId, msg: { from: string; count: number; seq: number }, fingerprint: string | undefined, log: Entry[], covered: boolean): void {
     const r = this.r;
     // The state the leader holds contains everything committed; an older one means the RM
     // continued from a replica that was behind (no ready replica survived): count commits from it.
@@ -114,7 +125,7 @@ export abstract class Follower extends Role {
     // Everything held so far is covered: the leader sent it before this checkpoint.
     r.installedAtEpoch = r.heldEpoch = r.epoch;
     r.log = log;
-    if (r.durable) r.emit({ type: 'snapshot' });
+    if (r.durable) r.emit({ type: 'snapshot', covered });
     if (r.wants('checkpoint')) {
       r.trace('checkpoint_received', 'checkpoint', `[${msg.count}] [my_state=${r.state.app.describe()}] ${r.name} receives checkpoint from ${msg.from}`, { from: msg.from, count: msg.count, seq: msg.seq, digest: fingerprint });
       if (!r.ready) {

@@ -102,8 +102,12 @@ export type Command =
    * The shell sends nothing the core asks after it (replies, acks, reports) until it is.
    */
   | { type: 'persist'; entry: Entry; epoch: number }
-  /** With a data dir: the state was replaced (a checkpoint installed): write it as the snapshot now. */
-  | { type: 'snapshot' }
+  /**
+   * With a data dir: the state was replaced (a checkpoint installed): write it as the snapshot now.
+   * `covered`: the disk already holds all it holds (the entries up to it were persisted): it only
+   * shortens the log, and nothing the core sends after it need wait for it.
+   */
+  | { type: 'snapshot'; covered?: boolean }
   | { type: 'trace'; event: string; category: Category; text: string; data?: Record<string, unknown> };
 
 export interface CoreConfig {
