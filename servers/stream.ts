@@ -4,7 +4,7 @@
  * state's parts one at a time and sends each as a `checkpoint_part` (encoded once for all the
  * peers), then `checkpoint_end` with the dedup table.
  *
- * It never holds the event loop for long: it works for at most SLICE_MS at a time, then lets
+ * It never holds the event loop for long: it makes about one part per turn of the loop, then lets
  * other I/O in (heartbeats, requests, the log entries the core sends meanwhile, which so go in
  * between the parts), and a part waits while a link has more than HIGH_WATER bytes still to go,
  * so a slow peer is fed at its own pace and the entries behind a part wait for little.
@@ -17,8 +17,8 @@ import type { Connection } from '../lib/net/index.js';
 import { encodeForEach, type Addressed } from '../lib/protocol/index.js';
 import { PART_CHARS, type Command } from './core/index.js';
 
-/** Work on parts for at most this long before letting other I/O in. */
-export const SLICE_MS = 4;
+/** Work on parts for at most this long before letting other I/O in: in effect one part (a few ms) per turn of the loop. */
+export const SLICE_MS = 1;
 /** Characters a link may have waiting to go before the next part waits for it. */
 export const HIGH_WATER = 256 * 1024;
 
