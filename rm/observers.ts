@@ -31,6 +31,8 @@ export interface ObserverOptions {
   slowFactor?: number;
   /** How long, in seconds, it must stay so (default 3). */
   slowFor?: number;
+  /** How long, in seconds, each replica's signals are learnt from before it can be flagged (default 10). */
+  slowWarmup?: number;
 }
 
 export class Observers {
@@ -93,7 +95,8 @@ export class Observers {
 
 function detectorOptions(o: ObserverOptions): FailSlowOptions {
   const latency = { ...DEFAULT_RULES.latency!, factor: o.slowFactor ?? DEFAULT_RULES.latency!.factor };
-  return { ...DEFAULT_FAIL_SLOW, sustainMs: (o.slowFor ?? DEFAULT_FAIL_SLOW.sustainMs / 1000) * 1000, rules: { ...DEFAULT_RULES, latency } };
+  const seconds = (given: number | undefined, ms: number) => (given ?? ms / 1000) * 1000;
+  return { warmupMs: seconds(o.slowWarmup, DEFAULT_FAIL_SLOW.warmupMs), sustainMs: seconds(o.slowFor, DEFAULT_FAIL_SLOW.sustainMs), rules: { ...DEFAULT_RULES, latency } };
 }
 
 /** Link latency, process CPU and memory, requests and fail-slow flags, from the metrics store. */
