@@ -119,6 +119,8 @@ export function writeMeasured(out: Exposition, rm: ObservedRm, flagged: (group: 
   for (const p of s.processes) out.sample('ftkit_process_cpu_seconds_total', { process: p.process }, p.cpuSeconds);
   out.family('ftkit_process_resident_memory_bytes', 'gauge', 'Resident memory of each process.');
   for (const p of s.processes) out.sample('ftkit_process_resident_memory_bytes', { process: p.process }, p.rss);
+  out.family('ftkit_process_event_loop_delay_seconds', 'gauge', "How late each process's event loop runs a 10 ms timer: over the last 10 s, the median of its one-second windows' p90.");
+  for (const p of s.processes) if (p.loop) out.sample('ftkit_process_event_loop_delay_seconds', { process: p.process }, p.loop.delay / 1000);
   out.family('ftkit_requests_total', 'counter', 'Client requests each replica has received since it started.');
   for (const p of s.processes) if (p.requests !== undefined) out.sample('ftkit_requests_total', { replica: p.process }, p.requests);
   out.family('ftkit_replica_fail_slow', 'gauge', 'Whether the replica is flagged fail-slow (1) or not (0).');

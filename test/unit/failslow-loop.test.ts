@@ -125,3 +125,19 @@ t.test("the RM's store and watch: median loop delay over the window, and a hogge
   t.same(changes, ['S1 slow (leader)'], 'the hogged leader is flagged by its loop alone (no link reported at all)');
   t.match(watch.reasons().get('S1'), /event-loop delay 60\.0 ms/);
 });
+
+t.test('/metrics: each process that measures its loop has ftkit_process_event_loop_delay_seconds', async (t) => {
+  const { writeMeasured } = await import('../../rm/observers.js');
+  const { Exposition } = await import('../../rm/prometheus.js');
+  const store = new MetricsStore();
+  const now = Date.now();
+  store.add(report('S1', now - 1000, { delay: 55, max: 70, elu: 0.6 }), now - 1000);
+  store.add(report('LFD1', now - 1000), now - 1000);
+  const out = new Exposition();
+  const rm = { name: 'RM', metrics: store, watchedGroups: () => [] } as unknown as Parameters<typeof writeMeasured>[1];
+  writeMeasured(out, rm, () => []);
+  const text = out.text();
+  t.match(text, /# TYPE ftkit_process_event_loop_delay_seconds gauge\n/);
+  t.match(text, /ftkit_process_event_loop_delay_seconds\{process="S1"\} 0\.055\n/);
+  t.notMatch(text, /ftkit_process_event_loop_delay_seconds\{process="LFD1"\}/, 'not for a process that does not report it');
+});
