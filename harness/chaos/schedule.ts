@@ -135,9 +135,9 @@ const WEIGHTS: Record<FaultKind, number> = {
   'link-delay': 2,
   'kill-sync': 4,
   'kill-all': 3,
-  'cpu-hog': 2,
-  'mem-hog': 1,
-  'delay': 2,
+  'cpu-hog': 3,
+  'mem-hog': 2,
+  'delay': 3,
 };
 
 /**
