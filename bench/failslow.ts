@@ -25,6 +25,8 @@ export interface FailSlowResult {
   loadSeconds: number;
   requests: number;
   falseFlags: string[];
+  /** Each replica's event loop at the end of the load: delay (ms, p90 of a 10 ms timer) and utilisation, what the detector compares with a 20 ms floor. */
+  loops: Array<{ process: string; delay: number; max: number; elu: number }>;
   /** Per fault kind: ms from the injection to the flag (null: not flagged within 30 s). */
   detection: Array<{ kind: string; ms: number | null; why: string }>;
 }
@@ -52,6 +54,9 @@ export async function runFailSlow(o: FailSlowBenchOptions): Promise<FailSlowResu
     const falseFlags = sys.rm.events.slice(mark).filter((e) => e.type === 'fail_slow').map((e) => e.text);
     const loadSeconds = (Date.now() - started) / 1000;
     const ctl = (...args: string[]) => spawnSync(process.execPath, [FTKIT_BIN, 'ctl', '--rm', sys.rmAddr, ...sys.securityArgs(), ...args], { encoding: 'utf8', timeout: 20_000 });
+    type Processes = { metrics?: { processes: Array<{ process: string; loop?: { delay: number; max: number; elu: number } }> } };
+    const processes = (JSON.parse(ctl('--json', 'status').stdout || '{}') as Processes).metrics?.processes ?? [];
+    const loops = processes.flatMap((p) => (p.loop && /^S\d/.test(p.process) ? [{ process: p.process, ...p.loop }] : []));
     const detection: FailSlowResult['detection'] = [];
     for (const [kind, amount] of [['delay', '50'], ['cpu-hog', '60'], ['mem-hog', '150']] as const) {
       const from = sys.rm.events.length;
@@ -63,7 +68,7 @@ export async function runFailSlow(o: FailSlowBenchOptions): Promise<FailSlowResu
       if (flag) await sys.rm.waitFor((e) => e.type === 'fail_slow_cleared' && data<{ replica: string }>(e).replica === leader, 60_000, from).catch(() => undefined);
     }
     const end = await lg.call<{ clients: Array<{ replies: number }> }>('stopSession', { session });
-    return { loadSeconds, requests: end.clients.reduce((a, c) => a + c.replies, 0), falseFlags, detection };
+    return { loadSeconds, requests: end.clients.reduce((a, c) => a + c.replies, 0), falseFlags, loops, detection };
   } finally {
     await lg.close();
     await sys.stop();
@@ -73,5 +78,6 @@ export async function runFailSlow(o: FailSlowBenchOptions): Promise<FailSlowResu
 export function printFailSlow(r: FailSlowResult, log: (line: string) => void): void {
   log(`  ${fmt(r.loadSeconds, 0)} s of saturating load (${r.requests} requests in all): ${r.falseFlags.length} fail-slow flag(s)${r.falseFlags.length ? ':' : ' (no false positive)'}`);
   for (const f of r.falseFlags) log(`    ${f}`);
+  log(`  event loops under the load (last 10 s; the detector's floor is 20 ms): ${r.loops.map((l) => `${l.process} delay ${fmt(l.delay, 1)} ms (max ${fmt(l.max, 0)}), busy ${fmt(l.elu * 100, 0)} %`).join(' · ')}`);
   log(table([['fault on the primary', 'flagged after', 'why'], ...r.detection.map((d) => [d.kind, d.ms === null ? 'never' : `${fmt(d.ms / 1000, 1)} s`, d.why.replace(/^RM: /, '')])]));
 }

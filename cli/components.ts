@@ -80,6 +80,7 @@ export const rm: Runner = (o) =>
       evictSlow: o.evictSlow === true,
       slowFactor: o.slowFactor as number,
       slowFor: o.slowFor as number,
+      slowWarmup: o.slowWarmup as number,
     }),
   );
 

@@ -15,8 +15,12 @@
  *
  * CPU does not flag alone: a saturating load takes a passive primary's CPU to a whole core while
  * its backups idle, so neither its own baseline nor its peers tell a busy primary from a hogged
- * one. A replica that a CPU hog (or anything else) makes slow is flagged by its latency; its CPU
- * beyond its threshold is then part of why.
+ * one. What a CPU hog does that load does not is hold the event loop for long stretches: the
+ * replica's own event-loop delay (the p90 of a 10 ms timer's lateness, lib/metrics/loop.ts) stays
+ * at a few ms on a loop busy with many short requests, and reaches the hog's length with a hog.
+ * Measured inside the process, it carries none of the jitter a link's round trip picks up from
+ * the peer that times it and from a busy machine, so it is compared with a floor in ms (and with
+ * its peers', which a busy machine raises alike). CPU beyond its threshold only adds to why.
  */
 
 export interface SignalRule {
@@ -31,9 +35,10 @@ export interface SignalRule {
   alone: boolean;
 }
 
-/** Signals and their rules: latency in ms (a link's p99), cpu in % of one core, rss in MB. */
+/** Signals and their rules: latency in ms (the median round trip of the links reaching the replica), loop in ms (event-loop delay), cpu in % of one core, rss in MB. */
 export const DEFAULT_RULES: Readonly<Record<string, SignalRule>> = {
   latency: { factor: 3, floor: 20, peers: true, peerFactor: 1.5, alone: true },
+  loop: { factor: 3, floor: 20, peers: true, peerFactor: 1.5, alone: true },
   rss: { factor: 2, floor: 200, peers: true, peerFactor: 1.5, alone: true },
   cpu: { factor: 3, floor: 50, peers: false, alone: false },
 };
@@ -66,6 +71,9 @@ export interface SlowChange {
   /** What is beyond what (for traces): e.g. `latency 62.0 ms, baseline 1.1 ms, threshold 21.1 ms`. */
   why: string;
 }
+
+/** How each signal is named and measured in a reason. */
+const LABELS: Readonly<Record<string, [string, string]>> = { latency: ['latency', ' ms'], loop: ['event-loop delay', ' ms'], cpu: ['cpu', ' %'], rss: ['rss', ' MB'] };
 
 const median = (xs: readonly number[]) => {
   if (xs.length === 0) return NaN;
@@ -158,8 +166,8 @@ export class FailSlowDetector {
     const base = median(s.baseline);
     const own = this.threshold(name, base);
     if (!(s.value > own)) return undefined;
-    const unit = name === 'latency' ? ' ms' : name === 'cpu' ? ' %' : ' MB';
-    let why = `${name} ${s.value.toFixed(1)}${unit}, baseline ${base.toFixed(1)}${unit}, threshold ${own.toFixed(1)}${unit}`;
+    const [label, unit] = LABELS[name] ?? [name, ''];
+    let why = `${label} ${s.value.toFixed(1)}${unit}, baseline ${base.toFixed(1)}${unit}, threshold ${own.toFixed(1)}${unit}`;
     if (this.o.rules[name]!.peers) {
       const others = peers.map((p) => this.signals.get(p)?.get(name)?.value).filter((v): v is number => v !== undefined);
       if (others.length > 0) {

@@ -6,7 +6,7 @@
  * fail-slow detector: per link count, min, avg, p50, p99, max; per process CPU % (from the
  * cumulative CPU seconds), RSS and heap; and the running totals a Prometheus counter needs.
  */
-import { Histogram, MetricsReportError, MetricsRecorder, DEFAULT_REPORT_PERIOD_MS, RefusalLimiter, parseReport, type LinkKind, type Report, type Window } from '../lib/metrics/index.js';
+import { Histogram, MetricsReportError, MetricsRecorder, DEFAULT_REPORT_PERIOD_MS, RefusalLimiter, parseReport, type LinkKind, type LoopReport, type Report, type Window } from '../lib/metrics/index.js';
 import { EventEmitter } from 'node:events';
 import type { MessageOf } from '../lib/protocol/index.js';
 import type { LinkSummary, MetricsSummary, ProcessSummary } from '../lib/metrics/summary.js';
@@ -33,6 +33,7 @@ interface Sample {
   cpu: number;
   rss: number;
   heap: number;
+  loop?: LoopReport;
 }
 
 interface ProcessEntry {
@@ -118,7 +119,7 @@ export class MetricsStore extends EventEmitter<{ report: [Report, number] }> {
     }
     p.lastAt = now;
     if (r.requests !== undefined) p.requests = r.requests;
-    p.samples.push({ at: now, sentAt: r.at, cpu: r.cpu.user + r.cpu.system, rss: r.rss, heap: r.heap });
+    p.samples.push({ at: now, sentAt: r.at, cpu: r.cpu.user + r.cpu.system, rss: r.rss, heap: r.heap, ...(r.loop ? { loop: r.loop } : {}) });
     trim(p.samples, now - RETAIN_MS);
     for (const l of r.links) {
       const key = `${r.process}\0${l.to}\0${l.kind}`;
@@ -221,6 +222,7 @@ export class MetricsStore extends EventEmitter<{ report: [Report, number] }> {
     const first = inWindow[0];
     const seconds = first && first !== last ? (last.sentAt - first.sentAt) / 1000 : 0;
     const cpu = seconds > 0 ? (100 * Math.max(0, last.cpu - first!.cpu)) / seconds : undefined;
+    const loop = loopOver(inWindow);
     return {
       process,
       cpu: round(cpu, 1),
@@ -228,10 +230,26 @@ export class MetricsStore extends EventEmitter<{ report: [Report, number] }> {
       rss: last.rss,
       heap: last.heap,
       ...(p.requests === undefined ? {} : { requests: p.requests }),
+      ...(loop ? { loop } : {}),
       age: now - p.lastAt,
       stale: now - p.lastAt > STALE_MS,
     };
   }
+}
+
+/**
+ * A process's event loop over its reports in a window: the median of their delays (one window a
+ * busy machine held it up does not make it blocked; a hog blocks every window), the longest
+ * delay, the mean utilisation.
+ */
+function loopOver(samples: readonly Sample[]): LoopReport | undefined {
+  const loops = samples.flatMap((s) => (s.loop ? [s.loop] : []));
+  if (loops.length === 0) return undefined;
+  const delays = loops.map((l) => l.delay).sort((a, b) => a - b);
+  const mid = delays.length >> 1;
+  const delay = delays.length % 2 ? delays[mid]! : (delays[mid - 1]! + delays[mid]!) / 2;
+  const elu = loops.reduce((sum, l) => sum + l.elu, 0) / loops.length;
+  return { delay: round(delay)!, max: round(Math.max(...loops.map((l) => l.max)))!, elu: round(elu)! };
 }
 
 /** The RM measures itself too: its own CPU and memory go into the store every second (start, and a stop function). */

@@ -31,6 +31,8 @@ export interface ObserverOptions {
   slowFactor?: number;
   /** How long, in seconds, it must stay so (default 3). */
   slowFor?: number;
+  /** How long, in seconds, each replica's signals are learnt from before it can be flagged (default 10). */
+  slowWarmup?: number;
 }
 
 export class Observers {
@@ -93,7 +95,8 @@ export class Observers {
 
 function detectorOptions(o: ObserverOptions): FailSlowOptions {
   const latency = { ...DEFAULT_RULES.latency!, factor: o.slowFactor ?? DEFAULT_RULES.latency!.factor };
-  return { ...DEFAULT_FAIL_SLOW, sustainMs: (o.slowFor ?? DEFAULT_FAIL_SLOW.sustainMs / 1000) * 1000, rules: { ...DEFAULT_RULES, latency } };
+  const seconds = (given: number | undefined, ms: number) => (given ?? ms / 1000) * 1000;
+  return { warmupMs: seconds(o.slowWarmup, DEFAULT_FAIL_SLOW.warmupMs), sustainMs: seconds(o.slowFor, DEFAULT_FAIL_SLOW.sustainMs), rules: { ...DEFAULT_RULES, latency } };
 }
 
 /** Link latency, process CPU and memory, requests and fail-slow flags, from the metrics store. */
@@ -116,6 +119,8 @@ export function writeMeasured(out: Exposition, rm: ObservedRm, flagged: (group: 
   for (const p of s.processes) out.sample('ftkit_process_cpu_seconds_total', { process: p.process }, p.cpuSeconds);
   out.family('ftkit_process_resident_memory_bytes', 'gauge', 'Resident memory of each process.');
   for (const p of s.processes) out.sample('ftkit_process_resident_memory_bytes', { process: p.process }, p.rss);
+  out.family('ftkit_process_event_loop_delay_seconds', 'gauge', "How late each process's event loop runs a 10 ms timer: over the last 10 s, the median of its one-second windows' p90.");
+  for (const p of s.processes) if (p.loop) out.sample('ftkit_process_event_loop_delay_seconds', { process: p.process }, p.loop.delay / 1000);
   out.family('ftkit_requests_total', 'counter', 'Client requests each replica has received since it started.');
   for (const p of s.processes) if (p.requests !== undefined) out.sample('ftkit_requests_total', { replica: p.process }, p.requests);
   out.family('ftkit_replica_fail_slow', 'gauge', 'Whether the replica is flagged fail-slow (1) or not (0).');

@@ -1,13 +1,16 @@
 /**
  * The RM's fail-slow watch: once a second it reads, for each replica, what the metrics store
- * has of the last few seconds (the p99 round trip of the links that reach it: its LFD's
- * heartbeats and its leader's log entries or orders; its CPU and memory) and hands them to the
+ * has of the last few seconds (the median round trip of the links that reach it: its LFD's
+ * heartbeats and its leader's log entries or orders; its event-loop delay, CPU and memory) and hands them to the
  * detector (failslow.ts), each replica compared with its own baseline and with the other
  * replicas of its group. A replica flagged is traced in red and named in the status; with
  * `rm --evict-slow`, a flagged leader is retired like a failed one: another is elected and the
  * RM has it relaunched.
  *
- * Client request latency is left out: under a saturating load a passive primary's requests wait
+ * The median, not the p99: a replica that delays what it sends shifts every round trip, while a
+ * busy machine's jitter (the test suite, a build beside it) moves the tail of every link alike,
+ * and a hog, which holds up only the answers that arrive while it burns, is seen by the replica's
+ * own event-loop delay. Client request latency is left out: under a saturating load a passive primary's requests wait
  * behind each other while its backups see none, which is load, not slowness.
  */
 import type { MetricsStore } from './metrics.js';
@@ -77,13 +80,14 @@ export class SlowWatch {
     const summary = this.o.metrics.summary(now, SAMPLE_WINDOW_MS);
     const latency = new Map<string, number>();
     for (const l of summary.links) {
-      if (l.stale || l.p99 === null || !LATENCY_KINDS.has(l.kind) || !members.has(l.to)) continue;
-      latency.set(l.to, Math.max(latency.get(l.to) ?? 0, l.p99));
+      if (l.stale || l.p50 === null || !LATENCY_KINDS.has(l.kind) || !members.has(l.to)) continue;
+      latency.set(l.to, Math.max(latency.get(l.to) ?? 0, l.p50));
     }
     for (const [r, ms] of latency) this.detector.observe(r, 'latency', ms, now);
     for (const p of summary.processes) {
       if (p.stale || !members.has(p.process)) continue;
       if (p.cpu !== null) this.detector.observe(p.process, 'cpu', p.cpu, now);
+      if (p.loop) this.detector.observe(p.process, 'loop', p.loop.delay, now);
       this.detector.observe(p.process, 'rss', p.rss / 1048576, now);
     }
     const peersOf = (r: string) => groups.find((g) => g.name === members.get(r))?.members.filter((m) => m !== r) ?? [];

@@ -1,5 +1,5 @@
 /**
- * `npm run chaos -- [--mode active|passive] [--seed N] [--runs N] [--duration S] [--groups N] [--hosts] [--workload log|sns]`
+ * `npm run chaos -- [--mode active|passive] [--seed N] [--runs N] [--duration S] [--groups N] [--hosts] [--workload log|sns] [--fail-slow] [--evict-slow]`
  *
  * Runs seeded chaos runs (seed = base seed + run index) and prints a report per run;
  * exits 1 if any run found an anomaly, 2 on a usage or harness error.
@@ -12,7 +12,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { DEFAULT_CLIENTS, DEFAULT_CLIENTS_PER_GROUP, DEFAULT_STALE_CLIENTS, runChaos } from '../harness/chaos/runner.js';
 import { Interrupted, runChaosOnHosts } from '../harness/chaos/onhosts.js';
 import { compactReport, formatRun, formatTotals, totals, type RunReport } from '../harness/chaos/report.js';
-import { DURABLE_FAULT_KINDS, FAULT_HELP, FAULT_KINDS, LOOPBACK_FAULT_KINDS, SNS_FAULT_KINDS, SYNC_FAULT_KINDS, isFaultKind, isHostFault, type FaultKind } from '../harness/chaos/schedule.js';
+import { DURABLE_FAULT_KINDS, FAULT_HELP, FAULT_KINDS, HOST_FAULT_KINDS, LOOPBACK_FAULT_KINDS, SLOW_FAULT_KINDS, SNS_FAULT_KINDS, SYNC_FAULT_KINDS, isFaultKind, isHostFault, isSlowFault, type FaultKind } from '../harness/chaos/schedule.js';
 import { DEFAULT_SNS_USERS, SNS_GROUPS, runSnsChaos } from '../harness/chaos/sns-run.js';
 import { DEFAULT_FRAMES, formatFuzz, runFuzz } from '../harness/chaos/fuzz.js';
 import type { Mode } from '../lib/protocol/index.js';
@@ -52,8 +52,14 @@ function resolveFaults(list: string[] | undefined, hosts: boolean, sns: boolean,
   if (!list || list.length === 0) return undefined;
   const out = list.filter((k) => k.startsWith('-')).map((k) => k.slice(1));
   const named = list.filter((k) => !k.startsWith('-')) as FaultKind[];
-  const base = named.length > 0 ? named : sns ? [...SNS_FAULT_KINDS] : hosts ? FAULT_KINDS.filter((k) => !isSyncFault(k) && !isDurableFault(k)) : durable ? [...LOOPBACK_FAULT_KINDS, ...DURABLE_FAULT_KINDS] : [...LOOPBACK_FAULT_KINDS];
+  const base = named.length > 0 ? named : sns ? [...SNS_FAULT_KINDS] : hosts ? FAULT_KINDS.filter((k) => !isSyncFault(k) && !isDurableFault(k) && !isSlowFault(k)) : durable ? [...LOOPBACK_FAULT_KINDS, ...DURABLE_FAULT_KINDS] : [...LOOPBACK_FAULT_KINDS];
   return base.filter((k) => !out.includes(k));
+}
+
+/** `--fail-slow`: the fail-slow kinds added to the kinds a run draws from (its default ones if none are named). */
+function withSlow(kinds: FaultKind[] | undefined, hosts: boolean, sns: boolean): FaultKind[] {
+  const base = kinds ?? (sns ? [...SNS_FAULT_KINDS] : hosts ? [...LOOPBACK_FAULT_KINDS, ...HOST_FAULT_KINDS] : [...LOOPBACK_FAULT_KINDS]);
+  return [...base, ...SLOW_FAULT_KINDS.filter((k) => !base.includes(k))];
 }
 
 const isSyncFault = (k: FaultKind) => (SYNC_FAULT_KINDS as readonly string[]).includes(k);
@@ -79,6 +85,8 @@ interface Opts {
   traces?: string;
   workload: 'log' | 'sns';
   durable: boolean;
+  failSlow: boolean;
+  evictSlow: boolean;
 }
 
 async function main(): Promise<number> {
@@ -96,6 +104,8 @@ async function main(): Promise<number> {
     .option('--hosts', 'run on four network-namespace hosts (the course deployment; needs root, iproute2, nftables), with network faults between them', false)
     .addOption(new Option('--workload <name>', `what the clients do: log (appends and reads, checked for linearizability) or sns (${DEFAULT_SNS_USERS} users over ${SNS_GROUPS} groups of the sns app with ftkit sync: follows, then posts, each acknowledged post checked at every follower once)`).choices(['log', 'sns']).default('log'))
     .option('--durable', 'durable replicas (each with a data dir, docs/DURABILITY.md), and the kill-all fault: every replica of a group killed at once', false)
+    .option('--fail-slow', 'add the fail-slow faults (cpu-hog, mem-hog, delay: a replica that keeps running, slowly) to the kinds drawn', false)
+    .option('--evict-slow', 'the RM evicts a leader it flags fail-slow (rm --evict-slow); implies --fail-slow', false)
     .option('--fuzz', 'fuzz every kind of listener with random and mutated frames instead', false)
     .option('--frames <n>', 'fuzz: frames per listener', integer('--frames', 1), DEFAULT_FRAMES)
     .option('--forge', 'fuzz: also send well-formed frames that impersonate peers (see docs/CHAOS.md)', false)
@@ -116,7 +126,8 @@ async function main(): Promise<number> {
     return 0;
   }
   const sns = o.workload === 'sns';
-  const faults = resolveFaults(o.faults, o.hosts, sns, o.durable);
+  const resolved = resolveFaults(o.faults, o.hosts, sns, o.durable);
+  const faults = o.failSlow || o.evictSlow ? withSlow(resolved, o.hosts, sns) : resolved;
   if (faults && faults.length === 0) {
     process.stderr.write('chaos: --faults leaves no fault kind\n');
     return 2;
@@ -172,7 +183,7 @@ async function main(): Promise<number> {
   const clients = o.clients ?? (groups ? DEFAULT_CLIENTS_PER_GROUP * groups : DEFAULT_CLIENTS);
   const staleClients = o.staleClients ?? (groups ?? DEFAULT_STALE_CLIENTS);
   const grouped = groups ? `, ${groups} replica groups` : '';
-  const again = `${groups ? ` --groups ${groups}` : ''}${where}${o.durable ? ' --durable' : ''}`;
+  const again = `${groups ? ` --groups ${groups}` : ''}${where}${o.durable ? ' --durable' : ''}${o.evictSlow ? ' --evict-slow' : o.failSlow ? ' --fail-slow' : ''}`;
   if (sns) say(`chaos: ${of} run(s) of the sns workload, ${SNS_GROUPS} replica groups and ftkit sync, base seed ${base}, ${o.duration} s each, ${DEFAULT_SNS_USERS} users; reproduce one with --workload sns --mode M --seed S --runs 1 --duration ${o.duration}`);
   else say(`chaos: ${of} run(s)${o.hosts ? ' on namespace hosts' : ''}${grouped}, base seed ${base}, ${o.duration} s each, ${clients} clients + ${staleClients} stale-view; reproduce one with --mode M --seed S --runs 1 --duration ${o.duration}${again}`);
   if (o.report) writeFileSync(o.report, '');
@@ -194,7 +205,7 @@ async function main(): Promise<number> {
       let report: RunReport;
       try {
         const tracesFile = o.traces ? join(resolve(o.traces), `${mode}-${seed}.log`) : undefined;
-        const options = { tracesFile, mode, seed, durationS: o.duration, clients, staleClients, faults, double: o.double, log: progress, ...(groups ? { groups } : {}), ...(o.durable ? { durable: true } : {}) };
+        const options = { tracesFile, mode, seed, durationS: o.duration, clients, staleClients, faults, double: o.double, log: progress, ...(groups ? { groups } : {}), ...(o.durable ? { durable: true } : {}), ...(o.evictSlow ? { evictSlow: true } : {}) };
         report = sns ? await runSnsChaos(options) : o.hosts ? await runChaosOnHosts(options, interrupt.signal) : await runChaos(options);
       } catch (err) {
         if (err instanceof Interrupted) {

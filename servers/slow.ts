@@ -4,8 +4,8 @@
  *
  *   cpu-hog [ms]   every 100 ms, burn the CPU for `ms` (default 60) on the event loop: what a
  *                  runaway thread or a noisy neighbour does to everything the process answers
- *   mem-hog [mb]   grow the heap by `mb` (default 100) a second and keep it, touched, up to
- *                  1 GB: the garbage collector works ever harder
+ *   mem-hog [mb]   grow the heap by `mb` (default 100) a second (in steps every 10 ms) and
+ *                  keep it, touched, up to 1 GB: the garbage collector works ever harder
  *   delay <ms>     hold every message the replica sends (replies, acks, log entries, heartbeat
  *                  answers) for `ms` before it goes; order is kept
  *
@@ -16,6 +16,12 @@ import { HOG_PERIOD_MS as PERIOD_MS, MAX_HOG_MB, checkSlowOrder, type SlowFaultO
 
 const DEFAULT_BURN_MS = 60;
 const DEFAULT_MB_PER_S = 100;
+/**
+ * The memory hog grows in small steps, often: a fresh buffer's pages are faulted in as it is
+ * filled, and on a busy machine 10 MB at once held the loop for up to 280 ms, past a 0.2 s
+ * heartbeat's timeout, a crash rather than slowness; 1 MB (at 100 MB/s) holds it for far less.
+ */
+const GROW_PERIOD_MS = 10;
 
 export class SlowFaults {
   private timer: NodeJS.Timeout | undefined;
@@ -50,7 +56,7 @@ export class SlowFaults {
     this.running = o;
     if (o.kind === 'delay') this.delay = o.amount;
     if (o.kind === 'cpu-hog') this.timer = setInterval(() => this.burn(o.amount), PERIOD_MS);
-    if (o.kind === 'mem-hog') this.timer = setInterval(() => this.grow(o.amount / (1000 / PERIOD_MS)), PERIOD_MS);
+    if (o.kind === 'mem-hog') this.timer = setInterval(() => this.grow(o.amount / (1000 / GROW_PERIOD_MS)), GROW_PERIOD_MS);
     if (o.seconds > 0) this.ender = setTimeout(() => this.clear(), o.seconds * 1000);
   }
 

@@ -4,9 +4,10 @@
  * heals it, and waits for the system to be whole again. Role-based targets (the leader, a
  * follower) are resolved against the RM's status at the moment of the fault. A lost machine
  * comes back where it was: its LFD on its old port, then its server. On namespace hosts it also
- * cuts, slows and thins the network between the replicas' machines (`hostFault`). If the system
- * is not whole after a step, the run is degraded: only client-link faults (net-*) follow. In the
- * sns workload it also kills the synchronizer (`ftkit sync`) and starts it again.
+ * cuts, slows and thins the network between the replicas' machines (`hostFault`). It makes a
+ * replica fail-slow through the RM (slow.ts). If the system is not whole after a step, the run is
+ * degraded: only client-link faults (net-*) follow. In the sns workload it also kills the
+ * synchronizer (`ftkit sync`) and starts it again.
  *
  * With several replica groups each fault names its group (schedule.ts, assignGroups) and its
  * role-based target is resolved within that group; a machine fault hits every replica on that
@@ -20,10 +21,10 @@ import type { Mode } from '../../lib/protocol/index.js';
 import { parseAddress } from '../../lib/net/index.js';
 import { ProcControl } from './procs.js';
 import { PASS, type ProxyMode, type ProxyPool } from './proxy.js';
-import { describeFault, type Fault, type FaultKind, type HostFaultKind, type Step } from './schedule.js';
+import { describeFault, type Fault, type FaultKind, type HostFaultKind, type SlowFaultKind, type Step } from './schedule.js';
+import { injectSlow } from './slow.js';
 import { groupView, type RmStatus, type StatusTracker } from './status.js';
 import type { RunObserver } from './observer.js';
-
 
 export interface InjectedFault {
   step: number;
@@ -279,6 +280,17 @@ export class Nemesis {
         await net.heal();
         said(`healed ${net.what}`);
         for (const n of [...names, ...lfds]) this.observer.healed(n);
+        break;
+      }
+      case 'cpu-hog':
+      case 'mem-hog':
+      case 'delay': {
+        const name = this.target(status, fault.target === 'follower' ? 'follower' : 'leader', fault.pick, busy);
+        if (typeof name !== 'string') return skip(name.why);
+        rec.target = `${name} (${roleOf(status, name)})`;
+        this.observer.faulting(name);
+        await injectSlow(this.sys, this.procs, this.observer, fault as Fault & { kind: SlowFaultKind }, name, said);
+        this.observer.healed(name);
         break;
       }
       case 'net-drop':

@@ -33,7 +33,7 @@ import type { Mode } from '../../lib/protocol/index.js';
 import { ChaosClient, STALE_CLIENT_PREFIX } from './client.js';
 import { HistoryRecorder } from './history.js';
 import { ProxyPool } from './proxy.js';
-import { assignGroups, formatSchedule, makeSchedule, type FaultKind } from './schedule.js';
+import { assignGroups, formatSchedule, isSlowFault, makeSchedule, type FaultKind } from './schedule.js';
 import { check, type Anomaly, type FinalState } from './checker.js';
 import type { Op } from './history.js';
 import { substream } from './rng.js';
@@ -104,7 +104,12 @@ export interface ChaosOptions {
    * last ready replica to come back when none is left; `kill-all` needs it.
    */
   durable?: boolean;
+  /** The RM evicts a leader it flags fail-slow (rm --evict-slow). */
+  evictSlow?: boolean;
 }
+
+/** With fail-slow faults: the RM learns each replica's baseline in this long (rm --slow-warmup), so a short run flags and evicts. */
+const SLOW_WARMUP_S = 2;
 
 /** How long the RM waits for a replica that holds everything acknowledged, with durable replicas (rm --recovery-wait). */
 const DURABLE_RECOVERY_WAIT_S = 10;
@@ -139,13 +144,15 @@ class ChaosRun {
     const heartbeat = o.heartbeat ?? DEFAULT_HEARTBEAT_S;
     this.observer = new RunObserver(this.clock, o.log ?? (() => {}));
     this.dataDir = o.durable ? mkdtempSync(join(tmpdir(), 'ftkit-chaos-data-')) : undefined;
-    const durable = this.dataDir ? { dataDir: this.dataDir, rmArgs: ['--recovery-wait', String(DURABLE_RECOVERY_WAIT_S)] } : {};
-    const sysOptions = { mode: o.mode, app: 'log', heartbeat, checkpointFreq: o.checkpointFreq ?? DEFAULT_CHECKPOINT_FREQ_S, replicas, autoRestart: false, serverEnv: o.serverEnv, ...durable } as const;
+    const slow = (o.faults ?? []).some(isSlowFault) ? ['--slow-warmup', String(SLOW_WARMUP_S), ...(o.evictSlow ? ['--evict-slow'] : [])] : [];
+    const rmArgs = [...(this.dataDir ? ['--recovery-wait', String(DURABLE_RECOVERY_WAIT_S)] : []), ...slow];
+    const durable = this.dataDir ? { dataDir: this.dataDir } : {};
+    const sysOptions = { mode: o.mode, app: 'log', heartbeat, checkpointFreq: o.checkpointFreq ?? DEFAULT_CHECKPOINT_FREQ_S, replicas, autoRestart: false, serverEnv: o.serverEnv, rmArgs, ...durable } as const;
     const hosts = o.hosts;
     const several = (o.groups ?? 1) > 1;
     if (several && hosts) throw new HarnessError('several replica groups run on 127.0.0.1 only');
     if (o.durable && hosts) throw new HarnessError('durable replicas run on 127.0.0.1 only');
-    const grouped = several ? { ...sysOptions, groups: o.groups, machines: replicas, rmArgs: ['--route', 'mod', ...(durable.rmArgs ?? [])] } : sysOptions;
+    const grouped = several ? { ...sysOptions, groups: o.groups, machines: replicas, rmArgs: ['--route', 'mod', ...rmArgs] } : sysOptions;
     this.sys = hosts ? new HostsSystem(hosts.net, hosts.dir, sysOptions) : new System(grouped);
     this.groups = several ? this.sys.groupNames : undefined;
     this.sys.group.on('spawned', (p) => this.observer.watch(p));

@@ -34,11 +34,14 @@ export const HOST_FAULT_KINDS = ['cut-machine', 'cut-link', 'cut-one-way', 'link
 export const SYNC_FAULT_KINDS = ['kill-sync'] as const;
 /** Faults only durable replicas survive (`--durable` only): every replica of a group at once. */
 export const DURABLE_FAULT_KINDS = ['kill-all'] as const;
-export const FAULT_KINDS = [...LOOPBACK_FAULT_KINDS, ...HOST_FAULT_KINDS, ...SYNC_FAULT_KINDS, ...DURABLE_FAULT_KINDS] as const;
+/** Fail-slow faults (`--fail-slow`, or named in `--faults`): a replica that keeps running, slowly, injected through the RM as `ftkit ctl fault` does. */
+export const SLOW_FAULT_KINDS = ['cpu-hog', 'mem-hog', 'delay'] as const;
+export const FAULT_KINDS = [...LOOPBACK_FAULT_KINDS, ...HOST_FAULT_KINDS, ...SYNC_FAULT_KINDS, ...DURABLE_FAULT_KINDS, ...SLOW_FAULT_KINDS] as const;
 /** What the sns workload draws from by default: every loopback fault, and the synchronizer's. */
 export const SNS_FAULT_KINDS: readonly FaultKind[] = [...LOOPBACK_FAULT_KINDS, ...SYNC_FAULT_KINDS];
 export type FaultKind = (typeof FAULT_KINDS)[number];
 export type HostFaultKind = (typeof HOST_FAULT_KINDS)[number];
+export type SlowFaultKind = (typeof SLOW_FAULT_KINDS)[number];
 
 export const FAULT_HELP: Record<FaultKind, string> = {
   'kill-leader': 'kill -9 the primary (passive) or sequencer (active); restart it by hand after a while',
@@ -61,6 +64,9 @@ export const FAULT_HELP: Record<FaultKind, string> = {
   'link-delay': "--hosts: every packet between the leader's machine and one follower's waits 100-600 ms more, both ways",
   'kill-sync': '--workload sns: kill -9 the synchronizer (ftkit sync) and start it again after a while',
   'kill-all': '--durable: kill -9 every replica of a group at the same instant, then start them all again (each from its data dir)',
+  'cpu-hog': "--fail-slow: the leader (or a follower) burns the CPU 40-80 ms of every 100 ms on its event loop for a few seconds, then it is cleared",
+  'mem-hog': '--fail-slow: the leader (or a follower) grows its memory by 20-60 MB a second for a few seconds, then it is cleared',
+  'delay': '--fail-slow: the leader (or a follower) holds every message it sends 20-200 ms for a few seconds, then it is cleared',
 };
 
 export type FaultTarget = 'leader' | 'follower' | 'all';
@@ -83,6 +89,8 @@ export interface Fault {
   direction?: Direction;
   /** With several replica groups: the group whose replicas (or client links) the fault aims at. */
   group?: string;
+  /** cpu-hog: ms burnt of every 100; mem-hog: MB a second; delay: ms each message is held. */
+  amount?: number;
 }
 
 export interface Step {
@@ -127,6 +135,9 @@ const WEIGHTS: Record<FaultKind, number> = {
   'link-delay': 2,
   'kill-sync': 4,
   'kill-all': 3,
+  'cpu-hog': 3,
+  'mem-hog': 2,
+  'delay': 3,
 };
 
 /**
@@ -135,7 +146,7 @@ const WEIGHTS: Record<FaultKind, number> = {
  * followed by a wait until the system is whole. The host kinds come last, so a loopback
  * schedule draws exactly as it did before they existed.
  */
-const REPLICA_FAULTS: readonly FaultKind[] = ['kill-leader', 'kill-follower', 'pause-leader', 'pause-follower', 'stall-leader', 'stall-follower', 'kill-machine', 'pause-machine', ...HOST_FAULT_KINDS, 'kill-all'];
+const REPLICA_FAULTS: readonly FaultKind[] = ['kill-leader', 'kill-follower', 'pause-leader', 'pause-follower', 'stall-leader', 'stall-follower', 'kill-machine', 'pause-machine', ...HOST_FAULT_KINDS, 'kill-all', ...SLOW_FAULT_KINDS];
 /** Faults that may overlap a replica fault. */
 const OVERLAPPING: readonly FaultKind[] = ['restart-gfd', 'restart-rm', 'net-drop', 'net-delay', 'net-blackhole'];
 /** A bound on the schedule's length whatever the duration. */
@@ -153,6 +164,10 @@ export function isFaultKind(s: string): s is FaultKind {
 
 export function isHostFault(kind: FaultKind): kind is HostFaultKind {
   return (HOST_FAULT_KINDS as readonly string[]).includes(kind);
+}
+
+export function isSlowFault(kind: FaultKind): kind is SlowFaultKind {
+  return (SLOW_FAULT_KINDS as readonly string[]).includes(kind);
 }
 
 function makeFault(rng: Rng, kind: FaultKind): Fault {
@@ -198,6 +213,13 @@ function makeFault(rng: Rng, kind: FaultKind): Fault {
       return { kind, pick, holdMs: randInt(rng, 1000, 3000), lossPct: randInt(rng, 5, 30) };
     case 'link-delay':
       return { kind, pick, holdMs: randInt(rng, 1000, 3000), delayMs: randInt(rng, 100, 600) };
+    case 'cpu-hog':
+    case 'mem-hog':
+    case 'delay': {
+      // Long enough for the RM to flag it once the replica's baseline is learnt (about 6 s), and sometimes not.
+      const amount = kind === 'cpu-hog' ? randInt(rng, 40, 80) : kind === 'mem-hog' ? randInt(rng, 20, 60) : randInt(rng, 20, 200);
+      return { kind, target: rng() < 0.7 ? 'leader' : 'follower', pick, holdMs: randInt(rng, 2000, 9000), amount };
+    }
   }
 }
 
@@ -289,6 +311,12 @@ function describeKind(f: Fault): string {
       return `link-loss leader-follower ${f.lossPct}% (for ${secs(f.holdMs)})`;
     case 'link-delay':
       return `link-delay leader-follower +${f.delayMs} ms (for ${secs(f.holdMs)})`;
+    case 'cpu-hog':
+      return `cpu-hog${on} ${f.amount} ms of every 100 ms (for ${secs(f.holdMs)})`;
+    case 'mem-hog':
+      return `mem-hog${on} ${f.amount} MB/s (for ${secs(f.holdMs)})`;
+    case 'delay':
+      return `delay${on} +${f.amount} ms on all it sends (for ${secs(f.holdMs)})`;
     default:
       return `${f.kind}${on} (for ${secs(f.holdMs)})`;
   }

@@ -15,6 +15,7 @@ import type { Mode } from '../../lib/protocol/index.js';
 import type { AppName } from '../../servers/core/apps.js';
 import { PlainView, shown, type DemoView, type ShowOptions } from './view.js';
 import type { KeySetUp } from './keys.js';
+import { DemoSlowFaults } from './slowfaults.js';
 import { ScriptedUsers } from './users.js';
 
 export interface DemoOptions extends ShowOptions {
@@ -96,6 +97,8 @@ export class Demo {
   onStopping: (() => void) | undefined;
   /** The scripted users of `--app sns` and `--app chat`, in place of the clients C1–C3. */
   users: ScriptedUsers | undefined;
+  /** The fail-slow keys' faults (c, m, d; n clears). */
+  readonly slowFaults: DemoSlowFaults;
 
   constructor(readonly options: DemoOptions) {
     this.system = new System({
@@ -124,6 +127,7 @@ export class Demo {
       detached: true,
     });
     this.view = options.view ?? new PlainView({ json: options.json, color: options.color });
+    this.slowFaults = new DemoSlowFaults(this.system, (text, category, data) => this.say(text, category, data));
     this.system.group.on('spawned', (proc) => this.follow(proc));
   }
 

@@ -1,9 +1,14 @@
 /**
- * The demo's keys, on a terminal: faults to inject into a running demo, its status, its help.
+ * The demo's keys, on a terminal: faults to inject into a running demo (crashes, pauses, and
+ * with an RM fail-slow faults on the leader), its status, its help.
  * `p` and `l` take a replica's or a machine's number as the next key. Where nothing relaunches a
  * replica (no RM, or --no-auto-restart), its number key starts it again by hand once it is down.
  */
 import type { Demo } from './demo.js';
+import type { SlowKind } from '../../lib/faults.js';
+
+/** The fail-slow keys: what each injects into the leader. */
+const SLOW_KEYS: Record<string, SlowKind | 'clear'> = { c: 'cpu-hog', m: 'mem-hog', d: 'delay', n: 'clear' };
 
 /** What a set-up has, for the keys: how many replicas, a GFD, an RM; whether replicas are relaunched by hand. */
 export interface KeySetUp {
@@ -30,6 +35,7 @@ export function keysHelp(s: KeySetUp = FULL_SET_UP): string[] {
     `keys: ${keys(nums)} kill ${each('S')} (SIGKILL)${again} · p then ${keys(nums)} pause or resume ${each('S')} (SIGSTOP/SIGCONT)`,
     `      ${control.join(' · ')} (the same key again starts it again)`,
     `      ${s.rm ? 's status · ' : ''}h or ? this help · q quit (stops everything in order; Ctrl-C too)`,
+    ...(s.rm ? ['      c cpu-hog · m mem-hog · d delay 50 ms: make the leader fail-slow · n clear it'] : []),
   ];
 }
 
@@ -103,6 +109,12 @@ export class Keys {
       case 'r':
         if (!rm) return this.demo.say('there is no RM in this set-up; h for help');
         return void this.demo.killOrStart('RM');
+      case 'c':
+      case 'm':
+      case 'd':
+      case 'n':
+        if (!rm) return this.demo.say(`${key} asks the RM to make the leader fail-slow, and there is no RM in this set-up; h for help`);
+        return void this.demo.slowFaults.press(SLOW_KEYS[key]);
       case 's':
         if (!rm) return this.demo.say('s asks the RM for its status, and there is no RM in this set-up; h for help');
         return void this.demo.status();

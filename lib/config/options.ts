@@ -129,6 +129,7 @@ export const RM_OPTIONS: OptionSpec[] = [
   spec({ key: 'evictSlow', flag: '--evict-slow', description: 'treat a leader flagged fail-slow like a failed one: elect another and relaunch it (docs/OBSERVABILITY.md)', default: false, parse: v.bool }),
   spec({ key: 'slowFactor', flag: '--slow-factor <x>', description: "flag a replica fail-slow when its links' round trip is this many times its baseline (and its peers'), and at least 20 ms more", default: 3, parse: v.seconds }),
   spec({ key: 'slowFor', flag: '--slow-for <seconds>', description: 'for this long (and clear the flag after as long back under)', default: 3, parse: v.seconds }),
+  spec({ key: 'slowWarmup', flag: '--slow-warmup <seconds>', description: "how long each replica's signals are only learnt from (its baseline) before it can be flagged fail-slow", default: 10, parse: v.seconds }),
   spec({ key: 'http', flag: '--http <port>', description: 'serve the web dashboard, /api/status, /api/events and Prometheus /metrics on this port, on --host (0: any free port)', parse: v.port }),
   spec({ key: 'fallback', flag: '--fallback', description: 'serve a key whose group has no ready replica from the first group that has one (and move it back when its group recovers)', default: false, parse: v.bool }),
   ...SECURITY_OPTIONS,

@@ -4,5 +4,6 @@ export * from './report.js';
 export * from './recorder.js';
 export * from './pending.js';
 export * from './probe.js';
+export * from './loop.js';
 export { MetricsReportError } from '../errors.js';
 export * from './summary.js';

@@ -10,6 +10,7 @@ import type { MessageOf } from '../protocol/index.js';
 import type { Tracer } from '../trace/index.js';
 import { MetricsReportError } from '../errors.js';
 import { MetricsRecorder, Reporter, processUsage, type Usage } from './recorder.js';
+import { LoopProbe } from './loop.js';
 import { MAX_REPORT_BYTES, MAX_REPORT_LINKS, RefusalLimiter, parseReport } from './report.js';
 
 export interface ProbeOptions {
@@ -25,9 +26,11 @@ export class MetricsProbe {
   readonly recorder: MetricsRecorder;
   private readonly reporter: Reporter;
   private readonly limiter = new RefusalLimiter();
+  /** The component's own event loop (the fail-slow detector's steadiest sign of a hog). */
+  private readonly loop = new LoopProbe();
 
   constructor(private readonly o: ProbeOptions) {
-    this.recorder = new MetricsRecorder(o.me, o.usage ?? processUsage);
+    this.recorder = new MetricsRecorder(o.me, o.usage ?? { ...processUsage, loop: () => this.loop.read() });
     this.reporter = new Reporter(
       this.recorder,
       (report) => this.send(report),
@@ -37,11 +40,13 @@ export class MetricsProbe {
   }
 
   start(): void {
+    this.loop.start();
     this.reporter.start();
   }
 
   stop(): void {
     this.reporter.stop();
+    this.loop.stop();
   }
 
   /** A report from below: passed upward if it parses and `mayReport(process)` holds for the process it names. */

@@ -6,14 +6,16 @@
  */
 import { Histogram } from './histogram.js';
 import { encodeReport, type LinkKind, type Report } from './report.js';
+import type { LoopReport } from './loop.js';
 
 /** Seconds between two reports. */
 export const DEFAULT_REPORT_PERIOD_MS = 1000;
 
-/** Where a process's CPU (µs, cumulative) and memory (bytes) come from: injected in tests. */
+/** Where a process's CPU (µs, cumulative), memory (bytes) and event loop's window come from: injected in tests. */
 export interface Usage {
   cpu(): { user: number; system: number };
   memory(): { rss: number; heapUsed: number };
+  loop?(): LoopReport | undefined;
 }
 
 export const processUsage: Usage = {
@@ -58,6 +60,7 @@ export class MetricsRecorder {
   close(): Report {
     const cpu = this.usage.cpu();
     const mem = this.usage.memory();
+    const loop = this.usage.loop?.();
     const links = [];
     for (const byKind of this.links.values()) {
       for (const { to, kind, histogram } of byKind.values()) {
@@ -73,6 +76,7 @@ export class MetricsRecorder {
       rss: mem.rss,
       heap: mem.heapUsed,
       ...(this.countsRequests ? { requests: this.requests } : {}),
+      ...(loop ? { loop } : {}),
       links,
     };
   }

@@ -6,6 +6,7 @@
  */
 import { MetricsReportError } from '../errors.js';
 import { BUCKET_COUNT, type Window } from './histogram.js';
+import type { LoopReport } from './loop.js';
 
 /** A report larger than this is not sent, and refused if received. */
 export const MAX_REPORT_BYTES = 64 * 1024;
@@ -34,6 +35,8 @@ export interface Report {
   heap: number;
   /** Requests received since start (replicas only). */
   requests?: number;
+  /** How blocked its event loop was over the window (loop.ts); absent where it is not measured. */
+  loop?: LoopReport;
   links: LinkReport[];
 }
 
@@ -61,9 +64,13 @@ export function parseReport(text: string): Report {
   if (!isNum(r.at) || !isNum(r.rss) || !isNum(r.heap)) throw new MetricsReportError('at, rss and heap must be non-negative numbers');
   if (!r.cpu || !isNum(r.cpu.user) || !isNum(r.cpu.system)) throw new MetricsReportError('cpu must have user and system seconds');
   if (r.requests !== undefined && !isNum(r.requests)) throw new MetricsReportError('requests must be a non-negative number');
+  const loop = r.loop;
+  if (loop !== undefined && (typeof loop !== 'object' || loop === null || !isNum(loop.delay) || !isNum(loop.max) || !isNum(loop.elu) || loop.elu > 1)) {
+    throw new MetricsReportError('loop must have delay and max in ms and elu in [0, 1]');
+  }
   if (!Array.isArray(r.links) || r.links.length > MAX_REPORT_LINKS) throw new MetricsReportError(`links must be a list of at most ${MAX_REPORT_LINKS}`);
   for (const l of r.links as unknown[]) checkLink(l);
-  return { process: r.process, at: r.at, cpu: { user: r.cpu.user, system: r.cpu.system }, rss: r.rss, heap: r.heap, ...(r.requests === undefined ? {} : { requests: r.requests }), links: r.links };
+  return { process: r.process, at: r.at, cpu: { user: r.cpu.user, system: r.cpu.system }, rss: r.rss, heap: r.heap, ...(r.requests === undefined ? {} : { requests: r.requests }), ...(loop ? { loop: { delay: loop.delay, max: loop.max, elu: loop.elu } } : {}), links: r.links };
 }
 
 function checkLink(v: unknown): asserts v is LinkReport {

@@ -3,6 +3,7 @@
  * `metrics` and `ctl metrics` prints it: the shape readers of the status depend on.
  */
 import type { LinkKind } from './report.js';
+import type { LoopReport } from './loop.js';
 
 export interface LinkSummary {
   from: string;
@@ -30,6 +31,8 @@ export interface ProcessSummary {
   rss: number;
   heap: number;
   requests?: number;
+  /** Its event loop over the window: the median of its reports' timer delay p90 (ms), the longest delay (ms), the mean utilisation (0–1). */
+  loop?: LoopReport;
   /** Milliseconds since its last report. */
   age: number;
   stale: boolean;

@@ -40,12 +40,28 @@ export interface Recovered {
 const fsyncP = promisify(fsyncFd);
 const closeP = promisify(close);
 
-/** The two calls a batch makes: replaced in tests to make a disk fail. */
+/** The two calls a batch makes: replaced in tests to make a disk fail or write short. */
 export interface BatchIo {
-  writev(fd: number, buffers: Buffer[]): Promise<unknown>;
+  /** One writev(2): it may write fewer bytes than asked (a disk filling up) and says how many. */
+  writev(fd: number, buffers: Buffer[]): Promise<{ bytesWritten: number }>;
   fdatasync(fd: number): Promise<void>;
 }
 const realIo: BatchIo = { writev: promisify(writev), fdatasync: promisify(fdatasync) };
+
+/**
+ * Write every byte of `buffers` at `fd`'s position. A write may be short without an error (the
+ * disk had room for part of it): the rest is written again, so the call either writes it all or
+ * fails with the error that stopped it (ENOSPC); a short write is never taken for a whole one.
+ */
+export async function writeAll(io: Pick<BatchIo, 'writev'>, fd: number, buffers: Buffer[]): Promise<void> {
+  let rest = buffers.filter((b) => b.length > 0);
+  while (rest.length > 0) {
+    let { bytesWritten: n } = await io.writev(fd, rest);
+    if (n <= 0) throw new Error('write made no progress');
+    while (rest.length > 0 && n >= rest[0]!.length) n -= rest.shift()!.length;
+    if (n > 0) rest[0] = rest[0]!.subarray(n);
+  }
+}
 
 const SNAPSHOT = 'snapshot';
 const segmentName = (gen: number) => `wal-${String(gen).padStart(12, '0')}.log`;
@@ -157,7 +173,7 @@ export class Wal {
   private async write(fd: number, gen: number, batch: Buffer[], waiters: Waiter[]): Promise<void> {
     try {
       if (this.error) throw this.error;
-      await this.io.writev(fd, batch);
+      await writeAll(this.io, fd, batch);
       if (this.fsync === 'always') await this.io.fdatasync(fd);
       else this.dirty = true;
       this.stats.batches++;
@@ -222,8 +238,8 @@ export class Wal {
       await closeP(old);
       const f = await openFile(tmp, 'w');
       try {
-        if (Buffer.isBuffer(state)) await f.writev([encodeRecord(Buffer.concat([head, state]))]);
-        else await writePieces(f, head, state);
+        if (Buffer.isBuffer(state)) await writeAll(this.io, f.fd, [encodeRecord(Buffer.concat([head, state]))]);
+        else await writePieces(this.io, f, head, state);
         await f.sync();
       } finally {
         await f.close();
@@ -250,19 +266,24 @@ export class Wal {
   }
 }
 
-/** One record of `head` and then the pieces, written piece by piece, its header (length, checksum) last. */
-async function writePieces(f: FileHandle, head: Buffer, pieces: Iterable<Buffer>): Promise<void> {
-  let at = HEADER_BYTES;
+/**
+ * One record of `head` and then the pieces, written piece by piece after room for its header;
+ * the header (length, checksum computed as the pieces went) is written last, in its place.
+ */
+async function writePieces(io: Pick<BatchIo, 'writev'>, f: FileHandle, head: Buffer, pieces: Iterable<Buffer>): Promise<void> {
+  let length = 0;
   let crc = 0;
+  await writeAll(io, f.fd, [Buffer.alloc(HEADER_BYTES)]);
   for (const piece of withHead(head, pieces)) {
     crc = crc32(piece, crc);
-    await f.write(piece, 0, piece.length, at);
-    at += piece.length;
+    await writeAll(io, f.fd, [piece]);
+    length += piece.length;
   }
   const header = Buffer.alloc(HEADER_BYTES);
-  header.writeUInt32BE(at - HEADER_BYTES, 0);
+  header.writeUInt32BE(length, 0);
   header.writeUInt32BE(crc, 4);
-  await f.write(header, 0, HEADER_BYTES, 0);
+  const { bytesWritten } = await f.write(header, 0, HEADER_BYTES, 0);
+  if (bytesWritten !== HEADER_BYTES) throw new Error(`wrote ${bytesWritten} of the snapshot header's ${HEADER_BYTES} bytes`);
 }
 
 function* withHead(head: Buffer, pieces: Iterable<Buffer>): Iterable<Buffer> {

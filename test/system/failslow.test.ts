@@ -1,5 +1,5 @@
 /**
- * Fail-slow, end to end: `ftkit ctl fault` makes the primary slow (delay 50 ms, a memory hog),
+ * Fail-slow, end to end: `ftkit ctl fault` makes the primary slow (delay 50 ms, a CPU hog, a memory hog),
  * the RM flags it fail-slow from the measured links and processes within 10 s of the injection, in red, in `ctl status` and in /metrics; clearing the fault clears the flag.
  */
 import t from 'tap';
@@ -11,10 +11,12 @@ import type { TraceEvent } from '../../lib/trace/index.js';
 t.setTimeout(150_000);
 const data = <T>(e: TraceEvent) => e.data as T;
 
-t.test('delay and mem-hog on the primary: each flagged within 10 s, and cleared', async (t) => {
-  // Heartbeats every 0.2 s: a memory hog on a busy machine stalls the replica's loop for a while, and
-  // what is tested is that it is flagged slow, not that a stall passes for a crash.
-  const sys = new System({ mode: 'passive', replicas: 3, heartbeat: 0.2, quiet: true, rmArgs: ['--http', '0'] });
+t.test('delay, cpu-hog and mem-hog on the primary: each flagged within 10 s, and cleared', async (t) => {
+  // Heartbeats every 0.2 s, answered within 2 s: on a machine busy with the rest of the suite a
+  // slowed replica's answer can come later than 2 × 0.2 s, and what is tested is that it is
+  // flagged slow, not that a late answer passes for a crash (a crash is seen at once, by the
+  // closed connection, whatever the timeout).
+  const sys = new System({ mode: 'passive', replicas: 3, heartbeat: 0.2, heartbeatTimeout: 2, quiet: true, rmArgs: ['--http', '0', '--slow-warmup', '3'] });
   t.teardown(() => sys.stop());
   await sys.start();
   await sys.rm.waitFor((e) => e.type === 'ready_changed' && data<{ ready: string[] }>(e).ready.length === 3, 20_000);
@@ -23,17 +25,16 @@ t.test('delay and mem-hog on the primary: each flagged within 10 s, and cleared'
   t.teardown(() => client.kill('SIGKILL'));
   const ctl = (...args: string[]) => spawnSync(process.execPath, [FTKIT_BIN, 'ctl', '--rm', sys.rmAddr, ...sys.securityArgs(), ...args], { encoding: 'utf8', timeout: 20_000 });
   const leader = (JSON.parse(ctl('--json', 'status').stdout) as { leader: string }).leader;
-  // The detector learns each replica's baseline first (10 s).
+  // The detector learns each replica's baseline first (3 s here, --slow-warmup; 10 s by default).
   const learnt = new Set<string>();
   await sys.rm.waitFor((e) => e.type === 'fail_slow_learnt' && (data<{ replicas: string[] }>(e).replicas.forEach((r) => learnt.add(r)), learnt.size === 3), 30_000);
 
-  // A CPU hog is not here: on a machine this busy (the suite runs three files at once) the other
-// replicas' heartbeat p99 reaches 50 ms, and a hog that holds the loop 80 ms does not stand out
-// from that noise (issue 18 keeps it open; flagged in 6-9 s on a quiet machine, see the bench's failslow section).
-for (const [kind, amount] of [['delay', '50'], ['mem-hog', '100']] as const) {
+  // The CPU hog (default: 60 ms of every 100) on a machine busy with the rest of the suite: its
+  // round trips are as noisy as its peers', its own event loop's delay is what stands out.
+  for (const [kind, amount] of [['delay', '50'], ['cpu-hog', ''], ['mem-hog', '100']] as const) {
     const mark = sys.rm.events.length;
     const at = Date.now();
-    const r = ctl('fault', leader, kind, amount);
+    const r = ctl('fault', leader, kind, ...(amount ? [amount] : []));
     t.equal(r.status, 0, `ctl fault ${leader} ${kind} ${amount}: ${r.stderr}`);
     const flagged = await sys.rm.waitFor((e) => e.type === 'fail_slow' && data<{ replica: string }>(e).replica === leader, 20_000, mark);
     t.ok(flagged.time - at <= 10_000, `${kind}: ${leader} flagged fail-slow ${flagged.time - at} ms after the injection (≤ 10 s): ${flagged.text}`);

@@ -23,6 +23,7 @@ function fakeDemo(setUp: KeySetUp = FULL_SET_UP, down: string[] = []): { demo: D
     togglePause: (s: string) => calls.push(`pause ${s}`),
     killOrStart: async (n: string) => void calls.push(`killOrStart ${n}`),
     status: async () => void calls.push('status'),
+    slowFaults: { press: async (kind: string) => void calls.push(`slow ${kind}`) },
   } as unknown as Demo;
   return { demo, calls, quits };
 }
@@ -31,10 +32,10 @@ t.test('each key acts once; p and l take a number next', async (t) => {
   const { demo, calls } = fakeDemo();
   let quit = 0;
   const keys = new Keys(demo, () => quit++);
-  keys.typed('2p3l1grs');
+  keys.typed('2p3l1grscmdn');
   t.same(
     calls.filter((c) => !c.startsWith('say')),
-    ['kill S2', 'pause S3', 'killOrStart LFD1', 'killOrStart GFD', 'killOrStart RM', 'status'],
+    ['kill S2', 'pause S3', 'killOrStart LFD1', 'killOrStart GFD', 'killOrStart RM', 'status', 'slow cpu-hog', 'slow mem-hog', 'slow delay', 'slow clear'],
   );
   keys.typed('q');
   t.equal(quit, 1, 'q quits');
@@ -82,12 +83,13 @@ t.test('milestone 1 (one replica, no GFD, no RM): the keys and the help name onl
   keys.typed('1');
   t.same(calls, ['relaunch S1']);
   calls.length = 0;
-  keys.typed('2grs');
+  keys.typed('2grsc');
   t.same(calls, [
     'say there is no S2 in this set-up; h for help',
     'say there is no GFD in this set-up; h for help',
     'say there is no RM in this set-up; h for help',
     'say s asks the RM for its status, and there is no RM in this set-up; h for help',
+    'say c asks the RM to make the leader fail-slow, and there is no RM in this set-up; h for help',
   ]);
   calls.length = 0;
   keys.typed('p2l1');
@@ -104,6 +106,7 @@ t.test('the help: the full demo as before; milestone 4 (RM, relaunch by hand) sa
     'keys: 1/2/3 kill S1/S2/S3 (SIGKILL) · p then 1/2/3 pause or resume S1/S2/S3 (SIGSTOP/SIGCONT)',
     '      l then 1/2/3 kill LFD1/LFD2/LFD3 · g kill the GFD · r kill the RM (the same key again starts it again)',
     '      s status · h or ? this help · q quit (stops everything in order; Ctrl-C too)',
+    '      c cpu-hog · m mem-hog · d delay 50 ms: make the leader fail-slow · n clear it',
   ]);
   const m4 = keysHelp({ replicas: 3, gfd: true, rm: true, byHand: true });
   t.match(m4[0], /^keys: 1\/2\/3 kill S1\/S2\/S3 \(SIGKILL\), or start it again by hand once it is down · /);

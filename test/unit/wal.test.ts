@@ -162,3 +162,42 @@ t.test('a failing disk: the batch fails, and every write after it, with a Storag
   await wal.close();
   t.same(texts((await Wal.open(dir, 'always')).recovered.records), texts([rec(1)]));
 });
+
+t.test('short writes: a write that takes part of a batch is continued, never taken for a whole one', async (t) => {
+  const { promisify } = await import('node:util');
+  const fs = await import('node:fs');
+  const writev = promisify(fs.writev);
+  /** A disk with `room` bytes left that takes at most `piece` bytes per call, like one filling up. */
+  const disk = (room: number, piece: number): BatchIo => ({
+    writev: async (fd, buffers) => {
+      const want = Buffer.concat(buffers);
+      if (room === 0) throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
+      const part = want.subarray(0, Math.min(piece, room));
+      room -= part.length;
+      return writev(fd, [part]);
+    },
+    fdatasync: promisify(fs.fdatasync),
+  });
+
+  const slow = t.testdir({});
+  const a = await Wal.open(slow, 'always', disk(Infinity, 7));
+  await Promise.all([a.wal.append(rec(1)), a.wal.append(rec(2)), a.wal.append(rec(3))]);
+  await a.wal.snapshot(Buffer.from('state after 3'));
+  await a.wal.append(rec(4));
+  await a.wal.close();
+  const back = (await Wal.open(slow, 'always')).recovered;
+  t.equal(back.snapshot?.toString(), 'state after 3', 'a snapshot written 7 bytes at a time reads back whole');
+  t.same(texts(back.records), texts([rec(4)]), 'records written 7 bytes at a time read back whole');
+
+  const filling = t.testdir({});
+  const b = await Wal.open(filling, 'always', disk(30, 1 << 20));
+  await b.wal.append(rec(1));
+  const size = (fs.statSync(join(filling, fs.readdirSync(filling).find((f) => f.startsWith('wal-'))!))).size;
+  t.ok(size < 30, `one record fits (${size} bytes)`);
+  await t.rejects(b.wal.append(Buffer.alloc(100, 'y')), /ENOSPC/, 'a record the disk has room for only part of fails; it is never acknowledged');
+  await t.rejects(b.wal.snapshot(Buffer.from('s')), StorageError, 'and the log stays failed');
+  await b.wal.close();
+  const kept = await Wal.open(filling, 'always');
+  t.same(texts(kept.recovered.records), texts([rec(1)]), 'what was durable is read back; the torn part is cut off');
+  t.match(kept.recovered.warnings.join('\n'), /torn/);
+});
