@@ -248,7 +248,7 @@ export class ReplicaCore extends Outbox {
       else this.traceReceived(req.client, req.num);
     }
     if (!this.ready) return this.handler.request(conn, req);
-    const seen = this.state.lookup(req.client, req.num);
+    const seen = this.state.lookup(req.client, req.num, req.payload);
     if (seen.kind === 'stale') return this.reject(conn, req.client, req.num, `stale: request_num ${seen.latest} already answered`);
     if (seen.kind === 'duplicate') return this.handler.duplicate(conn, req, seen.seq, seen.result);
     this.handler.request(conn, req);

@@ -1,7 +1,7 @@
 /**
  * What a replica holds: the application, the dedup table (per client, the highest
- * request_num executed and its reply), and sequence and checkpoint counters.
- * A checkpoint is all of it; installing one replaces it.
+ * request_num executed, its reply and a fingerprint of its payload), and sequence and checkpoint
+ * counters. A checkpoint is all of it; installing one replaces it.
  */
 import { createHash } from 'node:crypto';
 import { frozenSnapshot, joinedRestorer, type App, type Restorer } from './apps.js';
@@ -14,6 +14,12 @@ export function digest(snapshot: string): string {
 export interface Executed {
   num: number;
   result: string;
+  /**
+   * A fingerprint of the payload (fingerprint()): a request with this number but another payload
+   * is not a retry but a client restarted under the same name, and is refused as stale instead
+   * of answered with another request's result. Absent in rows of an older checkpoint.
+   */
+  fp?: number;
   /** The sequence number it was applied at: its reply may go out once that is committed. */
   seq: number;
 }
@@ -67,10 +73,11 @@ export class ServiceState {
     return rev;
   }
 
-  lookup(client: string, num: number): Lookup {
+  /** What request `num` of `client` is: new, a duplicate, or stale; with its `payload`, a duplicate must ask for the same. */
+  lookup(client: string, num: number, payload?: string): Lookup {
     const had = this.table.get(client);
     if (!had || num > had.num) return NEW;
-    if (num === had.num) return { kind: 'duplicate', result: had.result, seq: had.seq };
+    if (num === had.num && (payload === undefined || had.fp === undefined || had.fp === fingerprint(payload))) return { kind: 'duplicate', result: had.result, seq: had.seq };
     return { kind: 'stale', latest: had.num };
   }
 
@@ -90,7 +97,7 @@ export class ServiceState {
       // Deterministic apps should not throw; if one does, every replica answers the same error.
       result = `error: ${(err as Error).message}`;
     }
-    this.table.set(client, { num, result, seq });
+    this.table.set(client, { num, result, seq, fp: fingerprint(payload) });
     this.seq = seq;
     const rev = this.app.watch?.lastRev();
     if (rev !== undefined && rev !== (this.revs.at(-1)?.rev ?? 0)) this.revs.push({ seq, rev });
@@ -146,9 +153,16 @@ function parseTable(text: string, seq: number): Map<string, Executed> {
   for (const row of rows) {
     const [client, e] = row as [string, Executed];
     if (typeof client !== 'string' || typeof e?.num !== 'number' || typeof e.result !== 'string') throw new Error('bad checkpoint table row');
-    if (e.seq !== undefined && typeof e.seq !== 'number') throw new Error('bad checkpoint table row');
+    if ((e.seq !== undefined && typeof e.seq !== 'number') || (e.fp !== undefined && typeof e.fp !== 'number')) throw new Error('bad checkpoint table row');
     // A row without a sequence number (an older checkpoint) counts as applied at the checkpoint.
-    table.set(client, { num: e.num, result: e.result, seq: e.seq ?? seq });
+    table.set(client, { num: e.num, result: e.result, seq: e.seq ?? seq, ...(e.fp === undefined ? {} : { fp: e.fp }) });
   }
   return table;
+}
+
+/** FNV-1a (32 bits) of a payload's UTF-16 code units: the same on every replica, a few ns a character. */
+export function fingerprint(payload: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < payload.length; i++) h = Math.imul(h ^ payload.charCodeAt(i), 0x01000193);
+  return h >>> 0;
 }

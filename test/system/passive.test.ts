@@ -132,4 +132,14 @@ t.test('killing a backup, twice, one at a time, never interrupts the clients', a
   t.same(retries.map((e) => e.text), [], 'no client ever had to retry');
   t.equal(primaryOf(sys), primary, 'the primary stayed the same');
   t.comment(`longest gap between replies while backups were killed and restarted: ${longestGap(clients, start, Date.now())} ms`);
+
+  // A client process restarted under the same name numbers from 1 again: its new request 1 is
+  // another request, executed, never answered with its predecessor's result.
+  const before = await sys.ask('CR', 'add 100');
+  const again = sys.startClient('CR', ['--message', 'add 1000', '--count', '1', '--timeout', '1']);
+  const after = data<{ result: string; num: number }>(await again.waitFor((e) => e.type === 'request_done', 20_000));
+  t.ok(Number(after.result) >= Number(before.result) + 1000, `add 1000 was executed: ${before.result}, then ${after.result}`);
+  t.equal(after.num, 2, 'as request 2: the replica refused number 1 with another payload as stale');
+  t.match(again.events.find((e) => e.type === 'renumber')?.text, /has answered up to request_num 1; continuing at 2/);
+  await again.exited;
 });

@@ -4,7 +4,7 @@
  */
 import t from 'tap';
 import { CounterApp, LogApp, StatusApp, createApp, type App } from '../../servers/core/apps.js';
-import { ServiceState, digest } from '../../servers/core/state.js';
+import { ServiceState, digest, fingerprint } from '../../servers/core/state.js';
 
 const applyAll = (app: App, payloads: string[]) => payloads.map((p) => app.apply(p));
 
@@ -139,8 +139,8 @@ t.test('ServiceState.execute records the reply, the sequence number and bad inpu
   s.execute('C1', 2, 'mul 2', 3);
   t.equal(s.seq, 3);
   t.same([...s.table], [
-    ['C1', { num: 2, result: s.table.get('C1')!.result, seq: 3 }],
-    ['C2', { num: 1, result: '5', seq: 2 }],
+    ['C1', { num: 2, result: s.table.get('C1')!.result, seq: 3, fp: fingerprint('mul 2') }],
+    ['C2', { num: 1, result: '5', seq: 2, fp: fingerprint('add 3') }],
   ]);
   t.match(s.table.get('C1')!.result, /^error: /, 'an error result is recorded like any other');
   t.equal(s.app.apply('get'), '5');
@@ -172,8 +172,8 @@ t.test('ServiceState.checkpoint counts up and carries state, table and seq', asy
   t.equal(cp.state, '["a","b, c"]');
   t.equal(cp.seq, 2);
   t.same(JSON.parse(cp.table), [
-    ['C1', { num: 1, result: '1', seq: 1 }],
-    ['C2', { num: 7, result: '2', seq: 2 }],
+    ['C1', { num: 1, result: '1', seq: 1, fp: fingerprint('append a') }],
+    ['C2', { num: 7, result: '2', seq: 2, fp: fingerprint('append b, c') }],
   ]);
   t.equal(s.checkpoint().count, 3, 'every checkpoint gets the next count');
   t.equal(digest(cp.state), digest('["a","b, c"]'), 'digest is a function of the state');
@@ -222,13 +222,14 @@ t.test('ServiceState.install refuses bad tables and leaves the state alone', asy
     '[["C1",{"num":1,"result":5}]]',
     '[["C1",null]]',
     '[["C1",{"num":1,"result":"x","seq":"2"}]]',
+    '[["C1",{"num":1,"result":"x","seq":2,"fp":"7"}]]',
   ];
   for (const table of bad) {
     const s = new ServiceState(new CounterApp());
     s.execute('C1', 1, 'add 1', 1);
     t.throws(() => s.install({ ...good, table }), `table ${table} throws`);
     t.equal(s.app.apply('get'), '1', `table ${table}: app state unchanged`);
-    t.same([...s.table], [['C1', { num: 1, result: '1', seq: 1 }]], `table ${table}: dedup table unchanged`);
+    t.same([...s.table], [['C1', { num: 1, result: '1', seq: 1, fp: fingerprint('add 1') }]], `table ${table}: dedup table unchanged`);
     t.equal(s.seq, 1, `table ${table}: seq unchanged`);
     t.equal(s.checkpointCount, 0, `table ${table}: count unchanged`);
   }

@@ -8,7 +8,7 @@ import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createApp, frozenSnapshot, joinedRestorer } from '../../servers/core/apps.js';
-import { ReplicaCore, ServiceState, STREAM_ABOVE_CHARS } from '../../servers/core/index.js';
+import { fingerprint, ReplicaCore, ServiceState, STREAM_ABOVE_CHARS } from '../../servers/core/index.js';
 import { Wal } from '../../lib/storage/wal.js';
 import { Durable } from '../../servers/durable.js';
 
@@ -84,7 +84,7 @@ t.test('a frozen checkpoint keeps the dedup table and sequence number of its poi
   s.execute('C2', 1, 'append c', 3);
   t.equal(cp.count, 1);
   t.equal(cp.seq, 1);
-  t.same(JSON.parse(cp.table()), [['C1', { num: 1, result: '1', seq: 1 }]]);
+  t.same(JSON.parse(cp.table()), [['C1', { num: 1, result: '1', seq: 1, fp: fingerprint('append a') }]]);
   const copy = new ServiceState(createApp('log'));
   const r = copy.restorer();
   for (const p of cp.parts(2)) r.push(p);
