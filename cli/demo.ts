@@ -41,6 +41,7 @@ export const demo: Runner = async (o) => {
     heartbeats: o.heartbeats === true && o.quietHeartbeats !== true,
     verbose: o.verbose === true,
     autoRestart: o.autoRestart !== false,
+    slowWarmup: given.has('slowWarmup') ? (o.slowWarmup as number) : undefined,
     // Secure by default: the demo's components prove a secret kept in the user's state folder.
     secretFile: join(userStateDir(), SECRET_FILE_NAME),
     tls: o.tlsCert || o.tlsKey || o.tlsCa ? demoTls(o) : undefined,

@@ -35,6 +35,8 @@ export interface DemoOptions extends ShowOptions {
   tls?: SystemTls;
   /** The RM relaunches replicas that die (default true). */
   autoRestart?: boolean;
+  /** The RM's fail-slow warm-up in seconds (`--slow-warmup`; default: the RM's). */
+  slowWarmup?: number;
   /** Where lines go (default: prefixed lines on stdout). */
   view?: DemoView;
   /** An RM (default true); without one, the set-up of the course's milestones 1–3 (System's `rm`). */
@@ -119,7 +121,7 @@ export class Demo {
       // The RM serves the dashboard and /metrics beside its own port.
       // Durable replicas come back with what they held: wait for the last ready one rather than continue without it.
       // The milestones show the course's own command lines: no dashboard there.
-      rmArgs: [...(demoRoute(options) ?? []), ...(options.showCommands ? [] : ['--http', String(options.basePort + 2)]), ...(options.dataDir ? ['--recovery-wait', '5'] : [])],
+      rmArgs: [...(demoRoute(options) ?? []), ...(options.showCommands ? [] : ['--http', String(options.basePort + 2)]), ...(options.dataDir ? ['--recovery-wait', '5'] : []), ...(options.slowWarmup === undefined ? [] : ['--slow-warmup', String(options.slowWarmup)])],
       // What is not shown is not built: heartbeat and per-request lines cost the components work.
       quietHeartbeats: !options.heartbeats,
       serverArgs: [...(options.serverArgs ?? []), ...(options.quiet ? ['--quiet'] : [])],

@@ -110,6 +110,9 @@ const heartbeatFreq = (who: string) =>
 const heartbeatTimeout = (who: string) =>
   spec({ key: 'timeout', flag: '--timeout <seconds>', description: `seconds to wait for a heartbeat answer from ${who} (default: 2 × heartbeat-freq)`, parse: v.seconds });
 
+/** The RM's fail-slow warm-up, also given by the demo to its RM. */
+const slowWarmup = spec({ key: 'slowWarmup', flag: '--slow-warmup <seconds>', description: "how long each replica's signals are only learnt from (its baseline) before it can be flagged fail-slow", default: 10, parse: v.seconds });
+
 export const RM_OPTIONS: OptionSpec[] = [
   hostOption('the RM'),
   portOption(DEFAULT_RM_PORT),
@@ -129,7 +132,7 @@ export const RM_OPTIONS: OptionSpec[] = [
   spec({ key: 'evictSlow', flag: '--evict-slow', description: 'treat a leader flagged fail-slow like a failed one: elect another and relaunch it (docs/OBSERVABILITY.md)', default: false, parse: v.bool }),
   spec({ key: 'slowFactor', flag: '--slow-factor <x>', description: "flag a replica fail-slow when its links' round trip is this many times its baseline (and its peers'), and at least 20 ms more", default: 3, parse: v.seconds }),
   spec({ key: 'slowFor', flag: '--slow-for <seconds>', description: 'for this long (and clear the flag after as long back under)', default: 3, parse: v.seconds }),
-  spec({ key: 'slowWarmup', flag: '--slow-warmup <seconds>', description: "how long each replica's signals are only learnt from (its baseline) before it can be flagged fail-slow", default: 10, parse: v.seconds }),
+  slowWarmup,
   spec({ key: 'http', flag: '--http <port>', description: 'serve the web dashboard, /api/status, /api/events and Prometheus /metrics on this port, on --host (0: any free port)', parse: v.port }),
   spec({ key: 'fallback', flag: '--fallback', description: 'serve a key whose group has no ready replica from the first group that has one (and move it back when its group recovers)', default: false, parse: v.bool }),
   ...SECURITY_OPTIONS,
@@ -316,6 +319,7 @@ export const DEMO_OPTIONS: OptionSpec[] = [
   spec({ key: 'autoRestart', flag: '--no-auto-restart', description: 'the RM does not relaunch replicas that die (relaunch them by hand)', default: true, parse: v.bool }),
   spec({ key: 'duration', flag: '--duration <seconds>', description: 'stop in order after this many seconds (default: run until q, Ctrl-C or SIGTERM)', parse: v.seconds }),
   spec({ key: 'seed', flag: '--seed <n>', description: 'the scenario\'s random choices (active mode picks its victims at random; printed at the start)', parse: v.count }),
+  slowWarmup,
   tlsCert,
   tlsKey,
   tlsCa,
