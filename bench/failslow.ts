@@ -54,16 +54,26 @@ export async function runFailSlow(o: FailSlowBenchOptions): Promise<FailSlowResu
     const falseFlags = sys.rm.events.slice(mark).filter((e) => e.type === 'fail_slow').map((e) => e.text);
     const loadSeconds = (Date.now() - started) / 1000;
     const ctl = (...args: string[]) => spawnSync(process.execPath, [FTKIT_BIN, 'ctl', '--rm', sys.rmAddr, ...sys.securityArgs(), ...args], { encoding: 'utf8', timeout: 20_000 });
-    type Processes = { metrics?: { processes: Array<{ process: string; loop?: { delay: number; max: number; elu: number } }> } };
-    const processes = (JSON.parse(ctl('--json', 'status').stdout || '{}') as Processes).metrics?.processes ?? [];
+    type Processes = { metrics?: { processes: Array<{ process: string; rss: number; loop?: { delay: number; max: number; elu: number } }> } };
+    const processesNow = () => (JSON.parse(ctl('--json', 'status').stdout || '{}') as Processes).metrics?.processes ?? [];
+    /** What the RM holds of a replica's own signals now, for a fault it did not flag. */
+    const lastLoop = (name: string) => {
+      const p = processesNow().find((q) => q.process === name);
+      return p ? `the RM's last report from ${name}: loop delay ${fmt(p.loop?.delay, 1)} ms (max ${fmt(p.loop?.max, 0)}), busy ${fmt((p.loop?.elu ?? 0) * 100, 0)} %, rss ${fmt(p.rss / 1e6, 0)} MB` : `no report from ${name}`;
+    };
+    const processes = processesNow();
     const loops = processes.flatMap((p) => (p.loop && /^S\d/.test(p.process) ? [{ process: p.process, ...p.loop }] : []));
     const detection: FailSlowResult['detection'] = [];
     for (const [kind, amount] of [['delay', '50'], ['cpu-hog', '60'], ['mem-hog', '150']] as const) {
       const from = sys.rm.events.length;
       const at = Date.now();
-      ctl('fault', leader, kind, amount);
+      const order = ctl('fault', leader, kind, amount);
+      if (order.status !== 0) {
+        detection.push({ kind: `${kind} ${amount}`, ms: null, why: `ctl fault failed (${order.status ?? order.signal}): ${order.stderr.trim() || order.error?.message}` });
+        continue;
+      }
       const flag = await sys.rm.waitFor((e) => e.type === 'fail_slow' && data<{ replica: string }>(e).replica === leader, 30_000, from).catch(() => undefined);
-      detection.push({ kind: `${kind} ${amount}`, ms: flag ? flag.time - at : null, why: flag?.text ?? 'not flagged within 30 s' });
+      detection.push({ kind: `${kind} ${amount}`, ms: flag ? flag.time - at : null, why: flag?.text ?? `not flagged within 30 s (${lastLoop(leader)})` });
       ctl('fault', leader, 'clear');
       if (flag) await sys.rm.waitFor((e) => e.type === 'fail_slow_cleared' && data<{ replica: string }>(e).replica === leader, 60_000, from).catch(() => undefined);
     }

@@ -4,7 +4,8 @@
  * once a second. After a warm-up, each signal has a baseline: the median of its samples so far
  * (samples taken while the replica was flagged, or beyond the threshold, do not move it). A
  * replica is flagged fail-slow when one signal that may flag alone stays above its threshold for
- * `sustainMs`, and cleared when every signal has stayed below for as long.
+ * `sustainMs`, and cleared when every such signal has stayed below for as long (one that only
+ * adds to why, such as the CPU of a primary busy with load, holds no flag).
  *
  * The threshold is max(baseline × factor, baseline + floor): the factor catches a slowdown of a
  * signal that is large, the floor keeps a signal that is tiny (a 0.2 ms round trip) from being
@@ -148,12 +149,17 @@ export class FailSlowDetector {
       if (flags && !was) {
         this.flagged.set(subject, why);
         changes.push({ subject, slow: true, why });
-      } else if (was && [...of.values()].every((s) => s.belowSince !== undefined && now - s.belowSince >= this.o.sustainMs)) {
-        changes.push({ subject, slow: false, why: `every signal back below its threshold for ${this.o.sustainMs / 1000} s` });
+      } else if (was && [...of].every(([name, s]) => !this.o.rules[name]!.alone || (s.belowSince !== undefined && now - s.belowSince >= this.o.sustainMs))) {
+        changes.push({ subject, slow: false, why: `every signal that flags (${this.flagging().join(', ')}) back below its threshold for ${this.o.sustainMs / 1000} s` });
         this.flagged.delete(subject);
       }
     }
     return changes;
+  }
+
+  /** The signals that flag a replica alone, as reasons name them. */
+  private flagging(): string[] {
+    return Object.entries(this.o.rules).filter(([, r]) => r.alone).map(([name]) => (LABELS[name] ?? [name])[0]);
   }
 
   private threshold(signal: string, base: number, factor = this.o.rules[signal]!.factor): number {

@@ -84,3 +84,19 @@ t.test('CPU alone never flags (a busy primary is not a slow one); forget() start
   const again = run(d, busy.at + 10_000, 5, (r, i) => (r === 'S1' ? { latency: 90, cpu: 100, rss: 62 } : steady(r, i)));
   t.same(again.changes, [], 'still warming up');
 });
+
+t.test('a busy primary flagged for a delay is cleared once the delay goes, its CPU still high from the load', async (t) => {
+  const d = new FailSlowDetector();
+  let at = run(d, 0, 30, steady).at;
+  // The load comes after the warm-up: S1's CPU is far beyond its baseline from then on.
+  const busy = (latency: number) => (r: string, i: number) => (r === 'S1' ? { latency, cpu: 85, rss: 62 } : steady(r, i));
+  at = run(d, at, 20, busy(1.5)).at;
+  const slow = run(d, at, 10, busy(52));
+  t.same(slow.changes.map((c) => c.slow), [true], 'the delay is flagged');
+  t.match(slow.changes[0]!.why, /latency 52\.0 ms.*; cpu 85\.0 %/, 'with the CPU beyond its baseline as part of why');
+  const back = run(d, slow.at, 10, busy(1.5));
+  t.same(back.changes.map((c) => ({ slow: c.slow, after: c.at - slow.at })), [{ slow: false, after: 3000 }], 'cleared 3 s after its latency is back, the CPU notwithstanding');
+  t.notOk(d.slow().has('S1'));
+  const hogged = run(d, back.at, 10, busy(60));
+  t.same(hogged.changes.map((c) => c.slow), [true], 'and the next slowdown is flagged again');
+});
