@@ -40,13 +40,15 @@ export interface Recovered {
 const fsyncP = promisify(fsyncFd);
 const closeP = promisify(close);
 
-/** The two calls a batch makes: replaced in tests to make a disk fail or write short. */
+/** The calls a batch makes: replaced in tests to make a disk fail, write short or sync late. */
 export interface BatchIo {
   /** One writev(2): it may write fewer bytes than asked (a disk filling up) and says how many. */
   writev(fd: number, buffers: Buffer[]): Promise<{ bytesWritten: number }>;
   fdatasync(fd: number): Promise<void>;
+  /** Make the names in a folder durable (a file created or renamed in it). */
+  syncDir(dir: string): Promise<void>;
 }
-const realIo: BatchIo = { writev: promisify(writev), fdatasync: promisify(fdatasync) };
+const realIo: BatchIo = { writev: promisify(writev), fdatasync: promisify(fdatasync), syncDir };
 
 /**
  * Write every byte of `buffers` at `fd`'s position. A write may be short without an error (the
@@ -80,6 +82,8 @@ export class Wal {
   private dirty = false;
   private error: StorageError | undefined;
   private snapshots: Promise<void> = Promise.resolve();
+  /** The data dir made durable with the segment appended to now in it (a segment is created by each snapshot). */
+  private named: Promise<void> = Promise.resolve();
   private readonly timer: NodeJS.Timeout | undefined;
   /** Batches written and records in them, since open. */
   readonly stats = { batches: 0, records: 0 };
@@ -135,6 +139,8 @@ export class Wal {
     await rm(join(dir, `${SNAPSHOT}.tmp`), { force: true });
     const gen = Math.max(covered + 1, gens.at(-1) ?? 0);
     const file = openSync(join(dir, segmentName(gen)), 'a');
+    // A new segment's name must be on disk before anything appended to it is called durable.
+    if (!gens.includes(gen) && fsync !== 'no') await io.syncDir(dir);
     return { wal: new Wal(dir, fsync, gen, file, io), recovered: { snapshot, records, warnings } };
   }
 
@@ -174,8 +180,10 @@ export class Wal {
     try {
       if (this.error) throw this.error;
       await writeAll(this.io, fd, batch);
-      if (this.fsync === 'always') await this.io.fdatasync(fd);
-      else this.dirty = true;
+      if (this.fsync === 'always') {
+        await this.io.fdatasync(fd);
+        await this.named;
+      } else this.dirty = true;
       this.stats.batches++;
       this.stats.records += batch.length;
       for (const w of waiters) w.resolve();
@@ -190,6 +198,7 @@ export class Wal {
     this.dirty = false;
     try {
       await this.io.fdatasync(this.file);
+      await this.named;
     } catch (err) {
       this.error ??= new StorageError(`fsync of ${join(this.dir, segmentName(this.gen))} failed: ${(err as Error).message}`, { cause: err });
     }
@@ -216,6 +225,10 @@ export class Wal {
     try {
       // Opened at once (a small blocking call): appends after this call must not reach the old segment.
       this.file = openSync(join(this.dir, segmentName(covered + 1)), 'a');
+      if (this.fsync !== 'no') {
+        this.named = this.io.syncDir(this.dir);
+        this.named.catch(() => undefined); // awaited (and its error taken) by the next batch that syncs
+      }
     } catch (err) {
       this.error ??= new StorageError(`opening a new segment in ${this.dir} failed: ${(err as Error).message}`, { cause: err });
       return Promise.reject(this.error);
@@ -245,7 +258,7 @@ export class Wal {
         await f.close();
       }
       await rename(tmp, join(this.dir, SNAPSHOT));
-      await syncDir(this.dir);
+      await this.io.syncDir(this.dir);
       for (const name of readdirSync(this.dir)) {
         const m = SEGMENT.exec(name);
         if (m && Number(m[1]) <= covered) await rm(join(this.dir, name), { force: true });
@@ -292,7 +305,7 @@ function* withHead(head: Buffer, pieces: Iterable<Buffer>): Iterable<Buffer> {
 }
 
 /** Make a rename in `dir` durable. */
-async function syncDir(dir: string): Promise<void> {
+export async function syncDir(dir: string): Promise<void> {
   const d = openSync(dir, 'r');
   try {
     await fsyncP(d);

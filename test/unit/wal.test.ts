@@ -9,7 +9,7 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DamagedRecordError, StorageError } from '../../lib/errors.js';
 import { encodeRecord, HEADER_BYTES, scanRecords } from '../../lib/storage/records.js';
-import { Wal, type BatchIo } from '../../lib/storage/wal.js';
+import { Wal, syncDir, type BatchIo } from '../../lib/storage/wal.js';
 
 const rec = (i: number) => Buffer.from(`record ${i} ${'x'.repeat(i % 7)}`);
 const texts = (records: Buffer[]) => records.map((r) => r.toString());
@@ -79,7 +79,7 @@ t.test('group commit: the appends of one turn are one batch, made durable by one
   let syncs = 0;
   const { promisify } = await import('node:util');
   const fs = await import('node:fs');
-  const io: BatchIo = { writev: promisify(fs.writev), fdatasync: (fd) => (syncs++, promisify(fs.fdatasync)(fd)) };
+  const io: BatchIo = { writev: promisify(fs.writev), fdatasync: (fd) => (syncs++, promisify(fs.fdatasync)(fd)), syncDir };
   const { wal } = await Wal.open(dir, 'always', io);
   await Promise.all(Array.from({ length: 1000 }, (_, i) => wal.append(rec(i))));
   t.same(wal.stats, { batches: 1, records: 1000 });
@@ -148,6 +148,7 @@ t.test('a failing disk: the batch fails, and every write after it, with a Storag
   const io: BatchIo = {
     writev: (fd, b) => (full ? Promise.reject(Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' })) : promisify(fs.writev)(fd, b)),
     fdatasync: promisify(fs.fdatasync),
+    syncDir,
   };
   const { wal } = await Wal.open(dir, 'always', io);
   await wal.append(rec(1));
@@ -177,6 +178,7 @@ t.test('short writes: a write that takes part of a batch is continued, never tak
       return writev(fd, [part]);
     },
     fdatasync: promisify(fs.fdatasync),
+    syncDir,
   });
 
   const slow = t.testdir({});
@@ -200,4 +202,49 @@ t.test('short writes: a write that takes part of a batch is continued, never tak
   const kept = await Wal.open(filling, 'always');
   t.same(texts(kept.recovered.records), texts([rec(1)]), 'what was durable is read back; the torn part is cut off');
   t.match(kept.recovered.warnings.join('\n'), /torn/);
+});
+
+t.test("a new segment's name is on disk before an append to it is called durable", async (t) => {
+  const { promisify } = await import('node:util');
+  const fs = await import('node:fs');
+  const synced: string[] = [];
+  const held: Array<() => void> = [];
+  let late = false;
+  let fsynced: () => void = () => undefined;
+  const io: BatchIo = {
+    writev: promisify(fs.writev),
+    fdatasync: async (fd) => {
+      await promisify(fs.fdatasync)(fd);
+      fsynced();
+    },
+    syncDir: async (d) => {
+      if (late) await new Promise<void>((r) => held.push(r));
+      await syncDir(d);
+      synced.push(d);
+    },
+  };
+  const dir = t.testdir({});
+  const { wal } = await Wal.open(dir, 'always', io);
+  t.same(synced, [dir], 'opening a data dir that had no segment syncs the folder once the segment is made');
+  await wal.append(rec(1));
+  late = true;
+  const snap = wal.snapshot(Buffer.from('state after 1'));
+  let durable = false;
+  const batchSynced = new Promise<void>((r) => (fsynced = r));
+  const next = wal.append(rec(2)).then(() => (durable = true));
+  await batchSynced;
+  await new Promise((r) => setImmediate(r));
+  t.notOk(durable, 'an append to the new segment, written and fsynced, waits for the folder to be synced');
+  late = false;
+  for (const release of held.splice(0)) release();
+  await next;
+  await snap;
+  t.ok(durable, 'and is durable once it is');
+  t.ok(synced.length >= 2, 'the folder was synced for the new segment (and the snapshot rename)');
+  t.same(new Set(synced), new Set([dir]), 'only this folder');
+  await wal.close();
+  const before = synced.length;
+  const again = await Wal.open(dir, 'always', io);
+  await again.wal.close();
+  t.equal(synced.length, before, 'reopening a data dir whose segment exists syncs nothing');
 });
