@@ -79,7 +79,7 @@ t.test('group commit: the appends of one turn are one batch, made durable by one
   let syncs = 0;
   const { promisify } = await import('node:util');
   const fs = await import('node:fs');
-  const io: BatchIo = { writev: promisify(fs.writev), fdatasync: (fd) => (syncs++, promisify(fs.fdatasync)(fd)), syncDir };
+  const io: BatchIo = { writevSync: fs.writevSync, writev: promisify(fs.writev), fdatasync: (fd) => (syncs++, promisify(fs.fdatasync)(fd)), syncDir };
   const { wal } = await Wal.open(dir, 'always', io);
   await Promise.all(Array.from({ length: 1000 }, (_, i) => wal.append(rec(i))));
   t.same(wal.stats, { batches: 1, records: 1000 });
@@ -145,8 +145,13 @@ t.test('a failing disk: the batch fails, and every write after it, with a Storag
   const { promisify } = await import('node:util');
   const fs = await import('node:fs');
   let full = false;
+  const enospc = () => Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
   const io: BatchIo = {
-    writev: (fd, b) => (full ? Promise.reject(Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' })) : promisify(fs.writev)(fd, b)),
+    writevSync: (fd, b) => {
+      if (full) throw enospc();
+      return fs.writevSync(fd, b);
+    },
+    writev: (fd, b) => (full ? Promise.reject(enospc()) : promisify(fs.writev)(fd, b)),
     fdatasync: promisify(fs.fdatasync),
     syncDir,
   };
@@ -169,17 +174,21 @@ t.test('short writes: a write that takes part of a batch is continued, never tak
   const fs = await import('node:fs');
   const writev = promisify(fs.writev);
   /** A disk with `room` bytes left that takes at most `piece` bytes per call, like one filling up. */
-  const disk = (room: number, piece: number): BatchIo => ({
-    writev: async (fd, buffers) => {
-      const want = Buffer.concat(buffers);
+  const disk = (room: number, piece: number): BatchIo => {
+    /** What the disk takes of `buffers` now (throws when it is full). */
+    const take = (buffers: Buffer[]) => {
       if (room === 0) throw Object.assign(new Error('ENOSPC: no space left on device'), { code: 'ENOSPC' });
-      const part = want.subarray(0, Math.min(piece, room));
+      const part = Buffer.concat(buffers).subarray(0, Math.min(piece, room));
       room -= part.length;
-      return writev(fd, [part]);
-    },
-    fdatasync: promisify(fs.fdatasync),
-    syncDir,
-  });
+      return part;
+    };
+    return {
+      writevSync: (fd, buffers) => fs.writevSync(fd, [take(buffers)]),
+      writev: async (fd, buffers) => writev(fd, [take(buffers)]),
+      fdatasync: promisify(fs.fdatasync),
+      syncDir,
+    };
+  };
 
   const slow = t.testdir({});
   const a = await Wal.open(slow, 'always', disk(Infinity, 7));
@@ -212,6 +221,7 @@ t.test("a new segment's name is on disk before an append to it is called durable
   let late = false;
   let fsynced: () => void = () => undefined;
   const io: BatchIo = {
+    writevSync: fs.writevSync,
     writev: promisify(fs.writev),
     fdatasync: async (fd) => {
       await promisify(fs.fdatasync)(fd);
