@@ -20,7 +20,7 @@
 import { close, closeSync, fdatasync, fsync as fsyncFd, mkdirSync, openSync, readdirSync, readFileSync, writev, writevSync } from 'node:fs';
 import { open as openFile, rename, rm, truncate, type FileHandle } from 'node:fs/promises';
 import { promisify } from 'node:util';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { DamagedRecordError, StorageError } from '../errors.js';
 import { crc32 } from 'node:zlib';
 import { HEADER_BYTES, encodeRecord, scanRecords } from './records.js';
@@ -113,7 +113,14 @@ export class Wal {
 
   /** Open (or create) the data dir and read back what it holds. */
   static async open(dir: string, fsync: FsyncPolicy, io: BatchIo = realIo): Promise<{ wal: Wal; recovered: Recovered }> {
-    mkdirSync(dir, { recursive: true });
+    const made = mkdirSync(dir, { recursive: true });
+    // Folders made here are named in their parents: on disk before anything in them is called durable.
+    if (made !== undefined && fsync !== 'no') {
+      for (let d = resolve(dir); ; d = dirname(d)) {
+        await io.syncDir(dirname(d));
+        if (d === resolve(made)) break;
+      }
+    }
     const warnings: string[] = [];
     let snapshot: Buffer | undefined;
     let covered = 0;
