@@ -144,11 +144,27 @@ export class LogApp implements App {
   }
   restorer(): Restorer {
     const rebuilt: string[] = [];
+    // Parts are checked as they come but taken apart in runs of LARGE_TEXT_CHARS (see entriesOf).
+    let held: string[] = [];
+    let heldChars = 0;
+    const take = () => {
+      if (held.length === 0) return;
+      for (const e of entriesOf(held.length === 1 ? held[0]! : held.join(''))) rebuilt.push(e);
+      held = [];
+      heldChars = 0;
+    };
     return {
       push: (part) => {
-        for (const e of entriesOf(part)) rebuilt.push(e);
+        // Checked now (an escaped entry decoded, then dropped): a bad part is refused as it comes.
+        scanEntries(part, (from, to, escaped) => escaped && JSON.parse(part.slice(from, to + 1)));
+        held.push(part);
+        heldChars += part.length;
+        if (heldChars >= LARGE_TEXT_CHARS) take();
       },
-      done: () => this.setEntries(rebuilt),
+      done: () => {
+        take();
+        this.setEntries(rebuilt);
+      },
     };
   }
   private setEntries(entries: string[]): void {
@@ -159,15 +175,28 @@ export class LogApp implements App {
 }
 
 /**
- * The entries of one part: `[` or `,`, then JSON strings separated by commas, and `]` after the
- * last part's. An entry without escapes is taken as a slice of the part, which V8 keeps as a
- * reference into it rather than a copy: a large part lives outside the young generation, so the
- * garbage collector does not copy a large log again and again while it is rebuilt (that held the
- * event loop for tens of milliseconds at a time, measured).
+ * Characters above which V8 keeps a string out of the young generation (its largest regular
+ * object is 128 KiB; a one-byte string takes a byte per character), with room to spare.
  */
-function entriesOf(part: string): string[] {
-  const bad = (what: string) => new Error(`log snapshot part is not a JSON array of strings: ${what}`);
+const LARGE_TEXT_CHARS = 160 * 1024;
+
+/**
+ * The entries of parts joined in order: `[` or `,`, then JSON strings separated by commas, and
+ * `]` after the last part's. An entry without escapes is taken as a slice of the text, which V8
+ * keeps as a reference into it rather than a copy. So the text must be a large one (over
+ * LARGE_TEXT_CHARS): it then lives outside the young generation, and the garbage collector does
+ * not copy a large log again and again while it is rebuilt (slices of small parts held the event
+ * loop for tens of milliseconds at a time, measured).
+ */
+function entriesOf(text: string): string[] {
   const out: string[] = [];
+  scanEntries(text, (from, to, escaped) => out.push(escaped ? (JSON.parse(text.slice(from, to + 1)) as string) : text.slice(from + 1, to)));
+  return out;
+}
+
+/** Check the syntax of parts' text (see entriesOf), calling `each` with each entry's quotes' positions; throws where it is not. */
+function scanEntries(part: string, each: (from: number, to: number, escaped: boolean) => void): void {
+  const bad = (what: string) => new Error(`log snapshot part is not a JSON array of strings: ${what}`);
   const first = part.charCodeAt(0);
   if (first !== 91 && first !== 44) throw bad('it starts with neither [ nor ,');
   const end = part.endsWith(']') ? part.length - 1 : part.length;
@@ -188,13 +217,12 @@ function entriesOf(part: string): string[] {
       j = quote;
       break;
     }
-    out.push(escaped ? (JSON.parse(part.slice(i, j + 1)) as string) : part.slice(i + 1, j));
+    each(i, j, escaped);
     i = j + 1;
     if (i === end) break;
     if (part.charCodeAt(i) !== 44 || i + 1 === end) throw bad(`no comma and string at ${i}`);
     i++;
   }
-  return out;
 }
 
 function checkEntries(parsed: unknown): string[] {

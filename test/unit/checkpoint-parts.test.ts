@@ -62,6 +62,29 @@ t.test('the log app: a restorer rebuilds the state part by part and changes noth
   t.equal(target.apply('size'), '301', 'the state is untouched');
 });
 
+t.test('the log app: parts taken apart in large runs come back whole, escapes across their joins included', async (t) => {
+  const source = createApp('log');
+  // About 1.2 MB: many runs of joined parts; some entries escaped, some parts starting or ending on one.
+  for (let i = 0; i < 3000; i++) source.apply(`append ${i % 7 === 0 ? `"q${i}" \\ \n` : ''}${'x'.repeat(380)}${i}`);
+  for (const size of [4096, 64 * 1024, 200 * 1024]) {
+    const back = createApp('log');
+    const r = back.restorer!();
+    for (const part of source.freeze!().parts(size)) r.push(part);
+    t.equal(back.apply('size'), '0', `parts of ${size}: nothing installed before the end`);
+    r.done();
+    t.equal(back.snapshot(), source.snapshot(), `parts of ${size}: the same state`);
+  }
+  // Each part well formed alone, but the log ended in the middle: refused once its run is taken apart.
+  const parts = [...source.freeze!().parts(64 * 1024)];
+  const closed = `${parts[0]}]`;
+  const r = createApp('log').restorer!();
+  t.throws(() => {
+    r.push(closed);
+    for (const part of parts.slice(1)) r.push(part);
+    r.done();
+  }, /no comma and string/, 'a part that closes the array before the last is refused');
+});
+
 t.test('an app without parts of its own: its snapshot cut up, joined again', async (t) => {
   const counter = createApp('counter');
   counter.apply('add 12345678901234567890');
