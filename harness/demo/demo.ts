@@ -7,7 +7,7 @@
  */
 import { resolve } from 'node:path';
 import { System, type SystemTls } from '../launch/system.js';
-import type { Proc } from '../launch/proc.js';
+import { alive, type Proc } from '../launch/proc.js';
 import { SYSTEM_STOPPING_LINE } from '../../lib/detect/parent.js';
 import type { Category, TraceEvent } from '../../lib/trace/index.js';
 import { formatStatus } from '../../clients/ctl.js';
@@ -377,11 +377,3 @@ export function userCommand(args: readonly string[]): string {
   return ['ftkit', ...out].join(' ');
 }
 
-export function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}

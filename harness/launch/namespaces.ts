@@ -8,6 +8,7 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { alive } from './proc.js';
 
 /** A network namespace name this helper made: `ftkh<pid base 36>-<n base 36>-<label>`. */
 export const NAME = /^ftkh([0-9a-z]+)-([0-9a-z]+)-/;
@@ -41,16 +42,6 @@ export function sh(cmd: string[], input?: string): Promise<string> {
     });
     if (input !== undefined) child.stdin!.end(input);
   });
-}
-
-/** Whether process `pid` is still there (one of another user counts). */
-export function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 /** Kill (SIGKILL) every process inside namespace `ns` and remove it. Errors are ignored: it may be gone already. */

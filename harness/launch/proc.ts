@@ -4,6 +4,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { dirname, join, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -181,5 +182,25 @@ export class ProcGroup extends EventEmitter<{ spawned: [Proc] }> {
 
   async stopAll(): Promise<void> {
     await Promise.all([...this.procs.values()].map((p) => p.stop()));
+  }
+}
+
+/**
+ * Whether process `pid` is still there (one of another user counts). A process killed but not
+ * yet reaped by its parent (a zombie: on a busy machine, for a while after `kill -9`) is not:
+ * it will never run again, and a user who starts it again must not be told it runs.
+ */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  try {
+    // /proc/PID/stat: "PID (COMMAND) STATE …"; the command may hold spaces and parentheses.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !/^[ZX]/.test(stat.slice(stat.lastIndexOf(')') + 2));
+  } catch {
+    return true; // no /proc (not Linux), or gone since: kill(0) said it was there
   }
 }

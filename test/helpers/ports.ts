@@ -9,7 +9,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { demoPorts } from '../../harness/demo/demo.js';
-import { alive } from '../../harness/launch/namespaces.js';
+import { alive } from '../../harness/launch/proc.js';
 
 const BLOCK = 400;
 /** Five-digit bases only: `127.0.0.1:4400` would also be the start of an ephemeral port's address (44003), which tests grep for survivors. */

@@ -39,3 +39,22 @@ t.test('the latest registration wins; a dead one falls back to the latest launch
   t.equal(demoWithLfdEvents([launched(second, 1), launched(first, 2), registered(dead, 3)]).serverPid('S1'), first);
   t.equal(demoWithLfdEvents([launched(dead, 1), registered(dead, 2)]).serverPid('S1'), undefined, 'none alive: not running');
 });
+
+t.test('a copy killed but not yet reaped (a zombie) is not running: its key starts it again, not kill -9 again', async (t) => {
+  const { spawn } = await import('node:child_process');
+  const { readFileSync } = await import('node:fs');
+  const child = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+  t.teardown(() => child.kill('SIGKILL'));
+  const pid = child.pid!;
+  const demo = demoWithLfdEvents([launched(pid, 1), registered(pid, 2)]);
+  t.equal(demo.serverPid('S1'), pid, 'running: it is S1');
+  process.kill(pid, 'SIGKILL');
+  // This test holds the event loop, so Node cannot reap the child: it stays a zombie until we let go.
+  const state = () => {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+  };
+  for (const until = Date.now() + 5000; state() !== 'Z' && Date.now() < until; );
+  t.equal(state(), 'Z', 'killed, not reaped yet');
+  t.equal(demo.serverPid('S1'), undefined, 'not running');
+});
