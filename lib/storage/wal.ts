@@ -116,9 +116,10 @@ export class Wal {
     const made = mkdirSync(dir, { recursive: true });
     // Folders made here are named in their parents: on disk before anything in them is called durable.
     if (made !== undefined && fsync !== 'no') {
-      for (let d = resolve(dir); ; d = dirname(d)) {
+      const first = resolve(made);
+      for (let d = resolve(dir); d !== dirname(d); d = dirname(d)) {
         await io.syncDir(dirname(d));
-        if (d === resolve(made)) break;
+        if (d === first) break;
       }
     }
     const warnings: string[] = [];
