@@ -27,6 +27,8 @@ import { fmt, percentile, sleep, table } from './stats.js';
 const here = dirname(fileURLToPath(import.meta.url));
 
 export interface BigStateOptions {
+  /** `log` (default): a list of appended items; `sns`: timelines, one author posting to 1,000 followers. */
+  app?: 'log' | 'sns';
   sizes: Array<{ label: string; bytes: number }>;
   checkpoints: number;
   /** Keep the replicas on disk under this folder (fsync always), or not. */
@@ -59,16 +61,20 @@ const OFF = '3600';
 const data = <T>(e: TraceEvent) => e.data as T;
 
 export async function runBigState(lg: LoadGen, o: BigStateOptions): Promise<BigStateRow[]> {
-  const sys = new System({ mode: 'passive', app: 'log', heartbeat: 0.1, checkpointFreq: Number(OFF), autoRestart: false, quiet: true, dataDir: o.dataDir });
+  const app = o.app ?? 'log';
+  const sys = new System({ mode: 'passive', app, heartbeat: 0.1, checkpointFreq: Number(OFF), autoRestart: false, quiet: true, dataDir: o.dataDir });
   const rows: BigStateRow[] = [];
   try {
     await sys.start();
     await waitAllReady(sys, 3);
     for (const p of sys.group.procs.values()) leanStdout(p, KEEP);
-    let have = { bytes: 2, entries: 0 };
+    let have = { bytes: app === 'log' ? 2 : 0, entries: 0 };
     for (const size of o.sizes) {
       const itemSize = Math.min(10_000, Math.max(100, Math.round(size.bytes / 1000)));
-      const f = await lg.call<{ bytes: number; entries: number; seconds: number }>('fill', { rm: sys.rmAddr, clients: 4, itemSize, have: have.bytes, entries: have.entries, targetBytes: size.bytes }, 600_000);
+      const f =
+        app === 'log'
+          ? await lg.call<{ bytes: number; entries: number; seconds: number }>('fill', { rm: sys.rmAddr, clients: 4, itemSize, have: have.bytes, entries: have.entries, targetBytes: size.bytes }, 600_000)
+          : await lg.call<{ bytes: number; entries: number; seconds: number }>('fillSns', { rm: sys.rmAddr, followers: 1000, itemSize: 400, have: have.bytes, entries: have.entries, targetBytes: size.bytes }, 600_000);
       have = { bytes: f.bytes, entries: f.entries };
       o.log(`bigstate ${size.label}: ${f.bytes} B in ${f.entries} entries (filled in ${f.seconds.toFixed(1)} s)`);
       const row = await measure(sys, lg, o, size.label, have);
@@ -83,13 +89,14 @@ export async function runBigState(lg: LoadGen, o: BigStateOptions): Promise<BigS
 }
 
 async function measure(sys: System, lg: LoadGen, o: BigStateOptions, label: string, have: { bytes: number; entries: number }): Promise<BigStateRow> {
+  const payload = o.app === 'sns' ? 'timeline a' : 'size';
   const st = await rmStatus(sys);
   const primary = st.leader!;
   const backups = st.members.map((m) => m.name).filter((n) => n !== primary);
   const marks = new Map([...sys.group.procs.values()].map((p) => [p, p.events.length]));
   const probe = await startProbe(st.members.map((m) => ({ name: m.name, addr: m.addr })));
   const session = `big-${label}`;
-  await lg.call('startSession', { session, rm: sys.rmAddr, clients: 1, payload: 'size', prefix: 'B', keepTimes: true });
+  await lg.call('startSession', { session, rm: sys.rmAddr, clients: 1, payload, prefix: 'B', keepTimes: true });
   const row: BigStateRow = { label, bytes: have.bytes, entries: have.entries, checkpoints: 0, installMs: [], primaryStall: [], backupStall: [], quietP99: 0, quietMax: 0, clientGap: [], falseSuspicions: [] };
   let samples: Record<string, Array<[number, number]>> = {};
   let times: number[] = [];

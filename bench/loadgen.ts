@@ -237,6 +237,39 @@ async function fill(args: { rm: string; clients: number; itemSize: number; have:
   return { bytes, entries, seconds: (Date.now() - t0) / 1000 };
 }
 
+/**
+ * Grow an `sns` app's state (one group) to about `targetBytes`: `followers` users follow the
+ * author `a`, who then posts texts of `itemSize`; each post is an event in every follower's
+ * timeline (its JSON and the event's record: about the text + 70 characters each), so the state
+ * grows by about followers × that per post. `have` is the size before (0: nobody logged in yet).
+ */
+async function fillSns(args: { rm: string; followers: number; itemSize: number; have: number; entries: number; targetBytes: number }) {
+  let bytes = args.have;
+  let entries = args.entries;
+  const t0 = Date.now();
+  const c = await openSession(args.rm, 'F', { attemptTimeoutMs: 5000 });
+  try {
+    if (bytes === 0) {
+      const now = Date.now();
+      answered(await c.request(`login a sa ${now}`));
+      for (let i = 1; i <= args.followers; i++) {
+        answered(await c.request(`login f${i} s${i} ${now}`));
+        answered(await c.request(`follow f${i} a`));
+        bytes += 60;
+      }
+    }
+    const text = 'x'.repeat(args.itemSize);
+    while (bytes < args.targetBytes) {
+      answered(await c.request(`post a ${Date.now()} p${entries} ${text}`));
+      bytes += args.followers * (args.itemSize + 70);
+      entries += args.followers;
+    }
+  } finally {
+    c.stop();
+  }
+  return { bytes, entries, seconds: (Date.now() - t0) / 1000 };
+}
+
 async function baseline(args: { port: number; conns: number; warmupMs: number; durationMs: number }): Promise<LoadStats> {
   const rec = new Recorder();
   rec.open(args.durationMs);
@@ -263,6 +296,7 @@ const ops: Record<string, (args: never) => Promise<unknown>> = {
   replies,
   ask,
   fill,
+  fillSns,
   watchFirst: async (args: { since: number; exclude: string; timeoutMs: number }): Promise<WatchResult | undefined> => watch.first(args.since, args.exclude, args.timeoutMs),
   memory: async () => process.memoryUsage(),
 };

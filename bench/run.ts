@@ -329,10 +329,16 @@ async function main(): Promise<void> {
       log('large states: checkpoint stalls, with data dirs (fsync always)');
       const disk = mkdtempSync(join(tmpdir(), 'ftkit-bigstate-'));
       const durable = await runBigState(lg, { sizes, checkpoints, dataDir: disk, log }).finally(() => rmSync(disk, { recursive: true, force: true }));
-      out.bigstate = { memory, durable, disk: `${tmpdir()} (${diskKind(tmpdir())})` };
+      log('large states of the sns app (timelines): checkpoint stalls, in memory and with data dirs');
+      const snsMemory = await runBigState(lg, { app: 'sns', sizes, checkpoints, log });
+      const snsDisk = mkdtempSync(join(tmpdir(), 'ftkit-bigstate-'));
+      const snsDurable = await runBigState(lg, { app: 'sns', sizes, checkpoints, dataDir: snsDisk, log }).finally(() => rmSync(snsDisk, { recursive: true, force: true }));
+      out.bigstate = { memory, durable, snsMemory, snsDurable, disk: `${tmpdir()} (${diskKind(tmpdir())})` };
       save();
-      printBigState(memory, 'Large states, in memory: longest event-loop stall per checkpoint (probe every 1 ms), heartbeat 0.1 s');
-      printBigState(durable, `Large states, with data dirs in ${tmpdir()} (fsync always): the same`);
+      printBigState(memory, 'Large states (log app), in memory: longest event-loop stall per checkpoint (probe every 1 ms), heartbeat 0.1 s');
+      printBigState(durable, `Large states (log app), with data dirs in ${tmpdir()} (fsync always): the same`);
+      printBigState(snsMemory, 'Large states (sns app: timelines), in memory: the same');
+      printBigState(snsDurable, `Large states (sns app: timelines), with data dirs in ${tmpdir()} (fsync always): the same`);
     }
     if (args.profile) {
       log('CPU profiles of the servers under load');

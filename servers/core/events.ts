@@ -11,6 +11,7 @@
  * posts, far past the 20 a read shows), and is told nothing else.
  */
 import type { AppEvent } from './apps.js';
+import { field, type StateRecord } from './freezable.js';
 
 /** Below this many events no compaction runs. */
 const MIN_COMPACT = 1024;
@@ -31,8 +32,13 @@ export const keepLatest =
   (_e, newer) =>
     newer < n;
 
+/** An event's characters in a record, about. */
+const weigh = (e: AppEvent) => e.topic.length + e.text.length + 24;
+
 export class EventLog {
   private s: EventLogState = { rev: 0, events: [], compactAt: MIN_COMPACT };
+  /** About how many characters the events take in records. */
+  private weight = 0;
 
   constructor(private readonly keep: Keep) {}
 
@@ -44,8 +50,14 @@ export class EventLog {
     return this.s.events.length;
   }
 
+  get chars(): number {
+    return this.weight;
+  }
+
   add(topic: string, text: string): void {
-    this.s.events.push({ rev: ++this.s.rev, topic, text });
+    const e = { rev: ++this.s.rev, topic, text };
+    this.s.events.push(e);
+    this.weight += weigh(e);
     if (this.s.events.length >= this.s.compactAt) this.compact();
   }
 
@@ -53,12 +65,17 @@ export class EventLog {
   compact(): void {
     const newer = new Map<string, number>();
     const kept: AppEvent[] = [];
+    this.weight = 0;
     for (let i = this.s.events.length - 1; i >= 0; i--) {
       const e = this.s.events[i]!;
       const n = newer.get(e.topic) ?? 0;
       newer.set(e.topic, n + 1);
-      if (this.keep(e, n)) kept.push(e);
+      if (this.keep(e, n)) {
+        kept.push(e);
+        this.weight += weigh(e);
+      }
     }
+    // A new array: one frozen before stays as it was (events are only ever pushed to the live one).
     this.s.events = kept.reverse();
     this.s.compactAt = Math.max(MIN_COMPACT, 2 * kept.length);
   }
@@ -94,5 +111,51 @@ export class EventLog {
   restore(s: Partial<EventLogState> | undefined): void {
     const events = Array.isArray(s?.events) ? s.events : [];
     this.s = { rev: s?.rev ?? 0, events, compactAt: s?.compactAt ?? Math.max(MIN_COMPACT, 2 * events.length) };
+    this.weight = 0;
+    for (const e of events) this.weight += weigh(e);
+  }
+
+  /**
+   * The log as it is now, as records to read later while it goes on: `["log", rev, compactAt]`,
+   * then `["event", rev, topic, text]` oldest first. Events are never changed and only pushed to
+   * the live array (a compaction makes a new one), so the array and its length are the frozen log.
+   */
+  freeze(): () => Iterable<StateRecord> {
+    const { rev, compactAt, events } = this.s;
+    const n = events.length;
+    return function* () {
+      yield ['log', rev, compactAt];
+      for (let i = 0; i < n; i++) {
+        const e = events[i]!;
+        yield ['event', e.rev, e.topic, e.text];
+      }
+    };
+  }
+}
+
+/** A log rebuilt from its records (EventLog.freeze), checked one by one; `state()` once all are in. */
+export class EventLogBuilder {
+  private head?: { rev: number; compactAt: number };
+  private readonly events: AppEvent[] = [];
+
+  /** Take the record if it is the log's; false if it is not. */
+  take(record: readonly unknown[]): boolean {
+    if (record[0] === 'log') {
+      if (this.head) throw new Error('a second log record');
+      this.head = { rev: field.count(record[1], 'the revision'), compactAt: field.count(record[2], 'the compaction point') };
+      return true;
+    }
+    if (record[0] !== 'event') return false;
+    if (!this.head) throw new Error('an event before the log record');
+    const rev = field.count(record[1], "an event's revision");
+    const last = this.events.at(-1)?.rev ?? 0;
+    if (rev <= last || rev > this.head.rev) throw new Error(`event revision ${rev} is out of order`);
+    this.events.push({ rev, topic: field.string(record[2], "an event's topic"), text: field.string(record[3], "an event's text") });
+    return true;
+  }
+
+  state(): EventLogState {
+    if (!this.head) throw new Error('no log record');
+    return { ...this.head, events: this.events };
   }
 }

@@ -27,8 +27,9 @@
  * request never logged in here: its client logs in again), JSON for list and timeline,
  * `error: …` for a request it cannot parse.
  */
-import type { App, AppEvent, Watchable } from './apps.js';
-import { EventLog, type EventLogState } from './events.js';
+import type { App, AppEvent, Frozen, Restorer, Watchable } from './apps.js';
+import { EventLog, EventLogBuilder, type EventLogState } from './events.js';
+import { field, FreezableMap, frozenRecords, recordRestorer, recordsText, stringsWeight, type StateRecord } from './freezable.js';
 import { OUTBOX_TOPIC, timelineTopic, type Post } from '../../lib/protocol/topics.js';
 
 export { OUTBOX_TOPIC, timelineTopic, type Post };
@@ -54,11 +55,20 @@ export type OutboxEntry =
 
 interface SnsState {
   /** Every user known, local or not: the group each lives in. */
-  directory: Record<string, string>;
-  local: Record<string, LocalUser>;
+  directory: FreezableMap<string>;
+  local: FreezableMap<LocalUser>;
   /** Per group: every outbox entry for it up to this revision has been delivered there. */
   synced: Record<string, number>;
 }
+
+const emptyState = (): SnsState => ({
+  directory: new FreezableMap<string>((g) => g, (g) => g.length + 10),
+  local: new FreezableMap<LocalUser>(
+    (u) => ({ following: [...u.following], followers: [...u.followers], ...(u.session ? { session: { ...u.session } } : {}) }),
+    (u) => stringsWeight(u.following) + stringsWeight(u.followers) + (u.session ? u.session.id.length + 24 : 10),
+  ),
+  synced: {},
+});
 
 const ID = /^[A-Za-z0-9_.-]{1,64}$/;
 const byId = (a: string, b: string) => a.localeCompare(b, 'en', { numeric: true });
@@ -66,7 +76,7 @@ const byId = (a: string, b: string) => a.localeCompare(b, 'en', { numeric: true 
 export class SnsApp implements App, Watchable {
   readonly name = 'sns';
   readonly watch: Watchable = this;
-  private s: SnsState = { directory: {}, local: {}, synced: {} };
+  private s: SnsState = emptyState();
   private readonly log = new EventLog((e, newer) => (e.topic === OUTBOX_TOPIC ? !this.delivered(e) : newer < TIMELINE_KEEP));
 
   constructor(readonly group: string) {}
@@ -100,63 +110,61 @@ export class SnsApp implements App, Watchable {
   }
 
   private login(u: string, session: string, time: number): string {
-    let user = this.s.local[u];
+    const user = this.s.local.get(u);
     if (!user) {
-      user = this.s.local[u] = { following: [], followers: [] };
-      this.s.directory[u] = this.group;
+      this.s.directory.set(u, this.group);
       this.outbox({ to: '*', from: this.group, op: 'user', user: u, home: this.group });
     }
-    const held = user.session;
+    const held = user?.session;
     if (held && held.id !== session && time - held.seen < SESSION_HOLD_MS) return 'elsewhere';
-    user.session = { id: session, seen: time };
+    if (user) this.s.local.update(u, (x) => (x.session = { id: session, seen: time }));
+    else this.s.local.set(u, { following: [], followers: [], session: { id: session, seen: time } });
     return 'ok';
   }
 
   private logout(u: string, session: string): string {
-    const user = this.s.local[u];
-    if (user?.session?.id === session) delete user.session;
+    if (this.s.local.get(u)?.session?.id === session) this.s.local.update(u, (x) => delete x.session);
     return 'ok';
   }
 
   private follow(op: 'follow' | 'unfollow', u: string, v: string): string {
-    const user = this.s.local[u];
+    const user = this.s.local.get(u);
     if (!user) return 'unknown-user';
     const follows = user.following.includes(v);
     if (op === 'follow') {
       if (u === v || follows) return 'exists';
-      if (!this.s.directory[v]) return 'invalid';
-      user.following.push(v);
+      if (!this.s.directory.has(v)) return 'invalid';
+      this.s.local.update(u, (x) => x.following.push(v));
     } else {
       if (!follows) return 'not-follower';
-      user.following = user.following.filter((x) => x !== v);
+      this.s.local.update(u, (x) => (x.following = x.following.filter((f) => f !== v)));
     }
-    const other = this.s.local[v];
-    if (other) other.followers = op === 'follow' ? [...other.followers, u] : other.followers.filter((x) => x !== u);
-    else this.outbox({ to: this.s.directory[v]!, from: this.group, op, user: v, follower: u });
+    const here = this.s.local.update(v, (x) => (x.followers = op === 'follow' ? [...x.followers, u] : x.followers.filter((f) => f !== u)));
+    if (!here) this.outbox({ to: this.s.directory.get(v)!, from: this.group, op, user: v, follower: u });
     return 'ok';
   }
 
   private list(u: string): string {
-    const user = this.s.local[u];
+    const user = this.s.local.get(u);
     if (!user) return 'unknown-user';
-    return JSON.stringify({ users: Object.keys(this.s.directory).sort(byId), followers: [...user.followers].sort(byId) });
+    return JSON.stringify({ users: [...this.s.directory.keys()].sort(byId), followers: [...user.followers].sort(byId) });
   }
 
   /** The last posts of u's timeline, newest first, and the revision to watch it from. */
   private timeline(u: string): string {
-    if (!this.s.local[u]) return 'unknown-user';
+    if (!this.s.local.has(u)) return 'unknown-user';
     const posts = this.log.latest(timelineTopic(u), TIMELINE_LENGTH).map((text) => JSON.parse(text) as Post);
     return JSON.stringify({ rev: this.log.rev, posts });
   }
 
   private post(u: string, time: number, text: string): string {
-    const user = this.s.local[u];
+    const user = this.s.local.get(u);
     if (!user) return 'unknown-user';
     const elsewhere = new Map<string, string[]>();
     for (const f of user.followers) {
-      if (this.s.local[f]) this.deliver(f, { author: u, time, text });
+      if (this.s.local.has(f)) this.deliver(f, { author: u, time, text });
       else {
-        const home = this.s.directory[f] ?? '';
+        const home = this.s.directory.get(f) ?? '';
         elsewhere.set(home, [...(elsewhere.get(home) ?? []), f]);
       }
     }
@@ -174,19 +182,19 @@ export class SnsApp implements App, Watchable {
     }
     switch (e.op) {
       case 'user':
-        this.s.directory[e.user] = e.home;
+        this.s.directory.set(e.user, e.home);
         return 'ok';
       case 'follow':
       case 'unfollow': {
-        const user = this.s.local[e.user];
-        if (!user) return 'invalid';
-        user.followers = user.followers.filter((x) => x !== e.follower);
-        if (e.op === 'follow') user.followers.push(e.follower);
-        return 'ok';
+        const found = this.s.local.update(e.user, (user) => {
+          user.followers = user.followers.filter((x) => x !== e.follower);
+          if (e.op === 'follow') user.followers.push(e.follower);
+        });
+        return found ? 'ok' : 'invalid';
       }
       case 'deliver':
         // Only to those who still follow the author when the post arrives.
-        for (const f of e.users) if (this.s.local[f]?.following.includes(e.author)) this.deliver(f, { author: e.author, time: e.time, text: e.text });
+        for (const f of e.users) if (this.s.local.get(f)?.following.includes(e.author)) this.deliver(f, { author: e.author, time: e.time, text: e.text });
         return 'ok';
       default:
         return bad(`sync ${json}`);
@@ -230,17 +238,71 @@ export class SnsApp implements App, Watchable {
   // ---- App ----------------------------------------------------------------------------
 
   describe(): string {
-    return `[${Object.keys(this.s.local).length} users here, ${Object.keys(this.s.directory).length} in all, rev ${this.log.rev}, ${this.log.length} events kept]`;
+    return `[${this.s.local.size} users here, ${this.s.directory.size} in all, rev ${this.log.rev}, ${this.log.length} events kept]`;
   }
 
   snapshot(): string {
-    return JSON.stringify({ ...this.s, log: this.log.state() });
+    return recordsText(this.freeze());
   }
 
   restore(snapshot: string): void {
-    const parsed = JSON.parse(snapshot || '{}') as Partial<SnsState> & { log?: EventLogState };
+    const r = this.restorer();
+    r.push(snapshot || recordsText(new SnsApp(this.group).freeze()));
+    r.done();
+  }
+
+  /**
+   * The state as records, a line each: `["synced", group, rev]`, `["dir", user, group]`,
+   * `["user", user, following, followers, session, seen]` (no session: nulls), then the event
+   * log's (events.ts). A freeze copies only the few `synced` rows.
+   */
+  freeze(): Frozen {
+    const synced = Object.entries(this.s.synced);
+    const directory = this.s.directory.freeze();
+    const local = this.s.local.freeze();
+    const log = this.log.freeze();
+    const size = 30 * synced.length + this.s.directory.chars + this.s.local.chars + this.log.chars;
+    return frozenRecords(size, function* (): Iterable<StateRecord> {
+      for (const [group, rev] of synced) yield ['synced', group, rev];
+      for (const [user, group] of directory.entries()) yield ['dir', user, group];
+      for (const [user, u] of local.entries()) yield ['user', user, u.following, u.followers, u.session?.id ?? null, u.session?.seen ?? null];
+      yield* log();
+    });
+  }
+
+  restorer(): Restorer {
+    const s = emptyState();
+    const log = new EventLogBuilder();
+    return recordRestorer(
+      'sns',
+      (record) => {
+        if (log.take(record)) return;
+        const [kind, a, b, c, d, e] = record;
+        if (kind === 'synced') s.synced[field.string(a, 'a group')] = field.count(b, 'a revision');
+        else if (kind === 'dir') s.directory.set(field.string(a, 'a user'), field.string(b, "a user's group"));
+        else if (kind === 'user') {
+          const user: LocalUser = { following: field.strings(b, 'following'), followers: field.strings(c, 'followers') };
+          if (d !== null) user.session = { id: field.string(d, 'a session'), seen: field.count(e, "a session's time") };
+          s.local.set(field.string(a, 'a user'), user);
+        } else throw new Error(`unknown kind ${JSON.stringify(kind)}`);
+      },
+      () => {
+        this.s = s;
+        this.log.restore(log.state());
+      },
+      (text) => this.restoreWhole(text),
+    );
+  }
+
+  /** A state written whole as one JSON object (before records). */
+  private restoreWhole(text: string): void {
+    const parsed = JSON.parse(text) as { directory?: Record<string, string>; local?: Record<string, LocalUser>; synced?: Record<string, number>; log?: EventLogState };
     if (typeof parsed !== 'object' || parsed === null) throw new Error('sns snapshot is not an object');
-    this.s = { directory: parsed.directory ?? {}, local: parsed.local ?? {}, synced: parsed.synced ?? {} };
+    const s = emptyState();
+    for (const [user, group] of Object.entries(parsed.directory ?? {})) s.directory.set(user, group);
+    for (const [user, u] of Object.entries(parsed.local ?? {})) s.local.set(user, u);
+    s.synced = parsed.synced ?? {};
+    this.s = s;
     this.log.restore(parsed.log);
   }
 }
