@@ -36,7 +36,7 @@ import { printBigState, runBigState } from './bigstate.js';
 import { printFailover, printHandshake, printRecovery, printSecurity, printThroughput } from './report.js';
 
 /** `throughput` includes `security` (measured between its two baseline passes) unless --no-security. */
-const SECTIONS = ['throughput', 'security', 'handshake', 'redis', 'durable', 'idle', 'groups', 'rm-scale', 'metrics', 'failover', 'recovery', 'sns', 'failslow', 'bigstate'] as const;
+const SECTIONS = ['throughput', 'security', 'handshake', 'redis', 'durable', 'idle', 'groups', 'rm-scale', 'metrics', 'failover', 'recovery', 'sns', 'failslow', 'bigstate', 'bigstate-sns'] as const;
 type Section = (typeof SECTIONS)[number];
 
 interface Args {
@@ -68,7 +68,7 @@ function parseArgs(argv: string[]): Args {
 
 function usage(error?: string): never {
   const text = [
-    'usage: npm run bench -- [--quick] [--only throughput,security,handshake,redis,durable,idle,groups,rm-scale,metrics,failover,recovery,sns,failslow,bigstate] [--no-security] [--profile]',
+    'usage: npm run bench -- [--quick] [--only throughput,security,handshake,redis,durable,idle,groups,rm-scale,metrics,failover,recovery,sns,failslow,bigstate,bigstate-sns] [--no-security] [--profile]',
     '  throughput  bare TCP baseline, ftkit passive and active (as-is, drained, quiet); includes security',
     '  security    authentication off / on / on + TLS, interleaved rounds, ratios on/off and tls/off',
     '              (alone: between two baseline passes; --no-security leaves it out of throughput)',
@@ -84,8 +84,9 @@ function usage(error?: string): never {
     '  failover    detection and failover times;  recovery: recovery and checkpoint pauses by state size',
     '  sns         social network: post delivery latency to a live timeline, across groups (through ftkit sync) and within one',
     '  failslow    fail-slow flags during 5 minutes of saturating load (30 s with --quick), and how long each injected fault takes to be flagged',
-    '  bigstate    1, 10 and 100 MB of state: the longest event-loop stall per checkpoint at the primary and the backups',
-    '              (a probe every ms), in memory and with data dirs, and false suspicions at heartbeat 0.1 s',
+    '  bigstate    1, 10 and 100 MB of state (the log app): the longest event-loop stall per checkpoint at the primary and',
+    '              the backups (a probe every ms), in memory and with data dirs, and false suspicions at heartbeat 0.1 s',
+    '  bigstate-sns  the same with the sns app (timelines: one author posting to 1,000 followers)',
     '  --profile   also CPU profiles of the servers under load',
   ].join('\n');
   if (error) {
@@ -317,28 +318,24 @@ async function main(): Promise<void> {
       save();
       printFailSlow(r, log);
     }
-    if (args.only.has('bigstate')) {
+    for (const app of ['log', 'sns'] as const) {
+      const section = app === 'log' ? 'bigstate' : 'bigstate-sns';
+      if (!args.only.has(section)) continue;
       const sizes = [
         { label: '1 MB', bytes: 1e6 },
         { label: '10 MB', bytes: 1e7 },
         { label: '100 MB', bytes: 1e8 },
       ];
       const checkpoints = args.quick ? 3 : 8;
-      log('large states: checkpoint stalls, in memory');
-      const memory = await runBigState(lg, { sizes, checkpoints, log });
-      log('large states: checkpoint stalls, with data dirs (fsync always)');
+      log(`large states (${app} app): checkpoint stalls, in memory`);
+      const memory = await runBigState(lg, { app, sizes, checkpoints, log });
+      log(`large states (${app} app): checkpoint stalls, with data dirs (fsync always)`);
       const disk = mkdtempSync(join(tmpdir(), 'ftkit-bigstate-'));
-      const durable = await runBigState(lg, { sizes, checkpoints, dataDir: disk, log }).finally(() => rmSync(disk, { recursive: true, force: true }));
-      log('large states of the sns app (timelines): checkpoint stalls, in memory and with data dirs');
-      const snsMemory = await runBigState(lg, { app: 'sns', sizes, checkpoints, log });
-      const snsDisk = mkdtempSync(join(tmpdir(), 'ftkit-bigstate-'));
-      const snsDurable = await runBigState(lg, { app: 'sns', sizes, checkpoints, dataDir: snsDisk, log }).finally(() => rmSync(snsDisk, { recursive: true, force: true }));
-      out.bigstate = { memory, durable, snsMemory, snsDurable, disk: `${tmpdir()} (${diskKind(tmpdir())})` };
+      const durable = await runBigState(lg, { app, sizes, checkpoints, dataDir: disk, log }).finally(() => rmSync(disk, { recursive: true, force: true }));
+      out[section] = { memory, durable, disk: `${tmpdir()} (${diskKind(tmpdir())})` };
       save();
-      printBigState(memory, 'Large states (log app), in memory: longest event-loop stall per checkpoint (probe every 1 ms), heartbeat 0.1 s');
-      printBigState(durable, `Large states (log app), with data dirs in ${tmpdir()} (fsync always): the same`);
-      printBigState(snsMemory, 'Large states (sns app: timelines), in memory: the same');
-      printBigState(snsDurable, `Large states (sns app: timelines), with data dirs in ${tmpdir()} (fsync always): the same`);
+      printBigState(memory, `Large states (${app} app), in memory: longest event-loop stall per checkpoint (probe every 1 ms), heartbeat 0.1 s`);
+      printBigState(durable, `Large states (${app} app), with data dirs in ${tmpdir()} (fsync always): the same`);
     }
     if (args.profile) {
       log('CPU profiles of the servers under load');

@@ -161,8 +161,10 @@ export class SnsApp implements App, Watchable {
     const user = this.s.local.get(u);
     if (!user) return 'unknown-user';
     const elsewhere = new Map<string, string[]>();
+    // One text for every follower's event: a post to many followers is held once.
+    const event = postText({ author: u, time, text });
     for (const f of user.followers) {
-      if (this.s.local.has(f)) this.deliver(f, { author: u, time, text });
+      if (this.s.local.has(f)) this.log.add(timelineTopic(f), event);
       else {
         const home = this.s.directory.get(f) ?? '';
         elsewhere.set(home, [...(elsewhere.get(home) ?? []), f]);
@@ -194,7 +196,8 @@ export class SnsApp implements App, Watchable {
       }
       case 'deliver':
         // Only to those who still follow the author when the post arrives.
-        for (const f of e.users) if (this.s.local.get(f)?.following.includes(e.author)) this.deliver(f, { author: e.author, time: e.time, text: e.text });
+        const event = postText({ author: e.author, time: e.time, text: e.text });
+        for (const f of e.users) if (this.s.local.get(f)?.following.includes(e.author)) this.log.add(timelineTopic(f), event);
         return 'ok';
       default:
         return bad(`sync ${json}`);
@@ -211,10 +214,6 @@ export class SnsApp implements App, Watchable {
   private delivered(e: AppEvent): boolean {
     const to = (JSON.parse(e.text) as OutboxEntry).to;
     return to !== '*' && e.rev <= (this.s.synced[to] ?? 0);
-  }
-
-  private deliver(user: string, post: Post): void {
-    this.event(timelineTopic(user), JSON.stringify(post));
   }
 
   private outbox(entry: OutboxEntry): void {
@@ -288,7 +287,7 @@ export class SnsApp implements App, Watchable {
       },
       () => {
         this.s = s;
-        this.log.restore(log.state());
+        this.log.install(log.done());
       },
       (text) => this.restoreWhole(text),
     );
@@ -303,9 +302,11 @@ export class SnsApp implements App, Watchable {
     for (const [user, u] of Object.entries(parsed.local ?? {})) s.local.set(user, u);
     s.synced = parsed.synced ?? {};
     this.s = s;
-    this.log.restore(parsed.log);
+    this.log.restoreWhole(parsed.log);
   }
 }
+
+const postText = (post: Post) => JSON.stringify(post);
 
 function bad(payload: string): string {
   return `error: sns cannot parse ${JSON.stringify(payload.slice(0, 60))}`;
