@@ -9,7 +9,7 @@
  * once than one topic holds: a large state has no pause that grows with it): an event survives
  * while the app's `keep` says so, given how many newer events its topic has. What that costs a
  * watcher: one that subscribes from a revision older than what is kept misses what was dropped
- * (a timeline keeps its last 1,000 posts, far past the 20 a read shows), and is told nothing
+ * (a timeline keeps at least its last 1,000 posts, far past the 20 a read shows), and is told nothing
  * else.
  *
  * A freeze copies nothing (servers/core/freezable.ts): a topic's events are only ever pushed to

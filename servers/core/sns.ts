@@ -12,7 +12,7 @@
  *
  * The synchronizer also tells a group how far each link is delivered (`synced GROUP REV`: every
  * entry for GROUP up to REV has arrived there), so the outbox is trimmed behind it; the events
- * are kept bounded (servers/core/events.ts): each timeline its last 1,000 posts.
+ * are kept bounded (servers/core/events.ts): each timeline at least its last 1,000 posts.
  *
  * Time is stamped by the client and carried in the request: no replica reads a clock. FOLLOW
  * counts only posts made after the follow reached the author's group. A timeline holds the
