@@ -129,3 +129,47 @@ t.test('a newer checkpoint beginning drops the one coming in; a small state stil
   t.equal(c.core('S2').incoming, undefined);
   t.ok(same(c.core('S2').state.app.snapshot(), ['small', ...entries, 'after']), 'S2 installed the newer one');
 });
+
+t.test('the sns and chat apps: a large state goes in parts while requests change it, and every replica ends alike', async (t) => {
+  const text = 'y'.repeat(300);
+  const apps = {
+    sns: { setup: ['login a s 1', ...Array.from({ length: 60 }, (_, i) => [`login f${i} s 1`, `follow f${i} a`]).flat()], change: (i: number) => `post a ${i} p${i} ${text}`, during: (i: number) => [`login late${i} s 1`, `follow late${i} a`, `post a ${i} during${i}`, `unfollow f${i} a`] },
+    chat: { setup: Array.from({ length: 60 }, (_, i) => [`login m${i}`, `join m${i} room`]).flat(), change: (i: number) => `say m${i % 60} ${i} ${text}`, during: (i: number) => [`login late${i}`, `join late${i} room`, `say late${i} ${i} during`, `leave m${i} room`] },
+  };
+  for (const [app, how] of Object.entries(apps)) {
+    for (const mode of ['passive', 'active'] as const) {
+      const c = new Cluster(ALL, { app: app as 'sns' | 'chat' });
+      if (mode === 'passive') c.group('passive', 1, 'S1', ALL);
+      else c.group('active', 1, 'S1', ['S1', 'S2'], ['S3']);
+      let n = 0;
+      for (const p of how.setup) c.request('S1', 'C1', ++n, p);
+      for (let i = 0; i < 40; i++) c.request('S1', 'C1', ++n, how.change(i));
+      c.pump();
+      const then = c.core('S1').state.app.snapshot();
+      const size = then.length;
+      if (mode === 'passive') c.step('S1', { type: 'timer', timer: 'checkpoint' });
+      else c.sendCheckpoint('S1', 'S3', 1);
+      // Changes to what was frozen while its parts are on their way: new users, posts, follows undone.
+      let m = 0;
+      for (let i = 0; i < 3; i++) {
+        for (const p of how.during(i)) c.request('S1', 'C2', ++m, p);
+        c.round();
+      }
+      c.pump();
+      const target = mode === 'passive' ? 'S2' : 'S3';
+      t.ok(size > STREAM_ABOVE_CHARS, `${app}, ${mode}: a state of ${size} characters`);
+      t.match(c.texts('S1', 'checkpoint_sent').at(-1), /in parts/, `${app}, ${mode}: sent in parts`);
+      t.ok(partsTo(c, target), `${app}, ${mode}: ${target} installed it`);
+      const leader = c.core('S1').state.app.snapshot();
+      t.not(leader, then, `${app}, ${mode}: the leader went on`);
+      if (mode === 'passive') {
+        // A passive backup holds the state of the point frozen, and the requests after it in its log.
+        for (const b of ['S2', 'S3']) t.equal(c.core(b).state.app.snapshot(), then, `${app}, passive: ${b} holds the state frozen`);
+        t.equal(c.core('S2').log.length, 12, `${app}, passive: and the 12 requests after it`);
+        c.step('S1', { type: 'timer', timer: 'checkpoint' });
+        c.pump();
+      }
+      for (const r of ALL) t.equal(c.core(r).state.app.snapshot(), leader, `${app}, ${mode}: ${r} holds the leader's state`);
+    }
+  }
+});
