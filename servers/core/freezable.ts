@@ -187,7 +187,7 @@ export function recordRestorer(app: string, take: (record: unknown[]) => void, f
     push(part) {
       if (line === 0 && rest === '' && legacy === undefined && part.startsWith('{')) legacy = [];
       if (legacy) return void legacy.push(part);
-      let text = rest + part;
+      const text = rest + part;
       let at = 0;
       for (let nl = text.indexOf('\n'); nl !== -1; nl = text.indexOf('\n', at)) {
         let record: unknown;
@@ -206,7 +206,6 @@ export function recordRestorer(app: string, take: (record: unknown[]) => void, f
         at = nl + 1;
       }
       rest = text.slice(at);
-      text = '';
     },
     done() {
       if (legacy) return whole(legacy.join(''));
