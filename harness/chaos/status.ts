@@ -53,6 +53,13 @@ export async function rmStatus(sys: System): Promise<RmStatus | undefined> {
   }
 }
 
+/** The RM's status, or an error saying it did not answer (for a caller that cannot go on without it). */
+export async function mustStatus(sys: System): Promise<RmStatus> {
+  const status = await rmStatus(sys);
+  if (!status) throw new Error(`the RM did not answer ctl status within ${STATUS_TIMEOUT_MS} ms`);
+  return status;
+}
+
 /** Whole: the GFD connected, a leader, `replicas` members, every one ready; with `groups`, each of them so. */
 export function isWhole(s: RmStatus, replicas: number, groups?: readonly string[]): boolean {
   if (groups) return groups.every((g) => isWhole(groupView(s, g)!, replicas));

@@ -14,7 +14,7 @@ import { readFinalActive } from '../../harness/chaos/final.js';
 import { requestOnce } from '../../harness/chaos/client.js';
 import { parseReadResult } from '../../harness/chaos/history.js';
 import { digest } from '../../servers/core/state.js';
-import { rmStatus } from '../../harness/chaos/status.js';
+import { mustStatus } from '../../harness/chaos/status.js';
 import type { TraceEvent } from '../../lib/trace/index.js';
 
 const data = <T>(e: TraceEvent) => e.data as T;
@@ -88,7 +88,7 @@ export async function killAllRounds(t: Test, mode: 'passive' | 'active'): Promis
     await Promise.all(loops);
     for (const s of sessions) s.stop();
 
-    const status = await rmStatus(sys);
+    const status = await mustStatus(sys);
     const leader = status.members.find((m) => m.name === status.leader)!;
     const ready = status.members.filter((m) => m.ready);
     // A relaunched replica's lines come through the LFD that launched it.

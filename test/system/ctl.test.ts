@@ -62,7 +62,7 @@ t.test('ctl set: bad values exit 2, a primary that is no replica is refused; sta
   }
   t.equal(json!.inForce['lfd-heartbeat-freq'], '0.25 (LFD1, LFD2)', 'the LFDs run with the new period');
   t.equal(json!.inForce['lag-timeout'], '1 (S1, S2)', 'and the replicas with the lag timeout that follows it');
-  t.match(status.stdout, new RegExp(`^  primary +${json.leader}$`, 'm'));
+  t.match(status.stdout, new RegExp(`^  primary +${json!.leader}$`, 'm'));
   t.match(status.stdout, /^ {2}replicas +2$/m);
   t.notMatch(status.stdout, /as each component was started/);
 });

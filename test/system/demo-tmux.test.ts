@@ -22,7 +22,7 @@ t.setTimeout(180_000);
 function tmuxEnv(t: Test): NodeJS.ProcessEnv {
   const dir = mkdtempSync(join(tmpdir(), 'ftkit-tmux-'));
   const { env } = demoEnv(t);
-  const out = { ...env, TMUX_TMPDIR: dir };
+  const out: NodeJS.ProcessEnv = { ...env, TMUX_TMPDIR: dir };
   delete out.TMUX;
   delete out.TMUX_PANE;
   t.teardown(() => {

@@ -15,7 +15,7 @@ import { System } from '../../harness/launch/system.js';
 import { Session } from '../../clients/session.js';
 import { requestOnce } from '../../harness/chaos/client.js';
 import { parseReadResult } from '../../harness/chaos/history.js';
-import { rmStatus } from '../../harness/chaos/status.js';
+import { mustStatus } from '../../harness/chaos/status.js';
 import { Wal } from '../../lib/storage/wal.js';
 import { HEADER_BYTES } from '../../lib/storage/records.js';
 import type { TraceEvent } from '../../lib/trace/index.js';
@@ -56,7 +56,7 @@ t.test('a full disk: the primary stops without acknowledging what it could not m
   });
   await sys.start();
   await sys.rm.waitFor((e) => e.type === 'ready_changed' && data<{ ready: string[] }>(e).ready.length === 3, 20_000);
-  const leader = (await rmStatus(sys)).leader;
+  const leader = (await mustStatus(sys)).leader;
   t.equal(leader, 'S1', 'S1, on the small disk, is the primary');
 
   // Appends of 10 KB until well past 256 KB: the primary's disk fills on the way.
@@ -74,7 +74,7 @@ t.test('a full disk: the primary stops without acknowledging what it could not m
   t.equal(failed.category, 'fault');
   await sys.proc('S1').exited;
   t.pass('S1 stopped');
-  const status = await rmStatus(sys);
+  const status = await mustStatus(sys);
   t.not(status.leader, 'S1', `the group failed over to ${status.leader}`);
   t.equal(acked.length, 40, 'every append was acknowledged in the end (by the new primary)');
 

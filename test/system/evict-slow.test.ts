@@ -9,7 +9,7 @@ import { System } from '../../harness/launch/system.js';
 import { Session } from '../../clients/session.js';
 import { requestOnce } from '../../harness/chaos/client.js';
 import { parseReadResult } from '../../harness/chaos/history.js';
-import { rmStatus } from '../../harness/chaos/status.js';
+import { mustStatus } from '../../harness/chaos/status.js';
 import type { TraceEvent } from '../../lib/trace/index.js';
 
 t.setTimeout(120_000);
@@ -21,7 +21,7 @@ t.test('a primary made slow (delay 50 ms) is evicted: a new primary, the slow on
   t.teardown(() => sys.stop());
   await sys.start();
   await sys.rm.waitFor((e) => e.type === 'ready_changed' && data<{ ready: string[] }>(e).ready.length === 3, 20_000);
-  const slow = (await rmStatus(sys)).leader!;
+  const slow = (await mustStatus(sys)).leader!;
   const learnt = new Set<string>();
   await sys.rm.waitFor((e) => e.type === 'fail_slow_learnt' && (data<{ replicas: string[] }>(e).replicas.forEach((r) => learnt.add(r)), learnt.size === 3), 30_000);
 
@@ -61,7 +61,7 @@ t.test('a primary made slow (delay 50 ms) is evicted: a new primary, the slow on
   stopping = true;
   await loop;
 
-  const status = await rmStatus(sys);
+  const status = await mustStatus(sys);
   const primary = status.members.find((m) => m.name === status.leader)!;
   const answer = await requestOnce(primary.addr, 'CHECK', primary.name, 1, 'read', 5000);
   const log = (answer.kind === 'reply' && parseReadResult(answer.result)) || [];

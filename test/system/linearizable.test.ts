@@ -76,7 +76,7 @@ async function zombieTrial(t: Test, freezeLfd: boolean): Promise<void> {
   await Promise.all(clients.map((c) => c.waitFor(() => done(c).length >= 10, 20_000)));
 
   // The sequencer now (on a busy machine a false suspicion may already have moved it).
-  const first = data<View>(sys.rm.events.findLast((e) => e.type === 'view_changed')!);
+  const first = data<View>([...sys.rm.events].reverse().find((e) => e.type === 'view_changed')!);
   const seqName = first.leader;
   const sequencer = sys.proc(seqName);
   const lfd = sys.proc(`LFD${seqName.slice(1)}`);

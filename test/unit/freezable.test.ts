@@ -162,7 +162,7 @@ for (const kind of ['sns', 'chat'] as const) {
     r.done();
     if (kind === 'sns') {
       t.equal(app.apply('follow a b'), 'exists', 'whom a follows came back');
-      t.equal(app.lastRev(), 2);
+      t.equal(app.watch!.lastRev(), 2);
       t.match(app.apply('list a'), /"users":\["a","b"\]/);
     } else {
       t.match(app.apply('history a'), /"rev":1,"messages":\[\{"room":"r","user":"a","time":1,"text":"hi"\}\]/);

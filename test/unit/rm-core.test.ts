@@ -406,7 +406,7 @@ t.test('a ready replica whose role was lost on the way (the GFD was away) is tol
 t.test('a newcomer joining while the leader has not seen its role: roles go out before the checkpoint order', async (t) => {
   const core = running('active', ['S1', 'S2']);
   const out = core.handle(added('S3'));
-  const kinds = sent(out).map((m) => `${m.type}:${m.server}`);
+  const kinds = sent(out).map((m) => `${m.type}:${'server' in m ? m.server : ''}`);
   t.ok(kinds.indexOf('sendCheckpoint:S1') > kinds.lastIndexOf('role:S1'), `the leader's role precedes its checkpoint order: ${kinds.join(' ')}`);
 });
 

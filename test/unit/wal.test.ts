@@ -70,7 +70,10 @@ t.test('a damaged record in the middle: an error naming the file and offset, and
     before,
     'no file created, cut or removed',
   );
-  const err = await Wal.open(dir, 'always').catch((e: Error) => e);
+  const err = await Wal.open(dir, 'always').then(
+    () => new Error('opened'),
+    (e: Error) => e,
+  );
   t.match(err.message, `${file}: damaged record at byte ${second}`);
 });
 
