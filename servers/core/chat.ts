@@ -132,8 +132,9 @@ export class ChatApp implements App, Watchable {
         else throw new Error(`unknown kind ${JSON.stringify(kind)}`);
       },
       () => {
-        this.s = s;
+        // The log first: it is what may still be refused (no log record), and then nothing has changed.
         this.log.install(log.done());
+        this.s = s;
       },
       (text) => this.restoreWhole(text),
     );
@@ -146,8 +147,8 @@ export class ChatApp implements App, Watchable {
     const s: ChatState = { users: names(), rooms: names() };
     for (const [user, joined] of Object.entries(parsed.users ?? {})) s.users.set(user, joined);
     for (const [room, members] of Object.entries(parsed.rooms ?? {})) s.rooms.set(room, members);
-    this.s = s;
     this.log.restoreWhole(parsed.log);
+    this.s = s;
   }
 }
 

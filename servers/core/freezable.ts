@@ -30,6 +30,7 @@ interface Bucket<V> {
 /** Contents of a FreezableMap as they were when frozen. */
 export interface FrozenMap<V> {
   readonly size: number;
+  get(key: string): V | undefined;
   entries(): Iterable<[string, V]>;
 }
 
@@ -114,6 +115,7 @@ export class FreezableMap<V> {
     const maps = this.buckets.map((b) => b.map);
     return {
       size: this.count,
+      get: (key) => maps[bucketOf(key)]!.get(key)?.v,
       *entries() {
         for (const map of maps) for (const [key, cell] of map) yield [key, cell.v];
       },

@@ -56,6 +56,8 @@ export type OutboxEntry =
 interface SnsState {
   /** Every user known, local or not: the group each lives in. */
   directory: FreezableMap<string>;
+  /** The directory's users in `byId` order (what `list` answers), kept so as users are added. */
+  ids: string[];
   local: FreezableMap<LocalUser>;
   /** Per group: every outbox entry for it up to this revision has been delivered there. */
   synced: Record<string, number>;
@@ -63,6 +65,7 @@ interface SnsState {
 
 const emptyState = (): SnsState => ({
   directory: new FreezableMap<string>((g) => g, (g) => g.length + 10),
+  ids: [],
   local: new FreezableMap<LocalUser>(
     (u) => ({ following: [...u.following], followers: [...u.followers], ...(u.session ? { session: { ...u.session } } : {}) }),
     (u) => stringsWeight(u.following) + stringsWeight(u.followers) + (u.session ? u.session.id.length + 24 : 10),
@@ -71,12 +74,15 @@ const emptyState = (): SnsState => ({
 });
 
 const ID = /^[A-Za-z0-9_.-]{1,64}$/;
-const byId = (a: string, b: string) => a.localeCompare(b, 'en', { numeric: true });
+/** Users' ids in the order people expect (`u2` before `u10`); one collator, not one per comparison. */
+const byId = new Intl.Collator('en', { numeric: true }).compare;
 
 export class SnsApp implements App, Watchable {
   readonly name = 'sns';
   readonly watch: Watchable = this;
   private s: SnsState = emptyState();
+  /** `s.ids` as JSON, made at the first `list` after a change. */
+  private idsText?: string;
   private readonly log = new EventLog((e, newer) => (e.topic === OUTBOX_TOPIC ? !this.delivered(e) : newer < TIMELINE_KEEP));
 
   constructor(readonly group: string) {}
@@ -112,7 +118,7 @@ export class SnsApp implements App, Watchable {
   private login(u: string, session: string, time: number): string {
     const user = this.s.local.get(u);
     if (!user) {
-      this.s.directory.set(u, this.group);
+      this.learn(u, this.group);
       this.outbox({ to: '*', from: this.group, op: 'user', user: u, home: this.group });
     }
     const held = user?.session;
@@ -147,7 +153,24 @@ export class SnsApp implements App, Watchable {
   private list(u: string): string {
     const user = this.s.local.get(u);
     if (!user) return 'unknown-user';
-    return JSON.stringify({ users: [...this.s.directory.keys()].sort(byId), followers: [...user.followers].sort(byId) });
+    this.idsText ??= JSON.stringify(this.s.ids);
+    return `{"users":${this.idsText},"followers":${JSON.stringify([...user.followers].sort(byId))}}`;
+  }
+
+  /** A user and its group into the directory; a new one into `ids` at its place (after those equal to it: as a stable sort would). */
+  private learn(user: string, group: string): void {
+    if (!this.s.directory.has(user)) {
+      const ids = this.s.ids;
+      let [lo, hi] = [0, ids.length];
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (byId(ids[mid]!, user) <= 0) lo = mid + 1;
+        else hi = mid;
+      }
+      ids.splice(lo, 0, user);
+      this.idsText = undefined;
+    }
+    this.s.directory.set(user, group);
   }
 
   /** The last posts of u's timeline, newest first, and the revision to watch it from. */
@@ -184,7 +207,7 @@ export class SnsApp implements App, Watchable {
     }
     switch (e.op) {
       case 'user':
-        this.s.directory.set(e.user, e.home);
+        this.learn(e.user, e.home);
         return 'ok';
       case 'follow':
       case 'unfollow': {
@@ -251,19 +274,21 @@ export class SnsApp implements App, Watchable {
   }
 
   /**
-   * The state as records, a line each: `["synced", group, rev]`, `["dir", user, group]`,
+   * The state as records, a line each: `["synced", group, rev]`, `["dir", user, group]` (in `list` order),
    * `["user", user, following, followers, session, seen]` (no session: nulls), then the event
    * log's (events.ts). A freeze copies only the few `synced` rows.
    */
   freeze(): Frozen {
     const synced = Object.entries(this.s.synced);
+    // The ids are changed in place as users come: a copy (8 bytes a user), so that the directory goes in their order.
+    const ids = this.s.ids.slice();
     const directory = this.s.directory.freeze();
     const local = this.s.local.freeze();
     const log = this.log.freeze();
     const size = 30 * synced.length + this.s.directory.chars + this.s.local.chars + this.log.chars;
     return frozenRecords(size, function* (): Iterable<StateRecord> {
       for (const [group, rev] of synced) yield ['synced', group, rev];
-      for (const [user, group] of directory.entries()) yield ['dir', user, group];
+      for (const user of ids) yield ['dir', user, directory.get(user)];
       for (const [user, u] of local.entries()) yield ['user', user, u.following, u.followers, u.session?.id ?? null, u.session?.seen ?? null];
       yield* log();
     });
@@ -278,7 +303,13 @@ export class SnsApp implements App, Watchable {
         if (log.take(record)) return;
         const [kind, a, b, c, d, e] = record;
         if (kind === 'synced') s.synced[field.string(a, 'a group')] = field.count(b, 'a revision');
-        else if (kind === 'dir') s.directory.set(field.string(a, 'a user'), field.string(b, "a user's group"));
+        else if (kind === 'dir') {
+          const user = field.string(a, 'a user');
+          if (s.directory.has(user)) throw new Error(`user ${JSON.stringify(user)} twice`);
+          if (s.ids.length > 0 && byId(s.ids.at(-1)!, user) > 0) throw new Error(`user ${JSON.stringify(user)} out of order`);
+          s.ids.push(user);
+          s.directory.set(user, field.string(b, "a user's group"));
+        }
         else if (kind === 'user') {
           const user: LocalUser = { following: field.strings(b, 'following'), followers: field.strings(c, 'followers') };
           if (d !== null) user.session = { id: field.string(d, 'a session'), seen: field.count(e, "a session's time") };
@@ -286,8 +317,9 @@ export class SnsApp implements App, Watchable {
         } else throw new Error(`unknown kind ${JSON.stringify(kind)}`);
       },
       () => {
-        this.s = s;
         this.log.install(log.done());
+        this.s = s;
+        this.idsText = undefined;
       },
       (text) => this.restoreWhole(text),
     );
@@ -299,10 +331,12 @@ export class SnsApp implements App, Watchable {
     if (typeof parsed !== 'object' || parsed === null) throw new Error('sns snapshot is not an object');
     const s = emptyState();
     for (const [user, group] of Object.entries(parsed.directory ?? {})) s.directory.set(user, group);
+    s.ids = [...s.directory.keys()].sort(byId);
     for (const [user, u] of Object.entries(parsed.local ?? {})) s.local.set(user, u);
     s.synced = parsed.synced ?? {};
-    this.s = s;
     this.log.restoreWhole(parsed.log);
+    this.s = s;
+    this.idsText = undefined;
   }
 }
 

@@ -143,6 +143,7 @@ for (const kind of ['sns', 'chat'] as const) {
       ['events out of order', before.replace(/\["event",(\d+)/, '["event",0'), /event revision 0 is out of order/],
       ['cut inside a record', before.slice(0, -5), /ends inside a record/],
       ['no log record', lines.filter((l) => !/^\["(log|topic|event)"/.test(l)).join('\n'), /no log record/],
+      ['no log record, and other users', lines.filter((l) => !/^\["(log|topic|event)"/.test(l)).map((l) => l.replace(/^\["(user|dir)","/, '["$1","other-')).join('\n'), /no log record/],
     ];
     for (const [what, text, error] of cases) {
       t.throws(() => app.restore(text), error, what);

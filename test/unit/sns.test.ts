@@ -153,3 +153,26 @@ t.test('the outbox is trimmed behind what the synchronizer says is delivered; a 
   t.match(g2.apply('synced g1 x'), /^error:/, 'a report it cannot read');
   t.match(g2.apply('synced g1 5 extra'), /^error:/);
 });
+
+t.test('list: every user in id order (u2 before u10), kept as users come, the same after a restore', async (t) => {
+  const g = new SnsApp('g1');
+  const byId = new Intl.Collator('en', { numeric: true }).compare;
+  // Ids that collate equal (u01, u1) keep the order they came in, as a stable sort of them would.
+  const ids = ['u10', 'u2', 'B', 'a', 'u01', 'u1', 'x_y', 'x-y', 'x.y', 'u100', 'A', 'u9'];
+  for (const id of ids) t.equal(g.apply(`login ${id} s 1000`), 'ok');
+  const users = () => (JSON.parse(g.apply('list a')) as { users: string[] }).users;
+  t.same(users(), [...ids].sort(byId), 'in id order');
+  t.same(users().slice(users().indexOf('u01'), users().indexOf('u01') + 2), ['u01', 'u1'], 'equal ids in the order they came');
+  // Users of other groups, learnt through sync, go in their place too.
+  for (const id of ['u3', 'c']) g.apply(`sync ${JSON.stringify({ to: '*', from: 'g2', op: 'user', user: id, home: 'g2' })}`);
+  t.same(users(), [...ids, 'u3', 'c'].sort(byId));
+  const copy = new SnsApp('g1');
+  const r = copy.restorer!();
+  for (const part of g.freeze().parts(40)) r.push(part);
+  r.done();
+  t.equal(copy.apply('list a'), g.apply('list a'), 'restored: the same list');
+  for (const app of [g, copy]) app.apply('login u05 s 1000');
+  t.equal(copy.apply('list a'), g.apply('list a'), 'and the same after a new user on both');
+  const bad = new SnsApp('g1').restorer!();
+  t.throws(() => bad.push(g.snapshot().replace('["dir","A"', '["dir","zz"')), /user "(a|zz|B)" out of order/, 'a directory out of order is refused');
+});
