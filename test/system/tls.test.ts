@@ -49,7 +49,12 @@ t.test(`milestone-5 scenario in ${mode} mode over TLS`, async (t) => {
   t.match(out, `milestone-5 scenario, ${mode} mode: PASSED`);
   for (const name of ['RM', 'GFD', 'LFD1', 'S1']) t.match(out, new RegExp(`^${name}\\s+│ .*${name}: members prove the deployment secret.*; links over TLS$`, 'm'), `${name} runs over TLS`);
   t.notMatch(out, /links over plain TCP/);
-  t.notMatch(out, /internal error|refused /, 'no component refused another or had an internal error');
+  // The scenario's last client (CHECK) exits on its first reply: a connection of its still in its
+  // TLS handshake then ends, which the replica traces as a peer that hung up ("refused a peer: TLS
+  // handshake failed (the peer closed the connection…)", without an address: the socket is gone).
+  // Seen once in CI, 17 ms after CHECK's reply. That refuses no one; any other refusal fails here.
+  const refusals = out.split('\n').filter((l) => /internal error|refused /.test(l) && !/refused a peer: TLS handshake failed \(the peer/.test(l));
+  t.same(refusals, [], 'no component refused another or had an internal error');
   t.equal(Number(/acknowledged requests lost\s+(\d+)/.exec(out)?.[1]), 0);
   t.equal(Number(/requests executed twice\s+(\d+)/.exec(out)?.[1]), 0);
   t.match(out, /all three replicas back and ready\s+yes/);
