@@ -22,14 +22,29 @@ export interface ReplicaConnectionsOptions {
 
 export class ReplicaConnections {
   private readonly conns = new Map<string, { addr: string; conn: Connection }>();
+  /** Connections being made, per replica: a second caller waits for the same one. */
+  private readonly dialing = new Map<string, { addr: string; conn: Promise<Connection | undefined> }>();
   private closed = false;
 
   constructor(private readonly options: ReplicaConnectionsOptions) {}
 
-  /** The open connection to `member`, connecting if needed. Throws if it cannot connect. */
-  async get(member: Member): Promise<Connection | undefined> {
+  /**
+   * The open connection to `member`, connecting if needed (one connection at a time: callers
+   * that ask while it is made get the same one). Throws if it cannot connect.
+   */
+  get(member: Member): Promise<Connection | undefined> {
     const have = this.open(member);
-    if (have) return have;
+    if (have) return Promise.resolve(have);
+    const pending = this.dialing.get(member.name);
+    if (pending?.addr === member.addr) return pending.conn;
+    const conn = this.dial(member).finally(() => {
+      if (this.dialing.get(member.name)?.conn === conn) this.dialing.delete(member.name);
+    });
+    this.dialing.set(member.name, { addr: member.addr, conn });
+    return conn;
+  }
+
+  private async dial(member: Member): Promise<Connection | undefined> {
     const via = this.options.route ? await this.options.route(member.name, member.addr) : member.addr;
     const conn = await connect(via, { me: this.options.me, timeoutMs: this.options.connectTimeoutMs, security: this.options.security, standing: 'client' });
     if (this.closed) return void conn.destroy();
