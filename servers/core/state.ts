@@ -3,6 +3,7 @@
  * request_num executed, its reply and a fingerprint of its payload), and sequence and checkpoint
  * counters. A checkpoint is all of it; installing one replaces it.
  */
+import { fingerprint } from './hash.js';
 import { createHash } from 'node:crypto';
 import { frozenSnapshot, joinedRestorer, type App, type Restorer } from './apps.js';
 
@@ -160,9 +161,4 @@ function parseTable(text: string, seq: number): Map<string, Executed> {
   return table;
 }
 
-/** FNV-1a (32 bits) of a payload's UTF-16 code units: the same on every replica, a few ns a character. */
-export function fingerprint(payload: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < payload.length; i++) h = Math.imul(h ^ payload.charCodeAt(i), 0x01000193);
-  return h >>> 0;
-}
+export { fingerprint };
